@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * THE contract between anygated and the fast paths (XDP maps, DPDK shared
+ * memory). Every structure that crosses the BPF/user or process boundary is
+ * defined here and nowhere else. Byte order is in the field type: __be* fields
+ * are network order, everything else is host order. Padding is explicit and
+ * must be zero (keys are hashed and compared as bytes).
+ *
+ * Bump AG_ABI_VERSION on any layout or meaning change: anygated refuses to
+ * adopt pinned maps or a segment written under another version.
+ */
+#ifndef AG_CORE_ABI_H
+#define AG_CORE_ABI_H
+
+#include <linux/types.h>
+#include "consts.h"
+
+#define AG_ABI_VERSION 1
+
+/* --- map names (BPF object names, and pin file names under bpffs_dir) --- */
+#define AG_MAP_SETTINGS "ag_settings"
+#define AG_MAP_LISTENERS "ag_listeners"
+#define AG_MAP_LSTATE "ag_lstate"
+#define AG_MAP_LOOKUP "ag_lookup"
+#define AG_MAP_BACKENDS "ag_backends"
+#define AG_MAP_PORT_OVR "ag_port_ovr"
+#define AG_MAP_VIPS "ag_vips"
+#define AG_MAP_FLOWS "ag_flows"
+#define AG_MAP_NAT_REV "ag_nat_rev"
+#define AG_MAP_LSTATS "ag_lstats"
+#define AG_MAP_BSTATS "ag_bstats"
+#define AG_MAP_RSTATS "ag_rstats"
+
+/* --- ag_settings: ARRAY, one entry, written by anygated before traffic --- */
+struct ag_settings {
+	__u32 abi_version;	/* AG_ABI_VERSION of the writer */
+	__u32 hash_seed;	/* same on every edge: same flow -> same slot */
+	__u32 ring_size;	/* M, prime; lookup index = slot * M + hash % M */
+	__u32 nat_addr_count;	/* valid entries of nat_addrs, >= 1 for NAT */
+	__be32 nat_addrs[AG_MAX_NAT_ADDRS];
+	__u64 tcp_idle_ns;	/* a flow idle longer than this is a new flow */
+	__u64 udp_idle_ns;
+	__u16 nat_port_min;	/* inclusive NAT source port range */
+	__u16 nat_port_max;
+	__u32 flags;		/* reserved, zero */
+};
+_Static_assert(sizeof(struct ag_settings) == 104, "ag_settings layout");
+
+/* --- ag_vips: HASH __be32 vip -> __u32 flags; marks VIPs (fragments to them drop) --- */
+
+/* --- ag_listeners: HASH, one key per (vip, proto, port); port ranges expanded --- */
+struct ag_listener_key {
+	__be32 vip;
+	__be16 port;
+	__u8 proto;	/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;
+};
+_Static_assert(sizeof(struct ag_listener_key) == 8, "ag_listener_key layout");
+/* value: __u32 listener id, index into ag_lstate */
+
+enum ag_affinity {
+	AG_AFFINITY_NONE = 0,	/* hash of the 5-tuple */
+	AG_AFFINITY_SOURCE_IP = 1, /* hash of (client address, vip, proto) */
+};
+
+#define AG_LF_ACTIVE 0x1	/* listener takes new flows */
+
+/*
+ * --- ag_lstate: ARRAY [AG_MAX_LISTENERS], BPF_F_MMAPABLE ---
+ * slot is the live lookup slot. anygated writes a new table into the other
+ * slot of the pair, then switches `slot` with one aligned 32-bit store.
+ */
+struct ag_listener_state {
+	__u32 slot;		/* live lookup slot, 2 * id or 2 * id + 1 */
+	__u32 generation;	/* bumped on every publish, for observers */
+	__u8 affinity;		/* enum ag_affinity */
+	__u8 flags;		/* AG_LF_* */
+	__u16 pad;
+	__u32 pad2;
+};
+_Static_assert(sizeof(struct ag_listener_state) == 16, "ag_listener_state layout");
+
+/*
+ * --- ag_lookup: ARRAY [AG_LOOKUP_SLOTS * ring_size] of __u32 backend id,
+ * BPF_F_MMAPABLE. AG_BACKEND_NONE in an entry: no backend (policy drop).
+ */
+
+/* --- ag_backends: ARRAY [AG_MAX_BACKENDS] --- */
+enum ag_backend_state {
+	AG_BACKEND_UNUSED = 0,
+	AG_BACKEND_UP = 1,
+	AG_BACKEND_DRAINING = 2, /* no new flows; pinned flows continue */
+	AG_BACKEND_DOWN = 3,	 /* pinned flows: TCP gets RST, UDP re-steered */
+};
+
+enum ag_fwd_mode {
+	AG_MODE_NAT = 0,	/* DNAT + SNAT: unmodified backends */
+};
+
+struct ag_backend {
+	__be32 addr;
+	__u32 group_id;		/* key of ag_port_ovr */
+	__u8 state;		/* enum ag_backend_state */
+	__u8 mode;		/* enum ag_fwd_mode */
+	__u16 pad;
+	__u32 pad2;
+};
+_Static_assert(sizeof(struct ag_backend) == 16, "ag_backend layout");
+
+/* --- ag_port_ovr: HASH (group, listener port) -> endpoint port --- */
+struct ag_port_ovr_key {
+	__u32 group_id;
+	__be16 port;		/* listener (client-visible) port */
+	__u16 pad;
+};
+_Static_assert(sizeof(struct ag_port_ovr_key) == 8, "ag_port_ovr_key layout");
+/* value: __be16 endpoint port in a __u32 (low half of the bytes, rest zero) */
+struct ag_port_ovr {
+	__be16 port;
+	__u16 pad;
+};
+_Static_assert(sizeof(struct ag_port_ovr) == 4, "ag_port_ovr layout");
+
+/*
+ * --- ag_flows: LRU_HASH key = 5-tuple of the client packet -> ag_flow ---
+ * --- ag_nat_rev: LRU_HASH key = 5-tuple of the backend's reply -> ag_nat_rev ---
+ */
+struct ag_flow_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct ag_flow_key) == 16, "ag_flow_key layout");
+
+struct ag_flow {
+	__u64 last_seen_ns;	/* bpf_ktime_get_ns(), refreshed at most once per second */
+	__u32 backend_id;
+	__u16 listener_id;
+	__be16 nat_port;
+	__be32 nat_addr;
+	__be32 backend_addr;	/* copied at creation: a pinned flow keeps its target */
+	__be16 backend_port;
+	__u16 flags;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct ag_flow) == 32, "ag_flow layout");
+
+struct ag_nat_rev {
+	__u64 last_seen_ns;
+	__be32 client_addr;
+	__be32 vip;
+	__be16 client_port;
+	__be16 vip_port;
+	__u32 backend_id;
+	__u16 listener_id;
+	__u16 pad;
+	__u32 pad2;
+};
+_Static_assert(sizeof(struct ag_nat_rev) == 32, "ag_nat_rev layout");
+
+/* --- stats: PERCPU_ARRAY, summed by anygated --- */
+/* ag_lstats [AG_MAX_LISTENERS], ag_bstats [AG_MAX_BACKENDS] */
+struct ag_traffic_stats {
+	__u64 packets;		/* client -> backend */
+	__u64 bytes;
+	__u64 new_flows;
+	__u64 ret_packets;	/* backend -> client */
+	__u64 ret_bytes;
+	__u64 pad[3];
+};
+_Static_assert(sizeof(struct ag_traffic_stats) == 64, "ag_traffic_stats layout");
+
+/*
+ * ag_rstats [AG_R__MAX]: one counter per reason a packet was not forwarded
+ * (passed to the kernel or dropped). X(name, "metric label").
+ */
+#define AG_REASONS(X)                                                          \
+	X(PASS_NOT_IPV4, "pass_not_ipv4")       /* ARP, IPv6, other ethertypes */ \
+	X(PASS_NOT_L4, "pass_not_tcp_udp")      /* ICMP and other protocols */    \
+	X(PASS_NO_LISTENER, "pass_no_listener") /* not a VIP / port we serve */  \
+	X(PASS_FRAGMENT, "pass_fragment")       /* fragment not for a VIP */      \
+	X(PASS_TTL, "pass_ttl_expired")         /* kernel sends time exceeded */  \
+	X(PASS_NO_NEIGH, "pass_no_neigh")       /* kernel resolves the next hop */ \
+	X(PASS_NO_ROUTE, "pass_no_route")       /* fib lookup failed otherwise */ \
+	X(DROP_TRUNC_ETH, "drop_truncated_eth")                                    \
+	X(DROP_TRUNC_VLAN, "drop_truncated_vlan")                                  \
+	X(DROP_TRUNC_IP, "drop_truncated_ipv4")                                    \
+	X(DROP_BAD_IP, "drop_bad_ipv4")         /* version, ihl, total length */  \
+	X(DROP_TRUNC_L4, "drop_truncated_l4")                                      \
+	X(DROP_FRAGMENT, "drop_vip_fragment")   /* no reassembly in the fast path */ \
+	X(DROP_NO_BACKEND, "drop_no_backend")   /* lookup entry empty */          \
+	X(DROP_NAT_PORTS, "drop_nat_ports_exhausted")                             \
+	X(DROP_FLOW_INSERT, "drop_flow_insert_failed")                            \
+	X(DROP_BAD_STATE, "drop_bad_state")     /* settings/listener not usable */
+
+enum ag_reason {
+#define AG_REASON_ENUM(name, label) AG_R_##name,
+	AG_REASONS(AG_REASON_ENUM)
+#undef AG_REASON_ENUM
+	AG_R__MAX
+};
+
+struct ag_reason_stats {
+	__u64 packets;
+	__u64 bytes;
+};
+_Static_assert(sizeof(struct ag_reason_stats) == 16, "ag_reason_stats layout");
+
+#endif /* AG_CORE_ABI_H */
