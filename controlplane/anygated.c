@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * anygated: the anygate control-plane daemon. Loads the config, lays it out
+ * into a plan, loads and attaches the fast path, publishes the tables, and
+ * then serves events (signals now; probes and the control socket join this
+ * loop) until SIGTERM/SIGINT.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jemalloc/jemalloc.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "plan.h"
+#include "publish.h"
+#include "xdp.h"
+
+struct ag_daemon {
+	struct ag_config *cfg;
+	struct ag_plan *plan;
+	struct ag_xdp *xdp;
+	struct ag_publisher pub;
+	int epfd;
+	int sigfd;
+	bool stop;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: anygated -c FILE [-v] [-q]\n"
+		"       anygated --check FILE\n"
+		"\n"
+		"  -c, --config FILE   run with this configuration\n"
+		"      --check FILE    validate FILE and exit 0 (valid) or 1 (errors on stderr)\n"
+		"  -v, --verbose       more log output (repeat for libbpf detail)\n"
+		"  -q, --quiet         warnings and errors only\n"
+		"  -V, --version       print the version\n"
+		"  -h, --help          this text\n");
+}
+
+static struct ag_config *load_config(const char *path)
+{
+	struct ag_errors errs;
+	struct ag_config *cfg;
+	unsigned int i;
+
+	ag_errors__init(&errs);
+	cfg = ag_config__load(path, &errs);
+	for (i = 0; i < errs.count; i++)
+		fprintf(stderr, "%s\n", errs.msgs[i]);
+	if (!cfg && !errs.count)
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+	ag_errors__free(&errs);
+	return cfg;
+}
+
+static void log_plan(const struct ag_plan *plan)
+{
+	double *share = calloc(plan->n_backends ? plan->n_backends : 1, sizeof(*share));
+	double *gshare = calloc(plan->n_groups ? plan->n_groups : 1, sizeof(*gshare));
+	unsigned int l, g, b;
+
+	if (!share || !gshare)
+		goto out;
+	for (l = 0; l < plan->n_listeners; l++) {
+		const struct ag_plan_listener *pl = &plan->listeners[l];
+		char vip[INET_ADDRSTRLEN];
+
+		if (ag_plan__compile(plan, l, NULL, share, gshare))
+			continue;
+		inet_ntop(AF_INET, &pl->accel->addrs[0], vip, sizeof(vip));
+		pr_info("listener %u: %s %s %s port %u%s: %u groups\n", l, pl->accel->name, vip,
+			pl->cfg->proto == IPPROTO_TCP ? "tcp" : "udp", pl->cfg->ranges[0].first,
+			pl->cfg->n_ranges > 1 || pl->cfg->ranges[0].last != pl->cfg->ranges[0].first
+				? "+" : "",
+			pl->n_groups);
+		for (g = 0; g < pl->n_groups; g++) {
+			const struct ag_plan_group *pg = &plan->groups[pl->first_group + g];
+
+			pr_info("  %-12s %5.1f%% of new flows\n", pg->cfg->region,
+				100.0 * gshare[pg->id]);
+			for (b = 0; b < pg->n_backends; b++) {
+				const struct ag_plan_backend *pb = &plan->backends[pg->first_backend + b];
+				char addr[INET_ADDRSTRLEN];
+
+				inet_ntop(AF_INET, &pb->addr, addr, sizeof(addr));
+				pr_info("    backend %u %-15s weight %3u share %5.1f%%\n", pb->id, addr,
+					pb->weight, 100.0 * share[pb->id]);
+			}
+		}
+	}
+out:
+	free(share);
+	free(gshare);
+}
+
+static void log_stats(struct ag_daemon *d)
+{
+	struct ag_traffic_stats ts;
+	struct ag_reason_stats rs;
+	unsigned int i;
+
+	for (i = 0; i < d->plan->n_listeners; i++)
+		if (!ag_xdp__listener_stats(d->xdp, i, &ts))
+			pr_info("listener %u: %llu packets %llu bytes %llu new flows, return %llu "
+				"packets %llu bytes\n", i, (unsigned long long)ts.packets,
+				(unsigned long long)ts.bytes, (unsigned long long)ts.new_flows,
+				(unsigned long long)ts.ret_packets, (unsigned long long)ts.ret_bytes);
+	for (i = 0; i < d->plan->n_backends; i++)
+		if (!ag_xdp__backend_stats(d->xdp, i, &ts) && (ts.packets || ts.ret_packets))
+			pr_info("backend %u: %llu packets %llu new flows, return %llu packets\n", i,
+				(unsigned long long)ts.packets, (unsigned long long)ts.new_flows,
+				(unsigned long long)ts.ret_packets);
+	for (i = 0; i < AG_R__MAX; i++)
+		if (!ag_xdp__reason_stats(d->xdp, i, &rs) && rs.packets)
+			pr_info("%s: %llu packets\n", ag_reason__name(i),
+				(unsigned long long)rs.packets);
+}
+
+/* Which edge settings a reload cannot change without reloading the fast path. */
+static int check_reload_edge(const struct ag_cfg_edge *old, const struct ag_cfg_edge *new)
+{
+	unsigned int i;
+
+	if (old->ring_size != new->ring_size || old->max_flows != new->max_flows ||
+	    strcmp(old->bpffs_dir, new->bpffs_dir) || old->fastpath != new->fastpath ||
+	    old->n_ifaces != new->n_ifaces) {
+		pr_err("reload refused: edge ring_size, max_flows, bpffs_dir, fastpath and "
+		       "interfaces change only with a restart\n");
+		return -EINVAL;
+	}
+	for (i = 0; i < old->n_ifaces; i++) {
+		if (strcmp(old->ifaces[i].name, new->ifaces[i].name)) {
+			pr_err("reload refused: edge.interfaces change only with a restart\n");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static void reload(struct ag_daemon *d)
+{
+	struct ag_config *cfg;
+	struct ag_plan *plan;
+	int err;
+
+	pr_info("reload: reading %s\n", d->cfg->path);
+	cfg = load_config(d->cfg->path);
+	if (!cfg) {
+		pr_err("reload refused: %s has errors; running tables unchanged\n", d->cfg->path);
+		return;
+	}
+	if (check_reload_edge(&d->cfg->edge, &cfg->edge)) {
+		ag_config__free(cfg);
+		return;
+	}
+	plan = ag_plan__new(cfg);
+	if (!plan) {
+		pr_err("reload refused: %s\n", strerror(errno));
+		ag_config__free(cfg);
+		return;
+	}
+	d->pub.seed = cfg->edge.hash_seed;
+	err = ag_publisher__publish(&d->pub, plan, NULL);
+	if (err) {
+		pr_err("reload: publish failed: %s\n", strerror(-err));
+		d->pub.seed = d->cfg->edge.hash_seed;
+		ag_plan__free(plan);
+		ag_config__free(cfg);
+		return;
+	}
+	ag_plan__free(d->plan);
+	ag_config__free(d->cfg);
+	d->plan = plan;
+	d->cfg = cfg;
+	pr_info("reload: published %u listeners, %u backends in %.3f ms (%llu slots written)\n",
+		plan->n_listeners, plan->n_backends, d->pub.stats.last_duration_ns / 1e6,
+		(unsigned long long)d->pub.stats.slots_written);
+	log_plan(plan);
+}
+
+static int setup_signals(struct ag_daemon *d)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return -errno;
+	d->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (d->sigfd < 0)
+		return -errno;
+	ev.data.fd = d->sigfd;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &ev))
+		return -errno;
+	return 0;
+}
+
+static void handle_signals(struct ag_daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			pr_info("%s: shutting down\n", strsignal(si.ssi_signo));
+			d->stop = true;
+			break;
+		case SIGHUP:
+			reload(d);
+			break;
+		}
+	}
+}
+
+static int run(struct ag_daemon *d)
+{
+	struct epoll_event evs[16];
+
+	while (!d->stop) {
+		int n = epoll_wait(d->epfd, evs, 16, -1), i;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			pr_err("epoll_wait: %s\n", strerror(errno));
+			return -errno;
+		}
+		for (i = 0; i < n; i++)
+			if (evs[i].data.fd == d->sigfd)
+				handle_signals(d);
+	}
+	return 0;
+}
+
+static void log_allocator(void)
+{
+	const char *version = NULL;
+	size_t len = sizeof(version);
+
+	if (!mallctl("version", &version, &len, NULL, 0))
+		pr_info("allocator: jemalloc %s\n", version);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", required_argument, NULL, 'C' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct ag_daemon d = { .epfd = -1, .sigfd = -1 };
+	const char *config_path = NULL;
+	int verbosity = AG_LOG_INFO, c, err, ret = 1;
+
+	while ((c = getopt_long(argc, argv, "c:vqVh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'C': {
+			struct ag_config *cfg = load_config(optarg);
+
+			if (!cfg)
+				return 1;
+			printf("%s: ok\n", optarg);
+			ag_config__free(cfg);
+			return 0;
+		}
+		case 'v':
+			verbosity++;
+			break;
+		case 'q':
+			verbosity = AG_LOG_WARN;
+			break;
+		case 'V':
+			printf("anygated %s (ABI %d)\n", AG_VERSION, AG_ABI_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!config_path || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	ag_log__set_level(verbosity > AG_LOG_DEBUG ? AG_LOG_DEBUG : verbosity);
+	ag_log__hook_libbpf();
+	log_allocator();
+
+	d.cfg = load_config(config_path);
+	if (!d.cfg)
+		return 1;
+	if (d.cfg->edge.fastpath != AG_FASTPATH_XDP) {
+		pr_err("%s: edge.fastpath is dpdk: run anygate-dp for the fast path; this anygated "
+		       "drives XDP only\n", config_path);
+		goto out;
+	}
+	d.plan = ag_plan__new(d.cfg);
+	if (!d.plan) {
+		pr_err("laying out %s: %s\n", config_path, strerror(errno));
+		goto out;
+	}
+	d.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d.epfd < 0 || setup_signals(&d)) {
+		pr_err("event loop: %s\n", strerror(errno));
+		goto out;
+	}
+
+	d.xdp = ag_xdp__open(&d.cfg->edge);
+	if (!d.xdp)
+		goto out;
+	err = ag_publisher__init(&d.pub, ag_xdp__sink_ops(), d.xdp, d.cfg->edge.ring_size,
+				 d.cfg->edge.hash_seed);
+	if (err) {
+		pr_err("publisher: %s\n", strerror(-err));
+		goto out_unpin;
+	}
+	/* Tables before attach: the first packet already finds them. */
+	err = ag_publisher__publish(&d.pub, d.plan, NULL);
+	if (err) {
+		pr_err("publishing tables: %s\n", strerror(-err));
+		goto out_unpin;
+	}
+	pr_info("published %u listeners, %u backends in %.3f ms (%llu slots written)\n",
+		d.plan->n_listeners, d.plan->n_backends, d.pub.stats.last_duration_ns / 1e6,
+		(unsigned long long)d.pub.stats.slots_written);
+	log_plan(d.plan);
+	err = ag_xdp__attach(d.xdp, &d.cfg->edge);
+	if (err)
+		goto out_unpin;
+
+	pr_info("anygated ready: edge %s, %u interfaces, %u listeners, %u backends\n",
+		d.cfg->edge.name, d.cfg->edge.n_ifaces, d.plan->n_listeners, d.plan->n_backends);
+	ret = run(&d) ? 1 : 0;
+
+	log_stats(&d);
+	ag_xdp__detach(d.xdp);
+out_unpin:
+	ag_xdp__unpin(d.xdp);
+out:
+	ag_publisher__fini(&d.pub);
+	ag_xdp__close(d.xdp);
+	if (d.sigfd >= 0)
+		close(d.sigfd);
+	if (d.epfd >= 0)
+		close(d.epfd);
+	ag_plan__free(d.plan);
+	ag_config__free(d.cfg);
+	return ret;
+}

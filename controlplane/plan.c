@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "plan.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ag_plan *ag_plan__new(const struct ag_config *cfg)
+{
+	unsigned int n_listeners = 0, n_groups = 0, n_backends = 0;
+	unsigned int a, l, g, e;
+	struct ag_plan *plan;
+
+	for (a = 0; a < cfg->n_accels; a++) {
+		const struct ag_cfg_accelerator *acc = &cfg->accels[a];
+
+		n_listeners += acc->n_listeners;
+		for (l = 0; l < acc->n_listeners; l++) {
+			n_groups += acc->listeners[l].n_groups;
+			for (g = 0; g < acc->listeners[l].n_groups; g++)
+				n_backends += acc->listeners[l].groups[g].n_endpoints;
+		}
+	}
+	/* The validator enforces these; a plan must never index past a map. */
+	if (n_listeners > AG_MAX_LISTENERS || n_groups > AG_MAX_GROUPS ||
+	    n_backends > AG_MAX_BACKENDS) {
+		errno = E2BIG;
+		return NULL;
+	}
+
+	plan = calloc(1, sizeof(*plan));
+	if (!plan)
+		return NULL;
+	plan->cfg = cfg;
+	plan->listeners = calloc(n_listeners ? n_listeners : 1, sizeof(*plan->listeners));
+	plan->groups = calloc(n_groups ? n_groups : 1, sizeof(*plan->groups));
+	plan->backends = calloc(n_backends ? n_backends : 1, sizeof(*plan->backends));
+	if (!plan->listeners || !plan->groups || !plan->backends) {
+		ag_plan__free(plan);
+		errno = ENOMEM;
+		return NULL;
+	}
+
+	for (a = 0; a < cfg->n_accels; a++) {
+		const struct ag_cfg_accelerator *acc = &cfg->accels[a];
+
+		for (l = 0; l < acc->n_listeners; l++) {
+			const struct ag_cfg_listener *lc = &acc->listeners[l];
+			struct ag_plan_listener *pl = &plan->listeners[plan->n_listeners];
+
+			pl->id = plan->n_listeners++;
+			pl->accel = acc;
+			pl->cfg = lc;
+			pl->first_group = plan->n_groups;
+			pl->n_groups = lc->n_groups;
+			for (g = 0; g < lc->n_groups; g++) {
+				const struct ag_cfg_group *gc = &lc->groups[g];
+				struct ag_plan_group *pg = &plan->groups[plan->n_groups];
+
+				pg->id = plan->n_groups++;
+				pg->listener_id = pl->id;
+				pg->cfg = gc;
+				pg->first_backend = plan->n_backends;
+				pg->n_backends = gc->n_endpoints;
+				for (e = 0; e < gc->n_endpoints; e++) {
+					struct ag_plan_backend *pb = &plan->backends[plan->n_backends];
+
+					pb->id = plan->n_backends++;
+					pb->addr = gc->endpoints[e].addr;
+					pb->group_id = pg->id;
+					pb->listener_id = pl->id;
+					pb->weight = gc->endpoints[e].weight;
+					pb->cfg = &gc->endpoints[e];
+				}
+			}
+		}
+	}
+	return plan;
+}
+
+void ag_plan__free(struct ag_plan *plan)
+{
+	if (!plan)
+		return;
+	free(plan->listeners);
+	free(plan->groups);
+	free(plan->backends);
+	free(plan);
+}
+
+void ag_plan__group_order(const struct ag_plan *plan, uint32_t lid, const struct ag_view *view,
+			  uint32_t *order)
+{
+	const struct ag_plan_listener *pl = &plan->listeners[lid];
+	const struct ag_cfg_listener *lc = pl->cfg;
+	unsigned int n = 0, i, g;
+	bool placed[AG_MAX_GROUPS_PER_LISTENER] = { false };
+
+	if (view && view->group_order && view->group_order[lid]) {
+		memcpy(order, view->group_order[lid], pl->n_groups * sizeof(*order));
+		return;
+	}
+	/* Operator-pinned regions first, in their order; the rest in config order. */
+	for (i = 0; i < lc->n_region_order; i++) {
+		for (g = 0; g < pl->n_groups; g++) {
+			if (!placed[g] && !strcmp(lc->groups[g].region, lc->region_order[i])) {
+				placed[g] = true;
+				order[n++] = pl->first_group + g;
+				break;
+			}
+		}
+	}
+	for (g = 0; g < pl->n_groups; g++)
+		if (!placed[g])
+			order[n++] = pl->first_group + g;
+}
+
+static bool backend_up(const struct ag_view *view, uint32_t id)
+{
+	return !view || !view->up || view->up[id];
+}
+
+int ag_plan__compile(const struct ag_plan *plan, uint32_t lid, const struct ag_view *view,
+		     double *share, double *group_share)
+{
+	uint32_t order[AG_MAX_GROUPS_PER_LISTENER];
+	double take[AG_MAX_GROUPS_PER_LISTENER] = { 0 };
+	double healthy_w[AG_MAX_GROUPS_PER_LISTENER] = { 0 };
+	const struct ag_plan_listener *pl;
+	double reaching = 1.0, taken = 0.0;
+	unsigned int i, b;
+
+	if (lid >= plan->n_listeners)
+		return -EINVAL;
+	pl = &plan->listeners[lid];
+	ag_plan__group_order(plan, lid, view, order);
+
+	for (i = 0; i < pl->n_groups; i++) {
+		const struct ag_plan_group *pg = &plan->groups[order[i]];
+		double total_w = 0.0, capacity;
+
+		for (b = 0; b < pg->n_backends; b++) {
+			const struct ag_plan_backend *pb = &plan->backends[pg->first_backend + b];
+
+			share[pb->id] = 0.0;
+			total_w += pb->weight;
+			if (backend_up(view, pb->id))
+				healthy_w[i] += pb->weight;
+		}
+		if (group_share)
+			group_share[pg->id] = 0.0;
+		if (total_w <= 0.0 || healthy_w[i] <= 0.0)
+			continue;
+		capacity = healthy_w[i] / total_w * pl->cfg->overprovisioning;
+		if (capacity > 1.0)
+			capacity = 1.0;
+		take[i] = reaching * pg->cfg->traffic_dial / 100.0 * capacity;
+		reaching -= take[i];
+		taken += take[i];
+	}
+
+	if (taken <= 0.0) {
+		bool any_healthy = false;
+
+		for (i = 0; i < pl->n_groups; i++)
+			any_healthy |= healthy_w[i] > 0.0;
+		/* Healthy endpoints exist but every dial is 0: the operator turned it off. */
+		if (any_healthy || pl->cfg->failure_policy == AG_FAIL_DROP)
+			return 0;
+		/* fail_open: nothing healthy anywhere, spread over the nearest weighted group. */
+		for (i = 0; i < pl->n_groups; i++) {
+			const struct ag_plan_group *pg = &plan->groups[order[i]];
+			double total_w = 0.0;
+
+			for (b = 0; b < pg->n_backends; b++)
+				total_w += plan->backends[pg->first_backend + b].weight;
+			if (total_w <= 0.0)
+				continue;
+			for (b = 0; b < pg->n_backends; b++) {
+				const struct ag_plan_backend *pb = &plan->backends[pg->first_backend + b];
+
+				share[pb->id] = pb->weight / total_w;
+			}
+			if (group_share)
+				group_share[pg->id] = 1.0;
+			return 0;
+		}
+		return 0;
+	}
+
+	/* What no group took goes back to those that took, in proportion. */
+	for (i = 0; i < pl->n_groups; i++) {
+		const struct ag_plan_group *pg = &plan->groups[order[i]];
+		double gs = take[i] / taken;
+
+		if (group_share)
+			group_share[pg->id] = gs;
+		if (gs <= 0.0)
+			continue;
+		for (b = 0; b < pg->n_backends; b++) {
+			const struct ag_plan_backend *pb = &plan->backends[pg->first_backend + b];
+
+			if (backend_up(view, pb->id))
+				share[pb->id] = gs * pb->weight / healthy_w[i];
+		}
+	}
+	return 0;
+}

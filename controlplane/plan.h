@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The plan: a validated config laid out as the fast path numbers it
+ * (listener ids, group ids, backend ids), plus the weight compiler that turns
+ * (plan, health view) into each backend's share of a listener's new flows.
+ * Both are pure functions: no I/O, no globals, so they are unit-tested whole
+ * and every edge with the same config and view computes the same tables.
+ */
+#ifndef AG_PLAN_H
+#define AG_PLAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct ag_plan_backend {
+	uint32_t id;		/* index into ag_backends */
+	uint32_t addr;		/* network order */
+	uint32_t group_id;
+	uint32_t listener_id;
+	uint8_t weight;		/* configured, 0-255 */
+	const struct ag_cfg_endpoint *cfg;
+};
+
+struct ag_plan_group {
+	uint32_t id;		/* ag_port_ovr key, index into plan->groups */
+	uint32_t listener_id;
+	uint32_t first_backend;	/* backends [first_backend, first_backend + n_backends) */
+	unsigned int n_backends;
+	const struct ag_cfg_group *cfg;
+};
+
+struct ag_plan_listener {
+	uint32_t id;		/* index into ag_lstate */
+	uint32_t first_group;	/* groups [first_group, first_group + n_groups), config order */
+	unsigned int n_groups;
+	const struct ag_cfg_accelerator *accel;
+	const struct ag_cfg_listener *cfg;
+};
+
+struct ag_plan {
+	const struct ag_config *cfg;
+	struct ag_plan_listener *listeners;
+	unsigned int n_listeners;
+	struct ag_plan_group *groups;
+	unsigned int n_groups;
+	struct ag_plan_backend *backends;
+	unsigned int n_backends;
+};
+
+/* Lay a validated config out into ids. Returns NULL with errno on failure. */
+struct ag_plan *ag_plan__new(const struct ag_config *cfg);
+void ag_plan__free(struct ag_plan *plan);
+
+/*
+ * What the control plane knows beyond the config. `up` is indexed by backend
+ * id (NULL: every backend is up); `group_order` lists, per listener, its
+ * groups' ids nearest first (NULL: the operator's region_order if set, else
+ * config order).
+ */
+struct ag_view {
+	const bool *up;
+	const uint32_t *const *group_order;
+};
+
+/*
+ * The weight compiler. For listener `lid`, writes each of its backends' share
+ * of new flows into share[backend id] (shares sum to 1, or all are 0 when the
+ * failure policy is drop and nothing can take traffic). Semantics:
+ * - groups are visited nearest first; a group takes traffic_dial% of what
+ *   reaches it, scaled down by its capacity = min(1, healthy weight share x
+ *   listener overprovisioning factor); the rest spills to the next group;
+ * - what is left after the last group is spread back over the groups that
+ *   took traffic, in proportion to what they took;
+ * - within a group, healthy endpoints share by weight (weight 0: nothing);
+ * - nothing healthy anywhere: fail_open spreads over every weighted endpoint
+ *   of the nearest group, drop gives every share 0.
+ * group_share (may be NULL) receives each group's share, indexed by group id.
+ * Returns 0 or -EINVAL for an unknown listener.
+ */
+int ag_plan__compile(const struct ag_plan *plan, uint32_t lid, const struct ag_view *view,
+		     double *share, double *group_share);
+
+/* The groups of listener `lid` in visiting order (nearest first) under `view`. */
+void ag_plan__group_order(const struct ag_plan *plan, uint32_t lid, const struct ag_view *view,
+			  uint32_t *order);
+
+#endif /* AG_PLAN_H */

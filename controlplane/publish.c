@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "publish.h"
+
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "maglev.h"
+
+/* Effective weights handed to Maglev: shares scaled to this total. */
+#define AG_WEIGHT_SCALE (1u << 20)
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+int ag_publisher__init(struct ag_publisher *p, const struct ag_sink_ops *ops, void *ctx,
+		       uint32_t ring_size, uint32_t seed)
+{
+	memset(p, 0, sizeof(*p));
+	p->ops = ops;
+	p->ctx = ctx;
+	p->ring_size = ring_size;
+	p->seed = seed;
+	p->scratch = calloc(ring_size, sizeof(*p->scratch));
+	return p->scratch ? 0 : -ENOMEM;
+}
+
+void ag_publisher__fini(struct ag_publisher *p)
+{
+	free(p->scratch);
+	p->scratch = NULL;
+}
+
+void ag_publish__settings_from(const struct ag_cfg_edge *edge, struct ag_settings *s)
+{
+	unsigned int i;
+
+	memset(s, 0, sizeof(*s));
+	s->abi_version = AG_ABI_VERSION;
+	s->hash_seed = edge->hash_seed;
+	s->ring_size = edge->ring_size;
+	s->nat_addr_count = edge->n_nat_addrs;
+	for (i = 0; i < edge->n_nat_addrs && i < AG_MAX_NAT_ADDRS; i++)
+		s->nat_addrs[i] = edge->nat_addrs[i];
+	s->tcp_idle_ns = (uint64_t)edge->tcp_idle_s * 1000000000ull;
+	s->udp_idle_ns = (uint64_t)edge->udp_idle_s * 1000000000ull;
+	s->nat_port_min = edge->nat_port_min;
+	s->nat_port_max = edge->nat_port_max;
+}
+
+uint32_t ag_publish__backend_key(const struct ag_plan *plan, const struct ag_plan_backend *b)
+{
+	const char *region = plan->groups[b->group_id].cfg->region;
+	const uint8_t *a = (const uint8_t *)&b->addr;
+	uint32_t h = 2166136261u; /* FNV-1a over address bytes and region name */
+	unsigned int i;
+
+	for (i = 0; i < 4; i++)
+		h = (h ^ a[i]) * 16777619u;
+	for (; *region; region++)
+		h = (h ^ (uint8_t)*region) * 16777619u;
+	return h;
+}
+
+static int publish_keys(struct ag_publisher *p, const struct ag_plan *plan)
+{
+	const struct ag_config *cfg = plan->cfg;
+	unsigned long n_keys = ag_config__listener_keys(cfg);
+	struct ag_listener_key *keys = NULL;
+	uint32_t *ids = NULL, *vips = NULL;
+	struct ag_port_ovr_key *okeys = NULL;
+	struct ag_port_ovr *ovals = NULL;
+	unsigned int n = 0, nv = 0, no = 0, a, l, r, v, g, o;
+	unsigned int n_ovr = 0;
+	int err = -ENOMEM;
+
+	for (g = 0; g < plan->n_groups; g++)
+		n_ovr += plan->groups[g].cfg->n_overrides;
+	keys = calloc(n_keys ? n_keys : 1, sizeof(*keys));
+	ids = calloc(n_keys ? n_keys : 1, sizeof(*ids));
+	vips = calloc(AG_MAX_VIPS, sizeof(*vips));
+	okeys = calloc(n_ovr ? n_ovr : 1, sizeof(*okeys));
+	ovals = calloc(n_ovr ? n_ovr : 1, sizeof(*ovals));
+	if (!keys || !ids || !vips || !okeys || !ovals)
+		goto out_free;
+
+	for (l = 0; l < plan->n_listeners; l++) {
+		const struct ag_plan_listener *pl = &plan->listeners[l];
+		const struct ag_cfg_listener *lc = pl->cfg;
+
+		for (v = 0; v < pl->accel->n_addrs; v++) {
+			for (r = 0; r < lc->n_ranges; r++) {
+				uint32_t port;
+
+				for (port = lc->ranges[r].first; port <= lc->ranges[r].last; port++) {
+					if (n >= n_keys) {
+						err = -E2BIG;
+						goto out_free;
+					}
+					keys[n].vip = pl->accel->addrs[v];
+					keys[n].port = htons((uint16_t)port);
+					keys[n].proto = lc->proto;
+					ids[n++] = pl->id;
+				}
+			}
+		}
+	}
+	for (a = 0; a < cfg->n_accels; a++)
+		for (v = 0; v < cfg->accels[a].n_addrs && nv < AG_MAX_VIPS; v++)
+			vips[nv++] = cfg->accels[a].addrs[v];
+	for (g = 0; g < plan->n_groups; g++) {
+		const struct ag_cfg_group *gc = plan->groups[g].cfg;
+
+		for (o = 0; o < gc->n_overrides; o++) {
+			okeys[no].group_id = plan->groups[g].id;
+			okeys[no].port = htons(gc->overrides[o].listener_port);
+			ovals[no].port = htons(gc->overrides[o].endpoint_port);
+			no++;
+		}
+	}
+
+	err = p->ops->vips(p->ctx, vips, nv);
+	if (!err)
+		err = p->ops->port_overrides(p->ctx, okeys, ovals, no);
+	if (!err)
+		err = p->ops->listener_keys(p->ctx, keys, ids, n);
+out_free:
+	free(keys);
+	free(ids);
+	free(vips);
+	free(okeys);
+	free(ovals);
+	return err;
+}
+
+static int publish_backends(struct ag_publisher *p, const struct ag_plan *plan,
+			    const struct ag_view *view)
+{
+	unsigned int i, n = plan->n_backends;
+	struct ag_backend b;
+	int err;
+
+	/* Clear what an earlier, larger plan left; never touch ids nobody used. */
+	if (p->n_backends_published > n)
+		n = p->n_backends_published;
+	for (i = 0; i < n; i++) {
+		memset(&b, 0, sizeof(b));
+		if (i < plan->n_backends) {
+			const struct ag_plan_backend *pb = &plan->backends[i];
+
+			b.addr = pb->addr;
+			b.group_id = pb->group_id;
+			b.mode = AG_MODE_NAT;
+			b.state = (!view || !view->up || view->up[i]) ? AG_BACKEND_UP : AG_BACKEND_DOWN;
+		}
+		err = p->ops->backend(p->ctx, i, &b);
+		if (err)
+			return err;
+	}
+	p->n_backends_published = plan->n_backends;
+	return 0;
+}
+
+/* Build listener `lid`'s table into p->scratch. */
+static int build_table(struct ag_publisher *p, const struct ag_plan *plan, uint32_t lid,
+		       const struct ag_view *view, double *share)
+{
+	const struct ag_plan_listener *pl = &plan->listeners[lid];
+	struct ag_maglev_backend *mb;
+	unsigned int n = 0, g, b;
+	int err;
+
+	err = ag_plan__compile(plan, lid, view, share, NULL);
+	if (err)
+		return err;
+	mb = calloc(AG_MAX_GROUPS_PER_LISTENER * AG_MAX_ENDPOINTS_PER_GROUP, sizeof(*mb));
+	if (!mb)
+		return -ENOMEM;
+	for (g = 0; g < pl->n_groups; g++) {
+		const struct ag_plan_group *pg = &plan->groups[pl->first_group + g];
+
+		for (b = 0; b < pg->n_backends; b++) {
+			const struct ag_plan_backend *pb = &plan->backends[pg->first_backend + b];
+			double w = share[pb->id] * AG_WEIGHT_SCALE;
+
+			mb[n].id = pb->id;
+			mb[n].key = ag_publish__backend_key(plan, pb);
+			mb[n].weight = share[pb->id] > 0.0 ? (w < 1.0 ? 1u : (uint32_t)lround(w)) : 0;
+			n++;
+		}
+	}
+	err = ag_maglev__build(mb, n, p->ring_size, p->seed, p->scratch);
+	free(mb);
+	return err;
+}
+
+int ag_publisher__publish_config(struct ag_publisher *p, const struct ag_plan *plan)
+{
+	struct ag_settings s;
+	int err;
+
+	ag_publish__settings_from(&plan->cfg->edge, &s);
+	err = p->ops->settings(p->ctx, &s);
+	if (err)
+		return err;
+	return publish_keys(p, plan);
+}
+
+int ag_publisher__publish_tables(struct ag_publisher *p, const struct ag_plan *plan,
+				 const struct ag_view *view)
+{
+	uint64_t start = now_ns(), written = 0;
+	double *share;
+	uint32_t lid, i;
+	int err;
+
+	/* Backends before tables: a new table never points at an unset backend. */
+	err = publish_backends(p, plan, view);
+	if (err)
+		return err;
+
+	share = calloc(plan->n_backends ? plan->n_backends : 1, sizeof(*share));
+	if (!share)
+		return -ENOMEM;
+	for (lid = 0; lid < plan->n_listeners; lid++) {
+		struct ag_listener_state *st = p->ops->lstate(p->ctx, lid);
+		uint32_t live = __atomic_load_n(&st->slot, __ATOMIC_ACQUIRE);
+		uint32_t spare = (live == 2 * lid) ? 2 * lid + 1 : 2 * lid;
+		uint32_t *dst = p->ops->lookup_slot(p->ctx, spare);
+
+		err = build_table(p, plan, lid, view, share);
+		if (err) {
+			pr_err("listener %u: lookup table build failed: %s\n", lid, strerror(-err));
+			goto out;
+		}
+		/* The spare slot holds an older table: write only what differs. */
+		for (i = 0; i < p->ring_size; i++) {
+			if (dst[i] != p->scratch[i]) {
+				__atomic_store_n(&dst[i], p->scratch[i], __ATOMIC_RELAXED);
+				written++;
+			}
+		}
+		st->affinity = plan->listeners[lid].cfg->affinity;
+		/* The switch: one aligned 32-bit store publishes the whole table. */
+		__atomic_store_n(&st->slot, spare, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&st->generation, 1, __ATOMIC_RELEASE);
+		/* Activated only once its slot is its own (listener keys come last anyway). */
+		__atomic_store_n(&st->flags, AG_LF_ACTIVE, __ATOMIC_RELEASE);
+	}
+	for (; lid < AG_MAX_LISTENERS; lid++) {
+		struct ag_listener_state *st = p->ops->lstate(p->ctx, lid);
+
+		__atomic_store_n(&st->flags, 0, __ATOMIC_RELEASE);
+	}
+	p->stats.publishes++;
+	p->stats.slots_written = written;
+	p->stats.last_duration_ns = now_ns() - start;
+out:
+	free(share);
+	return err;
+}
+
+int ag_publisher__publish(struct ag_publisher *p, const struct ag_plan *plan,
+			  const struct ag_view *view)
+{
+	int err;
+
+	/* Tables first: listener keys of a new listener appear only once its table is live. */
+	err = ag_publisher__publish_tables(p, plan, view);
+	if (err)
+		return err;
+	return ag_publisher__publish_config(p, plan);
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Table publisher: turns (plan, view) into the ABI tables of abi.h and writes
+ * them into a sink (pinned BPF maps for XDP; a shared-memory segment for DPDK).
+ * Lookup tables and listener state are plain memory in both sinks (mmap), so
+ * the double-buffered write and the one-store switch live here, once.
+ */
+#ifndef AG_PUBLISH_H
+#define AG_PUBLISH_H
+
+#include <stdint.h>
+
+#include "abi.h"
+#include "plan.h"
+
+struct ag_sink_ops {
+	int (*settings)(void *ctx, const struct ag_settings *s);
+	/* Replace the whole set: entries not given are removed. */
+	int (*vips)(void *ctx, const uint32_t *vips, unsigned int n);
+	int (*listener_keys)(void *ctx, const struct ag_listener_key *keys, const uint32_t *ids,
+			     unsigned int n);
+	int (*port_overrides)(void *ctx, const struct ag_port_ovr_key *keys,
+			      const struct ag_port_ovr *vals, unsigned int n);
+	int (*backend)(void *ctx, uint32_t id, const struct ag_backend *b);
+	/* Memory of lookup slot `slot` (ring_size entries) and of listener state `lid`. */
+	uint32_t *(*lookup_slot)(void *ctx, uint32_t slot);
+	struct ag_listener_state *(*lstate)(void *ctx, uint32_t lid);
+};
+
+struct ag_publish_stats {
+	uint64_t publishes;		/* completed publishes */
+	uint64_t last_duration_ns;	/* whole publish, last one */
+	uint64_t slots_written;		/* lookup entries written, last publish */
+};
+
+struct ag_publisher {
+	const struct ag_sink_ops *ops;
+	void *ctx;
+	uint32_t ring_size;
+	uint32_t seed;
+	uint32_t *scratch;		/* ring_size entries */
+	struct ag_publish_stats stats;
+	unsigned int n_backends_published;
+};
+
+int ag_publisher__init(struct ag_publisher *p, const struct ag_sink_ops *ops, void *ctx,
+		       uint32_t ring_size, uint32_t seed);
+void ag_publisher__fini(struct ag_publisher *p);
+
+/* Settings for an edge config (abi version, seed, timeouts, NAT). */
+void ag_publish__settings_from(const struct ag_cfg_edge *edge, struct ag_settings *s);
+
+/*
+ * Settings, VIPs, listener keys and port overrides: what changes only with the
+ * config (a reload), not with health.
+ */
+int ag_publisher__publish_config(struct ag_publisher *p, const struct ag_plan *plan);
+/* Backend states and every listener's lookup table: what a health change moves. */
+int ag_publisher__publish_tables(struct ag_publisher *p, const struct ag_plan *plan,
+				 const struct ag_view *view);
+
+/*
+ * Publish everything: settings, VIPs, listener keys, port overrides, backend
+ * states, and every listener's lookup table (written into the spare slot, only
+ * entries that differ, then switched with one store). Listeners and backends
+ * beyond the plan are deactivated. Returns 0 or -errno; on error the live slots
+ * are untouched for listeners not yet switched.
+ */
+int ag_publisher__publish(struct ag_publisher *p, const struct ag_plan *plan,
+			  const struct ag_view *view);
+
+/* Stable Maglev identity of a backend: its address and its group's region. */
+uint32_t ag_publish__backend_key(const struct ag_plan *plan, const struct ag_plan_backend *b);
+
+#endif /* AG_PUBLISH_H */
