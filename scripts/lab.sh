@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# The multi-region anygate lab in network namespaces (plan: tests/integration/lib.sh).
+#
+#   scripts/lab.sh up     [--tag T] [--backends N]  build if needed, create the lab, start anygated
+#   scripts/lab.sh down   [--tag T]                 stop everything, remove namespaces and mounts
+#   scripts/lab.sh status [--tag T]                 namespaces, anygated, XDP attach state
+#   scripts/lab.sh demo   [--tag T]                 up, real TCP and UDP flows, a table, down
+#
+# tag defaults to "lab". anygated runs config/lab.conf, whose /run/anygate/lab/
+# paths are moved under /run/anygate/<tag>/ for another tag.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=../tests/integration/lib.sh
+. "$ROOT/tests/integration/lib.sh"
+
+usage() {
+	sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+	exit 2
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+tag=lab
+while [ $# -gt 0 ]; do
+	case $1 in
+	--tag) tag=${2:?--tag needs a value}; shift 2 ;;
+	--backends) export AG_BACKENDS=${2:?--backends needs a value}; shift 2 ;;
+	*) usage ;;
+	esac
+done
+case $cmd in up | down | status | demo) ;; *) usage ;; esac
+[ "$(id -u)" -eq 0 ] || ag_die "lab.sh must run as root (network namespaces, XDP, bpffs)"
+ag_set_tag "$tag"
+
+build() {
+	"$ROOT/scripts/deps.sh" >&2 || ag_die "deps.sh failed"
+	if [ ! -f "$AG_BUILD/build.ninja" ]; then
+		meson setup "$AG_BUILD" "$ROOT" >&2 || ag_die "meson setup failed"
+	fi
+	ninja -C "$AG_BUILD" -j2 >&2 || ag_die "build failed"
+	ag_require_build "$AG_ANYGATED"
+}
+
+lab_config() {
+	local src=$ROOT/config/lab.conf out=$AG_RUN/lab.conf
+	[ -f "$src" ] || ag_die "$src is missing"
+	sed "s|/run/anygate/lab/|$AG_RUN/|g" "$src" >"$out" || return 1
+	echo "$out"
+}
+
+do_up() {
+	local conf
+	build
+	ag_require_native_xdp
+	ag_log "creating the lab (${AG_BACKENDS:-2} backends per region)"
+	if ! lab_up; then
+		lab_down
+		ag_die "lab creation failed (cleaned up)"
+	fi
+	conf=$(lab_config) || { lab_down; ag_die "cannot write the lab config"; }
+	ag_log "starting anygated on $conf (log $AG_AGD_LOG)"
+	if ! agd_start "$conf"; then
+		lab_down
+		ag_die "anygated did not come up (lab removed)"
+	fi
+	ag_log "ready: from the client, e.g. ip netns exec $(ns client) curl http://$AG_VIP/"
+}
+
+do_status() {
+	local n pid
+	echo "namespaces:"
+	lab_namespaces | sort | sed 's/^/  /'
+	[ -z "$(lab_namespaces)" ] && echo "  (none: lab '$AG_TAG' is down)"
+	if [ -f "$AG_AGD_PIDFILE" ]; then
+		pid=$(cat "$AG_AGD_PIDFILE")
+		if kill -0 "$pid" 2>/dev/null; then
+			echo "anygated: pid $pid, alive (log $AG_AGD_LOG)"
+		else
+			echo "anygated: pid $pid, NOT running (log $AG_AGD_LOG)"
+		fi
+	else
+		echo "anygated: not started"
+	fi
+	if ip netns list | awk '{print $1}' | grep -qx "$(ns edge)"; then
+		echo "edge interfaces (XDP state):"
+		for n in e0 $(seq -f 'e%g' 1 $AG_REGIONS); do
+			ip -n "$(ns edge)" -d link show dev "$n" 2>/dev/null |
+				awk -v n="$n" '
+					NR == 1 { x = "none" }
+					/ xdp(generic|offload)? / && NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /^xdp/) x = $i }
+					/prog\/xdp/ { for (i = 1; i <= NF; i++) if ($i == "id") id = $(i + 1) }
+					END { printf "  %-3s %s%s\n", n, x, id ? " (prog id " id ")" : "" }'
+		done
+	fi
+}
+
+# Count replies per backend and region: reads backend names (one a line).
+tally() {
+	awk -v regions="${AG_REGION_NAMES[*]}" '
+		BEGIN { split(regions, rn, " ") }
+		{ total++ }
+		/^r[0-9]+b[0-9]+$/ { n[$1]++; r = substr($1, 2); sub(/b.*/, "", r); reg[r]++; next }
+		{ bad[$0]++ }
+		END {
+			printf "  %-10s %-8s %6s %7s\n", "region", "backend", "flows", "share"
+			for (r = 1; r <= 9; r++) {
+				if (!(r in reg)) continue
+				printf "  %-10s %-8s %6d %6.1f%%\n", rn[r], "(all)", reg[r], 100 * reg[r] / total
+				for (b in n) {
+					x = substr(b, 2); sub(/b.*/, "", x)
+					if (x == r) printf "  %-10s %-8s %6d %6.1f%%\n", "", b, n[b], 100 * n[b] / total
+				}
+			}
+			for (e in bad) printf "  failed: %-30s %d\n", e, bad[e]
+			printf "  total %d flows\n", total
+		}'
+}
+
+do_demo() {
+	local out=$AG_RUN/demo
+	trap 'lab_down' EXIT
+	trap 'lab_down; exit 130' INT
+	trap 'lab_down; exit 143' TERM
+	do_up
+	mkdir -p "$out"
+	ag_log "200 TCP connections (curl, HTTP/1.0, one connection each) to $AG_VIP:80"
+	nsx client curl -s --max-time 5 --connect-timeout 3 -w '|%{http_code}\n' \
+		"http://$AG_VIP/[1-200]" >"$out/tcp" 2>"$out/tcp.err"
+	ag_log "200 UDP request/replies (each from its own source port) to $AG_VIP:5000"
+	nsx client "$AG_TESTCLI" --timeout-ms 2000 "$AG_VIP" 5000 200 >"$out/udp" 2>"$out/udp.err"
+	echo
+	echo "TCP flows by region and backend:"
+	awk -F'|' '{ print ($2 == 200 ? $1 : "HTTP status " $2) }' "$out/tcp" | tally
+	echo "UDP flows by region and backend:"
+	tally <"$out/udp"
+	echo
+}
+
+case $cmd in
+up) do_up ;;
+down)
+	lab_down
+	ag_log "down"
+	;;
+status) do_status ;;
+demo) do_demo ;;
+esac

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# 300 UDP request/replies through the VIP, each from its own socket: every reply
+# comes back from the VIP (reverse NAT) and names a backend.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+ag_test_begin
+ag_lab_start
+
+N=300
+out=$AG_RUN/udp.out
+nsx client "$AG_TESTCLI" --timeout-ms 3000 "$AG_VIP" 5000 $N >"$out" 2>"$AG_RUN/udp.err"
+rc=$?
+cat "$AG_RUN/udp.err"
+lines=$(wc -l <"$out")
+[ "$lines" -eq $N ] || ag_fail "ag-testcli printed $lines replies, expected $N"
+bad=0
+while read -r name; do
+	if ! valid_backend "$name"; then
+		bad=$((bad + 1))
+		[ $bad -le 5 ] && echo "bad reply: '$name'"
+	fi
+done <"$out"
+ag_info "udp: $(sort "$out" | uniq -c | awk '{printf "%s=%s ", $2, $1}')"
+[ $bad -eq 0 ] && [ $rc -eq 0 ] || ag_fail "$bad of $N UDP requests got no valid reply (ag-testcli exit $rc)"
+echo "PASS: $N UDP request/replies through $AG_VIP:5000"

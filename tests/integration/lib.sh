@@ -1,0 +1,463 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# shellcheck shell=bash
+#
+# The anygate lab in network namespaces, shared by scripts/lab.sh and the
+# integration tests. Source it, set AG_TAG (letters and digits), then:
+#   lab_up / lab_down          build and tear down the lab (see the plan below)
+#   ag_config_write FILE ...   a config with this lab's own bpffs/socket paths
+#   agd_start FILE / agd_stop  anygated in the edge namespace
+#   wait_for SECS DESC CMD..   poll CMD until it succeeds, bounded
+#
+# Plan (fixed, /tmp/brief and config/lab.conf follow it): namespaces
+# ag-<tag>-client, -edge, -r1..r3 (region routers), -r<N>b<M> (backends).
+#   client c0 10.0.0.2/24 <-> edge e0 10.0.0.1/24; client: 198.51.100.0/24 via 10.0.0.1
+#   edge eN 10.N.0.1/24 <-> router rN w0 10.N.0.2/24; router br0 10.N.1.1/24
+#   backend rNbM eth0 10.N.1.(10+M)/24 (router side bM on br0), default via 10.N.1.1
+#   NAT source 10.255.0.1/32 on the edge's lo; routers route 10.255.0.0/24 and
+#   10.0.0.0/24 via 10.N.0.1; the edge routes 10.N.0.0/16 via 10.N.0.2.
+# The namespaces are joined only to each other: every veth is created inside a
+# lab namespace with its peer in another, never in the host's namespace.
+
+AG_ROOT=${AG_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+AG_BUILD=${AG_BUILD:-$AG_ROOT/build}
+AG_REGIONS=3
+AG_REGION_NAMES=(eu-west us-east ap-south)
+AG_VIP=198.51.100.10
+AG_NAT_ADDR=10.255.0.1
+AG_TESTSRV=$AG_BUILD/tests/integration/ag-testsrv
+AG_TESTCLI=$AG_BUILD/tests/integration/ag-testcli
+AG_XDP_PASS=$AG_BUILD/tests/integration/xdp_pass.bpf.o
+AG_ANYGATED=$AG_BUILD/controlplane/anygated
+
+ag_log() { echo "[$AG_TAG] $*" >&2; }
+
+# Exit status 77 means "skipped" to tests/integration/run.sh.
+ag_skip() {
+	echo "SKIP: $*" >&2
+	exit 77
+}
+
+ag_die() {
+	echo "ERROR: $*" >&2
+	exit 1
+}
+
+# Everything of one lab hangs off its tag; called before any other lab_* function.
+ag_set_tag() {
+	[[ $1 =~ ^[A-Za-z0-9]{1,12}$ ]] || ag_die "lab tag '$1': use 1-12 letters or digits"
+	AG_TAG=$1
+	AG_RUN=/run/anygate/$AG_TAG
+	AG_BPFFS=$AG_RUN/bpf
+	AG_AGD_LOG=$AG_RUN/anygated.log
+	AG_AGD_PIDFILE=$AG_RUN/anygated.pid
+}
+
+ns() { echo "ag-$AG_TAG-$1"; }
+# Run a command inside the lab namespace NAME (client, edge, r1, r1b1, ...).
+nsx() {
+	local n=$1
+	shift
+	ip netns exec "ag-$AG_TAG-$n" "$@"
+}
+
+# Namespaces that belong to this tag, including leftovers of an earlier run.
+lab_namespaces() {
+	ip netns list 2>/dev/null | awk -v p="ag-$AG_TAG-" 'index($1, p) == 1 { print $1 }'
+}
+
+backend_names() {
+	local n m
+	for ((n = 1; n <= AG_REGIONS; n++)); do
+		for ((m = 1; m <= ${AG_BACKENDS:-2}; m++)); do
+			echo "r${n}b${m}"
+		done
+	done
+}
+
+backend_addr() { # rNbM -> 10.N.1.(10+M)
+	local n=${1#r} m=${1#*b}
+	n=${n%%b*}
+	echo "10.$n.1.$((10 + m))"
+}
+
+# wait_for SECS DESCRIPTION CMD...: poll CMD (every 0.1 s) until it succeeds;
+# fails with a message after SECS seconds. Synchronisation is always a
+# condition, never a fixed sleep.
+wait_for() {
+	local secs=$1 desc=$2 deadline
+	shift 2
+	deadline=$(($(date +%s%N) + secs * 1000000000))
+	until "$@" >/dev/null 2>&1; do
+		if (($(date +%s%N) >= deadline)); then
+			echo "timed out after ${secs}s waiting for: $desc" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+ag_require_root() {
+	[ "$(id -u)" -eq 0 ] || ag_skip "needs root (network namespaces, XDP, bpffs)"
+}
+
+ag_require_build() {
+	local f
+	for f in "$AG_TESTSRV" "$AG_TESTCLI" "$AG_XDP_PASS" "$@"; do
+		[ -e "$f" ] || ag_die "$f is missing: build first (meson setup build && ninja -C build)"
+	done
+}
+
+# Native (driver-mode) XDP on veth is what the fast path uses; generic XDP
+# would hide real bugs, so without native support the tests skip.
+ag_require_native_xdp() {
+	local p err
+	p=ag-$AG_TAG-probe
+	err=$(mktemp)
+	ip netns del "$p" 2>/dev/null
+	ip netns add "$p" || ag_die "cannot create network namespace $p"
+	if ! ip -n "$p" link add x0 type veth peer name x1 ||
+		! ip -n "$p" link set x0 up || ! ip -n "$p" link set x1 up; then
+		ip netns del "$p"
+		rm -f "$err"
+		ag_skip "cannot create veth pairs in a network namespace"
+	fi
+	if ! ip -n "$p" link set dev x0 xdpdrv obj "$AG_XDP_PASS" sec xdp 2>"$err"; then
+		ip netns del "$p"
+		set -- "$(tr '\n' ' ' <"$err")"
+		rm -f "$err"
+		ag_skip "native XDP on veth unavailable: $1"
+	fi
+	rm -f "$err"
+	ip netns del "$p"
+}
+
+# ---------------------------------------------------------------- topology
+
+lab_link() { # NS_A IF_A NS_B IF_B: a veth pair between two lab namespaces
+	ip -n "$(ns "$1")" link add "$2" type veth peer name "$4" netns "$(ns "$3")"
+}
+
+lab_addr() { # NS IF ADDR/LEN: address and up
+	ip -n "$(ns "$1")" addr add "$3" dev "$2" && ip -n "$(ns "$1")" link set "$2" up
+}
+
+lab_sysctl() { # NS key=value...
+	local n=$1
+	shift
+	nsx "$n" sysctl -qw "$@" >/dev/null
+}
+
+# Build the namespaces, links, addresses and routes, and start the backends'
+# servers. AG_BACKENDS (default 2) backends per region; AG_BULK_MB (default
+# 50) megabytes of random bulk data served on TCP 8001.
+lab_up() {
+	local n m b all=(client edge) nb=${AG_BACKENDS:-2}
+	[[ $nb =~ ^[1-9]$ ]] || ag_die "AG_BACKENDS=$nb: 1-9 backends per region"
+	lab_namespaces | grep -q . && ag_die "lab '$AG_TAG' exists already (run: scripts/lab.sh down --tag $AG_TAG)"
+	mkdir -p "$AG_RUN" "$AG_BPFFS"
+
+	for ((n = 1; n <= AG_REGIONS; n++)); do all+=("r$n"); done
+	mapfile -t -O ${#all[@]} all < <(backend_names)
+	for b in "${all[@]}"; do
+		ip netns add "$(ns "$b")" || return 1
+		ip -n "$(ns "$b")" link set lo up || return 1
+		# IPv6 off: no router solicitations or DAD chatter through the fast path.
+		lab_sysctl "$b" net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 ||
+			return 1
+	done
+
+	# client <-> edge
+	lab_link client c0 edge e0 || return 1
+	lab_addr client c0 10.0.0.2/24 && lab_addr edge e0 10.0.0.1/24 || return 1
+	ip -n "$(ns client)" route add 198.51.100.0/24 via 10.0.0.1 || return 1
+
+	# edge <-> region routers <-> backends
+	ip -n "$(ns edge)" addr add $AG_NAT_ADDR/32 dev lo || return 1
+	for ((n = 1; n <= AG_REGIONS; n++)); do
+		lab_link edge "e$n" "r$n" w0 || return 1
+		lab_addr edge "e$n" "10.$n.0.1/24" && lab_addr "r$n" w0 "10.$n.0.2/24" || return 1
+		ip -n "$(ns edge)" route add "10.$n.0.0/16" via "10.$n.0.2" || return 1
+		ip -n "$(ns "r$n")" link add br0 type bridge || return 1
+		lab_addr "r$n" br0 "10.$n.1.1/24" || return 1
+		ip -n "$(ns "r$n")" route add 10.255.0.0/24 via "10.$n.0.1" || return 1
+		ip -n "$(ns "r$n")" route add 10.0.0.0/24 via "10.$n.0.1" || return 1
+		lab_sysctl "r$n" net.ipv4.ip_forward=1 || return 1
+		# Frames redirected by XDP into e<n> arrive on w0: without NAPI (GRO)
+		# the veth drops them.
+		nsx "r$n" ethtool -K w0 gro on >/dev/null || return 1
+		for ((m = 1; m <= nb; m++)); do
+			b=r${n}b${m}
+			lab_link "r$n" "b$m" "$b" eth0 || return 1
+			ip -n "$(ns "r$n")" link set "b$m" master br0 up || return 1
+			lab_addr "$b" eth0 "$(backend_addr "$b")/24" || return 1
+			ip -n "$(ns "$b")" route add default via "10.$n.1.1" || return 1
+			# Local sockets hand XDP CHECKSUM_PARTIAL packets otherwise.
+			nsx "$b" ethtool -K eth0 tx off >/dev/null || return 1
+		done
+	done
+
+	lab_sysctl edge net.ipv4.ip_forward=1 || return 1
+	# The fast path passes rewritten packets (source = NAT address, local to the
+	# edge) to the kernel while a neighbour is unresolved: the kernel must
+	# neither call that a martian nor fail the reverse-path check.
+	local ifs=(all default lo e0) k=()
+	for ((n = 1; n <= AG_REGIONS; n++)); do ifs+=("e$n"); done
+	for b in "${ifs[@]}"; do
+		k+=("net.ipv4.conf.$b.rp_filter=0" "net.ipv4.conf.$b.accept_local=1")
+	done
+	lab_sysctl edge "${k[@]}" || return 1
+	nsx client ethtool -K c0 tx off gro on >/dev/null || return 1
+
+	mount -t bpf bpf "$AG_BPFFS" || return 1
+	lab_start_servers
+}
+
+lab_start_servers() {
+	local b
+	# Random bytes, so a transfer that loses or reorders data cannot match by luck.
+	head -c "$((${AG_BULK_MB:-50} * 1048576))" /dev/urandom >"$AG_RUN/bulk.bin" || return 1
+	for b in $(backend_names); do
+		nsx "$b" "$AG_TESTSRV" --name "$b" --http 80 --udp 5000 \
+			--bulk 8001 --bulk-file "$AG_RUN/bulk.bin" >"$AG_RUN/srv-$b.log" 2>&1 &
+		echo $! >"$AG_RUN/srv-$b.pid"
+	done
+	for b in $(backend_names); do
+		wait_for 10 "server $b" grep -q '^ready' "$AG_RUN/srv-$b.log" || {
+			cat "$AG_RUN/srv-$b.log" >&2
+			return 1
+		}
+	done
+}
+
+# Stop everything of this tag: anygated first (so it detaches and unpins as it
+# should), then every process still inside a lab namespace, by pid; then the
+# namespaces, the bpffs and the run directory. Safe to call twice.
+lab_down() {
+	local n p pids deadline
+	[ -n "${AG_TAG:-}" ] || return 0
+	if [ -f "$AG_AGD_PIDFILE" ]; then
+		agd_stop || true
+	fi
+	for n in $(lab_namespaces); do
+		pids=$(ip netns pids "$n" 2>/dev/null)
+		for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+	done
+	deadline=$(($(date +%s) + 5))
+	for n in $(lab_namespaces); do
+		while [ -n "$(ip netns pids "$n" 2>/dev/null)" ] && (($(date +%s) < deadline)); do
+			sleep 0.1
+		done
+		for p in $(ip netns pids "$n" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+		ip netns del "$n" 2>/dev/null
+	done
+	if [ -n "${AG_RUN:-}" ] && [ -d "$AG_RUN" ]; then
+		if mountpoint -q "$AG_BPFFS" 2>/dev/null; then
+			umount "$AG_BPFFS" || umount -l "$AG_BPFFS"
+		fi
+		rm -rf "$AG_RUN"
+	fi
+	rmdir /run/anygate 2>/dev/null || true
+	return 0
+}
+
+# For tests: tear the lab down on every exit path.
+lab_trap() {
+	trap 'lab_down' EXIT
+	trap 'lab_down; exit 130' INT
+	trap 'lab_down; exit 143' TERM
+}
+
+# ---------------------------------------------------------------- anygated
+
+agd_alive() {
+	[ -f "$AG_AGD_PIDFILE" ] && kill -0 "$(cat "$AG_AGD_PIDFILE")" 2>/dev/null
+}
+
+# agd_start CONFIG [args]: run anygated in the edge namespace, wait (bounded)
+# for its "anygated ready" line. Fails at once if it exits before that.
+agd_start() {
+	local conf=$1 pid deadline
+	shift
+	[ -x "$AG_ANYGATED" ] || ag_die "$AG_ANYGATED is missing: build first"
+	: >"$AG_AGD_LOG"
+	# setsid: anygated outlives the shell that started it (scripts/lab.sh up).
+	setsid ip netns exec "$(ns edge)" "$AG_ANYGATED" -c "$conf" -v "$@" \
+		</dev/null >>"$AG_AGD_LOG" 2>&1 &
+	pid=$!
+	echo "$pid" >"$AG_AGD_PIDFILE"
+	deadline=$(($(date +%s) + 30))
+	until grep -q 'anygated ready' "$AG_AGD_LOG"; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid" 2>/dev/null
+			echo "anygated exited (status $?) before ready; log:" >&2
+			tail -n 30 "$AG_AGD_LOG" >&2
+			rm -f "$AG_AGD_PIDFILE"
+			return 1
+		fi
+		if (($(date +%s) >= deadline)); then
+			echo "anygated not ready after 30s; log:" >&2
+			tail -n 30 "$AG_AGD_LOG" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# agd_stop: SIGTERM, wait up to 15 s. Sets AGD_STATUS to anygated's exit status
+# (when it is our child; else 0 once it is gone), 124 if it would not exit and
+# had to be killed; returns it. Call it directly, not in $(...): only this shell
+# can collect its child's status.
+agd_stop() {
+	local pid deadline
+	AGD_STATUS=0
+	[ -f "$AG_AGD_PIDFILE" ] || return 0
+	pid=$(cat "$AG_AGD_PIDFILE")
+	kill -TERM "$pid" 2>/dev/null
+	deadline=$(($(date +%s) + 15))
+	while kill -0 "$pid" 2>/dev/null; do
+		# Our child that has exited stays a zombie (still "alive") until waited for.
+		[ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = Z ] && break
+		if (($(date +%s) >= deadline)); then
+			kill -KILL "$pid" 2>/dev/null
+			rm -f "$AG_AGD_PIDFILE"
+			AGD_STATUS=124
+			return 124
+		fi
+		sleep 0.1
+	done
+	wait "$pid" 2>/dev/null
+	AGD_STATUS=$?
+	# 127: not our child (lab.sh down in a later shell); it is gone, status unknown.
+	[ $AGD_STATUS -eq 127 ] && AGD_STATUS=0
+	rm -f "$AG_AGD_PIDFILE"
+	return $AGD_STATUS
+}
+
+# Interfaces of the edge that have an XDP program attached, in any mode (one
+# name a line, sorted): "xdp", "xdpgeneric", ... after the MTU, or a prog/xdp line.
+edge_xdp_ifaces() {
+	ip -n "$(ns edge)" -d link show | awk '
+		/^[0-9]+: / {
+			name = $2; sub(/@.*/, "", name); sub(/:$/, "", name)
+			for (i = 3; i <= NF; i++) if ($i ~ /^xdp(generic|drv|offload|multi)?$/) print name
+		}
+		/^ *prog\/xdp/ { print name }' | sort -u
+}
+
+# ---------------------------------------------------------------- configs
+
+# ag_config_write FILE [GROUP...]: an anygated config for this lab, with its own
+# bpffs dir, control socket and state file under /run/anygate/<tag>/.
+# GROUP is "REGION:BACKEND=WEIGHT,BACKEND=WEIGHT..." (e.g. "eu-west:r1b1=1,r1b2=1");
+# without any, every region's backends at weight 128 (the lab's plan). Every
+# group is behind accelerator "web" (VIP 198.51.100.10): TCP 80 and 8000-8009,
+# UDP 5000.
+ag_config_write() {
+	local file=$1 g groups="" region eps ep b w first n
+	shift
+	if [ $# -eq 0 ]; then
+		for ((n = 1; n <= AG_REGIONS; n++)); do
+			g="${AG_REGION_NAMES[n - 1]}:"
+			for b in $(backend_names | grep "^r${n}b"); do g+="$b=128,"; done
+			set -- "$@" "${g%,}"
+		done
+	fi
+	first=1
+	for g in "$@"; do
+		region=${g%%:*}
+		eps=""
+		IFS=, read -r -a ep <<<"${g#*:}"
+		for b in "${ep[@]}"; do
+			w=${b#*=}
+			b=${b%%=*}
+			eps+=$'\n\t\t\t\t\t\t'"{ address = \"$(backend_addr "$b")\"; weight = $w; },"
+		done
+		eps=${eps%,}
+		[ $first -eq 1 ] || groups+=","
+		first=0
+		groups+="
+					{
+						region = \"$region\";
+						health_check = { protocol = \"tcp\"; port = 80; interval_ms = 1000; };
+						endpoints = ($eps
+						);
+					}"
+	done
+	cat >"$file" <<CONF
+# anygated config generated by tests/integration/lib.sh for lab "$AG_TAG"
+edge = {
+	name = "edge-$AG_TAG";
+	hash_seed = 4242;
+	fastpath = "xdp";
+	interfaces = (
+		{ name = "e0"; role = "client"; },
+		{ name = "e1"; role = "backend"; },
+		{ name = "e2"; role = "backend"; },
+		{ name = "e3"; role = "backend"; }
+	);
+	nat_addresses = [ "$AG_NAT_ADDR" ];
+	bpffs_dir = "$AG_BPFFS";
+	control_socket = "$AG_RUN/anygated.sock";
+	state_file = "$AG_RUN/state.json";
+	metrics = "";
+	ring_size = 65537;
+	max_flows = 65536;
+};
+
+accelerators = (
+	{
+		name = "web";
+		addresses = [ "$AG_VIP" ];
+		listeners = (
+			{
+				protocol = "tcp";
+				ports = [ 80, "8000-8009" ];
+				endpoint_groups = ($groups
+				);
+			},
+			{
+				protocol = "udp";
+				ports = [ 5000 ];
+				endpoint_groups = ($groups
+				);
+			}
+		);
+	}
+);
+CONF
+}
+
+# ---------------------------------------------------------------- tests
+
+ag_fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# A line run.sh repeats in its summary (measured figures).
+ag_info() { echo "INFO $*"; }
+
+# ag_test_begin: root, built tree, native XDP, own tag (AG_TAG from run.sh, or
+# t<pid>), cleanup on every exit path, leftovers of the same tag removed.
+ag_test_begin() {
+	ag_require_root
+	ag_set_tag "${AG_TAG:-t$$}"
+	lab_trap
+	lab_down
+	ag_require_build "$AG_ANYGATED"
+	ag_require_native_xdp
+	# Only the bulk test needs a big blob.
+	AG_BULK_MB=${AG_BULK_MB:-1}
+}
+
+# ag_lab_start [GROUP...]: the lab, a config for it (see ag_config_write), anygated.
+ag_lab_start() {
+	lab_up || ag_fail "could not build the lab"
+	ag_config_write "$AG_RUN/test.conf" "$@"
+	agd_start "$AG_RUN/test.conf" || ag_fail "anygated did not come up"
+}
+
+# valid_backend NAME: a backend name that exists in this lab.
+valid_backend() {
+	backend_names | grep -qx -- "$1"
+}
