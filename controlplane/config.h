@@ -7,7 +7,7 @@
 #ifndef AG_CONFIG_H
 #define AG_CONFIG_H
 
-#include <linux/if.h>
+#include <net/if.h> /* IFNAMSIZ; the libc header, so users may include it too */
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -23,8 +23,11 @@ struct ag_errors {
 void ag_errors__init(struct ag_errors *errs);
 void ag_errors__free(struct ag_errors *errs);
 /* line <= 0 prints "file: key: problem". Allocation failure is recorded as a last message. */
+/* key NULL prints "file:line: problem" (a problem of the whole file, e.g. cannot read it). */
 void ag_errors__add(struct ag_errors *errs, const char *file, int line, const char *key,
 		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* True when the last message says memory ran out and later problems were dropped. */
+bool ag_errors__oom(const struct ag_errors *errs);
 
 enum ag_fastpath_kind {
 	AG_FASTPATH_XDP = 0,
@@ -178,6 +181,8 @@ void ag_config__free(struct ag_config *cfg);
  */
 const char *ag_config__check_weight(long long v);
 const char *ag_config__check_dial(long long v);
+/* Accelerator, region, edge and shm names: 1-63 characters of A-Z a-z 0-9 . _ - */
+const char *ag_config__check_name(const char *s);
 
 /* Total expanded listener keys (VIPs x ports) of a config: must be <= AG_MAX_LISTENER_KEYS. */
 unsigned long ag_config__listener_keys(const struct ag_config *cfg);
