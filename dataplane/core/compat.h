@@ -13,6 +13,13 @@
 #define __always_inline inline __attribute__((__always_inline__))
 #endif
 
+/* Fully unroll a short constant loop (the BPF verifier then sees straight code). */
+#if defined(__clang__)
+#define AG_UNROLL _Pragma("unroll")
+#else
+#define AG_UNROLL _Pragma("GCC unroll 8")
+#endif
+
 #define ag_likely(x) __builtin_expect(!!(x), 1)
 #define ag_unlikely(x) __builtin_expect(!!(x), 0)
 

@@ -86,7 +86,7 @@ static __always_inline int ag_parse(struct ag_pkt *p, void *data, void *data_end
 	h_proto = eth->h_proto;
 	cur = eth + 1;
 
-#pragma unroll
+	AG_UNROLL
 	for (i = 0; i < AG_MAX_VLAN_TAGS; i++) {
 		struct ag_vlan_hdr *vh = cur;
 

@@ -1,0 +1,1129 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * dataplane/core compiled for user space: parsing of good and bad frames,
+ * incremental checksums and NAT rewrites against checksums recomputed from
+ * scratch by the routines in this file, the flow hash against a reference
+ * lookup3 written here, its spread on even source ports, and the small flow
+ * helpers. Inputs come from a fixed xorshift PRNG: every run checks the same
+ * cases and a failure reproduces.
+ *
+ * Frames are built byte by byte here (not with the core's structs) and copied
+ * into heap buffers of exactly their length, so ASan reports any read past
+ * data_end. The frame starts 2 bytes into a malloc'd block, as NET_IP_ALIGN
+ * does, so the IPv4 header is 4-byte aligned (UBSan checks alignment).
+ */
+#include <CUnit/Basic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "abi.h"
+#include "parse.h"
+#include "hash.h"
+#include "csum.h"
+#include "nat.h"
+#include "flow.h"
+
+static uint32_t rng_state;
+
+static void rng_seed(uint32_t s)
+{
+	rng_state = s ? s : 1;
+}
+
+static uint32_t rng_next(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 17;
+	rng_state ^= rng_state << 5;
+	return rng_state;
+}
+
+/* ---------- frame builder, independent of the core ---------- */
+
+static void put16(uint8_t *b, size_t off, uint16_t v)
+{
+	b[off] = v >> 8;
+	b[off + 1] = v & 0xff;
+}
+
+static void put32(uint8_t *b, size_t off, uint32_t v)
+{
+	put16(b, off, v >> 16);
+	put16(b, off + 2, v & 0xffff);
+}
+
+static uint16_t get16(const uint8_t *b, size_t off)
+{
+	return (uint16_t)(b[off] << 8 | b[off + 1]);
+}
+
+/* RFC 1071, the plain way: big-endian 16-bit words, odd byte padded, end-around carry. */
+static uint32_t ref_sum(const uint8_t *b, size_t n, uint32_t acc)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n; i += 2)
+		acc += (uint32_t)(b[i] << 8 | b[i + 1]);
+	if (n & 1)
+		acc += (uint32_t)b[n - 1] << 8;
+	return acc;
+}
+
+static uint16_t ref_fold(uint32_t acc)
+{
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return (uint16_t)acc;
+}
+
+struct spec {
+	unsigned int vlans;	/* tags, outer first */
+	uint16_t tpid[3];
+	uint8_t ihl;		/* 5..15; option bytes are NOPs */
+	uint8_t proto;
+	uint32_t saddr, daddr;	/* host order */
+	uint16_t sport, dport;
+	uint16_t frag_off;	/* flags + offset, host order */
+	uint8_t ttl;
+	uint8_t doff;		/* TCP */
+	size_t payload;
+	uint32_t payload_seed;
+	int udp_no_csum;	/* UDP checksum 0 ("none") */
+	uint16_t payload_word;	/* when payload >= 2: first two payload bytes (big-endian) */
+	int set_payload_word;
+};
+
+struct frame {
+	uint8_t *block;	/* malloc'd: 2 alignment bytes + len */
+	uint8_t *b;
+	size_t len;
+	size_t l3, l4;	/* offsets */
+};
+
+static void spec_default(struct spec *s, uint8_t proto)
+{
+	memset(s, 0, sizeof(*s));
+	s->ihl = 5;
+	s->proto = proto;
+	s->saddr = 0x0a000002;	/* 10.0.0.2 */
+	s->daddr = 0xc633640a;	/* 198.51.100.10 */
+	s->sport = 40000;
+	s->dport = 80;
+	s->ttl = 64;
+	s->doff = 5;
+	s->payload = 10;
+	s->payload_seed = 7;
+}
+
+static size_t l4_hdr_len(const struct spec *s)
+{
+	if (s->proto == IPPROTO_TCP)
+		return (size_t)s->doff * 4;
+	if (s->proto == IPPROTO_UDP)
+		return 8;
+	return 8;	/* ICMP echo header, unchecked */
+}
+
+/* Correct IPv4 and L4 checksums of the frame at b (layout from s). */
+static void fix_checksums(uint8_t *b, size_t l3, const struct spec *s)
+{
+	size_t ip_len = (size_t)s->ihl * 4;
+	size_t l4 = l3 + ip_len;
+	size_t l4_len = get16(b, l3 + 2) - ip_len;
+	uint32_t acc;
+	uint16_t c;
+
+	put16(b, l3 + 10, 0);
+	put16(b, l3 + 10, (uint16_t)~ref_fold(ref_sum(b + l3, ip_len, 0)));
+	if ((s->frag_off & 0x1fff) || (s->proto != IPPROTO_TCP && s->proto != IPPROTO_UDP))
+		return;
+	if (s->proto == IPPROTO_UDP && s->udp_no_csum) {
+		put16(b, l4 + 6, 0);
+		return;
+	}
+	put16(b, l4 + (s->proto == IPPROTO_TCP ? 16 : 6), 0);
+	acc = ref_sum(b + l3 + 12, 8, 0);	/* saddr, daddr */
+	acc += s->proto;
+	acc += (uint32_t)l4_len;
+	acc = ref_sum(b + l4, l4_len, acc);
+	c = (uint16_t)~ref_fold(acc);
+	if (s->proto == IPPROTO_UDP && c == 0)
+		c = 0xffff;
+	put16(b, l4 + (s->proto == IPPROTO_TCP ? 16 : 6), c);
+}
+
+static void frame_build(struct frame *f, const struct spec *s)
+{
+	size_t ip_len = (size_t)s->ihl * 4, l4h = l4_hdr_len(s), off, i;
+	uint32_t pr = s->payload_seed;
+	uint8_t *b;
+
+	f->len = 14 + 4 * s->vlans + ip_len + l4h + s->payload;
+	f->block = malloc(f->len + 2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f->block);
+	b = f->b = f->block + 2;
+	memset(b, 0, f->len);
+
+	for (i = 0; i < 6; i++) {
+		b[i] = 0x02;		/* dst MAC 02:..:01 */
+		b[6 + i] = 0x02;	/* src MAC 02:..:02 */
+	}
+	b[5] = 1;
+	b[11] = 2;
+	off = 12;
+	for (i = 0; i < s->vlans; i++) {
+		put16(b, off, s->tpid[i]);
+		put16(b, off + 2, (uint16_t)(100 + i));
+		off += 4;
+	}
+	put16(b, off, 0x0800);
+	off += 2;
+
+	f->l3 = off;
+	b[off] = (uint8_t)(0x40 | s->ihl);
+	b[off + 1] = 0;
+	put16(b, off + 2, (uint16_t)(ip_len + l4h + s->payload));
+	put16(b, off + 4, 0x1234);
+	put16(b, off + 6, s->frag_off);
+	b[off + 8] = s->ttl;
+	b[off + 9] = s->proto;
+	put32(b, off + 12, s->saddr);
+	put32(b, off + 16, s->daddr);
+	for (i = 20; i < ip_len; i++)
+		b[off + i] = 1;	/* NOP options */
+
+	f->l4 = off + ip_len;
+	off = f->l4;
+	if (s->proto == IPPROTO_TCP) {
+		put16(b, off, s->sport);
+		put16(b, off + 2, s->dport);
+		put32(b, off + 4, 0x01020304);
+		put32(b, off + 8, 0x0a0b0c0d);
+		b[off + 12] = (uint8_t)(s->doff << 4);
+		b[off + 13] = 0x18;	/* PSH ACK */
+		put16(b, off + 14, 64240);
+		for (i = 20; i < l4h; i++)
+			b[off + i] = 1;
+	} else if (s->proto == IPPROTO_UDP) {
+		put16(b, off, s->sport);
+		put16(b, off + 2, s->dport);
+		put16(b, off + 4, (uint16_t)(8 + s->payload));
+	} else {
+		b[off] = 8;	/* ICMP echo request */
+	}
+	off += l4h;
+	for (i = 0; i < s->payload; i++) {
+		pr = pr * 1103515245u + 12345u;
+		b[off + i] = (uint8_t)(pr >> 16);
+	}
+	if (s->set_payload_word && s->payload >= 2)
+		put16(b, off, s->payload_word);
+	fix_checksums(b, f->l3, s);
+}
+
+static void frame_free(struct frame *f)
+{
+	free(f->block);
+	f->block = NULL;
+	f->b = NULL;
+}
+
+/* Keep only the first len bytes, in a buffer of exactly that size (ASan sees overreads). */
+static void frame_truncate(struct frame *f, size_t len)
+{
+	uint8_t *nb = malloc(len + 2);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(nb);
+	memcpy(nb + 2, f->b, len);
+	free(f->block);
+	f->block = nb;
+	f->b = nb + 2;
+	f->len = len;
+}
+
+static int parse_frame(struct frame *f, struct ag_pkt *p)
+{
+	return ag_parse(p, f->b, f->b + f->len);
+}
+
+/* ---------- parsing ---------- */
+
+static void check_good(const struct spec *s)
+{
+	struct ag_pkt p;
+	struct frame f;
+
+	frame_build(&f, s);
+	CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+	CU_ASSERT_PTR_EQUAL(p.eth, f.b);
+	CU_ASSERT_PTR_EQUAL(p.ip, f.b + f.l3);
+	CU_ASSERT_PTR_EQUAL(p.l4, f.b + f.l4);
+	CU_ASSERT_EQUAL(p.vlans, s->vlans);
+	CU_ASSERT_EQUAL(p.proto, s->proto);
+	CU_ASSERT_EQUAL(ag_ntohs(p.sport), s->sport);
+	CU_ASSERT_EQUAL(ag_ntohs(p.dport), s->dport);
+	CU_ASSERT_EQUAL(p.tot_len, f.len - f.l3);
+	frame_free(&f);
+}
+
+static void test_parse_good(void)
+{
+	struct spec s;
+	struct ag_pkt p;
+	struct frame f;
+
+	spec_default(&s, IPPROTO_TCP);
+	check_good(&s);
+	spec_default(&s, IPPROTO_UDP);
+	check_good(&s);
+
+	/* 802.1Q, and 802.1ad outer + 802.1Q inner */
+	spec_default(&s, IPPROTO_TCP);
+	s.vlans = 1;
+	s.tpid[0] = 0x8100;
+	check_good(&s);
+	s.vlans = 2;
+	s.tpid[0] = 0x88a8;
+	s.tpid[1] = 0x8100;
+	check_good(&s);
+
+	/* IP options skipped by ihl; TCP options by doff */
+	spec_default(&s, IPPROTO_UDP);
+	s.ihl = 15;
+	check_good(&s);
+	spec_default(&s, IPPROTO_TCP);
+	s.ihl = 6;
+	s.doff = 15;
+	s.payload = 0;
+	check_good(&s);
+
+	/* DF alone is not a fragment */
+	spec_default(&s, IPPROTO_TCP);
+	s.frag_off = 0x4000;
+	check_good(&s);
+
+	/* Ethernet padding after tot_len: a 60-byte minimum frame with a short UDP packet */
+	spec_default(&s, IPPROTO_UDP);
+	s.payload = 0;
+	frame_build(&f, &s);
+	{
+		uint8_t *nb = calloc(1, 60 + 2);
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(nb);
+		memcpy(nb + 2, f.b, f.len);
+		free(f.block);
+		f.block = nb;
+		f.b = nb + 2;
+		f.len = 60;
+	}
+	CU_ASSERT_EQUAL(parse_frame(&f, &p), AG_PARSE_OK);
+	CU_ASSERT_EQUAL(p.tot_len, 28);
+	frame_free(&f);
+}
+
+enum mutation {
+	MUT_NONE,
+	MUT_TRUNCATE,	/* keep arg bytes */
+	MUT_BYTE,	/* byte at l3 + arg2 := arg */
+	MUT_TOT_LEN,	/* tot_len := arg, frame cut to it */
+	MUT_TOT_LEN_FIELD, /* tot_len := arg, frame unchanged */
+	MUT_L4_BYTE,	/* byte at l4 + arg2 := arg */
+	MUT_L4_WORD,	/* word at l4 + arg2 := arg */
+	MUT_ETHERTYPE,	/* last ethertype := arg */
+};
+
+struct bad_case {
+	const char *what;
+	uint8_t proto;
+	unsigned int vlans;
+	uint16_t frag_off;
+	enum mutation mut;
+	size_t arg;
+	size_t arg2;
+	int reason;
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "13-byte frame", IPPROTO_TCP, 0, 0, MUT_TRUNCATE, 13, 0, AG_R_DROP_TRUNC_ETH },
+	{ "empty frame", IPPROTO_TCP, 0, 0, MUT_TRUNCATE, 0, 0, AG_R_DROP_TRUNC_ETH },
+	{ "802.1Q tag cut", IPPROTO_TCP, 1, 0, MUT_TRUNCATE, 16, 0, AG_R_DROP_TRUNC_VLAN },
+	{ "inner tag cut", IPPROTO_TCP, 2, 0, MUT_TRUNCATE, 20, 0, AG_R_DROP_TRUNC_VLAN },
+	{ "three tags", IPPROTO_TCP, 3, 0, MUT_NONE, 0, 0, AG_R_PASS_NOT_IPV4 },
+	{ "ARP", IPPROTO_TCP, 0, 0, MUT_ETHERTYPE, 0x0806, 0, AG_R_PASS_NOT_IPV4 },
+	{ "IPv6 ethertype", IPPROTO_TCP, 1, 0, MUT_ETHERTYPE, 0x86dd, 0, AG_R_PASS_NOT_IPV4 },
+	{ "IPv4 header cut", IPPROTO_TCP, 0, 0, MUT_TRUNCATE, 14 + 19, 0, AG_R_DROP_TRUNC_IP },
+	{ "version 6", IPPROTO_TCP, 0, 0, MUT_BYTE, 0x65, 0, AG_R_DROP_BAD_IP },
+	{ "ihl 4", IPPROTO_TCP, 0, 0, MUT_BYTE, 0x44, 0, AG_R_DROP_BAD_IP },
+	{ "tot_len 19", IPPROTO_TCP, 0, 0, MUT_TOT_LEN_FIELD, 19, 0, AG_R_DROP_BAD_IP },
+	{ "tot_len < ihl*4", IPPROTO_UDP, 0, 0, MUT_BYTE, 0x4f, 0, AG_R_DROP_BAD_IP },
+	{ "tot_len past frame", IPPROTO_TCP, 0, 0, MUT_TOT_LEN, 1500, 0, AG_R_DROP_TRUNC_IP },
+	{ "frame cut in payload", IPPROTO_UDP, 0, 0, MUT_TRUNCATE, 14 + 20 + 8 + 5, 0,
+	  AG_R_DROP_TRUNC_IP },
+	{ "ICMP", IPPROTO_ICMP, 0, 0, MUT_NONE, 0, 0, AG_R_PASS_NOT_L4 },
+	{ "ICMP fragment", IPPROTO_ICMP, 0, 0x2000, MUT_NONE, 0, 0, AG_R_PASS_NOT_L4 },
+	{ "TCP first fragment (MF)", IPPROTO_TCP, 0, 0x2000, MUT_NONE, 0, 0, AG_R_PASS_FRAGMENT },
+	{ "UDP later fragment", IPPROTO_UDP, 1, 0x00b9, MUT_NONE, 0, 0, AG_R_PASS_FRAGMENT },
+	{ "TCP header cut", IPPROTO_TCP, 0, 0, MUT_TOT_LEN, 20 + 19, 0, AG_R_DROP_TRUNC_L4 },
+	{ "TCP doff 4", IPPROTO_TCP, 0, 0, MUT_L4_BYTE, 0x40, 12, AG_R_DROP_TRUNC_L4 },
+	{ "TCP doff past packet", IPPROTO_TCP, 0, 0, MUT_L4_BYTE, 0xf0, 12, AG_R_DROP_TRUNC_L4 },
+	{ "UDP header cut", IPPROTO_UDP, 0, 0, MUT_TOT_LEN, 20 + 7, 0, AG_R_DROP_TRUNC_L4 },
+	{ "UDP length 7", IPPROTO_UDP, 0, 0, MUT_L4_WORD, 7, 4, AG_R_DROP_TRUNC_L4 },
+	{ "UDP length past packet", IPPROTO_UDP, 0, 0, MUT_L4_WORD, 8 + 11, 4, AG_R_DROP_TRUNC_L4 },
+};
+
+static void test_parse_bad(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		const struct bad_case *c = &bad_cases[i];
+		struct ag_pkt p;
+		struct frame f;
+		struct spec s;
+		int r;
+
+		spec_default(&s, c->proto);
+		s.vlans = c->vlans;
+		s.tpid[0] = c->vlans > 1 ? 0x88a8 : 0x8100;
+		s.tpid[1] = 0x8100;
+		s.tpid[2] = 0x8100;
+		s.frag_off = c->frag_off;
+		frame_build(&f, &s);
+		switch (c->mut) {
+		case MUT_NONE:
+			break;
+		case MUT_TRUNCATE:
+			frame_truncate(&f, c->arg);
+			break;
+		case MUT_BYTE:
+			f.b[f.l3 + c->arg2] = (uint8_t)c->arg;
+			break;
+		case MUT_TOT_LEN:
+			put16(f.b, f.l3 + 2, (uint16_t)c->arg);
+			if (c->arg < f.len - f.l3)
+				frame_truncate(&f, f.l3 + c->arg);
+			break;
+		case MUT_TOT_LEN_FIELD:
+			put16(f.b, f.l3 + 2, (uint16_t)c->arg);
+			break;
+		case MUT_L4_BYTE:
+			f.b[f.l4 + c->arg2] = (uint8_t)c->arg;
+			break;
+		case MUT_L4_WORD:
+			put16(f.b, f.l4 + c->arg2, (uint16_t)c->arg);
+			break;
+		case MUT_ETHERTYPE:
+			put16(f.b, f.l3 - 2, (uint16_t)c->arg);
+			break;
+		}
+		r = parse_frame(&f, &p);
+		if (r != c->reason)
+			fprintf(stderr, "\n  parse case '%s': got %d, want %d\n", c->what, r, c->reason);
+		CU_ASSERT_EQUAL(r, c->reason);
+		/* Fragments and non-L4 packets still show their IP header (VIP check, counters). */
+		if (c->reason == AG_R_PASS_FRAGMENT || c->reason == AG_R_PASS_NOT_L4) {
+			CU_ASSERT_PTR_EQUAL(p.ip, f.b + f.l3);
+		}
+		CU_ASSERT_EQUAL(ag_reason__is_drop(r), c->reason >= AG_R_DROP_TRUNC_ETH);
+		frame_free(&f);
+	}
+}
+
+/* Random frames cut at every length: parse never reads past the end (ASan) and never says OK early. */
+static void test_parse_every_length(void)
+{
+	unsigned int n;
+
+	rng_seed(0x5eed);
+	for (n = 0; n < 200; n++) {
+		struct spec s;
+		struct frame f;
+		size_t full, len;
+
+		spec_default(&s, (rng_next() & 1) ? IPPROTO_TCP : IPPROTO_UDP);
+		s.vlans = rng_next() % 3;
+		s.tpid[0] = 0x8100;
+		s.tpid[1] = 0x8100;
+		s.ihl = (uint8_t)(5 + rng_next() % 3);
+		s.payload = rng_next() % 40;
+		frame_build(&f, &s);
+		full = f.len;
+		frame_free(&f);
+		for (len = 0; len <= full; len++) {
+			struct ag_pkt p;
+			int r;
+
+			frame_build(&f, &s);
+			frame_truncate(&f, len);
+			r = parse_frame(&f, &p);
+			CU_ASSERT_EQUAL(r == AG_PARSE_OK, len == full);
+			CU_ASSERT(r == AG_PARSE_OK || ag_reason__is_drop(r));
+			frame_free(&f);
+		}
+	}
+}
+
+static void test_flow_key(void)
+{
+	struct ag_flow_key k;
+	struct ag_pkt p;
+	struct frame f;
+	struct spec s;
+
+	spec_default(&s, IPPROTO_UDP);
+	s.sport = 51234;
+	s.dport = 5000;
+	frame_build(&f, &s);
+	CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+	memset(&k, 0xa5, sizeof(k));
+	ag_flow_key__from_pkt(&k, &p);
+	CU_ASSERT_EQUAL(ag_ntohl(k.saddr), s.saddr);
+	CU_ASSERT_EQUAL(ag_ntohl(k.daddr), s.daddr);
+	CU_ASSERT_EQUAL(ag_ntohs(k.sport), 51234);
+	CU_ASSERT_EQUAL(ag_ntohs(k.dport), 5000);
+	CU_ASSERT_EQUAL(k.proto, IPPROTO_UDP);
+	CU_ASSERT(k.pad[0] == 0 && k.pad[1] == 0 && k.pad[2] == 0);
+	frame_free(&f);
+}
+
+/* ---------- checksums ---------- */
+
+/* Replace random 16/32-bit fields of a random buffer; compare with a full recomputation. */
+static void test_csum_replace(void)
+{
+	uint8_t buf[40];
+	unsigned int n, i;
+
+	rng_seed(0xc5c5);
+	for (n = 0; n < 20000; n++) {
+		size_t off = 2 * (rng_next() % 16); /* 16-bit aligned word, field fits in buf */
+		uint16_t c_before, c_after;
+		__sum16 check;
+		uint16_t old16, new16;
+		uint32_t old32, new32;
+
+		for (i = 0; i < sizeof(buf); i++)
+			buf[i] = (uint8_t)rng_next();
+		/* Sometimes all-zero or all-ones fields: the edges of one's complement. */
+		if (n % 7 == 0)
+			memset(buf + off, (n % 14) ? 0xff : 0, 4);
+		c_before = (uint16_t)~ref_fold(ref_sum(buf, sizeof(buf), 0));
+		check = ag_htons(c_before);
+		if (n & 1) {
+			memcpy(&old16, buf + off, 2);
+			new16 = (uint16_t)rng_next();
+			if (n % 5 == 0)
+				new16 = (n % 10) ? 0xffff : 0;
+			memcpy(buf + off, &new16, 2);
+			ag_csum_replace16(&check, old16, new16);
+		} else {
+			memcpy(&old32, buf + off, 4);
+			new32 = rng_next();
+			memcpy(buf + off, &new32, 4);
+			ag_csum_replace32(&check, old32, new32);
+		}
+		c_after = (uint16_t)~ref_fold(ref_sum(buf, sizeof(buf), 0));
+		/* 0x0000 and 0xffff are the same one's complement number (+0 / -0). */
+		if (c_after == 0xffff || c_after == 0) {
+			CU_ASSERT(ag_ntohs(check) == 0 || ag_ntohs(check) == 0xffff);
+		} else {
+			CU_ASSERT_EQUAL(ag_ntohs(check), c_after);
+		}
+	}
+}
+
+static void test_csum_ttl(void)
+{
+	unsigned int ttl;
+
+	for (ttl = 2; ttl <= 255; ttl++) {
+		struct frame f, want;
+		struct ag_pkt p;
+		struct spec s;
+
+		spec_default(&s, IPPROTO_TCP);
+		s.ttl = (uint8_t)ttl;
+		s.saddr = 0x0a000002 + ttl * 7919;
+		frame_build(&f, &s);
+		s.ttl = (uint8_t)(ttl - 1);
+		frame_build(&want, &s);
+		CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+		ag_ipv4__dec_ttl(p.ip);
+		CU_ASSERT(memcmp(f.b, want.b, f.len) == 0);
+		frame_free(&f);
+		frame_free(&want);
+	}
+}
+
+/* ---------- NAT rewrites: the result must equal a frame built with the new tuple ---------- */
+
+static void test_nat_forward_reverse(void)
+{
+	unsigned int n;
+
+	rng_seed(0xa7a7);
+	for (n = 0; n < 5000; n++) {
+		uint8_t proto = (n & 1) ? IPPROTO_TCP : IPPROTO_UDP;
+		struct frame f, want;
+		struct ag_nat_rev rv;
+		struct ag_flow fl;
+		struct ag_pkt p;
+		struct spec s;
+
+		spec_default(&s, proto);
+		s.vlans = n % 3;
+		s.tpid[0] = 0x88a8;
+		s.tpid[1] = 0x8100;
+		s.ihl = (uint8_t)(5 + n % 4);
+		s.saddr = rng_next();
+		s.daddr = rng_next();
+		s.sport = (uint16_t)rng_next();
+		s.dport = (uint16_t)rng_next();
+		s.payload = rng_next() % 64;	/* odd lengths too */
+		s.payload_seed = rng_next();
+		s.udp_no_csum = proto == IPPROTO_UDP && n % 10 == 0;
+
+		memset(&fl, 0, sizeof(fl));
+		fl.nat_addr = ag_htonl(rng_next());
+		fl.nat_port = ag_htons((uint16_t)rng_next());
+		fl.backend_addr = ag_htonl(rng_next());
+		fl.backend_port = ag_htons((uint16_t)rng_next());
+
+		/* client -> vip becomes nat -> backend */
+		frame_build(&f, &s);
+		CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+		CU_ASSERT_EQUAL_FATAL(ag_nat__forward(&p, &fl), 0);
+		s.saddr = ag_ntohl(fl.nat_addr);
+		s.sport = ag_ntohs(fl.nat_port);
+		s.daddr = ag_ntohl(fl.backend_addr);
+		s.dport = ag_ntohs(fl.backend_port);
+		frame_build(&want, &s);
+		CU_ASSERT(memcmp(f.b, want.b, f.len) == 0);
+		CU_ASSERT_EQUAL(ag_ntohs(p.sport), s.sport);
+		frame_free(&f);
+		frame_free(&want);
+
+		/* backend -> nat (a reply) becomes vip -> client */
+		memset(&rv, 0, sizeof(rv));
+		rv.client_addr = ag_htonl(rng_next());
+		rv.client_port = ag_htons((uint16_t)rng_next());
+		rv.vip = ag_htonl(rng_next());
+		rv.vip_port = ag_htons((uint16_t)rng_next());
+		s.saddr = ag_ntohl(fl.backend_addr);
+		s.sport = ag_ntohs(fl.backend_port);
+		s.daddr = ag_ntohl(fl.nat_addr);
+		s.dport = ag_ntohs(fl.nat_port);
+		frame_build(&f, &s);
+		CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+		CU_ASSERT_EQUAL_FATAL(ag_nat__reverse(&p, &rv), 0);
+		s.saddr = ag_ntohl(rv.vip);
+		s.sport = ag_ntohs(rv.vip_port);
+		s.daddr = ag_ntohl(rv.client_addr);
+		s.dport = ag_ntohs(rv.client_port);
+		frame_build(&want, &s);
+		CU_ASSERT(memcmp(f.b, want.b, f.len) == 0);
+		frame_free(&f);
+		frame_free(&want);
+	}
+}
+
+/*
+ * UDP: a packet whose rewritten checksum computes to zero must carry 0xffff
+ * (zero means "no checksum"). The payload word is chosen so the rewritten
+ * packet sums to 0xffff; the raw RFC 1624 result is then 0, which the test
+ * also asserts, so the special case is really exercised.
+ */
+static void test_nat_udp_zero(void)
+{
+	struct frame f, want;
+	struct ag_flow fl;
+	struct ag_pkt p;
+	struct spec s;
+	uint32_t acc;
+	uint16_t old_check, word;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.nat_addr = ag_htonl(0x0aff0001);
+	fl.nat_port = ag_htons(31337);
+	fl.backend_addr = ag_htonl(0x0a01010b);
+	fl.backend_port = ag_htons(5000);
+
+	/* The rewritten packet with payload word 0: its sum, without the checksum field. */
+	spec_default(&s, IPPROTO_UDP);
+	s.payload = 2;
+	s.set_payload_word = 1;
+	s.payload_word = 0;
+	s.saddr = 0x0aff0001;
+	s.sport = 31337;
+	s.daddr = 0x0a01010b;
+	s.dport = 5000;
+	frame_build(&want, &s);
+	acc = ref_sum(want.b + want.l3 + 12, 8, 0) + IPPROTO_UDP + 10;
+	put16(want.b, want.l4 + 6, 0);
+	acc = ref_sum(want.b + want.l4, 10, acc);
+	word = (uint16_t)~ref_fold(acc);	/* makes the folded sum 0xffff */
+	frame_free(&want);
+
+	spec_default(&s, IPPROTO_UDP);
+	s.payload = 2;
+	s.set_payload_word = 1;
+	s.payload_word = word;
+	frame_build(&f, &s);
+	CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+	old_check = get16(f.b, f.l4 + 6);
+	CU_ASSERT_NOT_EQUAL(old_check, 0);
+	{
+		/* the same diff ag_nat__rewrite builds: addresses then ports */
+		__u32 d = ag_csum_diff32(0, p.ip->saddr, fl.nat_addr);
+
+		d = ag_csum_diff32(d, p.ip->daddr, fl.backend_addr);
+		d = ag_csum_diff16(d, p.sport, fl.nat_port);
+		d = ag_csum_diff16(d, p.dport, fl.backend_port);
+		CU_ASSERT_EQUAL(ag_csum_apply(ag_htons(old_check), d), 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(ag_nat__forward(&p, &fl), 0);
+	CU_ASSERT_EQUAL(get16(f.b, f.l4 + 6), 0xffff);
+
+	s.saddr = 0x0aff0001;
+	s.sport = 31337;
+	s.daddr = 0x0a01010b;
+	s.dport = 5000;
+	frame_build(&want, &s);
+	CU_ASSERT_EQUAL(get16(want.b, want.l4 + 6), 0xffff);
+	CU_ASSERT(memcmp(f.b, want.b, f.len) == 0);
+	frame_free(&f);
+	frame_free(&want);
+}
+
+static void test_nat_udp_no_csum(void)
+{
+	struct ag_flow fl = { .nat_addr = ag_htonl(0x0aff0001), .nat_port = ag_htons(2000),
+			      .backend_addr = ag_htonl(0x0a02010b), .backend_port = ag_htons(5000) };
+	struct ag_pkt p;
+	struct frame f;
+	struct spec s;
+
+	spec_default(&s, IPPROTO_UDP);
+	s.udp_no_csum = 1;
+	frame_build(&f, &s);
+	CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+	CU_ASSERT_EQUAL_FATAL(ag_nat__forward(&p, &fl), 0);
+	CU_ASSERT_EQUAL(get16(f.b, f.l4 + 6), 0);
+	/* the IP header checksum is still right */
+	CU_ASSERT_EQUAL(ref_fold(ref_sum(f.b + f.l3, 20, 0)), 0xffff);
+	frame_free(&f);
+}
+
+/* ---------- hash ---------- */
+
+#define REF_ROT(x, k) (((x) << (k)) | ((x) >> (32 - (k))))
+
+/* lookup3.c hashword(), as Bob Jenkins published it (loop form), for comparison. */
+static uint32_t ref_hashword(const uint32_t *k, size_t length, uint32_t initval)
+{
+	uint32_t a, b, c;
+
+	a = b = c = 0xdeadbeef + ((uint32_t)length << 2) + initval;
+	while (length > 3) {
+		a += k[0];
+		b += k[1];
+		c += k[2];
+		a -= c; a ^= REF_ROT(c, 4); c += b;
+		b -= a; b ^= REF_ROT(a, 6); a += c;
+		c -= b; c ^= REF_ROT(b, 8); b += a;
+		a -= c; a ^= REF_ROT(c, 16); c += b;
+		b -= a; b ^= REF_ROT(a, 19); a += c;
+		c -= b; c ^= REF_ROT(b, 4); b += a;
+		length -= 3;
+		k += 3;
+	}
+	switch (length) {
+	case 3:
+		c += k[2];
+		/* fall through */
+	case 2:
+		b += k[1];
+		/* fall through */
+	case 1:
+		a += k[0];
+		c ^= b; c -= REF_ROT(b, 14);
+		a ^= c; a -= REF_ROT(c, 11);
+		b ^= a; b -= REF_ROT(a, 25);
+		c ^= b; c -= REF_ROT(b, 16);
+		a ^= c; a -= REF_ROT(c, 4);
+		b ^= a; b -= REF_ROT(a, 14);
+		c ^= b; c -= REF_ROT(b, 24);
+		break;
+	case 0:
+		break;
+	}
+	return c;
+}
+
+static void random_key(struct ag_flow_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->saddr = rng_next();
+	k->daddr = rng_next();
+	k->sport = (__be16)rng_next();
+	k->dport = (__be16)rng_next();
+	k->proto = (rng_next() & 1) ? IPPROTO_TCP : IPPROTO_UDP;
+}
+
+static void test_hash_reference(void)
+{
+	unsigned int n;
+
+	rng_seed(0x1234);
+	for (n = 0; n < 100000; n++) {
+		struct ag_flow_key k;
+		uint32_t seed = rng_next(), w[4];
+
+		random_key(&k);
+		w[0] = ag_ntohl(k.saddr);
+		w[1] = ag_ntohl(k.daddr);
+		w[2] = (uint32_t)ag_ntohs(k.sport) << 16 | ag_ntohs(k.dport);
+		w[3] = k.proto;
+		CU_ASSERT_EQUAL(ag_hash__flow(&k, seed), ref_hashword(w, 4, seed));
+		CU_ASSERT_EQUAL(ag_hash__select(&k, AG_AFFINITY_NONE, seed), ref_hashword(w, 4, seed));
+		CU_ASSERT_EQUAL(ag_hash__nat(&k, seed), ref_hashword(w, 4, seed ^ AG_HASH_NAT_SALT));
+		w[2] = k.proto;
+		CU_ASSERT_EQUAL(ag_hash__source(&k, seed), ref_hashword(w, 3, seed));
+		CU_ASSERT_EQUAL(ag_hash__select(&k, AG_AFFINITY_SOURCE_IP, seed),
+				ref_hashword(w, 3, seed));
+	}
+}
+
+static void test_hash_determinism(void)
+{
+	struct ag_flow_key a, b;
+	unsigned int n, seed_differs = 0;
+
+	rng_seed(0x4321);
+	for (n = 0; n < 10000; n++) {
+		uint32_t seed = rng_next();
+
+		random_key(&a);
+		b = a;
+		/* pad bytes are not part of the flow */
+		b.pad[0] = 0x55;
+		b.pad[2] = 0xaa;
+		CU_ASSERT_EQUAL(ag_hash__flow(&a, seed), ag_hash__flow(&b, seed));
+		CU_ASSERT_EQUAL(ag_hash__source(&a, seed), ag_hash__source(&b, seed));
+		/* source affinity ignores ports */
+		b.sport ^= 0x0100;
+		b.dport ^= 0x0001;
+		CU_ASSERT_EQUAL(ag_hash__source(&a, seed), ag_hash__source(&b, seed));
+		seed_differs += ag_hash__flow(&a, seed) != ag_hash__flow(&a, seed + 1);
+	}
+	/* A seed that did not matter would make every edge's tables line up the same way. */
+	CU_ASSERT(seed_differs > 9990);
+}
+
+/*
+ * Pearson chi-square of n values over k buckets, in units of its standard
+ * deviation away from the mean (k - 1 degrees of freedom: mean k - 1,
+ * sd sqrt(2(k - 1))). Returned squared, so no libm: z^2.
+ */
+static double chi2_z2(const uint32_t *cnt, uint32_t k, uint32_t n)
+{
+	double e = (double)n / k, chi2 = 0, df = k - 1.0, d;
+	uint32_t i;
+
+	for (i = 0; i < k; i++) {
+		d = cnt[i] - e;
+		chi2 += d * d / e;
+	}
+	return (chi2 - df) * (chi2 - df) / (2 * df);
+}
+
+/*
+ * Real-looking keys: 100 clients of one /24 talking to one VIP:port, each with
+ * 1000 consecutive even source ports, as Linux hands them out.
+ */
+static void even_port_key(struct ag_flow_key *k, uint32_t i)
+{
+	memset(k, 0, sizeof(*k));
+	k->saddr = ag_htonl(0x0a000a00 + 1 + i / 1000);
+	k->daddr = ag_htonl(0xc633640a);
+	k->sport = ag_htons((uint16_t)(32768 + 2 * (i % 1000)));
+	k->dport = ag_htons(443);
+	k->proto = IPPROTO_TCP;
+}
+
+/* A weak hash (a plain sum of the words), the negative control of the spread test. */
+static uint32_t weak_hash(const struct ag_flow_key *k, uint32_t seed)
+{
+	return ag_ntohl(k->saddr) * 31 + ag_ntohl(k->daddr) + ag_ntohs(k->sport) + ag_ntohs(k->dport) +
+	       seed;
+}
+
+#define SPREAD_N 100000u
+#define SPREAD_Z_MAX 5.0
+
+static double spread_z2(uint32_t (*h)(const struct ag_flow_key *, uint32_t), uint32_t buckets,
+			uint32_t seed)
+{
+	uint32_t *cnt = calloc(buckets, sizeof(*cnt)), i;
+	struct ag_flow_key k;
+	double z2;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cnt);
+	for (i = 0; i < SPREAD_N; i++) {
+		even_port_key(&k, i);
+		cnt[h(&k, seed) % buckets]++;
+	}
+	z2 = chi2_z2(cnt, buckets, SPREAD_N);
+	free(cnt);
+	return z2;
+}
+
+static uint32_t flow_hash(const struct ag_flow_key *k, uint32_t seed)
+{
+	return ag_hash__flow(k, seed);
+}
+
+static void test_hash_spread(void)
+{
+	static const uint32_t buckets[] = { AG_RING_SIZE_DEFAULT, 13, 2, 1024 };
+	static const uint32_t seeds[] = { 0, 1, 0x9e3779b9 };
+	size_t b, s;
+	double z2;
+
+	for (b = 0; b < sizeof(buckets) / sizeof(buckets[0]); b++) {
+		for (s = 0; s < sizeof(seeds) / sizeof(seeds[0]); s++) {
+			z2 = spread_z2(flow_hash, buckets[b], seeds[s]);
+			if (z2 >= SPREAD_Z_MAX * SPREAD_Z_MAX)
+				fprintf(stderr, "\n  spread %% %u seed %#x: z^2 = %.1f\n", buckets[b],
+					seeds[s], z2);
+			CU_ASSERT(z2 < SPREAD_Z_MAX * SPREAD_Z_MAX);
+		}
+	}
+	/* The bound must be able to fail: a sum of the fields is far outside it. */
+	CU_ASSERT(spread_z2(weak_hash, AG_RING_SIZE_DEFAULT, 0) > 100 * SPREAD_Z_MAX * SPREAD_Z_MAX);
+}
+
+/*
+ * Avalanche: flipping any one input bit flips each output bit with
+ * probability near 1/2. 2000 random keys; per (input bit, output bit) pair the
+ * flip rate must lie in [0.40, 0.60] (about 9 sd of a fair coin over 2000).
+ */
+static void test_hash_avalanche(void)
+{
+	static uint32_t flips[104][32];
+	unsigned int n, bit, o;
+	const unsigned int keys = 2000;
+
+	memset(flips, 0, sizeof(flips));
+	rng_seed(0xfeed);
+	for (n = 0; n < keys; n++) {
+		struct ag_flow_key k, k2;
+		uint32_t seed = rng_next(), h, d;
+
+		random_key(&k);
+		h = ag_hash__flow(&k, seed);
+		for (bit = 0; bit < 104; bit++) {
+			k2 = k;
+			((uint8_t *)&k2)[bit / 8] ^= (uint8_t)(1u << (bit % 8)); /* first 13 bytes: all fields */
+			d = h ^ ag_hash__flow(&k2, seed);
+			for (o = 0; o < 32; o++)
+				flips[bit][o] += (d >> o) & 1;
+		}
+	}
+	for (bit = 0; bit < 104; bit++)
+		for (o = 0; o < 32; o++) {
+			unsigned int dev = flips[bit][o] > keys / 2 ? flips[bit][o] - keys / 2
+								    : keys / 2 - flips[bit][o];
+			CU_ASSERT(dev <= keys / 10);
+		}
+}
+
+/* ---------- flow helpers ---------- */
+
+static void test_lookup_index(void)
+{
+	uint32_t slot, h;
+
+	CU_ASSERT_EQUAL(ag_lookup__index(0, 13, 0), 0);
+	CU_ASSERT_EQUAL(ag_lookup__index(3, 13, 27), 3 * 13 + 1);
+	CU_ASSERT_EQUAL(ag_lookup__index(AG_LOOKUP_SLOTS - 1, AG_RING_SIZE_MAX, 0xffffffffu),
+			(AG_LOOKUP_SLOTS - 1) * AG_RING_SIZE_MAX + 0xffffffffu % AG_RING_SIZE_MAX);
+	rng_seed(99);
+	for (slot = 0; slot < AG_LOOKUP_SLOTS; slot++) {
+		h = rng_next();
+		CU_ASSERT(ag_lookup__index(slot, AG_RING_SIZE_DEFAULT, h) >= slot * AG_RING_SIZE_DEFAULT);
+		CU_ASSERT(ag_lookup__index(slot, AG_RING_SIZE_DEFAULT, h) <
+			  (slot + 1) * AG_RING_SIZE_DEFAULT);
+	}
+}
+
+static void test_nat_port_candidates(void)
+{
+	static uint8_t seen_port[65536];
+	unsigned int n, a, distinct = 0, ones;
+	uint32_t addr_cnt[4] = { 0 };
+
+	rng_seed(0xbeef);
+	for (n = 0; n < 10000; n++) {
+		uint32_t h2 = rng_next();
+		uint16_t prev = 0, c;
+
+		for (a = 0; a < AG_NAT_PORT_RETRIES; a++) {
+			c = ag_nat__port_candidate(h2, a, 1024, 65535);
+			CU_ASSERT(c >= 1024);
+			CU_ASSERT_EQUAL(c, ag_nat__port_candidate(h2, a, 1024, 65535));
+			if (a)
+				distinct += c != prev;
+			prev = c;
+		}
+		c = ag_nat__port_candidate(h2, 0, 5000, 5003);
+		CU_ASSERT(c >= 5000 && c <= 5003);
+		CU_ASSERT_EQUAL(ag_nat__port_candidate(h2, 3, 7000, 7000), 7000);
+		CU_ASSERT(ag_nat__addr_index(h2, 3) < 3);
+		CU_ASSERT_EQUAL(ag_nat__addr_index(h2, AG_MAX_NAT_ADDRS), h2 % AG_MAX_NAT_ADDRS);
+		/* two NAT addresses: each must still reach odd and even ports */
+		a = ag_nat__addr_index(h2, 2);
+		addr_cnt[a * 2 + (ag_nat__port_candidate(h2, 0, 1024, 65535) & 1)]++;
+	}
+	/* retries walk to other ports (a repeat is a 1-in-64512 event) */
+	CU_ASSERT(distinct > 10000 * (AG_NAT_PORT_RETRIES - 1) - 10);
+	for (a = 0; a < 4; a++)
+		CU_ASSERT(addr_cnt[a] > 2000 && addr_cnt[a] < 3000);
+
+	/* first candidates of many flows cover the range evenly */
+	memset(seen_port, 0, sizeof(seen_port));
+	for (n = 0; n < 200000; n++)
+		seen_port[ag_nat__port_candidate(rng_next(), 0, 1024, 65535)] = 1;
+	for (n = 0, ones = 0; n < 65536; n++)
+		ones += seen_port[n];
+	/* 200000 draws over 64512 ports leave e^-3.1 (about 4.5%) unseen */
+	CU_ASSERT(ones > 60500 && ones < 62500);
+	for (n = 0; n < 1024; n++)
+		CU_ASSERT_EQUAL(seen_port[n], 0);
+}
+
+static void good_settings(struct ag_settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->abi_version = AG_ABI_VERSION;
+	s->hash_seed = 1;
+	s->ring_size = AG_RING_SIZE_DEFAULT;
+	s->nat_addr_count = 1;
+	s->nat_addrs[0] = ag_htonl(0x0aff0001);
+	s->tcp_idle_ns = AG_TCP_IDLE_DEFAULT * 1000000000ULL;
+	s->udp_idle_ns = AG_UDP_IDLE_DEFAULT * 1000000000ULL;
+	s->nat_port_min = AG_NAT_PORT_MIN_DEFAULT;
+	s->nat_port_max = AG_NAT_PORT_MAX_DEFAULT;
+}
+
+static void test_settings(void)
+{
+	struct ag_settings s;
+
+	good_settings(&s);
+	CU_ASSERT(ag_settings__usable(&s));
+	CU_ASSERT_EQUAL(ag_settings__idle_ns(&s, IPPROTO_TCP), 340000000000ULL);
+	CU_ASSERT_EQUAL(ag_settings__idle_ns(&s, IPPROTO_UDP), 30000000000ULL);
+	s.abi_version = 0;	/* never written */
+	CU_ASSERT(!ag_settings__usable(&s));
+	good_settings(&s);
+	s.ring_size = 0;
+	CU_ASSERT(!ag_settings__usable(&s));
+	s.ring_size = AG_RING_SIZE_MAX + 1;
+	CU_ASSERT(!ag_settings__usable(&s));
+	good_settings(&s);
+	s.nat_addr_count = 0;
+	CU_ASSERT(!ag_settings__usable(&s));
+	s.nat_addr_count = AG_MAX_NAT_ADDRS + 1;
+	CU_ASSERT(!ag_settings__usable(&s));
+	good_settings(&s);
+	s.nat_port_min = 0;
+	CU_ASSERT(!ag_settings__usable(&s));
+	good_settings(&s);
+	s.nat_port_min = 2000;
+	s.nat_port_max = 1999;
+	CU_ASSERT(!ag_settings__usable(&s));
+}
+
+static void test_flow_life(void)
+{
+	const __u64 g = AG_LAST_SEEN_GRANULARITY_NS, idle = 30 * g;
+	struct ag_flow_key fk, k2;
+	struct ag_nat_rev rv;
+	struct ag_flow fl;
+
+	CU_ASSERT(!ag_flow__is_idle(100 * g, 100 * g - idle, idle));
+	CU_ASSERT(ag_flow__is_idle(100 * g, 100 * g - idle - 1, idle));
+	/* stamped by another CPU a little after our clock read: fresh, not 2^64 ns old */
+	CU_ASSERT(!ag_flow__is_idle(100 * g, 100 * g + 5, idle));
+	CU_ASSERT(!ag_flow__needs_refresh(100 * g, 100 * g + 5));
+	CU_ASSERT(!ag_flow__needs_refresh(100 * g, 99 * g + 1));
+	CU_ASSERT(ag_flow__needs_refresh(100 * g, 99 * g));
+
+	/* the reply key of a flow, and back from its reverse entry */
+	memset(&fk, 0, sizeof(fk));
+	fk.saddr = ag_htonl(0x0a000002);
+	fk.daddr = ag_htonl(0xc633640a);
+	fk.sport = ag_htons(40000);
+	fk.dport = ag_htons(80);
+	fk.proto = IPPROTO_TCP;
+	memset(&fl, 0, sizeof(fl));
+	fl.nat_addr = ag_htonl(0x0aff0001);
+	fl.nat_port = ag_htons(2222);
+	fl.backend_addr = ag_htonl(0x0a01010b);
+	fl.backend_port = ag_htons(8080);
+	memset(&k2, 0xff, sizeof(k2));
+	ag_flow_key__reply_of(&k2, &fl, IPPROTO_TCP);
+	CU_ASSERT(k2.saddr == fl.backend_addr && k2.daddr == fl.nat_addr);
+	CU_ASSERT(k2.sport == fl.backend_port && k2.dport == fl.nat_port);
+	CU_ASSERT(k2.proto == IPPROTO_TCP && !k2.pad[0] && !k2.pad[1] && !k2.pad[2]);
+
+	memset(&rv, 0, sizeof(rv));
+	rv.client_addr = fk.saddr;
+	rv.client_port = fk.sport;
+	rv.vip = fk.daddr;
+	rv.vip_port = fk.dport;
+	CU_ASSERT(ag_nat_rev__owned_by(&rv, &fk));
+	memset(&k2, 0xff, sizeof(k2));
+	ag_flow_key__client_of(&k2, &rv, IPPROTO_TCP);
+	CU_ASSERT(memcmp(&k2, &fk, sizeof(fk)) == 0);
+	rv.client_port = ag_htons(40002);
+	CU_ASSERT(!ag_nat_rev__owned_by(&rv, &fk));
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned int failed;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return CU_get_error();
+	s = CU_add_suite("core", NULL, NULL);
+	if (!s ||
+	    !CU_add_test(s, "parse: good frames", test_parse_good) ||
+	    !CU_add_test(s, "parse: bad frames and their reasons", test_parse_bad) ||
+	    !CU_add_test(s, "parse: every truncation", test_parse_every_length) ||
+	    !CU_add_test(s, "flow key from packet", test_flow_key) ||
+	    !CU_add_test(s, "csum: RFC 1624 replace vs recompute", test_csum_replace) ||
+	    !CU_add_test(s, "csum: TTL decrement", test_csum_ttl) ||
+	    !CU_add_test(s, "nat: forward and reverse rewrites", test_nat_forward_reverse) ||
+	    !CU_add_test(s, "nat: UDP computed zero is 0xffff", test_nat_udp_zero) ||
+	    !CU_add_test(s, "nat: UDP without checksum", test_nat_udp_no_csum) ||
+	    !CU_add_test(s, "hash: matches reference lookup3", test_hash_reference) ||
+	    !CU_add_test(s, "hash: determinism, seed, pad", test_hash_determinism) ||
+	    !CU_add_test(s, "hash: spread on even source ports", test_hash_spread) ||
+	    !CU_add_test(s, "hash: avalanche", test_hash_avalanche) ||
+	    !CU_add_test(s, "lookup index", test_lookup_index) ||
+	    !CU_add_test(s, "nat: port and address choice", test_nat_port_candidates) ||
+	    !CU_add_test(s, "settings sanity", test_settings) ||
+	    !CU_add_test(s, "flow life: idle, refresh, keys", test_flow_life)) {
+		CU_cleanup_registry();
+		return CU_get_error();
+	}
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failed = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return failed ? 1 : 0;
+}
