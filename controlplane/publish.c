@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,45 @@ static int publish_backends(struct ag_publisher *p, const struct ag_plan *plan,
 	return 0;
 }
 
+static int cmp_mb_key(const void *a, const void *b)
+{
+	const struct ag_maglev_backend *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int cmp_mb_id(const void *a, const void *b)
+{
+	const struct ag_maglev_backend *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * Maglev needs distinct keys. Two backends whose 32-bit identities collide
+ * are told apart deterministically (the later id is re-hashed until unique),
+ * so every edge resolves the same collision the same way.
+ */
+static void unique_keys(struct ag_maglev_backend *mb, unsigned int n)
+{
+	bool again = true;
+	unsigned int i;
+
+	while (again) {
+		again = false;
+		qsort(mb, n, sizeof(*mb), cmp_mb_key);
+		for (i = 1; i < n; i++) {
+			if (mb[i].key == mb[i - 1].key) {
+				mb[i].key = (mb[i].key ^ 0x9e3779b9u) * 16777619u + 1;
+				again = true;
+			}
+		}
+	}
+	qsort(mb, n, sizeof(*mb), cmp_mb_id);
+}
+
 /* Build listener `lid`'s table into p->scratch. */
 static int build_table(struct ag_publisher *p, const struct ag_plan *plan, uint32_t lid,
 		       const struct ag_view *view, double *share)
@@ -198,6 +238,7 @@ static int build_table(struct ag_publisher *p, const struct ag_plan *plan, uint3
 			n++;
 		}
 	}
+	unique_keys(mb, n);
 	err = ag_maglev__build(mb, n, p->ring_size, p->seed, p->scratch);
 	free(mb);
 	return err;

@@ -125,7 +125,12 @@ struct ag_xdp *ag_xdp__open(const struct ag_cfg_edge *edge)
 	for (i = 0; (map = all_maps(x, i)); i++) {
 		char path[PATH_MAX];
 
-		snprintf(path, sizeof(path), "%s/%s", x->dir, bpf_map__name(map));
+		if (snprintf(path, sizeof(path), "%s/%s", x->dir, bpf_map__name(map)) >=
+		    (int)sizeof(path)) {
+			err = -ENAMETOOLONG;
+			pr_err("bpffs_dir %s: path too long\n", x->dir);
+			goto err_destroy;
+		}
 		/* libbpf reuses a compatible pinned map, or pins the new one here. */
 		err = bpf_map__set_pin_path(map, path);
 		if (err) {
