@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "loop.h"
 #include "plan.h"
 #include "publish.h"
 #include "xdp.h"
@@ -30,9 +31,8 @@ struct ag_daemon {
 	struct ag_plan *plan;
 	struct ag_xdp *xdp;
 	struct ag_publisher pub;
-	int epfd;
-	int sigfd;
-	bool stop;
+	struct ag_loop loop;
+	struct ag_ev sig;
 };
 
 static void usage(FILE *out)
@@ -190,36 +190,17 @@ static void reload(struct ag_daemon *d)
 	log_plan(plan);
 }
 
-static int setup_signals(struct ag_daemon *d)
+static void handle_signals(struct ag_ev *ev, uint32_t events)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &set, NULL))
-		return -errno;
-	d->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (d->sigfd < 0)
-		return -errno;
-	ev.data.fd = d->sigfd;
-	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &ev))
-		return -errno;
-	return 0;
-}
-
-static void handle_signals(struct ag_daemon *d)
-{
+	struct ag_daemon *d = ev->data;
 	struct signalfd_siginfo si;
 
-	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+	while (read(ev->fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGTERM:
 		case SIGINT:
 			pr_info("%s: shutting down\n", strsignal(si.ssi_signo));
-			d->stop = true;
+			ag_loop__stop(&d->loop);
 			break;
 		case SIGHUP:
 			reload(d);
@@ -228,24 +209,23 @@ static void handle_signals(struct ag_daemon *d)
 	}
 }
 
-static int run(struct ag_daemon *d)
+/* Signals arrive as events of the loop: the handler never runs in signal context. */
+static int setup_signals(struct ag_daemon *d)
 {
-	struct epoll_event evs[16];
+	sigset_t set;
 
-	while (!d->stop) {
-		int n = epoll_wait(d->epfd, evs, 16, -1), i;
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			pr_err("epoll_wait: %s\n", strerror(errno));
-			return -errno;
-		}
-		for (i = 0; i < n; i++)
-			if (evs[i].data.fd == d->sigfd)
-				handle_signals(d);
-	}
-	return 0;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return -errno;
+	d->sig.fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (d->sig.fd < 0)
+		return -errno;
+	d->sig.cb = handle_signals;
+	d->sig.data = d;
+	return ag_loop__add(&d->loop, &d->sig, EPOLLIN);
 }
 
 static void log_allocator(void)
@@ -268,7 +248,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct ag_daemon d = { .epfd = -1, .sigfd = -1 };
+	struct ag_daemon d = { .loop = { .epfd = -1 }, .sig = { .fd = -1 } };
 	const char *config_path = NULL;
 	int verbosity = AG_LOG_INFO, c, err, ret = 1;
 
@@ -324,9 +304,11 @@ int main(int argc, char **argv)
 		pr_err("laying out %s: %s\n", config_path, strerror(errno));
 		goto out;
 	}
-	d.epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (d.epfd < 0 || setup_signals(&d)) {
-		pr_err("event loop: %s\n", strerror(errno));
+	err = ag_loop__init(&d.loop);
+	if (!err)
+		err = setup_signals(&d);
+	if (err) {
+		pr_err("event loop: %s\n", strerror(-err));
 		goto out;
 	}
 
@@ -355,7 +337,10 @@ int main(int argc, char **argv)
 
 	pr_info("anygated ready: edge %s, %u interfaces, %u listeners, %u backends\n",
 		d.cfg->edge.name, d.cfg->edge.n_ifaces, d.plan->n_listeners, d.plan->n_backends);
-	ret = run(&d) ? 1 : 0;
+	err = ag_loop__run(&d.loop);
+	if (err)
+		pr_err("event loop: %s\n", strerror(-err));
+	ret = err ? 1 : 0;
 
 	log_stats(&d);
 	ag_xdp__detach(d.xdp);
@@ -364,10 +349,9 @@ out_unpin:
 out:
 	ag_publisher__fini(&d.pub);
 	ag_xdp__close(d.xdp);
-	if (d.sigfd >= 0)
-		close(d.sigfd);
-	if (d.epfd >= 0)
-		close(d.epfd);
+	if (d.sig.fd >= 0)
+		close(d.sig.fd);
+	ag_loop__fini(&d.loop);
 	ag_plan__free(d.plan);
 	ag_config__free(d.cfg);
 	return ret;
