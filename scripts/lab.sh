@@ -83,7 +83,7 @@ do_status() {
 	else
 		echo "anygated: not started"
 	fi
-	if ip netns list | awk '{print $1}' | grep -qx "$(ns edge)"; then
+	if [ -e "/run/netns/$(ns edge)" ]; then
 		echo "edge interfaces (XDP state):"
 		for n in e0 $(seq -f 'e%g' 1 $AG_REGIONS); do
 			ip -n "$(ns edge)" -d link show dev "$n" 2>/dev/null |

@@ -7,7 +7,7 @@ ag_lab_start
 
 attached=$(edge_xdp_ifaces | tr '\n' ' ')
 [ "$attached" = "e0 e1 e2 e3 " ] || ag_fail "before SIGTERM: XDP on '$attached', expected e0 e1 e2 e3"
-pins=$(find "$AG_BPFFS" -mindepth 1 | wc -l)
+pins=$(bpffs_pins | wc -l)
 [ "$pins" -gt 0 ] || ag_fail "before SIGTERM: nothing pinned under $AG_BPFFS"
 ag_info "before: XDP on $attached; $pins pins under $AG_BPFFS"
 
@@ -15,7 +15,7 @@ agd_stop
 [ "$AGD_STATUS" = 0 ] || ag_fail "anygated exited with status $AGD_STATUS after SIGTERM, expected 0"
 left=$(edge_xdp_ifaces | tr '\n' ' ')
 [ -z "$left" ] || ag_fail "after SIGTERM XDP still attached to: $left ($(ip -n "$(ns edge)" link | grep xdp))"
-left=$(find "$AG_BPFFS" -mindepth 1)
+left=$(bpffs_pins | tr '\n' ' ')
 [ -z "$left" ] || ag_fail "after SIGTERM pins left under $AG_BPFFS: $left"
 tail -n 3 "$AG_AGD_LOG"
 echo "PASS: SIGTERM detached XDP from e0-e3 and removed $pins pins"

@@ -153,7 +153,7 @@ lab_sysctl() { # NS key=value...
 lab_up() {
 	local n m b all=(client edge) nb=${AG_BACKENDS:-2}
 	[[ $nb =~ ^[1-9]$ ]] || ag_die "AG_BACKENDS=$nb: 1-9 backends per region"
-	lab_namespaces | grep -q . && ag_die "lab '$AG_TAG' exists already (run: scripts/lab.sh down --tag $AG_TAG)"
+	[ -n "$(lab_namespaces)" ] && ag_die "lab '$AG_TAG' exists already (run: scripts/lab.sh down --tag $AG_TAG)"
 	mkdir -p "$AG_RUN" "$AG_BPFFS"
 
 	for ((n = 1; n <= AG_REGIONS; n++)); do all+=("r$n"); done
@@ -209,6 +209,9 @@ lab_up() {
 	nsx client ethtool -K c0 tx off gro on >/dev/null || return 1
 
 	mount -t bpf bpf "$AG_BPFFS" || return 1
+	# A fresh bpffs may already hold entries of the kernel's own (maps.debug,
+	# progs.debug): pins are what is there beyond these.
+	ls -A "$AG_BPFFS" >"$AG_RUN/bpffs.baseline" || return 1
 	lab_start_servers
 }
 
@@ -251,6 +254,10 @@ lab_down() {
 		ip netns del "$n" 2>/dev/null
 	done
 	if [ -n "${AG_RUN:-}" ] && [ -d "$AG_RUN" ]; then
+		# run.sh keeps each test's anygated log beside the test's own.
+		if [ -n "${AG_SAVE_DIR:-}" ] && [ -s "$AG_AGD_LOG" ]; then
+			cp "$AG_AGD_LOG" "$AG_SAVE_DIR/$(basename "$0" .sh).anygated.log" 2>/dev/null
+		fi
 		if mountpoint -q "$AG_BPFFS" 2>/dev/null; then
 			umount "$AG_BPFFS" || umount -l "$AG_BPFFS"
 		fi
@@ -333,6 +340,11 @@ agd_stop() {
 	return $AGD_STATUS
 }
 
+# Entries under the lab's bpffs that were not there right after mounting it.
+bpffs_pins() {
+	ls -A "$AG_BPFFS" | grep -vxF -f "$AG_RUN/bpffs.baseline"
+}
+
 # Interfaces of the edge that have an XDP program attached, in any mode (one
 # name a line, sorted): "xdp", "xdpgeneric", ... after the MTU, or a prog/xdp line.
 edge_xdp_ifaces() {
@@ -411,7 +423,7 @@ accelerators = (
 		listeners = (
 			{
 				protocol = "tcp";
-				ports = [ 80, "8000-8009" ];
+				ports = ( 80, "8000-8009" );
 				endpoint_groups = ($groups
 				);
 			},
@@ -458,6 +470,9 @@ ag_lab_start() {
 }
 
 # valid_backend NAME: a backend name that exists in this lab.
+# (No pipe into grep -q: under pipefail the writer's SIGPIPE would fail it.)
 valid_backend() {
-	backend_names | grep -qx -- "$1"
+	local all
+	all=" $(backend_names | tr '\n' ' ')"
+	[[ -n $1 && $all == *" $1 "* ]]
 }

@@ -31,7 +31,7 @@ for t in "$DIR"/[0-9]*.sh; do
 	tag=t$$n$i
 	log=$LOGS/$name.log
 	t0=$(date +%s)
-	AG_TAG=$tag timeout -k 15 "$TIMEOUT" bash "$t" >"$log" 2>&1 </dev/null
+	AG_TAG=$tag AG_SAVE_DIR=$LOGS timeout -k 15 "$TIMEOUT" bash "$t" >"$log" 2>&1 </dev/null
 	rc=$?
 	# A test killed past its traps may leave its lab behind: remove it by tag.
 	(ag_set_tag "$tag" && lab_down) >/dev/null 2>&1
