@@ -16,6 +16,7 @@
  *   (b) return path, backend -> client
  *   (c) a new flow per packet (the wrapper stamps a fresh source addr:port)
  *   (d) floor: MAC swap + XDP_TX; wrapper only; MAC swap without wrapper
+ *   (e) a packet not for us (what every kernel-bound packet pays)
  *
  * Runs in its own network namespace (testnet.h) so bpf_fib_lookup() succeeds.
  * usage: bench-xdp-testrun [--runs N] [--packets N]
@@ -53,6 +54,7 @@ enum bench_case {
 	C_FLOOR,
 	C_WRAPPER,
 	C_DIRECT,
+	C_PASS,
 	C__MAX
 };
 
@@ -60,6 +62,7 @@ static const char *const case_names[C__MAX] = {
 	[C_ESTABLISHED] = "(a) established TCP flow, forward",
 	[C_RETURN] = "(b) return path, backend -> client",
 	[C_NEW_FLOW] = "(c) new flow per packet",
+	[C_PASS] = "(e) not for us: non-VIP TCP, XDP_PASS",
 	[C_FLOOR] = "(d) floor: MAC swap + XDP_TX",
 	[C_WRAPPER] = "    wrapper only (restore + tail call)",
 	[C_DIRECT] = "    MAC swap + XDP_TX, no wrapper",
@@ -72,8 +75,8 @@ struct bench {
 	__u32 packets;
 	double cpu[C__MAX][MAX_RUNS];	/* ns per packet, thread CPU time of the syscall */
 	__u32 kern[C__MAX][MAX_RUNS];	/* ns per packet, test_run's own (integer) figure */
-	uint8_t fwd[AG_PKT_MAX], ret[AG_PKT_MAX], syn[AG_PKT_MAX];
-	int fwd_len, ret_len, syn_len;
+	uint8_t fwd[AG_PKT_MAX], ret[AG_PKT_MAX], syn[AG_PKT_MAX], other[AG_PKT_MAX];
+	int fwd_len, ret_len, syn_len, other_len;
 	uint8_t fwd_want[AG_PKT_MAX], ret_want[AG_PKT_MAX];
 	int fwd_want_len, ret_want_len;
 };
@@ -220,6 +223,10 @@ static int establish(struct bench *b)
 	w.dport = 40000;
 	b->ret_want_len = ag_pkt__build(&w, b->ret_want);
 
+	/* Kernel-bound traffic: the same segment to an address that is no VIP. */
+	fwd.daddr = AG_TN_OTHER;
+	b->other_len = ag_pkt__build(&fwd, b->other);
+
 	/* The new-flow template: a SYN whose source the wrapper rewrites per iteration. */
 	syn.saddr = AG_TN_CLIENTS_NET;
 	syn.sport = 1;
@@ -230,6 +237,7 @@ static int establish(struct bench *b)
 struct counters {
 	struct ag_traffic_stats l;
 	uint64_t reasons;	/* packets over every pass/drop reason */
+	uint64_t no_listener;	/* of which pass_no_listener */
 	uint64_t tail_fail, floor_runs, tx_runs;
 };
 
@@ -246,6 +254,7 @@ static int snapshot(const struct bench *b, struct counters *c)
 	c->reasons = 0;
 	for (i = 0; i < AG_R__MAX; i++)
 		c->reasons += rs[i].packets;
+	c->no_listener = rs[AG_R_PASS_NO_LISTENER].packets;
 	c->tail_fail = b->wrap->bss->tail_fail;
 	c->floor_runs = b->wrap->bss->floor_runs;
 	c->tx_runs = b->wrap->bss->tx_runs;
@@ -273,6 +282,11 @@ static int verify(const struct bench *b, enum bench_case c, const struct counter
 		break;
 	case C_NEW_FLOW:
 		ok = verdict == XDP_REDIRECT && pk == n && nf == n && rs == 0;
+		break;
+	case C_PASS:
+		ok = verdict == XDP_PASS && pk == 0 && rp == 0 && rs == n &&
+		     y->no_listener - x->no_listener == n && out_len == b->other_len &&
+		     !memcmp(out, b->other, (size_t)out_len);
 		break;
 	case C_FLOOR:
 	case C_DIRECT:
@@ -324,6 +338,11 @@ static int run_case(struct bench *b, enum bench_case c, unsigned int run)
 		target = bpf_program__fd(b->env.skel->progs.anygate_xdp);
 		pkt = b->syn;
 		len = b->syn_len;
+		break;
+	case C_PASS:
+		target = bpf_program__fd(b->env.skel->progs.anygate_xdp);
+		pkt = b->other;
+		len = b->other_len;
 		break;
 	case C_FLOOR:
 	case C_DIRECT:
@@ -453,8 +472,8 @@ static void report(struct bench *b)
 		       b->kern[c][b->runs / 2], net, b->runs);
 	}
 	printf("\nevery run verified: (a) all forwarded on one flow, (b) all returned, (c) one "
-	       "new flow per packet, no pass/drop reason counted; last output frame exact for "
-	       "(a) and (b).\n");
+	       "new flow per packet, no pass/drop reason counted; (e) all passed as "
+	       "pass_no_listener;\nlast output frame exact for (a), (b) and (e).\n");
 }
 
 /* Fewer than 1e5 packets: the ~0.1 ms jitter of test_run's fixed cost shows per packet. */
