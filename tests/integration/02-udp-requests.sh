@@ -22,4 +22,8 @@ while read -r name; do
 done <"$out"
 ag_info "udp: $(sort "$out" | uniq -c | awk '{printf "%s=%s ", $2, $1}')"
 [ $bad -eq 0 ] && [ $rc -eq 0 ] || ag_fail "$bad of $N UDP requests got no valid reply (ag-testcli exit $rc)"
+# Two backends of equal weight per group: one backend for all 300 flows
+# (chance 2^-299 when the hash and tables work) means a broken spread.
+distinct=$(sort -u "$out" | wc -l)
+[ "$distinct" -ge 2 ] || ag_fail "all $N UDP flows went to one backend: flows are not spread"
 echo "PASS: $N UDP request/replies through $AG_VIP:5000"
