@@ -12,7 +12,7 @@
 #include "abi.h"
 
 struct ag_hash_probe_rec {
-	struct ag_flow_key key;	/* in */
+	struct ag_flow_key key; /* in */
 	__u32 seed;		/* in */
 	__u32 flow;		/* out: ag_hash__flow */
 	__u32 source;		/* out: ag_hash__source */

@@ -117,7 +117,7 @@ int ag_pkt__build(const struct ag_pkt_spec *s, uint8_t *buf)
 		csum = ag_pkt__csum(pseudo, sizeof(pseudo), 0);
 		csum = ag_pkt__csum(l4, l4len, (uint16_t)~csum);
 		if (s->proto == 17 && csum == 0)
-			csum = 0xffff;	/* RFC 768: 0 means "no checksum" */
+			csum = 0xffff; /* RFC 768: 0 means "no checksum" */
 		if (s->proto == 17 && s->udp_csum_zero)
 			csum = 0;
 		if (s->l4_csum_bogus)

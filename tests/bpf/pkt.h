@@ -20,24 +20,24 @@
 struct ag_pkt_spec {
 	uint8_t dmac[6];
 	uint8_t smac[6];
-	int nvlan;			/* 0..2 tags */
-	uint16_t vlan_tpid[2];		/* 0: 0x8100 */
+	int nvlan;	       /* 0..2 tags */
+	uint16_t vlan_tpid[2]; /* 0: 0x8100 */
 	uint16_t vlan_tci[2];
-	uint16_t ethertype;		/* after the tags; 0: IPv4 */
+	uint16_t ethertype; /* after the tags; 0: IPv4 */
 
 	/* IPv4; addresses in host order (1.2.3.4 = 0x01020304) */
-	uint8_t version;		/* 0: 4 */
-	uint8_t ihl;			/* 0: 5 + optlen / 4 */
+	uint8_t version; /* 0: 4 */
+	uint8_t ihl;	 /* 0: 5 + optlen / 4 */
 	uint8_t tos;
 	uint16_t id;
-	uint16_t frag;			/* flags and offset, host order */
+	uint16_t frag; /* flags and offset, host order */
 	uint8_t ttl;
 	uint8_t proto;
 	uint32_t saddr;
 	uint32_t daddr;
-	const uint8_t *opts;		/* IPv4 options, optlen a multiple of 4 */
+	const uint8_t *opts; /* IPv4 options, optlen a multiple of 4 */
 	int optlen;
-	uint16_t tot_len;		/* 0: computed */
+	uint16_t tot_len; /* 0: computed */
 
 	/* TCP / UDP */
 	uint16_t sport;
@@ -45,14 +45,14 @@ struct ag_pkt_spec {
 	uint32_t seq;
 	uint32_t ack;
 	uint8_t tcp_flags;
-	bool udp_csum_zero;		/* UDP: transmit checksum 0 (none) */
-	bool l4_csum_bogus;		/* store a wrong L4 checksum on purpose */
+	bool udp_csum_zero; /* UDP: transmit checksum 0 (none) */
+	bool l4_csum_bogus; /* store a wrong L4 checksum on purpose */
 
 	const uint8_t *payload;
 	int paylen;
 
-	int raw_l3_len;			/* non-IPv4 ethertype: this many filler bytes */
-	int truncate;			/* > 0: cut the frame to this many bytes */
+	int raw_l3_len; /* non-IPv4 ethertype: this many filler bytes */
+	int truncate;	/* > 0: cut the frame to this many bytes */
 };
 
 #define AG_TCP_FIN 0x01
@@ -61,7 +61,7 @@ struct ag_pkt_spec {
 #define AG_TCP_PSH 0x08
 #define AG_TCP_ACK 0x10
 
-#define AG_IP4(a, b, c, d) \
+#define AG_IP4(a, b, c, d)                                                                         \
 	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
 
 /* Build the frame into buf (AG_PKT_MAX bytes); returns its length. */

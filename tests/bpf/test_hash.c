@@ -41,6 +41,7 @@ static uint64_t prng(void)
 }
 
 /* Bob Jenkins' lookup3.c hashword(), transcribed from the published source. */
+/* clang-format off */
 #define rot(x, k) (((x) << (k)) | ((x) >> (32 - (k))))
 static uint32_t ref_hashword(const uint32_t *k, size_t length, uint32_t initval)
 {
@@ -82,6 +83,7 @@ static uint32_t ref_hashword(const uint32_t *k, size_t length, uint32_t initval)
 	}
 	return c;
 }
+/* clang-format on */
 
 static uint32_t ref_fmix32(uint32_t h)
 {
@@ -96,15 +98,15 @@ static uint32_t ref_fmix32(uint32_t h)
 /* The words hash.h documents: fields in host order, ports packed sport:dport. */
 static uint32_t ref_flow(const struct ag_flow_key *k, uint32_t seed)
 {
-	uint32_t w[4] = { ntohl(k->saddr), ntohl(k->daddr),
-			  (uint32_t)ntohs(k->sport) << 16 | ntohs(k->dport), k->proto };
+	uint32_t w[4] = {ntohl(k->saddr), ntohl(k->daddr),
+			 (uint32_t)ntohs(k->sport) << 16 | ntohs(k->dport), k->proto};
 
 	return ref_hashword(w, 4, seed);
 }
 
 static uint32_t ref_source(const struct ag_flow_key *k, uint32_t seed)
 {
-	uint32_t w[3] = { ntohl(k->saddr), ntohl(k->daddr), k->proto };
+	uint32_t w[3] = {ntohl(k->saddr), ntohl(k->daddr), k->proto};
 
 	return ref_hashword(w, 3, seed);
 }
@@ -130,7 +132,7 @@ static void random_key(struct ag_flow_key *k, unsigned int i)
 
 static uint32_t random_seed(unsigned int i)
 {
-	static const uint32_t fixed[] = { 0, 0xffffffffu, 0x5eed1234u, 0xdeadbeefu };
+	static const uint32_t fixed[] = {0, 0xffffffffu, 0x5eed1234u, 0xdeadbeefu};
 
 	return i < 4 ? fixed[i] : (uint32_t)prng();
 }
@@ -138,13 +140,8 @@ static uint32_t random_seed(unsigned int i)
 static int probe(struct ag_hash_probe_rec *rec)
 {
 	struct ag_hash_probe_rec out;
-	LIBBPF_OPTS(bpf_test_run_opts, opts,
-		.data_in = rec,
-		.data_size_in = sizeof(*rec),
-		.data_out = &out,
-		.data_size_out = sizeof(out),
-		.repeat = 1,
-	);
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = rec, .data_size_in = sizeof(*rec),
+		    .data_out = &out, .data_size_out = sizeof(out), .repeat = 1, );
 	int err;
 
 	err = bpf_prog_test_run_opts(prog_fd, &opts);
@@ -182,11 +179,12 @@ static void test_bpf_vs_user(void)
 		}
 		if (memcmp(&rec, &want, sizeof(rec))) {
 			if (bad++ < 5)
-				printf("\n  key %u seed %08x: bpf flow %08x source %08x sel %08x/%08x "
-				       "nat %08x mix %08x; user %08x %08x %08x/%08x %08x %08x",
-				       i, want.seed, rec.flow, rec.source, rec.select_none,
-				       rec.select_source, rec.nat, rec.mix, want.flow, want.source,
-				       want.select_none, want.select_source, want.nat, want.mix);
+				printf(
+				    "\n  key %u seed %08x: bpf flow %08x source %08x sel %08x/%08x "
+				    "nat %08x mix %08x; user %08x %08x %08x/%08x %08x %08x",
+				    i, want.seed, rec.flow, rec.source, rec.select_none,
+				    rec.select_source, rec.nat, rec.mix, want.flow, want.source,
+				    want.select_none, want.select_source, want.nat, want.mix);
 		}
 		/* Both builds against the published algorithms. */
 		if (want.flow != ref_flow(&want.key, want.seed) ||
@@ -202,14 +200,16 @@ static void test_bpf_vs_user(void)
 			bad_pad++;
 	}
 	printf("\n  %u keys: %u BPF/user mismatches, %u reference mismatches, %u pad-sensitive, "
-	       "%u failed runs\n", NKEYS, bad, bad_ref, bad_pad, failed_runs);
+	       "%u failed runs\n",
+	       NKEYS, bad, bad_ref, bad_pad, failed_runs);
 	CU_ASSERT_EQUAL(failed_runs, 0);
 	CU_ASSERT_EQUAL(bad, 0);
 	CU_ASSERT_EQUAL(bad_ref, 0);
 	CU_ASSERT_EQUAL(bad_pad, 0);
 }
 
-/* Source affinity: every port pair of one (client, vip, proto) hashes alike; the 5-tuple hash does not. */
+/* Source affinity: every port pair of one (client, vip, proto) hashes alike; the 5-tuple hash does
+ * not. */
 static void test_source_affinity(void)
 {
 	unsigned int i, same_src = 0, distinct_flow = 0;
@@ -274,7 +274,8 @@ int main(void)
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
 	suite = CU_add_suite("hash cross-check", NULL, NULL);
-	if (!suite || !CU_add_test(suite, "BPF build == user-space build == reference", test_bpf_vs_user) ||
+	if (!suite ||
+	    !CU_add_test(suite, "BPF build == user-space build == reference", test_bpf_vs_user) ||
 	    !CU_add_test(suite, "source affinity ignores ports", test_source_affinity)) {
 		CU_cleanup_registry();
 		hash_probe__destroy(skel);

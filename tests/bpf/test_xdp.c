@@ -44,14 +44,14 @@ static unsigned int nfixtures, nfixtures_failed;
 
 static const char *const reason_names[AG_R__MAX] = {
 #define AG_REASON_NAME(name, label) label,
-	AG_REASONS(AG_REASON_NAME)
+    AG_REASONS(AG_REASON_NAME)
 #undef AG_REASON_NAME
 };
 
 static const char *verdict_name(uint32_t v)
 {
-	static const char *const names[] = { "XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX",
-					     "XDP_REDIRECT" };
+	static const char *const names[] = {"XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX",
+					    "XDP_REDIRECT"};
 
 	return v < sizeof(names) / sizeof(names[0]) ? names[v] : "XDP_?";
 }
@@ -75,14 +75,14 @@ static void check(bool ok, int line, const char *fmt, ...)
 
 struct fixture {
 	const char *desc;
-	int ifindex;			/* ingress interface */
+	int ifindex; /* ingress interface */
 	uint8_t in[AG_PKT_MAX];
-	int in_len;			/* including meta */
-	int meta;			/* XDP metadata bytes in front of the frame */
+	int in_len; /* including meta */
+	int meta;   /* XDP metadata bytes in front of the frame */
 	uint32_t verdict;
 	uint8_t want[AG_PKT_MAX];
-	int want_len;			/* < 0: the output must equal the input */
-	int reason;			/* AG_R_* that counts this packet, or AG_FWD */
+	int want_len; /* < 0: the output must equal the input */
+	int reason;   /* AG_R_* that counts this packet, or AG_FWD */
 };
 
 struct result {
@@ -142,7 +142,8 @@ static bool fixture_check(const struct fixture *f, const struct result *r, unsig
 		uint64_t want_by = want_pk ? (uint64_t)(f->in_len - f->meta) : 0;
 
 		if (r->delta[i].packets != want_pk || r->delta[i].bytes != want_by) {
-			CHECK(0, "%s: reason %s moved by %llu packets / %llu bytes, want %llu / %llu",
+			CHECK(0,
+			      "%s: reason %s moved by %llu packets / %llu bytes, want %llu / %llu",
 			      f->desc, reason_names[i], (unsigned long long)r->delta[i].packets,
 			      (unsigned long long)r->delta[i].bytes, (unsigned long long)want_pk,
 			      (unsigned long long)want_by);
@@ -180,7 +181,7 @@ static struct ag_pkt_spec client_pkt(uint8_t proto, uint32_t saddr, uint16_t spo
 	memcpy(s.smac, env.tn.mac_peer, 6);
 	s.ttl = 64;
 	s.id = 0x1c46;
-	s.frag = 0x4000;	/* DF: not a fragment */
+	s.frag = 0x4000; /* DF: not a fragment */
 	s.proto = proto;
 	s.saddr = saddr;
 	s.daddr = daddr;
@@ -267,12 +268,12 @@ static struct ag_traffic_stats tstats(bool backend, uint32_t id)
 }
 
 static void check_tstats_delta(const char *desc, const char *what, const struct ag_traffic_stats *a,
-			       const struct ag_traffic_stats *b, uint64_t pk, uint64_t by, uint64_t nf,
-			       uint64_t rpk, uint64_t rby)
+			       const struct ag_traffic_stats *b, uint64_t pk, uint64_t by,
+			       uint64_t nf, uint64_t rpk, uint64_t rby)
 {
 	CHECK(b->packets - a->packets == pk && b->bytes - a->bytes == by &&
-		      b->new_flows - a->new_flows == nf && b->ret_packets - a->ret_packets == rpk &&
-		      b->ret_bytes - a->ret_bytes == rby,
+		  b->new_flows - a->new_flows == nf && b->ret_packets - a->ret_packets == rpk &&
+		  b->ret_bytes - a->ret_bytes == rby,
 	      "%s: %s counters moved by packets %llu bytes %llu new_flows %llu ret_packets %llu "
 	      "ret_bytes %llu, want %llu %llu %llu %llu %llu",
 	      desc, what, (unsigned long long)(b->packets - a->packets),
@@ -355,8 +356,8 @@ static struct ag_flow new_flow(const char *desc, const struct ag_pkt_spec *in, u
 	}
 	CHECK(f.backend_id == bid, "%s: backend %u, hash cross-check says %u", desc, f.backend_id,
 	      bid);
-	CHECK(ntohl(f.backend_addr) == ag_xdp_env__backend_addr(bid), "%s: backend_addr %08x",
-	      desc, ntohl(f.backend_addr));
+	CHECK(ntohl(f.backend_addr) == ag_xdp_env__backend_addr(bid), "%s: backend_addr %08x", desc,
+	      ntohl(f.backend_addr));
 	CHECK(ntohs(f.backend_port) == backend_port, "%s: backend_port %u, want %u", desc,
 	      ntohs(f.backend_port), backend_port);
 	CHECK(ntohl(f.nat_addr) == AG_TN_NAT, "%s: nat_addr %08x", desc, ntohl(f.nat_addr));
@@ -374,8 +375,8 @@ static struct ag_flow new_flow(const char *desc, const struct ag_pkt_spec *in, u
 	rk.proto = in->proto;
 	if (nat_rev_get(&rk, &rv)) {
 		CHECK(rv.client_addr == k.saddr && rv.client_port == k.sport && rv.vip == k.daddr &&
-			      rv.vip_port == k.dport && rv.backend_id == bid &&
-			      rv.listener_id == listener,
+			  rv.vip_port == k.dport && rv.backend_id == bid &&
+			  rv.listener_id == listener,
 		      "%s: ag_nat_rev entry does not describe the client flow", desc);
 	} else {
 		CHECK(0, "%s: no ag_nat_rev entry for the reply tuple", desc);
@@ -410,8 +411,8 @@ static void flow_packet(const char *desc, const struct ag_pkt_spec *in, const st
 	check_tstats_delta(desc, "listener", &l0, &l1, 1, (uint64_t)fx.in_len, 0, 0, 0);
 	check_tstats_delta(desc, "backend", &b0, &b1, 1, (uint64_t)fx.in_len, 0, 0, 0);
 	CHECK(flow_get(&k, &now) && now.backend_id == f->backend_id &&
-		      now.nat_port == f->nat_port && now.nat_addr == f->nat_addr &&
-		      now.backend_addr == f->backend_addr && now.backend_port == f->backend_port,
+		  now.nat_port == f->nat_port && now.nat_addr == f->nat_addr &&
+		  now.backend_addr == f->backend_addr && now.backend_port == f->backend_port,
 	      "%s: the flow entry changed", desc);
 	fixture_check(&fx, &r, failures);
 }
@@ -422,9 +423,9 @@ static void reply_packet(const char *desc, const struct ag_pkt_spec *client_in,
 			 bool udp_csum_zero)
 {
 	static const uint8_t payload[] = "r1b1 says hello back";
-	struct ag_pkt_spec in = backend_pkt(client_in->proto, ntohl(f->backend_addr),
-					    ntohs(f->backend_port), ntohl(f->nat_addr),
-					    ntohs(f->nat_port));
+	struct ag_pkt_spec in =
+	    backend_pkt(client_in->proto, ntohl(f->backend_addr), ntohs(f->backend_port),
+			ntohl(f->nat_addr), ntohs(f->nat_port));
 	unsigned int failures = CU_get_number_of_failures();
 	struct ag_traffic_stats l0, l1, b0, b1;
 	struct ag_pkt_spec w;
@@ -449,8 +450,8 @@ static void reply_packet(const char *desc, const struct ag_pkt_spec *client_in,
 }
 
 /* A packet that must leave untouched with the given verdict and reason, creating no flow. */
-static void untouched(const char *desc, int ifindex, const struct ag_pkt_spec *in,
-		      uint32_t verdict, int reason)
+static void untouched(const char *desc, int ifindex, const struct ag_pkt_spec *in, uint32_t verdict,
+		      int reason)
 {
 	unsigned int failures = CU_get_number_of_failures();
 	struct ag_flow_key k = key_of(in);
@@ -609,7 +610,8 @@ static void test_truncated(void)
 
 		fixture_exec(&fx, &r);
 		if (r.err == -EINVAL)
-			printf("\n  note: the kernel refuses a 13-byte XDP frame (EINVAL), as expected; "
+			printf("\n  note: the kernel refuses a 13-byte XDP frame (EINVAL), as "
+			       "expected; "
 			       "truncated_eth checked on the user-space parser\n");
 		else
 			fixture_check(&fx, &r, CU_get_number_of_failures());
@@ -713,8 +715,8 @@ static void test_bad_ip(void)
 
 static void test_ip_options(void)
 {
-	static const uint8_t ra[4] = { 0x94, 0x04, 0x00, 0x00 };	/* router alert */
-	static const uint8_t nops_ra[8] = { 0x01, 0x01, 0x01, 0x01, 0x94, 0x04, 0x00, 0x00 };
+	static const uint8_t ra[4] = {0x94, 0x04, 0x00, 0x00}; /* router alert */
+	static const uint8_t nops_ra[8] = {0x01, 0x01, 0x01, 0x01, 0x94, 0x04, 0x00, 0x00};
 	struct ag_pkt_spec in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 40400, AG_TN_VIP, 80);
 	struct ag_flow f;
 
@@ -742,10 +744,10 @@ static void test_fragments(void)
 
 	s.payload = http_get;
 	s.paylen = 16;
-	s.frag = 0x2000;	/* MF, offset 0 */
+	s.frag = 0x2000; /* MF, offset 0 */
 	untouched("first fragment (MF) to a VIP -> drop vip_fragment", env.tn.ifindex_c, &s,
 		  XDP_DROP, AG_R_DROP_FRAGMENT);
-	s.frag = 185;		/* last fragment, offset 1480 */
+	s.frag = 185; /* last fragment, offset 1480 */
 	untouched("last fragment (offset 1480) to a VIP -> drop vip_fragment", env.tn.ifindex_c, &s,
 		  XDP_DROP, AG_R_DROP_FRAGMENT);
 	s.frag = 0x2000 | 185;
@@ -792,8 +794,8 @@ static void test_ttl(void)
 	{
 		struct fixture fx;
 
-		fixture_in(&fx, "TTL 1 on the return path -> pass untouched", env.tn.ifindex_b, &rep,
-			   XDP_PASS, AG_R_PASS_TTL);
+		fixture_in(&fx, "TTL 1 on the return path -> pass untouched", env.tn.ifindex_b,
+			   &rep, XDP_PASS, AG_R_PASS_TTL);
 		run_fixture(&fx);
 	}
 }
@@ -804,7 +806,7 @@ static void test_vlan(void)
 	struct ag_flow f;
 
 	in.nvlan = 1;
-	in.vlan_tci[0] = 0x2064;	/* PCP 1, VID 100 */
+	in.vlan_tci[0] = 0x2064; /* PCP 1, VID 100 */
 	f = new_flow("802.1Q tagged SYN -> forwarded, tag intact", &in, AG_TE_L_TCP80, 80,
 		     XDP_REDIRECT, AG_FWD);
 	in.tcp_flags = AG_TCP_ACK;
@@ -836,15 +838,15 @@ static void test_port_override(void)
 
 static void test_many_flows(void)
 {
-	unsigned int per_backend[3] = { 0, 0, 0 }, seen[3] = { 0, 0, 0 }, i, n = 300;
+	unsigned int per_backend[3] = {0, 0, 0}, seen[3] = {0, 0, 0}, i, n = 300;
 	struct ag_traffic_stats b1a, b1b, b2a, b2b;
 	char desc[96];
 
 	b1a = tstats(true, AG_TE_B1);
 	b2a = tstats(true, AG_TE_B2);
 	for (i = 0; i < n; i++) {
-		struct ag_pkt_spec in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, (uint16_t)(20000 + i),
-						   AG_TN_VIP, 80);
+		struct ag_pkt_spec in =
+		    client_pkt(IPPROTO_TCP, AG_TN_CLIENT, (uint16_t)(20000 + i), AG_TN_VIP, 80);
 		struct ag_flow_key k = key_of(&in);
 		uint32_t bid = expected_backend(AG_TE_L_TCP80, &k);
 		struct ag_flow f;
@@ -873,7 +875,7 @@ static void test_many_flows(void)
 
 static void test_source_affinity(void)
 {
-	unsigned int c, p, seen[3] = { 0, 0, 0 };
+	unsigned int c, p, seen[3] = {0, 0, 0};
 	char desc[96];
 
 	for (c = 1; c <= 12; c++) {
@@ -881,24 +883,24 @@ static void test_source_affinity(void)
 		uint32_t first = 0;
 
 		for (p = 0; p < 4; p++) {
-			struct ag_pkt_spec in = client_pkt(IPPROTO_TCP, client,
-							   (uint16_t)(33000 + 7 * p + c), AG_TN_VIP,
-							   8002);
+			struct ag_pkt_spec in = client_pkt(
+			    IPPROTO_TCP, client, (uint16_t)(33000 + 7 * p + c), AG_TN_VIP, 8002);
 			struct ag_flow f;
 
-			snprintf(desc, sizeof(desc), "source affinity: client 10.20.0.%u port %u", c,
-				 in.sport);
+			snprintf(desc, sizeof(desc), "source affinity: client 10.20.0.%u port %u",
+				 c, in.sport);
 			memcpy(in.smac, env.tn.mac_client_gw, 6);
 			f = new_flow(desc, &in, AG_TE_L_TCP8002, 8002, XDP_REDIRECT, AG_FWD);
 			if (!first)
 				first = f.backend_id;
-			CHECK(f.backend_id == first, "%s: backend %u, the client's first flow got %u",
-			      desc, f.backend_id, first);
+			CHECK(f.backend_id == first,
+			      "%s: backend %u, the client's first flow got %u", desc, f.backend_id,
+			      first);
 			if (f.backend_id < 3)
 				seen[f.backend_id]++;
 			if (c == 1 && p == 0)
-				reply_packet("source affinity: reply via the client gateway", &in, &f,
-					     env.tn.mac_client_gw, 5, false);
+				reply_packet("source affinity: reply via the client gateway", &in,
+					     &f, env.tn.mac_client_gw, 5, false);
 		}
 	}
 	printf("\n  source affinity: 12 clients x 4 ports, flows on B1 %u B2 %u\n", seen[1],
@@ -1090,27 +1092,27 @@ static const struct {
 	const char *name;
 	CU_TestFunc fn;
 } tests[] = {
-	{ "tcp new flow", test_tcp_new_flow },
-	{ "tcp same flow", test_tcp_same_flow },
-	{ "tcp return path", test_tcp_return },
-	{ "udp flow", test_udp_flow },
-	{ "udp zero checksum", test_udp_zero_csum },
-	{ "no listener", test_no_listener },
-	{ "not ipv4 / not tcp-udp", test_not_ip },
-	{ "truncated headers", test_truncated },
-	{ "bad ipv4", test_bad_ip },
-	{ "ipv4 options", test_ip_options },
-	{ "fragments", test_fragments },
-	{ "ttl", test_ttl },
-	{ "vlan", test_vlan },
-	{ "port override", test_port_override },
-	{ "many flows follow the lookup table", test_many_flows },
-	{ "source affinity", test_source_affinity },
-	{ "policy drops", test_policy_drops },
-	{ "no neighbour", test_no_neigh },
-	{ "ethernet padding", test_padding },
-	{ "flow life", test_flow_life },
-	{ "counters", test_counters },
+    {"tcp new flow", test_tcp_new_flow},
+    {"tcp same flow", test_tcp_same_flow},
+    {"tcp return path", test_tcp_return},
+    {"udp flow", test_udp_flow},
+    {"udp zero checksum", test_udp_zero_csum},
+    {"no listener", test_no_listener},
+    {"not ipv4 / not tcp-udp", test_not_ip},
+    {"truncated headers", test_truncated},
+    {"bad ipv4", test_bad_ip},
+    {"ipv4 options", test_ip_options},
+    {"fragments", test_fragments},
+    {"ttl", test_ttl},
+    {"vlan", test_vlan},
+    {"port override", test_port_override},
+    {"many flows follow the lookup table", test_many_flows},
+    {"source affinity", test_source_affinity},
+    {"policy drops", test_policy_drops},
+    {"no neighbour", test_no_neigh},
+    {"ethernet padding", test_padding},
+    {"flow life", test_flow_life},
+    {"counters", test_counters},
 };
 
 int main(void)

@@ -11,31 +11,31 @@
 
 #include "testnet.h"
 
-static const uint8_t mac_c[6] = { 0x02, 0x00, 0x00, 0x00, 0xc0, 0x01 };
-static const uint8_t mac_b[6] = { 0x02, 0x00, 0x00, 0x00, 0xb0, 0x01 };
-static const uint8_t mac_client[6] = { 0x02, 0x00, 0x00, 0x00, 0xc0, 0x02 };
-static const uint8_t mac_client_gw[6] = { 0x02, 0x00, 0x00, 0x00, 0xc0, 0xfe };
-static const uint8_t mac_router[6] = { 0x02, 0x00, 0x00, 0x00, 0xb0, 0x02 };
-static const uint8_t mac_peer[6] = { 0x02, 0x00, 0x00, 0x00, 0xee, 0x01 };
+static const uint8_t mac_c[6] = {0x02, 0x00, 0x00, 0x00, 0xc0, 0x01};
+static const uint8_t mac_b[6] = {0x02, 0x00, 0x00, 0x00, 0xb0, 0x01};
+static const uint8_t mac_client[6] = {0x02, 0x00, 0x00, 0x00, 0xc0, 0x02};
+static const uint8_t mac_client_gw[6] = {0x02, 0x00, 0x00, 0x00, 0xc0, 0xfe};
+static const uint8_t mac_router[6] = {0x02, 0x00, 0x00, 0x00, 0xb0, 0x02};
+static const uint8_t mac_peer[6] = {0x02, 0x00, 0x00, 0x00, 0xee, 0x01};
 
 /* iproute2 commands run in our (already unshared) namespace. */
 static const char *const setup_cmds[] = {
-	"ip link set lo up",
-	"ip addr add 10.255.0.1/32 dev lo",
-	"ip link add agc0 address 02:00:00:00:c0:01 type veth peer name agc1",
-	"ip link add agb0 address 02:00:00:00:b0:01 type veth peer name agb1",
-	"ip link set agc1 up",
-	"ip link set agb1 up",
-	"ip link set agc0 up",
-	"ip link set agb0 up",
-	"ip addr add 10.0.0.1/24 dev agc0",
-	"ip addr add 10.1.0.1/24 dev agb0",
-	"ip addr add 10.3.0.1/24 dev agb0",
-	"ip neigh replace 10.0.0.2 lladdr 02:00:00:00:c0:02 nud permanent dev agc0",
-	"ip neigh replace 10.0.0.254 lladdr 02:00:00:00:c0:fe nud permanent dev agc0",
-	"ip neigh replace 10.1.0.2 lladdr 02:00:00:00:b0:02 nud permanent dev agb0",
-	"ip route add 10.20.0.0/16 via 10.0.0.254 dev agc0",
-	"ip route add 10.1.1.0/24 via 10.1.0.2 dev agb0",
+    "ip link set lo up",
+    "ip addr add 10.255.0.1/32 dev lo",
+    "ip link add agc0 address 02:00:00:00:c0:01 type veth peer name agc1",
+    "ip link add agb0 address 02:00:00:00:b0:01 type veth peer name agb1",
+    "ip link set agc1 up",
+    "ip link set agb1 up",
+    "ip link set agc0 up",
+    "ip link set agb0 up",
+    "ip addr add 10.0.0.1/24 dev agc0",
+    "ip addr add 10.1.0.1/24 dev agb0",
+    "ip addr add 10.3.0.1/24 dev agb0",
+    "ip neigh replace 10.0.0.2 lladdr 02:00:00:00:c0:02 nud permanent dev agc0",
+    "ip neigh replace 10.0.0.254 lladdr 02:00:00:00:c0:fe nud permanent dev agc0",
+    "ip neigh replace 10.1.0.2 lladdr 02:00:00:00:b0:02 nud permanent dev agb0",
+    "ip route add 10.20.0.0/16 via 10.0.0.254 dev agc0",
+    "ip route add 10.1.1.0/24 via 10.1.0.2 dev agb0",
 };
 
 static int run(const char *cmd)

@@ -22,26 +22,26 @@
 
 #include "pkt.h"
 
-#define AG_TN_CLIENT AG_IP4(10, 0, 0, 2)
-#define AG_TN_CLIENT_GW AG_IP4(10, 0, 0, 254)
-#define AG_TN_CLIENTS_NET AG_IP4(10, 20, 0, 0)	/* /16 behind the gateway */
-#define AG_TN_ROUTER AG_IP4(10, 1, 0, 2)
-#define AG_TN_BACKEND1 AG_IP4(10, 1, 1, 11)
-#define AG_TN_BACKEND2 AG_IP4(10, 1, 1, 12)
-#define AG_TN_NONEIGH AG_IP4(10, 3, 0, 9)	/* on-link, never resolved */
-#define AG_TN_NAT AG_IP4(10, 255, 0, 1)
-#define AG_TN_VIP AG_IP4(198, 51, 100, 10)
-#define AG_TN_OTHER AG_IP4(198, 51, 100, 99)	/* not a VIP */
+#define AG_TN_CLIENT	  AG_IP4(10, 0, 0, 2)
+#define AG_TN_CLIENT_GW	  AG_IP4(10, 0, 0, 254)
+#define AG_TN_CLIENTS_NET AG_IP4(10, 20, 0, 0) /* /16 behind the gateway */
+#define AG_TN_ROUTER	  AG_IP4(10, 1, 0, 2)
+#define AG_TN_BACKEND1	  AG_IP4(10, 1, 1, 11)
+#define AG_TN_BACKEND2	  AG_IP4(10, 1, 1, 12)
+#define AG_TN_NONEIGH	  AG_IP4(10, 3, 0, 9) /* on-link, never resolved */
+#define AG_TN_NAT	  AG_IP4(10, 255, 0, 1)
+#define AG_TN_VIP	  AG_IP4(198, 51, 100, 10)
+#define AG_TN_OTHER	  AG_IP4(198, 51, 100, 99) /* not a VIP */
 
 struct ag_testnet {
-	int ifindex_c;		/* agc0: client-facing */
-	int ifindex_b;		/* agb0: backend-facing */
-	uint8_t mac_c[6];	/* agc0 */
-	uint8_t mac_b[6];	/* agb0 */
-	uint8_t mac_client[6];	/* neighbour 10.0.0.2 */
+	int ifindex_c;	       /* agc0: client-facing */
+	int ifindex_b;	       /* agb0: backend-facing */
+	uint8_t mac_c[6];      /* agc0 */
+	uint8_t mac_b[6];      /* agb0 */
+	uint8_t mac_client[6]; /* neighbour 10.0.0.2 */
 	uint8_t mac_client_gw[6];
-	uint8_t mac_router[6];	/* neighbour 10.1.0.2 */
-	uint8_t mac_peer[6];	/* source MAC of frames arriving at agc0/agb0 */
+	uint8_t mac_router[6]; /* neighbour 10.1.0.2 */
+	uint8_t mac_peer[6];   /* source MAC of frames arriving at agc0/agb0 */
 };
 
 /*

@@ -16,14 +16,15 @@
 #include "xdp_env.h"
 
 const struct ag_te_listener ag_te_listeners[AG_TE_NLISTENERS] = {
-	[AG_TE_L_TCP80] = { AG_TE_L_TCP80, IPPROTO_TCP, 80, 1, AG_AFFINITY_NONE, AG_LF_ACTIVE },
-	[AG_TE_L_UDP5000] = { AG_TE_L_UDP5000, IPPROTO_UDP, 5000, 2, AG_AFFINITY_NONE, AG_LF_ACTIVE },
-	[AG_TE_L_TCP8000] = { AG_TE_L_TCP8000, IPPROTO_TCP, 8000, 4, AG_AFFINITY_NONE, AG_LF_ACTIVE },
-	[AG_TE_L_TCP8001] = { AG_TE_L_TCP8001, IPPROTO_TCP, 8001, 6, AG_AFFINITY_NONE, AG_LF_ACTIVE },
-	[AG_TE_L_TCP8002] = { AG_TE_L_TCP8002, IPPROTO_TCP, 8002, 9, AG_AFFINITY_SOURCE_IP, AG_LF_ACTIVE },
-	[AG_TE_L_UDP5001] = { AG_TE_L_UDP5001, IPPROTO_UDP, 5001, 10, AG_AFFINITY_NONE, AG_LF_ACTIVE },
-	[AG_TE_L_TCP8003] = { AG_TE_L_TCP8003, IPPROTO_TCP, 8003, 12, AG_AFFINITY_NONE, 0 },
-	[AG_TE_L_TCP8004] = { AG_TE_L_TCP8004, IPPROTO_TCP, 8004, 14, AG_AFFINITY_NONE, AG_LF_ACTIVE },
+    [AG_TE_L_TCP80] = {AG_TE_L_TCP80, IPPROTO_TCP, 80, 1, AG_AFFINITY_NONE, AG_LF_ACTIVE},
+    [AG_TE_L_UDP5000] = {AG_TE_L_UDP5000, IPPROTO_UDP, 5000, 2, AG_AFFINITY_NONE, AG_LF_ACTIVE},
+    [AG_TE_L_TCP8000] = {AG_TE_L_TCP8000, IPPROTO_TCP, 8000, 4, AG_AFFINITY_NONE, AG_LF_ACTIVE},
+    [AG_TE_L_TCP8001] = {AG_TE_L_TCP8001, IPPROTO_TCP, 8001, 6, AG_AFFINITY_NONE, AG_LF_ACTIVE},
+    [AG_TE_L_TCP8002] = {AG_TE_L_TCP8002, IPPROTO_TCP, 8002, 9, AG_AFFINITY_SOURCE_IP,
+			 AG_LF_ACTIVE},
+    [AG_TE_L_UDP5001] = {AG_TE_L_UDP5001, IPPROTO_UDP, 5001, 10, AG_AFFINITY_NONE, AG_LF_ACTIVE},
+    [AG_TE_L_TCP8003] = {AG_TE_L_TCP8003, IPPROTO_TCP, 8003, 12, AG_AFFINITY_NONE, 0},
+    [AG_TE_L_TCP8004] = {AG_TE_L_TCP8004, IPPROTO_TCP, 8004, 14, AG_AFFINITY_NONE, AG_LF_ACTIVE},
 };
 
 static const struct {
@@ -32,12 +33,12 @@ static const struct {
 	uint32_t group;
 	uint8_t state;
 } backends[] = {
-	{ AG_TE_B1, AG_TN_BACKEND1, 1, AG_BACKEND_UP },
-	{ AG_TE_B2, AG_TN_BACKEND2, 1, AG_BACKEND_UP },
-	{ AG_TE_B3, AG_IP4(10, 1, 1, 13), 2, AG_BACKEND_UP },
-	{ AG_TE_B4, AG_TN_NONEIGH, 3, AG_BACKEND_UP },
-	{ AG_TE_B5, AG_IP4(10, 1, 1, 15), 1, AG_BACKEND_UP },
-	{ AG_TE_B6, AG_IP4(10, 1, 1, 16), 1, AG_BACKEND_DOWN },
+    {AG_TE_B1, AG_TN_BACKEND1, 1, AG_BACKEND_UP},
+    {AG_TE_B2, AG_TN_BACKEND2, 1, AG_BACKEND_UP},
+    {AG_TE_B3, AG_IP4(10, 1, 1, 13), 2, AG_BACKEND_UP},
+    {AG_TE_B4, AG_TN_NONEIGH, 3, AG_BACKEND_UP},
+    {AG_TE_B5, AG_IP4(10, 1, 1, 15), 1, AG_BACKEND_UP},
+    {AG_TE_B6, AG_IP4(10, 1, 1, 16), 1, AG_BACKEND_DOWN},
 };
 
 uint32_t ag_xdp_env__backend_addr(uint32_t bid)
@@ -224,7 +225,7 @@ static int fill_maps(struct ag_xdp_env *env)
 		spare = l->slot ^ 1;
 		for (j = 0; j < AG_TE_RING; j++) {
 			*lookup_at(env, (size_t)l->slot * AG_TE_RING + j) =
-				table_pattern(l->id, (uint32_t)j);
+			    table_pattern(l->id, (uint32_t)j);
 			*lookup_at(env, (size_t)spare * AG_TE_RING + j) = AG_TE_B5;
 		}
 	}
@@ -267,8 +268,10 @@ int ag_xdp_env__open(struct ag_xdp_env *env, uint32_t flows)
 		goto fail;
 	}
 	env->prog_fd = bpf_program__fd(env->skel->progs.anygate_xdp);
-	env->lookup_len = ((size_t)AG_LOOKUP_SLOTS * AG_TE_RING * AG_TE_LOOKUP_STRIDE *
-				   sizeof(uint32_t) + page - 1) / page * page;
+	env->lookup_len =
+	    ((size_t)AG_LOOKUP_SLOTS * AG_TE_RING * AG_TE_LOOKUP_STRIDE * sizeof(uint32_t) + page -
+	     1) /
+	    page * page;
 	env->lookup = mmap(NULL, env->lookup_len, PROT_READ | PROT_WRITE, MAP_SHARED,
 			   bpf_map__fd(env->skel->maps.ag_lookup), 0);
 	if (env->lookup == MAP_FAILED) {
@@ -294,23 +297,17 @@ void ag_xdp_env__close(struct ag_xdp_env *env)
 	env->skel = NULL;
 }
 
-int ag_xdp_env__run(const struct ag_xdp_env *env, int ifindex, const uint8_t *in, int len,
-		    int meta, uint8_t *out, int *out_len, uint32_t *verdict)
+int ag_xdp_env__run(const struct ag_xdp_env *env, int ifindex, const uint8_t *in, int len, int meta,
+		    uint8_t *out, int *out_len, uint32_t *verdict)
 {
 	struct xdp_md ctx = {
-		.data = (__u32)meta,
-		.data_end = (__u32)len,
-		.ingress_ifindex = (__u32)ifindex,
+	    .data = (__u32)meta,
+	    .data_end = (__u32)len,
+	    .ingress_ifindex = (__u32)ifindex,
 	};
-	LIBBPF_OPTS(bpf_test_run_opts, opts,
-		.data_in = in,
-		.data_size_in = (__u32)len,
-		.data_out = out,
-		.data_size_out = AG_PKT_MAX,
-		.ctx_in = &ctx,
-		.ctx_size_in = sizeof(ctx),
-		.repeat = 1,
-	);
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = (__u32)len,
+		    .data_out = out, .data_size_out = AG_PKT_MAX, .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = 1, );
 	int err;
 
 	err = bpf_prog_test_run_opts(env->prog_fd, &opts);

@@ -16,40 +16,40 @@
 #include "testnet.h"
 
 /* Lookup table size for the tests: a small prime keeps ag_lookup at 128 KiB. */
-#define AG_TE_RING 251
-#define AG_TE_SEED 0x5eed1234u
+#define AG_TE_RING	   251
+#define AG_TE_SEED	   0x5eed1234u
 #define AG_TE_NAT_PORT_MIN 1024
-#define AG_TE_NAT_PORT_MAX 60999	/* below 65535: the range check means something */
+#define AG_TE_NAT_PORT_MAX 60999 /* below 65535: the range check means something */
 
 /* Backend ids: never 0, so a zeroed (unpublished) lookup entry cannot pass for one. */
 enum {
-	AG_TE_B1 = 1,		/* 10.1.1.11, group 1 */
-	AG_TE_B2 = 2,		/* 10.1.1.12, group 1 */
-	AG_TE_B3 = 3,		/* 10.1.1.13, group 2 (port override 8000 -> 8080) */
-	AG_TE_B4 = 4,		/* 10.3.0.9, group 3: on-link, no neighbour */
-	AG_TE_B5 = 5,		/* 10.1.1.15, group 1: only in the spare slot (decoy) */
-	AG_TE_B6 = 6,		/* 10.1.1.16, group 1, DOWN */
+	AG_TE_B1 = 1, /* 10.1.1.11, group 1 */
+	AG_TE_B2 = 2, /* 10.1.1.12, group 1 */
+	AG_TE_B3 = 3, /* 10.1.1.13, group 2 (port override 8000 -> 8080) */
+	AG_TE_B4 = 4, /* 10.3.0.9, group 3: on-link, no neighbour */
+	AG_TE_B5 = 5, /* 10.1.1.15, group 1: only in the spare slot (decoy) */
+	AG_TE_B6 = 6, /* 10.1.1.16, group 1, DOWN */
 };
 
 /* Listeners: id, key, live slot, affinity, flags, table. */
 struct ag_te_listener {
 	uint32_t id;
 	uint8_t proto;
-	uint16_t port;		/* host order */
+	uint16_t port; /* host order */
 	uint32_t slot;
 	uint8_t affinity;
 	uint8_t flags;
 };
 
 enum {
-	AG_TE_L_TCP80 = 0,	/* B1/B2 by table, live slot 1 (the odd one), decoy B5 in slot 0 */
-	AG_TE_L_UDP5000 = 1,	/* B1/B2 by table, slot 2 */
-	AG_TE_L_TCP8000 = 2,	/* B3, port override to 8080 */
-	AG_TE_L_TCP8001 = 3,	/* every entry AG_BACKEND_NONE */
-	AG_TE_L_TCP8002 = 4,	/* B1/B2, source-IP affinity, slot 9 */
-	AG_TE_L_UDP5001 = 5,	/* B4: fib lookup says NO_NEIGH */
-	AG_TE_L_TCP8003 = 6,	/* not AG_LF_ACTIVE */
-	AG_TE_L_TCP8004 = 7,	/* B6, which is DOWN */
+	AG_TE_L_TCP80 = 0,   /* B1/B2 by table, live slot 1 (the odd one), decoy B5 in slot 0 */
+	AG_TE_L_UDP5000 = 1, /* B1/B2 by table, slot 2 */
+	AG_TE_L_TCP8000 = 2, /* B3, port override to 8080 */
+	AG_TE_L_TCP8001 = 3, /* every entry AG_BACKEND_NONE */
+	AG_TE_L_TCP8002 = 4, /* B1/B2, source-IP affinity, slot 9 */
+	AG_TE_L_UDP5001 = 5, /* B4: fib lookup says NO_NEIGH */
+	AG_TE_L_TCP8003 = 6, /* not AG_LF_ACTIVE */
+	AG_TE_L_TCP8004 = 7, /* B6, which is DOWN */
 	AG_TE_NLISTENERS
 };
 
@@ -60,7 +60,7 @@ struct ag_xdp_env {
 	struct ag_testnet tn;
 	int prog_fd;
 	int ncpus;
-	uint32_t *lookup;	/* mmap of ag_lookup (8-byte stride, see xdp_env.c) */
+	uint32_t *lookup; /* mmap of ag_lookup (8-byte stride, see xdp_env.c) */
 	size_t lookup_len;
 	struct ag_settings settings;
 };
@@ -84,8 +84,8 @@ uint32_t ag_xdp_env__backend_addr(uint32_t bid);
  * front of the frame are XDP metadata (how a frame shorter than 14 bytes,
  * which test_run refuses, reaches the program). Returns 0 or -errno.
  */
-int ag_xdp_env__run(const struct ag_xdp_env *env, int ifindex, const uint8_t *in, int len,
-		    int meta, uint8_t *out, int *out_len, uint32_t *verdict);
+int ag_xdp_env__run(const struct ag_xdp_env *env, int ifindex, const uint8_t *in, int len, int meta,
+		    uint8_t *out, int *out_len, uint32_t *verdict);
 
 /* Per-CPU statistics summed over CPUs. Return 0 or -errno. */
 int ag_xdp_env__rstats(const struct ag_xdp_env *env, struct ag_reason_stats out[AG_R__MAX]);

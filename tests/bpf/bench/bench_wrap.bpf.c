@@ -24,16 +24,16 @@ struct {
 /* Written by user space before each case (skeleton .bss). */
 __u8 pkt[BENCH_PKT_MAX];
 __u32 pkt_len;
-__u32 vary_flow;	/* 1: every iteration gets its own source address:port */
-__u32 saddr_off;	/* offset of the IPv4 source address in pkt */
-__u32 sport_off;	/* offset of the L4 source port in pkt */
-__u32 vary_base;	/* first source address, host order */
+__u32 vary_flow; /* 1: every iteration gets its own source address:port */
+__u32 saddr_off; /* offset of the IPv4 source address in pkt */
+__u32 sport_off; /* offset of the L4 source port in pkt */
+__u32 vary_base; /* first source address, host order */
 
 /* Read back by user space. */
-__u64 iter;		/* wrapper runs */
-__u64 tail_fail;	/* tail calls that fell through */
-__u64 floor_runs;	/* bench_macswap runs */
-__u64 tx_runs;		/* bench_tx runs */
+__u64 iter;	  /* wrapper runs */
+__u64 tail_fail;  /* tail calls that fell through */
+__u64 floor_runs; /* bench_macswap runs */
+__u64 tx_runs;	  /* bench_tx runs */
 
 SEC("xdp")
 int bench_wrap(struct xdp_md *ctx)

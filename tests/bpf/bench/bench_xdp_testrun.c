@@ -41,11 +41,11 @@
 #include "testnet.h"
 #include "xdp_env.h"
 
-#define BENCH_FRAME 64		/* bytes on the wire, without FCS */
-#define BENCH_BACKENDS 64	/* spread new flows: NAT ports are per (backend, NAT address) */
+#define BENCH_FRAME	  64 /* bytes on the wire, without FCS */
+#define BENCH_BACKENDS	  64 /* spread new flows: NAT ports are per (backend, NAT address) */
 #define BENCH_BACKEND_ID0 100
-#define BENCH_NAT_ADDRS 16
-#define MAX_RUNS 1000
+#define BENCH_NAT_ADDRS	  16
+#define MAX_RUNS	  1000
 
 enum bench_case {
 	C_ESTABLISHED,
@@ -59,13 +59,13 @@ enum bench_case {
 };
 
 static const char *const case_names[C__MAX] = {
-	[C_ESTABLISHED] = "(a) established TCP flow, forward",
-	[C_RETURN] = "(b) return path, backend -> client",
-	[C_NEW_FLOW] = "(c) new flow per packet",
-	[C_PASS] = "(e) not for us: non-VIP TCP, XDP_PASS",
-	[C_FLOOR] = "(d) floor: MAC swap + XDP_TX",
-	[C_WRAPPER] = "    wrapper only (restore + tail call)",
-	[C_DIRECT] = "    MAC swap + XDP_TX, no wrapper",
+    [C_ESTABLISHED] = "(a) established TCP flow, forward",
+    [C_RETURN] = "(b) return path, backend -> client",
+    [C_NEW_FLOW] = "(c) new flow per packet",
+    [C_PASS] = "(e) not for us: non-VIP TCP, XDP_PASS",
+    [C_FLOOR] = "(d) floor: MAC swap + XDP_TX",
+    [C_WRAPPER] = "    wrapper only (restore + tail call)",
+    [C_DIRECT] = "    MAC swap + XDP_TX, no wrapper",
 };
 
 struct bench {
@@ -73,8 +73,8 @@ struct bench {
 	struct bench_wrap *wrap;
 	unsigned int runs;
 	__u32 packets;
-	double cpu[C__MAX][MAX_RUNS];	/* ns per packet, thread CPU time of the syscall */
-	__u32 kern[C__MAX][MAX_RUNS];	/* ns per packet, test_run's own (integer) figure */
+	double cpu[C__MAX][MAX_RUNS]; /* ns per packet, thread CPU time of the syscall */
+	__u32 kern[C__MAX][MAX_RUNS]; /* ns per packet, test_run's own (integer) figure */
 	uint8_t fwd[AG_PKT_MAX], ret[AG_PKT_MAX], syn[AG_PKT_MAX], other[AG_PKT_MAX];
 	int fwd_len, ret_len, syn_len, other_len;
 	uint8_t fwd_want[AG_PKT_MAX], ret_want[AG_PKT_MAX];
@@ -111,7 +111,7 @@ static struct ag_pkt_spec base_spec(const struct bench *b, uint8_t flags)
 	s.seq = 1;
 	s.tcp_flags = flags;
 	s.payload = payload;
-	s.paylen = sizeof(payload);	/* 14 + 20 + 20 + 10 = 64 bytes */
+	s.paylen = sizeof(payload); /* 14 + 20 + 20 + 10 = 64 bytes */
 	return s;
 }
 
@@ -153,7 +153,7 @@ static int clear_map(struct bpf_map *map)
 		count = 4096;
 		err = bpf_map_lookup_and_delete_batch(fd, NULL, &batch, keys, vals, &count, &opts);
 		if (err == -ENOENT)
-			return 0;	/* done (count holds the last few) */
+			return 0; /* done (count holds the last few) */
 		if (err)
 			return err;
 	}
@@ -177,8 +177,8 @@ static int establish(struct bench *b)
 	int len, out_len, err;
 
 	len = ag_pkt__build(&syn, b->syn);
-	err = ag_xdp_env__run(&b->env, b->env.tn.ifindex_c, b->syn, len, 0, out, &out_len,
-			      &verdict);
+	err =
+	    ag_xdp_env__run(&b->env, b->env.tn.ifindex_c, b->syn, len, 0, out, &out_len, &verdict);
 	if (err || verdict != XDP_REDIRECT) {
 		fprintf(stderr, "bench: first SYN: err %d verdict %u\n", err, verdict);
 		return err ? err : -EPROTO;
@@ -236,8 +236,8 @@ static int establish(struct bench *b)
 
 struct counters {
 	struct ag_traffic_stats l;
-	uint64_t reasons;	/* packets over every pass/drop reason */
-	uint64_t no_listener;	/* of which pass_no_listener */
+	uint64_t reasons;     /* packets over every pass/drop reason */
+	uint64_t no_listener; /* of which pass_no_listener */
 	uint64_t tail_fail, floor_runs, tx_runs;
 };
 
@@ -300,14 +300,15 @@ static int verify(const struct bench *b, enum bench_case c, const struct counter
 	}
 	ok = ok && y->tail_fail == x->tail_fail;
 	if (!ok)
-		fprintf(stderr,
-			"bench: %s took another path: verdict %u, forwarded %llu, new flows %llu, "
-			"returned %llu, pass/drop %llu, floor %llu, tx %llu, failed tail calls %llu "
-			"(want %llu iterations)\n",
-			case_names[c], verdict, (unsigned long long)pk, (unsigned long long)nf,
-			(unsigned long long)rp, (unsigned long long)rs, (unsigned long long)fl,
-			(unsigned long long)tx, (unsigned long long)(y->tail_fail - x->tail_fail),
-			(unsigned long long)n);
+		fprintf(
+		    stderr,
+		    "bench: %s took another path: verdict %u, forwarded %llu, new flows %llu, "
+		    "returned %llu, pass/drop %llu, floor %llu, tx %llu, failed tail calls %llu "
+		    "(want %llu iterations)\n",
+		    case_names[c], verdict, (unsigned long long)pk, (unsigned long long)nf,
+		    (unsigned long long)rp, (unsigned long long)rs, (unsigned long long)fl,
+		    (unsigned long long)tx, (unsigned long long)(y->tail_fail - x->tail_fail),
+		    (unsigned long long)n);
 	return ok ? 0 : -EPROTO;
 }
 
@@ -376,15 +377,9 @@ static int run_case(struct bench *b, enum bench_case c, unsigned int run)
 	ctx.data_end = (__u32)len;
 	ctx.ingress_ifindex = (__u32)ifindex;
 	{
-		LIBBPF_OPTS(bpf_test_run_opts, opts,
-			.data_in = pkt,
-			.data_size_in = (__u32)len,
-			.data_out = out,
-			.data_size_out = sizeof(out),
-			.ctx_in = &ctx,
-			.ctx_size_in = sizeof(ctx),
-			.repeat = b->packets,
-		);
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = (__u32)len,
+			    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = b->packets, );
 
 		err = snapshot(b, &x);
 		if (err)
@@ -456,13 +451,12 @@ static void report(struct bench *b)
 	}
 	uname(&u);
 	printf("anygate XDP under BPF_PROG_TEST_RUN (kernel %s, %ld CPUs): %u runs x %u packets, "
-	       "%d-byte frames\n", u.release, sysconf(_SC_NPROCESSORS_ONLN), b->runs, b->packets,
-	       BENCH_FRAME);
+	       "%d-byte frames\n",
+	       u.release, sysconf(_SC_NPROCESSORS_ONLN), b->runs, b->packets, BENCH_FRAME);
 	printf("ns/packet from the thread CPU time of the test_run calls (their fixed cost "
 	       "taken off);\ntest_run = the kernel's own integer figure (median); net = median "
 	       "minus the wrapper-only median.\n\n");
-	printf("%-40s %10s %10s %9s %8s %5s\n", "case", "min", "median", "test_run", "net",
-	       "runs");
+	printf("%-40s %10s %10s %9s %8s %5s\n", "case", "min", "median", "test_run", "net", "runs");
 	for (c = 0; c < C__MAX; c++) {
 		char net[16] = "";
 
@@ -479,19 +473,20 @@ static void report(struct bench *b)
 /* Fewer than 1e5 packets: the ~0.1 ms jitter of test_run's fixed cost shows per packet. */
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bench-xdp-testrun [--runs N] [--packets N]\n"
-		   "  --runs N      runs per case, 1..%d (default 5)\n"
-		   "  --packets N   iterations per run, 100000..50000000 (default 1000000)\n",
+	fprintf(f,
+		"usage: bench-xdp-testrun [--runs N] [--packets N]\n"
+		"  --runs N      runs per case, 1..%d (default 5)\n"
+		"  --packets N   iterations per run, 100000..50000000 (default 1000000)\n",
 		MAX_RUNS);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "runs", required_argument, NULL, 'r' },
-		{ "packets", required_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"runs", required_argument, NULL, 'r'},
+	    {"packets", required_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	static struct bench b;
 	unsigned long v;
