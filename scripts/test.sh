@@ -14,6 +14,8 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
 BUILD=$ROOT/build
+# What `meson test` would set: tests that read files of the source tree find it here.
+export AG_SRCDIR=$ROOT
 LOGS=$BUILD/test-logs
 ALL_SUITES=(unit bpf integration)
 # Per executable; generous for ASan on a loaded 2-core machine.
