@@ -114,7 +114,7 @@ struct {
 	__type(value, struct ag_reason_stats);
 } ag_rstats SEC(".maps");
 
-/* Count a packet that is not forwarded by us and return its verdict: drop reasons drop, the rest pass. */
+/* Count a packet we do not forward; return its verdict: drop reasons drop, the rest pass. */
 static __always_inline int ag_verdict(int reason, __u64 bytes)
 {
 	__u32 key = (__u32)reason;
@@ -191,7 +191,7 @@ static __always_inline int ag_xmit(struct xdp_md *ctx, struct ag_pkt *p, __u64 b
 	 */
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
 		return ag_verdict(AG_R_PASS_NO_NEIGH, bytes);
-	/* Unreachable, blackhole, forwarding off, needs fragmentation: the kernel decides (and answers ICMP). */
+	/* Unreachable, blackhole, forwarding off, too big: the kernel decides, answers ICMP. */
 	return ag_verdict(AG_R_PASS_NO_ROUTE, bytes);
 }
 
@@ -238,7 +238,8 @@ static __always_inline void ag_flow_delete(const struct ag_flow_key *k, const st
  * sides: delete the owner's flow (when that flow still uses this port), then
  * overwrite. Returns 1 when rk now maps to rv.
  */
-static __always_inline int ag_nat_rev_take_over(const struct ag_flow_key *rk, const struct ag_nat_rev *rv,
+static __always_inline int ag_nat_rev_take_over(const struct ag_flow_key *rk,
+						const struct ag_nat_rev *rv,
 						const struct ag_settings *s, __u64 now)
 {
 	__u64 idle = ag_settings__idle_ns(s, rk->proto);
@@ -261,7 +262,7 @@ static __always_inline int ag_nat_rev_take_over(const struct ag_flow_key *rk, co
 	}
 	if (bpf_map_update_elem(&ag_nat_rev, rk, rv, BPF_ANY))
 		return 0;
-	/* Another CPU may have taken the same stale port at the same moment: keep it only if ours. */
+	/* Another CPU may have taken the same stale port at once: keep it only if ours. */
 	old = bpf_map_lookup_elem(&ag_nat_rev, rk);
 	return old && old->client_addr == rv->client_addr && old->client_port == rv->client_port &&
 	       old->vip == rv->vip && old->vip_port == rv->vip_port;
@@ -391,7 +392,9 @@ static __always_inline int ag_new_flow(struct ag_pkt *p, const struct ag_flow_ke
 	rk.pad[1] = 0;
 	rk.pad[2] = 0;
 	for (i = 0; i < AG_NAT_PORT_RETRIES; i++) {
-		rk.dport = ag_htons(ag_nat__port_candidate(h2, i, s->nat_port_min, s->nat_port_max));
+		__u16 port = ag_nat__port_candidate(h2, i, s->nat_port_min, s->nat_port_max);
+
+		rk.dport = ag_htons(port);
 		if (bpf_map_update_elem(&ag_nat_rev, &rk, &rv, BPF_NOEXIST) == 0)
 			break;
 		if (ag_nat_rev_take_over(&rk, &rv, s, now))

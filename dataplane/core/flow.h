@@ -43,8 +43,8 @@ static __always_inline void ag_flow_key__reply_of(struct ag_flow_key *k, const s
 }
 
 /* Key of the client flow that owns reverse entry r: client -> VIP. */
-static __always_inline void ag_flow_key__client_of(struct ag_flow_key *k, const struct ag_nat_rev *r,
-						   __u8 proto)
+static __always_inline void ag_flow_key__client_of(struct ag_flow_key *k,
+						   const struct ag_nat_rev *r, __u8 proto)
 {
 	k->saddr = r->client_addr;
 	k->daddr = r->vip;
@@ -57,7 +57,8 @@ static __always_inline void ag_flow_key__client_of(struct ag_flow_key *k, const 
 }
 
 /* Does reverse entry r belong to the client flow with key k? (A NAT port can be taken over.) */
-static __always_inline int ag_nat_rev__owned_by(const struct ag_nat_rev *r, const struct ag_flow_key *k)
+static __always_inline int ag_nat_rev__owned_by(const struct ag_nat_rev *r,
+						 const struct ag_flow_key *k)
 {
 	return r->client_addr == k->saddr && r->vip == k->daddr &&
 	       r->client_port == k->sport && r->vip_port == k->dport;

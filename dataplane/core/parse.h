@@ -18,7 +18,7 @@
 #include "compat.h"
 #include "abi.h"
 
-/* ag_parse() result for a packet the fast path may forward; any other result is an AG_R_* reason. */
+/* ag_parse() result for a packet the fast path may forward; anything else is an AG_R_* reason. */
 #define AG_PARSE_OK AG_R__MAX
 
 /* Stacked tags: 802.1ad outer + 802.1Q inner is the deepest we accept. */
