@@ -463,7 +463,9 @@ static void report(struct bench *b)
 		if (c != C_WRAPPER && c != C_DIRECT)
 			snprintf(net, sizeof(net), "%.2f", med[c] - med[C_WRAPPER]);
 		printf("%-40s %10.2f %10.2f %9u %8s %5u\n", case_names[c], min[c], med[c],
-		       b->kern[c][b->runs / 2], net, b->runs);
+		       b->runs % 2 ? b->kern[c][b->runs / 2]
+				   : (b->kern[c][b->runs / 2 - 1] + b->kern[c][b->runs / 2]) / 2,
+		       net, b->runs);
 	}
 	printf("\nevery run verified: (a) all forwarded on one flow, (b) all returned, (c) one "
 	       "new flow per packet, no pass/drop reason counted; (e) all passed as "
@@ -562,7 +564,10 @@ int main(int argc, char **argv)
 			err = run_case(&b, C_NEW_FLOW, run);
 		if (err)
 			goto out;
-		fprintf(stderr, "bench: round %u/%u done\n", run + 1, b.runs);
+		fprintf(stderr, "bench: round %u/%u ns/packet:", run + 1, b.runs);
+		for (c = 0; c < C__MAX; c++)
+			fprintf(stderr, " %.1f", b.cpu[c][run]);
+		fprintf(stderr, "\n");
 	}
 	report(&b);
 out:
