@@ -268,18 +268,23 @@ static __always_inline int ag_nat_rev_take_over(const struct ag_flow_key *rk,
 	       old->vip == rv->vip && old->vip_port == rv->vip_port;
 }
 
-/* A packet of a known flow: NAT towards its pinned backend. */
+/*
+ * A packet of a known (or just created) flow: NAT towards its pinned backend.
+ * Counted as forwarded once rewritten; a NO_NEIGH / NO_ROUTE pass to the
+ * kernel shows in ag_rstats as well.
+ */
 static __always_inline int ag_forward(struct xdp_md *ctx, struct ag_pkt *p, const struct ag_flow *f,
 				      __u64 bytes, int new_flow)
 {
 	if (p->ip->ttl <= 1)
 		return ag_verdict(AG_R_PASS_TTL, bytes);
+	/*
+	 * Next issue: here, before the rewrite, a flow whose
+	 * ag_backends[f->backend_id] is AG_BACKEND_DOWN gets a TCP RST (from
+	 * the VIP, back to the client) or a UDP re-steer.
+	 */
 	if (ag_nat__forward(p, f))
 		return ag_verdict(AG_R_DROP_TRUNC_L4, bytes);
-	/*
-	 * Next issue: a flow whose ag_backends[f->backend_id] went DOWN gets a
-	 * TCP RST or a UDP re-steer here, before the counters.
-	 */
 	ag_count_fwd(&ag_lstats, f->listener_id, bytes, new_flow);
 	ag_count_fwd(&ag_bstats, f->backend_id, bytes, new_flow);
 	return ag_xmit(ctx, p, bytes);
