@@ -52,8 +52,9 @@ for t in "$DIR"/[0-9]*.sh; do
 		tail -n 30 "$log" | sed 's/^/    | /'
 		;;
 	esac
-	# Lines the test marked for the summary (e.g. measured shares).
-	grep '^INFO' "$log" | sed 's/^/     /'
+	# Lines the test marked for the summary (e.g. measured shares); a failure's
+	# tail above shows them already.
+	[ $rc -eq 0 ] && grep '^INFO' "$log" | sed 's/^/     /'
 done
 [ $i -eq 0 ] && { echo "no integration test matched"; fail=1; }
 echo "$pass passed, $fail failed, $skip skipped"
