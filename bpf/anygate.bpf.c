@@ -52,10 +52,10 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, AG_LOOKUP_SLOTS * AG_RING_SIZE_DEFAULT);
+	__uint(max_entries, AG_LOOKUP_BUCKETS(AG_RING_SIZE_DEFAULT));
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct ag_lookup_bucket);
 } ag_lookup SEC(".maps");
 
 struct {
@@ -316,7 +316,7 @@ static __always_inline int ag_reply(struct xdp_md *ctx, struct ag_pkt *p, struct
 #define AG_NEW_FLOW_CREATED (AG_R__MAX + 1)
 #define AG_NEW_FLOW_JOINED (AG_R__MAX + 2)
 
-static __always_inline int ag_new_flow(struct ag_pkt *p, const struct ag_flow_key *k, __u64 now,
+static __always_inline int ag_new_flow(struct ag_pkt *p, const struct ag_flow_key *k,
 				       struct ag_flow *f)
 {
 	struct ag_listener_key lk = {
@@ -333,10 +333,12 @@ static __always_inline int ag_new_flow(struct ag_pkt *p, const struct ag_flow_ke
 	struct ag_flow_key rk;
 	struct ag_nat_rev rv;
 	struct ag_flow *fp;
-	__u32 *lidp, *bidp;
+	__u32 *lidp, bucket_idx;
+	struct ag_lookup_bucket *bucket;
 	__u32 lid, bid, slot, idx, h, h2, i;
 	__be32 baddr, naddr;
 	__be16 bport;
+	__u64 now;
 
 	lidp = bpf_map_lookup_elem(&ag_listeners, &lk);
 	if (!lidp)
@@ -351,6 +353,8 @@ static __always_inline int ag_new_flow(struct ag_pkt *p, const struct ag_flow_ke
 	s = ag_settings_get();
 	if (!s || !ag_settings__usable(s))
 		return AG_R_DROP_BAD_STATE;
+	/* Read the clock only here: traffic that is not ours never pays for it. */
+	now = bpf_ktime_get_ns();
 
 	/* The publisher switches slot with one store; read it exactly once. */
 	slot = AG_READ_ONCE(ls->slot);
@@ -358,10 +362,11 @@ static __always_inline int ag_new_flow(struct ag_pkt *p, const struct ag_flow_ke
 		return AG_R_DROP_BAD_STATE;
 	h = ag_hash__select(k, ls->affinity, s->hash_seed);
 	idx = ag_lookup__index(slot, s->ring_size, h);
-	bidp = bpf_map_lookup_elem(&ag_lookup, &idx);
-	if (!bidp) /* ring_size and the map's size disagree */
+	bucket_idx = idx / AG_LOOKUP_LANES;
+	bucket = bpf_map_lookup_elem(&ag_lookup, &bucket_idx);
+	if (!bucket) /* ring_size and the map's size disagree */
 		return AG_R_DROP_BAD_STATE;
-	bid = *bidp;
+	bid = bucket->backend[idx % AG_LOOKUP_LANES];
 	if (bid == AG_BACKEND_NONE)
 		return AG_R_DROP_NO_BACKEND;
 	be = bpf_map_lookup_elem(&ag_backends, &bid);
@@ -481,10 +486,9 @@ int anygate_xdp(struct xdp_md *ctx)
 		rp = bpf_map_lookup_elem(&ag_nat_rev, &k);
 		if (rp)
 			return ag_reply(ctx, &p, rp, bytes);
-		now = bpf_ktime_get_ns();
 	}
 
-	r = ag_new_flow(&p, &k, now, &f);
+	r = ag_new_flow(&p, &k, &f);
 	if (r < AG_R__MAX)
 		return ag_verdict(r, bytes);
 	created = r == AG_NEW_FLOW_CREATED;
