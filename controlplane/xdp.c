@@ -66,7 +66,9 @@ static struct bpf_map *all_maps(struct ag_xdp *x, unsigned int i)
 static void *map_mmap(struct bpf_map *map, size_t *len)
 {
 	long page = sysconf(_SC_PAGESIZE);
-	size_t size = (size_t)bpf_map__value_size(map) * bpf_map__max_entries(map);
+	/* The kernel lays elements out round_up(value_size, 8) apart. */
+	size_t elem = ((size_t)bpf_map__value_size(map) + 7) / 8 * 8;
+	size_t size = elem * bpf_map__max_entries(map);
 	void *mem;
 
 	size = (size + page - 1) / page * page;
@@ -119,7 +121,7 @@ struct ag_xdp *ag_xdp__open(const struct ag_cfg_edge *edge)
 		pr_err("opening the embedded XDP object: %s\n", strerror(errno));
 		goto err_free;
 	}
-	bpf_map__set_max_entries(x->skel->maps.ag_lookup, AG_LOOKUP_SLOTS * edge->ring_size);
+	bpf_map__set_max_entries(x->skel->maps.ag_lookup, AG_LOOKUP_BUCKETS(edge->ring_size));
 	bpf_map__set_max_entries(x->skel->maps.ag_flows, edge->max_flows);
 	bpf_map__set_max_entries(x->skel->maps.ag_nat_rev, edge->max_flows);
 	for (i = 0; (map = all_maps(x, i)); i++) {

@@ -81,9 +81,24 @@ struct ag_listener_state {
 _Static_assert(sizeof(struct ag_listener_state) == 16, "ag_listener_state layout");
 
 /*
- * --- ag_lookup: ARRAY [AG_LOOKUP_SLOTS * ring_size] of __u32 backend id,
- * BPF_F_MMAPABLE. AG_BACKEND_NONE in an entry: no backend (policy drop).
+ * --- ag_lookup: ARRAY [AG_LOOKUP_BUCKETS(ring_size)] of ag_lookup_bucket,
+ * BPF_F_MMAPABLE. Logically one flat __u32 array of AG_LOOKUP_SLOTS * ring_size
+ * backend ids (slot s owns entries [s * ring_size, (s + 1) * ring_size)); entry i
+ * lives in bucket i / AG_LOOKUP_LANES, lane i % AG_LOOKUP_LANES.
+ * Why buckets: an ARRAY map stores each element in round_up(value_size, 8)
+ * bytes, so __u32 elements would sit 8 bytes apart in the mmap (twice the
+ * memory, and no flat view). 64-byte buckets are dense: the mmap IS the flat
+ * __u32 array, and one lookup touches one cache line.
+ * AG_BACKEND_NONE in an entry: no backend (policy drop).
  */
+#define AG_LOOKUP_LANES 16
+#define AG_LOOKUP_BUCKETS(ring_size) \
+	((AG_LOOKUP_SLOTS * (ring_size) + AG_LOOKUP_LANES - 1) / AG_LOOKUP_LANES)
+
+struct ag_lookup_bucket {
+	__u32 backend[AG_LOOKUP_LANES];
+};
+_Static_assert(sizeof(struct ag_lookup_bucket) == 64, "ag_lookup_bucket layout");
 
 /* --- ag_backends: ARRAY [AG_MAX_BACKENDS] --- */
 enum ag_backend_state {

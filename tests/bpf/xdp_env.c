@@ -79,15 +79,12 @@ static uint32_t table_pattern(uint32_t listener, uint32_t i)
 }
 
 /*
- * An ARRAY map stores each value in round_up(value_size, 8) bytes (kernel
- * arraymap.c elem_size), and mmap exposes exactly that layout: the __u32
- * entries of ag_lookup sit 8 bytes apart, not 4.
+ * ag_lookup is an array of 64-byte buckets of AG_LOOKUP_LANES ids (abi.h):
+ * dense in the mmap, so the mapping is the flat __u32 table.
  */
-#define AG_TE_LOOKUP_STRIDE (8 / sizeof(uint32_t))
-
 static uint32_t *lookup_at(const struct ag_xdp_env *env, size_t i)
 {
-	return &env->lookup[i * AG_TE_LOOKUP_STRIDE];
+	return &env->lookup[i];
 }
 
 uint32_t ag_xdp_env__table_entry(const struct ag_xdp_env *env, uint32_t listener, uint32_t i)
@@ -114,14 +111,16 @@ static int update(struct bpf_map *map, const void *key, const void *val, const c
 static int check_lookup_layout(const struct ag_xdp_env *env)
 {
 	int fd = bpf_map__fd(env->skel->maps.ag_lookup);
-	__u32 i, v;
+	struct ag_lookup_bucket b;
+	__u32 i, bucket;
 	int err;
 
 	for (i = 0; i < AG_LOOKUP_SLOTS * AG_TE_RING; i += 97) {
-		err = bpf_map_lookup_elem(fd, &i, &v);
-		if (err || v != *lookup_at(env, i)) {
+		bucket = i / AG_LOOKUP_LANES;
+		err = bpf_map_lookup_elem(fd, &bucket, &b);
+		if (err || b.backend[i % AG_LOOKUP_LANES] != *lookup_at(env, i)) {
 			fprintf(stderr, "xdp_env: ag_lookup[%u] is %u by syscall, %u by mmap\n", i,
-				err ? 0 : v, *lookup_at(env, i));
+				err ? 0 : b.backend[i % AG_LOOKUP_LANES], *lookup_at(env, i));
 			return err ? err : -EINVAL;
 		}
 	}
@@ -250,7 +249,7 @@ int ag_xdp_env__open(struct ag_xdp_env *env, uint32_t flows)
 		fprintf(stderr, "xdp_env: open skeleton: %s\n", strerror(errno));
 		return err;
 	}
-	err = bpf_map__set_max_entries(env->skel->maps.ag_lookup, AG_LOOKUP_SLOTS * AG_TE_RING);
+	err = bpf_map__set_max_entries(env->skel->maps.ag_lookup, AG_LOOKUP_BUCKETS(AG_TE_RING));
 	if (!err)
 		err = bpf_map__set_max_entries(env->skel->maps.ag_flows, flows);
 	if (!err)
@@ -269,8 +268,7 @@ int ag_xdp_env__open(struct ag_xdp_env *env, uint32_t flows)
 	}
 	env->prog_fd = bpf_program__fd(env->skel->progs.anygate_xdp);
 	env->lookup_len =
-	    ((size_t)AG_LOOKUP_SLOTS * AG_TE_RING * AG_TE_LOOKUP_STRIDE * sizeof(uint32_t) + page -
-	     1) /
+	    ((size_t)AG_LOOKUP_BUCKETS(AG_TE_RING) * sizeof(struct ag_lookup_bucket) + page - 1) /
 	    page * page;
 	env->lookup = mmap(NULL, env->lookup_len, PROT_READ | PROT_WRITE, MAP_SHARED,
 			   bpf_map__fd(env->skel->maps.ag_lookup), 0);
