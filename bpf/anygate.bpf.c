@@ -362,11 +362,11 @@ static __always_inline int ag_new_flow(struct ag_pkt *p, const struct ag_flow_ke
 		return AG_R_DROP_BAD_STATE;
 	h = ag_hash__select(k, ls->affinity, s->hash_seed);
 	idx = ag_lookup__index(slot, s->ring_size, h);
-	bucket_idx = idx / AG_LOOKUP_LANES;
+	bucket_idx = ag_lookup__bucket(idx);
 	bucket = bpf_map_lookup_elem(&ag_lookup, &bucket_idx);
 	if (!bucket) /* ring_size and the map's size disagree */
 		return AG_R_DROP_BAD_STATE;
-	bid = bucket->backend[idx % AG_LOOKUP_LANES];
+	bid = bucket->backend[ag_lookup__lane(idx)];
 	if (bid == AG_BACKEND_NONE)
 		return AG_R_DROP_NO_BACKEND;
 	be = bpf_map_lookup_elem(&ag_backends, &bid);

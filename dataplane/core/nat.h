@@ -78,12 +78,25 @@ static __always_inline int ag_nat__reverse(struct ag_pkt *p, const struct ag_nat
 }
 
 /*
- * Index into ag_lookup for a listener's live slot: every slot owns ring_size
- * consecutive entries. 128 slots x AG_RING_SIZE_MAX stays below 2^32.
+ * Index into the flat lookup table for a listener's live slot: every slot owns
+ * ring_size consecutive entries. 128 slots x AG_RING_SIZE_MAX stays below 2^32.
  */
 static __always_inline __u32 ag_lookup__index(__u32 slot, __u32 ring_size, __u32 hash)
 {
 	return slot * ring_size + hash % ring_size;
+}
+
+/* Entry idx of the flat table lives in bucket idx / AG_LOOKUP_LANES (abi.h)... */
+_Static_assert((AG_LOOKUP_LANES & (AG_LOOKUP_LANES - 1)) == 0, "AG_LOOKUP_LANES power of two");
+static __always_inline __u32 ag_lookup__bucket(__u32 idx)
+{
+	return idx / AG_LOOKUP_LANES;
+}
+
+/* ...at lane idx % AG_LOOKUP_LANES, provably inside the bucket for the verifier. */
+static __always_inline __u32 ag_lookup__lane(__u32 idx)
+{
+	return idx & (AG_LOOKUP_LANES - 1);
 }
 
 #endif /* AG_CORE_NAT_H */

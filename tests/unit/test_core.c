@@ -969,6 +969,25 @@ static void test_lookup_index(void)
 	}
 }
 
+/* Bucket and lane of the dense table layout (abi.h): a bijection with the flat index. */
+static void test_lookup_buckets(void)
+{
+	uint32_t idx, last = AG_LOOKUP_SLOTS * AG_RING_SIZE_DEFAULT - 1;
+
+	for (idx = 0; idx <= last; idx++) {
+		uint32_t b = ag_lookup__bucket(idx), l = ag_lookup__lane(idx);
+
+		CU_ASSERT_FATAL(l < AG_LOOKUP_LANES);
+		CU_ASSERT_FATAL(b * AG_LOOKUP_LANES + l == idx);
+	}
+	/* the last entry's bucket exists in a map of AG_LOOKUP_BUCKETS(ring_size) */
+	CU_ASSERT(ag_lookup__bucket(last) == AG_LOOKUP_BUCKETS(AG_RING_SIZE_DEFAULT) - 1);
+	CU_ASSERT(ag_lookup__bucket(AG_LOOKUP_SLOTS * AG_RING_SIZE_MAX - 1) <
+		  AG_LOOKUP_BUCKETS(AG_RING_SIZE_MAX));
+	CU_ASSERT_EQUAL(ag_lookup__bucket(17), 1);
+	CU_ASSERT_EQUAL(ag_lookup__lane(17), 1);
+}
+
 static void test_nat_port_candidates(void)
 {
 	static uint8_t seen_port[65536];
@@ -1126,6 +1145,7 @@ int main(void)
 	    !CU_add_test(s, "hash: spread on even source ports", test_hash_spread) ||
 	    !CU_add_test(s, "hash: avalanche", test_hash_avalanche) ||
 	    !CU_add_test(s, "lookup index", test_lookup_index) ||
+	    !CU_add_test(s, "lookup buckets and lanes", test_lookup_buckets) ||
 	    !CU_add_test(s, "nat: port and address choice", test_nat_port_candidates) ||
 	    !CU_add_test(s, "settings sanity", test_settings) ||
 	    !CU_add_test(s, "flow life: idle, refresh, keys", test_flow_life)) {
