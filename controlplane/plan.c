@@ -120,6 +120,24 @@ static bool backend_up(const struct ag_view *view, uint32_t id)
 	return !view || !view->up || view->up[id];
 }
 
+uint8_t ag_view__weight(const struct ag_view *view, const struct ag_plan_backend *b)
+{
+	if (view && view->drained && view->drained[b->id])
+		return 0;
+	if (view && view->weight && view->weight[b->id] >= 0)
+		return (uint8_t)view->weight[b->id];
+	return b->weight;
+}
+
+uint8_t ag_view__dial(const struct ag_view *view, const struct ag_plan_group *g)
+{
+	if (view && view->drilled && view->drilled[g->id])
+		return 0;
+	if (view && view->dial && view->dial[g->id] >= 0)
+		return (uint8_t)view->dial[g->id];
+	return g->cfg->traffic_dial;
+}
+
 int ag_plan__compile(const struct ag_plan *plan, uint32_t lid, const struct ag_view *view,
 		     double *share, double *group_share)
 {
@@ -142,10 +160,12 @@ int ag_plan__compile(const struct ag_plan *plan, uint32_t lid, const struct ag_v
 		for (b = 0; b < pg->n_backends; b++) {
 			const struct ag_plan_backend *pb = &plan->backends[pg->first_backend + b];
 
+			uint8_t w = ag_view__weight(view, pb);
+
 			share[pb->id] = 0.0;
-			total_w += pb->weight;
+			total_w += w;
 			if (backend_up(view, pb->id))
-				healthy_w[i] += pb->weight;
+				healthy_w[i] += w;
 		}
 		if (group_share)
 			group_share[pg->id] = 0.0;
@@ -154,7 +174,7 @@ int ag_plan__compile(const struct ag_plan *plan, uint32_t lid, const struct ag_v
 		capacity = healthy_w[i] / total_w * pl->cfg->overprovisioning;
 		if (capacity > 1.0)
 			capacity = 1.0;
-		take[i] = reaching * pg->cfg->traffic_dial / 100.0 * capacity;
+		take[i] = reaching * ag_view__dial(view, pg) / 100.0 * capacity;
 		reaching -= take[i];
 		taken += take[i];
 	}
@@ -172,14 +192,16 @@ int ag_plan__compile(const struct ag_plan *plan, uint32_t lid, const struct ag_v
 			const struct ag_plan_group *pg = &plan->groups[order[i]];
 			double total_w = 0.0;
 
+			if (view && view->drilled && view->drilled[pg->id])
+				continue;
 			for (b = 0; b < pg->n_backends; b++)
-				total_w += plan->backends[pg->first_backend + b].weight;
+				total_w += ag_view__weight(view, &plan->backends[pg->first_backend + b]);
 			if (total_w <= 0.0)
 				continue;
 			for (b = 0; b < pg->n_backends; b++) {
 				const struct ag_plan_backend *pb = &plan->backends[pg->first_backend + b];
 
-				share[pb->id] = pb->weight / total_w;
+				share[pb->id] = ag_view__weight(view, pb) / total_w;
 			}
 			if (group_share)
 				group_share[pg->id] = 1.0;
@@ -201,7 +223,7 @@ int ag_plan__compile(const struct ag_plan *plan, uint32_t lid, const struct ag_v
 			const struct ag_plan_backend *pb = &plan->backends[pg->first_backend + b];
 
 			if (backend_up(view, pb->id))
-				share[pb->id] = gs * pb->weight / healthy_w[i];
+				share[pb->id] = gs * ag_view__weight(view, pb) / healthy_w[i];
 		}
 	}
 	return 0;

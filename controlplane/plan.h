@@ -54,15 +54,26 @@ struct ag_plan *ag_plan__new(const struct ag_config *cfg);
 void ag_plan__free(struct ag_plan *plan);
 
 /*
- * What the control plane knows beyond the config. `up` is indexed by backend
- * id (NULL: every backend is up); `group_order` lists, per listener, its
- * groups' ids nearest first (NULL: the operator's region_order if set, else
- * config order).
+ * What the control plane knows beyond the config: health, proximity and the
+ * operator's runtime overrides. Every array may be NULL (nothing known or
+ * overridden). Per backend id: `up` (health), `weight` (override, -1 none),
+ * `drained` (no new flows). Per group id: `dial` (override, -1 none),
+ * `drilled` (a region drill: the group takes nothing on purpose).
+ * `group_order` lists, per listener, its groups' ids nearest first (NULL: the
+ * operator's region_order if set, else config order).
  */
 struct ag_view {
 	const bool *up;
+	const int16_t *weight;
+	const bool *drained;
+	const int16_t *dial;
+	const bool *drilled;
 	const uint32_t *const *group_order;
 };
+
+/* Effective configured weight and dial under the view's overrides. */
+uint8_t ag_view__weight(const struct ag_view *view, const struct ag_plan_backend *b);
+uint8_t ag_view__dial(const struct ag_view *view, const struct ag_plan_group *g);
 
 /*
  * The weight compiler. For listener `lid`, writes each of its backends' share
@@ -73,7 +84,8 @@ struct ag_view {
  *   listener overprovisioning factor); the rest spills to the next group;
  * - what is left after the last group is spread back over the groups that
  *   took traffic, in proportion to what they took;
- * - within a group, healthy endpoints share by weight (weight 0: nothing);
+ * - within a group, healthy endpoints share by weight (weight 0: nothing); a
+ *   drained endpoint counts as weight 0, a drilled group as dial 0;
  * - nothing healthy anywhere: fail_open spreads over every weighted endpoint
  *   of the nearest group, drop gives every share 0.
  * group_share (may be NULL) receives each group's share, indexed by group id.
