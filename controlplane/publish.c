@@ -161,7 +161,12 @@ static int publish_backends(struct ag_publisher *p, const struct ag_plan *plan,
 			b.addr = pb->addr;
 			b.group_id = pb->group_id;
 			b.mode = AG_MODE_NAT;
-			b.state = (!view || !view->up || view->up[i]) ? AG_BACKEND_UP : AG_BACKEND_DOWN;
+			if (view && view->up && !view->up[i])
+				b.state = AG_BACKEND_DOWN;
+			else if (view && view->drained && view->drained[i])
+				b.state = AG_BACKEND_DRAINING; /* pinned flows continue */
+			else
+				b.state = AG_BACKEND_UP;
 		}
 		err = p->ops->backend(p->ctx, i, &b);
 		if (err)
