@@ -20,20 +20,14 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "log.h"
 #include "loop.h"
 #include "plan.h"
+#include "probe.h"
 #include "publish.h"
 #include "xdp.h"
 
-struct ag_daemon {
-	struct ag_config *cfg;
-	struct ag_plan *plan;
-	struct ag_xdp *xdp;
-	struct ag_publisher pub;
-	struct ag_loop loop;
-	struct ag_ev sig;
-};
 
 static void usage(FILE *out)
 {
@@ -65,8 +59,9 @@ static struct ag_config *load_config(const char *path)
 	return cfg;
 }
 
-static void log_plan(const struct ag_plan *plan)
+static void log_plan(const struct ag_daemon *d)
 {
+	const struct ag_plan *plan = d->plan;
 	double *share = calloc(plan->n_backends ? plan->n_backends : 1, sizeof(*share));
 	double *gshare = calloc(plan->n_groups ? plan->n_groups : 1, sizeof(*gshare));
 	unsigned int l, g, b;
@@ -77,7 +72,7 @@ static void log_plan(const struct ag_plan *plan)
 		const struct ag_plan_listener *pl = &plan->listeners[l];
 		char vip[INET_ADDRSTRLEN];
 
-		if (ag_plan__compile(plan, l, NULL, share, gshare))
+		if (ag_plan__compile(plan, l, &d->view, share, gshare))
 			continue;
 		inet_ntop(AF_INET, &pl->accel->addrs[0], vip, sizeof(vip));
 		pr_info("listener %u: %s %s %s port %u%s: %u groups\n", l, pl->accel->name, vip,
@@ -151,43 +146,66 @@ static int check_reload_edge(const struct ag_cfg_edge *old, const struct ag_cfg_
 
 static void reload(struct ag_daemon *d)
 {
-	struct ag_config *cfg;
-	struct ag_plan *plan;
+	struct ag_view_state vs, old_vs;
+	struct ag_plan *plan, *old_plan;
+	struct ag_config *cfg, *old_cfg;
 	int err;
 
-	pr_info("reload: reading %s\n", d->cfg->path);
-	cfg = load_config(d->cfg->path);
+	pr_info("reload: reading %s\n", d->config_path);
+	cfg = load_config(d->config_path);
 	if (!cfg) {
-		pr_err("reload refused: %s has errors; running tables unchanged\n", d->cfg->path);
+		pr_err("reload refused: %s has errors; running tables unchanged\n", d->config_path);
+		d->reload_failures++;
 		return;
 	}
 	if (check_reload_edge(&d->cfg->edge, &cfg->edge)) {
 		ag_config__free(cfg);
+		d->reload_failures++;
 		return;
 	}
 	plan = ag_plan__new(cfg);
-	if (!plan) {
-		pr_err("reload refused: %s\n", strerror(errno));
-		ag_config__free(cfg);
-		return;
-	}
-	d->pub.seed = cfg->edge.hash_seed;
-	err = ag_publisher__publish(&d->pub, plan, NULL);
-	if (err) {
-		pr_err("reload: publish failed: %s\n", strerror(-err));
-		d->pub.seed = d->cfg->edge.hash_seed;
+	if (!plan || ag_view_state__init(&vs, plan)) {
+		pr_err("reload refused: %s\n", strerror(errno ? errno : ENOMEM));
 		ag_plan__free(plan);
 		ag_config__free(cfg);
+		d->reload_failures++;
 		return;
 	}
-	ag_plan__free(d->plan);
-	ag_config__free(d->cfg);
-	d->plan = plan;
+	/* Swap in, publish; on failure swap the old state back (tables untouched). */
+	old_cfg = d->cfg;
+	old_plan = d->plan;
+	old_vs = d->vs;
 	d->cfg = cfg;
+	d->plan = plan;
+	d->vs = vs;
+	ag_daemon__bind_view(d);
+	d->pub.seed = cfg->edge.hash_seed;
+	err = d->prober ? ag_health__retarget(d) : 0;
+	if (!err)
+		err = ag_publisher__publish(&d->pub, plan, &d->view);
+	if (err) {
+		pr_err("reload: publish failed: %s; keeping the running config\n", strerror(-err));
+		d->cfg = old_cfg;
+		d->plan = old_plan;
+		d->vs = old_vs;
+		ag_daemon__bind_view(d);
+		d->pub.seed = old_cfg->edge.hash_seed;
+		if (d->prober)
+			ag_health__retarget(d);
+		ag_view_state__free(&vs, plan);
+		ag_plan__free(plan);
+		ag_config__free(cfg);
+		d->reload_failures++;
+		return;
+	}
+	ag_view_state__free(&old_vs, old_plan);
+	ag_plan__free(old_plan);
+	ag_config__free(old_cfg);
+	d->reloads++;
 	pr_info("reload: published %u listeners, %u backends in %.3f ms (%llu slots written)\n",
 		plan->n_listeners, plan->n_backends, d->pub.stats.last_duration_ns / 1e6,
 		(unsigned long long)d->pub.stats.slots_written);
-	log_plan(plan);
+	log_plan(d);
 }
 
 static void handle_signals(struct ag_ev *ev, uint32_t events)
@@ -248,7 +266,11 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct ag_daemon d = { .loop = { .epfd = -1 }, .sig = { .fd = -1 } };
+	struct ag_daemon d = {
+		.loop = { .epfd = -1 },
+		.sig = { .fd = -1 },
+		.proximity_timer = { .ev = { .fd = -1 } },
+	};
 	const char *config_path = NULL;
 	int verbosity = AG_LOG_INFO, c, err, ret = 1;
 
@@ -291,6 +313,8 @@ int main(int argc, char **argv)
 	ag_log__hook_libbpf();
 	log_allocator();
 
+	d.config_path = config_path;
+	d.started_ns = ag_now_ns();
 	d.cfg = load_config(config_path);
 	if (!d.cfg)
 		return 1;
@@ -300,10 +324,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	d.plan = ag_plan__new(d.cfg);
-	if (!d.plan) {
-		pr_err("laying out %s: %s\n", config_path, strerror(errno));
+	if (!d.plan || ag_view_state__init(&d.vs, d.plan)) {
+		pr_err("laying out %s: %s\n", config_path, strerror(errno ? errno : ENOMEM));
 		goto out;
 	}
+	ag_daemon__bind_view(&d);
 	err = ag_loop__init(&d.loop);
 	if (!err)
 		err = setup_signals(&d);
@@ -322,7 +347,7 @@ int main(int argc, char **argv)
 		goto out_unpin;
 	}
 	/* Tables before attach: the first packet already finds them. */
-	err = ag_publisher__publish(&d.pub, d.plan, NULL);
+	err = ag_publisher__publish(&d.pub, d.plan, &d.view);
 	if (err) {
 		pr_err("publishing tables: %s\n", strerror(-err));
 		goto out_unpin;
@@ -330,10 +355,15 @@ int main(int argc, char **argv)
 	pr_info("published %u listeners, %u backends in %.3f ms (%llu slots written)\n",
 		d.plan->n_listeners, d.plan->n_backends, d.pub.stats.last_duration_ns / 1e6,
 		(unsigned long long)d.pub.stats.slots_written);
-	log_plan(d.plan);
+	log_plan(&d);
 	err = ag_xdp__attach(d.xdp, &d.cfg->edge);
 	if (err)
 		goto out_unpin;
+	err = ag_health__start(&d);
+	if (err) {
+		pr_err("health probes: %s\n", strerror(-err));
+		goto out_detach;
+	}
 
 	pr_info("anygated ready: edge %s, %u interfaces, %u listeners, %u backends\n",
 		d.cfg->edge.name, d.cfg->edge.n_ifaces, d.plan->n_listeners, d.plan->n_backends);
@@ -343,6 +373,8 @@ int main(int argc, char **argv)
 	ret = err ? 1 : 0;
 
 	log_stats(&d);
+out_detach:
+	ag_health__stop(&d);
 	ag_xdp__detach(d.xdp);
 out_unpin:
 	ag_xdp__unpin(d.xdp);
@@ -352,6 +384,7 @@ out:
 	if (d.sig.fd >= 0)
 		close(d.sig.fd);
 	ag_loop__fini(&d.loop);
+	ag_view_state__free(&d.vs, d.plan);
 	ag_plan__free(d.plan);
 	ag_config__free(d.cfg);
 	return ret;

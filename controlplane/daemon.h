@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * anygated's state, shared by its parts: lifecycle (anygated.c), health and
+ * proximity (health.c), operator commands (commands.c), metrics. One thread:
+ * everything runs from the event loop.
+ */
+#ifndef AG_DAEMON_H
+#define AG_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "loop.h"
+#include "plan.h"
+#include "publish.h"
+
+struct ag_xdp;
+struct ag_prober;
+struct ag_ctl;
+
+/* Per-plan arrays the view points into (indexed by backend / group / listener id). */
+struct ag_view_state {
+	bool *up;			/* health, per backend */
+	int16_t *weight;		/* operator weight override, -1 none */
+	bool *drained;
+	int16_t *dial;			/* operator dial override, per group, -1 none */
+	bool *drilled;			/* region drill, per group */
+	uint64_t *group_rtt_ns;		/* robust RTT of each group's healthy endpoints, 0 unknown */
+	uint32_t **group_order;		/* per listener: its group ids nearest first */
+	uint32_t **order_store;		/* backing memory of group_order rows */
+};
+
+struct ag_failover_timing {
+	uint64_t decided_ns;		/* the probe result that changed a state */
+	uint64_t published_ns;		/* the table switch that followed */
+	uint64_t count;			/* state changes published */
+};
+
+struct ag_daemon {
+	const char *config_path;
+	struct ag_config *cfg;
+	struct ag_plan *plan;
+	struct ag_xdp *xdp;
+	struct ag_publisher pub;
+	struct ag_loop loop;
+	struct ag_ev sig;
+	struct ag_prober *prober;
+	struct ag_ctl *ctl;
+	struct ag_timer proximity_timer;
+	struct ag_view_state vs;
+	struct ag_view view;		/* points into vs */
+	struct ag_failover_timing last_change;
+	uint64_t started_ns;
+	uint64_t reloads;
+	uint64_t reload_failures;
+};
+
+/* Health and proximity (health.c). */
+int ag_health__start(struct ag_daemon *d);
+/* After a reload: new targets (state of unchanged targets kept). */
+int ag_health__retarget(struct ag_daemon *d);
+void ag_health__stop(struct ag_daemon *d);
+/* Recompute group RTTs and orders; true when any order changed. */
+bool ag_health__update_order(struct ag_daemon *d);
+
+/* View arrays sized for d->plan, all defaults (up, no override). */
+int ag_view_state__init(struct ag_view_state *vs, const struct ag_plan *plan);
+void ag_view_state__free(struct ag_view_state *vs, const struct ag_plan *plan);
+void ag_daemon__bind_view(struct ag_daemon *d);
+
+/* Rebuild and publish every listener's table from the current view. */
+int ag_daemon__republish(struct ag_daemon *d, const char *why);
+
+#endif /* AG_DAEMON_H */

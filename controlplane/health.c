@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Health and proximity glue: probe targets from the plan, a state change
+ * republishes at once (recording decision -> switch time), and a periodic
+ * pass orders each listener's groups by measured RTT with hysteresis.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "probe.h"
+#include "proximity.h"
+
+/* How often group RTTs are re-ranked (probe intervals are 100 ms and up). */
+#define AG_PROXIMITY_PERIOD_NS 500000000ull
+
+int ag_view_state__init(struct ag_view_state *vs, const struct ag_plan *plan)
+{
+	unsigned int nb = plan->n_backends ? plan->n_backends : 1;
+	unsigned int ng = plan->n_groups ? plan->n_groups : 1;
+	unsigned int nl = plan->n_listeners ? plan->n_listeners : 1;
+	unsigned int i;
+
+	memset(vs, 0, sizeof(*vs));
+	vs->up = calloc(nb, sizeof(*vs->up));
+	vs->weight = calloc(nb, sizeof(*vs->weight));
+	vs->drained = calloc(nb, sizeof(*vs->drained));
+	vs->dial = calloc(ng, sizeof(*vs->dial));
+	vs->drilled = calloc(ng, sizeof(*vs->drilled));
+	vs->group_rtt_ns = calloc(ng, sizeof(*vs->group_rtt_ns));
+	vs->group_order = calloc(nl, sizeof(*vs->group_order));
+	vs->order_store = calloc(nl, sizeof(*vs->order_store));
+	if (!vs->up || !vs->weight || !vs->drained || !vs->dial || !vs->drilled ||
+	    !vs->group_rtt_ns || !vs->group_order || !vs->order_store)
+		goto enomem;
+	for (i = 0; i < plan->n_backends; i++) {
+		vs->up[i] = true;
+		vs->weight[i] = -1;
+	}
+	for (i = 0; i < plan->n_groups; i++)
+		vs->dial[i] = -1;
+	for (i = 0; i < plan->n_listeners; i++) {
+		vs->order_store[i] = calloc(plan->listeners[i].n_groups ? plan->listeners[i].n_groups
+									 : 1,
+					    sizeof(uint32_t));
+		if (!vs->order_store[i])
+			goto enomem;
+		ag_plan__group_order(plan, i, NULL, vs->order_store[i]);
+		vs->group_order[i] = vs->order_store[i];
+	}
+	return 0;
+enomem:
+	ag_view_state__free(vs, plan);
+	return -ENOMEM;
+}
+
+void ag_view_state__free(struct ag_view_state *vs, const struct ag_plan *plan)
+{
+	unsigned int i;
+
+	if (vs->order_store && plan)
+		for (i = 0; i < plan->n_listeners; i++)
+			free(vs->order_store[i]);
+	free(vs->order_store);
+	free(vs->group_order);
+	free(vs->group_rtt_ns);
+	free(vs->drilled);
+	free(vs->dial);
+	free(vs->drained);
+	free(vs->weight);
+	free(vs->up);
+	memset(vs, 0, sizeof(*vs));
+}
+
+void ag_daemon__bind_view(struct ag_daemon *d)
+{
+	d->view.up = d->vs.up;
+	d->view.weight = d->vs.weight;
+	d->view.drained = d->vs.drained;
+	d->view.dial = d->vs.dial;
+	d->view.drilled = d->vs.drilled;
+	d->view.group_order = (const uint32_t *const *)d->vs.group_order;
+}
+
+int ag_daemon__republish(struct ag_daemon *d, const char *why)
+{
+	int err = ag_publisher__publish_tables(&d->pub, d->plan, &d->view);
+
+	if (err) {
+		pr_err("publish (%s) failed: %s\n", why, strerror(-err));
+		return err;
+	}
+	pr_debug("published (%s) in %.3f ms, %llu slots written\n", why,
+		 d->pub.stats.last_duration_ns / 1e6,
+		 (unsigned long long)d->pub.stats.slots_written);
+	return 0;
+}
+
+/* The traffic port of an endpoint: its listener's first port, after overrides. */
+static uint16_t traffic_port(const struct ag_plan *plan, const struct ag_plan_backend *b)
+{
+	const struct ag_plan_group *g = &plan->groups[b->group_id];
+	const struct ag_cfg_listener *l = plan->listeners[b->listener_id].cfg;
+	uint16_t port = l->ranges[0].first;
+	unsigned int i;
+
+	for (i = 0; i < g->cfg->n_overrides; i++)
+		if (g->cfg->overrides[i].listener_port == port)
+			return g->cfg->overrides[i].endpoint_port;
+	return port;
+}
+
+static void listener_name(const struct ag_plan *plan, uint32_t lid, char *buf, size_t len)
+{
+	const struct ag_plan_listener *pl = &plan->listeners[lid];
+
+	snprintf(buf, len, "%s/%s:%u", pl->accel->name,
+		 pl->cfg->proto == IPPROTO_TCP ? "tcp" : "udp", pl->cfg->ranges[0].first);
+}
+
+/* Re-rank one listener's groups by RTT; pinned regions keep their places first. */
+static bool order_listener(struct ag_daemon *d, uint32_t lid)
+{
+	const struct ag_plan_listener *pl = &d->plan->listeners[lid];
+	uint32_t groups[AG_MAX_GROUPS_PER_LISTENER], order[AG_MAX_GROUPS_PER_LISTENER];
+	uint64_t rtt[AG_MAX_GROUPS_PER_LISTENER];
+	uint32_t base[AG_MAX_GROUPS_PER_LISTENER];
+	unsigned int pinned = pl->cfg->n_region_order, n, i;
+	uint32_t *cur = d->vs.group_order[lid];
+	bool changed;
+
+	/* Operator-pinned regions first (their order), the rest ranked by RTT. */
+	ag_plan__group_order(d->plan, lid, NULL, base);
+	if (pinned > pl->n_groups)
+		pinned = pl->n_groups;
+	n = pl->n_groups - pinned;
+	for (i = 0; i < n; i++) {
+		groups[i] = base[pinned + i];
+		rtt[i] = d->vs.group_rtt_ns[groups[i]];
+	}
+	ag_proximity__order(groups, rtt, n, cur + pinned, order);
+	changed = memcmp(order, cur + pinned, n * sizeof(*order)) != 0 ||
+		  memcmp(base, cur, pinned * sizeof(*base)) != 0;
+	if (changed) {
+		char name[96];
+
+		memcpy(cur, base, pinned * sizeof(*base));
+		memcpy(cur + pinned, order, n * sizeof(*order));
+		listener_name(d->plan, lid, name, sizeof(name));
+		for (i = 0; i < pl->n_groups; i++)
+			pr_info("listener %s: #%u %s (rtt %.1f ms)\n", name, i + 1,
+				d->plan->groups[cur[i]].cfg->region,
+				d->vs.group_rtt_ns[cur[i]] / 1e6);
+	}
+	return changed;
+}
+
+bool ag_health__update_order(struct ag_daemon *d)
+{
+	uint64_t vals[AG_MAX_ENDPOINTS_PER_GROUP];
+	bool changed = false;
+	unsigned int g, b, lid;
+
+	if (!d->prober)
+		return false;
+	/* A group's RTT: the median of its healthy endpoints' smoothed RTTs. */
+	for (g = 0; g < d->plan->n_groups; g++) {
+		const struct ag_plan_group *pg = &d->plan->groups[g];
+		unsigned int n = 0;
+
+		for (b = 0; b < pg->n_backends; b++) {
+			uint32_t id = pg->first_backend + b;
+
+			if (d->vs.up[id])
+				vals[n++] = ag_prober__srtt_ns(d->prober, id);
+		}
+		d->vs.group_rtt_ns[g] = ag_proximity__median(vals, n);
+	}
+	for (lid = 0; lid < d->plan->n_listeners; lid++)
+		changed |= order_listener(d, lid);
+	return changed;
+}
+
+static void proximity_tick(struct ag_timer *t)
+{
+	struct ag_daemon *d = t->data;
+
+	if (ag_health__update_order(d))
+		ag_daemon__republish(d, "nearest region changed");
+}
+
+static void state_changed(void *ctx, uint32_t id, bool up, const char *reason,
+			  uint64_t decided_ns)
+{
+	struct ag_daemon *d = ctx;
+	uint64_t done;
+
+	if (id >= d->plan->n_backends || d->vs.up[id] == up)
+		return;
+	d->vs.up[id] = up;
+	ag_health__update_order(d);
+	if (ag_daemon__republish(d, up ? "endpoint up" : "endpoint down"))
+		return;
+	done = ag_now_ns();
+	d->last_change.decided_ns = decided_ns;
+	d->last_change.published_ns = done;
+	d->last_change.count++;
+	pr_info("backend %u %s: tables switched %.3f ms after the deciding probe (publish %.3f ms)\n",
+		id, up ? "up" : "down", (done - decided_ns) / 1e6,
+		d->pub.stats.last_duration_ns / 1e6);
+}
+
+static int set_targets(struct ag_daemon *d)
+{
+	struct ag_probe_target *t;
+	char (*labels)[192];
+	unsigned int i;
+	int err;
+
+	t = calloc(d->plan->n_backends ? d->plan->n_backends : 1, sizeof(*t));
+	labels = calloc(d->plan->n_backends ? d->plan->n_backends : 1, sizeof(*labels));
+	if (!t || !labels) {
+		free(t);
+		free(labels);
+		return -ENOMEM;
+	}
+	for (i = 0; i < d->plan->n_backends; i++) {
+		const struct ag_plan_backend *b = &d->plan->backends[i];
+		const struct ag_cfg_group *g = d->plan->groups[b->group_id].cfg;
+		char addr[INET_ADDRSTRLEN], lname[96];
+
+		inet_ntop(AF_INET, &b->addr, addr, sizeof(addr));
+		listener_name(d->plan, b->listener_id, lname, sizeof(lname));
+		snprintf(labels[i], sizeof(labels[i]), "%s %s %s", lname, g->region, addr);
+		t[i].id = b->id;
+		t[i].addr = b->addr;
+		t[i].port = g->health.port ? g->health.port : traffic_port(d->plan, b);
+		t[i].hc = &g->health;
+		t[i].label = labels[i];
+	}
+	err = ag_prober__set_targets(d->prober, t, d->plan->n_backends);
+	free(t);
+	free(labels);
+	return err;
+}
+
+int ag_health__start(struct ag_daemon *d)
+{
+	int err;
+
+	d->prober = ag_prober__new(&d->loop, state_changed, d);
+	if (!d->prober)
+		return -errno;
+	err = set_targets(d);
+	if (err)
+		return err;
+	err = ag_timer__init(&d->loop, &d->proximity_timer, proximity_tick, d);
+	if (err)
+		return err;
+	return ag_timer__arm(&d->proximity_timer, AG_PROXIMITY_PERIOD_NS, AG_PROXIMITY_PERIOD_NS);
+}
+
+int ag_health__retarget(struct ag_daemon *d)
+{
+	unsigned int i;
+	int err = set_targets(d);
+
+	if (err)
+		return err;
+	/* The new plan's view starts from what the prober knows of each id. */
+	for (i = 0; i < d->plan->n_backends; i++)
+		d->vs.up[i] = ag_prober__is_up(d->prober, i);
+	ag_health__update_order(d);
+	return 0;
+}
+
+void ag_health__stop(struct ag_daemon *d)
+{
+	ag_timer__fini(&d->loop, &d->proximity_timer);
+	ag_prober__free(d->prober);
+	d->prober = NULL;
+}
