@@ -124,52 +124,65 @@ static void log_stats(struct ag_daemon *d)
 }
 
 /* Which edge settings a reload cannot change without reloading the fast path. */
-static int check_reload_edge(const struct ag_cfg_edge *old, const struct ag_cfg_edge *new)
+static int check_reload_edge(const struct ag_cfg_edge *old, const struct ag_cfg_edge *new,
+			     const char *path, struct ag_errors *errs)
 {
 	unsigned int i;
+	int err = 0;
 
-	if (old->ring_size != new->ring_size || old->max_flows != new->max_flows ||
-	    strcmp(old->bpffs_dir, new->bpffs_dir) || old->fastpath != new->fastpath ||
-	    old->n_ifaces != new->n_ifaces) {
-		pr_err("reload refused: edge ring_size, max_flows, bpffs_dir, fastpath and "
-		       "interfaces change only with a restart\n");
-		return -EINVAL;
-	}
-	for (i = 0; i < old->n_ifaces; i++) {
-		if (strcmp(old->ifaces[i].name, new->ifaces[i].name)) {
-			pr_err("reload refused: edge.interfaces change only with a restart\n");
-			return -EINVAL;
-		}
-	}
-	return 0;
+#define AG_RESTART_ONLY(cond, key)                                                            \
+	do {                                                                                  \
+		if (cond) {                                                                   \
+			ag_errors__add(errs, path, new->line, key,                            \
+				       "changes only with a restart (running: unchanged)");     \
+			err = -EINVAL;                                                        \
+		}                                                                             \
+	} while (0)
+	AG_RESTART_ONLY(old->ring_size != new->ring_size, "edge.ring_size");
+	AG_RESTART_ONLY(old->max_flows != new->max_flows, "edge.max_flows");
+	AG_RESTART_ONLY(strcmp(old->bpffs_dir, new->bpffs_dir), "edge.bpffs_dir");
+	AG_RESTART_ONLY(old->fastpath != new->fastpath, "edge.fastpath");
+	AG_RESTART_ONLY(strcmp(old->control_socket, new->control_socket), "edge.control_socket");
+	AG_RESTART_ONLY(strcmp(old->metrics_addr, new->metrics_addr), "edge.metrics");
+	for (i = 0; i < old->n_ifaces && old->n_ifaces == new->n_ifaces; i++)
+		if (strcmp(old->ifaces[i].name, new->ifaces[i].name))
+			break;
+	AG_RESTART_ONLY(old->n_ifaces != new->n_ifaces || i < old->n_ifaces, "edge.interfaces");
+#undef AG_RESTART_ONLY
+	return err;
 }
 
-static void reload(struct ag_daemon *d)
+int ag_daemon__reload(struct ag_daemon *d, struct ag_errors *errs)
 {
 	struct ag_view_state vs, old_vs;
 	struct ag_plan *plan, *old_plan;
 	struct ag_config *cfg, *old_cfg;
+	unsigned int first = errs->count, i;
 	int err;
 
 	pr_info("reload: reading %s\n", d->config_path);
-	cfg = load_config(d->config_path);
+	cfg = ag_config__load(d->config_path, errs);
+	if (!cfg && errs->count == first)
+		ag_errors__add(errs, d->config_path, 0, NULL, "%s", strerror(errno));
+	if (cfg && check_reload_edge(&d->cfg->edge, &cfg->edge, d->config_path, errs)) {
+		ag_config__free(cfg);
+		cfg = NULL;
+	}
 	if (!cfg) {
+		for (i = first; i < errs->count; i++)
+			pr_err("%s\n", errs->msgs[i]);
 		pr_err("reload refused: %s has errors; running tables unchanged\n", d->config_path);
 		d->reload_failures++;
-		return;
-	}
-	if (check_reload_edge(&d->cfg->edge, &cfg->edge)) {
-		ag_config__free(cfg);
-		d->reload_failures++;
-		return;
+		return -EINVAL;
 	}
 	plan = ag_plan__new(cfg);
 	if (!plan || ag_view_state__init(&vs, plan)) {
-		pr_err("reload refused: %s\n", strerror(errno ? errno : ENOMEM));
+		err = -(errno ? errno : ENOMEM);
+		ag_errors__add(errs, d->config_path, 0, NULL, "reload refused: %s", strerror(-err));
 		ag_plan__free(plan);
 		ag_config__free(cfg);
 		d->reload_failures++;
-		return;
+		return err;
 	}
 	/* Swap in, publish; on failure swap the old state back (tables untouched). */
 	old_cfg = d->cfg;
@@ -185,6 +198,7 @@ static void reload(struct ag_daemon *d)
 		err = ag_publisher__publish(&d->pub, plan, &d->view);
 	if (err) {
 		pr_err("reload: publish failed: %s; keeping the running config\n", strerror(-err));
+		ag_errors__add(errs, d->config_path, 0, NULL, "publish failed: %s", strerror(-err));
 		d->cfg = old_cfg;
 		d->plan = old_plan;
 		d->vs = old_vs;
@@ -196,7 +210,7 @@ static void reload(struct ag_daemon *d)
 		ag_plan__free(plan);
 		ag_config__free(cfg);
 		d->reload_failures++;
-		return;
+		return err;
 	}
 	ag_view_state__free(&old_vs, old_plan);
 	ag_plan__free(old_plan);
@@ -206,6 +220,7 @@ static void reload(struct ag_daemon *d)
 		plan->n_listeners, plan->n_backends, d->pub.stats.last_duration_ns / 1e6,
 		(unsigned long long)d->pub.stats.slots_written);
 	log_plan(d);
+	return 0;
 }
 
 static void handle_signals(struct ag_ev *ev, uint32_t events)
@@ -220,9 +235,14 @@ static void handle_signals(struct ag_ev *ev, uint32_t events)
 			pr_info("%s: shutting down\n", strsignal(si.ssi_signo));
 			ag_loop__stop(&d->loop);
 			break;
-		case SIGHUP:
-			reload(d);
+		case SIGHUP: {
+			struct ag_errors errs;
+
+			ag_errors__init(&errs);
+			ag_daemon__reload(d, &errs);
+			ag_errors__free(&errs);
 			break;
+		}
 		}
 	}
 }

@@ -69,6 +69,13 @@ int ag_view_state__init(struct ag_view_state *vs, const struct ag_plan *plan);
 void ag_view_state__free(struct ag_view_state *vs, const struct ag_plan *plan);
 void ag_daemon__bind_view(struct ag_daemon *d);
 
+/*
+ * Re-read the config file: parse, validate, lay out, publish atomically. On any
+ * error the running config and tables stay exactly as they were and every
+ * problem ("file:line: key: problem") is appended to errs. 0 or -errno.
+ */
+int ag_daemon__reload(struct ag_daemon *d, struct ag_errors *errs);
+
 /* Rebuild and publish every listener's table from the current view. */
 int ag_daemon__republish(struct ag_daemon *d, const char *why);
 
