@@ -7,6 +7,8 @@
  *                 (so one curl with N URLs makes N TCP connections)
  *   --udp PORT    every datagram gets "<name>\n" back
  *   --bulk PORT --bulk-file F   every connection gets the bytes of F, then EOF
+ *   --echo PORT   "<name>\n" first, then every byte received is sent back, until
+ *                 the client closes (long-lived connections for failover tests)
  * Each TCP connection is served by a forked child, so a slow or stuck client
  * never holds up the others. Prints "ready" on stdout once every socket listens.
  */
@@ -25,7 +27,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-enum { SRV_HTTP, SRV_BULK, SRV_UDP, SRV_N };
+enum { SRV_HTTP, SRV_BULK, SRV_ECHO, SRV_UDP, SRV_N };
 
 static const char *name;
 static const char *bulk_file;
@@ -128,6 +130,25 @@ static void serve_bulk(int fd)
 	finish(fd);
 }
 
+static void serve_echo(int fd)
+{
+	char buf[4096];
+	ssize_t n;
+
+	/* Long-lived: a quiet client is normal here, only its close ends it. */
+	struct timeval tv = { 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	snprintf(buf, sizeof(buf), "%s\n", name);
+	if (write_all(fd, buf, strlen(buf)))
+		goto out;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (write_all(fd, buf, n))
+			break;
+out:
+	close(fd);
+}
+
 static void serve_udp(int fd)
 {
 	struct sockaddr_in from;
@@ -144,7 +165,7 @@ static void serve_udp(int fd)
 static void usage(void)
 {
 	fprintf(stderr, "usage: ag-testsrv --name NAME [--http PORT] [--udp PORT] "
-			"[--bulk PORT --bulk-file FILE]\n");
+			"[--bulk PORT --bulk-file FILE] [--echo PORT]\n");
 	exit(2);
 }
 
@@ -156,6 +177,7 @@ int main(int argc, char **argv)
 		{ "udp", required_argument, NULL, 'u' },
 		{ "bulk", required_argument, NULL, 'b' },
 		{ "bulk-file", required_argument, NULL, 'f' },
+		{ "echo", required_argument, NULL, 'e' },
 		{ 0 },
 	};
 	int port[SRV_N] = { 0 };
@@ -169,6 +191,7 @@ int main(int argc, char **argv)
 		case 'u': port[SRV_UDP] = atoi(optarg); break;
 		case 'b': port[SRV_BULK] = atoi(optarg); break;
 		case 'f': bulk_file = optarg; break;
+		case 'e': port[SRV_ECHO] = atoi(optarg); break;
 		default: usage();
 		}
 	}
@@ -225,6 +248,8 @@ int main(int argc, char **argv)
 					close(pfd[c].fd);
 				if (kind[i] == SRV_HTTP)
 					serve_http(fd);
+				else if (kind[i] == SRV_ECHO)
+					serve_echo(fd);
 				else
 					serve_bulk(fd);
 				_exit(0);

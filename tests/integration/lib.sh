@@ -26,6 +26,7 @@ AG_VIP=198.51.100.10
 AG_NAT_ADDR=10.255.0.1
 AG_TESTSRV=$AG_BUILD/tests/integration/ag-testsrv
 AG_TESTCLI=$AG_BUILD/tests/integration/ag-testcli
+AG_LONGCONN=$AG_BUILD/tests/integration/ag-longconn
 AG_XDP_PASS=$AG_BUILD/tests/integration/xdp_pass.bpf.o
 AG_ANYGATED=$AG_BUILD/controlplane/anygated
 
@@ -221,7 +222,7 @@ lab_start_servers() {
 	head -c "$((${AG_BULK_MB:-50} * 1048576))" /dev/urandom >"$AG_RUN/bulk.bin" || return 1
 	for b in $(backend_names); do
 		nsx "$b" "$AG_TESTSRV" --name "$b" --http 80 --udp 5000 \
-			--bulk 8001 --bulk-file "$AG_RUN/bulk.bin" >"$AG_RUN/srv-$b.log" 2>&1 &
+			--bulk 8001 --bulk-file "$AG_RUN/bulk.bin" --echo 8002 >"$AG_RUN/srv-$b.log" 2>&1 &
 		echo $! >"$AG_RUN/srv-$b.pid"
 	done
 	for b in $(backend_names); do
