@@ -361,12 +361,14 @@ edge_xdp_ifaces() {
 
 # ag_config_write FILE [GROUP...]: an anygated config for this lab, with its own
 # bpffs dir, control socket and state file under /run/anygate/<tag>/.
-# GROUP is "REGION:BACKEND=WEIGHT,BACKEND=WEIGHT..." (e.g. "eu-west:r1b1=1,r1b2=1");
-# without any, every region's backends at weight 128 (the lab's plan). Every
+# GROUP is "REGION[@DIAL]:BACKEND=WEIGHT,BACKEND=WEIGHT..." (e.g. "eu-west:r1b1=1,r1b2=1",
+# "eu-west@30:r1b1=1"); without any, every region's backends at weight 128 (the
+# lab's plan). AG_HEALTH replaces the health check block's inside (default: TCP
+# connect to port 80 every second). Every
 # group is behind accelerator "web" (VIP 198.51.100.10): TCP 80 and 8000-8009,
 # UDP 5000.
 ag_config_write() {
-	local file=$1 g groups="" region eps ep b w first n
+	local file=$1 g groups="" region dial eps ep b w first n
 	shift
 	if [ $# -eq 0 ]; then
 		for ((n = 1; n <= AG_REGIONS; n++)); do
@@ -378,6 +380,11 @@ ag_config_write() {
 	first=1
 	for g in "$@"; do
 		region=${g%%:*}
+		dial=100
+		if [[ $region == *@* ]]; then
+			dial=${region#*@}
+			region=${region%@*}
+		fi
 		eps=""
 		IFS=, read -r -a ep <<<"${g#*:}"
 		for b in "${ep[@]}"; do
@@ -391,7 +398,8 @@ ag_config_write() {
 		groups+="
 					{
 						region = \"$region\";
-						health_check = { protocol = \"tcp\"; port = 80; interval_ms = 1000; };
+						traffic_dial = $dial;
+						health_check = { ${AG_HEALTH:-protocol = \"tcp\"; port = 80; interval_ms = 1000;} };
 						endpoints = ($eps
 						);
 					}"
