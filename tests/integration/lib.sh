@@ -221,16 +221,40 @@ lab_start_servers() {
 	# Random bytes, so a transfer that loses or reorders data cannot match by luck.
 	head -c "$((${AG_BULK_MB:-50} * 1048576))" /dev/urandom >"$AG_RUN/bulk.bin" || return 1
 	for b in $(backend_names); do
-		nsx "$b" "$AG_TESTSRV" --name "$b" --http 80 --udp 5000 \
-			--bulk 8001 --bulk-file "$AG_RUN/bulk.bin" --echo 8002 >"$AG_RUN/srv-$b.log" 2>&1 &
-		echo $! >"$AG_RUN/srv-$b.pid"
+		lab_server_spawn "$b"
 	done
 	for b in $(backend_names); do
-		wait_for 10 "server $b" grep -q '^ready' "$AG_RUN/srv-$b.log" || {
-			cat "$AG_RUN/srv-$b.log" >&2
-			return 1
-		}
+		lab_server_wait "$b" || return 1
 	done
+}
+
+# lab_server_spawn B: start backend B's servers (HTTP 80, UDP 5000, bulk 8001, echo 8002).
+lab_server_spawn() {
+	nsx "$1" "$AG_TESTSRV" --name "$1" --http 80 --udp 5000 \
+		--bulk 8001 --bulk-file "$AG_RUN/bulk.bin" --echo 8002 >"$AG_RUN/srv-$1.log" 2>&1 &
+	echo $! >"$AG_RUN/srv-$1.pid"
+}
+
+lab_server_wait() {
+	wait_for 10 "server $1" grep -q '^ready' "$AG_RUN/srv-$1.log" || {
+		cat "$AG_RUN/srv-$1.log" >&2
+		return 1
+	}
+}
+
+# lab_server_stop B: kill every process in backend B's namespace (the server and
+# its per-connection children): the backend's own kernel then refuses and resets.
+lab_server_stop() {
+	local pids
+	pids=$(ip netns pids "$(ns "$1")" 2>/dev/null)
+	[ -n "$pids" ] && kill $pids 2>/dev/null
+	wait_for 10 "$1 stopped" test -z "$(ip netns pids "$(ns "$1")" 2>/dev/null)"
+}
+
+# lab_server_restart B: bring backend B's servers back after lab_server_stop.
+lab_server_restart() {
+	lab_server_spawn "$1"
+	lab_server_wait "$1"
 }
 
 # Stop everything of this tag: anygated first (so it detaches and unpins as it
