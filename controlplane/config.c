@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <libconfig.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -960,16 +961,52 @@ static bool parse_metrics(const char *v, uint32_t *ip, uint16_t *port)
 	return true;
 }
 
+/*
+ * edge.admin_group / edge.control_group: a group name that exists on this host,
+ * resolved now so that a typo is a config error (file:line), not a socket that
+ * silently lets nobody in. 0 with *name and *gid set, 1 when absent, -1 (error
+ * recorded) when invalid.
+ */
+static int get_group(struct ctx *ctx, const config_setting_t *s, const char *name,
+		     const char **out, gid_t *gid)
+{
+	struct group gr, *res = NULL;
+	char key[KEY_MAX], buf[4096];
+	config_setting_t *m;
+	const char *v;
+	int err;
+
+	if (get_string(ctx, s, "edge", name, false, &v, &m, key) != GOT_VALUE)
+		return m ? -1 : 1;
+	if (!v[0] || strlen(v) > 32 || !is_token(v) || strchr(v, ':')) {
+		cfg_err(ctx, m, key, "must be a group name of 1-32 characters (got %s)", quote(v).s);
+		return -1;
+	}
+	err = getgrnam_r(v, &gr, buf, sizeof(buf), &res);
+	if (err || !res) {
+		if (err && err != ENOENT && err != ESRCH)
+			cfg_err(ctx, m, key, "cannot look up group %s: %s", quote(v).s,
+				strerror(err));
+		else
+			cfg_err(ctx, m, key, "no such group (got %s)", quote(v).s);
+		return -1;
+	}
+	*out = v;
+	*gid = gr.gr_gid;
+	return 0;
+}
+
 static void parse_edge(struct ctx *ctx, const config_setting_t *root, struct ag_cfg_edge *edge)
 {
 	static const char *const keys[] = {
 		"name", "hash_seed", "fastpath", "interfaces", "nat_addresses", "nat_ports",
 		"bpffs_dir", "tcp_idle_s", "udp_idle_s", "ring_size", "max_flows",
-		"control_socket", "admin_group", "state_file", "metrics", "dpdk", NULL,
+		"control_socket", "admin_group", "control_group", "state_file", "metrics", "dpdk",
+		NULL,
 	};
 	const char *bpffs = DEFAULT_BPFFS_DIR, *sock = DEFAULT_CONTROL_SOCKET;
 	const char *state = DEFAULT_STATE_FILE, *metrics = DEFAULT_METRICS;
-	const char *admin = NULL, *v;
+	const char *admin = NULL, *control = NULL, *v;
 	config_setting_t *s, *m, *ifs;
 	char key[KEY_MAX];
 	int fastpath = AG_FASTPATH_XDP;
@@ -982,6 +1019,8 @@ static void parse_edge(struct ctx *ctx, const config_setting_t *root, struct ag_
 	edge->udp_idle_s = AG_UDP_IDLE_DEFAULT;
 	edge->ring_size = AG_RING_SIZE_DEFAULT;
 	edge->max_flows = AG_FLOWS_DEFAULT;
+	edge->admin_gid = (gid_t)-1;
+	edge->control_gid = (gid_t)-1;
 	parse_metrics(DEFAULT_METRICS, &edge->metrics_ip, &edge->metrics_port);
 
 	s = get_member(ctx, root, "", "edge", true, key);
@@ -1036,13 +1075,10 @@ static void parse_edge(struct ctx *ctx, const config_setting_t *root, struct ag_
 	if (get_int(ctx, s, "edge", "max_flows", false, AG_FLOWS_MIN, AG_FLOWS_MAX, &n) == GOT_VALUE)
 		edge->max_flows = n;
 	get_path(ctx, s, "edge", "control_socket", SOCK_PATH_MAX, &sock);
-	if (get_string(ctx, s, "edge", "admin_group", false, &v, &m, key) == GOT_VALUE) {
-		if (!v[0] || strlen(v) > 32 || !is_token(v) || strchr(v, ':'))
-			cfg_err(ctx, m, key, "must be a group name of 1-32 characters (got %s)",
-				quote(v).s);
-		else
-			admin = v;
-	}
+	if (get_group(ctx, s, "admin_group", &admin, &edge->admin_gid))
+		admin = NULL;
+	if (get_group(ctx, s, "control_group", &control, &edge->control_gid))
+		control = NULL;
 	get_path(ctx, s, "edge", "state_file", 0, &state);
 	if (get_string(ctx, s, "edge", "metrics", false, &v, &m, key) == GOT_VALUE) {
 		if (!v[0]) {
@@ -1081,6 +1117,8 @@ defaults:
 	edge->metrics_addr = cfg_strdup(ctx, s, "edge.metrics", metrics);
 	if (admin)
 		edge->admin_group = cfg_strdup(ctx, s, "edge.admin_group", admin);
+	if (control)
+		edge->control_group = cfg_strdup(ctx, s, "edge.control_group", control);
 	if (!edge->dpdk.shm_name)
 		edge->dpdk.shm_name = cfg_strdup(ctx, s, "edge.dpdk.shm_name", DEFAULT_SHM_NAME);
 }
@@ -1993,6 +2031,7 @@ void ag_config__free(struct ag_config *cfg)
 	free(cfg->edge.bpffs_dir);
 	free(cfg->edge.control_socket);
 	free(cfg->edge.admin_group);
+	free(cfg->edge.control_group);
 	free(cfg->edge.state_file);
 	free(cfg->edge.metrics_addr);
 	free_strv(cfg->edge.dpdk.eal_args, cfg->edge.dpdk.n_eal_args);

@@ -10,6 +10,7 @@
 #include <net/if.h> /* IFNAMSIZ; the libc header, so users may include it too */
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h> /* gid_t */
 
 #include "consts.h"
 
@@ -151,6 +152,9 @@ struct ag_cfg_edge {
 	uint32_t max_flows;		/* flow table entries, default AG_FLOWS_DEFAULT */
 	char *control_socket;		/* default "/run/anygate/anygated.sock" */
 	char *admin_group;		/* group allowed to change state, NULL = root only */
+	char *control_group;		/* group of the control socket file, NULL = the daemon's */
+	gid_t admin_gid;		/* admin_group resolved at load; (gid_t)-1 none */
+	gid_t control_gid;		/* control_group resolved at load; (gid_t)-1 none */
 	char *state_file;		/* runtime overrides, default "/var/lib/anygate/state.json" */
 	char *metrics_addr;		/* "127.0.0.1:9464" (default); "" disables */
 	uint32_t metrics_ip;		/* parsed from metrics_addr, network order */
