@@ -4,14 +4,18 @@
 # The anygate lab in network namespaces, shared by scripts/lab.sh and the
 # integration tests. Source it, set AG_TAG (letters and digits), then:
 #   lab_up / lab_down          build and tear down the lab (see the plan below)
+#   wan_stats N / edge_rtt N   counters of region N's delay bridge; measured RTT
 #   ag_config_write FILE ...   a config with this lab's own bpffs/socket paths
 #   agd_start FILE / agd_stop  anygated in the edge namespace
 #   wait_for SECS DESC CMD..   poll CMD until it succeeds, bounded
 #
 # Plan (fixed, /tmp/brief and config/lab.conf follow it): namespaces
-# ag-<tag>-client, -edge, -r1..r3 (region routers), -r<N>b<M> (backends).
+# ag-<tag>-client, -edge, -r1..r3 (region routers), -r<N>b<M> (backends),
+# -wan1..wan3 (the WAN between the edge and each router).
 #   client c0 10.0.0.2/24 <-> edge e0 10.0.0.1/24; client: 198.51.100.0/24 via 10.0.0.1
-#   edge eN 10.N.0.1/24 <-> router rN w0 10.N.0.2/24; router br0 10.N.1.1/24
+#   edge eN 10.N.0.1/24 <-> wanN a0 | ag-wandelay | wanN b0 <-> router rN w0 10.N.0.2/24
+#   (eN and w0 share one L2 segment through the delay bridge, which has no
+#   address); router br0 10.N.1.1/24
 #   backend rNbM eth0 10.N.1.(10+M)/24 (router side bM on br0), default via 10.N.1.1
 #   NAT source 10.255.0.1/32 on the edge's lo; routers route 10.255.0.0/24 and
 #   10.0.0.0/24 via 10.N.0.1; the edge routes 10.N.0.0/16 via 10.N.0.2.
@@ -26,6 +30,7 @@ AG_VIP=198.51.100.10
 AG_NAT_ADDR=10.255.0.1
 AG_TESTSRV=$AG_BUILD/tests/integration/ag-testsrv
 AG_TESTCLI=$AG_BUILD/tests/integration/ag-testcli
+AG_WANDELAY=$AG_BUILD/tests/integration/ag-wandelay
 AG_LONGCONN=$AG_BUILD/tests/integration/ag-longconn
 AG_XDP_PASS=$AG_BUILD/tests/integration/xdp_pass.bpf.o
 AG_ANYGATED=$AG_BUILD/controlplane/anygated
@@ -103,7 +108,7 @@ ag_require_root() {
 
 ag_require_build() {
 	local f
-	for f in "$AG_TESTSRV" "$AG_TESTCLI" "$AG_XDP_PASS" "$@"; do
+	for f in "$AG_TESTSRV" "$AG_TESTCLI" "$AG_WANDELAY" "$AG_XDP_PASS" "$@"; do
 		[ -e "$f" ] || ag_die "$f is missing: build first (meson setup build && ninja -C build)"
 	done
 }
@@ -148,16 +153,37 @@ lab_sysctl() { # NS key=value...
 	nsx "$n" sysctl -qw "$@" >/dev/null
 }
 
-# Build the namespaces, links, addresses and routes, and start the backends'
-# servers. AG_BACKENDS (default 2) backends per region; AG_BULK_MB (default
-# 50) megabytes of random bulk data served on TCP 8001.
+# Round-trip times from the edge to each region, in ms: AG_RTT="2,20,60"
+# (the default) gives eu-west 2 ms, us-east 20 ms, ap-south 60 ms; each
+# direction of a region's WAN holds frames for half of it; 0 forwards at once.
+# Sets AG_RTT_MS[1..AG_REGIONS].
+lab_rtt_parse() {
+	local spec=${AG_RTT:-2,20,60} v n=0
+	local -a vals
+	AG_RTT_MS=()
+	IFS=, read -r -a vals <<<"$spec"
+	[ ${#vals[@]} -eq $AG_REGIONS ] ||
+		ag_die "AG_RTT='$spec': give $AG_REGIONS round-trip times in ms, e.g. 2,20,60"
+	for v in "${vals[@]}"; do
+		n=$((n + 1))
+		[[ $v =~ ^[0-9]{1,5}(\.[0-9]{1,3})?$ ]] && awk -v v="$v" 'BEGIN { exit !(v <= 10000) }' ||
+			ag_die "AG_RTT='$spec': '$v' is not a round-trip time in ms (0 to 10000)"
+		AG_RTT_MS[n]=$v
+	done
+}
+
+# Build the namespaces, links, addresses and routes, and start the WAN delay
+# bridges and the backends' servers. AG_BACKENDS (default 2) backends per
+# region; AG_RTT (default 2,20,60) round-trip times edge <-> region in ms;
+# AG_BULK_MB (default 50) megabytes of random bulk data served on TCP 8001.
 lab_up() {
 	local n m b all=(client edge) nb=${AG_BACKENDS:-2}
 	[[ $nb =~ ^[1-9]$ ]] || ag_die "AG_BACKENDS=$nb: 1-9 backends per region"
+	lab_rtt_parse
 	[ -n "$(lab_namespaces)" ] && ag_die "lab '$AG_TAG' exists already (run: scripts/lab.sh down --tag $AG_TAG)"
 	mkdir -p "$AG_RUN" "$AG_BPFFS"
 
-	for ((n = 1; n <= AG_REGIONS; n++)); do all+=("r$n"); done
+	for ((n = 1; n <= AG_REGIONS; n++)); do all+=("r$n" "wan$n"); done
 	mapfile -t -O ${#all[@]} all < <(backend_names)
 	for b in "${all[@]}"; do
 		ip netns add "$(ns "$b")" || return 1
@@ -172,20 +198,28 @@ lab_up() {
 	lab_addr client c0 10.0.0.2/24 && lab_addr edge e0 10.0.0.1/24 || return 1
 	ip -n "$(ns client)" route add 198.51.100.0/24 via 10.0.0.1 || return 1
 
-	# edge <-> region routers <-> backends
+	# edge <-> WAN <-> region routers <-> backends
 	ip -n "$(ns edge)" addr add $AG_NAT_ADDR/32 dev lo || return 1
 	for ((n = 1; n <= AG_REGIONS; n++)); do
-		lab_link edge "e$n" "r$n" w0 || return 1
+		lab_link edge "e$n" "wan$n" a0 && lab_link "wan$n" b0 "r$n" w0 || return 1
+		ip -n "$(ns "wan$n")" link set a0 up && ip -n "$(ns "wan$n")" link set b0 up ||
+			return 1
+		# Frames redirected by XDP into e<n> arrive on a0: a veth drops them
+		# without NAPI. An XDP program gives a0 NAPI without GRO; GRO
+		# ("ethtool -K a0 gro on") would glue them into super-frames longer
+		# than the MTU, which the bridge cannot forward.
+		ip -n "$(ns "wan$n")" link set dev a0 xdpdrv obj "$AG_XDP_PASS" sec xdp || return 1
 		lab_addr edge "e$n" "10.$n.0.1/24" && lab_addr "r$n" w0 "10.$n.0.2/24" || return 1
+		# The bridge forwards raw frames: a checksum left to offload
+		# (CHECKSUM_PARTIAL) must be complete before it crosses the WAN.
+		nsx edge ethtool -K "e$n" tx off >/dev/null &&
+			nsx "r$n" ethtool -K w0 tx off >/dev/null || return 1
 		ip -n "$(ns edge)" route add "10.$n.0.0/16" via "10.$n.0.2" || return 1
 		ip -n "$(ns "r$n")" link add br0 type bridge || return 1
 		lab_addr "r$n" br0 "10.$n.1.1/24" || return 1
 		ip -n "$(ns "r$n")" route add 10.255.0.0/24 via "10.$n.0.1" || return 1
 		ip -n "$(ns "r$n")" route add 10.0.0.0/24 via "10.$n.0.1" || return 1
 		lab_sysctl "r$n" net.ipv4.ip_forward=1 || return 1
-		# Frames redirected by XDP into e<n> arrive on w0: without NAPI (GRO)
-		# the veth drops them.
-		nsx "r$n" ethtool -K w0 gro on >/dev/null || return 1
 		for ((m = 1; m <= nb; m++)); do
 			b=r${n}b${m}
 			lab_link "r$n" "b$m" "$b" eth0 || return 1
@@ -207,13 +241,96 @@ lab_up() {
 		k+=("net.ipv4.conf.$b.rp_filter=0" "net.ipv4.conf.$b.accept_local=1")
 	done
 	lab_sysctl edge "${k[@]}" || return 1
+	# The edge originates traffic too (anygated's health probes, replies to pings).
+	nsx edge ethtool -K e0 tx off >/dev/null || return 1
 	nsx client ethtool -K c0 tx off gro on >/dev/null || return 1
 
 	mount -t bpf bpf "$AG_BPFFS" || return 1
 	# A fresh bpffs may already hold entries of the kernel's own (maps.debug,
 	# progs.debug): pins are what is there beyond these.
 	ls -A "$AG_BPFFS" >"$AG_RUN/bpffs.baseline" || return 1
-	lab_start_servers
+	lab_start_wan && lab_start_servers
+}
+
+# One-way delay of region N's WAN in ms (half its round-trip time).
+wan_delay_ms() {
+	awk -v r="${AG_RTT_MS[$1]}" 'BEGIN { printf "%.6g", r / 2 }'
+}
+
+# An ag-wandelay in each wanN, a0 (edge side) <-> b0 (router side).
+lab_start_wan() {
+	local n
+	for ((n = 1; n <= AG_REGIONS; n++)); do
+		# Not through nsx: a backgrounded function is a subshell, and $! must
+		# be ag-wandelay itself (ip netns exec execs it) for SIGUSR1.
+		ip netns exec "$(ns "wan$n")" "$AG_WANDELAY" -a a0 -b b0 --delay "$(wan_delay_ms $n)" \
+			--stats "$AG_RUN/wan$n.stats" >"$AG_RUN/wan$n.log" 2>&1 &
+		echo $! >"$AG_RUN/wan$n.pid"
+	done
+	for ((n = 1; n <= AG_REGIONS; n++)); do
+		wait_for 10 "delay bridge wan$n" grep -q '^ready' "$AG_RUN/wan$n.log" || {
+			cat "$AG_RUN/wan$n.log" >&2
+			return 1
+		}
+	done
+}
+
+# Stop the delay bridges (they print their counters on the way out, into
+# wanN.log, which run.sh keeps beside the test's log). Bounded.
+lab_stop_wan() {
+	local n pid deadline
+	for ((n = 1; n <= AG_REGIONS; n++)); do
+		[ -f "$AG_RUN/wan$n.pid" ] || continue
+		pid=$(cat "$AG_RUN/wan$n.pid")
+		kill -TERM "$pid" 2>/dev/null
+		deadline=$(($(date +%s) + 5))
+		while kill -0 "$pid" 2>/dev/null &&
+			[ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != Z ]; do
+			if (($(date +%s) >= deadline)); then
+				kill -KILL "$pid" 2>/dev/null
+				break
+			fi
+			sleep 0.05
+		done
+		wait "$pid" 2>/dev/null
+		rm -f "$AG_RUN/wan$n.pid"
+		if [ -n "${AG_SAVE_DIR:-}" ] && [ -s "$AG_RUN/wan$n.log" ]; then
+			cp "$AG_RUN/wan$n.log" "$AG_SAVE_DIR/$(basename "$0" .sh).wan$n.log" 2>/dev/null
+		fi
+	done
+	return 0
+}
+
+# wan_stats N: the counters of region N's delay bridge, fresh (SIGUSR1 makes it
+# rewrite its stats file). Lines: a header, then one per direction
+# ("dir=ab" edge -> region, "dir=ba" region -> edge) of key=value pairs.
+wan_stats() {
+	local f=$AG_RUN/wan$1.stats pid
+	pid=$(cat "$AG_RUN/wan$1.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null || {
+		echo "delay bridge wan$1 is not running" >&2
+		return 1
+	}
+	rm -f "$f"
+	kill -USR1 "$pid" || return 1
+	wait_for 5 "counters of wan$1" test -s "$f" || return 1
+	cat "$f"
+}
+
+# edge_rtt N [COUNT]: median round-trip time in ms (ping, COUNT echoes,
+# default 5) from the edge to region N's router, measured through its WAN.
+# Every sample on stderr ("rtt wanN: a b c ...").
+edge_rtt() {
+	local n=$1 c=${2:-5} out
+	out=$(nsx edge ping -n -c "$c" -i 0.2 -W 3 "10.$n.0.2" 2>&1)
+	set -- $(sed -n 's/.* time=\([0-9.]*\) ms.*/\1/p' <<<"$out" | sort -g)
+	[ $# -gt 0 ] || {
+		echo "no ping reply from 10.$n.0.2: $out" >&2
+		return 1
+	}
+	echo "rtt r$n: $*" >&2
+	printf '%s\n' "$@" | awk '{ v[NR] = $1 } END {
+		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%.3f\n", m }'
 }
 
 lab_start_servers() {
@@ -266,6 +383,7 @@ lab_down() {
 	if [ -f "$AG_AGD_PIDFILE" ]; then
 		agd_stop || true
 	fi
+	[ -n "${AG_RUN:-}" ] && lab_stop_wan
 	for n in $(lab_namespaces); do
 		pids=$(ip netns pids "$n" 2>/dev/null)
 		for p in $pids; do kill -TERM "$p" 2>/dev/null; done
