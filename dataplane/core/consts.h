@@ -64,6 +64,12 @@
 /* Interfaces the fast path attaches to. */
 #define AG_MAX_IFACES 32
 
+/*
+ * Counter lanes of the DPDK segment: one per anygate-dp forwarding lcore plus
+ * one for its main lcore (as per-CPU BPF maps have one value per CPU).
+ */
+#define AG_SHM_LANES 16
+
 /* Lookup-table entry meaning "no backend": the policy is drop. */
 #define AG_BACKEND_NONE 0xffffffffu
 
