@@ -916,13 +916,231 @@ static void parse_str_array(struct ctx *ctx, const config_setting_t *s, const ch
 	}
 }
 
+static const char *const exception_names[] = { "tap", "none", NULL };
+
+/* "a.b.c.d/len", len 0-32. */
+static bool parse_prefix(const char *v, uint32_t *addr, uint8_t *len)
+{
+	char buf[INET_ADDRSTRLEN];
+	const char *slash = strchr(v, '/'), *end;
+	unsigned long l;
+
+	if (!slash || slash == v || (size_t)(slash - v) >= sizeof(buf))
+		return false;
+	memcpy(buf, v, slash - v);
+	buf[slash - v] = '\0';
+	if (!parse_ipv4(buf, addr) || !parse_uint(slash + 1, &end, &l) || *end || l > 32)
+		return false;
+	*len = (uint8_t)l;
+	return true;
+}
+
+static uint32_t prefix_mask(uint8_t len)
+{
+	return len ? htonl(~0u << (32 - len)) : 0;
+}
+
+/* "xx:xx:xx:xx:xx:xx", hex digits. */
+static bool parse_mac(const char *v, uint8_t mac[6])
+{
+	unsigned int b[6];
+	int n = -1, i;
+
+	if (sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &n) != 6 || n != 17 || v[n])
+		return false;
+	for (i = 0; i < 6; i++) {
+		if (!isxdigit((unsigned char)v[3 * i]) || !isxdigit((unsigned char)v[3 * i + 1]))
+			return false;
+		mac[i] = (uint8_t)b[i];
+	}
+	return true;
+}
+
+/* Index of the port whose subnet holds addr, or -1. */
+static int port_of(const struct ag_cfg_dpdk *dpdk, uint32_t addr)
+{
+	unsigned int i;
+
+	for (i = 0; i < dpdk->n_port_addrs; i++) {
+		uint32_t mask = prefix_mask(dpdk->port_addrs[i].len);
+
+		if ((addr & mask) == (dpdk->port_addrs[i].addr & mask))
+			return (int)i;
+	}
+	return -1;
+}
+
+static void parse_port_addrs(struct ctx *ctx, const config_setting_t *s, const char *key,
+			     struct ag_cfg_dpdk *dpdk)
+{
+	char ekey[KEY_MAX];
+	unsigned int i, j, len;
+
+	if (!want_seq(ctx, s, key) || !check_count(ctx, s, key, 1, AG_MAX_IFACES))
+		return;
+	len = config_setting_length(s);
+	dpdk->port_addrs = cfg_calloc(ctx, s, key, len, sizeof(*dpdk->port_addrs));
+	if (!dpdk->port_addrs)
+		return;
+	for (i = 0; i < len; i++) {
+		config_setting_t *e = config_setting_get_elem(s, i);
+		struct ag_cfg_prefix p = { .line = setting_line(e) };
+		const char *v;
+
+		key_elem(ekey, key, i);
+		if (!want_string(ctx, e, ekey))
+			continue;
+		v = config_setting_get_string(e);
+		if (!parse_prefix(v, &p.addr, &p.len) || p.len == 0) {
+			cfg_err(ctx, e, ekey, "must be an IPv4 address with its prefix length, "
+				"\"a.b.c.d/len\" with len 1-32 (got %s)", quote(v).s);
+			continue;
+		}
+		if (!is_unicast(p.addr)) {
+			cfg_err(ctx, e, ekey, "must be a unicast IPv4 address (got %s)", quote(v).s);
+			continue;
+		}
+		for (j = 0; j < dpdk->n_port_addrs; j++)
+			if (dpdk->port_addrs[j].addr == p.addr)
+				break;
+		if (j < dpdk->n_port_addrs) {
+			cfg_err(ctx, e, ekey, "duplicate address %s", quote(v).s);
+			continue;
+		}
+		dpdk->port_addrs[dpdk->n_port_addrs++] = p;
+	}
+}
+
+static void parse_routes(struct ctx *ctx, const config_setting_t *s, const char *key,
+			 struct ag_cfg_dpdk *dpdk)
+{
+	static const char *const keys[] = { "to", "via", NULL };
+	char ekey[KEY_MAX], mkey[KEY_MAX];
+	unsigned int i, j, len;
+
+	if (!want_group_list(ctx, s, key) || !check_count(ctx, s, key, 0, AG_MAX_ROUTES))
+		return;
+	len = config_setting_length(s);
+	dpdk->routes = cfg_calloc(ctx, s, key, len, sizeof(*dpdk->routes));
+	if (!dpdk->routes)
+		return;
+	for (i = 0; i < len; i++) {
+		config_setting_t *e = config_setting_get_elem(s, i), *m;
+		struct ag_cfg_route r = { .line = setting_line(e) };
+		bool ok = true;
+		const char *v;
+
+		key_elem(ekey, key, i);
+		if (!want_group(ctx, e, ekey))
+			continue;
+		check_keys(ctx, e, ekey, keys);
+		if (get_string(ctx, e, ekey, "to", true, &v, &m, mkey) == GOT_VALUE) {
+			if (!strcmp(v, "default")) {
+				r.to.addr = 0;
+				r.to.len = 0;
+			} else if (!parse_prefix(v, &r.to.addr, &r.to.len)) {
+				cfg_err(ctx, m, mkey, "must be \"a.b.c.d/len\" (len 0-32) or "
+					"\"default\" (got %s)", quote(v).s);
+				ok = false;
+			} else if (r.to.addr & ~prefix_mask(r.to.len)) {
+				cfg_err(ctx, m, mkey, "has bits set past the prefix length (got %s)",
+					quote(v).s);
+				ok = false;
+			}
+			for (j = 0; ok && j < dpdk->n_routes; j++) {
+				if (dpdk->routes[j].to.addr == r.to.addr &&
+				    dpdk->routes[j].to.len == r.to.len) {
+					cfg_err(ctx, m, mkey, "duplicate destination %s (also line %d)",
+						quote(v).s, dpdk->routes[j].line);
+					ok = false;
+				}
+			}
+		} else {
+			ok = false;
+		}
+		m = get_member(ctx, e, ekey, "via", true, mkey);
+		if (!m || addr_value(ctx, m, mkey, &r.via) != GOT_VALUE) {
+			ok = false;
+		} else if (port_of(dpdk, r.via) < 0) {
+			cfg_err(ctx, m, mkey, "is not inside the subnet of any edge.dpdk.port_addresses "
+				"entry: a next hop must be on a port's link");
+			ok = false;
+		}
+		if (ok)
+			dpdk->routes[dpdk->n_routes++] = r;
+	}
+}
+
+static void parse_neighbours(struct ctx *ctx, const config_setting_t *s, const char *key,
+			     struct ag_cfg_dpdk *dpdk)
+{
+	static const char *const keys[] = { "address", "mac", NULL };
+	char ekey[KEY_MAX], mkey[KEY_MAX];
+	unsigned int i, j, len;
+
+	if (!want_group_list(ctx, s, key) || !check_count(ctx, s, key, 0, AG_MAX_STATIC_NEIGH))
+		return;
+	len = config_setting_length(s);
+	dpdk->neighbours = cfg_calloc(ctx, s, key, len, sizeof(*dpdk->neighbours));
+	if (!dpdk->neighbours)
+		return;
+	for (i = 0; i < len; i++) {
+		config_setting_t *e = config_setting_get_elem(s, i), *m;
+		struct ag_cfg_neigh n = { .line = setting_line(e) };
+		bool ok = true;
+		const char *v;
+
+		key_elem(ekey, key, i);
+		if (!want_group(ctx, e, ekey))
+			continue;
+		check_keys(ctx, e, ekey, keys);
+		m = get_member(ctx, e, ekey, "address", true, mkey);
+		if (!m || addr_value(ctx, m, mkey, &n.addr) != GOT_VALUE) {
+			ok = false;
+		} else if (port_of(dpdk, n.addr) < 0) {
+			cfg_err(ctx, m, mkey, "is not inside the subnet of any edge.dpdk.port_addresses "
+				"entry");
+			ok = false;
+		} else {
+			for (j = 0; j < dpdk->n_neighbours; j++) {
+				if (dpdk->neighbours[j].addr == n.addr) {
+					cfg_err(ctx, m, mkey, "duplicate address (also line %d)",
+						dpdk->neighbours[j].line);
+					ok = false;
+				}
+			}
+		}
+		if (get_string(ctx, e, ekey, "mac", true, &v, &m, mkey) == GOT_VALUE) {
+			if (!parse_mac(v, n.mac)) {
+				cfg_err(ctx, m, mkey, "must be a MAC address xx:xx:xx:xx:xx:xx (got %s)",
+					quote(v).s);
+				ok = false;
+			} else if ((n.mac[0] & 1) || !(n.mac[0] | n.mac[1] | n.mac[2] | n.mac[3] |
+							  n.mac[4] | n.mac[5])) {
+				cfg_err(ctx, m, mkey, "must be a unicast MAC address, not zero or "
+					"multicast (got %s)", quote(v).s);
+				ok = false;
+			}
+		} else {
+			ok = false;
+		}
+		if (ok)
+			dpdk->neighbours[dpdk->n_neighbours++] = n;
+	}
+}
+
 static void parse_dpdk(struct ctx *ctx, const config_setting_t *s, const char *key,
 		       struct ag_cfg_dpdk *dpdk)
 {
-	static const char *const keys[] = { "eal_args", "ports", "shm_name", NULL };
+	static const char *const keys[] = {
+		"eal_args", "ports", "shm_name", "port_addresses", "routes", "neighbours",
+		"exception_path", NULL,
+	};
 	char mkey[KEY_MAX];
 	config_setting_t *m;
 	const char *v, *problem;
+	int exception = AG_EXCEPTION_TAP;
 
 	dpdk->line = setting_line(s);
 	if (!want_group(ctx, s, key))
@@ -942,6 +1160,23 @@ static void parse_dpdk(struct ctx *ctx, const config_setting_t *s, const char *k
 		else
 			dpdk->shm_name = cfg_strdup(ctx, m, mkey, v);
 	}
+	m = get_member(ctx, s, key, "port_addresses", false, mkey);
+	if (m) {
+		parse_port_addrs(ctx, m, mkey, dpdk);
+		if (is_seq(m) && (unsigned int)config_setting_length(m) != dpdk->n_ports)
+			cfg_err(ctx, m, mkey, "must have one entry per port, in the order of "
+				"edge.dpdk.ports (%u ports, got %u)", dpdk->n_ports,
+				(unsigned int)config_setting_length(m));
+	}
+	/* Routes and neighbours are checked against the port subnets: after them. */
+	m = get_member(ctx, s, key, "routes", false, mkey);
+	if (m)
+		parse_routes(ctx, m, mkey, dpdk);
+	m = get_member(ctx, s, key, "neighbours", false, mkey);
+	if (m)
+		parse_neighbours(ctx, m, mkey, dpdk);
+	get_enum(ctx, s, key, "exception_path", false, exception_names, &exception);
+	dpdk->exception_path = exception;
 }
 
 static bool parse_metrics(const char *v, uint32_t *ip, uint16_t *port)
@@ -2037,6 +2272,9 @@ void ag_config__free(struct ag_config *cfg)
 	free_strv(cfg->edge.dpdk.eal_args, cfg->edge.dpdk.n_eal_args);
 	free_strv(cfg->edge.dpdk.ports, cfg->edge.dpdk.n_ports);
 	free(cfg->edge.dpdk.shm_name);
+	free(cfg->edge.dpdk.port_addrs);
+	free(cfg->edge.dpdk.routes);
+	free(cfg->edge.dpdk.neighbours);
 	free(cfg->path);
 	free(cfg);
 }

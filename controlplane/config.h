@@ -126,12 +126,44 @@ struct ag_cfg_accelerator {
 	int line;
 };
 
+/* An IPv4 address with a prefix length: a port's address and subnet, a route's destination. */
+struct ag_cfg_prefix {
+	uint32_t addr;		/* network order */
+	uint8_t len;		/* 0-32 */
+	int line;
+};
+
+struct ag_cfg_route {
+	struct ag_cfg_prefix to; /* host bits zero; 0.0.0.0/0 = default */
+	uint32_t via;		/* next hop, network order, inside a port's subnet */
+	int line;
+};
+
+struct ag_cfg_neigh {
+	uint32_t addr;		/* network order, inside a port's subnet */
+	uint8_t mac[6];
+	int line;
+};
+
+enum ag_exception_path {
+	AG_EXCEPTION_TAP = 0,	/* traffic for the host goes to a tap per port (default) */
+	AG_EXCEPTION_NONE = 1,	/* and is dropped (counted) */
+};
+
 struct ag_cfg_dpdk {
 	char **eal_args;	/* extra EAL arguments */
 	unsigned int n_eal_args;
 	char **ports;		/* PCI addresses or vdev specs, e.g. "net_af_xdp0,iface=e0" */
 	unsigned int n_ports;
 	char *shm_name;		/* shared-memory segment name, default "anygate" */
+	/* port_addrs[i] is port i's own address and subnet (ARP, next hops); 0 or n_ports */
+	struct ag_cfg_prefix *port_addrs;
+	unsigned int n_port_addrs;
+	struct ag_cfg_route *routes;	/* up to AG_MAX_ROUTES */
+	unsigned int n_routes;
+	struct ag_cfg_neigh *neighbours; /* static ARP entries, up to AG_MAX_STATIC_NEIGH */
+	unsigned int n_neighbours;
+	enum ag_exception_path exception_path;
 	int line;
 };
 

@@ -69,6 +69,9 @@
  * one for its main lcore (as per-CPU BPF maps have one value per CPU).
  */
 #define AG_SHM_LANES 16
+/* anygate-dp routes (linear, longest prefix first: looked up once per flow) and static ARP entries. */
+#define AG_MAX_ROUTES 256
+#define AG_MAX_STATIC_NEIGH 256
 
 /* Lookup-table entry meaning "no backend": the policy is drop. */
 #define AG_BACKEND_NONE 0xffffffffu

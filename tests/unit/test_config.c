@@ -365,6 +365,86 @@ static void test_edge_fastpath(void)
 	    "(got \"a/b\")");
 }
 
+/* anygate-dp's ports: addresses, routes, static neighbours, exception path. */
+#define DPDK_WITH(x)                                                           \
+	EDGE_WITH("  dpdk = { ports = [ \"p0\", \"p1\" ];\n"                     \
+		  "    port_addresses = [ \"10.0.0.1/24\", \"10.1.0.1/16\" ];\n" x "  };\n")
+
+static void test_edge_dpdk_net(void)
+{
+	const struct ag_cfg_dpdk *d;
+	struct ag_config *cfg;
+
+	BAD(EDGE_WITH("  dpdk = { ports = [ \"p0\", \"p1\" ]; port_addresses = [ \"10.0.0.1/24\" ]; };\n")
+	    ACCEL_OK,
+	    "t.conf:5: edge.dpdk.port_addresses: must have one entry per port, in the order of "
+	    "edge.dpdk.ports (2 ports, got 1)");
+	BAD(EDGE_WITH("  dpdk = { ports = [ \"p0\" ]; port_addresses = [ \"10.0.0.1\" ]; };\n")
+	    ACCEL_OK,
+	    "t.conf:5: edge.dpdk.port_addresses[0]: must be an IPv4 address with its prefix "
+	    "length, \"a.b.c.d/len\" with len 1-32 (got \"10.0.0.1\")");
+	BAD(EDGE_WITH("  dpdk = { ports = [ \"p0\", \"p1\" ];\n"
+		      "    port_addresses = [ \"10.0.0.1/24\", \"10.0.0.1/33\" ]; };\n") ACCEL_OK,
+	    "t.conf:6: edge.dpdk.port_addresses[1]: must be an IPv4 address with its prefix "
+	    "length, \"a.b.c.d/len\" with len 1-32 (got \"10.0.0.1/33\")");
+	BAD(DPDK_WITH("    routes = ( { to = \"10.9.0.0/16\"; via = \"10.2.0.1\"; } );\n") ACCEL_OK,
+	    "t.conf:7: edge.dpdk.routes[0].via: is not inside the subnet of any "
+	    "edge.dpdk.port_addresses entry: a next hop must be on a port's link");
+	BAD(DPDK_WITH("    routes = ( { to = \"10.9.0.1/16\"; via = \"10.1.0.2\"; } );\n") ACCEL_OK,
+	    "t.conf:7: edge.dpdk.routes[0].to: has bits set past the prefix length "
+	    "(got \"10.9.0.1/16\")");
+	BAD(DPDK_WITH("    routes = ( { to = \"default\"; via = \"10.1.0.2\"; },\n"
+		      "               { to = \"0.0.0.0/0\"; via = \"10.0.0.2\"; } );\n") ACCEL_OK,
+	    "t.conf:8: edge.dpdk.routes[1].to: duplicate destination \"0.0.0.0/0\" (also line 7)");
+	BAD(DPDK_WITH("    routes = ( { to = \"everywhere\"; gw = \"10.1.0.2\"; } );\n") ACCEL_OK,
+	    "t.conf:7: edge.dpdk.routes[0].gw: unknown key",
+	    "t.conf:7: edge.dpdk.routes[0].to: must be \"a.b.c.d/len\" (len 0-32) or \"default\" "
+	    "(got \"everywhere\")",
+	    "t.conf:7: edge.dpdk.routes[0].via: is required");
+	BAD(DPDK_WITH("    neighbours = ( { address = \"10.0.0.9\"; mac = \"01:00:5e:00:00:01\"; },\n"
+		      "                   { address = \"10.7.0.9\"; mac = \"02:00:00:00:00:01\"; },\n"
+		      "                   { address = \"10.0.0.8\"; mac = \"02:00:00:00:0:01\"; } );\n")
+	    ACCEL_OK,
+	    "t.conf:7: edge.dpdk.neighbours[0].mac: must be a unicast MAC address, not zero or "
+	    "multicast (got \"01:00:5e:00:00:01\")",
+	    "t.conf:8: edge.dpdk.neighbours[1].address: is not inside the subnet of any "
+	    "edge.dpdk.port_addresses entry",
+	    "t.conf:9: edge.dpdk.neighbours[2].mac: must be a MAC address xx:xx:xx:xx:xx:xx "
+	    "(got \"02:00:00:00:0:01\")");
+	BAD(DPDK_WITH("    exception_path = \"kni\";\n") ACCEL_OK,
+	    "t.conf:7: edge.dpdk.exception_path: must be \"tap\" or \"none\" (got \"kni\")");
+
+	cfg = load_good_text(DPDK_WITH("    routes = ( { to = \"default\"; via = \"10.0.0.254\"; },\n"
+				       "      { to = \"10.9.0.0/16\"; via = \"10.1.2.3\"; } );\n"
+				       "    neighbours = ( { address = \"10.1.2.3\"; "
+				       "mac = \"02:aB:00:00:00:07\"; } );\n"
+				       "    exception_path = \"none\";\n") ACCEL_OK);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	d = &cfg->edge.dpdk;
+	CU_ASSERT_EQUAL_FATAL(d->n_port_addrs, 2);
+	CU_ASSERT_EQUAL(d->port_addrs[1].addr, htonl(0x0a010001));
+	CU_ASSERT_EQUAL(d->port_addrs[1].len, 16);
+	CU_ASSERT_EQUAL_FATAL(d->n_routes, 2);
+	CU_ASSERT_EQUAL(d->routes[0].to.addr, 0);
+	CU_ASSERT_EQUAL(d->routes[0].to.len, 0);
+	CU_ASSERT_EQUAL(d->routes[0].via, htonl(0x0a0000fe));
+	CU_ASSERT_EQUAL(d->routes[1].to.addr, htonl(0x0a090000));
+	CU_ASSERT_EQUAL(d->routes[1].to.len, 16);
+	CU_ASSERT_EQUAL_FATAL(d->n_neighbours, 1);
+	CU_ASSERT_EQUAL(d->neighbours[0].mac[1], 0xab);
+	CU_ASSERT_EQUAL(d->neighbours[0].mac[5], 7);
+	CU_ASSERT_EQUAL(d->exception_path, AG_EXCEPTION_NONE);
+	ag_config__free(cfg);
+
+	/* Defaults: no addresses, no routes, the tap exception path. */
+	cfg = load_good_text(EDGE_WITH("  dpdk = { ports = [ \"p0\" ]; };\n") ACCEL_OK);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_EQUAL(cfg->edge.dpdk.n_port_addrs, 0);
+	CU_ASSERT_EQUAL(cfg->edge.dpdk.n_routes, 0);
+	CU_ASSERT_EQUAL(cfg->edge.dpdk.exception_path, AG_EXCEPTION_TAP);
+	ag_config__free(cfg);
+}
+
 static void test_edge_interfaces(void)
 {
 	BAD(EDGE_IFACES("  interfaces = ( );\n") ACCEL_OK,
@@ -1371,6 +1451,7 @@ int main(void)
 		{ "wrong types", test_wrong_types },
 		{ "edge numbers", test_edge_numbers },
 		{ "edge fastpath and dpdk", test_edge_fastpath },
+		{ "edge dpdk addresses, routes, neighbours", test_edge_dpdk_net },
 		{ "edge interfaces", test_edge_interfaces },
 		{ "edge NAT addresses", test_edge_addresses },
 		{ "edge strings", test_edge_strings },
