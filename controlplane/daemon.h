@@ -18,6 +18,7 @@
 struct ag_xdp;
 struct ag_prober;
 struct ag_ctl;
+struct ag_metrics_glue;
 
 /* Per-plan arrays the view points into (indexed by backend / group / listener id). */
 struct ag_view_state {
@@ -27,11 +28,14 @@ struct ag_view_state {
 	int16_t *dial;			/* operator dial override, per group, -1 none */
 	bool *drilled;			/* region drill, per group */
 	uint64_t *group_rtt_ns;		/* robust RTT of each group's healthy endpoints, 0 unknown */
+	uint64_t *fail_since_ns;	/* per backend: start of the first failed probe of the
+					 * current failure streak, 0 while probes succeed */
 	uint32_t **group_order;		/* per listener: its group ids nearest first */
 	uint32_t **order_store;		/* backing memory of group_order rows */
 };
 
 struct ag_failover_timing {
+	uint64_t first_fail_ns;		/* start of the first failed probe (downs only) */
 	uint64_t decided_ns;		/* the probe result that changed a state */
 	uint64_t published_ns;		/* the table switch that followed */
 	uint64_t count;			/* state changes published */
@@ -54,6 +58,8 @@ struct ag_daemon {
 	uint64_t started_ns;
 	uint64_t reloads;
 	uint64_t reload_failures;
+	struct ag_metrics_glue *metrics;	/* NULL: metrics disabled */
+	bool keep_fastpath;		/* exit leaving XDP and maps in place (upgrade) */
 };
 
 /* Health and proximity (health.c). */
@@ -63,6 +69,10 @@ int ag_health__retarget(struct ag_daemon *d);
 void ag_health__stop(struct ag_daemon *d);
 /* Recompute group RTTs and orders; true when any order changed. */
 bool ag_health__update_order(struct ag_daemon *d);
+
+/* Prometheus endpoint on edge.metrics (metrics_src.c); "" disables. 0 or -errno. */
+int ag_daemon__metrics_start(struct ag_daemon *d);
+void ag_daemon__metrics_stop(struct ag_daemon *d);
 
 /* View arrays sized for d->plan, all defaults (up, no override). */
 int ag_view_state__init(struct ag_view_state *vs, const struct ag_plan *plan);

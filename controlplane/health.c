@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -33,10 +34,11 @@ int ag_view_state__init(struct ag_view_state *vs, const struct ag_plan *plan)
 	vs->dial = calloc(ng, sizeof(*vs->dial));
 	vs->drilled = calloc(ng, sizeof(*vs->drilled));
 	vs->group_rtt_ns = calloc(ng, sizeof(*vs->group_rtt_ns));
+	vs->fail_since_ns = calloc(nb, sizeof(*vs->fail_since_ns));
 	vs->group_order = calloc(nl, sizeof(*vs->group_order));
 	vs->order_store = calloc(nl, sizeof(*vs->order_store));
 	if (!vs->up || !vs->weight || !vs->drained || !vs->dial || !vs->drilled ||
-	    !vs->group_rtt_ns || !vs->group_order || !vs->order_store)
+	    !vs->group_rtt_ns || !vs->fail_since_ns || !vs->group_order || !vs->order_store)
 		goto enomem;
 	for (i = 0; i < plan->n_backends; i++) {
 		vs->up[i] = true;
@@ -69,6 +71,7 @@ void ag_view_state__free(struct ag_view_state *vs, const struct ag_plan *plan)
 	free(vs->order_store);
 	free(vs->group_order);
 	free(vs->group_rtt_ns);
+	free(vs->fail_since_ns);
 	free(vs->drilled);
 	free(vs->dial);
 	free(vs->drained);
@@ -194,22 +197,55 @@ static void proximity_tick(struct ag_timer *t)
 		ag_daemon__republish(d, "nearest region changed");
 }
 
+/* CLOCK_MONOTONIC ns -> CLOCK_REALTIME ms, for lining logs up with clients' clocks. */
+static long long realtime_ms(uint64_t mono_ns)
+{
+	struct timespec ts;
+	long long now_rt;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_rt = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return now_rt - (long long)(ag_now_ns() - mono_ns) / 1000000;
+}
+
+/* Every finished probe: remember when the current failure streak began. */
+static void probe_result(void *ctx, const struct ag_probe_report *rep)
+{
+	struct ag_daemon *d = ctx;
+
+	if (rep->id >= d->plan->n_backends || !rep->verdict)
+		return;
+	if (rep->result == AG_PROBE_OK)
+		d->vs.fail_since_ns[rep->id] = 0;
+	else if (!d->vs.fail_since_ns[rep->id])
+		d->vs.fail_since_ns[rep->id] = rep->start_ns;
+}
+
 static void state_changed(void *ctx, uint32_t id, bool up, const char *reason,
 			  uint64_t decided_ns)
 {
 	struct ag_daemon *d = ctx;
-	uint64_t done;
+	uint64_t done, first_fail;
 
 	if (id >= d->plan->n_backends || d->vs.up[id] == up)
 		return;
 	d->vs.up[id] = up;
+	first_fail = up ? 0 : d->vs.fail_since_ns[id];
 	ag_health__update_order(d);
 	if (ag_daemon__republish(d, up ? "endpoint up" : "endpoint down"))
 		return;
 	done = ag_now_ns();
+	d->last_change.first_fail_ns = first_fail;
 	d->last_change.decided_ns = decided_ns;
 	d->last_change.published_ns = done;
 	d->last_change.count++;
+	if (!up && first_fail && first_fail <= decided_ns)
+		pr_info("backend %u down: detected %.1f ms after the first failed probe, tables "
+			"switched %.3f ms after the decision (publish %.3f ms); "
+			"first_fail_ms=%lld switched_ms=%lld\n",
+			id, (decided_ns - first_fail) / 1e6, (done - decided_ns) / 1e6,
+			d->pub.stats.last_duration_ns / 1e6, realtime_ms(first_fail),
+			realtime_ms(done));
 	pr_info("backend %u %s: tables switched %.3f ms after the deciding probe (publish %.3f ms)\n",
 		id, up ? "up" : "down", (done - decided_ns) / 1e6,
 		d->pub.stats.last_duration_ns / 1e6);
@@ -256,6 +292,7 @@ int ag_health__start(struct ag_daemon *d)
 	d->prober = ag_prober__new(&d->loop, state_changed, d);
 	if (!d->prober)
 		return -errno;
+	ag_prober__set_result_cb(d->prober, probe_result, d);
 	err = set_targets(d);
 	if (err)
 		return err;

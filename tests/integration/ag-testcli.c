@@ -7,6 +7,8 @@
  * flow), and prints one line per request: the reply's first line, "TIMEOUT", or
  * "BADSRC a.b.c.d:p" when the reply came from anywhere but ADDR:PORT (a missed
  * reverse NAT). Exit 0 only when every request got a reply from ADDR:PORT.
+ * --timestamps prefixes each line with the CLOCK_REALTIME milliseconds at which
+ * the request was sent (for failover timing).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,11 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: ag-testcli ADDR PORT COUNT [--sport-base N] [--timeout-ms T]\n");
+	fprintf(stderr, "usage: ag-testcli ADDR PORT COUNT [--sport-base N] [--timeout-ms T] [--timestamps]\n");
 	exit(2);
 }
 
@@ -40,6 +43,8 @@ static long num(const char *s, long min, long max)
 }
 
 /* One request from its own socket; returns 0 when a good reply was printed. */
+static int timestamps;
+
 static int one_request(const struct sockaddr_in *dst, int sport, long i, int timeout_ms)
 {
 	struct sockaddr_in src = { .sin_family = AF_INET, .sin_port = htons(sport) };
@@ -61,6 +66,12 @@ static int one_request(const struct sockaddr_in *dst, int sport, long i, int tim
 		goto out;
 	}
 	snprintf(req, sizeof(req), "request %ld\n", i);
+	if (timestamps) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		printf("%lld ", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	}
 	if (sendto(fd, req, strlen(req), 0, (const struct sockaddr *)dst, sizeof(*dst)) < 0) {
 		printf("SEND %s\n", strerror(errno));
 		goto out;
@@ -95,6 +106,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "sport-base", required_argument, NULL, 's' },
 		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "timestamps", no_argument, NULL, 'T' },
 		{ 0 },
 	};
 	struct sockaddr_in dst = { .sin_family = AF_INET };
@@ -105,6 +117,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 's': sport_base = num(optarg, 1, 65535); break;
 		case 't': timeout_ms = num(optarg, 1, 60000); break;
+		case 'T': timestamps = 1; break;
 		default: usage();
 		}
 	}
