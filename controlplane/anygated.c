@@ -32,11 +32,18 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: anygated -c FILE [-v] [-q]\n"
+		"usage: anygated -c FILE [-v] [-q] [--keep-fastpath-on-exit]\n"
 		"       anygated --check FILE\n"
+		"       anygated --detach -c FILE\n"
 		"\n"
 		"  -c, --config FILE   run with this configuration\n"
 		"      --check FILE    validate FILE and exit 0 (valid) or 1 (errors on stderr)\n"
+		"      --keep-fastpath-on-exit\n"
+		"                      on SIGTERM/SIGINT leave XDP attached and the maps pinned\n"
+		"                      (restart/upgrade: the next anygated adopts them); SIGUSR2\n"
+		"                      does this for one exit without the option\n"
+		"      --detach        detach the XDP links and remove the pins a kept fast path\n"
+		"                      left under FILE's bpffs_dir, then exit (nothing starts)\n"
 		"  -v, --verbose       more log output (repeat for libbpf detail)\n"
 		"  -q, --quiet         warnings and errors only\n"
 		"  -V, --version       print the version\n"
@@ -232,7 +239,14 @@ static void handle_signals(struct ag_ev *ev, uint32_t events)
 		switch (si.ssi_signo) {
 		case SIGTERM:
 		case SIGINT:
-			pr_info("%s: shutting down\n", strsignal(si.ssi_signo));
+			pr_info("%s: shutting down%s\n", strsignal(si.ssi_signo),
+				d->keep_fastpath ? ", keeping the fast path" : "");
+			ag_loop__stop(&d->loop);
+			break;
+		case SIGUSR2:
+			/* Upgrade: exit, the fast path keeps forwarding (see README). */
+			pr_info("%s: exiting, keeping the fast path\n", strsignal(si.ssi_signo));
+			d->keep_fastpath = true;
 			ag_loop__stop(&d->loop);
 			break;
 		case SIGHUP: {
@@ -256,6 +270,7 @@ static int setup_signals(struct ag_daemon *d)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
 	if (sigprocmask(SIG_BLOCK, &set, NULL))
 		return -errno;
 	d->sig.fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -280,6 +295,8 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", required_argument, NULL, 'C' },
+		{ "keep-fastpath-on-exit", no_argument, NULL, 'K' },
+		{ "detach", no_argument, NULL, 'D' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "version", no_argument, NULL, 'V' },
@@ -292,6 +309,7 @@ int main(int argc, char **argv)
 		.proximity_timer = { .ev = { .fd = -1 } },
 	};
 	const char *config_path = NULL;
+	bool keep = false, detach = false;
 	int verbosity = AG_LOG_INFO, c, err, ret = 1;
 
 	while ((c = getopt_long(argc, argv, "c:vqVh", opts, NULL)) != -1) {
@@ -308,6 +326,12 @@ int main(int argc, char **argv)
 			ag_config__free(cfg);
 			return 0;
 		}
+		case 'K':
+			keep = true;
+			break;
+		case 'D':
+			detach = true;
+			break;
 		case 'v':
 			verbosity++;
 			break;
@@ -335,9 +359,14 @@ int main(int argc, char **argv)
 
 	d.config_path = config_path;
 	d.started_ns = ag_now_ns();
+	d.keep_fastpath = keep;
 	d.cfg = load_config(config_path);
 	if (!d.cfg)
 		return 1;
+	if (detach) {
+		ret = ag_xdp__remove_pinned(&d.cfg->edge) ? 1 : 0;
+		goto out;
+	}
 	if (d.cfg->edge.fastpath != AG_FASTPATH_XDP) {
 		pr_err("%s: edge.fastpath is dpdk: run anygate-dp for the fast path; this anygated "
 		       "drives XDP only\n", config_path);
@@ -384,6 +413,9 @@ int main(int argc, char **argv)
 		pr_err("health probes: %s\n", strerror(-err));
 		goto out_detach;
 	}
+	err = ag_daemon__metrics_start(&d);
+	if (err)
+		goto out_detach;
 
 	pr_info("anygated ready: edge %s, %u interfaces, %u listeners, %u backends\n",
 		d.cfg->edge.name, d.cfg->edge.n_ifaces, d.plan->n_listeners, d.plan->n_backends);
@@ -394,10 +426,20 @@ int main(int argc, char **argv)
 
 	log_stats(&d);
 out_detach:
+	ag_daemon__metrics_stop(&d);
 	ag_health__stop(&d);
-	ag_xdp__detach(d.xdp);
 out_unpin:
-	ag_xdp__unpin(d.xdp);
+	/*
+	 * Clean exit detaches and unpins everything, unless asked to keep the fast
+	 * path; a start that fails after adopting a running fast path leaves it
+	 * forwarding as it found it.
+	 */
+	if (d.keep_fastpath || (ret && ag_xdp__adopted(d.xdp))) {
+		ag_xdp__keep(d.xdp);
+	} else {
+		ag_xdp__detach(d.xdp);
+		ag_xdp__unpin(d.xdp);
+	}
 out:
 	ag_publisher__fini(&d.pub);
 	ag_xdp__close(d.xdp);

@@ -3,14 +3,18 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <linux/if_link.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -21,10 +25,19 @@
 #define BPF_FS_MAGIC 0xcafe4a11
 #endif
 
+/*
+ * Every attachment is a bpf_link pinned at <bpffs_dir>/link_<ifname>: the pin,
+ * not our fd, keeps the program attached, so the fast path can outlive
+ * anygated (restart, upgrade) and a new anygated finds the link again.
+ */
+#define AG_LINK_PIN_PREFIX "link_"
+
 struct ag_xdp_link {
 	int fd;
 	int ifindex;
+	bool adopted;			/* found pinned: our program was swapped in */
 	char name[IFNAMSIZ];
+	char pin[PATH_MAX];
 };
 
 struct ag_xdp {
@@ -38,6 +51,8 @@ struct ag_xdp {
 	struct ag_xdp_link links[AG_MAX_IFACES];
 	unsigned int n_links;
 	int ncpus;
+	unsigned int maps_found;	/* compatible maps already pinned at open */
+	unsigned int links_found;	/* pinned links adopted at attach */
 };
 
 static const char *const reason_names[] = {
@@ -95,6 +110,89 @@ static int check_bpffs(const char *dir)
 	return 0;
 }
 
+static const char *map_type_name(__u32 type)
+{
+	const char *n = libbpf_bpf_map_type_str(type);
+
+	return n ? n : "unknown";
+}
+
+/* Why a size could differ: the config key behind it, for the error message. */
+static const char *size_hint(const char *map)
+{
+	if (!strcmp(map, AG_MAP_LOOKUP))
+		return " (edge.ring_size changed?)";
+	if (!strcmp(map, AG_MAP_FLOWS) || !strcmp(map, AG_MAP_NAT_REV))
+		return " (edge.max_flows changed?)";
+	return " (pinned by another anygate version?)";
+}
+
+/*
+ * Before load: is every map already pinned under bpffs_dir one libbpf can
+ * reuse? libbpf would refuse an incompatible one with a terse debug line;
+ * here the operator learns which map, which property, and what to do.
+ * Counts the compatible pins found into x->maps_found.
+ */
+static int check_pinned_maps(struct ag_xdp *x)
+{
+	struct bpf_map *map;
+	unsigned int i;
+	int err = 0;
+
+	for (i = 0; (map = all_maps(x, i)); i++) {
+		const char *name = bpf_map__name(map), *what = NULL;
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info), have = 0, want = 0;
+		int fd = bpf_obj_get(bpf_map__pin_path(map));
+
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
+			err = -errno;
+			pr_err("pinned map %s: %s\n", bpf_map__pin_path(map), strerror(errno));
+			break;
+		}
+		if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+			err = -errno;
+			pr_err("pinned map %s: %s (is it a BPF map?)\n", bpf_map__pin_path(map),
+			       strerror(errno));
+			close(fd);
+			break;
+		}
+		close(fd);
+		if (info.type != bpf_map__type(map)) {
+			pr_err("pinned map %s is a %s map, this anygated needs %s\n",
+			       bpf_map__pin_path(map), map_type_name(info.type),
+			       map_type_name(bpf_map__type(map)));
+			err = -EINVAL;
+			continue;
+		}
+		if (info.key_size != bpf_map__key_size(map)) {
+			what = "key size", have = info.key_size, want = bpf_map__key_size(map);
+		} else if (info.value_size != bpf_map__value_size(map)) {
+			what = "value size", have = info.value_size, want = bpf_map__value_size(map);
+		} else if (info.max_entries != bpf_map__max_entries(map)) {
+			what = "max_entries", have = info.max_entries, want = bpf_map__max_entries(map);
+		} else if (info.map_flags != bpf_map__map_flags(map)) {
+			what = "flags", have = info.map_flags, want = bpf_map__map_flags(map);
+		}
+		if (what) {
+			pr_err("pinned map %s: %s %u, this anygated needs %u%s\n",
+			       bpf_map__pin_path(map), what, have, want,
+			       strcmp(what, "max_entries") ? " (pinned by another anygate version?)"
+							   : size_hint(name));
+			err = -EINVAL;
+			continue;
+		}
+		x->maps_found++;
+	}
+	if (err == -EINVAL)
+		pr_err("the fast path pinned under %s cannot be adopted: remove it with "
+		       "`anygated --detach -c CONFIG` (this stops forwarding and drops its flows), "
+		       "or restore the previous config\n", x->dir);
+	return err;
+}
+
 struct ag_xdp *ag_xdp__open(const struct ag_cfg_edge *edge)
 {
 	struct ag_settings cur;
@@ -140,17 +238,22 @@ struct ag_xdp *ag_xdp__open(const struct ag_cfg_edge *edge)
 			goto err_destroy;
 		}
 	}
+	err = check_pinned_maps(x);
+	if (err)
+		goto err_destroy;
 	err = anygate_bpf__load(x->skel);
 	if (err) {
 		pr_err("loading the XDP program: %s (pinned maps under %s from an incompatible "
-		       "build or size? remove them to start afresh)\n", strerror(-err), x->dir);
+		       "build? `anygated --detach -c CONFIG` removes them)\n", strerror(-err),
+		       x->dir);
 		goto err_destroy;
 	}
 
 	if (!bpf_map_lookup_elem(bpf_map__fd(x->skel->maps.ag_settings), &zero, &cur) &&
 	    cur.abi_version && cur.abi_version != AG_ABI_VERSION) {
 		pr_err("pinned maps under %s were written by ABI version %u, this anygated speaks "
-		       "%u: remove them to start afresh\n", x->dir, cur.abi_version, AG_ABI_VERSION);
+		       "%u: remove them with `anygated --detach -c CONFIG` (stops forwarding)\n",
+		       x->dir, cur.abi_version, AG_ABI_VERSION);
 		err = -EPROTO;
 		goto err_destroy;
 	}
@@ -168,8 +271,13 @@ struct ag_xdp *ag_xdp__open(const struct ag_cfg_edge *edge)
 		pr_err("mmap of lookup tables: %s\n", strerror(errno));
 		goto err_destroy;
 	}
-	pr_info("XDP program loaded, maps pinned under %s (lookup %u x %u, flows %u)\n", x->dir,
-		AG_LOOKUP_SLOTS, edge->ring_size, edge->max_flows);
+	if (x->maps_found)
+		pr_info("XDP program loaded; adopted %u pinned maps under %s (flows kept; lookup "
+			"%u x %u, flows %u)\n", x->maps_found, x->dir, AG_LOOKUP_SLOTS,
+			edge->ring_size, edge->max_flows);
+	else
+		pr_info("XDP program loaded, maps pinned under %s (lookup %u x %u, flows %u)\n",
+			x->dir, AG_LOOKUP_SLOTS, edge->ring_size, edge->max_flows);
 	return x;
 
 err_destroy:
@@ -182,55 +290,280 @@ err_free:
 	return NULL;
 }
 
+static int link_pin_path(const char *dir, const char *ifname, char *buf, size_t len)
+{
+	if (snprintf(buf, len, "%s/" AG_LINK_PIN_PREFIX "%s", dir, ifname) >= (int)len) {
+		pr_err("bpffs_dir %s: path too long\n", dir);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/*
+ * A link pinned for this interface by an earlier anygated: still attached
+ * to this very interface? Returns its fd, -ENOENT when there is none (or it
+ * is stale: its interface went away; the stale pin is removed), or -errno.
+ */
+static int find_pinned_link(const char *pin, const char *name, int ifindex)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	int fd = bpf_obj_get(pin), err;
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return -ENOENT;
+		err = -errno;
+		pr_err("pinned link %s: %s\n", pin, strerror(-err));
+		return err;
+	}
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		err = -errno;
+		pr_err("pinned link %s: %s (not a BPF link? remove it)\n", pin, strerror(-err));
+		close(fd);
+		return err;
+	}
+	if (info.type != BPF_LINK_TYPE_XDP) {
+		pr_err("pinned link %s is not an XDP link (type %u): remove it\n", pin, info.type);
+		close(fd);
+		return -EINVAL;
+	}
+	if ((int)info.xdp.ifindex != ifindex) {
+		/* ifindex 0: the interface it was attached to is gone. */
+		pr_warn("pinned link %s belongs to ifindex %u, %s is ifindex %d now: stale, "
+			"replaced\n", pin, info.xdp.ifindex, name, ifindex);
+		bpf_link_detach(fd);
+		close(fd);
+		unlink(pin);
+		return -ENOENT;
+	}
+	return fd;
+}
+
+/* Links pinned for interfaces no longer configured: detach them, they would forward forever. */
+static void drop_unconfigured_links(struct ag_xdp *x, const struct ag_cfg_edge *edge)
+{
+	DIR *dir = opendir(x->dir);
+	struct dirent *de;
+	unsigned int i;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		const char *ifname = de->d_name + strlen(AG_LINK_PIN_PREFIX);
+		char pin[PATH_MAX];
+		int fd;
+
+		if (strncmp(de->d_name, AG_LINK_PIN_PREFIX, strlen(AG_LINK_PIN_PREFIX)))
+			continue;
+		for (i = 0; i < edge->n_ifaces; i++)
+			if (!strcmp(edge->ifaces[i].name, ifname))
+				break;
+		if (i < edge->n_ifaces || link_pin_path(x->dir, ifname, pin, sizeof(pin)))
+			continue;
+		fd = bpf_obj_get(pin);
+		if (fd >= 0) {
+			bpf_link_detach(fd);
+			close(fd);
+		}
+		unlink(pin);
+		pr_warn("XDP link of %s (pinned, no longer in edge.interfaces) detached\n", ifname);
+	}
+	closedir(dir);
+}
+
 int ag_xdp__attach(struct ag_xdp *x, const struct ag_cfg_edge *edge)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_DRV_MODE);
 	int prog_fd = bpf_program__fd(x->skel->progs.anygate_xdp);
-	unsigned int i;
+	unsigned int i, kept, first = x->n_links;
+	int err = 0;
 
+	drop_unconfigured_links(x, edge);
 	for (i = 0; i < edge->n_ifaces; i++) {
 		const char *name = edge->ifaces[i].name;
 		struct ag_xdp_link *l = &x->links[x->n_links];
 		int ifindex = if_nametoindex(name);
 
+		memset(l, 0, sizeof(*l));
 		if (!ifindex) {
+			err = -errno;
 			pr_err("interface %s: %s\n", name, strerror(errno));
 			goto err;
 		}
+		err = link_pin_path(x->dir, name, l->pin, sizeof(l->pin));
+		if (err)
+			goto err;
+		l->ifindex = ifindex;
+		snprintf(l->name, sizeof(l->name), "%s", name);
+
+		l->fd = find_pinned_link(l->pin, name, ifindex);
+		if (l->fd >= 0) {
+			/* One atomic swap: packets see the old program or ours, never none. */
+			if (bpf_link_update(l->fd, prog_fd, NULL)) {
+				err = -errno;
+				pr_err("XDP on %s: replacing the program in pinned link %s: %s\n", name,
+				       l->pin, strerror(-err));
+				close(l->fd);
+				goto err;
+			}
+			l->adopted = true;
+			x->links_found++;
+			x->n_links++;
+			pr_info("XDP on %s (ifindex %d): adopted pinned link %s, program replaced "
+				"atomically\n", name, ifindex, l->pin);
+			continue;
+		}
+		if (l->fd != -ENOENT) {
+			err = l->fd;
+			goto err;
+		}
+
 		l->fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
 		if (l->fd < 0) {
-			int err = -errno;
-
+			err = -errno;
 			pr_err("attaching XDP in native mode to %s (ifindex %d): %s%s\n", name, ifindex,
 			       strerror(-err),
 			       err == -EBUSY || err == -EEXIST ? " (another XDP program is attached)"
 			       : err == -EOPNOTSUPP ? " (driver has no native XDP)" : "");
-			errno = -err;
 			goto err;
 		}
-		l->ifindex = ifindex;
-		snprintf(l->name, sizeof(l->name), "%s", name);
+		if (bpf_obj_pin(l->fd, l->pin)) {
+			err = -errno;
+			pr_err("pinning the XDP link of %s at %s: %s\n", name, l->pin, strerror(-err));
+			close(l->fd);	/* unpinned: closing detaches */
+			goto err;
+		}
 		x->n_links++;
-		pr_info("XDP attached to %s (ifindex %d, native mode)\n", name, ifindex);
+		pr_info("XDP attached to %s (ifindex %d, native mode), link pinned at %s\n", name,
+			ifindex, l->pin);
 	}
 	return 0;
 err:
-	{
-		int err = -errno;
+	/* Undo only what this call attached; adopted links were forwarding before us. */
+	for (i = first, kept = first; i < x->n_links; i++) {
+		struct ag_xdp_link *l = &x->links[i];
 
-		ag_xdp__detach(x);
-		return err ? err : -EINVAL;
+		if (l->adopted) {
+			if (kept != i)
+				x->links[kept] = *l;
+			kept++;
+			continue;
+		}
+		bpf_link_detach(l->fd);
+		unlink(l->pin);
+		close(l->fd);
+		pr_info("XDP detached from %s\n", l->name);
 	}
+	x->n_links = kept;
+	return err;
+}
+
+bool ag_xdp__adopted(const struct ag_xdp *x)
+{
+	return x && (x->maps_found || x->links_found);
 }
 
 void ag_xdp__detach(struct ag_xdp *x)
 {
+	if (!x)
+		return;
 	while (x->n_links) {
 		struct ag_xdp_link *l = &x->links[--x->n_links];
 
+		/* Detach whatever else holds the link, then drop the pin that kept it. */
+		if (bpf_link_detach(l->fd))
+			pr_warn("detaching XDP from %s: %s\n", l->name, strerror(errno));
+		if (unlink(l->pin) && errno != ENOENT)
+			pr_warn("removing %s: %s\n", l->pin, strerror(errno));
 		close(l->fd);
 		pr_info("XDP detached from %s\n", l->name);
 	}
+}
+
+void ag_xdp__keep(struct ag_xdp *x)
+{
+	unsigned int i;
+
+	if (!x)
+		return;
+	for (i = 0; i < x->n_links; i++) {
+		pr_info("keeping the fast path: XDP stays attached to %s (link pinned at %s)\n",
+			x->links[i].name, x->links[i].pin);
+		close(x->links[i].fd);
+	}
+	x->n_links = 0;
+	pr_info("keeping the fast path: maps stay pinned under %s (tables as last published, "
+		"flows kept); start anygated with the same config to adopt them, or remove "
+		"them with `anygated --detach -c CONFIG`\n", x->dir);
+}
+
+int ag_xdp__remove_pinned(const struct ag_cfg_edge *edge)
+{
+	static const char *const maps[] = {
+		AG_MAP_SETTINGS, AG_MAP_LISTENERS, AG_MAP_LSTATE,  AG_MAP_LOOKUP,
+		AG_MAP_BACKENDS, AG_MAP_PORT_OVR,  AG_MAP_VIPS,	   AG_MAP_FLOWS,
+		AG_MAP_NAT_REV,	 AG_MAP_LSTATS,	   AG_MAP_BSTATS,  AG_MAP_RSTATS,
+	};
+	unsigned int i, removed = 0;
+	char path[PATH_MAX];
+	struct dirent *de;
+	int err = 0;
+	DIR *dir;
+
+	err = check_bpffs(edge->bpffs_dir);
+	if (err)
+		return err;
+	dir = opendir(edge->bpffs_dir);
+	if (!dir) {
+		err = -errno;
+		pr_err("%s: %s\n", edge->bpffs_dir, strerror(errno));
+		return err;
+	}
+	/* Links first: traffic stops being forwarded before the tables go. */
+	while ((de = readdir(dir))) {
+		int fd;
+
+		if (strncmp(de->d_name, AG_LINK_PIN_PREFIX, strlen(AG_LINK_PIN_PREFIX)) ||
+		    link_pin_path(edge->bpffs_dir, de->d_name + strlen(AG_LINK_PIN_PREFIX), path,
+				  sizeof(path)))
+			continue;
+		fd = bpf_obj_get(path);
+		if (fd >= 0) {
+			if (bpf_link_detach(fd)) {
+				pr_err("detaching %s: %s\n", path, strerror(errno));
+				err = -errno;
+			}
+			close(fd);
+		}
+		if (unlink(path)) {
+			pr_err("removing %s: %s\n", path, strerror(errno));
+			err = -errno;
+			continue;
+		}
+		removed++;
+		pr_info("detached XDP from %s, removed %s\n",
+			de->d_name + strlen(AG_LINK_PIN_PREFIX), path);
+	}
+	closedir(dir);
+	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", edge->bpffs_dir, maps[i]) >=
+		    (int)sizeof(path))
+			return -ENAMETOOLONG;
+		if (unlink(path)) {
+			if (errno == ENOENT)
+				continue;
+			pr_err("removing %s: %s\n", path, strerror(errno));
+			err = -errno;
+			continue;
+		}
+		removed++;
+		pr_info("removed pinned map %s\n", path);
+	}
+	if (!err)
+		pr_info("%s: %u pins removed; no anygate fast path left there\n", edge->bpffs_dir,
+			removed);
+	return err;
 }
 
 void ag_xdp__unpin(struct ag_xdp *x)
@@ -509,4 +842,52 @@ long ag_xdp__flow_count(struct ag_xdp *x)
 		n++;
 	}
 	return n;
+}
+
+int ag_xdp__flow_counts(struct ag_xdp *x, uint64_t now_ns, uint64_t tcp_idle_ns,
+			uint64_t udp_idle_ns, uint64_t *active, unsigned int n_backends,
+			uint64_t *entries)
+{
+	/* Batches: one syscall per 1024 entries, not two per entry. */
+	enum { BATCH = 1024 };
+	int fd = bpf_map__fd(x->skel->maps.ag_flows);
+	struct ag_flow_key *keys = calloc(BATCH, sizeof(*keys));
+	struct ag_flow *vals = calloc(BATCH, sizeof(*vals));
+	struct ag_flow_key token;	/* the kernel's bucket cursor (at most a key's size) */
+	bool first = true, done = false;
+	uint64_t n = 0;
+	int err = 0;
+
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	memset(active, 0, (size_t)n_backends * sizeof(*active));
+	while (!done) {
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		__u32 count = BATCH, i;
+
+		if (bpf_map_lookup_batch(fd, first ? NULL : &token, &token, keys, vals, &count,
+					 &opts)) {
+			if (errno != ENOENT) {
+				err = -errno;
+				goto out;
+			}
+			done = true;	/* ENOENT: this was the last batch */
+		}
+		first = false;
+		for (i = 0; i < count; i++) {
+			uint64_t idle = keys[i].proto == IPPROTO_UDP ? udp_idle_ns : tcp_idle_ns;
+
+			n++;
+			/* Idle past its timeout: the fast path would start a new flow. */
+			if (vals[i].last_seen_ns + idle >= now_ns && vals[i].backend_id < n_backends)
+				active[vals[i].backend_id]++;
+		}
+	}
+	*entries = n;
+out:
+	free(keys);
+	free(vals);
+	return err;
 }

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * anygated's metrics source: fills a scrape's snapshot from the daemon's
+ * state (plan, view, prober, publisher) and the fast path's counters. Runs on
+ * the event loop's thread, inside MHD_run.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "metrics.h"
+#include "probe.h"
+#include "xdp.h"
+
+#ifndef AG_VERSION
+#define AG_VERSION "unknown"
+#endif
+
+/* The flow table can hold millions of entries: walk it at most this often. */
+#define AG_METRICS_FLOW_CACHE_NS 1000000000ull
+
+struct ag_metrics_glue {
+	struct ag_daemon *d;
+	struct ag_metrics *server;
+	/* Last flow-table walk: per backend id, and when. */
+	uint64_t *active;
+	unsigned int n_active;
+	const struct ag_plan *active_plan;	/* ids are per plan: a reload invalidates */
+	uint64_t entries;
+	uint64_t walked_ns;
+	bool walked;
+};
+
+static int walk_flows(struct ag_metrics_glue *g)
+{
+	struct ag_daemon *d = g->d;
+	uint64_t now = ag_now_ns();
+	unsigned int n = d->plan->n_backends;
+	int err;
+
+	if (g->walked && g->active_plan == d->plan && now - g->walked_ns < AG_METRICS_FLOW_CACHE_NS)
+		return 0;
+	if (n > g->n_active || !g->active) {
+		uint64_t *grown = realloc(g->active, (n ? n : 1) * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		g->active = grown;
+		g->n_active = n;
+	}
+	err = ag_xdp__flow_counts(d->xdp, now, d->cfg->edge.tcp_idle_s * 1000000000ull,
+				  d->cfg->edge.udp_idle_s * 1000000000ull, g->active, n,
+				  &g->entries);
+	if (err)
+		return err;
+	g->walked = true;
+	g->walked_ns = now;
+	g->active_plan = d->plan;
+	return 0;
+}
+
+static void listener_label(const struct ag_plan_listener *pl, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s:%u", pl->cfg->proto == IPPROTO_TCP ? "tcp" : "udp",
+		 pl->cfg->ranges[0].first);
+}
+
+static int collect(void *ctx, struct ag_metrics_snapshot *s)
+{
+	struct ag_metrics_glue *g = ctx;
+	struct ag_daemon *d = g->d;
+	const struct ag_plan *plan = d->plan;
+	double *share = NULL;
+	unsigned int i, r;
+	int err;
+
+	err = walk_flows(g);
+	if (err)
+		return err;
+	s->listeners = calloc(plan->n_listeners ? plan->n_listeners : 1, sizeof(*s->listeners));
+	s->backends = calloc(plan->n_backends ? plan->n_backends : 1, sizeof(*s->backends));
+	share = calloc(plan->n_backends ? plan->n_backends : 1, sizeof(*share));
+	if (!s->listeners || !s->backends || !share) {
+		err = -ENOMEM;
+		goto out;
+	}
+
+	for (i = 0; i < plan->n_listeners; i++) {
+		const struct ag_plan_listener *pl = &plan->listeners[i];
+		struct ag_metrics_listener *ml = &s->listeners[i];
+
+		ml->accelerator = pl->accel->name;
+		ml->fastpath = "xdp";
+		listener_label(pl, ml->listener, sizeof(ml->listener));
+		err = ag_xdp__listener_stats(d->xdp, pl->id, &ml->traffic);
+		if (err)
+			goto out;
+		/* Shares as the weight compiler gave them to the published tables. */
+		err = ag_plan__compile(plan, pl->id, &d->view, share, NULL);
+		if (err)
+			goto out;
+	}
+	s->n_listeners = plan->n_listeners;
+
+	for (i = 0; i < plan->n_backends; i++) {
+		const struct ag_plan_backend *pb = &plan->backends[i];
+		const struct ag_plan_listener *pl = &plan->listeners[pb->listener_id];
+		struct ag_metrics_backend *mb = &s->backends[i];
+
+		mb->accelerator = pl->accel->name;
+		listener_label(pl, mb->listener, sizeof(mb->listener));
+		mb->region = plan->groups[pb->group_id].cfg->region;
+		inet_ntop(AF_INET, &pb->addr, mb->address, sizeof(mb->address));
+		err = ag_xdp__backend_stats(d->xdp, pb->id, &mb->traffic);
+		if (err)
+			goto out;
+		mb->active_flows = pb->id < g->n_active ? g->active[pb->id] : 0;
+		mb->up = d->vs.up[pb->id];
+		mb->srtt_ns = d->prober ? ag_prober__srtt_ns(d->prober, pb->id) : 0;
+		mb->weight = ag_view__weight(&d->view, pb);
+		mb->share = share[pb->id];
+		for (r = 0; r < AG_PROBE__MAX && d->prober; r++)
+			mb->probes[r] = ag_prober__count(d->prober, pb->id, r);
+	}
+	s->n_backends = plan->n_backends;
+
+	for (r = 0; r < AG_R__MAX; r++) {
+		struct ag_reason_stats rs;
+
+		err = ag_xdp__reason_stats(d->xdp, r, &rs);
+		if (err)
+			goto out;
+		s->reasons[r].name = ag_reason__name(r);
+		s->reasons[r].packets = rs.packets;
+		s->reasons[r].bytes = rs.bytes;
+	}
+	s->n_reasons = AG_R__MAX;
+
+	s->flow_entries = g->entries;
+	s->publishes = d->pub.stats.publishes;
+	s->last_publish_ns = d->pub.stats.last_duration_ns;
+	s->reloads = d->reloads;
+	s->reload_failures = d->reload_failures;
+	s->failovers = d->last_change.count;
+	s->last_failover_ns = d->last_change.published_ns - d->last_change.decided_ns;
+	s->version = AG_VERSION;
+	s->abi = AG_ABI_VERSION;
+out:
+	free(share);
+	return err;
+}
+
+int ag_daemon__metrics_start(struct ag_daemon *d)
+{
+	const struct ag_cfg_edge *edge = &d->cfg->edge;
+	struct ag_metrics_glue *g;
+
+	if (!edge->metrics_port) {
+		pr_info("metrics: disabled (edge.metrics is \"\")\n");
+		return 0;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->d = d;
+	g->server = ag_metrics__start(&d->loop, edge->metrics_ip, edge->metrics_port, collect, g);
+	if (!g->server) {
+		int err = -errno;
+
+		free(g);
+		return err;
+	}
+	d->metrics = g;
+	return 0;
+}
+
+void ag_daemon__metrics_stop(struct ag_daemon *d)
+{
+	struct ag_metrics_glue *g = d->metrics;
+
+	if (!g)
+		return;
+	ag_metrics__stop(g->server);
+	free(g->active);
+	free(g);
+	d->metrics = NULL;
+}
