@@ -13,6 +13,7 @@ PKGS=(
 	# lab, tests and benchmarks
 	iproute2 ethtool iperf3 socat curl python3 procps kmod coreutils
 	util-linux findutils grep gawk sed iputils-ping
+	python3-prometheus-client
 )
 
 if [ "$(id -u)" -ne 0 ]; then
