@@ -24,10 +24,13 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: anygatectl [-s SOCKET] [--json] [--timeout SEC] COMMAND [ARG...]\n"
 		"       anygatectl [--json] check FILE\n"
+		"       anygatectl [-s SOCKET] [--json] check [--daemon [FILE]]\n"
 		"\n"
 		"Sends COMMAND to anygated's control socket and prints the reply.\n"
 		"`anygatectl help` lists the daemon's commands; `check FILE` validates a\n"
-		"configuration file locally (no daemon needed), as `anygated --check` does.\n"
+		"configuration file locally (no daemon needed), as `anygated --check` does;\n"
+		"`check` alone has anygated check its own config file (what a reload would\n"
+		"read), `check --daemon FILE` has it check FILE as it sees it.\n"
 		"\n"
 		"  -s, --socket PATH   control socket (default $ANYGATE_SOCKET, else\n"
 		"                      " AG_CTL_DEFAULT_SOCKET ")\n"
@@ -194,9 +197,14 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return AG_EXIT_USAGE;
 	}
-	if (!strcmp(argv[0], "check")) {
+	/* `check FILE` runs here; `check` alone or `check --daemon [FILE]` asks anygated. */
+	if (!strcmp(argv[0], "check") && argc >= 2 && !strcmp(argv[1], "--daemon")) {
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	} else if (!strcmp(argv[0], "check") && argc != 1) {
 		if (argc != 2) {
-			fprintf(stderr, "usage: anygatectl check FILE\n");
+			fprintf(stderr, "usage: anygatectl check FILE | check [--daemon [FILE]]\n");
 			return AG_EXIT_USAGE;
 		}
 		return check_file(argv[1], json);

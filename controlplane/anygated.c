@@ -131,8 +131,8 @@ static void log_stats(struct ag_daemon *d)
 }
 
 /* Which edge settings a reload cannot change without reloading the fast path. */
-static int check_reload_edge(const struct ag_cfg_edge *old, const struct ag_cfg_edge *new,
-			     const char *path, struct ag_errors *errs)
+int ag_daemon__check_reload_edge(const struct ag_cfg_edge *old, const struct ag_cfg_edge *new,
+				 const char *path, struct ag_errors *errs)
 {
 	unsigned int i;
 	int err = 0;
@@ -151,6 +151,8 @@ static int check_reload_edge(const struct ag_cfg_edge *old, const struct ag_cfg_
 	AG_RESTART_ONLY(old->fastpath != new->fastpath, "edge.fastpath");
 	AG_RESTART_ONLY(strcmp(old->control_socket, new->control_socket), "edge.control_socket");
 	AG_RESTART_ONLY(strcmp(old->metrics_addr, new->metrics_addr), "edge.metrics");
+	AG_RESTART_ONLY(old->admin_gid != new->admin_gid, "edge.admin_group");
+	AG_RESTART_ONLY(old->control_gid != new->control_gid, "edge.control_group");
 	for (i = 0; i < old->n_ifaces && old->n_ifaces == new->n_ifaces; i++)
 		if (strcmp(old->ifaces[i].name, new->ifaces[i].name))
 			break;
@@ -171,7 +173,7 @@ int ag_daemon__reload(struct ag_daemon *d, struct ag_errors *errs)
 	cfg = ag_config__load(d->config_path, errs);
 	if (!cfg && errs->count == first)
 		ag_errors__add(errs, d->config_path, 0, NULL, "%s", strerror(errno));
-	if (cfg && check_reload_edge(&d->cfg->edge, &cfg->edge, d->config_path, errs)) {
+	if (cfg && ag_daemon__check_reload_edge(&d->cfg->edge, &cfg->edge, d->config_path, errs)) {
 		ag_config__free(cfg);
 		cfg = NULL;
 	}
@@ -199,6 +201,7 @@ int ag_daemon__reload(struct ag_daemon *d, struct ag_errors *errs)
 	d->plan = plan;
 	d->vs = vs;
 	ag_daemon__bind_view(d);
+	ag_cmds__apply(d);	/* the operator's overrides hold across reloads */
 	d->pub.seed = cfg->edge.hash_seed;
 	err = d->prober ? ag_health__retarget(d) : 0;
 	if (!err)
@@ -385,6 +388,12 @@ int main(int argc, char **argv)
 		pr_err("event loop: %s\n", strerror(-err));
 		goto out;
 	}
+	/* Overrides from edge.state_file are in the view before the first publish. */
+	err = ag_cmds__init(&d);
+	if (err) {
+		pr_err("operator commands: %s\n", strerror(-err));
+		goto out;
+	}
 
 	d.xdp = ag_xdp__open(&d.cfg->edge);
 	if (!d.xdp)
@@ -416,6 +425,9 @@ int main(int argc, char **argv)
 	err = ag_daemon__metrics_start(&d);
 	if (err)
 		goto out_detach;
+	err = ag_cmds__start(&d);
+	if (err)
+		goto out_detach;
 
 	pr_info("anygated ready: edge %s, %u interfaces, %u listeners, %u backends\n",
 		d.cfg->edge.name, d.cfg->edge.n_ifaces, d.plan->n_listeners, d.plan->n_backends);
@@ -441,6 +453,7 @@ out_unpin:
 		ag_xdp__unpin(d.xdp);
 	}
 out:
+	ag_cmds__free(&d);
 	ag_publisher__fini(&d.pub);
 	ag_xdp__close(d.xdp);
 	if (d.sig.fd >= 0)

@@ -18,6 +18,7 @@
 struct ag_xdp;
 struct ag_prober;
 struct ag_ctl;
+struct ag_cmds;
 struct ag_metrics_glue;
 
 /* Per-plan arrays the view points into (indexed by backend / group / listener id). */
@@ -51,6 +52,7 @@ struct ag_daemon {
 	struct ag_ev sig;
 	struct ag_prober *prober;
 	struct ag_ctl *ctl;
+	struct ag_cmds *cmds;		/* operator commands and overrides (commands.c) */
 	struct ag_timer proximity_timer;
 	struct ag_view_state vs;
 	struct ag_view view;		/* points into vs */
@@ -88,5 +90,23 @@ int ag_daemon__reload(struct ag_daemon *d, struct ag_errors *errs);
 
 /* Rebuild and publish every listener's table from the current view. */
 int ag_daemon__republish(struct ag_daemon *d, const char *why);
+
+/*
+ * Edge keys a reload cannot change (they need a restart): each one that
+ * differs between old and new is added to errs as file:line: key: problem.
+ */
+int ag_daemon__check_reload_edge(const struct ag_cfg_edge *old, const struct ag_cfg_edge *new,
+				 const char *path, struct ag_errors *errs);
+
+/*
+ * Operator commands (commands.c). init: load edge.state_file and apply its
+ * overrides to d->vs (before the first publish; needs the loop). start: serve
+ * the control socket. apply: re-apply the overrides to a new plan's d->vs (a
+ * reload, before it publishes). free: after the loop has returned.
+ */
+int ag_cmds__init(struct ag_daemon *d);
+int ag_cmds__start(struct ag_daemon *d);
+void ag_cmds__apply(struct ag_daemon *d);
+void ag_cmds__free(struct ag_daemon *d);
 
 #endif /* AG_DAEMON_H */

@@ -249,6 +249,33 @@ static int build_table(struct ag_publisher *p, const struct ag_plan *plan, uint3
 	return err;
 }
 
+int ag_publisher__diff(struct ag_publisher *p, const struct ag_plan *plan, uint32_t lid,
+		       const struct ag_view *view, uint64_t *changed)
+{
+	const struct ag_listener_state *st;
+	const uint32_t *live;
+	uint64_t n = 0;
+	double *share;
+	uint32_t i;
+	int err;
+
+	if (lid >= plan->n_listeners)
+		return -EINVAL;
+	share = calloc(plan->n_backends ? plan->n_backends : 1, sizeof(*share));
+	if (!share)
+		return -ENOMEM;
+	err = build_table(p, plan, lid, view, share);
+	free(share);
+	if (err)
+		return err;
+	st = p->ops->lstate(p->ctx, lid);
+	live = p->ops->lookup_slot(p->ctx, __atomic_load_n(&st->slot, __ATOMIC_ACQUIRE));
+	for (i = 0; i < p->ring_size; i++)
+		n += live[i] != p->scratch[i];
+	*changed = n;
+	return 0;
+}
+
 int ag_publisher__publish_config(struct ag_publisher *p, const struct ag_plan *plan)
 {
 	struct ag_settings s;

@@ -69,6 +69,14 @@ int ag_publisher__publish_tables(struct ag_publisher *p, const struct ag_plan *p
 int ag_publisher__publish(struct ag_publisher *p, const struct ag_plan *plan,
 			  const struct ag_view *view);
 
+/*
+ * A preview: build listener `lid`'s table for (plan, view) as a publish would,
+ * and count the entries that differ from its live slot, writing nothing.
+ * (Uses the publisher's scratch table: not during a publish.) 0 or -errno.
+ */
+int ag_publisher__diff(struct ag_publisher *p, const struct ag_plan *plan, uint32_t lid,
+		       const struct ag_view *view, uint64_t *changed);
+
 /* Stable Maglev identity of a backend: its address and its group's region. */
 uint32_t ag_publish__backend_key(const struct ag_plan *plan, const struct ag_plan_backend *b);
 

@@ -1813,8 +1813,13 @@ static void test_anygatectl(void)
 	json_decref(j);
 	run_ctl(r, false, NULL, "check", "/nonexistent.conf", NULL);
 	expect_run(r, 1, NULL, "/nonexistent.conf");
-	run_ctl(r, false, NULL, "check", NULL);
+	run_ctl(r, false, NULL, "check", "a", "b", NULL);
 	expect_run(r, 2, NULL, "usage: anygatectl check FILE");
+	/* `check` alone or `check --daemon FILE` asks the daemon (this server has no "check"). */
+	run_ctl(r, false, p, "check", NULL);
+	expect_run(r, 2, NULL, "unknown command \"check\"");
+	run_ctl(r, false, p, "check", "--daemon", "x.conf", NULL);
+	expect_run(r, 2, NULL, "unknown command \"check\"");
 	unlink(bad);
 	free(r);
 }

@@ -1,0 +1,1430 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * anygated's operator commands (docs/control.md): the command table served on
+ * the control socket, and the runtime overrides behind the commands that
+ * change state (set weight, set dial, drain, region fail ...).
+ *
+ * A change goes: new override list -> saved to edge.state_file (atomically;
+ * if that fails nothing changes) -> applied to the view -> tables published
+ * (if that fails the old list comes back). With --dry-run it stops after
+ * computing what the tables would become; with --confirm-within it also
+ * remembers the list before it and a timer rolls back to it unless `confirm`
+ * arrives in time. The rollback point is saved too, so a restart in between
+ * still rolls back.
+ *
+ * Every handler runs on the event loop. Reading tables and counters is plain
+ * memory or a few syscalls; walking the flow table (endpoints, flows) is
+ * O(flows), done in batches: meant for operators, not for scrapers.
+ */
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "abi.h"
+#include "config.h"
+#include "ctl.h"
+#include "daemon.h"
+#include "log.h"
+#include "overrides.h"
+#include "plan.h"
+#include "probe.h"
+#include "publish.h"
+#include "xdp.h"
+
+#define FLOWS_LIMIT_DEFAULT 100
+#define FLOWS_LIMIT_MAX 100000		/* rows of one reply (about 200 bytes each) */
+#define FLOW_BATCH 4096			/* flow entries per bpf_map_lookup_batch call */
+#define CONFIRM_MAX_S 86400
+
+struct ag_cmds {
+	struct ag_daemon *d;
+	struct ag_ovr_state st;
+	struct ag_timer confirm;
+	uint64_t deadline_ns;		/* CLOCK_MONOTONIC of the rollback, when pending */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                            */
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double round2(double v)
+{
+	return round(v * 100.0) / 100.0;
+}
+
+static double ms(uint64_t ns)
+{
+	return round(ns / 1e4) / 100.0;
+}
+
+static void fmt_addr(uint32_t addr, char *buf)
+{
+	inet_ntop(AF_INET, &addr, buf, INET_ADDRSTRLEN);
+}
+
+static void fmt_time(int64_t s, char *buf, size_t len)
+{
+	time_t t = (time_t)s;
+	struct tm tm;
+
+	if (!s || !gmtime_r(&t, &tm))
+		snprintf(buf, len, "-");
+	else
+		strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *proto_name(uint8_t proto)
+{
+	return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" : "?";
+}
+
+/* "web/tcp:80": how logs and tables name a listener. */
+static void listener_label(const struct ag_plan *plan, uint32_t lid, char *buf, size_t len)
+{
+	const struct ag_plan_listener *pl = &plan->listeners[lid];
+
+	snprintf(buf, len, "%s/%s:%u", pl->accel->name, proto_name(pl->cfg->proto),
+		 pl->cfg->ranges[0].first);
+}
+
+/* A growing string for joined lists; on allocation failure it stays what it was. */
+struct strbuf {
+	char *s;
+	size_t len, cap;
+};
+
+static void sb_add(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_add(struct strbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = (b->len + n + 1) * 2;
+		char *s = realloc(b->s, cap);
+
+		if (!s)
+			return;
+		b->s = s;
+		b->cap = cap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	b->len += n;
+}
+
+static const char *sb_str(const struct strbuf *b)
+{
+	return b->s ? b->s : "";
+}
+
+/* Every collected config problem, one a line, after a heading. */
+static char *errors_text(const char *heading, const struct ag_errors *errs, unsigned int first)
+{
+	struct strbuf b = { 0 };
+	unsigned int i;
+
+	sb_add(&b, "%s", heading);
+	for (i = first; i < errs->count; i++)
+		sb_add(&b, "\n%s", errs->msgs[i]);
+	return b.s;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reading the fast path: live tables, flows                                */
+
+/* Entries of listener lid's live lookup slot per backend id (counts: n_backends). */
+static void live_counts(struct ag_daemon *d, uint32_t lid, uint32_t *counts)
+{
+	const struct ag_listener_state *st = d->pub.ops->lstate(d->pub.ctx, lid);
+	const uint32_t *t = d->pub.ops->lookup_slot(d->pub.ctx,
+						    __atomic_load_n(&st->slot, __ATOMIC_ACQUIRE));
+	uint32_t i;
+
+	for (i = 0; i < d->pub.ring_size; i++)
+		if (t[i] < d->plan->n_backends)
+			counts[t[i]]++;
+}
+
+/*
+ * Right after a publish the spare slot of each listener still holds the table
+ * it replaced: the entries that differ are the new flows that now land on
+ * another backend.
+ */
+static uint64_t slots_moved(struct ag_daemon *d)
+{
+	uint64_t n = 0;
+	uint32_t l, i;
+
+	for (l = 0; l < d->plan->n_listeners; l++) {
+		const struct ag_listener_state *st = d->pub.ops->lstate(d->pub.ctx, l);
+		uint32_t live = __atomic_load_n(&st->slot, __ATOMIC_ACQUIRE);
+		const uint32_t *now = d->pub.ops->lookup_slot(d->pub.ctx, live);
+		const uint32_t *before = d->pub.ops->lookup_slot(d->pub.ctx, live ^ 1);
+
+		for (i = 0; i < d->pub.ring_size; i++)
+			n += now[i] != before[i];
+	}
+	return n;
+}
+
+typedef void (*flow_fn)(void *ctx, const struct ag_flow_key *k, const struct ag_flow *f);
+
+/*
+ * Every entry of the pinned flow table, in batches (one syscall per
+ * FLOW_BATCH entries), else key by key where the kernel has no batch
+ * lookup for the map. O(flows).
+ */
+static int walk_flows(struct ag_daemon *d, flow_fn fn, void *ctx)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	struct ag_flow_key *keys = NULL, key, next;
+	struct ag_flow *vals = NULL, val;
+	char path[PATH_MAX];
+	uint64_t batch_in = 0, batch_out = 0;
+	bool first = true;
+	__u32 count, i;
+	void *probe;
+	int fd, ret, err = 0;
+
+	if (snprintf(path, sizeof(path), "%s/%s", d->cfg->edge.bpffs_dir, AG_MAP_FLOWS) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	keys = calloc(FLOW_BATCH, sizeof(*keys));
+	vals = calloc(FLOW_BATCH, sizeof(*vals));
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		count = FLOW_BATCH;
+		ret = bpf_map_lookup_batch(fd, first ? NULL : &batch_in, &batch_out, keys, vals,
+					   &count, &opts);
+		if (ret < 0 && ret != -ENOENT) {
+			if (first && (ret == -EINVAL || ret == -ENOTSUP || ret == -524))
+				goto one_by_one;
+			err = ret;
+			goto out;
+		}
+		for (i = 0; i < count; i++)
+			fn(ctx, &keys[i], &vals[i]);
+		if (ret == -ENOENT)
+			goto out;
+		batch_in = batch_out;
+		first = false;
+	}
+one_by_one:
+	probe = NULL;
+	while (!bpf_map_get_next_key(fd, probe, &next)) {
+		key = next;
+		probe = &key;
+		/* An entry evicted between the two calls is simply gone. */
+		if (!bpf_map_lookup_elem(fd, &key, &val))
+			fn(ctx, &key, &val);
+	}
+out:
+	free(keys);
+	free(vals);
+	close(fd);
+	return err;
+}
+
+/* A flow the fast path would still forward as established (not idle past its timeout). */
+static bool flow_live(const struct ag_daemon *d, const struct ag_flow_key *k,
+		      const struct ag_flow *f, uint64_t now, uint64_t *idle_ns)
+{
+	uint64_t idle = now > f->last_seen_ns ? now - f->last_seen_ns : 0;
+	uint32_t idle_s = k->proto == IPPROTO_TCP ? d->cfg->edge.tcp_idle_s
+						  : d->cfg->edge.udp_idle_s;
+	uint64_t limit = (uint64_t)idle_s * 1000000000ull;
+
+	*idle_ns = idle;
+	return idle <= limit;
+}
+
+/* The plan's backend a flow is pinned to (its id and address agree), else NULL. */
+static const struct ag_plan_backend *flow_backend(const struct ag_daemon *d,
+						  const struct ag_flow *f)
+{
+	if (f->backend_id >= d->plan->n_backends ||
+	    d->plan->backends[f->backend_id].addr != f->backend_addr)
+		return NULL;
+	return &d->plan->backends[f->backend_id];
+}
+
+struct flow_counts {
+	struct ag_daemon *d;
+	uint64_t now;
+	uint64_t *per_backend;
+};
+
+static void count_flow(void *ctx, const struct ag_flow_key *k, const struct ag_flow *f)
+{
+	struct flow_counts *fc = ctx;
+	const struct ag_plan_backend *b = flow_backend(fc->d, f);
+	uint64_t idle;
+
+	if (b && flow_live(fc->d, k, f, fc->now, &idle))
+		fc->per_backend[b->id]++;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Overrides: state, changes, confirm and rollback                          */
+
+static unsigned int stale_overrides(const struct ag_cmds *c, const struct ag_plan *plan,
+				    bool log)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < c->st.cur.n; i++) {
+		const struct ag_override *ov = &c->st.cur.v[i];
+
+		if (ag_ovr_sel__count(&ov->sel, plan))
+			continue;
+		n++;
+		if (log)
+			pr_warn("override %s %s matches nothing in the config now (kept; "
+				"`anygatectl overrides clear %s` removes it)\n",
+				ag_ovr_kind__name(ov->kind), ov->sel.text, ov->sel.text);
+	}
+	return n;
+}
+
+static void disarm(struct ag_cmds *c)
+{
+	struct itimerspec off = { { 0, 0 }, { 0, 0 } };
+
+	c->deadline_ns = 0;
+	if (c->confirm.ev.fd >= 0)
+		timerfd_settime(c->confirm.ev.fd, 0, &off, NULL);
+}
+
+static void arm(struct ag_cmds *c)
+{
+	int64_t left = c->st.deadline_ms - wall_ms();
+
+	if (left < 1)
+		left = 1;
+	c->deadline_ns = ag_now_ns() + (uint64_t)left * 1000000ull;
+	ag_timer__arm(&c->confirm, (uint64_t)left * 1000000ull, 0);
+}
+
+/*
+ * Make ns the state: saved first (when must_save, a failed save changes
+ * nothing), then applied and published; a failed publish puts the old state
+ * back. On success ns is consumed (moved into c->st).
+ */
+static int set_state(struct ag_cmds *c, struct ag_ovr_state *ns, const char *why, bool must_save,
+		     char **err)
+{
+	struct ag_daemon *d = c->d;
+	struct ag_ovr_state old;
+	char msg[PATH_MAX + 128];
+	int rc;
+
+	rc = ag_ovr_state__save(ns, d->cfg->edge.state_file, msg, sizeof(msg));
+	if (rc) {
+		if (must_save)
+			return ag_ctl__fail(err, AG_CTL_EINTERNAL,
+					    "cannot save the overrides (%s): nothing changed", msg);
+		pr_err("overrides: cannot save (%s); applying anyway\n", msg);
+	}
+	old = c->st;
+	c->st = *ns;
+	ag_overrides__apply(&c->st.cur, d->plan, &d->vs);
+	rc = ag_daemon__republish(d, why);
+	if (rc) {
+		c->st = old;
+		ag_overrides__apply(&c->st.cur, d->plan, &d->vs);
+		ag_daemon__republish(d, "overrides restored after a failed publish");
+		if (ag_ovr_state__save(&c->st, d->cfg->edge.state_file, msg, sizeof(msg)))
+			pr_err("overrides: cannot save (%s)\n", msg);
+		return ag_ctl__fail(err, AG_CTL_EINTERNAL,
+				    "publishing the tables failed (%s): overrides unchanged",
+				    strerror(-rc));
+	}
+	ag_ovr_state__free(&old);
+	memset(ns, 0, sizeof(*ns));
+	if (c->st.pending)
+		arm(c);
+	else
+		disarm(c);
+	return 0;
+}
+
+static void rollback(struct ag_cmds *c, const char *why)
+{
+	struct ag_ovr_state ns;
+	char *err = NULL;
+
+	ag_ovr_state__init(&ns);
+	if (ag_overrides__copy(&ns.cur, &c->st.rollback)) {
+		pr_err("confirm-within: out of memory rolling back; retrying in 1 s\n");
+		c->st.deadline_ms = wall_ms() + 1000;
+		arm(c);
+		return;
+	}
+	pr_warn("confirm-within: %s: rolling back \"%s\" (%u overrides -> %u)\n", why, c->st.change,
+		c->st.cur.n, ns.cur.n);
+	if (set_state(c, &ns, "confirm-within rollback", false, &err)) {
+		pr_err("confirm-within: rollback failed: %s; retrying in 1 s\n", err ? err : "?");
+		free(err);
+		ag_ovr_state__free(&ns);
+		c->st.deadline_ms = wall_ms() + 1000;
+		arm(c);
+		return;
+	}
+	pr_warn("confirm-within: rolled back; %u overrides now\n", c->st.cur.n);
+}
+
+static void confirm_expired(struct ag_timer *t)
+{
+	struct ag_cmds *c = t->data;
+
+	if (!c->st.pending)
+		return;
+	/* A timer that fired early (clock adjustments) waits for the wall deadline. */
+	if (wall_ms() < c->st.deadline_ms) {
+		arm(c);
+		return;
+	}
+	rollback(c, "not confirmed in time");
+}
+
+/* Options of a changing command, around its positional arguments. */
+struct change_opts {
+	bool dry_run;
+	unsigned int confirm_s;		/* 0: none */
+	int argc;
+	char *argv[AG_CTL_MAX_WORDS];
+};
+
+static int parse_change_opts(struct ag_ctl_req *req, int min, int max, struct change_opts *o,
+			     char **err)
+{
+	const char *name = req->cmd->words[1] ? req->cmd->words[1] : req->cmd->words[0];
+	bool opts_done = false;
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	for (i = 0; i < req->argc; i++) {
+		const char *a = req->argv[i];
+
+		if (!opts_done && !strcmp(a, "--")) {
+			opts_done = true;
+		} else if (!opts_done && !strcmp(a, "--dry-run")) {
+			o->dry_run = true;
+		} else if (!opts_done && !strcmp(a, "--confirm-within")) {
+			char *end;
+			long v;
+
+			if (i + 1 >= req->argc)
+				return ag_ctl__fail(err, AG_CTL_EUSAGE,
+						    "--confirm-within needs SECONDS");
+			errno = 0;
+			v = strtol(req->argv[++i], &end, 10);
+			if (errno || end == req->argv[i] || *end || v < 1 || v > CONFIRM_MAX_S)
+				return ag_ctl__fail(err, AG_CTL_EINVALID,
+						    "--confirm-within: must be 1-%d seconds (got "
+						    "\"%.32s\")", CONFIRM_MAX_S, req->argv[i]);
+			o->confirm_s = v;
+		} else if (!opts_done && a[0] == '-' && a[1] == '-') {
+			return ag_ctl__fail(err, AG_CTL_EUSAGE,
+					    "%s: unknown option %.32s (want --dry-run or "
+					    "--confirm-within SECONDS)", name, a);
+		} else {
+			o->argv[o->argc++] = req->argv[i];
+		}
+	}
+	if (o->dry_run && o->confirm_s)
+		return ag_ctl__fail(err, AG_CTL_EUSAGE,
+				    "--dry-run applies nothing: it takes no --confirm-within");
+	if (o->argc < min || o->argc > max) {
+		char cname[64];
+
+		const char *w1 = req->cmd->words[1];
+
+		snprintf(cname, sizeof(cname), "%s%s%s", req->cmd->words[0], w1 ? " " : "",
+			 w1 ? w1 : "");
+		return ag_ctl__fail(err, AG_CTL_EUSAGE, "usage: %s %s", cname, req->cmd->args);
+	}
+	return 0;
+}
+
+/* The change as people read it: the command words and its arguments. */
+static void change_text(const struct ag_ctl_req *req, const struct change_opts *o, char *buf,
+			size_t len)
+{
+	char *args = ag_ctl__join(o->argc, o->argv);
+
+	snprintf(buf, len, "%s%s%s%s%s", req->cmd->words[0], req->cmd->words[1] ? " " : "",
+		 req->cmd->words[1] ? req->cmd->words[1] : "", o->argc ? " " : "",
+		 args ? args : "");
+	free(args);
+}
+
+/* What `next` would do to the tables: per listener slots moved, old/new shares. */
+static int preview(struct ag_cmds *c, const struct ag_overrides *next, const char *what,
+		   json_t **data, char **err)
+{
+	struct ag_daemon *d = c->d;
+	const struct ag_plan *plan = d->plan;
+	unsigned int nb = plan->n_backends ? plan->n_backends : 1;
+	unsigned int ng = plan->n_groups ? plan->n_groups : 1;
+	struct ag_view_state tmp = d->vs;
+	double *ob = NULL, *nbs = NULL, *og = NULL, *ngs = NULL;
+	json_t *ls = NULL, *gs = NULL, *es = NULL;
+	struct ag_view nv;
+	uint64_t total = 0;
+	unsigned int l, g, b;
+	int rc = -ENOMEM;
+
+	tmp.weight = calloc(nb, sizeof(*tmp.weight));
+	tmp.drained = calloc(nb, sizeof(*tmp.drained));
+	tmp.dial = calloc(ng, sizeof(*tmp.dial));
+	tmp.drilled = calloc(ng, sizeof(*tmp.drilled));
+	ob = calloc(nb, sizeof(*ob));
+	nbs = calloc(nb, sizeof(*nbs));
+	og = calloc(ng, sizeof(*og));
+	ngs = calloc(ng, sizeof(*ngs));
+	ls = json_array();
+	gs = json_array();
+	es = json_array();
+	if (!tmp.weight || !tmp.drained || !tmp.dial || !tmp.drilled || !ob || !nbs || !og ||
+	    !ngs || !ls || !gs || !es)
+		goto out;
+	ag_overrides__apply(next, plan, &tmp);
+	nv = d->view;
+	nv.weight = tmp.weight;
+	nv.drained = tmp.drained;
+	nv.dial = tmp.dial;
+	nv.drilled = tmp.drilled;
+	for (l = 0; l < plan->n_listeners; l++) {
+		const struct ag_plan_listener *pl = &plan->listeners[l];
+		char name[96];
+		uint64_t moved = 0;
+
+		listener_label(plan, l, name, sizeof(name));
+		rc = ag_plan__compile(plan, l, &d->view, ob, og);
+		if (!rc)
+			rc = ag_plan__compile(plan, l, &nv, nbs, ngs);
+		if (!rc)
+			rc = ag_publisher__diff(&d->pub, plan, l, &nv, &moved);
+		if (rc)
+			goto out;
+		total += moved;
+		json_array_append_new(ls, json_pack("{s:s, s:I, s:I, s:f}", "listener", name,
+						    "slots_changed", (json_int_t)moved, "slots",
+						    (json_int_t)d->pub.ring_size, "changed_pct",
+						    round2(100.0 * moved / d->pub.ring_size)));
+		for (g = 0; g < pl->n_groups; g++) {
+			const struct ag_plan_group *pg = &plan->groups[pl->first_group + g];
+
+			json_array_append_new(
+				gs, json_pack("{s:s, s:s, s:f, s:f}", "listener", name, "region",
+					      pg->cfg->region, "old_pct",
+					      round2(100.0 * og[pg->id]), "new_pct",
+					      round2(100.0 * ngs[pg->id])));
+			for (b = 0; b < pg->n_backends; b++) {
+				const struct ag_plan_backend *pb =
+					&plan->backends[pg->first_backend + b];
+				char addr[INET_ADDRSTRLEN];
+
+				fmt_addr(pb->addr, addr);
+				json_array_append_new(
+					es, json_pack("{s:s, s:s, s:s, s:f, s:f}", "listener", name,
+						      "region", pg->cfg->region, "address", addr,
+						      "old_pct", round2(100.0 * ob[pb->id]),
+						      "new_pct", round2(100.0 * nbs[pb->id])));
+			}
+		}
+	}
+	*data = json_pack("{s:b, s:s, s:I, s:i, s:o, s:o, s:o}", "dry_run", 1, "change", what,
+			  "slots_changed", (json_int_t)total, "overrides", (int)next->n,
+			  "listeners", ls, "groups", gs, "endpoints", es);
+	ls = gs = es = NULL;
+	rc = *data ? 0 : -ENOMEM;
+out:
+	free(tmp.weight);
+	free(tmp.drained);
+	free(tmp.dial);
+	free(tmp.drilled);
+	free(ob);
+	free(nbs);
+	free(og);
+	free(ngs);
+	json_decref(ls);
+	json_decref(gs);
+	json_decref(es);
+	if (rc)
+		return ag_ctl__fail(err, AG_CTL_EINTERNAL, "%s: preview failed: %s", what,
+				    strerror(-rc));
+	return AG_CTL_OK;
+}
+
+/* Preview or apply `next` (consumed either way). */
+static int change(struct ag_ctl_req *req, const struct change_opts *o, struct ag_overrides *next,
+		  const char *what, unsigned int matched, json_t **data, char **err)
+{
+	struct ag_daemon *d = req->ctx;
+	struct ag_cmds *c = d->cmds;
+	struct ag_ovr_state ns;
+	char at[32];
+	int rc;
+
+	if (o->dry_run) {
+		rc = preview(c, next, what, data, err);
+		ag_overrides__free(next);
+		return rc;
+	}
+	ag_ovr_state__init(&ns);
+	ns.cur = *next;
+	memset(next, 0, sizeof(*next));
+	if (c->st.pending) {
+		/* Joins the unconfirmed change: one rollback undoes both. */
+		if (ag_overrides__copy(&ns.rollback, &c->st.rollback))
+			goto enomem;
+		ns.pending = true;
+		ns.deadline_ms = o->confirm_s ? wall_ms() + o->confirm_s * 1000ll
+					      : c->st.deadline_ms;
+		snprintf(ns.change, sizeof(ns.change), "%.240s; %.240s", c->st.change, what);
+	} else if (o->confirm_s) {
+		if (ag_overrides__copy(&ns.rollback, &c->st.cur))
+			goto enomem;
+		ns.pending = true;
+		ns.deadline_ms = wall_ms() + o->confirm_s * 1000ll;
+		snprintf(ns.change, sizeof(ns.change), "%s", what);
+	}
+	rc = set_state(c, &ns, what, true, err);
+	if (rc) {
+		ag_ovr_state__free(&ns);
+		return rc;
+	}
+	if (c->st.pending)
+		pr_warn("confirm-within: \"%s\" rolls back in %.0f s unless `anygatectl confirm`\n",
+			c->st.change, (c->st.deadline_ms - wall_ms()) / 1000.0);
+	fmt_time(c->st.pending ? c->st.deadline_ms / 1000 : 0, at, sizeof(at));
+	*data = json_pack("{s:s, s:i, s:i, s:f, s:I, s:o, s:o}", "change", what, "matched",
+			  (int)matched, "overrides", (int)c->st.cur.n, "publish_ms",
+			  ms(d->pub.stats.last_duration_ns), "slots_changed",
+			  (json_int_t)slots_moved(d), "confirm_by",
+			  c->st.pending ? json_string(at) : json_null(), "pending_change",
+			  c->st.pending ? json_string(c->st.change) : json_null());
+	return AG_CTL_OK;
+enomem:
+	ag_ovr_state__free(&ns);
+	return ag_ctl__fail(err, AG_CTL_EINTERNAL, "%s: out of memory", what);
+}
+
+/* The common path of set weight / set dial / drain / undrain / region fail / restore. */
+static int set_override(struct ag_ctl_req *req, enum ag_ovr_kind kind, int flag_value,
+			json_t **data, char **err)
+{
+	struct ag_daemon *d = req->ctx;
+	struct ag_cmds *c = d->cmds;
+	bool endpoint = ag_ovr_kind__endpoint(kind), flag = kind == AG_OVR_DRAIN ||
+							 kind == AG_OVR_DRILL;
+	struct ag_overrides next;
+	struct change_opts o;
+	struct ag_override ov;
+	const char *problem;
+	char what[AG_OVR_CHANGE_MAX], msg[160];
+	unsigned int matched;
+	int rc;
+
+	rc = parse_change_opts(req, flag ? 1 : 2, flag ? 1 : 2, &o, err);
+	if (rc)
+		return rc;
+	change_text(req, &o, what, sizeof(what));
+	memset(&ov, 0, sizeof(ov));
+	ov.kind = kind;
+	if (ag_ovr_sel__parse(&ov.sel, o.argv[0], endpoint, &problem))
+		return ag_ctl__fail(err, AG_CTL_EINVALID, "%s %.64s: %s",
+				    endpoint ? "endpoint" : "group", o.argv[0], problem);
+	if (flag) {
+		ov.value = flag_value;
+	} else if (ag_ovr__value(kind, o.argv[1], &ov.value, msg, sizeof(msg))) {
+		return ag_ctl__fail(err, AG_CTL_EINVALID, "%s", msg);
+	}
+	matched = ag_ovr_sel__count(&ov.sel, d->plan);
+	if (!matched)
+		return ag_ctl__fail(err, AG_CTL_EINVALID, "no %s matches %s",
+				    endpoint ? "endpoint" : "endpoint group", ov.sel.text);
+	ov.set_at = wall_ms() / 1000;
+	snprintf(ov.by, sizeof(ov.by), "uid %u pid %d", (unsigned int)req->uid, (int)req->pid);
+	ag_overrides__init(&next);
+	rc = ag_overrides__copy(&next, &c->st.cur);
+	if (!rc)
+		rc = ag_overrides__set(&next, &ov, d->plan);
+	if (rc) {
+		ag_overrides__free(&next);
+		if (rc == -E2BIG)
+			return ag_ctl__fail(err, AG_CTL_EINVALID,
+					    "%u overrides already: clear some first", AG_OVR_MAX);
+		return rc;
+	}
+	if (kind == AG_OVR_DRILL && !o.dry_run)
+		pr_warn("DR drill: region %s %s on purpose by uid %u (%u endpoint groups)\n",
+			ov.sel.text, flag_value ? "failed" : "restored", (unsigned int)req->uid,
+			matched);
+	return change(req, &o, &next, what, matched, data, err);
+}
+
+static int cmd_set_weight(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	return set_override(req, AG_OVR_WEIGHT, 0, data, err);
+}
+
+static int cmd_set_dial(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	return set_override(req, AG_OVR_DIAL, 0, data, err);
+}
+
+static int cmd_drain(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	return set_override(req, AG_OVR_DRAIN, 1, data, err);
+}
+
+static int cmd_undrain(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	return set_override(req, AG_OVR_DRAIN, 0, data, err);
+}
+
+static int cmd_region_fail(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	return set_override(req, AG_OVR_DRILL, 1, data, err);
+}
+
+static int cmd_region_restore(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	return set_override(req, AG_OVR_DRILL, 0, data, err);
+}
+
+/* A selector of either kind: an endpoint if it ends with an address, else a group. */
+static int parse_any_sel(const char *text, struct ag_ovr_sel *sel, char **err)
+{
+	const char *problem, *p2;
+
+	if (!ag_ovr_sel__parse(sel, text, true, &problem))
+		return 0;
+	if (!ag_ovr_sel__parse(sel, text, false, &p2))
+		return 0;
+	return ag_ctl__fail(err, AG_CTL_EINVALID,
+			    "selector %.64s: want [ACCELERATOR/][REGION/]ADDRESS or "
+			    "[ACCELERATOR/]REGION", text);
+}
+
+static int cmd_overrides_clear(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	struct ag_daemon *d = req->ctx;
+	struct ag_cmds *c = d->cmds;
+	struct ag_overrides next;
+	struct ag_ovr_sel sel;
+	struct change_opts o;
+	char what[AG_OVR_CHANGE_MAX];
+	unsigned int removed;
+	int rc;
+
+	rc = parse_change_opts(req, 0, 1, &o, err);
+	if (rc)
+		return rc;
+	change_text(req, &o, what, sizeof(what));
+	if (o.argc && parse_any_sel(o.argv[0], &sel, err))
+		return AG_CTL_EINVALID;
+	ag_overrides__init(&next);
+	if (ag_overrides__copy(&next, &c->st.cur))
+		return -ENOMEM;
+	removed = ag_overrides__clear(&next, o.argc ? &sel : NULL, d->plan);
+	if (!removed) {
+		ag_overrides__free(&next);
+		if (o.argc)
+			return ag_ctl__fail(err, AG_CTL_EINVALID, "no override matches %s",
+					    sel.text);
+		return ag_ctl__fail(err, AG_CTL_EINVALID, "no overrides to clear");
+	}
+	return change(req, &o, &next, what, removed, data, err);
+}
+
+static int cmd_confirm(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	struct ag_daemon *d = req->ctx;
+	struct ag_cmds *c = d->cmds;
+	struct ag_ovr_state ns;
+	char change_was[AG_OVR_CHANGE_MAX];
+	int rc;
+
+	(void)req;
+	if (!c->st.pending)
+		return ag_ctl__fail(err, AG_CTL_EINVALID,
+				    "nothing to confirm: no change made with --confirm-within is "
+				    "pending");
+	snprintf(change_was, sizeof(change_was), "%s", c->st.change);
+	ag_ovr_state__init(&ns);
+	if (ag_overrides__copy(&ns.cur, &c->st.cur))
+		return -ENOMEM;
+	rc = set_state(c, &ns, "confirm", true, err);
+	if (rc) {
+		ag_ovr_state__free(&ns);
+		return rc;
+	}
+	pr_info("confirm-within: \"%s\" confirmed by uid %u\n", change_was, (unsigned int)req->uid);
+	*data = json_pack("{s:s, s:i}", "confirmed", change_was, "overrides", (int)c->st.cur.n);
+	return AG_CTL_OK;
+}
+
+static json_t *override_row(const struct ag_override *ov, unsigned int idx, unsigned int matches)
+{
+	char at[32];
+
+	fmt_time(ov->set_at, at, sizeof(at));
+	return json_pack("{s:i, s:s, s:s, s:o, s:i, s:s, s:s}", "index", (int)idx, "kind",
+			 ag_ovr_kind__name(ov->kind), "selector", ov->sel.text, "value",
+			 ov->kind == AG_OVR_DRAIN || ov->kind == AG_OVR_DRILL
+				 ? json_boolean(ov->value) : json_integer(ov->value),
+			 "matches", (int)matches, "set_at", at, "by", ov->by);
+}
+
+static int cmd_overrides(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	struct ag_daemon *d = req->ctx;
+	struct ag_cmds *c = d->cmds;
+	json_t *arr = json_array();
+	unsigned int i;
+
+	(void)err;
+	if (!arr)
+		return -ENOMEM;
+	for (i = 0; i < c->st.cur.n; i++)
+		json_array_append_new(arr, override_row(&c->st.cur.v[i], i + 1,
+							ag_overrides__matches(&c->st.cur, i,
+									      d->plan)));
+	*data = arr;
+	return AG_CTL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Read-only commands                                                       */
+
+static unsigned int drills(const struct ag_daemon *d, struct strbuf *names)
+{
+	unsigned int g, n = 0;
+
+	for (g = 0; g < d->plan->n_groups; g++) {
+		const struct ag_plan_group *pg = &d->plan->groups[g];
+		char name[2 * AG_NAME_MAX];
+		bool seen = false;
+		unsigned int h;
+
+		if (!d->vs.drilled[g])
+			continue;
+		n++;
+		snprintf(name, sizeof(name), "%s/%s",
+			 d->plan->listeners[pg->listener_id].accel->name, pg->cfg->region);
+		/* One name per accelerator and region, not per listener. */
+		for (h = 0; h < g && !seen; h++) {
+			const struct ag_plan_group *ph = &d->plan->groups[h];
+
+			seen = d->vs.drilled[h] && !strcmp(ph->cfg->region, pg->cfg->region) &&
+			       d->plan->listeners[ph->listener_id].accel ==
+				       d->plan->listeners[pg->listener_id].accel;
+		}
+		if (!seen)
+			sb_add(names, "%s%s", names->len ? ", " : "", name);
+	}
+	return n;
+}
+
+static int cmd_status(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	struct ag_daemon *d = req->ctx;
+	struct ag_cmds *c = d->cmds;
+	struct strbuf ifs = { 0 }, dr = { 0 };
+	struct ag_ctl_stats cs;
+	unsigned int i, up = 0, drained = 0;
+	char pend[AG_OVR_CHANGE_MAX + 64];
+	json_t *o;
+
+	(void)err;
+	for (i = 0; i < d->cfg->edge.n_ifaces; i++)
+		sb_add(&ifs, "%s%s", i ? "," : "", d->cfg->edge.ifaces[i].name);
+	for (i = 0; i < d->plan->n_backends; i++) {
+		up += d->vs.up[i];
+		drained += d->vs.drained[i];
+	}
+	drills(d, &dr);
+	ag_ctl__stats(req->ctl, &cs);
+	if (c->st.pending)
+		snprintf(pend, sizeof(pend), "%s (rolls back in %.0f s unless confirmed)",
+			 c->st.change, fmax(0.0, (c->st.deadline_ms - wall_ms()) / 1000.0));
+	o = json_pack("{s:s, s:s, s:s, s:s, s:f, s:i, s:i, s:i, s:i}", "edge", d->cfg->edge.name,
+		      "version", AG_VERSION, "config", d->config_path, "fast_path",
+		      d->cfg->edge.fastpath == AG_FASTPATH_XDP ? "xdp" : "dpdk", "uptime_s",
+		      round((ag_now_ns() - d->started_ns) / 1e7) / 100.0, "listeners",
+		      (int)d->plan->n_listeners, "backends", (int)d->plan->n_backends,
+		      "backends_up", (int)up, "backends_down", (int)(d->plan->n_backends - up));
+	if (!o) {
+		free(ifs.s);
+		free(dr.s);
+		return -ENOMEM;
+	}
+	json_object_set_new(o, "interfaces", json_string(sb_str(&ifs)));
+	json_object_set_new(o, "publishes", json_integer(d->pub.stats.publishes));
+	json_object_set_new(o, "last_publish_ms", json_real(ms(d->pub.stats.last_duration_ns)));
+	json_object_set_new(o, "last_slots_written", json_integer(d->pub.stats.slots_written));
+	json_object_set_new(o, "failovers", json_integer(d->last_change.count));
+	json_object_set_new(o, "last_failover_ms",
+			    d->last_change.count
+				    ? json_real(ms(d->last_change.published_ns -
+						   d->last_change.decided_ns))
+				    : json_null());
+	json_object_set_new(o, "reloads", json_integer(d->reloads));
+	json_object_set_new(o, "reload_failures", json_integer(d->reload_failures));
+	json_object_set_new(o, "overrides", json_integer(c->st.cur.n));
+	json_object_set_new(o, "drained", json_integer(drained));
+	json_object_set_new(o, "drill", dr.len ? json_string(sb_str(&dr)) : json_null());
+	json_object_set_new(o, "confirm_pending", c->st.pending ? json_string(pend) : json_null());
+	json_object_set_new(o, "control_clients", json_integer(cs.clients));
+	free(ifs.s);
+	free(dr.s);
+	*data = o;
+	return AG_CTL_OK;
+}
+
+static void fmt_ports(const struct ag_cfg_listener *l, struct strbuf *b)
+{
+	unsigned int r;
+
+	for (r = 0; r < l->n_ranges; r++) {
+		if (l->ranges[r].first == l->ranges[r].last)
+			sb_add(b, "%s%u", r ? "," : "", l->ranges[r].first);
+		else
+			sb_add(b, "%s%u-%u", r ? "," : "", l->ranges[r].first, l->ranges[r].last);
+	}
+}
+
+static int cmd_listeners(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	struct ag_daemon *d = req->ctx;
+	const struct ag_plan *plan = d->plan;
+	json_t *arr = json_array();
+	unsigned int l, i;
+
+	(void)err;
+	if (!arr)
+		return -ENOMEM;
+	for (l = 0; l < plan->n_listeners; l++) {
+		const struct ag_plan_listener *pl = &plan->listeners[l];
+		const struct ag_listener_state *st = d->pub.ops->lstate(d->pub.ctx, l);
+		struct strbuf vips = { 0 }, ports = { 0 }, order = { 0 };
+		uint32_t ord[AG_MAX_GROUPS_PER_LISTENER];
+		char name[96];
+		bool drill = false;
+
+		listener_label(plan, l, name, sizeof(name));
+		for (i = 0; i < pl->accel->n_addrs; i++) {
+			char a[INET_ADDRSTRLEN];
+
+			fmt_addr(pl->accel->addrs[i], a);
+			sb_add(&vips, "%s%s", i ? "," : "", a);
+		}
+		fmt_ports(pl->cfg, &ports);
+		/* Visiting order with RTTs; dials and drills marked where they apply. */
+		ag_plan__group_order(plan, l, &d->view, ord);
+		for (i = 0; i < pl->n_groups; i++) {
+			const struct ag_plan_group *pg = &plan->groups[ord[i]];
+			uint64_t rtt = d->vs.group_rtt_ns[pg->id];
+			uint8_t dial = ag_view__dial(&d->view, pg);
+
+			sb_add(&order, "%s%s", i ? " > " : "", pg->cfg->region);
+			if (rtt)
+				sb_add(&order, " %.2fms", rtt / 1e6);
+			else
+				sb_add(&order, " ?ms");
+			if (d->vs.drilled[pg->id]) {
+				sb_add(&order, " [DRILL]");
+				drill = true;
+			} else if (dial != 100) {
+				sb_add(&order, " [dial %u]", dial);
+			}
+		}
+		json_array_append_new(
+			arr, json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:i}",
+				       "id", (int)l, "listener", name, "accelerator",
+				       pl->accel->name,
+				       "vips", sb_str(&vips), "proto", proto_name(pl->cfg->proto),
+				       "ports", sb_str(&ports), "affinity",
+				       pl->cfg->affinity == AG_AFFINITY_SOURCE_IP ? "source_ip"
+										  : "none",
+				       "failure_policy",
+				       pl->cfg->failure_policy == AG_FAIL_DROP ? "drop" : "open",
+				       "order", sb_str(&order), "drill", drill, "generation",
+				       (int)__atomic_load_n(&st->generation, __ATOMIC_ACQUIRE)));
+		free(vips.s);
+		free(ports.s);
+		free(order.s);
+	}
+	*data = arr;
+	return AG_CTL_OK;
+}
+
+static int cmd_endpoints(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	struct ag_daemon *d = req->ctx;
+	const struct ag_plan *plan = d->plan;
+	unsigned int nb = plan->n_backends ? plan->n_backends : 1;
+	struct flow_counts fc = { .d = d, .now = ag_now_ns() };
+	uint32_t *counts = NULL;
+	struct ag_ovr_sel sel;
+	json_t *arr = NULL;
+	unsigned int l, b;
+	int rc = -ENOMEM, frc;
+
+	if (req->argc && parse_any_sel(req->argv[0], &sel, err))
+		return AG_CTL_EINVALID;
+	counts = calloc(nb, sizeof(*counts));
+	fc.per_backend = calloc(nb, sizeof(*fc.per_backend));
+	arr = json_array();
+	if (!counts || !fc.per_backend || !arr)
+		goto out;
+	for (l = 0; l < plan->n_listeners; l++)
+		live_counts(d, l, counts);
+	frc = walk_flows(d, count_flow, &fc);
+	if (frc)
+		pr_warn("endpoints: reading the flow table: %s\n", strerror(-frc));
+	for (b = 0; b < plan->n_backends; b++) {
+		const struct ag_plan_backend *pb = &plan->backends[b];
+		const struct ag_plan_group *pg = &plan->groups[pb->group_id];
+		struct ag_traffic_stats ts = { 0 };
+		char name[96], addr[INET_ADDRSTRLEN];
+		struct strbuf ovr = { 0 };
+		uint64_t srtt = d->prober ? ag_prober__srtt_ns(d->prober, b) : 0;
+		const char *reason = d->prober ? ag_prober__last_reason(d->prober, b) : "";
+		json_t *row;
+
+		if (req->argc && (sel.endpoint ? !ag_ovr_sel__match_backend(&sel, plan, pb)
+					       : !ag_ovr_sel__match_group(&sel, plan, pg)))
+			continue;
+		listener_label(plan, pb->listener_id, name, sizeof(name));
+		fmt_addr(pb->addr, addr);
+		ag_xdp__backend_stats(d->xdp, b, &ts);
+		if (d->vs.weight[b] >= 0)
+			sb_add(&ovr, "weight %d", d->vs.weight[b]);
+		if (d->vs.drained[b])
+			sb_add(&ovr, "%sdrained", ovr.len ? ", " : "");
+		if (d->vs.dial[pg->id] >= 0)
+			sb_add(&ovr, "%sdial %d", ovr.len ? ", " : "", d->vs.dial[pg->id]);
+		if (d->vs.drilled[pg->id])
+			sb_add(&ovr, "%sDRILL", ovr.len ? ", " : "");
+		row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:i, s:f, s:o, s:I, s:I, "
+				"s:s?}", "listener", name, "region", pg->cfg->region, "address",
+				addr,
+				"health", d->vs.up[b] ? "up" : "down", "reason", reason, "rtt_ms",
+				srtt ? json_real(ms(srtt)) : json_null(), "weight", pb->weight,
+				"effective", ag_view__weight(&d->view, pb), "share_pct",
+				round2(100.0 * counts[b] / d->pub.ring_size), "flows",
+				frc ? json_null() : json_integer(fc.per_backend[b]), "packets",
+				(json_int_t)ts.packets, "bytes", (json_int_t)ts.bytes, "override",
+				ovr.len ? sb_str(&ovr) : NULL);
+		free(ovr.s);
+		if (!row || json_array_append_new(arr, row))
+			goto out;
+	}
+	*data = arr;
+	arr = NULL;
+	rc = 0;
+out:
+	free(counts);
+	free(fc.per_backend);
+	json_decref(arr);
+	return rc;
+}
+
+struct flow_list {
+	struct ag_daemon *d;
+	uint64_t now;
+	bool by_backend, by_client;
+	uint32_t backend, client;
+	unsigned long limit;
+	uint64_t count, expired;
+	json_t *rows;
+	int err;
+};
+
+static void list_flow(void *ctx, const struct ag_flow_key *k, const struct ag_flow *f)
+{
+	struct flow_list *fl = ctx;
+	char c[INET_ADDRSTRLEN], v[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], cs[32], vs[32], bs[32];
+	char lname[96] = "-";
+	uint64_t idle;
+	json_t *row;
+
+	if ((fl->by_backend && f->backend_addr != fl->backend) ||
+	    (fl->by_client && k->saddr != fl->client))
+		return;
+	if (!flow_live(fl->d, k, f, fl->now, &idle)) {
+		fl->expired++;
+		return;
+	}
+	fl->count++;
+	if (fl->err || json_array_size(fl->rows) >= fl->limit)
+		return;
+	fmt_addr(k->saddr, c);
+	fmt_addr(k->daddr, v);
+	fmt_addr(f->backend_addr, b);
+	snprintf(cs, sizeof(cs), "%s:%u", c, ntohs(k->sport));
+	snprintf(vs, sizeof(vs), "%s:%u", v, ntohs(k->dport));
+	snprintf(bs, sizeof(bs), "%s:%u", b, ntohs(f->backend_port));
+	if (f->listener_id < fl->d->plan->n_listeners)
+		listener_label(fl->d->plan, f->listener_id, lname, sizeof(lname));
+	row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:f}", "client", cs, "vip", vs, "proto",
+			proto_name(k->proto), "listener", lname, "backend", bs, "nat_port",
+			(int)ntohs(f->nat_port), "idle_s", round(idle / 1e8) / 10.0);
+	if (!row || json_array_append_new(fl->rows, row))
+		fl->err = -ENOMEM;
+}
+
+static int cmd_flows(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	struct ag_daemon *d = req->ctx;
+	struct flow_list fl = { .d = d, .now = ag_now_ns(), .limit = FLOWS_LIMIT_DEFAULT };
+	int i, rc;
+
+	for (i = 0; i < req->argc; i += 2) {
+		const char *k = req->argv[i], *v = i + 1 < req->argc ? req->argv[i + 1] : NULL;
+		struct in_addr a;
+
+		if (!v || (strcmp(k, "backend") && strcmp(k, "client") && strcmp(k, "limit")))
+			return ag_ctl__fail(err, AG_CTL_EUSAGE, "usage: flows %s", req->cmd->args);
+		if (!strcmp(k, "limit")) {
+			char *end;
+
+			errno = 0;
+			fl.limit = strtoul(v, &end, 10);
+			if (errno || end == v || *end || v[0] == '-' || fl.limit < 1 ||
+			    fl.limit > FLOWS_LIMIT_MAX)
+				return ag_ctl__fail(err, AG_CTL_EINVALID,
+						    "limit: must be 1-%d (got \"%.32s\")",
+						    FLOWS_LIMIT_MAX, v);
+			continue;
+		}
+		if (inet_pton(AF_INET, v, &a) != 1)
+			return ag_ctl__fail(err, AG_CTL_EINVALID,
+					    "%s: must be an IPv4 address (got \"%.64s\")", k, v);
+		if (!strcmp(k, "backend")) {
+			fl.by_backend = true;
+			fl.backend = a.s_addr;
+		} else {
+			fl.by_client = true;
+			fl.client = a.s_addr;
+		}
+	}
+	fl.rows = json_array();
+	if (!fl.rows)
+		return -ENOMEM;
+	rc = walk_flows(d, list_flow, &fl);
+	if (!rc)
+		rc = fl.err;
+	if (rc) {
+		json_decref(fl.rows);
+		return ag_ctl__fail(err, AG_CTL_EINTERNAL, "reading the flow table: %s",
+				    strerror(-rc));
+	}
+	*data = json_pack("{s:I, s:I, s:i, s:o}", "count", (json_int_t)fl.count, "expired",
+			  (json_int_t)fl.expired, "shown", (int)json_array_size(fl.rows), "flows",
+			  fl.rows);
+	return *data ? AG_CTL_OK : -ENOMEM;
+}
+
+static int cmd_stats(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	struct ag_daemon *d = req->ctx;
+	json_t *reasons = json_array(), *ls = json_array();
+	unsigned int r, l;
+
+	(void)err;
+	if (!reasons || !ls)
+		goto enomem;
+	for (r = 0; r < AG_R__MAX; r++) {
+		struct ag_reason_stats rs = { 0 };
+		const char *name = ag_reason__name(r);
+
+		ag_xdp__reason_stats(d->xdp, r, &rs);
+		json_array_append_new(reasons,
+				      json_pack("{s:s, s:s, s:I, s:I}", "reason", name, "action",
+						!strncmp(name, "pass_", 5)   ? "pass"
+						: !strncmp(name, "drop_", 5) ? "drop"
+									     : "other",
+						"packets", (json_int_t)rs.packets, "bytes",
+						(json_int_t)rs.bytes));
+	}
+	for (l = 0; l < d->plan->n_listeners; l++) {
+		struct ag_traffic_stats ts = { 0 };
+		char name[96];
+
+		listener_label(d->plan, l, name, sizeof(name));
+		ag_xdp__listener_stats(d->xdp, l, &ts);
+		json_array_append_new(
+			ls, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "listener", name, "packets",
+				      (json_int_t)ts.packets, "bytes", (json_int_t)ts.bytes,
+				      "new_flows", (json_int_t)ts.new_flows, "ret_packets",
+				      (json_int_t)ts.ret_packets, "ret_bytes",
+				      (json_int_t)ts.ret_bytes));
+	}
+	*data = json_pack("{s:o, s:o}", "reasons", reasons, "listeners", ls);
+	return *data ? AG_CTL_OK : -ENOMEM;
+enomem:
+	json_decref(reasons);
+	json_decref(ls);
+	return -ENOMEM;
+}
+
+static int cmd_reload(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	struct ag_daemon *d = req->ctx;
+	struct ag_errors errs;
+	int rc;
+
+	ag_errors__init(&errs);
+	rc = ag_daemon__reload(d, &errs);
+	if (rc) {
+		char *text = errors_text("reload refused; the running config and tables are "
+					 "unchanged:", &errs, 0);
+
+		ag_errors__free(&errs);
+		if (!text)
+			return rc;
+		free(*err);
+		*err = text;
+		return AG_CTL_EINVALID;
+	}
+	ag_errors__free(&errs);
+	*data = json_pack("{s:s, s:i, s:i, s:f, s:I, s:i, s:i}", "reloaded", d->config_path,
+			  "listeners", (int)d->plan->n_listeners, "backends",
+			  (int)d->plan->n_backends, "publish_ms", ms(d->pub.stats.last_duration_ns),
+			  "slots_written", (json_int_t)d->pub.stats.slots_written, "overrides",
+			  (int)d->cmds->st.cur.n, "overrides_matching_nothing",
+			  (int)stale_overrides(d->cmds, d->plan, false));
+	return AG_CTL_OK;
+}
+
+static int cmd_check(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	struct ag_daemon *d = req->ctx;
+	const char *path = req->argc ? req->argv[0] : d->config_path;
+	struct ag_errors errs;
+	struct ag_config *cfg;
+	struct ag_plan *plan = NULL;
+	unsigned int nl = 0, nb = 0;
+
+	ag_errors__init(&errs);
+	cfg = ag_config__load(path, &errs);
+	if (!cfg && !errs.count)
+		ag_errors__add(&errs, path, 0, NULL, "%s", strerror(errno));
+	if (cfg) {
+		/* What a reload of this file would refuse beyond the validator. */
+		ag_daemon__check_reload_edge(&d->cfg->edge, &cfg->edge, path, &errs);
+		plan = ag_plan__new(cfg);
+		if (!plan)
+			ag_errors__add(&errs, path, 0, NULL, "laying out: %s", strerror(errno));
+		else {
+			nl = plan->n_listeners;
+			nb = plan->n_backends;
+		}
+	}
+	ag_plan__free(plan);
+	ag_config__free(cfg);
+	if (errs.count) {
+		char head[PATH_MAX + 64];
+		char *text;
+
+		snprintf(head, sizeof(head), "%s: %u problem%s (as anygated reads it):", path,
+			 errs.count, errs.count == 1 ? "" : "s");
+		text = errors_text(head, &errs, 0);
+		ag_errors__free(&errs);
+		if (!text)
+			return -ENOMEM;
+		free(*err);
+		*err = text;
+		return AG_CTL_EINVALID;
+	}
+	ag_errors__free(&errs);
+	*data = json_pack("{s:s, s:b, s:i, s:i}", "file", path, "ok", 1, "listeners", (int)nl,
+			  "backends", (int)nb);
+	return AG_CTL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The table                                                                */
+
+#define CHANGE_ARGS(pos) pos " [--dry-run | --confirm-within SECONDS]"
+
+static const struct ag_ctl_cmd daemon_cmds[] = {
+	{ { "status" }, NULL, 0, 0, AG_CTL_READ, cmd_status,
+	  "edge, fast path, uptime, counts, publishes, failover and reload figures, overrides" },
+	{ { "listeners" }, NULL, 0, 0, AG_CTL_READ, cmd_listeners,
+	  "listeners: VIPs, protocol, ports, affinity, region order with RTTs, drills" },
+	{ { "endpoints" }, "[SELECTOR]", 0, 1, AG_CTL_READ, cmd_endpoints,
+	  "endpoints: health, RTT, weights, table share, active flows (walks the flow table)" },
+	{ { "set", "weight" }, CHANGE_ARGS("ENDPOINT WEIGHT"), 2, 5, AG_CTL_ADMIN, cmd_set_weight,
+	  "override the weight (0-255) of [ACCELERATOR/][REGION/]ADDRESS" },
+	{ { "set", "dial" }, CHANGE_ARGS("GROUP DIAL"), 2, 5, AG_CTL_ADMIN, cmd_set_dial,
+	  "override the traffic dial (0-100) of [ACCELERATOR/]REGION" },
+	{ { "drain" }, CHANGE_ARGS("ENDPOINT"), 1, 4, AG_CTL_ADMIN, cmd_drain,
+	  "no new flows to an endpoint; its flows continue" },
+	{ { "undrain" }, CHANGE_ARGS("ENDPOINT"), 1, 4, AG_CTL_ADMIN, cmd_undrain,
+	  "end a drain" },
+	{ { "region", "fail" }, CHANGE_ARGS("GROUP"), 1, 4, AG_CTL_ADMIN, cmd_region_fail,
+	  "DR drill: take a region out of service on purpose (new flows go elsewhere)" },
+	{ { "region", "restore" }, CHANGE_ARGS("GROUP"), 1, 4, AG_CTL_ADMIN, cmd_region_restore,
+	  "end a DR drill" },
+	{ { "overrides" }, NULL, 0, 0, AG_CTL_READ, cmd_overrides,
+	  "runtime overrides in force (kept in edge.state_file across restarts)" },
+	{ { "overrides", "clear" }, CHANGE_ARGS("[SELECTOR]"), 0, 4, AG_CTL_ADMIN,
+	  cmd_overrides_clear, "remove the overrides touching SELECTOR, or all" },
+	{ { "confirm" }, NULL, 0, 0, AG_CTL_ADMIN, cmd_confirm,
+	  "keep a change made with --confirm-within" },
+	{ { "flows" }, "[backend ADDRESS] [client ADDRESS] [limit N]", 0, 6, AG_CTL_READ,
+	  cmd_flows, "active flows: count and list (walks the flow table)" },
+	{ { "stats" }, NULL, 0, 0, AG_CTL_READ, cmd_stats,
+	  "packets passed and dropped by reason; traffic per listener" },
+	{ { "reload" }, NULL, 0, 0, AG_CTL_ADMIN, cmd_reload,
+	  "re-read the config file (as SIGHUP); a bad file changes nothing" },
+	{ { "check" }, "[FILE]", 0, 1, AG_CTL_ADMIN, cmd_check,
+	  "validate FILE (default: the running config's file) as anygated reads it" },
+};
+
+/* ------------------------------------------------------------------------ */
+/* Life cycle                                                               */
+
+int ag_cmds__init(struct ag_daemon *d)
+{
+	const char *path = d->cfg->edge.state_file;
+	char msg[PATH_MAX + 256];
+	struct ag_cmds *c;
+	int rc;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->d = d;
+	c->confirm.ev.fd = -1;
+	ag_ovr_state__init(&c->st);
+	rc = ag_timer__init(&d->loop, &c->confirm, confirm_expired, c);
+	if (rc) {
+		free(c);
+		return rc;
+	}
+	d->cmds = c;
+
+	rc = ag_ovr_state__load(&c->st, path, msg, sizeof(msg));
+	if (rc == -EINVAL) {
+		char bad[PATH_MAX + 8];
+
+		snprintf(bad, sizeof(bad), "%s.bad", path);
+		if (rename(path, bad))
+			pr_err("overrides: %s; starting with no overrides (and cannot keep the bad "
+			       "file as %s: %s)\n", msg, bad, strerror(errno));
+		else
+			pr_err("overrides: %s; starting with no overrides; the bad file is kept as "
+			       "%s\n", msg, bad);
+	} else if (rc && rc != -ENOENT) {
+		pr_err("overrides: %s; starting with no overrides\n", msg);
+	} else if (!rc) {
+		unsigned int i;
+
+		pr_info("overrides: %u loaded from %s\n", c->st.cur.n, path);
+		for (i = 0; i < c->st.cur.n; i++)
+			pr_info("  override %s %s %d (set by %s)\n",
+				ag_ovr_kind__name(c->st.cur.v[i].kind), c->st.cur.v[i].sel.text,
+				c->st.cur.v[i].value, c->st.cur.v[i].by);
+		stale_overrides(c, d->plan, true);
+	}
+	if (rc)
+		ag_ovr_state__init(&c->st);
+	if (c->st.pending) {
+		/* Nobody confirmed before the restart: the deadline still holds. */
+		if (wall_ms() >= c->st.deadline_ms) {
+			struct ag_overrides rb = c->st.rollback;
+
+			pr_warn("confirm-within: \"%s\" was not confirmed before its deadline: "
+				"rolled back at start\n", c->st.change);
+			ag_overrides__free(&c->st.cur);
+			c->st.cur = rb;
+			memset(&c->st.rollback, 0, sizeof(c->st.rollback));
+			c->st.pending = false;
+			if (ag_ovr_state__save(&c->st, path, msg, sizeof(msg)))
+				pr_err("overrides: cannot save (%s)\n", msg);
+		} else {
+			pr_warn("confirm-within: \"%s\" still rolls back in %.0f s unless "
+				"confirmed\n", c->st.change,
+				(c->st.deadline_ms - wall_ms()) / 1000.0);
+			arm(c);
+		}
+	}
+	ag_overrides__apply(&c->st.cur, d->plan, &d->vs);
+	return 0;
+}
+
+void ag_cmds__apply(struct ag_daemon *d)
+{
+	if (!d->cmds)
+		return;
+	ag_overrides__apply(&d->cmds->st.cur, d->plan, &d->vs);
+	stale_overrides(d->cmds, d->plan, true);
+}
+
+int ag_cmds__start(struct ag_daemon *d)
+{
+	struct ag_ctl_opts opts = {
+		.path = d->cfg->edge.control_socket,
+		.version = AG_VERSION,
+		.sock_gid = d->cfg->edge.control_gid,
+		.admin_gid = d->cfg->edge.admin_gid,
+		.cmds = daemon_cmds,
+		.n_cmds = sizeof(daemon_cmds) / sizeof(daemon_cmds[0]),
+		.ctx = d,
+	};
+
+	d->ctl = ag_ctl__new(&d->loop, &opts);
+	return d->ctl ? 0 : -errno;
+}
+
+void ag_cmds__free(struct ag_daemon *d)
+{
+	struct ag_cmds *c = d->cmds;
+
+	ag_ctl__free(d->ctl);
+	d->ctl = NULL;
+	if (!c)
+		return;
+	ag_timer__fini(&d->loop, &c->confirm);
+	ag_ovr_state__free(&c->st);
+	free(c);
+	d->cmds = NULL;
+}
