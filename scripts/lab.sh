@@ -2,13 +2,16 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # The multi-region anygate lab in network namespaces (plan: tests/integration/lib.sh).
 #
-#   scripts/lab.sh up     [--tag T] [--backends N]  build if needed, create the lab, start anygated
+#   scripts/lab.sh up     [--tag T] [--backends N] [--rtt A,B,C]  build if needed, create the lab,
+#                                                  start anygated
 #   scripts/lab.sh down   [--tag T]                 stop everything, remove namespaces and mounts
-#   scripts/lab.sh status [--tag T]                 namespaces, anygated, XDP attach state
-#   scripts/lab.sh demo   [--tag T]                 up, real TCP and UDP flows, a table, down
+#   scripts/lab.sh status [--tag T]                 namespaces, anygated, XDP state, WAN bridges
+#   scripts/lab.sh demo   [--tag T] [--backends N] [--rtt A,B,C]  up, measured RTTs, real TCP
+#                                                  and UDP flows, a table, down
 #
-# tag defaults to "lab". anygated runs config/lab.conf, whose /run/anygate/lab/
-# paths are moved under /run/anygate/<tag>/ for another tag.
+# tag defaults to "lab". --rtt: round-trip times edge <-> eu-west,us-east,ap-south
+# in ms (default 2,20,60, or $AG_RTT; 0 = no delay). anygated runs config/lab.conf,
+# whose /run/anygate/lab/ paths are moved under /run/anygate/<tag>/ for another tag.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,7 +19,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/tests/integration/lib.sh"
 
 usage() {
-	sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -27,12 +30,15 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--tag) tag=${2:?--tag needs a value}; shift 2 ;;
 	--backends) export AG_BACKENDS=${2:?--backends needs a value}; shift 2 ;;
+	--rtt) export AG_RTT=${2:?--rtt needs a value}; shift 2 ;;
 	*) usage ;;
 	esac
 done
 case $cmd in up | down | status | demo) ;; *) usage ;; esac
 [ "$(id -u)" -eq 0 ] || ag_die "lab.sh must run as root (network namespaces, XDP, bpffs)"
 ag_set_tag "$tag"
+# Refuse a bad --rtt before anything is built.
+[ "$cmd" = up ] || [ "$cmd" = demo ] && lab_rtt_parse
 
 build() {
 	"$ROOT/scripts/deps.sh" >&2 || ag_die "deps.sh failed"
@@ -54,7 +60,7 @@ do_up() {
 	local conf
 	build
 	ag_require_native_xdp
-	ag_log "creating the lab (${AG_BACKENDS:-2} backends per region)"
+	ag_log "creating the lab (${AG_BACKENDS:-2} backends per region, RTT from the edge: $(rtt_list) ms)"
 	if ! lab_up; then
 		lab_down
 		ag_die "lab creation failed (cleaned up)"
@@ -66,6 +72,40 @@ do_up() {
 		ag_die "anygated did not come up (lab removed)"
 	fi
 	ag_log "ready: from the client, e.g. ip netns exec $(ns client) curl http://$AG_VIP/"
+}
+
+# "eu-west 2, us-east 20, ap-south 60": the configured round-trip times.
+rtt_list() {
+	local n out=""
+	for ((n = 1; n <= AG_REGIONS; n++)); do
+		out+="${out:+, }${AG_REGION_NAMES[n - 1]} ${AG_RTT_MS[n]}"
+	done
+	echo "$out"
+}
+
+# The delay bridges: pid, delays, counters (fresh, via SIGUSR1).
+wan_status() {
+	local n pid st
+	echo "WAN delay bridges (a0 = edge side, b0 = router side; ab = towards the region):"
+	for ((n = 1; n <= AG_REGIONS; n++)); do
+		pid=$(cat "$AG_RUN/wan$n.pid" 2>/dev/null)
+		if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+			echo "  wan$n (${AG_REGION_NAMES[n - 1]}): NOT running"
+			continue
+		fi
+		echo "  wan$n (${AG_REGION_NAMES[n - 1]}): ag-wandelay pid $pid"
+		st=$(wan_stats $n 2>&1) || { echo "    $st"; continue; }
+		awk '/^dir=/ {
+			for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+			drops = ""
+			for (k in v) if (k ~ /^drop_/ && v[k] != 0) drops = drops " " substr(k, 6) "=" v[k]
+			printf "    %s %s->%s delay %s us: %s frames %s bytes forwarded, %s queued, " \
+				"late avg %s us max %s us, drops:%s\n", v["dir"], v["in"], v["out"],
+				v["delay_us"], v["tx_frames"], v["tx_bytes"], v["queued"],
+				v["late_avg_us"], v["late_max_us"], drops == "" ? " none" : drops
+			delete v
+		}' <<<"$st"
+	done
 }
 
 do_status() {
@@ -94,6 +134,8 @@ do_status() {
 					END { printf "  %-3s %s%s\n", n, x, id ? " (prog id " id ")" : "" }'
 		done
 	fi
+	[ -n "$(lab_namespaces)" ] && wan_status
+	return 0
 }
 
 # Count replies per backend and region: reads backend names (one a line).
@@ -119,12 +161,22 @@ tally() {
 }
 
 do_demo() {
-	local out=$AG_RUN/demo
+	local out=$AG_RUN/demo n m
 	trap 'lab_down' EXIT
 	trap 'lab_down; exit 130' INT
 	trap 'lab_down; exit 143' TERM
 	do_up
 	mkdir -p "$out"
+	echo
+	echo "Round-trip time from the edge to each region (through its WAN delay bridge):"
+	for ((n = 1; n <= AG_REGIONS; n++)); do
+		# One echo first resolves the router's MAC (ARP crosses the WAN too).
+		nsx edge ping -n -c 1 -W 5 "10.$n.0.2" >/dev/null 2>&1
+		m=$(edge_rtt $n 5 2>/dev/null) || m="no reply"
+		printf "  %-10s configured %6s ms, measured %s ms (median of 5 pings to 10.%d.0.2)\n" \
+			"${AG_REGION_NAMES[n - 1]}" "${AG_RTT_MS[n]}" "$m" "$n"
+	done
+	echo
 	ag_log "200 TCP connections (curl, HTTP/1.0, one connection each) to $AG_VIP:80"
 	nsx client curl -s --max-time 5 --connect-timeout 3 -w '|%{http_code}\n' \
 		"http://$AG_VIP/[1-200]" >"$out/tcp" 2>"$out/tcp.err"
