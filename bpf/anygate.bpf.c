@@ -22,6 +22,7 @@
 #include "csum.h"
 #include "nat.h"
 #include "flow.h"
+#include "rst.h"
 
 /* <sys/socket.h> is not available to BPF programs. */
 #define AG_AF_INET 2
@@ -114,8 +115,8 @@ struct {
 	__type(value, struct ag_reason_stats);
 } ag_rstats SEC(".maps");
 
-/* Count a packet we do not forward; return its verdict: drop reasons drop, the rest pass. */
-static __always_inline int ag_verdict(int reason, __u64 bytes)
+/* Count a packet in ag_rstats under reason. */
+static __always_inline void ag_count_reason(int reason, __u64 bytes)
 {
 	__u32 key = (__u32)reason;
 	struct ag_reason_stats *rs = bpf_map_lookup_elem(&ag_rstats, &key);
@@ -124,6 +125,12 @@ static __always_inline int ag_verdict(int reason, __u64 bytes)
 		rs->packets++;
 		rs->bytes += bytes;
 	}
+}
+
+/* Count a packet we do not forward; return its verdict: drop reasons drop, the rest pass. */
+static __always_inline int ag_verdict(int reason, __u64 bytes)
+{
+	ag_count_reason(reason, bytes);
 	return ag_reason__is_drop(reason) ? XDP_DROP : XDP_PASS;
 }
 
@@ -150,40 +157,108 @@ static __always_inline void ag_count_ret(void *map, __u32 id, __u64 bytes)
 	}
 }
 
+/* Route saddr:sport -> daddr:dport as the kernel would for a packet arriving on ctx's interface. */
+static __always_inline long ag_fib(struct xdp_md *ctx, struct bpf_fib_lookup *fib, __u8 tos,
+				   __u8 proto, __be32 saddr, __be16 sport, __be32 daddr,
+				   __be16 dport, __u16 tot_len)
+{
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->family = AG_AF_INET;
+	fib->tos = tos;
+	fib->l4_protocol = proto;
+	fib->sport = sport;
+	fib->dport = dport;
+	fib->tot_len = tot_len; /* the kernel checks it against the route's MTU */
+	fib->ipv4_src = saddr;
+	fib->ipv4_dst = daddr;
+	fib->ifindex = ctx->ingress_ifindex;
+	return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
+}
+
+/* The next hop of a successful lookup, checked for packets up to max_len bytes (abi.h). */
+static __always_inline void ag_nexthop_set(struct ag_nexthop *nh, const struct bpf_fib_lookup *fib,
+					   __u16 max_len)
+{
+	nh->ifindex = fib->ifindex;
+	nh->max_len = max_len;
+	__builtin_memcpy(nh->dmac, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(nh->smac, fib->smac, ETH_ALEN);
+	nh->pad = 0;
+}
+
+static __always_inline int ag_nexthop_equal(const struct ag_nexthop *a, const struct ag_nexthop *b)
+{
+	__u32 x[5], y[5];
+
+	_Static_assert(sizeof(x) == sizeof(*a), "ag_nexthop compared as 5 words");
+	__builtin_memcpy(x, a, sizeof(x));
+	__builtin_memcpy(y, b, sizeof(y));
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+}
+
 /*
- * Send a rewritten packet to its next hop. The TTL is decremented only when we
- * transmit ourselves: a packet passed to the kernel is forwarded, and
- * decremented, by the kernel.
+ * Send a rewritten packet to its next hop. nh is the next hop read with the
+ * flow (or reverse) entry, cache the same field in the map entry (NULL: not
+ * to be written). A cached hop is used as it is unless this packet refreshed
+ * the entry's last_seen (then the route is looked up again, at most once a
+ * second) or is longer than the hop was checked for (the MTU). A lookup that
+ * finds another hop, or a longer checked length, is written back; one that
+ * fails clears the cache.
+ *
+ * The TTL is decremented only when we transmit ourselves: a packet passed to
+ * the kernel is forwarded, and decremented, by the kernel.
  */
-static __always_inline int ag_xmit(struct xdp_md *ctx, struct ag_pkt *p, __u64 bytes)
+static __always_inline int ag_xmit(struct xdp_md *ctx, struct ag_pkt *p, __u64 bytes,
+				   const struct ag_nexthop *nh, struct ag_nexthop *cache, int refresh)
 {
 	struct bpf_fib_lookup fib;
 	struct ethhdr *eth = p->eth;
 	struct iphdr *ip = p->ip;
+	struct ag_nexthop fresh;
 	long rc;
 
 	if ((void *)(eth + 1) > p->data_end || (void *)(ip + 1) > p->data_end)
 		return ag_verdict(AG_R_DROP_TRUNC_IP, bytes);
 
-	__builtin_memset(&fib, 0, sizeof(fib));
-	fib.family = AG_AF_INET;
-	fib.tos = ip->tos;
-	fib.l4_protocol = p->proto;
-	fib.sport = p->sport;
-	fib.dport = p->dport;
-	fib.tot_len = p->tot_len;
-	fib.ipv4_src = ip->saddr;
-	fib.ipv4_dst = ip->daddr;
-	fib.ifindex = ctx->ingress_ifindex;
-
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+	if (!refresh && nh->ifindex && p->tot_len <= nh->max_len) {
 		ag_ipv4__dec_ttl(ip);
 		/* VLAN tags of the input stay where they are; only the MACs change. */
+		__builtin_memcpy(eth->h_dest, nh->dmac, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, nh->smac, ETH_ALEN);
+		return bpf_redirect(nh->ifindex, 0);
+	}
+
+	rc = ag_fib(ctx, &fib, ip->tos, p->proto, ip->saddr, p->sport, ip->daddr, p->dport,
+		    p->tot_len);
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		ag_ipv4__dec_ttl(ip);
 		__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
 		__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+		if (cache) {
+			/*
+			 * Checked for this packet's length: a refresh starts over (the
+			 * MTU may have shrunk), and without one we only get here for a
+			 * longer packet than the cache covered.
+			 */
+			ag_nexthop_set(&fresh, &fib, p->tot_len);
+			/* Unchanged (the usual refresh): do not dirty the entry. */
+			if (!ag_nexthop_equal(nh, &fresh))
+				*cache = fresh;
+		}
 		return bpf_redirect(fib.ifindex, 0);
 	}
+	/*
+	 * Longer than the route's MTU: the kernel answers (ICMP fragmentation
+	 * needed, or fragments). The cached hop stays right for shorter
+	 * packets, but may not cover this length any more.
+	 */
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		if (cache && nh->ifindex && nh->max_len >= p->tot_len)
+			cache->max_len = fib.mtu_result < p->tot_len ? fib.mtu_result : 0;
+		return ag_verdict(AG_R_PASS_NO_ROUTE, bytes);
+	}
+	if (cache && nh->ifindex)
+		cache->ifindex = 0;
 	/*
 	 * The next hop's MAC is not known yet. The packet is already rewritten,
 	 * so the kernel forwards it like any routed packet and resolves the
@@ -191,7 +266,7 @@ static __always_inline int ag_xmit(struct xdp_md *ctx, struct ag_pkt *p, __u64 b
 	 */
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
 		return ag_verdict(AG_R_PASS_NO_NEIGH, bytes);
-	/* Unreachable, blackhole, forwarding off, too big: the kernel decides, answers ICMP. */
+	/* Unreachable, blackhole, forwarding off: the kernel decides, answers ICMP. */
 	return ag_verdict(AG_R_PASS_NO_ROUTE, bytes);
 }
 
@@ -220,8 +295,8 @@ static __always_inline int ag_flow_alive(const struct ag_flow_key *k, const stru
 	return rp && ag_nat_rev__owned_by(rp, k) && !ag_flow__is_idle(now, rp->last_seen_ns, idle);
 }
 
-/* Remove an expired flow and, when it is still the flow's, its reverse entry. */
-static __always_inline void ag_flow_delete(const struct ag_flow_key *k, const struct ag_flow *f)
+/* Remove the reverse entry of flow f (key k), if it is still the flow's. */
+static __always_inline void ag_nat_rev_delete(const struct ag_flow_key *k, const struct ag_flow *f)
 {
 	struct ag_flow_key rk;
 	struct ag_nat_rev *rp;
@@ -230,6 +305,12 @@ static __always_inline void ag_flow_delete(const struct ag_flow_key *k, const st
 	rp = bpf_map_lookup_elem(&ag_nat_rev, &rk);
 	if (rp && ag_nat_rev__owned_by(rp, k))
 		bpf_map_delete_elem(&ag_nat_rev, &rk);
+}
+
+/* Remove a flow and, when it is still the flow's, its reverse entry. */
+static __always_inline void ag_flow_delete(const struct ag_flow_key *k, const struct ag_flow *f)
+{
+	ag_nat_rev_delete(k, f);
 	bpf_map_delete_elem(&ag_flows, k);
 }
 
@@ -270,24 +351,20 @@ static __always_inline int ag_nat_rev_take_over(const struct ag_flow_key *rk,
 
 /*
  * A packet of a known (or just created) flow: NAT towards its pinned backend.
- * Counted as forwarded once rewritten; a NO_NEIGH / NO_ROUTE pass to the
- * kernel shows in ag_rstats as well.
+ * fp is the flow's map entry (NULL when f was just written: nothing to
+ * update). Counted as forwarded once rewritten; a NO_NEIGH / NO_ROUTE pass to
+ * the kernel shows in ag_rstats as well.
  */
 static __always_inline int ag_forward(struct xdp_md *ctx, struct ag_pkt *p, const struct ag_flow *f,
-				      __u64 bytes, int new_flow)
+				      struct ag_flow *fp, __u64 bytes, int new_flow, int refresh)
 {
 	if (p->ip->ttl <= 1)
 		return ag_verdict(AG_R_PASS_TTL, bytes);
-	/*
-	 * Next issue: here, before the rewrite, a flow whose
-	 * ag_backends[f->backend_id] is AG_BACKEND_DOWN gets a TCP RST (from
-	 * the VIP, back to the client) or a UDP re-steer.
-	 */
 	if (ag_nat__forward(p, f))
 		return ag_verdict(AG_R_DROP_TRUNC_L4, bytes);
 	ag_count_fwd(&ag_lstats, f->listener_id, bytes, new_flow);
 	ag_count_fwd(&ag_bstats, f->backend_id, bytes, new_flow);
-	return ag_xmit(ctx, p, bytes);
+	return ag_xmit(ctx, p, bytes, &f->nh, fp ? &fp->nh : 0, refresh);
 }
 
 /* A backend's reply to a NAT port: back to the client, from the VIP. */
@@ -295,29 +372,65 @@ static __always_inline int ag_reply(struct xdp_md *ctx, struct ag_pkt *p, struct
 				    __u64 bytes)
 {
 	struct ag_nat_rev r = *rp;
+	int refresh = 0;
 
 	if (p->ip->ttl <= 1)
 		return ag_verdict(AG_R_PASS_TTL, bytes);
 	/* Cheap clock to decide, precise one to stamp (as for forward flows). */
-	if (ag_flow__needs_refresh(bpf_ktime_get_coarse_ns(), r.last_seen_ns))
+	if (ag_flow__needs_refresh(bpf_ktime_get_coarse_ns(), r.last_seen_ns)) {
 		rp->last_seen_ns = bpf_ktime_get_ns();
+		refresh = 1;
+	}
 	if (ag_nat__reverse(p, &r))
 		return ag_verdict(AG_R_DROP_TRUNC_L4, bytes);
 	ag_count_ret(&ag_lstats, r.listener_id, bytes);
 	ag_count_ret(&ag_bstats, r.backend_id, bytes);
-	return ag_xmit(ctx, p, bytes);
+	return ag_xmit(ctx, p, bytes, &r.nh, &rp->nh, refresh);
 }
 
 /*
- * First packet of a flow to a listener: choose the backend and a NAT port, pin
- * both. Returns AG_NEW_FLOW_CREATED or AG_NEW_FLOW_JOINED with *f filled in,
- * else the AG_R_* reason the packet is not forwarded.
+ * A TCP segment of a flow whose backend is down: answer the client with a
+ * RST from the VIP, out of the interface it came in on, and forget the flow.
+ * A RST from the client is not answered (and its flow is over as well).
  */
-#define AG_NEW_FLOW_CREATED (AG_R__MAX + 1)
-#define AG_NEW_FLOW_JOINED (AG_R__MAX + 2)
+static __always_inline int ag_reset(struct xdp_md *ctx, struct ag_pkt *p,
+				    const struct ag_flow_key *k, const struct ag_flow *f,
+				    __u64 bytes)
+{
+	int len = ag_tcp__make_rst(p);
 
-static __always_inline int ag_new_flow(struct ag_pkt *p, const struct ag_flow_key *k,
-				       struct ag_flow *f)
+	ag_flow_delete(k, f);
+	if (len < 0)
+		return ag_verdict(AG_R_DROP_NO_BACKEND, bytes);
+	/*
+	 * Payload and options go. Should the trim fail, the IPv4 total length
+	 * still says 40: what follows is padding to every receiver.
+	 */
+	if ((__u64)len < bytes)
+		bpf_xdp_adjust_tail(ctx, -(int)(bytes - (__u64)len));
+	ag_count_reason(AG_R_TX_RST_BACKEND_DOWN, bytes);
+	return XDP_TX;
+}
+
+/*
+ * ag_new_flow() results besides an AG_R_* reason: *f holds the flow to
+ * forward on.
+ */
+#define AG_NEW_FLOW_CREATED (AG_R__MAX + 1) /* a new flow, pinned by us */
+#define AG_NEW_FLOW_JOINED (AG_R__MAX + 2)  /* another CPU pinned it first: its choice */
+#define AG_NEW_FLOW_RESTEERED (AG_R__MAX + 3) /* an existing flow moved to a live backend */
+
+/*
+ * Choose a backend from the listener's live lookup table and a NAT port, and
+ * pin both: the first packet of a flow, or (resteer, *f the flow) a UDP flow
+ * whose backend went down, which moves to the backend a new flow with its
+ * tuple would get now. A moved flow keeps its NAT port when that port is
+ * free towards the new backend, else gets one as a new flow does; its old
+ * reverse entry goes. The flow entry carries the next hop towards the
+ * backend from the start.
+ */
+static __always_inline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p,
+				       const struct ag_flow_key *k, struct ag_flow *f, int resteer)
 {
 	struct ag_listener_key lk = {
 		.vip = k->daddr,
@@ -325,19 +438,20 @@ static __always_inline int ag_new_flow(struct ag_pkt *p, const struct ag_flow_ke
 		.proto = k->proto,
 		.pad = 0,
 	};
+	struct bpf_fib_lookup fib;
 	struct ag_port_ovr_key ok;
 	struct ag_listener_state *ls;
 	struct ag_port_ovr *ovr;
 	struct ag_settings *s;
 	struct ag_backend *be;
-	struct ag_flow_key rk;
+	struct ag_flow_key rk, ork;
 	struct ag_nat_rev rv;
 	struct ag_flow *fp;
 	__u32 *lidp, bucket_idx;
 	struct ag_lookup_bucket *bucket;
 	__u32 lid, bid, slot, idx, h, h2, i;
 	__be32 baddr, naddr;
-	__be16 bport;
+	__be16 bport, old_port = f->nat_port;
 	__u64 now;
 
 	lidp = bpf_map_lookup_elem(&ag_listeners, &lk);
@@ -402,9 +516,12 @@ static __always_inline int ag_new_flow(struct ag_pkt *p, const struct ag_flow_ke
 	rk.pad[1] = 0;
 	rk.pad[2] = 0;
 	for (i = 0; i < AG_NAT_PORT_RETRIES; i++) {
-		__u16 port = ag_nat__port_candidate(h2, i, s->nat_port_min, s->nat_port_max);
-
-		rk.dport = ag_htons(port);
+		/* A moved flow tries its own port first: replies keep their tuple on our side. */
+		if (resteer && i == 0)
+			rk.dport = old_port;
+		else
+			rk.dport = ag_htons(
+			    ag_nat__port_candidate(h2, i, s->nat_port_min, s->nat_port_max));
 		if (bpf_map_update_elem(&ag_nat_rev, &rk, &rv, BPF_NOEXIST) == 0)
 			break;
 		if (ag_nat_rev_take_over(&rk, &rv, s, now))
@@ -412,6 +529,10 @@ static __always_inline int ag_new_flow(struct ag_pkt *p, const struct ag_flow_ke
 	}
 	if (i == AG_NAT_PORT_RETRIES)
 		return AG_R_DROP_NAT_PORTS;
+
+	/* The old reverse key, before *f changes. */
+	if (resteer)
+		ag_flow_key__reply_of(&ork, f, k->proto);
 
 	__builtin_memset(f, 0, sizeof(*f));
 	f->last_seen_ns = now;
@@ -421,6 +542,31 @@ static __always_inline int ag_new_flow(struct ag_pkt *p, const struct ag_flow_ke
 	f->nat_addr = naddr;
 	f->backend_addr = baddr;
 	f->backend_port = bport;
+	/* Pinned with its next hop: the flow's next packet needs no route lookup. */
+	if (ag_fib(ctx, &fib, p->ip->tos, k->proto, naddr, rk.dport, baddr, bport, p->tot_len) ==
+	    BPF_FIB_LKUP_RET_SUCCESS)
+		ag_nexthop_set(&f->nh, &fib, p->tot_len);
+
+	if (resteer) {
+		/* Replaced whole: a reader sees the old flow or the new one, never a mix. */
+		if (bpf_map_update_elem(&ag_flows, k, f, BPF_ANY)) {
+			bpf_map_delete_elem(&ag_nat_rev, &rk);
+			return AG_R_DROP_FLOW_INSERT;
+		}
+		/*
+		 * The dead backend's late replies find no flow now. (A CPU moving
+		 * the same flow at the same time may leave one reverse entry that
+		 * still names the client; it ages out like any idle port.)
+		 */
+		if (ork.saddr != rk.saddr || ork.sport != rk.sport || ork.daddr != rk.daddr ||
+		    ork.dport != rk.dport) {
+			struct ag_nat_rev *orp = bpf_map_lookup_elem(&ag_nat_rev, &ork);
+
+			if (orp && ag_nat_rev__owned_by(orp, k))
+				bpf_map_delete_elem(&ag_nat_rev, &ork);
+		}
+		return AG_NEW_FLOW_RESTEERED;
+	}
 	if (bpf_map_update_elem(&ag_flows, k, f, BPF_NOEXIST) == 0)
 		return AG_NEW_FLOW_CREATED;
 	/*
@@ -442,11 +588,13 @@ int anygate_xdp(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 bytes = (__u64)(data_end - data);
 	struct ag_settings *s;
+	struct ag_backend *be;
 	struct ag_flow_key k;
 	struct ag_nat_rev *rp;
 	struct ag_flow f, *fp;
 	struct ag_pkt p;
-	int r, created = 0;
+	int r, created = 0, refresh = 0, resteer = 0;
+	__u32 bid;
 	__u64 now;
 
 	r = ag_parse(&p, data, data_end);
@@ -472,26 +620,41 @@ int anygate_xdp(struct xdp_md *ctx)
 		 * the cost (about 20 ns per packet here); it only decides
 		 * whether to look closer. Stamps are always bpf_ktime_get_ns().
 		 */
-		if (!ag_flow__needs_refresh(bpf_ktime_get_coarse_ns(), f.last_seen_ns))
-			goto forward;
-		now = bpf_ktime_get_ns();
-		s = ag_settings_get();
-		if (s && ag_flow_alive(&k, &f, s, now)) {
+		if (ag_flow__needs_refresh(bpf_ktime_get_coarse_ns(), f.last_seen_ns)) {
+			now = bpf_ktime_get_ns();
+			s = ag_settings_get();
+			if (!s || !ag_flow_alive(&k, &f, s, now)) {
+				/* Expired: forget it, this packet starts a new flow. */
+				ag_flow_delete(&k, &f);
+				goto new_flow;
+			}
 			fp->last_seen_ns = now;
-			goto forward;
+			refresh = 1;
 		}
-		/* Expired: forget it, this packet starts a new flow. */
-		ag_flow_delete(&k, &f);
+		/* The backend's health, as anygated last published it. */
+		bid = f.backend_id;
+		be = bpf_map_lookup_elem(&ag_backends, &bid);
+		if (!be || !ag_flow__backend_down(&f, be))
+			goto forward;
+		if (p.proto == IPPROTO_TCP)
+			return ag_reset(ctx, &p, &k, &f, bytes);
+		resteer = 1;
 	} else {
 		rp = bpf_map_lookup_elem(&ag_nat_rev, &k);
 		if (rp)
 			return ag_reply(ctx, &p, rp, bytes);
 	}
 
-	r = ag_new_flow(&p, &k, &f);
+new_flow:
+	r = ag_new_flow(ctx, &p, &k, &f, resteer);
 	if (r < AG_R__MAX)
 		return ag_verdict(r, bytes);
+	if (r == AG_NEW_FLOW_RESTEERED)
+		ag_count_reason(AG_R_UDP_RESTEER, bytes);
 	created = r == AG_NEW_FLOW_CREATED;
+	/* f was just written whole, with a fresh next hop: no entry to update. */
+	fp = 0;
+	refresh = 0;
 forward:
-	return ag_forward(ctx, &p, &f, bytes, created);
+	return ag_forward(ctx, &p, &f, fp, bytes, created, refresh);
 }

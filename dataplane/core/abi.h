@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include "consts.h"
 
-#define AG_ABI_VERSION 1
+#define AG_ABI_VERSION 2
 
 /* --- map names (BPF object names, and pin file names under bpffs_dir) --- */
 #define AG_MAP_SETTINGS "ag_settings"
@@ -105,7 +105,9 @@ enum ag_backend_state {
 	AG_BACKEND_UNUSED = 0,
 	AG_BACKEND_UP = 1,
 	AG_BACKEND_DRAINING = 2, /* no new flows; pinned flows continue */
-	AG_BACKEND_DOWN = 3,	 /* pinned flows: TCP gets RST, UDP re-steered */
+	AG_BACKEND_DOWN = 3,	 /* pinned flows: TCP gets RST, UDP re-steered (a flow
+				  * whose backend_addr is not this entry's addr is left
+				  * alone: the id was reused by a reload) */
 };
 
 enum ag_fwd_mode {
@@ -150,6 +152,25 @@ struct ag_flow_key {
 };
 _Static_assert(sizeof(struct ag_flow_key) == 16, "ag_flow_key layout");
 
+/*
+ * Next hop of a flow direction, cached from bpf_fib_lookup() so that a packet
+ * of an established flow skips the lookup (about half its cost in XDP). It is
+ * filled when the flow is created (the reverse entry: on the first reply),
+ * looked up again whenever last_seen is refreshed, i.e. at most once per
+ * AG_LAST_SEEN_GRANULARITY_NS: a route or neighbour change reaches established
+ * flows within a second. A packet longer than max_len (IPv4 total length)
+ * also looks up again, so the route's MTU is still checked by the kernel.
+ * ifindex 0: nothing cached. The DPDK fast path may ignore it.
+ */
+struct ag_nexthop {
+	__u32 ifindex;		/* egress interface; 0 = look the route up */
+	__u16 max_len;		/* largest IPv4 total length checked against the route */
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u16 pad;
+};
+_Static_assert(sizeof(struct ag_nexthop) == 20, "ag_nexthop layout");
+
 struct ag_flow {
 	__u64 last_seen_ns;	/* bpf_ktime_get_ns(), refreshed at most once per second */
 	__u32 backend_id;
@@ -159,9 +180,9 @@ struct ag_flow {
 	__be32 backend_addr;	/* copied at creation: a pinned flow keeps its target */
 	__be16 backend_port;
 	__u16 flags;
-	__u32 pad;
+	struct ag_nexthop nh;	/* towards the backend */
 };
-_Static_assert(sizeof(struct ag_flow) == 32, "ag_flow layout");
+_Static_assert(sizeof(struct ag_flow) == 48, "ag_flow layout");
 
 struct ag_nat_rev {
 	__u64 last_seen_ns;
@@ -172,9 +193,9 @@ struct ag_nat_rev {
 	__u32 backend_id;
 	__u16 listener_id;
 	__u16 pad;
-	__u32 pad2;
+	struct ag_nexthop nh;	/* towards the client */
 };
-_Static_assert(sizeof(struct ag_nat_rev) == 32, "ag_nat_rev layout");
+_Static_assert(sizeof(struct ag_nat_rev) == 48, "ag_nat_rev layout");
 
 /* --- stats: PERCPU_ARRAY, summed by anygated --- */
 /* ag_lstats [AG_MAX_LISTENERS], ag_bstats [AG_MAX_BACKENDS] */
@@ -189,33 +210,54 @@ struct ag_traffic_stats {
 _Static_assert(sizeof(struct ag_traffic_stats) == 64, "ag_traffic_stats layout");
 
 /*
- * ag_rstats [AG_R__MAX]: one counter per reason a packet was not forwarded
- * (passed to the kernel or dropped). X(name, "metric label").
+ * ag_rstats [AG_R__MAX]: one counter per reason a packet was not simply
+ * forwarded. X(name, "metric label"), in three groups, in this order:
+ * PASS_* (handed to the kernel), DROP_* (dropped), then AG_REASONS_ACT: the
+ * fast path acted on the packet itself (answered it, or moved its flow and
+ * forwarded it).
  */
-#define AG_REASONS(X)                                                          \
+#define AG_REASONS_PASS(X)                                                     \
 	X(PASS_NOT_IPV4, "pass_not_ipv4")       /* ARP, IPv6, other ethertypes */ \
 	X(PASS_NOT_L4, "pass_not_tcp_udp")      /* ICMP and other protocols */    \
 	X(PASS_NO_LISTENER, "pass_no_listener") /* not a VIP / port we serve */  \
 	X(PASS_FRAGMENT, "pass_fragment")       /* fragment not for a VIP */      \
 	X(PASS_TTL, "pass_ttl_expired")         /* kernel sends time exceeded */  \
 	X(PASS_NO_NEIGH, "pass_no_neigh")       /* kernel resolves the next hop */ \
-	X(PASS_NO_ROUTE, "pass_no_route")       /* fib lookup failed otherwise */ \
+	X(PASS_NO_ROUTE, "pass_no_route")       /* fib lookup failed otherwise */
+
+#define AG_REASONS_DROP(X)                                                     \
 	X(DROP_TRUNC_ETH, "drop_truncated_eth")                                    \
 	X(DROP_TRUNC_VLAN, "drop_truncated_vlan")                                  \
 	X(DROP_TRUNC_IP, "drop_truncated_ipv4")                                    \
 	X(DROP_BAD_IP, "drop_bad_ipv4")         /* version, ihl, total length */  \
 	X(DROP_TRUNC_L4, "drop_truncated_l4")                                      \
 	X(DROP_FRAGMENT, "drop_vip_fragment")   /* no reassembly in the fast path */ \
-	X(DROP_NO_BACKEND, "drop_no_backend")   /* lookup entry empty */          \
+	X(DROP_NO_BACKEND, "drop_no_backend")   /* no live backend for the packet */ \
 	X(DROP_NAT_PORTS, "drop_nat_ports_exhausted")                             \
 	X(DROP_FLOW_INSERT, "drop_flow_insert_failed")                            \
 	X(DROP_BAD_STATE, "drop_bad_state")     /* settings/listener not usable */
+
+#define AG_REASONS_ACT(X)                                                      \
+	/* TCP flow on a DOWN backend: the client gets a RST (XDP_TX), flow deleted */ \
+	X(TX_RST_BACKEND_DOWN, "tcp_rst_backend_down")                             \
+	/* UDP flow on a DOWN backend: moved to a live one, this packet forwarded */ \
+	X(UDP_RESTEER, "udp_resteer")
+
+#define AG_REASONS(X) AG_REASONS_PASS(X) AG_REASONS_DROP(X) AG_REASONS_ACT(X)
 
 enum ag_reason {
 #define AG_REASON_ENUM(name, label) AG_R_##name,
 	AG_REASONS(AG_REASON_ENUM)
 #undef AG_REASON_ENUM
 	AG_R__MAX
+};
+
+/* Where the groups start: the drop reasons are [AG_R__DROP_FIRST, AG_R__ACT_FIRST). */
+enum {
+#define AG_REASON_ONE(name, label) +1
+	AG_R__DROP_FIRST = 0 AG_REASONS_PASS(AG_REASON_ONE),
+	AG_R__ACT_FIRST = AG_R__DROP_FIRST AG_REASONS_DROP(AG_REASON_ONE),
+#undef AG_REASON_ONE
 };
 
 struct ag_reason_stats {

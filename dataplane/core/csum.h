@@ -40,6 +40,21 @@ static __always_inline __u32 ag_csum_diff32(__u32 diff, __u32 old, __u32 new_val
 	       (new_val & 0xffff);
 }
 
+/*
+ * Sum of n 16-bit words at w (raw, as in memory), added to sum: the start of
+ * a checksum computed in full, for a header the fast path writes itself.
+ * n is a constant: the loop unrolls. w must be 2-byte aligned.
+ */
+static __always_inline __u32 ag_csum_words(const __u16 *w, int n, __u32 sum)
+{
+	int i;
+
+	AG_UNROLL
+	for (i = 0; i < n; i++)
+		sum += w[i];
+	return sum;
+}
+
 /* Checksum after the changes in diff: ~(~HC + diff). */
 static __always_inline __u16 ag_csum_apply(__u16 check, __u32 diff)
 {

@@ -65,6 +65,17 @@ static __always_inline int ag_nat_rev__owned_by(const struct ag_nat_rev *r,
 }
 
 /*
+ * Is the backend flow f is pinned to down (TCP: answer with a RST; UDP:
+ * re-steer)? b is ag_backends[f->backend_id]. Only when the entry still
+ * describes f's backend: after a reload an id may name another endpoint,
+ * whose health says nothing about f's. DRAINING flows continue.
+ */
+static __always_inline int ag_flow__backend_down(const struct ag_flow *f, const struct ag_backend *b)
+{
+	return b->state == AG_BACKEND_DOWN && b->addr == f->backend_addr;
+}
+
+/*
  * Settings usable for new flows: written by this ABI, ring size and NAT
  * parameters within limits (the modulo divisors below are never zero).
  */

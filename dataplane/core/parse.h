@@ -156,10 +156,10 @@ static __always_inline int ag_parse(struct ag_pkt *p, void *data, void *data_end
 	return AG_PARSE_OK;
 }
 
-/* Reasons past the PASS_* block make the fast path drop the packet (abi.h keeps PASS_* first). */
+/* Reasons of the DROP_* group make the fast path drop the packet (abi.h: PASS_*, DROP_*, ACT). */
 static __always_inline int ag_reason__is_drop(int reason)
 {
-	return reason >= AG_R_DROP_TRUNC_ETH && reason < AG_R__MAX;
+	return reason >= AG_R__DROP_FIRST && reason < AG_R__ACT_FIRST;
 }
 
 #endif /* AG_CORE_PARSE_H */

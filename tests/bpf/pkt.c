@@ -70,7 +70,7 @@ int ag_pkt__build(const struct ag_pkt_spec *s, uint8_t *buf)
 	/* The header really occupies 20 + optlen bytes whatever ihl claims. */
 	l4 = ip + 20 + s->optlen;
 	if (s->proto == 6)
-		l4len = 20 + s->paylen;
+		l4len = 20 + s->tcp_optlen + s->paylen;
 	else if (s->proto == 17)
 		l4len = 8 + s->paylen;
 	else
@@ -94,16 +94,19 @@ int ag_pkt__build(const struct ag_pkt_spec *s, uint8_t *buf)
 		put16(l4 + 2, s->dport);
 		put32(l4 + 4, s->seq);
 		put32(l4 + 8, s->ack);
-		l4[12] = 5 << 4;
+		l4[12] = (uint8_t)((5 + s->tcp_optlen / 4) << 4);
 		l4[13] = s->tcp_flags;
-		put16(l4 + 14, 64240);
+		put16(l4 + 14, s->window_set ? s->window : 64240);
+		if (s->tcp_optlen)
+			memcpy(l4 + 20, s->tcp_opts, s->tcp_optlen);
 	} else if (s->proto == 17) {
 		put16(l4, s->sport);
 		put16(l4 + 2, s->dport);
 		put16(l4 + 4, (uint16_t)l4len);
 	}
 	if (s->paylen)
-		memcpy(l4 + (s->proto == 6 ? 20 : s->proto == 17 ? 8 : 0), s->payload, s->paylen);
+		memcpy(l4 + (s->proto == 6 ? 20 + s->tcp_optlen : s->proto == 17 ? 8 : 0), s->payload,
+		       s->paylen);
 
 	if (s->proto == 6 || s->proto == 17) {
 		uint8_t pseudo[12];

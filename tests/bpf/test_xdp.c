@@ -30,6 +30,7 @@
 #include <CUnit/Basic.h>
 
 #include "anygate.skel.h"
+#include "flow.h"
 #include "hash.h"
 #include "parse.h"
 #include "pkt.h"
@@ -285,6 +286,49 @@ static void check_tstats_delta(const char *desc, const char *what, const struct 
 	      (unsigned long long)rby);
 }
 
+static bool mac_eq(const uint8_t *a, const uint8_t *b)
+{
+	return memcmp(a, b, 6) == 0;
+}
+
+/*
+ * A cached next hop (abi.h ag_nexthop) must name this interface and these
+ * MACs, and cover IPv4 total lengths up to a value in [len_min, len_max].
+ */
+static void check_nh(const char *desc, const char *what, const struct ag_nexthop *nh, int ifindex,
+		     const uint8_t *dmac, const uint8_t *smac, unsigned int len_min,
+		     unsigned int len_max)
+{
+	CHECK((int)nh->ifindex == ifindex && mac_eq(nh->dmac, dmac) && mac_eq(nh->smac, smac) &&
+		  nh->max_len >= len_min && nh->max_len <= len_max && nh->pad == 0,
+	      "%s: %s next hop: ifindex %u (want %d), dmac %02x:..:%02x:%02x, smac "
+	      "%02x:..:%02x:%02x, max_len %u (want %u..%u), pad %u",
+	      desc, what, nh->ifindex, ifindex, nh->dmac[0], nh->dmac[4], nh->dmac[5],
+	      nh->smac[0], nh->smac[4], nh->smac[5], nh->max_len, len_min, len_max, nh->pad);
+}
+
+/* IPv4 total length of a frame built from s. */
+static unsigned int ip_len_of(const struct ag_pkt_spec *s)
+{
+	return 20u + (unsigned int)s->optlen +
+	       (s->proto == IPPROTO_TCP ? 20u + (unsigned int)s->tcp_optlen : 8u) +
+	       (unsigned int)s->paylen;
+}
+
+/* Key of the backend's replies to flow f. */
+static struct ag_flow_key reply_key(const struct ag_flow *f, uint8_t proto)
+{
+	struct ag_flow_key rk;
+
+	memset(&rk, 0, sizeof(rk));
+	rk.saddr = f->backend_addr;
+	rk.daddr = f->nat_addr;
+	rk.sport = f->backend_port;
+	rk.dport = f->nat_port;
+	rk.proto = proto;
+	return rk;
+}
+
 /* Expected frame towards the backend: MACs of the fib result, NAT tuple, TTL - 1. */
 static struct ag_pkt_spec forward_of(const struct ag_pkt_spec *in, const struct ag_flow *f,
 				     bool xmit)
@@ -382,6 +426,14 @@ static struct ag_flow new_flow(const char *desc, const struct ag_pkt_spec *in, u
 		CHECK(0, "%s: no ag_nat_rev entry for the reply tuple", desc);
 	}
 
+	/* Pinned with its next hop when the route resolved, with none when it did not. */
+	if (xmit)
+		check_nh(desc, "flow", &f.nh, env.tn.ifindex_b, env.tn.mac_router, env.tn.mac_b,
+			 ip_len_of(in), ip_len_of(in));
+	else
+		CHECK(f.nh.ifindex == 0, "%s: next hop cached (ifindex %u) without a route", desc,
+		      f.nh.ifindex);
+
 	check_tstats_delta(desc, "listener", &l0, &l1, 1, (uint64_t)fx.in_len, 1, 0, 0);
 	check_tstats_delta(desc, "backend", &b0, &b1, 1, (uint64_t)fx.in_len, 1, 0, 0);
 	w = forward_of(in, &f, xmit);
@@ -446,6 +498,17 @@ static void reply_packet(const char *desc, const struct ag_pkt_spec *client_in,
 	b1 = tstats(true, f->backend_id);
 	check_tstats_delta(desc, "listener", &l0, &l1, 0, 0, 0, 1, (uint64_t)fx.in_len);
 	check_tstats_delta(desc, "backend", &b0, &b1, 0, 0, 0, 1, (uint64_t)fx.in_len);
+	{
+		struct ag_flow_key rk = reply_key(f, client_in->proto);
+		struct ag_nat_rev rv;
+
+		/* The reverse entry learnt the hop to the client (at least this reply's length). */
+		if (nat_rev_get(&rk, &rv))
+			check_nh(desc, "reverse", &rv.nh, env.tn.ifindex_c, client_mac,
+				 env.tn.mac_c, ip_len_of(&in), 0xffff);
+		else
+			CHECK(0, "%s: no reverse entry", desc);
+	}
 	fixture_check(&fx, &r, failures);
 }
 
@@ -1088,6 +1151,647 @@ static void test_counters(void)
 			   2, ret_bytes);
 }
 
+/* --- backends that went down (issue 3), NAT ports, the next-hop cache --- */
+
+static void backend_state(uint32_t bid, uint8_t state)
+{
+	int err = ag_xdp_env__set_backend_state(&env, bid, state);
+
+	CHECK(!err, "set backend %u state %u: %s", bid, state, strerror(-err));
+}
+
+/*
+ * The RST that answers segment in (RFC 9293 3.10.7.1), built from scratch:
+ * with ACK, <SEQ=SEG.ACK><CTL=RST>; without, <SEQ=0><ACK=SEG.SEQ+SEG.LEN>
+ * <CTL=RST,ACK>, SEG.LEN counting payload, SYN and FIN. From the VIP back to
+ * the client, MACs swapped, tags kept, TTL 64, DF, id 0, no options, window 0.
+ */
+static struct ag_pkt_spec rst_of(const struct ag_pkt_spec *in)
+{
+	uint32_t seg_len = (uint32_t)in->paylen + !!(in->tcp_flags & AG_TCP_SYN) +
+			   !!(in->tcp_flags & AG_TCP_FIN);
+	struct ag_pkt_spec w;
+
+	memset(&w, 0, sizeof(w));
+	memcpy(w.dmac, in->smac, 6);
+	memcpy(w.smac, in->dmac, 6);
+	w.nvlan = in->nvlan;
+	memcpy(w.vlan_tpid, in->vlan_tpid, sizeof(w.vlan_tpid));
+	memcpy(w.vlan_tci, in->vlan_tci, sizeof(w.vlan_tci));
+	w.ttl = 64;
+	w.frag = 0x4000;
+	w.proto = IPPROTO_TCP;
+	w.saddr = in->daddr;
+	w.daddr = in->saddr;
+	w.sport = in->dport;
+	w.dport = in->sport;
+	if (in->tcp_flags & AG_TCP_ACK) {
+		w.seq = in->ack;
+		w.tcp_flags = AG_TCP_RST;
+	} else {
+		w.ack = in->seq + seg_len;
+		w.tcp_flags = AG_TCP_RST | AG_TCP_ACK;
+	}
+	w.window_set = true;
+	return w;
+}
+
+/* A flow created by a SYN like in, whose backend then goes down. */
+static struct ag_flow down_flow(const char *desc, const struct ag_pkt_spec *in, uint32_t listener,
+				uint16_t backend_port)
+{
+	struct ag_pkt_spec syn = *in;
+	struct ag_flow f;
+
+	syn.tcp_flags = AG_TCP_SYN;
+	syn.paylen = 0;
+	syn.tcp_optlen = 0;
+	if (in->proto == IPPROTO_UDP)
+		syn.paylen = in->paylen;
+	f = new_flow(desc, &syn, listener, backend_port, XDP_REDIRECT, AG_FWD);
+	if (f.backend_id)
+		backend_state(f.backend_id, AG_BACKEND_DOWN);
+	return f;
+}
+
+/* Segment in, of flow f whose backend is down: answered with a RST; flow and reverse gone. */
+static void rst_packet(const char *desc, const struct ag_pkt_spec *in, const struct ag_flow *f)
+{
+	unsigned int failures = CU_get_number_of_failures();
+	struct ag_traffic_stats l0, l1, b0, b1;
+	struct ag_flow_key k = key_of(in), rk = reply_key(f, IPPROTO_TCP);
+	struct ag_pkt_spec w = rst_of(in);
+	struct ag_nat_rev rv;
+	struct ag_flow g;
+	struct fixture fx;
+	struct result r;
+
+	fixture_in(&fx, desc, env.tn.ifindex_c, in, XDP_TX, AG_R_TX_RST_BACKEND_DOWN);
+	fixture_want(&fx, &w);
+	l0 = tstats(false, f->listener_id);
+	b0 = tstats(true, f->backend_id);
+	fixture_exec(&fx, &r);
+	l1 = tstats(false, f->listener_id);
+	b1 = tstats(true, f->backend_id);
+	check_tstats_delta(desc, "listener", &l0, &l1, 0, 0, 0, 0, 0);
+	check_tstats_delta(desc, "backend", &b0, &b1, 0, 0, 0, 0, 0);
+	CHECK(!flow_get(&k, &g), "%s: the flow is still there", desc);
+	CHECK(!nat_rev_get(&rk, &rv), "%s: the reverse entry is still there", desc);
+	fixture_check(&fx, &r, failures);
+}
+
+static const uint8_t tcp_ts_opts[12] = {1, 1, 8, 10, 0, 0, 0x12, 0x34, 0, 0, 0x56, 0x78};
+
+static void test_down_tcp_rst(void)
+{
+	static const uint8_t ra[4] = {0x94, 0x04, 0x00, 0x00};
+	struct ag_pkt_spec in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 42000, AG_TN_VIP, 80);
+	struct ag_flow f;
+
+	f = down_flow("down: flow for an ACK segment", &in, AG_TE_L_TCP80, 80);
+	in.tcp_flags = AG_TCP_ACK | AG_TCP_PSH;
+	in.seq = 0x01020305;
+	in.ack = 0x0a0b0c0e;
+	in.payload = http_get;
+	in.paylen = 16;
+	rst_packet("backend DOWN, ACK segment with data -> RST seq=its ack (no ACK), XDP_TX", &in,
+		   &f);
+	backend_state(f.backend_id, AG_BACKEND_UP);
+
+	in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 42001, AG_TN_VIP, 80);
+	f = down_flow("down: flow for a SYN", &in, AG_TE_L_TCP80, 80);
+	in.seq = 0xfffffffe; /* ack wraps: seq + 1 */
+	rst_packet("backend DOWN, retransmitted SYN -> RST|ACK seq 0 ack=seq+1", &in, &f);
+	backend_state(f.backend_id, AG_BACKEND_UP);
+
+	in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 42002, AG_TN_VIP, 80);
+	f = down_flow("down: flow for a FIN without ACK", &in, AG_TE_L_TCP80, 80);
+	in.tcp_flags = AG_TCP_FIN;
+	in.payload = http_get;
+	in.paylen = 10;
+	rst_packet("backend DOWN, FIN without ACK, 10 bytes -> RST|ACK ack=seq+11", &in, &f);
+	backend_state(f.backend_id, AG_BACKEND_UP);
+
+	/* IP options, TCP options and payload all go: a 54-byte RST. */
+	in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 42003, AG_TN_VIP, 80);
+	in.opts = ra;
+	in.optlen = sizeof(ra);
+	in.tos = 0x28;
+	f = down_flow("down: flow for a segment with options", &in, AG_TE_L_TCP80, 80);
+	in.tcp_flags = AG_TCP_ACK | AG_TCP_PSH;
+	in.ack = 0x11223344;
+	in.tcp_opts = tcp_ts_opts;
+	in.tcp_optlen = sizeof(tcp_ts_opts);
+	in.payload = http_get;
+	in.paylen = sizeof(http_get) - 1;
+	rst_packet("backend DOWN, IP + TCP options and data -> trimmed 54-byte RST", &in, &f);
+	backend_state(f.backend_id, AG_BACKEND_UP);
+
+	in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 42004, AG_TN_VIP, 80);
+	in.nvlan = 1;
+	in.vlan_tci[0] = 0x2064;
+	f = down_flow("down: 802.1Q flow", &in, AG_TE_L_TCP80, 80);
+	in.tcp_flags = AG_TCP_ACK;
+	in.ack = 77;
+	rst_packet("backend DOWN, 802.1Q ACK -> RST with the tag kept", &in, &f);
+	backend_state(f.backend_id, AG_BACKEND_UP);
+
+	/* A client's RST is never answered; its flow is over all the same. */
+	in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 42005, AG_TN_VIP, 80);
+	f = down_flow("down: flow for a client RST", &in, AG_TE_L_TCP80, 80);
+	in.tcp_flags = AG_TCP_RST;
+	{
+		unsigned int failures = CU_get_number_of_failures();
+		struct ag_flow_key k = key_of(&in), rk = reply_key(&f, IPPROTO_TCP);
+		struct ag_nat_rev rv;
+		struct fixture fx;
+		struct result r;
+		struct ag_flow g;
+
+		fixture_in(&fx, "backend DOWN, client RST -> dropped, not answered, flow gone",
+			   env.tn.ifindex_c, &in, XDP_DROP, AG_R_DROP_NO_BACKEND);
+		fixture_exec(&fx, &r);
+		CHECK(!flow_get(&k, &g), "%s: flow still there", fx.desc);
+		CHECK(!nat_rev_get(&rk, &rv), "%s: reverse entry still there", fx.desc);
+		fixture_check(&fx, &r, failures);
+	}
+	/* The RST ended the flow: the tuple's next SYN is a new flow (backend still in the table). */
+	in.tcp_flags = AG_TCP_SYN;
+	untouched("SYN after the RST, DOWN backend still in the table -> drop no_backend",
+		  env.tn.ifindex_c, &in, XDP_DROP, AG_R_DROP_NO_BACKEND);
+	backend_state(f.backend_id, AG_BACKEND_UP);
+}
+
+static void test_down_other_states(void)
+{
+	struct ag_pkt_spec in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 42100, AG_TN_VIP, 80);
+	struct ag_flow f;
+	int err;
+
+	/* The backend's replies already on the way still reach the client. */
+	f = down_flow("down: flow for return traffic", &in, AG_TE_L_TCP80, 80);
+	reply_packet("backend DOWN: its reply still reaches the client", &in, &f,
+		     env.tn.mac_client, 12, false);
+	backend_state(f.backend_id, AG_BACKEND_UP);
+
+	in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 42101, AG_TN_VIP, 80);
+	f = new_flow("draining: SYN", &in, AG_TE_L_TCP80, 80, XDP_REDIRECT, AG_FWD);
+	backend_state(f.backend_id, AG_BACKEND_DRAINING);
+	in.tcp_flags = AG_TCP_ACK;
+	in.payload = http_get;
+	in.paylen = 20;
+	flow_packet("backend DRAINING: the pinned flow continues unchanged", &in, &f);
+	reply_packet("backend DRAINING: replies continue", &in, &f, env.tn.mac_client, 3, false);
+	backend_state(f.backend_id, AG_BACKEND_UP);
+
+	/* After a reload the id may name another endpoint: its health is not this flow's. */
+	in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 42102, AG_TN_VIP, 80);
+	f = new_flow("reused id: SYN", &in, AG_TE_L_TCP80, 80, XDP_REDIRECT, AG_FWD);
+	err = ag_xdp_env__set_backend(&env, f.backend_id, AG_IP4(10, 1, 1, 99), 1,
+				      AG_BACKEND_DOWN);
+	CHECK(!err, "rewrite backend %u", f.backend_id);
+	in.tcp_flags = AG_TCP_ACK;
+	flow_packet("id now names another, DOWN endpoint: the flow continues", &in, &f);
+	err = ag_xdp_env__set_backend(&env, f.backend_id, ag_xdp_env__backend_addr(f.backend_id), 1,
+				      AG_BACKEND_UP);
+	CHECK(!err, "restore backend %u", f.backend_id);
+}
+
+/* The other backend of the UDP listener's B1/B2 table. */
+static uint32_t other_backend(uint32_t bid)
+{
+	return bid == AG_TE_B1 ? AG_TE_B2 : AG_TE_B1;
+}
+
+/*
+ * A UDP datagram of flow f (key of in) whose backend is down, with the table
+ * now naming want_bid: forwarded to it, the flow entry moved, the old reverse
+ * entry gone and a new one in place. Returns the moved flow.
+ */
+static struct ag_flow resteer_packet(const char *desc, const struct ag_pkt_spec *in,
+				     const struct ag_flow *f, uint32_t want_bid, bool same_port)
+{
+	unsigned int failures = CU_get_number_of_failures();
+	struct ag_traffic_stats l0, l1, b0, b1, o0, o1;
+	struct ag_flow_key k = key_of(in), ork = reply_key(f, IPPROTO_UDP), nrk;
+	struct ag_pkt_spec w;
+	struct ag_nat_rev rv;
+	struct fixture fx;
+	struct result r;
+	struct ag_flow g;
+
+	fixture_in(&fx, desc, env.tn.ifindex_c, in, XDP_REDIRECT, AG_R_UDP_RESTEER);
+	l0 = tstats(false, f->listener_id);
+	b0 = tstats(true, want_bid);
+	o0 = tstats(true, f->backend_id);
+	fixture_exec(&fx, &r);
+	l1 = tstats(false, f->listener_id);
+	b1 = tstats(true, want_bid);
+	o1 = tstats(true, f->backend_id);
+	memset(&g, 0, sizeof(g));
+	if (!flow_get(&k, &g)) {
+		CHECK(0, "%s: the flow is gone", desc);
+		fixture_check(&fx, &r, failures);
+		return g;
+	}
+	CHECK(g.backend_id == want_bid &&
+		  ntohl(g.backend_addr) == ag_xdp_env__backend_addr(want_bid) &&
+		  g.backend_port == f->backend_port && g.listener_id == f->listener_id &&
+		  g.nat_addr == f->nat_addr,
+	      "%s: flow now backend %u addr %08x port %u listener %u, want backend %u", desc,
+	      g.backend_id, ntohl(g.backend_addr), ntohs(g.backend_port), g.listener_id,
+	      want_bid);
+	if (same_port)
+		CHECK(g.nat_port == f->nat_port, "%s: NAT port %u, want the old %u (free)", desc,
+		      ntohs(g.nat_port), ntohs(f->nat_port));
+	else
+		CHECK(g.nat_port != f->nat_port && ntohs(g.nat_port) >= AG_TE_NAT_PORT_MIN &&
+			  ntohs(g.nat_port) <= AG_TE_NAT_PORT_MAX,
+		      "%s: NAT port %u (old %u, taken towards the new backend)", desc,
+		      ntohs(g.nat_port), ntohs(f->nat_port));
+	check_nh(desc, "moved flow", &g.nh, env.tn.ifindex_b, env.tn.mac_router, env.tn.mac_b,
+		 ip_len_of(in), ip_len_of(in));
+	CHECK(!nat_rev_get(&ork, &rv), "%s: the old reverse entry is still there", desc);
+	nrk = reply_key(&g, IPPROTO_UDP);
+	CHECK(nat_rev_get(&nrk, &rv) && rv.client_addr == k.saddr && rv.client_port == k.sport &&
+		  rv.vip == k.daddr && rv.vip_port == k.dport && rv.backend_id == want_bid &&
+		  rv.listener_id == f->listener_id,
+	      "%s: no reverse entry for the new backend", desc);
+	check_tstats_delta(desc, "listener", &l0, &l1, 1, (uint64_t)fx.in_len, 0, 0, 0);
+	check_tstats_delta(desc, "new backend", &b0, &b1, 1, (uint64_t)fx.in_len, 0, 0, 0);
+	check_tstats_delta(desc, "old backend", &o0, &o1, 0, 0, 0, 0, 0);
+	w = forward_of(in, &g, true);
+	fixture_want(&fx, &w);
+	fixture_check(&fx, &r, failures);
+	return g;
+}
+
+static void test_down_udp_resteer(void)
+{
+	struct ag_pkt_spec in = client_pkt(IPPROTO_UDP, AG_TN_CLIENT, 42200, AG_TN_VIP, 5000);
+	struct ag_flow_key k = key_of(&in);
+	uint32_t h = ag_hash__select(&k, AG_AFFINITY_NONE, AG_TE_SEED) % AG_TE_RING;
+	struct ag_flow f, g;
+	uint32_t other;
+
+	in.payload = udp_hello;
+	in.paylen = 6;
+	f = down_flow("resteer: UDP flow", &in, AG_TE_L_UDP5000, 5000);
+	other = other_backend(f.backend_id);
+
+	/* anygated has not republished yet: the table still names the dead backend. */
+	{
+		unsigned int failures = CU_get_number_of_failures();
+		struct fixture fx;
+		struct result r;
+
+		fixture_in(&fx, "backend DOWN, table not yet republished -> drop no_backend",
+			   env.tn.ifindex_c, &in, XDP_DROP, AG_R_DROP_NO_BACKEND);
+		fixture_exec(&fx, &r);
+		CHECK(flow_get(&k, &g) && g.backend_id == f.backend_id &&
+			  g.nat_port == f.nat_port,
+		      "%s: the flow changed", fx.desc);
+		fixture_check(&fx, &r, failures);
+	}
+
+	ag_xdp_env__set_table_entry(&env, AG_TE_L_UDP5000, h, other);
+	in.paylen = 9;
+	g = resteer_packet("backend DOWN, table names another -> re-steered, same NAT port", &in,
+			   &f, other, true);
+	in.paylen = 4;
+	flow_packet("re-steered flow: next datagram, no second move", &in, &g);
+	reply_packet("re-steered flow: the new backend's reply reaches the client", &in, &g,
+		     env.tn.mac_client, 7, false);
+	{
+		struct ag_pkt_spec late =
+		    backend_pkt(IPPROTO_UDP, ntohl(f.backend_addr), ntohs(f.backend_port),
+				ntohl(f.nat_addr), ntohs(f.nat_port));
+
+		late.payload = udp_hello;
+		late.paylen = 3;
+		untouched("late reply from the dead backend: no reverse entry -> pass",
+			  env.tn.ifindex_b, &late, XDP_PASS, AG_R_PASS_NO_LISTENER);
+	}
+	backend_state(f.backend_id, AG_BACKEND_UP);
+	ag_xdp_env__set_table_entry(&env, AG_TE_L_UDP5000, h, f.backend_id);
+
+	/* The old NAT port is held towards the new backend by another flow: a new port. */
+	in = client_pkt(IPPROTO_UDP, AG_TN_CLIENT, 42201, AG_TN_VIP, 5000);
+	in.payload = udp_hello;
+	in.paylen = 5;
+	k = key_of(&in);
+	h = ag_hash__select(&k, AG_AFFINITY_NONE, AG_TE_SEED) % AG_TE_RING;
+	f = down_flow("resteer: UDP flow whose port is taken", &in, AG_TE_L_UDP5000, 5000);
+	other = other_backend(f.backend_id);
+	{
+		struct ag_flow moved = f;
+		struct ag_flow_key tk;
+		struct ag_nat_rev busy, chk;
+		struct timespec ts;
+		int fd = bpf_map__fd(env.skel->maps.ag_nat_rev), err;
+
+		moved.backend_addr = htonl(ag_xdp_env__backend_addr(other));
+		tk = reply_key(&moved, IPPROTO_UDP);
+		memset(&busy, 0, sizeof(busy));
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		busy.last_seen_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+		busy.client_addr = htonl(AG_IP4(10, 0, 0, 77));
+		busy.client_port = htons(1234);
+		busy.vip = htonl(AG_TN_VIP);
+		busy.vip_port = htons(5000);
+		busy.backend_id = other;
+		busy.listener_id = AG_TE_L_UDP5000;
+		err = bpf_map_update_elem(fd, &tk, &busy, BPF_NOEXIST);
+		CHECK(!err, "occupy the NAT port towards the new backend: %s", strerror(-err));
+		ag_xdp_env__set_table_entry(&env, AG_TE_L_UDP5000, h, other);
+		resteer_packet("backend DOWN, old NAT port busy towards the new one -> new port",
+			       &in, &f, other, false);
+		CHECK(nat_rev_get(&tk, &chk) && chk.client_addr == busy.client_addr &&
+			  chk.client_port == busy.client_port,
+		      "the other flow's reverse entry was touched");
+		bpf_map_delete_elem(fd, &tk);
+	}
+	backend_state(f.backend_id, AG_BACKEND_UP);
+	ag_xdp_env__set_table_entry(&env, AG_TE_L_UDP5000, h, f.backend_id);
+
+	/*
+	 * A flow that did not get its first port candidate (busy at creation)
+	 * keeps the port it has when it moves, though the first candidate is
+	 * free towards the new backend: the port is kept, not chosen again.
+	 */
+	in = client_pkt(IPPROTO_UDP, AG_TN_CLIENT, 42202, AG_TN_VIP, 5000);
+	in.payload = udp_hello;
+	in.paylen = 5;
+	k = key_of(&in);
+	h = ag_hash__select(&k, AG_AFFINITY_NONE, AG_TE_SEED) % AG_TE_RING;
+	{
+		uint16_t c0 = ag_nat__port_candidate(ag_hash__nat(&k, AG_TE_SEED), 0,
+						     AG_TE_NAT_PORT_MIN, AG_TE_NAT_PORT_MAX);
+		uint32_t bid = expected_backend(AG_TE_L_UDP5000, &k);
+		int fd = bpf_map__fd(env.skel->maps.ag_nat_rev), err;
+		struct ag_flow_key tk;
+		struct ag_nat_rev busy;
+
+		memset(&tk, 0, sizeof(tk));
+		tk.saddr = htonl(ag_xdp_env__backend_addr(bid));
+		tk.daddr = htonl(AG_TN_NAT);
+		tk.sport = htons(5000);
+		tk.dport = htons(c0);
+		tk.proto = IPPROTO_UDP;
+		memset(&busy, 0, sizeof(busy));
+		busy.last_seen_ns = ~0ULL >> 1; /* far in the future: never idle */
+		busy.client_addr = htonl(AG_IP4(10, 0, 0, 78));
+		busy.client_port = htons(4321);
+		busy.vip = htonl(AG_TN_VIP);
+		busy.vip_port = htons(5000);
+		busy.backend_id = bid;
+		err = bpf_map_update_elem(fd, &tk, &busy, BPF_NOEXIST);
+		CHECK(!err, "occupy the first port candidate: %s", strerror(-err));
+		f = down_flow("resteer: UDP flow on its second port candidate", &in,
+			      AG_TE_L_UDP5000, 5000);
+		bpf_map_delete_elem(fd, &tk);
+		CHECK(ntohs(f.nat_port) != c0, "the flow got the busy first candidate %u", c0);
+		other = other_backend(f.backend_id);
+		ag_xdp_env__set_table_entry(&env, AG_TE_L_UDP5000, h, other);
+		resteer_packet("backend DOWN, flow not on its first candidate -> keeps its port",
+			       &in, &f, other, true);
+	}
+	backend_state(f.backend_id, AG_BACKEND_UP);
+	ag_xdp_env__set_table_entry(&env, AG_TE_L_UDP5000, h, f.backend_id);
+}
+
+/* A free NAT port towards B3:8080 for a one-port range (earlier tests hold some). */
+static uint16_t free_port_b3(void)
+{
+	struct ag_flow fake;
+	struct ag_flow_key rk;
+	struct ag_nat_rev rv;
+	uint16_t port;
+
+	memset(&fake, 0, sizeof(fake));
+	fake.backend_addr = htonl(AG_IP4(10, 1, 1, 13));
+	fake.backend_port = htons(8080);
+	fake.nat_addr = htonl(AG_TN_NAT);
+	for (port = 2000; port < 3000; port++) {
+		fake.nat_port = htons(port);
+		rk = reply_key(&fake, IPPROTO_TCP);
+		if (!nat_rev_get(&rk, &rv))
+			return port;
+	}
+	return 0;
+}
+
+static void test_nat_ports(void)
+{
+	struct ag_pkt_spec a = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 43000, AG_TN_VIP, 8000);
+	struct ag_pkt_spec b = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 43001, AG_TN_VIP, 8000);
+	struct ag_flow_key ka = key_of(&a), kb = key_of(&b), rk;
+	int fd_flows = bpf_map__fd(env.skel->maps.ag_flows);
+	int fd_rev = bpf_map__fd(env.skel->maps.ag_nat_rev);
+	uint16_t port = free_port_b3();
+	struct ag_flow fa, fb, g;
+	struct ag_nat_rev rv;
+	int err;
+
+	CHECK(port != 0, "no free NAT port in 2000..2999");
+	/* One NAT port: every candidate of every flow is that port. */
+	env.settings.nat_port_min = port;
+	env.settings.nat_port_max = port;
+	err = ag_xdp_env__write_settings(&env);
+	CHECK(!err, "one-port range: %s", strerror(-err));
+
+	fa = new_flow("one NAT port: first flow takes it", &a, AG_TE_L_TCP8000, 8080, XDP_REDIRECT,
+		      AG_FWD);
+	CHECK(ntohs(fa.nat_port) == port, "first flow got port %u, want %u", ntohs(fa.nat_port),
+	      port);
+	untouched("one NAT port, held by a live flow -> drop nat_ports_exhausted",
+		  env.tn.ifindex_c, &b, XDP_DROP, AG_R_DROP_NAT_PORTS);
+
+	/* The owner's replies stopped long ago, but it still sends: no takeover. */
+	rk = reply_key(&fa, IPPROTO_TCP);
+	CHECK(nat_rev_get(&rk, &rv), "no reverse entry for the first flow");
+	rv.last_seen_ns = 1;
+	CHECK(!bpf_map_update_elem(fd_rev, &rk, &rv, BPF_EXIST), "age the reverse entry");
+	untouched("port idle on the reply side only -> no takeover, drop nat_ports_exhausted",
+		  env.tn.ifindex_c, &b, XDP_DROP, AG_R_DROP_NAT_PORTS);
+	CHECK(flow_get(&ka, &g) && g.nat_port == fa.nat_port, "the owner lost its flow");
+
+	/* Idle on both sides: the port goes to the new flow, the old flow is forgotten. */
+	g.last_seen_ns = 1;
+	CHECK(!bpf_map_update_elem(fd_flows, &ka, &g, BPF_EXIST), "age the first flow");
+	fb = new_flow("port idle on both sides -> taken over by the new flow", &b,
+		      AG_TE_L_TCP8000, 8080, XDP_REDIRECT, AG_FWD);
+	CHECK(ntohs(fb.nat_port) == port, "new flow got port %u, want %u", ntohs(fb.nat_port),
+	      port);
+	CHECK(!flow_get(&ka, &g), "the idle owner's flow survived the takeover");
+	CHECK(nat_rev_get(&rk, &rv) && rv.client_port == kb.sport,
+	      "the reverse entry does not belong to the new flow");
+	a.tcp_flags = AG_TCP_ACK;
+	untouched("the old flow comes back: its port is taken -> drop nat_ports_exhausted",
+		  env.tn.ifindex_c, &a, XDP_DROP, AG_R_DROP_NAT_PORTS);
+
+	env.settings.nat_port_min = AG_TE_NAT_PORT_MIN;
+	env.settings.nat_port_max = AG_TE_NAT_PORT_MAX;
+	err = ag_xdp_env__write_settings(&env);
+	CHECK(!err, "restore the port range: %s", strerror(-err));
+}
+
+static const uint8_t mac_fake_d[6] = {0x02, 0x00, 0x00, 0x00, 0xde, 0xad};
+static const uint8_t mac_fake_s[6] = {0x02, 0x00, 0x00, 0x00, 0xbe, 0xef};
+
+/* Write a next hop into flow k's entry, and optionally age its last_seen by 2 s. */
+static void flow_set_nh(const struct ag_flow_key *k, int ifindex, const uint8_t *dmac,
+			const uint8_t *smac, uint16_t max_len, bool age)
+{
+	int fd = bpf_map__fd(env.skel->maps.ag_flows);
+	struct timespec ts;
+	struct ag_flow f;
+
+	if (!flow_get(k, &f)) {
+		CHECK(0, "no flow to set a next hop in");
+		return;
+	}
+	f.nh.ifindex = (uint32_t)ifindex;
+	memcpy(f.nh.dmac, dmac, 6);
+	memcpy(f.nh.smac, smac, 6);
+	f.nh.max_len = max_len;
+	if (age) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		f.last_seen_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec -
+				 2000000000ULL;
+	}
+	CHECK(!bpf_map_update_elem(fd, k, &f, BPF_EXIST), "write the flow's next hop");
+}
+
+/* Packet in of flow f: forwarded to the given MACs; the flow's cache afterwards. */
+static struct ag_nexthop cached_packet(const char *desc, const struct ag_pkt_spec *in,
+				       const struct ag_flow *f, const uint8_t *dmac,
+				       const uint8_t *smac)
+{
+	unsigned int failures = CU_get_number_of_failures();
+	struct ag_flow_key k = key_of(in);
+	struct ag_pkt_spec w = forward_of(in, f, true);
+	struct fixture fx;
+	struct result r;
+	struct ag_flow g;
+
+	memcpy(w.dmac, dmac, 6);
+	memcpy(w.smac, smac, 6);
+	fixture_in(&fx, desc, env.tn.ifindex_c, in, XDP_REDIRECT, AG_FWD);
+	fixture_want(&fx, &w);
+	fixture_exec(&fx, &r);
+	memset(&g, 0, sizeof(g));
+	CHECK(flow_get(&k, &g), "%s: flow gone", desc);
+	fixture_check(&fx, &r, failures);
+	return g.nh;
+}
+
+static void run_ip(const char *cmd)
+{
+	CHECK(system(cmd) == 0, "'%s' failed", cmd);
+}
+
+static void test_nexthop_cache(void)
+{
+	struct ag_pkt_spec in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 44000, AG_TN_VIP, 80);
+	struct ag_flow_key k = key_of(&in);
+	struct ag_nexthop nh;
+	struct ag_flow f, g;
+	const char *desc;
+
+	f = new_flow("next hop: SYN caches agb0 and the router's MAC", &in, AG_TE_L_TCP80, 80,
+		     XDP_REDIRECT, AG_FWD);
+	in.tcp_flags = AG_TCP_ACK;
+
+	/* A made-up hop in the cache is used as it is: proof that no lookup ran. */
+	flow_set_nh(&k, env.tn.ifindex_b, mac_fake_d, mac_fake_s, 40, false);
+	desc = "next hop cached: forwarded with the cached MACs, no route lookup";
+	nh = cached_packet(desc, &in, &f, mac_fake_d, mac_fake_s);
+	check_nh(desc, "flow", &nh, env.tn.ifindex_b, mac_fake_d, mac_fake_s, 40, 40);
+
+	in.payload = http_get;
+	in.paylen = 20;
+	desc = "packet longer than the cache covers: route looked up, cache rewritten";
+	nh = cached_packet(desc, &in, &f, env.tn.mac_router, env.tn.mac_b);
+	check_nh(desc, "flow", &nh, env.tn.ifindex_b, env.tn.mac_router, env.tn.mac_b, 60, 60);
+
+	in.paylen = 0;
+	flow_set_nh(&k, env.tn.ifindex_b, mac_fake_d, mac_fake_s, 1500, true);
+	desc = "last_seen refresh (once a second): route looked up again, cache corrected";
+	nh = cached_packet(desc, &in, &f, env.tn.mac_router, env.tn.mac_b);
+	check_nh(desc, "flow", &nh, env.tn.ifindex_b, env.tn.mac_router, env.tn.mac_b, 40, 40);
+
+	/* The return direction learns its hop from the first reply. */
+	reply_packet("next hop: the first reply caches agc0 and the client's MAC", &in, &f,
+		     env.tn.mac_client, 0, false);
+
+	/* MTU: a longer packet than the route takes goes to the kernel (ICMP frag needed). */
+	run_ip("ip link set dev agb0 mtu 1000");
+	{
+		static uint8_t big[1100];
+		unsigned int failures = CU_get_number_of_failures();
+		struct ag_pkt_spec w;
+		struct fixture fx;
+		struct result r;
+
+		memset(big, 'x', sizeof(big));
+		in.payload = big;
+		in.paylen = 1001 - 40; /* tot_len 1001: one byte over */
+		w = forward_of(&in, &f, false);
+		fixture_in(&fx, "1001 bytes, route MTU 1000 -> NAT-rewritten, passed (frag needed)",
+			   env.tn.ifindex_c, &in, XDP_PASS, AG_R_PASS_NO_ROUTE);
+		fixture_want(&fx, &w);
+		fixture_exec(&fx, &r);
+		CHECK(flow_get(&k, &g) && g.nh.ifindex == (uint32_t)env.tn.ifindex_b &&
+			  g.nh.max_len == 40,
+		      "%s: cache changed (ifindex %u max_len %u)", fx.desc, g.nh.ifindex,
+		      g.nh.max_len);
+		fixture_check(&fx, &r, failures);
+
+		/* The cache claimed 1500 (MTU lowered within the last second): the refresh fixes it. */
+		flow_set_nh(&k, env.tn.ifindex_b, env.tn.mac_router, env.tn.mac_b, 1500, true);
+		failures = CU_get_number_of_failures();
+		fixture_in(&fx, "refresh finds the MTU lowered -> passed, cache covers 1000 bytes",
+			   env.tn.ifindex_c, &in, XDP_PASS, AG_R_PASS_NO_ROUTE);
+		fixture_want(&fx, &w);
+		fixture_exec(&fx, &r);
+		CHECK(flow_get(&k, &g) && g.nh.ifindex == (uint32_t)env.tn.ifindex_b &&
+			  g.nh.max_len == 1000,
+		      "%s: cache max_len %u, want the route MTU 1000", fx.desc, g.nh.max_len);
+		fixture_check(&fx, &r, failures);
+
+		in.paylen = 1000 - 40;
+		desc = "1000 bytes, exactly the MTU: the cached hop covers it";
+		nh = cached_packet(desc, &in, &f, env.tn.mac_router, env.tn.mac_b);
+		check_nh(desc, "flow", &nh, env.tn.ifindex_b, env.tn.mac_router, env.tn.mac_b,
+			 1000, 1000);
+	}
+	run_ip("ip link set dev agb0 mtu 1500");
+
+	/* A route that stops resolving clears the cache. */
+	in = client_pkt(IPPROTO_UDP, AG_TN_CLIENT, 44001, AG_TN_VIP, 5001);
+	in.payload = udp_hello;
+	in.paylen = 6;
+	k = key_of(&in);
+	f = new_flow("next hop: unresolved neighbour, nothing cached", &in, AG_TE_L_UDP5001, 5001,
+		     XDP_PASS, AG_R_PASS_NO_NEIGH);
+	flow_set_nh(&k, env.tn.ifindex_b, mac_fake_d, mac_fake_s, 1500, true);
+	{
+		unsigned int failures = CU_get_number_of_failures();
+		struct ag_pkt_spec w = forward_of(&in, &f, false);
+		struct fixture fx;
+		struct result r;
+
+		fixture_in(&fx, "refresh: neighbour gone -> passed, cache cleared", env.tn.ifindex_c,
+			   &in, XDP_PASS, AG_R_PASS_NO_NEIGH);
+		fixture_want(&fx, &w);
+		fixture_exec(&fx, &r);
+		CHECK(flow_get(&k, &g) && g.nh.ifindex == 0, "%s: cache kept (ifindex %u)", fx.desc,
+		      g.nh.ifindex);
+		fixture_check(&fx, &r, failures);
+	}
+}
+
 static const struct {
 	const char *name;
 	CU_TestFunc fn;
@@ -1113,6 +1817,11 @@ static const struct {
     {"ethernet padding", test_padding},
     {"flow life", test_flow_life},
     {"counters", test_counters},
+    {"backend down: tcp rst", test_down_tcp_rst},
+    {"backend down: return path, draining, reused id", test_down_other_states},
+    {"backend down: udp re-steer", test_down_udp_resteer},
+    {"nat ports: exhausted, takeover", test_nat_ports},
+    {"next-hop cache", test_nexthop_cache},
 };
 
 int main(void)

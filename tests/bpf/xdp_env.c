@@ -147,6 +147,21 @@ int ag_xdp_env__set_backend(const struct ag_xdp_env *env, uint32_t id, uint32_t 
 	return update(env->skel->maps.ag_backends, &id, &b, "ag_backends");
 }
 
+int ag_xdp_env__set_backend_state(const struct ag_xdp_env *env, uint32_t id, uint8_t state)
+{
+	int fd = bpf_map__fd(env->skel->maps.ag_backends);
+	struct ag_backend b;
+	int err;
+
+	err = bpf_map_lookup_elem(fd, &id, &b);
+	if (err) {
+		fprintf(stderr, "xdp_env: read ag_backends[%u]: %s\n", id, strerror(-err));
+		return err;
+	}
+	b.state = state;
+	return update(env->skel->maps.ag_backends, &id, &b, "ag_backends");
+}
+
 static int fill_maps(struct ag_xdp_env *env)
 {
 	struct anygate_bpf *skel = env->skel;

@@ -99,6 +99,9 @@ int ag_xdp_env__write_settings(const struct ag_xdp_env *env);
 int ag_xdp_env__set_backend(const struct ag_xdp_env *env, uint32_t id, uint32_t addr,
 			    uint32_t group, uint8_t state);
 
+/* Change only the state of backend id (as anygated publishes health). Returns 0 or -errno. */
+int ag_xdp_env__set_backend_state(const struct ag_xdp_env *env, uint32_t id, uint8_t state);
+
 /* Set entry i of a listener's live table (through the mmap, as anygated does). */
 void ag_xdp_env__set_table_entry(const struct ag_xdp_env *env, uint32_t listener, uint32_t i,
 				 uint32_t bid);

@@ -23,6 +23,7 @@
 #include "csum.h"
 #include "nat.h"
 #include "flow.h"
+#include "rst.h"
 
 static uint32_t rng_state;
 
@@ -1122,6 +1123,166 @@ static void test_flow_life(void)
 	CU_ASSERT(!ag_nat_rev__owned_by(&rv, &fk));
 }
 
+/* ---------- TCP RST (rst.h): every byte against an RST built here from the RFC ---------- */
+
+/*
+ * The RST that answers the segment of frame f (RFC 9293 3.10.7.1), written
+ * byte by byte into w: MACs swapped, tags kept, a 20-byte IPv4 header from
+ * the segment's destination to its source (TTL 64, DF, id 0, TOS 0) and a
+ * 20-byte TCP header (window 0). Returns its length.
+ */
+static size_t rst_expect(uint8_t *w, const struct frame *f, const struct spec *s, uint8_t flags,
+			 uint32_t seq, uint32_t ack)
+{
+	const uint8_t *in = f->b;
+	size_t l3 = f->l3, l4 = l3 + 20;
+	uint32_t seg_len = (uint32_t)s->payload + !!(flags & 0x02) + !!(flags & 0x01);
+	uint32_t acc;
+
+	memcpy(w, in + 6, 6);
+	memcpy(w + 6, in, 6);
+	memcpy(w + 12, in + 12, l3 - 12);	/* tags and the ethertype */
+	memset(w + l3, 0, 40);
+	w[l3] = 0x45;
+	put16(w, l3 + 2, 40);
+	put16(w, l3 + 6, 0x4000);
+	w[l3 + 8] = 64;
+	w[l3 + 9] = IPPROTO_TCP;
+	put32(w, l3 + 12, s->daddr);
+	put32(w, l3 + 16, s->saddr);
+	put16(w, l3 + 10, (uint16_t)~ref_fold(ref_sum(w + l3, 20, 0)));
+	put16(w, l4, s->dport);
+	put16(w, l4 + 2, s->sport);
+	if (flags & 0x10) {
+		put32(w, l4 + 4, ack);
+		w[l4 + 13] = 0x04;
+	} else {
+		put32(w, l4 + 8, seq + seg_len);
+		w[l4 + 13] = 0x14;
+	}
+	w[l4 + 12] = 5 << 4;
+	acc = ref_sum(w + l3 + 12, 8, 0) + IPPROTO_TCP + 20;
+	put16(w, l4 + 16, (uint16_t)~ref_fold(ref_sum(w + l4, 20, acc)));
+	return l4 + 20;
+}
+
+static void test_tcp_rst(void)
+{
+	static const uint8_t flag_set[] = {
+		0x10, 0x18, 0x11, 0x19, /* ACK, PSH|ACK, FIN|ACK, FIN|PSH|ACK */
+		0x02, 0x01, 0x03, 0x00, /* SYN, FIN, SYN|FIN, none */
+		0x12, 0x08, 0x20, 0x30, /* SYN|ACK, PSH, URG, URG|ACK */
+	};
+	unsigned int n, answered = 0;
+
+	rng_seed(0x5157);
+	for (n = 0; n < 3000; n++) {
+		uint8_t flags = flag_set[n % sizeof(flag_set)];
+		uint8_t want[14 + 8 + 40];
+		struct frame f;
+		struct ag_pkt p;
+		struct spec s;
+		uint32_t seq = rng_next(), ack = rng_next();
+		size_t want_len;
+		int len;
+
+		spec_default(&s, IPPROTO_TCP);
+		s.vlans = n % 3;
+		s.tpid[0] = 0x88a8;
+		s.tpid[1] = 0x8100;
+		s.ihl = (uint8_t)(5 + rng_next() % 11);
+		s.doff = (uint8_t)(5 + rng_next() % 11);
+		s.saddr = rng_next();
+		s.daddr = rng_next();
+		s.sport = (uint16_t)rng_next();
+		s.dport = (uint16_t)rng_next();
+		s.payload = rng_next() % 80;
+		if (n % 7 == 0)
+			seq = 0xffffffffu - (uint32_t)(rng_next() % 8); /* ack wraps */
+		frame_build(&f, &s);
+		put32(f.b, f.l4 + 4, seq);
+		put32(f.b, f.l4 + 8, ack);
+		f.b[f.l4 + 13] = flags;
+		fix_checksums(f.b, f.l3, &s);
+		CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+
+		want_len = rst_expect(want, &f, &s, flags, seq, ack);
+		len = ag_tcp__make_rst(&p);
+		CU_ASSERT_EQUAL(len, (int)want_len);
+		CU_ASSERT(len > 0 && (size_t)len <= f.len && memcmp(f.b, want, want_len) == 0);
+		/* p describes the RST, and the RST parses as a TCP segment to the client. */
+		CU_ASSERT_PTR_EQUAL(p.data_end, f.b + want_len);
+		CU_ASSERT_PTR_EQUAL(p.l4, f.b + f.l3 + 20);
+		CU_ASSERT_EQUAL(p.tot_len, 40);
+		CU_ASSERT_EQUAL(ag_ntohs(p.sport), s.dport);
+		CU_ASSERT_EQUAL(ag_ntohs(p.dport), s.sport);
+		CU_ASSERT_EQUAL(ag_parse(&p, f.b, f.b + want_len), AG_PARSE_OK);
+		CU_ASSERT_EQUAL(ref_fold(ref_sum(f.b + f.l3, 20, 0)), 0xffff);
+		answered++;
+		frame_free(&f);
+	}
+	CU_ASSERT_EQUAL(answered, 3000);
+
+	/* A RST is never answered; the frame stays as it was. */
+	for (n = 0; n < 2; n++) {
+		struct frame f;
+		struct ag_pkt p;
+		struct spec s;
+		uint8_t *copy;
+
+		spec_default(&s, IPPROTO_TCP);
+		frame_build(&f, &s);
+		f.b[f.l4 + 13] = n ? 0x14 : 0x04;
+		fix_checksums(f.b, f.l3, &s);
+		copy = malloc(f.len);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(copy);
+		memcpy(copy, f.b, f.len);
+		CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+		CU_ASSERT_EQUAL(ag_tcp__make_rst(&p), -1);
+		CU_ASSERT(memcmp(copy, f.b, f.len) == 0);
+		free(copy);
+		frame_free(&f);
+	}
+}
+
+/* Reason groups: pass, then drop, then the reasons the fast path acts on. */
+static void test_reason_groups(void)
+{
+	int r;
+
+	CU_ASSERT_EQUAL(AG_R__DROP_FIRST, AG_R_DROP_TRUNC_ETH);
+	CU_ASSERT_EQUAL(AG_R__ACT_FIRST, AG_R_TX_RST_BACKEND_DOWN);
+	CU_ASSERT_EQUAL(AG_R__MAX, AG_R_UDP_RESTEER + 1);
+	for (r = 0; r < AG_R__MAX; r++)
+		CU_ASSERT_EQUAL(ag_reason__is_drop(r),
+				r >= AG_R_DROP_TRUNC_ETH && r <= AG_R_DROP_BAD_STATE);
+	CU_ASSERT(!ag_reason__is_drop(AG_R__MAX));
+}
+
+/* Which state of a flow's backend makes the fast path act on the flow. */
+static void test_backend_down(void)
+{
+	struct ag_flow f;
+	struct ag_backend b;
+
+	memset(&f, 0, sizeof(f));
+	memset(&b, 0, sizeof(b));
+	f.backend_addr = ag_htonl(0x0a01010b);
+	b.addr = f.backend_addr;
+	b.state = AG_BACKEND_DOWN;
+	CU_ASSERT(ag_flow__backend_down(&f, &b));
+	b.state = AG_BACKEND_UP;
+	CU_ASSERT(!ag_flow__backend_down(&f, &b));
+	b.state = AG_BACKEND_DRAINING;
+	CU_ASSERT(!ag_flow__backend_down(&f, &b));
+	b.state = AG_BACKEND_UNUSED;
+	CU_ASSERT(!ag_flow__backend_down(&f, &b));
+	/* The id now names another endpoint: its health is not the flow's. */
+	b.state = AG_BACKEND_DOWN;
+	b.addr = ag_htonl(0x0a01010c);
+	CU_ASSERT(!ag_flow__backend_down(&f, &b));
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -1148,7 +1309,10 @@ int main(void)
 	    !CU_add_test(s, "lookup buckets and lanes", test_lookup_buckets) ||
 	    !CU_add_test(s, "nat: port and address choice", test_nat_port_candidates) ||
 	    !CU_add_test(s, "settings sanity", test_settings) ||
-	    !CU_add_test(s, "flow life: idle, refresh, keys", test_flow_life)) {
+	    !CU_add_test(s, "flow life: idle, refresh, keys", test_flow_life) ||
+	    !CU_add_test(s, "tcp rst: RFC 9293 reset, every byte", test_tcp_rst) ||
+	    !CU_add_test(s, "reasons: pass, drop, act groups", test_reason_groups) ||
+	    !CU_add_test(s, "flow: backend down", test_backend_down)) {
 		CU_cleanup_registry();
 		return CU_get_error();
 	}
