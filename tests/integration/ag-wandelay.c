@@ -43,18 +43,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WD_BATCH	    64
+#define WD_BATCH	64
 /* Receive batches per wake-up of one socket; the other socket waits meanwhile. */
-#define WD_RX_ROUNDS	    8
-#define WD_QUEUE_FRAMES	    65536
-#define WD_QUEUE_BYTES	    (64u << 20)
+#define WD_RX_ROUNDS	8
+#define WD_QUEUE_FRAMES 65536
+#define WD_QUEUE_BYTES	(64u << 20)
 /* Queues start small and double when full: resident memory follows the deepest
  * backlog seen, not the limit. */
-#define WD_QUEUE_MIN	    256
-#define WD_MAX_DELAY_MS	    60000.0
+#define WD_QUEUE_MIN	256
+#define WD_MAX_DELAY_MS 60000.0
 /* veth (and Ethernet) accept MTU + header + one VLAN tag. */
-#define WD_L2_OVERHEAD	    (ETH_HLEN + 4)
-#define WD_RCVBUF	    (16 << 20)
+#define WD_L2_OVERHEAD	(ETH_HLEN + 4)
+#define WD_RCVBUF	(16 << 20)
 
 enum wd_drop {
 	WD_DROP_QUEUE,	  /* queue full (frames or bytes) */
@@ -65,6 +65,7 @@ enum wd_drop {
 	WD_DROP_N,
 };
 
+/* clang-format off */
 static const char *const wd_drop_names[WD_DROP_N] = {
 	[WD_DROP_QUEUE] = "queue",
 	[WD_DROP_OVERSIZE] = "oversize",
@@ -72,6 +73,7 @@ static const char *const wd_drop_names[WD_DROP_N] = {
 	[WD_DROP_CSUM] = "csum",
 	[WD_DROP_TX] = "tx",
 };
+/* clang-format on */
 
 /* One direction: frames read from in_fd wait here, then leave by out_fd. */
 struct wd_dir {
@@ -320,8 +322,9 @@ static void dir_print(FILE *f, const struct wd_dir *d)
 {
 	int i;
 
-	fprintf(f, "dir=%s in=%s out=%s delay_us=%.1f rx_frames=%llu rx_bytes=%llu "
-		   "tx_frames=%llu tx_bytes=%llu queued=%u max_depth=%u csum_completed=%llu",
+	fprintf(f,
+		"dir=%s in=%s out=%s delay_us=%.1f rx_frames=%llu rx_bytes=%llu "
+		"tx_frames=%llu tx_bytes=%llu queued=%u max_depth=%u csum_completed=%llu",
 		d->name, d->in_if, d->out_if, d->delay_ns / 1e3, (unsigned long long)d->rx_frames,
 		(unsigned long long)d->rx_bytes, (unsigned long long)d->tx_frames,
 		(unsigned long long)d->tx_bytes, d->count, d->max_depth,
@@ -368,9 +371,9 @@ static int stats_write(const char *path, const struct wd_dir *dirs)
  * ones it sends), with virtio-net headers. Sets *mtu. */
 static int packet_open(const char *ifname, unsigned int *mtu)
 {
-	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
-	struct packet_mreq mr = { .mr_type = PACKET_MR_PROMISC };
-	struct ifreq ifr = { 0 };
+	struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL)};
+	struct packet_mreq mr = {.mr_type = PACKET_MR_PROMISC};
+	struct ifreq ifr = {0};
 	int one = 1, buf = WD_RCVBUF, fd, ifindex;
 
 	ifindex = if_nametoindex(ifname);
@@ -460,7 +463,7 @@ static void usage(void)
 
 static void arm_timer(int tfd, const struct wd_dir *dirs, uint64_t *armed)
 {
-	struct itimerspec its = { 0 };
+	struct itimerspec its = {0};
 	uint64_t next = 0;
 	int i;
 
@@ -482,17 +485,17 @@ static void arm_timer(int tfd, const struct wd_dir *dirs, uint64_t *armed)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "iface-a", required_argument, NULL, 'a' },
-		{ "iface-b", required_argument, NULL, 'b' },
-		{ "delay", required_argument, NULL, 'd' },
-		{ "delay-ab", required_argument, NULL, 'A' },
-		{ "delay-ba", required_argument, NULL, 'B' },
-		{ "queue-frames", required_argument, NULL, 'F' },
-		{ "queue-bytes", required_argument, NULL, 'Q' },
-		{ "stats", required_argument, NULL, 's' },
-		{ 0 },
+	    {"iface-a", required_argument, NULL, 'a'},
+	    {"iface-b", required_argument, NULL, 'b'},
+	    {"delay", required_argument, NULL, 'd'},
+	    {"delay-ab", required_argument, NULL, 'A'},
+	    {"delay-ba", required_argument, NULL, 'B'},
+	    {"queue-frames", required_argument, NULL, 'F'},
+	    {"queue-bytes", required_argument, NULL, 'Q'},
+	    {"stats", required_argument, NULL, 's'},
+	    {0},
 	};
-	struct wd_dir dirs[2] = { { .name = "ab" }, { .name = "ba" } };
+	struct wd_dir dirs[2] = {{.name = "ab"}, {.name = "ba"}};
 	const char *if_a = NULL, *if_b = NULL, *stats = NULL;
 	uint64_t delay_ab = 0, delay_ba = 0, armed = 0;
 	int c, i, fd_a = -1, fd_b = -1, ep = -1, tfd = -1, sfd = -1, rc = 1;
@@ -504,8 +507,12 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "a:b:", opts, NULL)) != -1) {
 		switch (c) {
-		case 'a': if_a = optarg; break;
-		case 'b': if_b = optarg; break;
+		case 'a':
+			if_a = optarg;
+			break;
+		case 'b':
+			if_b = optarg;
+			break;
 		case 'd':
 			if (parse_ms(optarg, &delay_ab) < 0)
 				return 2;
@@ -526,7 +533,9 @@ int main(int argc, char **argv)
 			if (parse_count(optarg, WD_QUEUE_MIN, 1u << 24, &v) < 0)
 				return 2;
 			if (v & (v - 1)) {
-				fprintf(stderr, "ag-wandelay: --queue-frames %llu: not a power of two\n", v);
+				fprintf(stderr,
+					"ag-wandelay: --queue-frames %llu: not a power of two\n",
+					v);
 				return 2;
 			}
 			queue_frames = v;
@@ -536,8 +545,11 @@ int main(int argc, char **argv)
 				return 2;
 			queue_bytes = v;
 			break;
-		case 's': stats = optarg; break;
-		default: usage();
+		case 's':
+			stats = optarg;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (!if_a || !if_b || optind != argc)
@@ -570,12 +582,20 @@ int main(int argc, char **argv)
 	fd_b = packet_open(if_b, &mtu_b);
 	if (fd_b < 0)
 		goto out;
-	dirs[0] = (struct wd_dir){ .name = "ab", .in_if = if_a, .out_if = if_b, .in_fd = fd_a,
-				   .out_fd = fd_b, .delay_ns = delay_ab,
-				   .max_frame = mtu_b + WD_L2_OVERHEAD };
-	dirs[1] = (struct wd_dir){ .name = "ba", .in_if = if_b, .out_if = if_a, .in_fd = fd_b,
-				   .out_fd = fd_a, .delay_ns = delay_ba,
-				   .max_frame = mtu_a + WD_L2_OVERHEAD };
+	dirs[0] = (struct wd_dir){.name = "ab",
+				  .in_if = if_a,
+				  .out_if = if_b,
+				  .in_fd = fd_a,
+				  .out_fd = fd_b,
+				  .delay_ns = delay_ab,
+				  .max_frame = mtu_b + WD_L2_OVERHEAD};
+	dirs[1] = (struct wd_dir){.name = "ba",
+				  .in_if = if_b,
+				  .out_if = if_a,
+				  .in_fd = fd_b,
+				  .out_fd = fd_a,
+				  .delay_ns = delay_ba,
+				  .max_frame = mtu_a + WD_L2_OVERHEAD};
 	for (i = 0; i < 2; i++) {
 		/* Slots fit the longest frame either link takes, rounded to cache
 		 * lines; anything longer arrives truncated and is dropped. */
@@ -662,8 +682,8 @@ int main(int argc, char **argv)
 					} else if (stats) {
 						r = stats_write(stats, dirs);
 						if (r < 0)
-							fprintf(stderr, "ag-wandelay: %s: %s\n", stats,
-								strerror(-r));
+							fprintf(stderr, "ag-wandelay: %s: %s\n",
+								stats, strerror(-r));
 					}
 				}
 			}
