@@ -627,3 +627,11 @@ valid_backend() {
 	all=" $(backend_names | tr '\n' ' ')"
 	[[ -n $1 && $all == *" $1 "* ]]
 }
+
+# The DPDK fast path: AG_FASTPATH=dpdk runs a test through anygate-dp instead
+# of the XDP program (tests/integration/lib-dpdk.sh replaces ag_test_begin and
+# ag_lab_start).
+if [ "${AG_FASTPATH:-xdp}" = dpdk ]; then
+	# shellcheck source=lib-dpdk.sh
+	. "$(dirname "${BASH_SOURCE[0]}")/lib-dpdk.sh"
+fi

@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * anygate-dp: the DPDK fast path. One process: EAL, ports, forwarding lcores
+ * running a short run-to-completion loop (fwd.c), and the main lcore doing
+ * everything that is not per packet (slow.c): ARP and next-hop resolution,
+ * the exception path to the kernel, flow expiry, the heartbeat.
+ *
+ * Tables: the control plane's in the shared-memory segment (abi_shm.h, read
+ * lock-free); the flows and NAT reverse entries in rte_hash tables with
+ * lock-free readers (flows.c); neighbours in an rte_hash plus an array
+ * (neigh.c). Nothing on the per-packet path takes a lock.
+ */
+#ifndef AG_DP_H
+#define AG_DP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <rte_spinlock.h>
+
+#include "abi.h"
+#include "abi_shm.h"
+#include "config.h"
+
+struct rte_hash;
+struct rte_mempool;
+struct rte_ring;
+struct rte_rcu_qsbr;
+
+#define AG_DP_BURST 32
+#define AG_DP_RX_DESC 1024
+#define AG_DP_TX_DESC 1024
+/* Queue between a forwarding lcore and the main lcore (each way). */
+#define AG_DP_RING_SIZE 2048
+/* Neighbours (resolved next hops and on-link hosts). */
+#define AG_DP_MAX_NEIGH 4096
+/* Packets held per unresolved neighbour (as the kernel's unres_qlen, smaller). */
+#define AG_DP_NEIGH_QLEN 8
+/* A neighbour is trusted this long after the last ARP from it... */
+#define AG_DP_NEIGH_REACHABLE_NS (30ull * 1000000000ull)
+/* ...then re-probed (still used meanwhile) this often, this many times. */
+#define AG_DP_NEIGH_PROBE_NS (1000000000ull)
+#define AG_DP_NEIGH_PROBES 3
+/* Unused this long: forgotten. */
+#define AG_DP_NEIGH_GC_NS (120ull * 1000000000ull)
+/* Main lcore housekeeping period, and the heartbeat anygated reads. */
+#define AG_DP_TICK_NS (10ull * 1000000ull)
+/* Flow-table entries the expiry sweep visits per tick (both tables). */
+#define AG_DP_SWEEP_PER_TICK 4096
+#define AG_DP_NONE 0xffffffffu
+
+/* Why a packet went to the main lcore (mbuf hash.fdir.lo, see ag_dp_slow_mark). */
+enum ag_dp_slow_kind {
+	AG_DP_SLOW_KERNEL = 1,	/* exception path: to the tap of the input port */
+	AG_DP_SLOW_ARP = 2,	/* ARP: answer, learn, copy to the kernel */
+	AG_DP_SLOW_NEIGH = 3,	/* next hop unresolved: hold and resolve */
+};
+
+/* Where a flow's packets go: the route's result, resolved once per flow. */
+struct ag_dp_nh {
+	uint32_t ip;		/* next hop (gateway or the destination), network order */
+	uint16_t port;		/* output port index, AG_DP_NO_PORT: no route */
+	uint16_t pad;
+	uint32_t neigh;		/* cached neighbour index (checked against ip), or AG_DP_NONE */
+	uint32_t pad2;
+};
+#define AG_DP_NO_PORT 0xffff
+
+/*
+ * Values of the flow tables: the ABI structs (their XDP next-hop cache, nh,
+ * unused here) plus our own next hop, resolved by route at creation.
+ */
+struct ag_dp_flow {
+	struct ag_flow f;
+	struct ag_dp_nh nh;
+} __rte_cache_aligned;
+_Static_assert(sizeof(struct ag_dp_flow) == 64, "one cache line");
+
+struct ag_dp_rev {
+	struct ag_nat_rev r;
+	struct ag_dp_nh nh;
+} __rte_cache_aligned;
+_Static_assert(sizeof(struct ag_dp_rev) == 64, "one cache line");
+
+/* Neighbour states (packed into ag_dp_neigh.mac_state with the MAC). */
+enum ag_dp_neigh_state {
+	AG_DP_NEIGH_FREE = 0,
+	AG_DP_NEIGH_INCOMPLETE = 1,	/* asked, no answer yet: not usable */
+	AG_DP_NEIGH_REACHABLE = 2,
+	AG_DP_NEIGH_PROBE = 3,		/* old, being re-asked: still usable */
+	AG_DP_NEIGH_FAILED = 4,		/* did not answer: not usable */
+	AG_DP_NEIGH_STATIC = 5,
+};
+
+/*
+ * One neighbour. Forwarding lcores read ip and mac_state (one 8-byte load:
+ * MAC in bytes 0-5, state in byte 6, port in byte 7) and set used; the main
+ * lcore writes everything else.
+ */
+struct ag_dp_neigh {
+	uint64_t mac_state;
+	uint32_t ip;		/* network order, 0 when free */
+	uint32_t used;		/* set by lcores (only when 0), cleared by main */
+	uint64_t confirmed_ns;	/* last ARP from it */
+	uint64_t asked_ns;	/* last request we sent */
+	uint64_t last_used_ns;
+	uint16_t port;
+	uint8_t probes;
+	uint8_t nq;
+	uint32_t pad;
+	struct rte_mbuf *q[AG_DP_NEIGH_QLEN]; /* held packets */
+} __rte_cache_aligned;
+
+static inline uint64_t ag_dp_neigh__pack(const struct rte_ether_addr *mac, uint8_t state,
+					 uint8_t port)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, mac->addr_bytes, RTE_ETHER_ADDR_LEN);
+	return v | (uint64_t)state << 48 | (uint64_t)port << 56;
+}
+
+static inline uint8_t ag_dp_neigh__state(uint64_t v)
+{
+	return (uint8_t)(v >> 48);
+}
+
+static inline bool ag_dp_neigh__usable(uint64_t v)
+{
+	uint8_t st = ag_dp_neigh__state(v);
+
+	return st == AG_DP_NEIGH_REACHABLE || st == AG_DP_NEIGH_PROBE || st == AG_DP_NEIGH_STATIC;
+}
+
+struct ag_dp_route {
+	uint32_t prefix;	/* network order */
+	uint32_t mask;		/* network order */
+	uint32_t via;		/* 0: on-link (the destination is the next hop) */
+	uint16_t port;
+	uint8_t len;
+};
+
+struct ag_dp_port {
+	uint16_t id;		/* DPDK port id */
+	uint16_t tap;		/* DPDK port id of its exception tap, AG_DP_NO_PORT: none */
+	struct rte_ether_addr mac;
+	uint32_t addr;		/* port address, network order */
+	uint32_t mask;
+	char name[64];		/* as configured */
+};
+
+/* A forwarding lcore's transmit buffer for one port. */
+struct ag_dp_txq {
+	uint16_t n;
+	struct rte_mbuf *m[AG_DP_BURST];
+};
+
+struct ag_dp;
+
+/* Per forwarding lcore: lane, queues, its rings to and from the main lcore. */
+struct ag_dp_lcore {
+	struct ag_dp *dp;
+	unsigned int lcore_id;
+	unsigned int index;	/* 0..n_fwd-1: RX/TX queue on every port, and counter lane */
+	struct ag_shm_lane *lane;
+	struct rte_ring *to_main;
+	struct rte_ring *from_main; /* lcore 0 only: the main lcore's transmissions */
+	struct ag_settings settings; /* copy of the live settings */
+	uint64_t settings_gen;
+	int settings_ok;
+	uint64_t idle_polls;
+	struct ag_dp_txq txq[AG_MAX_IFACES];
+} __rte_cache_aligned;
+
+struct ag_dp {
+	const struct ag_config *cfg;
+	struct ag_shm *shm;
+	struct ag_shm_hdr *hdr;
+	struct ag_dp_port ports[AG_MAX_IFACES];
+	unsigned int n_ports;
+	struct rte_mempool *pool;
+	/* flows.c */
+	struct rte_hash *flows;
+	struct rte_hash *revs;
+	struct rte_mempool *flow_vals;
+	struct rte_mempool *rev_vals;
+	struct rte_rcu_qsbr *qsbr;
+	rte_spinlock_t wlock;	/* serialises every change of flows and revs */
+	/* neigh.c */
+	struct rte_hash *neigh_hash;
+	struct ag_dp_neigh *neigh;
+	struct ag_dp_route routes[AG_MAX_ROUTES + AG_MAX_IFACES];
+	unsigned int n_routes;
+	/* lcores */
+	struct ag_dp_lcore lcores[RTE_MAX_LCORE];
+	unsigned int n_fwd;
+	bool main_forwards;	/* no worker lcores: the main lcore forwards too */
+	struct ag_shm_lane *main_lane;
+	unsigned int idle_sleep_us;
+	uint64_t tsc_mult;	/* ns = tsc * tsc_mult >> 32 */
+	uint32_t sweep_next_flow, sweep_next_rev;
+	uint64_t next_tick_ns;
+};
+
+extern volatile int ag_dp_quit;
+
+static inline uint64_t ag_dp__now(const struct ag_dp *dp)
+{
+	return (uint64_t)(((unsigned __int128)rte_rdtsc() * dp->tsc_mult) >> 32);
+}
+
+/* Count into a lane (lanes are per lcore: plain adds). */
+static inline void ag_dp__count(struct ag_shm_lane *l, enum ag_dp_counter c, uint64_t n)
+{
+	l->dp[c] += n;
+}
+
+static inline void ag_dp__reason(struct ag_shm_lane *l, int reason, uint64_t bytes)
+{
+	l->rstats[reason].packets++;
+	l->rstats[reason].bytes += bytes;
+}
+
+/*
+ * Mark an mbuf for the main lcore (its RSS hash is of no use past RX): why,
+ * and for a held packet its output port index and next hop. m->port then
+ * holds the input port's index, not its DPDK id.
+ */
+static inline void ag_dp_slow_mark(struct rte_mbuf *m, enum ag_dp_slow_kind kind, uint16_t out_port,
+				   uint32_t nh_ip)
+{
+	m->hash.fdir.lo = (uint32_t)kind | (uint32_t)out_port << 16;
+	m->hash.fdir.hi = nh_ip;
+}
+
+/* port.c */
+bool ag_dp__is_pci(const char *spec);
+int ag_dp_ports__setup(struct ag_dp *dp);
+int ag_dp_ports__taps(struct ag_dp *dp);
+void ag_dp_ports__close(struct ag_dp *dp);
+
+/* flows.c */
+int ag_dp_flows__init(struct ag_dp *dp);
+void ag_dp_flows__fini(struct ag_dp *dp);
+/*
+ * Pin flow k to a backend (as ag_new_flow in XDP): a new flow, or (moving:
+ * its current entry) a UDP flow whose backend is down, which moves to the
+ * backend a new flow would get now and keeps its NAT port when it can.
+ * Returns an AG_R_* reason, or one of these with *out the flow to forward on:
+ */
+#define AG_DP_FLOW_CREATED (AG_R__MAX + 1)	/* pinned by us */
+#define AG_DP_FLOW_JOINED (AG_R__MAX + 2)	/* another lcore pinned (or moved) it first */
+#define AG_DP_FLOW_RESTEERED (AG_R__MAX + 3)	/* moved to a live backend */
+int ag_dp_flows__create(struct ag_dp_lcore *lc, const struct ag_flow_key *k, uint8_t ttl,
+			uint64_t now, struct ag_dp_flow *moving, struct ag_dp_flow **out);
+void ag_dp_flows__expire(struct ag_dp *dp, const struct ag_flow_key *k, struct ag_dp_flow *fv);
+bool ag_dp_flows__alive(struct ag_dp *dp, const struct ag_flow_key *k, const struct ag_flow *f,
+			const struct ag_settings *s, uint64_t now);
+void ag_dp_flows__sweep(struct ag_dp *dp, uint64_t now);
+
+/* neigh.c */
+int ag_dp_neigh__init(struct ag_dp *dp);
+void ag_dp_neigh__fini(struct ag_dp *dp);
+void ag_dp_route__lookup(const struct ag_dp *dp, uint32_t dst, struct ag_dp_nh *nh);
+uint32_t ag_dp_neigh__find(const struct ag_dp *dp, uint32_t ip);
+void ag_dp_neigh__hold(struct ag_dp *dp, struct rte_mbuf *m, uint16_t port, uint32_t ip,
+		       uint64_t now);
+void ag_dp_arp__input(struct ag_dp *dp, struct rte_mbuf *m, uint64_t now);
+void ag_dp_neigh__tick(struct ag_dp *dp, uint64_t now);
+/* Hand a finished frame to lcore 0 for transmission on port index `port`. */
+void ag_dp__send_from_main(struct ag_dp *dp, struct rte_mbuf *m, uint16_t port);
+
+/* fwd.c */
+int ag_dp__fwd_loop(void *arg);
+void ag_dp__fwd_poll(struct ag_dp_lcore *lc);
+
+/* slow.c */
+int ag_dp__main_loop(struct ag_dp *dp);
+/* Exception path: hand m (arrived on port index p) to the kernel through p's tap. */
+void ag_dp__to_kernel(struct ag_dp *dp, struct rte_mbuf *m, uint16_t p);
+
+#endif /* AG_DP_H */

@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Flow and NAT reverse tables: rte_hash with lock-free readers, so any lcore
+ * finds any flow (the forward and return packets of one flow may arrive on
+ * different lcores). Values are 64-byte objects from mempools, published with
+ * the key (rte_hash_add_key_data); a deleted key's value goes back to its
+ * pool only after every lcore has passed a quiescent state (rte_rcu_qsbr, the
+ * hash's integrated defer queue), so a reader never sees it reused.
+ *
+ * Changes (new flows, expiry, NAT port take-over) are serialised by one
+ * spinlock: rte_hash has no insert-if-absent, and a NAT port must be claimed
+ * by exactly one flow. Only new flows and expiry take it, never a packet of
+ * an established flow.
+ *
+ * The semantics are those of bpf/anygate.bpf.c: idle timeouts per protocol, a
+ * flow lives while either direction is active, a NAT port of a flow idle on
+ * both sides may be taken over.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
+
+#include "dp.h"
+#include "flow.h"
+#include "log.h"
+#include "select.h"
+
+static void value_free(void *pool, void *value)
+{
+	rte_mempool_put(pool, value);
+}
+
+static struct rte_mempool *make_pool(const char *name, unsigned int n)
+{
+	struct rte_mempool *mp;
+
+	mp = rte_mempool_create(name, n, 64, 256, 0, NULL, NULL, NULL, NULL, SOCKET_ID_ANY, 0);
+	if (!mp)
+		pr_err("%s: mempool of %u values: %s\n", name, n, rte_strerror(rte_errno));
+	return mp;
+}
+
+static struct rte_hash *make_hash(struct ag_dp *dp, const char *name, unsigned int entries,
+				  struct rte_mempool *vals)
+{
+	struct rte_hash_parameters p = {
+		.name = name,
+		.entries = entries,
+		.key_len = sizeof(struct ag_flow_key),
+		.hash_func = rte_hash_crc,
+		.hash_func_init_val = 0x61676470,
+		.socket_id = (int)rte_socket_id(),
+		/* Lock-free readers; the extendable table keeps every entry insertable. */
+		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF |
+			      RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
+	};
+	struct rte_hash_rcu_config rcu = {
+		.v = dp->qsbr,
+		.mode = RTE_HASH_QSBR_MODE_DQ,
+		.key_data_ptr = vals,
+		.free_key_data_func = value_free,
+	};
+	struct rte_hash *h;
+
+	h = rte_hash_create(&p);
+	if (!h) {
+		pr_err("%s: hash table of %u entries: %s\n", name, entries,
+		       rte_strerror(rte_errno));
+		return NULL;
+	}
+	if (rte_hash_rcu_qsbr_add(h, &rcu)) {
+		pr_err("%s: RCU for the hash table: %s\n", name, rte_strerror(rte_errno));
+		rte_hash_free(h);
+		return NULL;
+	}
+	return h;
+}
+
+int ag_dp_flows__init(struct ag_dp *dp)
+{
+	unsigned int n = dp->cfg->edge.max_flows;
+	/* Values held in lcore caches and the defer queue on top of the table's own. */
+	unsigned int slack = (dp->n_fwd + 2) * 512 + n / 8;
+	size_t sz;
+
+	rte_spinlock_init(&dp->wlock);
+	sz = rte_rcu_qsbr_get_memsize(RTE_MAX_LCORE);
+	dp->qsbr = rte_zmalloc("ag_qsbr", sz, RTE_CACHE_LINE_SIZE);
+	if (!dp->qsbr || rte_rcu_qsbr_init(dp->qsbr, RTE_MAX_LCORE)) {
+		pr_err("RCU state: %s\n", rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	dp->flow_vals = make_pool("ag_flow_vals", n + slack);
+	dp->rev_vals = make_pool("ag_rev_vals", n + slack);
+	if (!dp->flow_vals || !dp->rev_vals)
+		return -ENOMEM;
+	dp->flows = make_hash(dp, "ag_flows", n, dp->flow_vals);
+	dp->revs = make_hash(dp, "ag_nat_rev", n, dp->rev_vals);
+	if (!dp->flows || !dp->revs)
+		return -ENOMEM;
+	pr_info("flow tables: %u flows, %u NAT reverse entries\n", n, n);
+	return 0;
+}
+
+void ag_dp_flows__fini(struct ag_dp *dp)
+{
+	rte_hash_free(dp->flows);
+	rte_hash_free(dp->revs);
+	rte_mempool_free(dp->flow_vals);
+	rte_mempool_free(dp->rev_vals);
+	rte_free(dp->qsbr);
+	dp->flows = dp->revs = NULL;
+	dp->flow_vals = dp->rev_vals = NULL;
+	dp->qsbr = NULL;
+}
+
+static void *lookup(const struct rte_hash *h, const struct ag_flow_key *k)
+{
+	void *d;
+
+	return rte_hash_lookup_data(h, k, &d) >= 0 ? d : NULL;
+}
+
+bool ag_dp_flows__alive(struct ag_dp *dp, const struct ag_flow_key *k, const struct ag_flow *f,
+			const struct ag_settings *s, uint64_t now)
+{
+	uint64_t idle = ag_settings__idle_ns(s, k->proto);
+	struct ag_flow_key rk;
+	struct ag_dp_rev *rv;
+
+	if (!ag_flow__is_idle(now, f->last_seen_ns, idle))
+		return true;
+	/* Idle on its own side, it still lives while the backend's replies flow. */
+	ag_flow_key__reply_of(&rk, f, k->proto);
+	rv = lookup(dp->revs, &rk);
+	return rv && ag_nat_rev__owned_by(&rv->r, k) &&
+	       !ag_flow__is_idle(now, rv->r.last_seen_ns, idle);
+}
+
+/* Under wlock: remove flow k (when it is still fv) and its reverse entry (when still its). */
+static void expire_locked(struct ag_dp *dp, const struct ag_flow_key *k, struct ag_dp_flow *fv)
+{
+	struct ag_flow_key rk;
+	struct ag_dp_rev *rv;
+
+	if (lookup(dp->flows, k) != fv)
+		return;
+	ag_flow_key__reply_of(&rk, &fv->f, k->proto);
+	rv = lookup(dp->revs, &rk);
+	if (rv && ag_nat_rev__owned_by(&rv->r, k))
+		rte_hash_del_key(dp->revs, &rk);
+	rte_hash_del_key(dp->flows, k);
+}
+
+void ag_dp_flows__expire(struct ag_dp *dp, const struct ag_flow_key *k, struct ag_dp_flow *fv)
+{
+	rte_spinlock_lock(&dp->wlock);
+	expire_locked(dp, k, fv);
+	rte_spinlock_unlock(&dp->wlock);
+}
+
+/*
+ * Under wlock: claim NAT reverse key rk for rv. Free: take it. Taken by a flow
+ * idle on both sides: take it over (as ag_nat_rev_take_over in XDP).
+ */
+static bool rev_claim(struct ag_dp *dp, const struct ag_flow_key *rk, struct ag_dp_rev *rv,
+		      const struct ag_settings *s, uint64_t now)
+{
+	uint64_t idle = ag_settings__idle_ns(s, rk->proto);
+	struct ag_dp_rev *old = lookup(dp->revs, rk);
+	struct ag_flow_key ok;
+	struct ag_dp_flow *of;
+
+	if (!old)
+		return rte_hash_add_key_data(dp->revs, rk, rv) >= 0;
+	if (!ag_flow__is_idle(now, old->r.last_seen_ns, idle))
+		return false;
+	ag_flow_key__client_of(&ok, &old->r, rk->proto);
+	of = lookup(dp->flows, &ok);
+	if (of && of->f.nat_addr == rk->daddr && of->f.nat_port == rk->dport &&
+	    of->f.backend_addr == rk->saddr && of->f.backend_port == rk->sport) {
+		if (!ag_flow__is_idle(now, of->f.last_seen_ns, idle))
+			return false;
+		rte_hash_del_key(dp->flows, &ok);
+	}
+	rte_hash_del_key(dp->revs, rk);
+	return rte_hash_add_key_data(dp->revs, rk, rv) >= 0;
+}
+
+int ag_dp_flows__create(struct ag_dp_lcore *lc, const struct ag_flow_key *k, uint8_t ttl,
+			uint64_t now, struct ag_dp_flow *moving, struct ag_dp_flow **out)
+{
+	struct ag_dp *dp = lc->dp;
+	const struct ag_settings *s = lc->settings_ok ? &lc->settings : NULL;
+	struct ag_dp_flow *fv, *cur;
+	struct ag_flow_key rk, ork;
+	struct ag_dp_choice c;
+	struct ag_dp_rev *rv;
+	unsigned int i;
+	int r;
+
+	r = ag_dp__choose(dp->hdr, s, k, ttl, &c);
+	if (r != AG_PARSE_OK)
+		return r;
+	if (rte_mempool_get(dp->flow_vals, (void **)&fv))
+		return AG_R_DROP_FLOW_INSERT;
+	if (rte_mempool_get(dp->rev_vals, (void **)&rv)) {
+		rte_mempool_put(dp->flow_vals, fv);
+		return AG_R_DROP_FLOW_INSERT;
+	}
+	memset(fv, 0, sizeof(*fv));
+	memset(rv, 0, sizeof(*rv));
+	rv->r.last_seen_ns = now;
+	rv->r.client_addr = k->saddr;
+	rv->r.vip = k->daddr;
+	rv->r.client_port = k->sport;
+	rv->r.vip_port = k->dport;
+	rv->r.backend_id = c.bid;
+	rv->r.listener_id = (uint16_t)c.lid;
+	/* Replies go to the client, forwarded packets to the backend: route both once. */
+	ag_dp_route__lookup(dp, k->saddr, &rv->nh);
+	fv->f.last_seen_ns = now;
+	fv->f.backend_id = c.bid;
+	fv->f.listener_id = (uint16_t)c.lid;
+	fv->f.nat_addr = c.nat_addr;
+	fv->f.backend_addr = c.backend_addr;
+	fv->f.backend_port = c.backend_port;
+	ag_dp_route__lookup(dp, c.backend_addr, &fv->nh);
+
+	rte_spinlock_lock(&dp->wlock);
+	cur = lookup(dp->flows, k);
+	/*
+	 * Another lcore created this flow since our lookup (two packets of one
+	 * new flow at once), or moved it since we saw it: follow its choice.
+	 */
+	if (cur && cur != moving) {
+		rte_spinlock_unlock(&dp->wlock);
+		rte_mempool_put(dp->flow_vals, fv);
+		rte_mempool_put(dp->rev_vals, rv);
+		*out = cur;
+		return AG_DP_FLOW_JOINED;
+	}
+	if (moving && !cur) { /* expired and removed meanwhile: a new flow after all */
+		moving = NULL;
+	}
+	for (i = 0; i < AG_NAT_PORT_RETRIES; i++) {
+		uint16_t port = ag_nat__port_candidate(c.h2, i, s->nat_port_min, s->nat_port_max);
+
+		/* A moved flow tries its own port first: replies keep their tuple on our side. */
+		if (moving && i == 0)
+			port = rte_be_to_cpu_16(moving->f.nat_port);
+		ag_dp__rev_key(&rk, &c, k->proto, port);
+		if (rev_claim(dp, &rk, rv, s, now))
+			break;
+	}
+	if (i == AG_NAT_PORT_RETRIES) {
+		rte_spinlock_unlock(&dp->wlock);
+		rte_mempool_put(dp->flow_vals, fv);
+		rte_mempool_put(dp->rev_vals, rv);
+		return AG_R_DROP_NAT_PORTS;
+	}
+	fv->f.nat_port = rk.dport;
+	if (moving) {
+		/*
+		 * Replaced whole: delete, then add (a reader in between misses the
+		 * flow, takes this lock to create it, and then finds the new one).
+		 * The dead backend's late replies find no flow any more.
+		 */
+		ag_flow_key__reply_of(&ork, &moving->f, k->proto);
+		rte_hash_del_key(dp->flows, k);
+		if (memcmp(&ork, &rk, sizeof(rk))) {
+			struct ag_dp_rev *orv = lookup(dp->revs, &ork);
+
+			if (orv && ag_nat_rev__owned_by(&orv->r, k))
+				rte_hash_del_key(dp->revs, &ork);
+		}
+	}
+	if (rte_hash_add_key_data(dp->flows, k, fv) < 0) {
+		/* The reverse entry goes back to its pool through the defer queue. */
+		rte_hash_del_key(dp->revs, &rk);
+		rte_spinlock_unlock(&dp->wlock);
+		rte_mempool_put(dp->flow_vals, fv);
+		return AG_R_DROP_FLOW_INSERT;
+	}
+	rte_spinlock_unlock(&dp->wlock);
+	*out = fv;
+	return moving ? AG_DP_FLOW_RESTEERED : AG_DP_FLOW_CREATED;
+}
+
+/*
+ * Main lcore, every tick: visit a slice of both tables and remove what has
+ * been idle past its timeout (the BPF tables are LRU instead; here an entry
+ * that nobody touches again is found by this sweep).
+ */
+void ag_dp_flows__sweep(struct ag_dp *dp, uint64_t now)
+{
+	struct ag_settings s;
+	const void *key;
+	void *data;
+	unsigned int n;
+	uint64_t expired = 0;
+
+	if (ag_shm__settings_get(dp->hdr, &s) != 1 || !ag_settings__usable(&s))
+		return;
+	for (n = 0; n < AG_DP_SWEEP_PER_TICK; n++) {
+		const struct ag_flow_key *k;
+		struct ag_dp_flow *fv;
+
+		if (rte_hash_iterate(dp->flows, &key, &data, &dp->sweep_next_flow) < 0) {
+			dp->sweep_next_flow = 0;
+			break;
+		}
+		k = key;
+		fv = data;
+		if (ag_dp_flows__alive(dp, k, &fv->f, &s, now))
+			continue;
+		ag_dp_flows__expire(dp, k, fv);
+		expired++;
+	}
+	for (n = 0; n < AG_DP_SWEEP_PER_TICK; n++) {
+		const struct ag_flow_key *rk;
+		struct ag_flow_key ck;
+		struct ag_dp_flow *owner;
+		struct ag_dp_rev *rv;
+
+		if (rte_hash_iterate(dp->revs, &key, &data, &dp->sweep_next_rev) < 0) {
+			dp->sweep_next_rev = 0;
+			break;
+		}
+		rk = key;
+		rv = data;
+		if (!ag_flow__is_idle(now, rv->r.last_seen_ns, ag_settings__idle_ns(&s, rk->proto)))
+			continue;
+		/* Idle and orphaned (its flow is gone or uses another port): remove. */
+		ag_flow_key__client_of(&ck, &rv->r, rk->proto);
+		rte_spinlock_lock(&dp->wlock);
+		owner = lookup(dp->flows, &ck);
+		if (lookup(dp->revs, rk) == rv &&
+		    (!owner || owner->f.nat_port != rk->dport || owner->f.nat_addr != rk->daddr ||
+		     owner->f.backend_addr != rk->saddr || owner->f.backend_port != rk->sport))
+			rte_hash_del_key(dp->revs, rk);
+		rte_spinlock_unlock(&dp->wlock);
+	}
+	ag_dp__count(dp->main_lane, AG_DPC_FLOWS_EXPIRED, expired);
+}

@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The forwarding lcore: receive a burst on each port, look the burst's flows
+ * up at once, rewrite, transmit; the same decisions as bpf/anygate.bpf.c,
+ * step by step, on the same dataplane/core functions. Everything that is not
+ * a forwarded TCP/UDP packet goes to the main lcore (ARP, the kernel's
+ * traffic, unresolved next hops) or is dropped with its reason counted.
+ */
+#include <rte_ethdev.h>
+#include <rte_hash.h>
+#include <rte_prefetch.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "dp.h"
+#include "core.h"
+
+static inline void tx_flush(struct ag_dp_lcore *lc, uint16_t port)
+{
+	struct ag_dp_txq *q = &lc->txq[port];
+	uint16_t sent;
+
+	if (!q->n)
+		return;
+	sent = rte_eth_tx_burst(lc->dp->ports[port].id, (uint16_t)lc->index, q->m, q->n);
+	ag_dp__count(lc->lane, AG_DPC_TX_PACKETS, sent);
+	if (unlikely(sent < q->n)) {
+		ag_dp__count(lc->lane, AG_DPC_TX_DROPPED, q->n - sent);
+		rte_pktmbuf_free_bulk(&q->m[sent], q->n - sent);
+	}
+	q->n = 0;
+}
+
+static inline void tx_enqueue(struct ag_dp_lcore *lc, uint16_t port, struct rte_mbuf *m)
+{
+	struct ag_dp_txq *q = &lc->txq[port];
+
+	q->m[q->n++] = m;
+	if (q->n == AG_DP_BURST)
+		tx_flush(lc, port);
+}
+
+static void to_main(struct ag_dp_lcore *lc, struct rte_mbuf *m, enum ag_dp_slow_kind kind,
+		    uint16_t in_port, uint16_t out_port, uint32_t nh_ip)
+{
+	m->port = in_port; /* the main lcore speaks port indexes */
+	ag_dp_slow_mark(m, kind, out_port, nh_ip);
+	if (rte_ring_sp_enqueue(lc->to_main, m)) {
+		rte_pktmbuf_free(m);
+		ag_dp__count(lc->lane, AG_DPC_SLOW_DROPPED, 1);
+		return;
+	}
+	ag_dp__count(lc->lane, AG_DPC_SLOW_QUEUED, 1);
+}
+
+/* A packet we do not forward: count its reason; drop reasons drop, the rest pass. */
+static void verdict(struct ag_dp_lcore *lc, struct rte_mbuf *m, int reason, uint16_t in_port)
+{
+	const struct rte_ether_hdr *eth;
+
+	ag_dp__reason(lc->lane, reason, m->pkt_len);
+	if (ag_reason__is_drop(reason)) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+	if (reason == AG_R_PASS_NOT_IPV4 && m->data_len >= sizeof(*eth) &&
+	    eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP))
+		to_main(lc, m, AG_DP_SLOW_ARP, in_port, 0, 0);
+	else
+		to_main(lc, m, AG_DP_SLOW_KERNEL, in_port, 0, 0);
+}
+
+/*
+ * Send a rewritten packet to its next hop. The TTL is decremented only when we
+ * transmit ourselves (as in XDP): a packet passed to the kernel is forwarded,
+ * and decremented, by the kernel. An unresolved next hop is ours to resolve,
+ * so that packet is decremented here and held by the main lcore.
+ */
+static inline void xmit(struct ag_dp_lcore *lc, struct rte_mbuf *m, struct ag_pkt *p,
+			struct ag_dp_nh *nh, uint16_t in_port)
+{
+	struct ag_dp *dp = lc->dp;
+	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)p->eth;
+	uint32_t idx = nh->neigh;
+	int tries;
+
+	if (unlikely(nh->port == AG_DP_NO_PORT)) {
+		verdict(lc, m, AG_R_PASS_NO_ROUTE, in_port);
+		return;
+	}
+	ag_ipv4__dec_ttl(p->ip);
+	for (tries = 0; tries < 2; tries++) {
+		if (likely(idx != AG_DP_NONE)) {
+			struct ag_dp_neigh *n = &dp->neigh[idx];
+			uint32_t ip = __atomic_load_n(&n->ip, __ATOMIC_ACQUIRE);
+			uint64_t v = __atomic_load_n(&n->mac_state, __ATOMIC_ACQUIRE);
+
+			/* ip read again: the slot was not reset under us. */
+			if (likely(ip == nh->ip && ag_dp_neigh__usable(v) &&
+				   __atomic_load_n(&n->ip, __ATOMIC_ACQUIRE) == ip)) {
+				memcpy(eth->dst_addr.addr_bytes, &v, RTE_ETHER_ADDR_LEN);
+				rte_ether_addr_copy(&dp->ports[nh->port].mac, &eth->src_addr);
+				if (unlikely(!n->used))
+					n->used = 1;
+				tx_enqueue(lc, nh->port, m);
+				return;
+			}
+		}
+		/* Cache miss or a stale slot: ask the table, remember the answer. */
+		idx = ag_dp_neigh__find(dp, nh->ip);
+		nh->neigh = idx;
+		if (idx == AG_DP_NONE)
+			break;
+	}
+	ag_dp__reason(lc->lane, AG_R_PASS_NO_NEIGH, m->pkt_len);
+	to_main(lc, m, AG_DP_SLOW_NEIGH, in_port, nh->port, nh->ip);
+}
+
+static inline void count_fwd(struct ag_shm_lane *l, const struct ag_flow *f, uint64_t bytes,
+			     bool created)
+{
+	struct ag_traffic_stats *ts;
+
+	if (likely(f->listener_id < AG_MAX_LISTENERS)) {
+		ts = &l->lstats[f->listener_id];
+		ts->packets++;
+		ts->bytes += bytes;
+		ts->new_flows += created;
+	}
+	if (likely(f->backend_id < AG_MAX_BACKENDS)) {
+		ts = &l->bstats[f->backend_id];
+		ts->packets++;
+		ts->bytes += bytes;
+		ts->new_flows += created;
+	}
+}
+
+static inline void count_ret(struct ag_shm_lane *l, const struct ag_nat_rev *r, uint64_t bytes)
+{
+	if (likely(r->listener_id < AG_MAX_LISTENERS)) {
+		l->lstats[r->listener_id].ret_packets++;
+		l->lstats[r->listener_id].ret_bytes += bytes;
+	}
+	if (likely(r->backend_id < AG_MAX_BACKENDS)) {
+		l->bstats[r->backend_id].ret_packets++;
+		l->bstats[r->backend_id].ret_bytes += bytes;
+	}
+}
+
+/* A packet of a known (or just created) flow: NAT towards its pinned backend. */
+static inline void forward(struct ag_dp_lcore *lc, struct rte_mbuf *m, struct ag_pkt *p,
+			   struct ag_dp_flow *fv, bool created, uint16_t in_port)
+{
+	if (unlikely(p->ip->ttl <= 1)) {
+		verdict(lc, m, AG_R_PASS_TTL, in_port);
+		return;
+	}
+	if (unlikely(ag_nat__forward(p, &fv->f))) {
+		verdict(lc, m, AG_R_DROP_TRUNC_L4, in_port);
+		return;
+	}
+	count_fwd(lc->lane, &fv->f, m->pkt_len, created);
+	xmit(lc, m, p, &fv->nh, in_port);
+}
+
+/* A backend's reply to a NAT port: back to the client, from the VIP. */
+static inline void reply(struct ag_dp_lcore *lc, struct rte_mbuf *m, struct ag_pkt *p,
+			 struct ag_dp_rev *rv, uint64_t now, uint16_t in_port)
+{
+	struct ag_nat_rev r = rv->r;
+
+	if (unlikely(p->ip->ttl <= 1)) {
+		verdict(lc, m, AG_R_PASS_TTL, in_port);
+		return;
+	}
+	if (ag_flow__needs_refresh(now, r.last_seen_ns))
+		rv->r.last_seen_ns = now;
+	if (unlikely(ag_nat__reverse(p, &r))) {
+		verdict(lc, m, AG_R_DROP_TRUNC_L4, in_port);
+		return;
+	}
+	count_ret(lc->lane, &r, m->pkt_len);
+	xmit(lc, m, p, &rv->nh, in_port);
+}
+
+/* Pick up a new copy of the settings when the publisher changed anything. */
+static inline void settings_refresh(struct ag_dp_lcore *lc)
+{
+	uint64_t gen = __atomic_load_n(&lc->dp->hdr->pub.generation, __ATOMIC_ACQUIRE);
+
+	if (likely(gen == lc->settings_gen && lc->settings_ok))
+		return;
+	if (ag_shm__settings_get(lc->dp->hdr, &lc->settings) == 1) {
+		lc->settings_ok = 1;
+		lc->settings_gen = gen;
+	}
+}
+
+/*
+ * A TCP segment of a flow whose backend is down: answer the client with a RST
+ * from the VIP, out of the port it came in on, and forget the flow. A RST
+ * from the client is not answered (and its flow is over as well).
+ */
+static void reset(struct ag_dp_lcore *lc, struct rte_mbuf *m, struct ag_pkt *p,
+		  const struct ag_flow_key *k, struct ag_dp_flow *fv, uint16_t in_port)
+{
+	uint32_t bytes = m->pkt_len;
+	int len = ag_tcp__make_rst(p);
+
+	ag_dp_flows__expire(lc->dp, k, fv);
+	if (len < 0) {
+		verdict(lc, m, AG_R_DROP_NO_BACKEND, in_port);
+		return;
+	}
+	/* Payload and options go. */
+	if ((uint32_t)len < m->data_len)
+		rte_pktmbuf_trim(m, m->data_len - (uint16_t)len);
+	ag_dp__reason(lc->lane, AG_R_TX_RST_BACKEND_DOWN, bytes);
+	tx_enqueue(lc, in_port, m);
+}
+
+static void process_burst(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, uint16_t n,
+			  uint16_t in_port, uint64_t now)
+{
+	struct ag_dp *dp = lc->dp;
+	struct ag_flow_key keys[AG_DP_BURST];
+	const void *kp[AG_DP_BURST];
+	struct ag_pkt pp[AG_DP_BURST];
+	void *data[AG_DP_BURST];
+	uint16_t idx[AG_DP_BURST], nk = 0, i;
+	uint64_t hits = 0;
+
+	for (i = 0; i < n; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
+		int r = ag_parse(&pp[i], d, d + m->data_len);
+
+		if (unlikely(r != AG_PARSE_OK)) {
+			/* We cannot reassemble; the kernel does not own the VIP either. */
+			if (r == AG_R_PASS_FRAGMENT && ag_shm__vip_get(dp->hdr, pp[i].ip->daddr) == 1)
+				r = AG_R_DROP_FRAGMENT;
+			verdict(lc, m, r, in_port);
+			continue;
+		}
+		ag_flow_key__from_pkt(&keys[nk], &pp[i]);
+		kp[nk] = &keys[nk];
+		idx[nk++] = i;
+	}
+	if (!nk)
+		return;
+	rte_hash_lookup_bulk_data(dp->flows, kp, nk, &hits, data);
+
+	for (i = 0; i < nk; i++) {
+		struct rte_mbuf *m = pkts[idx[i]];
+		struct ag_pkt *p = &pp[idx[i]];
+		const struct ag_flow_key *k = &keys[i];
+		struct ag_dp_flow *fv = NULL, *moving = NULL;
+		int r;
+
+		if (likely(hits & (1ull << i))) {
+			fv = data[i];
+			/* Fresh within the refresh granularity: nothing to check or write. */
+			if (unlikely(ag_flow__needs_refresh(now, fv->f.last_seen_ns))) {
+				if (!lc->settings_ok ||
+				    !ag_dp_flows__alive(dp, k, &fv->f, &lc->settings, now)) {
+					/* Expired: forget it, this packet starts a new flow. */
+					ag_dp_flows__expire(dp, k, fv);
+					fv = NULL;
+					goto new_flow;
+				}
+				fv->f.last_seen_ns = now;
+			}
+			/* The backend's health, as anygated last published it. */
+			if (likely(fv->f.backend_id < AG_MAX_BACKENDS) &&
+			    unlikely(ag_flow__backend_down(&fv->f,
+							   &ag_shm__backends(dp->hdr)[fv->f.backend_id]))) {
+				if (p->proto == IPPROTO_TCP) {
+					reset(lc, m, p, k, fv, in_port);
+					continue;
+				}
+				moving = fv;
+				goto new_flow;
+			}
+			forward(lc, m, p, fv, false, in_port);
+			continue;
+		} else {
+			void *rd;
+
+			if (rte_hash_lookup_data(dp->revs, k, &rd) >= 0) {
+				reply(lc, m, p, rd, now, in_port);
+				continue;
+			}
+		}
+new_flow:
+		r = ag_dp_flows__create(lc, k, p->ip->ttl, now, moving, &fv);
+		if (r < AG_R__MAX) {
+			verdict(lc, m, r, in_port);
+			continue;
+		}
+		if (r == AG_DP_FLOW_RESTEERED)
+			ag_dp__reason(lc->lane, AG_R_UDP_RESTEER, m->pkt_len);
+		forward(lc, m, p, fv, r == AG_DP_FLOW_CREATED, in_port);
+	}
+}
+
+/* Transmissions of the main lcore (ARP, the kernel's packets, held packets): lcore 0 sends them. */
+static void drain_from_main(struct ag_dp_lcore *lc)
+{
+	struct rte_mbuf *ms[AG_DP_BURST];
+	unsigned int n, i;
+
+	n = rte_ring_sc_dequeue_burst(lc->from_main, (void **)ms, AG_DP_BURST, NULL);
+	for (i = 0; i < n; i++) {
+		uint16_t port = (uint16_t)ms[i]->hash.fdir.lo;
+
+		if (unlikely(port >= lc->dp->n_ports)) {
+			rte_pktmbuf_free(ms[i]);
+			continue;
+		}
+		tx_enqueue(lc, port, ms[i]);
+	}
+}
+
+/* One iteration of the loop: every port once, then flush. */
+void ag_dp__fwd_poll(struct ag_dp_lcore *lc)
+{
+	struct ag_dp *dp = lc->dp;
+	struct rte_mbuf *pkts[AG_DP_BURST];
+	uint16_t port, n, total = 0;
+	uint64_t now = 0;
+
+	settings_refresh(lc);
+	for (port = 0; port < dp->n_ports; port++) {
+		n = rte_eth_rx_burst(dp->ports[port].id, (uint16_t)lc->index, pkts, AG_DP_BURST);
+		if (!n)
+			continue;
+		if (!now)
+			now = ag_dp__now(dp);
+		total += n;
+		ag_dp__count(lc->lane, AG_DPC_RX_PACKETS, n);
+		process_burst(lc, pkts, n, port, now);
+	}
+	if (lc->from_main)
+		drain_from_main(lc);
+	for (port = 0; port < dp->n_ports; port++)
+		tx_flush(lc, port);
+	if (total) {
+		lc->idle_polls = 0;
+	} else if (dp->idle_sleep_us && ++lc->idle_polls > 1024) {
+		/* A lab on a shared machine: give the core back while nothing arrives. */
+		rte_delay_us_sleep(dp->idle_sleep_us);
+	}
+}
+
+int ag_dp__fwd_loop(void *arg)
+{
+	struct ag_dp_lcore *lc = arg;
+	struct ag_dp *dp = lc->dp;
+
+	rte_rcu_qsbr_thread_online(dp->qsbr, lc->lcore_id);
+	while (!__atomic_load_n(&ag_dp_quit, __ATOMIC_RELAXED)) {
+		ag_dp__fwd_poll(lc);
+		rte_rcu_qsbr_quiescent(dp->qsbr, lc->lcore_id);
+	}
+	rte_rcu_qsbr_thread_offline(dp->qsbr, lc->lcore_id);
+	return 0;
+}

@@ -1,0 +1,485 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Routes, neighbours and ARP: what bpf_fib_lookup and the kernel's neighbour
+ * table do for the XDP path.
+ *
+ * Routes come from the config (edge.dpdk.routes) plus one on-link route per
+ * port subnet; a flow looks its routes up once, at creation. Neighbours live
+ * in an array indexed through an rte_hash (ip -> index) that only the main
+ * lcore changes; forwarding lcores read an entry's ip and its packed
+ * MAC/state word without locks and check the ip again after (a slot is reset
+ * and reused only after an RCU grace period, and a flow's cached index is
+ * always checked against its next-hop ip). Unresolved next hops: the
+ * forwarding lcore hands the (already rewritten) packet to the main lcore,
+ * which holds a few per neighbour, asks by ARP and sends them on the answer.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_arp.h>
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_jhash.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "dp.h"
+#include "log.h"
+
+static uint32_t free_stack[AG_DP_MAX_NEIGH];
+static unsigned int n_free;
+
+static uint32_t mask_of(uint8_t len)
+{
+	return len ? rte_cpu_to_be_32(~0u << (32 - len)) : 0;
+}
+
+static int cmp_route(const void *a, const void *b)
+{
+	const struct ag_dp_route *x = a, *y = b;
+
+	return (int)y->len - (int)x->len; /* longest prefix first */
+}
+
+/* The neighbour hash's deferred free: the slot may be reused now. */
+static void neigh_slot_free(void *p, void *data)
+{
+	struct ag_dp *dp = p;
+	uint32_t idx = (uint32_t)(uintptr_t)data - 1;
+	struct ag_dp_neigh *n = &dp->neigh[idx];
+	unsigned int i;
+
+	for (i = 0; i < n->nq; i++)
+		rte_pktmbuf_free(n->q[i]);
+	__atomic_store_n(&n->ip, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&n->mac_state, 0, __ATOMIC_RELEASE);
+	memset((char *)n + offsetof(struct ag_dp_neigh, used), 0,
+	       sizeof(*n) - offsetof(struct ag_dp_neigh, used));
+	free_stack[n_free++] = idx;
+}
+
+static int port_index_of(const struct ag_dp *dp, uint32_t addr)
+{
+	unsigned int i;
+
+	for (i = 0; i < dp->n_ports; i++)
+		if ((addr & dp->ports[i].mask) == (dp->ports[i].addr & dp->ports[i].mask))
+			return (int)i;
+	return -1;
+}
+
+static uint32_t neigh_create(struct ag_dp *dp, uint32_t ip, uint16_t port, uint8_t state,
+			     const struct rte_ether_addr *mac)
+{
+	static const struct rte_ether_addr zero;
+	struct ag_dp_neigh *n;
+	uint32_t idx;
+
+	if (!n_free)
+		return AG_DP_NONE;
+	idx = free_stack[--n_free];
+	n = &dp->neigh[idx];
+	n->port = port;
+	n->probes = 0;
+	n->nq = 0;
+	n->used = 0;
+	n->confirmed_ns = 0;
+	n->asked_ns = 0;
+	n->last_used_ns = 0;
+	/* MAC and state before ip: a reader that sees the ip sees them. */
+	__atomic_store_n(&n->mac_state, ag_dp_neigh__pack(mac ? mac : &zero, state, (uint8_t)port),
+			 __ATOMIC_RELEASE);
+	__atomic_store_n(&n->ip, ip, __ATOMIC_RELEASE);
+	if (rte_hash_add_key_data(dp->neigh_hash, &ip, (void *)(uintptr_t)(idx + 1)) < 0) {
+		__atomic_store_n(&n->ip, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&n->mac_state, 0, __ATOMIC_RELEASE);
+		free_stack[n_free++] = idx;
+		return AG_DP_NONE;
+	}
+	return idx;
+}
+
+int ag_dp_neigh__init(struct ag_dp *dp)
+{
+	const struct ag_cfg_dpdk *c = &dp->cfg->edge.dpdk;
+	struct rte_hash_parameters p = {
+		.name = "ag_neigh",
+		.entries = AG_DP_MAX_NEIGH,
+		.key_len = sizeof(uint32_t),
+		.hash_func = rte_jhash,
+		.socket_id = (int)rte_socket_id(),
+		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
+	};
+	struct rte_hash_rcu_config rcu = {
+		.v = dp->qsbr,
+		.mode = RTE_HASH_QSBR_MODE_DQ,
+		.key_data_ptr = dp,
+		.free_key_data_func = neigh_slot_free,
+	};
+	unsigned int i;
+
+	dp->neigh = rte_zmalloc("ag_neigh", sizeof(*dp->neigh) * AG_DP_MAX_NEIGH,
+				RTE_CACHE_LINE_SIZE);
+	dp->neigh_hash = rte_hash_create(&p);
+	if (!dp->neigh || !dp->neigh_hash || rte_hash_rcu_qsbr_add(dp->neigh_hash, &rcu)) {
+		pr_err("neighbour table: %s\n", rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	for (i = 0; i < AG_DP_MAX_NEIGH; i++)
+		free_stack[i] = AG_DP_MAX_NEIGH - 1 - i;
+	n_free = AG_DP_MAX_NEIGH;
+
+	/* On-link routes of the port subnets, then the configured ones; longest first. */
+	for (i = 0; i < dp->n_ports; i++) {
+		struct ag_dp_route *r = &dp->routes[dp->n_routes++];
+
+		r->mask = dp->ports[i].mask;
+		r->prefix = dp->ports[i].addr & r->mask;
+		r->len = (uint8_t)__builtin_popcount(r->mask);
+		r->via = 0;
+		r->port = (uint16_t)i;
+	}
+	for (i = 0; i < c->n_routes; i++) {
+		struct ag_dp_route *r = &dp->routes[dp->n_routes];
+		int port = port_index_of(dp, c->routes[i].via);
+
+		if (port < 0) {
+			pr_err("route to %08x via %08x: the next hop is on no port's subnet\n",
+			       rte_be_to_cpu_32(c->routes[i].to.addr),
+			       rte_be_to_cpu_32(c->routes[i].via));
+			return -EINVAL;
+		}
+		r->mask = mask_of(c->routes[i].to.len);
+		r->prefix = c->routes[i].to.addr;
+		r->len = c->routes[i].to.len;
+		r->via = c->routes[i].via;
+		r->port = (uint16_t)port;
+		dp->n_routes++;
+	}
+	qsort(dp->routes, dp->n_routes, sizeof(dp->routes[0]), cmp_route);
+
+	for (i = 0; i < c->n_neighbours; i++) {
+		struct rte_ether_addr mac;
+		int port = port_index_of(dp, c->neighbours[i].addr);
+
+		memcpy(mac.addr_bytes, c->neighbours[i].mac, RTE_ETHER_ADDR_LEN);
+		if (port < 0 || neigh_create(dp, c->neighbours[i].addr, (uint16_t)port,
+					     AG_DP_NEIGH_STATIC, &mac) == AG_DP_NONE) {
+			pr_err("static neighbour %u: cannot add\n", i);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+void ag_dp_neigh__fini(struct ag_dp *dp)
+{
+	unsigned int i, j;
+
+	if (dp->neigh) {
+		for (i = 0; i < AG_DP_MAX_NEIGH; i++)
+			for (j = 0; j < dp->neigh[i].nq; j++)
+				rte_pktmbuf_free(dp->neigh[i].q[j]);
+	}
+	rte_hash_free(dp->neigh_hash);
+	rte_free(dp->neigh);
+	dp->neigh_hash = NULL;
+	dp->neigh = NULL;
+}
+
+void ag_dp_route__lookup(const struct ag_dp *dp, uint32_t dst, struct ag_dp_nh *nh)
+{
+	unsigned int i;
+
+	memset(nh, 0, sizeof(*nh));
+	nh->port = AG_DP_NO_PORT;
+	nh->neigh = AG_DP_NONE;
+	for (i = 0; i < dp->n_routes; i++) {
+		const struct ag_dp_route *r = &dp->routes[i];
+
+		if ((dst & r->mask) == r->prefix) {
+			nh->port = r->port;
+			nh->ip = r->via ? r->via : dst;
+			nh->neigh = ag_dp_neigh__find(dp, nh->ip);
+			return;
+		}
+	}
+}
+
+uint32_t ag_dp_neigh__find(const struct ag_dp *dp, uint32_t ip)
+{
+	void *d;
+
+	if (rte_hash_lookup_data(dp->neigh_hash, &ip, &d) < 0)
+		return AG_DP_NONE;
+	return (uint32_t)(uintptr_t)d - 1;
+}
+
+void ag_dp__send_from_main(struct ag_dp *dp, struct rte_mbuf *m, uint16_t port)
+{
+	m->hash.fdir.lo = port;
+	if (rte_ring_enqueue(dp->lcores[0].from_main, m)) {
+		rte_pktmbuf_free(m);
+		ag_dp__count(dp->main_lane, AG_DPC_TX_DROPPED, 1);
+	}
+}
+
+/* Frame m for neighbour n and send it. */
+static void send_to(struct ag_dp *dp, struct rte_mbuf *m, const struct ag_dp_neigh *n)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	uint64_t v = __atomic_load_n(&n->mac_state, __ATOMIC_ACQUIRE);
+
+	memcpy(eth->dst_addr.addr_bytes, &v, RTE_ETHER_ADDR_LEN);
+	rte_ether_addr_copy(&dp->ports[n->port].mac, &eth->src_addr);
+	ag_dp__send_from_main(dp, m, n->port);
+}
+
+static void send_arp(struct ag_dp *dp, uint16_t port, uint16_t op, uint32_t tip,
+		     const struct rte_ether_addr *dst)
+{
+	const struct ag_dp_port *pt = &dp->ports[port];
+	struct rte_ether_hdr *eth;
+	struct rte_arp_hdr *arp;
+	struct rte_mbuf *m;
+
+	m = rte_pktmbuf_alloc(dp->pool);
+	if (!m) {
+		ag_dp__count(dp->main_lane, AG_DPC_TX_DROPPED, 1);
+		return;
+	}
+	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	arp = (struct rte_arp_hdr *)(eth + 1);
+	m->data_len = m->pkt_len = RTE_ETHER_MIN_LEN - RTE_ETHER_CRC_LEN;
+	memset(eth, 0, m->data_len);
+	if (dst)
+		rte_ether_addr_copy(dst, &eth->dst_addr);
+	else
+		memset(eth->dst_addr.addr_bytes, 0xff, RTE_ETHER_ADDR_LEN);
+	rte_ether_addr_copy(&pt->mac, &eth->src_addr);
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+	arp->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+	arp->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	arp->arp_hlen = RTE_ETHER_ADDR_LEN;
+	arp->arp_plen = 4;
+	arp->arp_opcode = rte_cpu_to_be_16(op);
+	rte_ether_addr_copy(&pt->mac, &arp->arp_data.arp_sha);
+	arp->arp_data.arp_sip = pt->addr;
+	arp->arp_data.arp_tip = tip;
+	ag_dp__count(dp->main_lane, AG_DPC_ARP_REQUESTS, 1);
+	ag_dp__send_from_main(dp, m, port);
+}
+
+static void flush_held(struct ag_dp *dp, struct ag_dp_neigh *n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n->nq; i++)
+		send_to(dp, n->q[i], n);
+	n->nq = 0;
+}
+
+static void drop_held(struct ag_dp *dp, struct ag_dp_neigh *n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n->nq; i++)
+		rte_pktmbuf_free(n->q[i]);
+	ag_dp__count(dp->main_lane, AG_DPC_NEIGH_DROPPED, n->nq);
+	n->nq = 0;
+}
+
+static void set_state(struct ag_dp_neigh *n, uint8_t state, const struct rte_ether_addr *mac)
+{
+	uint64_t v = __atomic_load_n(&n->mac_state, __ATOMIC_RELAXED);
+	struct rte_ether_addr cur;
+
+	memcpy(cur.addr_bytes, &v, RTE_ETHER_ADDR_LEN);
+	__atomic_store_n(&n->mac_state, ag_dp_neigh__pack(mac ? mac : &cur, state, (uint8_t)n->port),
+			 __ATOMIC_RELEASE);
+}
+
+void ag_dp_neigh__hold(struct ag_dp *dp, struct rte_mbuf *m, uint16_t port, uint32_t ip,
+		       uint64_t now)
+{
+	uint32_t idx = ag_dp_neigh__find(dp, ip);
+	struct ag_dp_neigh *n;
+	uint64_t v;
+
+	if (idx == AG_DP_NONE)
+		idx = neigh_create(dp, ip, port, AG_DP_NEIGH_INCOMPLETE, NULL);
+	if (idx == AG_DP_NONE) {
+		rte_pktmbuf_free(m);
+		ag_dp__count(dp->main_lane, AG_DPC_NEIGH_DROPPED, 1);
+		return;
+	}
+	n = &dp->neigh[idx];
+	v = __atomic_load_n(&n->mac_state, __ATOMIC_ACQUIRE);
+	if (ag_dp_neigh__usable(v)) { /* resolved since the lcore looked */
+		send_to(dp, m, n);
+		return;
+	}
+	if (ag_dp_neigh__state(v) == AG_DP_NEIGH_FAILED) {
+		/* A new packet restarts resolution (as the kernel does). */
+		set_state(n, AG_DP_NEIGH_INCOMPLETE, NULL);
+		n->probes = 0;
+		n->asked_ns = 0;
+	}
+	if (n->nq < AG_DP_NEIGH_QLEN) {
+		n->q[n->nq++] = m;
+		ag_dp__count(dp->main_lane, AG_DPC_NEIGH_HELD, 1);
+	} else {
+		rte_pktmbuf_free(m);
+		ag_dp__count(dp->main_lane, AG_DPC_NEIGH_DROPPED, 1);
+	}
+	n->last_used_ns = now;
+	if (!n->asked_ns || now - n->asked_ns >= AG_DP_NEIGH_PROBE_NS) {
+		n->asked_ns = now;
+		n->probes++;
+		send_arp(dp, n->port, RTE_ARP_OP_REQUEST, ip, NULL);
+	}
+}
+
+/* Is tip an address this edge answers ARP for on port p: its own, a VIP, a NAT address? */
+static bool arp_ours(struct ag_dp *dp, uint16_t p, uint32_t tip)
+{
+	struct ag_settings s;
+	uint32_t i;
+
+	if (tip == dp->ports[p].addr)
+		return true;
+	if (ag_shm__vip_get(dp->hdr, tip) == 1)
+		return true;
+	if (ag_shm__settings_get(dp->hdr, &s) == 1 && s.nat_addr_count <= AG_MAX_NAT_ADDRS)
+		for (i = 0; i < s.nat_addr_count; i++)
+			if (s.nat_addrs[i] == tip)
+				return true;
+	return false;
+}
+
+/*
+ * An ARP packet that arrived on port index m->port (untagged; tagged ARP goes
+ * to the kernel with the rest). Learn the sender, answer requests for our
+ * addresses, hand everything else to the kernel.
+ */
+void ag_dp_arp__input(struct ag_dp *dp, struct rte_mbuf *m, uint64_t now)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_arp_hdr *arp = (struct rte_arp_hdr *)(eth + 1);
+	uint16_t p = m->port;
+	struct ag_dp_neigh *n = NULL;
+	uint32_t sip, tip, idx;
+	uint16_t op;
+
+	ag_dp__count(dp->main_lane, AG_DPC_ARP_IN, 1);
+	if (rte_pktmbuf_data_len(m) < sizeof(*eth) + sizeof(*arp) ||
+	    arp->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
+	    arp->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) ||
+	    arp->arp_hlen != RTE_ETHER_ADDR_LEN || arp->arp_plen != 4) {
+		ag_dp__to_kernel(dp, m, p);
+		return;
+	}
+	op = rte_be_to_cpu_16(arp->arp_opcode);
+	sip = arp->arp_data.arp_sip;
+	tip = arp->arp_data.arp_tip;
+
+	/* Learn: refresh a known sender on this port's subnet, resolve a pending one. */
+	if (sip && (sip & dp->ports[p].mask) == (dp->ports[p].addr & dp->ports[p].mask) &&
+	    !rte_is_multicast_ether_addr(&arp->arp_data.arp_sha)) {
+		idx = ag_dp_neigh__find(dp, sip);
+		/* A request to us creates the entry, as in the kernel: we will answer it. */
+		if (idx == AG_DP_NONE && op == RTE_ARP_OP_REQUEST && arp_ours(dp, p, tip))
+			idx = neigh_create(dp, sip, p, AG_DP_NEIGH_REACHABLE,
+					   &arp->arp_data.arp_sha);
+		if (idx != AG_DP_NONE) {
+			n = &dp->neigh[idx];
+			if (ag_dp_neigh__state(n->mac_state) != AG_DP_NEIGH_STATIC) {
+				n->port = p;
+				set_state(n, AG_DP_NEIGH_REACHABLE, &arp->arp_data.arp_sha);
+				n->confirmed_ns = now;
+				n->probes = 0;
+				flush_held(dp, n);
+			}
+		}
+	}
+
+	if (op == RTE_ARP_OP_REQUEST && arp_ours(dp, p, tip)) {
+		/* Answer in place: the requester gets our port's MAC for tip. */
+		const struct rte_ether_addr *mac = &dp->ports[p].mac;
+
+		rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
+		rte_ether_addr_copy(mac, &eth->src_addr);
+		arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
+		rte_ether_addr_copy(&arp->arp_data.arp_sha, &arp->arp_data.arp_tha);
+		arp->arp_data.arp_tip = sip;
+		rte_ether_addr_copy(mac, &arp->arp_data.arp_sha);
+		arp->arp_data.arp_sip = tip;
+		ag_dp__count(dp->main_lane, AG_DPC_ARP_REPLIES, 1);
+		ag_dp__send_from_main(dp, m, p);
+		return;
+	}
+	/* Everything else is the kernel's to see too (its own neighbours, its requests). */
+	ag_dp__to_kernel(dp, m, p);
+}
+
+void ag_dp_neigh__tick(struct ag_dp *dp, uint64_t now)
+{
+	unsigned int i;
+	uint64_t resolved = 0;
+
+	for (i = 0; i < AG_DP_MAX_NEIGH; i++) {
+		struct ag_dp_neigh *n = &dp->neigh[i];
+		uint64_t v = __atomic_load_n(&n->mac_state, __ATOMIC_RELAXED);
+		uint8_t st = ag_dp_neigh__state(v);
+		uint32_t ip = n->ip;
+
+		if (!ip || st == AG_DP_NEIGH_FREE)
+			continue;
+		if (n->used) {
+			n->used = 0;
+			n->last_used_ns = now;
+		}
+		switch (st) {
+		case AG_DP_NEIGH_STATIC:
+			resolved++;
+			break;
+		case AG_DP_NEIGH_REACHABLE:
+			resolved++;
+			if (now - n->confirmed_ns < AG_DP_NEIGH_REACHABLE_NS)
+				break;
+			if (now - n->last_used_ns < AG_DP_NEIGH_REACHABLE_NS) {
+				/* Old but in use: keep using it while asking again. */
+				set_state(n, AG_DP_NEIGH_PROBE, NULL);
+				n->probes = 1;
+				n->asked_ns = now;
+				send_arp(dp, n->port, RTE_ARP_OP_REQUEST, ip, NULL);
+			} else if (now - n->last_used_ns >= AG_DP_NEIGH_GC_NS) {
+				rte_hash_del_key(dp->neigh_hash, &ip);
+			}
+			break;
+		case AG_DP_NEIGH_PROBE:
+		case AG_DP_NEIGH_INCOMPLETE:
+			if (st == AG_DP_NEIGH_PROBE)
+				resolved++;
+			if (now - n->asked_ns < AG_DP_NEIGH_PROBE_NS)
+				break;
+			if (n->probes >= AG_DP_NEIGH_PROBES) {
+				set_state(n, AG_DP_NEIGH_FAILED, NULL);
+				drop_held(dp, n);
+				break;
+			}
+			n->probes++;
+			n->asked_ns = now;
+			send_arp(dp, n->port, RTE_ARP_OP_REQUEST, ip, NULL);
+			break;
+		case AG_DP_NEIGH_FAILED:
+			if (now - n->asked_ns >= AG_DP_NEIGH_GC_NS)
+				rte_hash_del_key(dp->neigh_hash, &ip);
+			break;
+		}
+	}
+	dp->hdr->dp.neighbours = resolved;
+}

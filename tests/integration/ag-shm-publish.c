@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * ag-shm-publish: publish a config's tables into the DPDK shared-memory
+ * segment, with the same code anygated uses (config, plan, ag_publisher,
+ * controlplane/shm.c), then exit: the segment keeps the tables, anygate-dp
+ * keeps forwarding. For the DPDK integration tests and the memif benchmark.
+ *
+ *   ag-shm-publish CONFIG [--down ADDR]... [--remove]
+ *
+ * --down ADDR publishes the backends with that address as down (a health
+ * view, as the probes would make it); --remove deletes the segment instead.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "plan.h"
+#include "publish.h"
+#include "shm.h"
+
+#define MAX_DOWN 64
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "down", required_argument, NULL, 'd' },
+		{ "remove", no_argument, NULL, 'r' },
+		{},
+	};
+	uint32_t down[MAX_DOWN];
+	unsigned int n_down = 0, i, j;
+	struct ag_publisher pub = { 0 };
+	struct ag_plan *plan = NULL;
+	struct ag_config *cfg;
+	struct ag_errors errs;
+	struct ag_shm *m = NULL;
+	bool remove = false, *up = NULL;
+	int c, err, ret = 1;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			if (n_down == MAX_DOWN || inet_pton(AF_INET, optarg, &down[n_down]) != 1) {
+				fprintf(stderr, "--down %s: an IPv4 address (at most %d)\n", optarg,
+					MAX_DOWN);
+				return 2;
+			}
+			n_down++;
+			break;
+		case 'r':
+			remove = true;
+			break;
+		default:
+			fprintf(stderr, "usage: ag-shm-publish CONFIG [--down ADDR]... [--remove]\n");
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "usage: ag-shm-publish CONFIG [--down ADDR]... [--remove]\n");
+		return 2;
+	}
+	ag_errors__init(&errs);
+	cfg = ag_config__load(argv[optind], &errs);
+	for (i = 0; i < errs.count; i++)
+		fprintf(stderr, "%s\n", errs.msgs[i]);
+	ag_errors__free(&errs);
+	if (!cfg)
+		return 1;
+	if (remove) {
+		err = ag_shm__unlink(cfg->edge.dpdk.shm_name);
+		if (err && err != -ENOENT)
+			fprintf(stderr, "removing segment %s: %s\n", cfg->edge.dpdk.shm_name,
+				strerror(-err));
+		ret = err && err != -ENOENT;
+		goto out;
+	}
+	plan = ag_plan__new(cfg);
+	if (!plan) {
+		fprintf(stderr, "plan: %s\n", strerror(errno));
+		goto out;
+	}
+	up = calloc(plan->n_backends ? plan->n_backends : 1, sizeof(*up));
+	if (!up)
+		goto out;
+	for (i = 0; i < plan->n_backends; i++) {
+		up[i] = true;
+		for (j = 0; j < n_down; j++)
+			if (plan->backends[i].addr == down[j])
+				up[i] = false;
+	}
+	m = ag_shm__open(&cfg->edge);
+	if (!m)
+		goto out;
+	err = ag_publisher__init(&pub, ag_shm__sink_ops(), m, cfg->edge.ring_size,
+				 cfg->edge.hash_seed);
+	if (!err) {
+		struct ag_view view = { .up = up };
+
+		err = ag_publisher__publish(&pub, plan, &view);
+	}
+	if (err) {
+		fprintf(stderr, "publish: %s\n", strerror(-err));
+		goto out;
+	}
+	printf("published %u listeners, %u backends (%u down) into %s, generation %llu\n",
+	       plan->n_listeners, plan->n_backends, n_down, ag_shm__path(m),
+	       (unsigned long long)ag_shm__hdr(m)->pub.generation);
+	ret = 0;
+out:
+	ag_publisher__fini(&pub);
+	ag_shm__close(m);
+	free(up);
+	ag_plan__free(plan);
+	ag_config__free(cfg);
+	return ret;
+}
