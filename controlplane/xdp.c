@@ -243,9 +243,12 @@ struct ag_xdp *ag_xdp__open(const struct ag_cfg_edge *edge)
 		goto err_destroy;
 	err = anygate_bpf__load(x->skel);
 	if (err) {
-		pr_err("loading the XDP program: %s (pinned maps under %s from an incompatible "
-		       "build? `anygated --detach -c CONFIG` removes them)\n", strerror(-err),
-		       x->dir);
+		/* Pinned maps were checked above: what is left is mostly privilege. */
+		pr_err("loading the XDP program: %s%s\n", strerror(-err),
+		       err == -EPERM || err == -EACCES
+			       ? " (anygated needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON, or root; "
+				 "libbpf's log above says which check failed)"
+			       : " (libbpf's log above has the verifier's reason)");
 		goto err_destroy;
 	}
 
