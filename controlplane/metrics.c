@@ -540,14 +540,14 @@ struct ag_metrics *ag_metrics__start(struct ag_loop *loop, uint32_t ip, uint16_t
 	m->timer.ev.fd = -1;
 	/*
 	 * No MHD_USE_INTERNAL_POLLING_THREAD: MHD runs only when we call MHD_run.
-	 * MHD_OPTION_LISTENING_ADDRESS_REUSE: a restarted anygated binds again
-	 * while the old one's connections sit in TIME_WAIT.
+	 * MHD sets SO_REUSEADDR itself (a restarted anygated binds again while
+	 * the old one's connections sit in TIME_WAIT); no SO_REUSEPORT, so a
+	 * second anygated on the same address fails instead of sharing scrapes.
 	 */
 	m->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, port, NULL, NULL,
 				  handle_request, m,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				  MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)AG_METRICS_CONN_LIMIT,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)AG_METRICS_CONN_TIMEOUT_S,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)AG_METRICS_CONN_MEMORY,

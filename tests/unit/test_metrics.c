@@ -361,6 +361,12 @@ static void test_http_endpoint(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(c->buf, "Allow: GET, HEAD"));
 	CU_ASSERT_EQUAL(calls, 1);	/* only GET /metrics collects */
 
+	/* A second endpoint on the same address is refused, with a reason. */
+	errno = 0;
+	CU_ASSERT_PTR_NULL(ag_metrics__start(&loop, htonl(INADDR_LOOPBACK), ag_metrics__port(m),
+					     fake_collect, &calls));
+	CU_ASSERT_EQUAL(errno, EADDRINUSE);
+
 	ag_metrics__stop(m);
 	ag_loop__fini(&loop);
 	free(c);
