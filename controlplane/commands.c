@@ -779,7 +779,6 @@ static int cmd_confirm(struct ag_ctl_req *req, json_t **data, char **err)
 	char change_was[AG_OVR_CHANGE_MAX];
 	int rc;
 
-	(void)req;
 	if (!c->st.pending)
 		return ag_ctl__fail(err, AG_CTL_EINVALID,
 				    "nothing to confirm: no change made with --confirm-within is "
