@@ -5,10 +5,12 @@
  * controlplane/shm.c), then exit: the segment keeps the tables, anygate-dp
  * keeps forwarding. For the DPDK integration tests and the memif benchmark.
  *
- *   ag-shm-publish CONFIG [--down ADDR]... [--remove]
+ *   ag-shm-publish CONFIG [--down ADDR]... [--remove | --stats]
  *
  * --down ADDR publishes the backends with that address as down (a health
- * view, as the probes would make it); --remove deletes the segment instead.
+ * view, as the probes would make it); --remove deletes the segment instead;
+ * --stats prints the fast path's status and its counters summed over lanes
+ * ("name value" lines, non-zero ones) instead of publishing.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,11 +28,58 @@
 
 #define MAX_DOWN 64
 
+static const char *ag_reason_name(unsigned int r)
+{
+	static const char *const names[] = {
+#define AG_REASON_NAME(name, label) [AG_R_##name] = label,
+		AG_REASONS(AG_REASON_NAME)
+#undef AG_REASON_NAME
+	};
+
+	return r < AG_R__MAX ? names[r] : "unknown";
+}
+
+static void print_stats(struct ag_shm *m, const struct ag_plan *plan)
+{
+	struct ag_traffic_stats ts;
+	struct ag_reason_stats rs;
+	struct ag_shm_dp st;
+	unsigned int i;
+	uint64_t v;
+
+	printf("fastpath_alive %d\n", ag_shm__fastpath(m, 2000000000ull, &st) == 0);
+	printf("flows %llu\nnat_rev %llu\nneighbours %llu\n", (unsigned long long)st.flows,
+	       (unsigned long long)st.nat_rev, (unsigned long long)st.neighbours);
+	for (i = 0; i < plan->n_listeners; i++) {
+		ag_shm__listener_stats(m, i, &ts);
+		printf("listener%u packets=%llu bytes=%llu new_flows=%llu ret_packets=%llu "
+		       "ret_bytes=%llu\n", i, (unsigned long long)ts.packets,
+		       (unsigned long long)ts.bytes, (unsigned long long)ts.new_flows,
+		       (unsigned long long)ts.ret_packets, (unsigned long long)ts.ret_bytes);
+	}
+	for (i = 0; i < plan->n_backends; i++) {
+		char a[INET_ADDRSTRLEN];
+
+		ag_shm__backend_stats(m, i, &ts);
+		inet_ntop(AF_INET, &plan->backends[i].addr, a, sizeof(a));
+		printf("backend%u %s packets=%llu new_flows=%llu ret_packets=%llu\n", i, a,
+		       (unsigned long long)ts.packets, (unsigned long long)ts.new_flows,
+		       (unsigned long long)ts.ret_packets);
+	}
+	for (i = 0; i < AG_R__MAX; i++)
+		if (!ag_shm__reason_stats(m, i, &rs) && rs.packets)
+			printf("reason_%s %llu\n", ag_reason_name(i), (unsigned long long)rs.packets);
+	for (i = 0; i < AG_DPC__MAX; i++)
+		if (!ag_shm__dp_counter(m, i, &v) && v)
+			printf("dp_%s %llu\n", ag_dp_counter__name(i), (unsigned long long)v);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "down", required_argument, NULL, 'd' },
 		{ "remove", no_argument, NULL, 'r' },
+		{ "stats", no_argument, NULL, 's' },
 		{},
 	};
 	uint32_t down[MAX_DOWN];
@@ -40,7 +89,7 @@ int main(int argc, char **argv)
 	struct ag_config *cfg;
 	struct ag_errors errs;
 	struct ag_shm *m = NULL;
-	bool remove = false, *up = NULL;
+	bool remove = false, stats = false, *up = NULL;
 	int c, err, ret = 1;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -56,13 +105,16 @@ int main(int argc, char **argv)
 		case 'r':
 			remove = true;
 			break;
+		case 's':
+			stats = true;
+			break;
 		default:
-			fprintf(stderr, "usage: ag-shm-publish CONFIG [--down ADDR]... [--remove]\n");
+			fprintf(stderr, "usage: ag-shm-publish CONFIG [--down ADDR]... [--remove | --stats]\n");
 			return 2;
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "usage: ag-shm-publish CONFIG [--down ADDR]... [--remove]\n");
+		fprintf(stderr, "usage: ag-shm-publish CONFIG [--down ADDR]... [--remove | --stats]\n");
 		return 2;
 	}
 	ag_errors__init(&errs);
@@ -97,6 +149,11 @@ int main(int argc, char **argv)
 	m = ag_shm__open(&cfg->edge);
 	if (!m)
 		goto out;
+	if (stats) {
+		print_stats(m, plan);
+		ret = 0;
+		goto out;
+	}
 	err = ag_publisher__init(&pub, ag_shm__sink_ops(), m, cfg->edge.ring_size,
 				 cfg->edge.hash_seed);
 	if (!err) {
