@@ -31,6 +31,11 @@ int ag_publisher__init(struct ag_publisher *p, const struct ag_sink_ops *ops, vo
 	p->ctx = ctx;
 	p->ring_size = ring_size;
 	p->seed = seed;
+	/*
+	 * The first publish clears every backend entry: an adopted fast path may
+	 * hold backends of a larger config from an earlier anygated.
+	 */
+	p->n_backends_published = AG_MAX_BACKENDS;
 	p->scratch = calloc(ring_size, sizeof(*p->scratch));
 	return p->scratch ? 0 : -ENOMEM;
 }

@@ -485,7 +485,9 @@ agd_stop() {
 
 # Entries under the lab's bpffs that were not there right after mounting it.
 bpffs_pins() {
-	ls -A "$AG_BPFFS" | grep -vxF -f "$AG_RUN/bpffs.baseline"
+	# Only anygate's own pins: iproute2 creates ip/tc/xdp folders in any bpffs it
+	# finds (another test's `ip link ... obj`), which are not ours to count.
+	ls -A "$AG_BPFFS" | grep -vxF -f "$AG_RUN/bpffs.baseline" | grep -E '^(ag_|link_)'
 }
 
 # Interfaces of the edge that have an XDP program attached, in any mode (one
