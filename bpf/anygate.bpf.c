@@ -451,8 +451,14 @@ static __always_inline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p,
 	struct ag_lookup_bucket *bucket;
 	__u32 lid, bid, slot, idx, h, h2, i;
 	__be32 baddr, naddr;
-	__be16 bport, old_port = f->nat_port;
+	__be16 bport, old_port = 0;
 	__u64 now;
+
+	/* What a moved flow keeps or gives back, read before *f is rewritten. */
+	if (resteer) {
+		old_port = f->nat_port;
+		ag_flow_key__reply_of(&ork, f, k->proto);
+	}
 
 	lidp = bpf_map_lookup_elem(&ag_listeners, &lk);
 	if (!lidp)
@@ -529,10 +535,6 @@ static __always_inline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p,
 	}
 	if (i == AG_NAT_PORT_RETRIES)
 		return AG_R_DROP_NAT_PORTS;
-
-	/* The old reverse key, before *f changes. */
-	if (resteer)
-		ag_flow_key__reply_of(&ork, f, k->proto);
 
 	__builtin_memset(f, 0, sizeof(*f));
 	f->last_seen_ns = now;
