@@ -113,6 +113,48 @@ ctl listeners | grep -q 'eu-west .*ms > us-east .*ms > ap-south' ||
 	ag_fail "listeners shows no region order with RTTs: $(ctl listeners)"
 ctl help | grep -q '^region fail' || ag_fail "help does not list region fail"
 
+# 100 clients at once, then garbage, a huge line and a half-closed connection:
+# every client gets its own correct answer and the daemon keeps serving.
+pids=()
+for ((i = 0; i < 100; i++)); do
+	ctl --json status >"$AG_RUN/par$i.out" 2>&1 &
+	pids+=($!)
+done
+# Only these: the lab's servers are children of this shell too.
+wait "${pids[@]}"
+for ((i = 0; i < 100; i++)); do
+	[ "$(json 'd["backends"]' <"$AG_RUN/par$i.out")" = 12 ] ||
+		ag_fail "concurrent client $i: $(cat "$AG_RUN/par$i.out")"
+done
+printf 'status\n\x01\xff garbage "unterminated\n' | timeout 10 socat -t 5 - "UNIX-CONNECT:$SOCK" \
+	>"$AG_RUN/garbage.out" 2>&1
+grep -c '"ok":false' "$AG_RUN/garbage.out" | grep -qx 1 || ag_fail "garbage: $(cat "$AG_RUN/garbage.out")"
+# The daemon answers and closes mid-line: a writer that stops at EPIPE, then reads.
+"$PY3" - "$SOCK" >"$AG_RUN/huge.out" 2>&1 <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
+try:
+    s.sendall(b"a" * 100000)
+except OSError:
+    pass
+out = b""
+while True:
+    try:
+        b = s.recv(65536)
+    except OSError:
+        break
+    if not b:
+        break
+    out += b
+print(out.decode(errors="replace"))
+PY
+grep -q 'line too long' "$AG_RUN/huge.out" || ag_fail "huge line: $(head -c 300 "$AG_RUN/huge.out")"
+printf 'ping' | timeout 10 socat -t 5 - "UNIX-CONNECT:$SOCK" >"$AG_RUN/half.out" 2>&1
+grep -q '"data":"pong"' "$AG_RUN/half.out" || ag_fail "half-closed: $(cat "$AG_RUN/half.out")"
+c alive ctl ping
+expect_rc 0 "ping after garbage"
+ag_info "100 concurrent status requests answered; garbage, a 100 kB line and a half-closed client left the daemon serving"
+
 # ------------------------------------------------------------ errors
 c e1 ctl no-such-command
 expect_rc 2 "unknown command"
