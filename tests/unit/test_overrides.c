@@ -96,7 +96,16 @@ static int suite_init(void)
 	ag_errors__free(&errs);
 	free(path);
 	plan = cfg ? ag_plan__new(cfg) : NULL;
-	return plan ? 0 : -1;
+	if (!plan) {
+		/* CUnit runs no cleanup after a failed init. */
+		char cmd[sizeof(tmpdir) + 16];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+		if (system(cmd))
+			fprintf(stderr, "could not remove %s\n", tmpdir);
+		return -1;
+	}
+	return 0;
 }
 
 static int suite_fini(void)
