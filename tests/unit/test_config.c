@@ -1403,8 +1403,14 @@ static void test_lab_conf(void)
 			CU_ASSERT_EQUAL(grp->endpoints[1].addr, ip(b2));
 			CU_ASSERT_EQUAL(grp->endpoints[0].weight, 100);
 			CU_ASSERT_EQUAL(grp->endpoints[1].weight, 100);
-			CU_ASSERT_EQUAL(grp->health.interval_ms, 100);
-			CU_ASSERT_EQUAL(grp->health.timeout_ms, 80);
+			/* Timeouts fit each region's RTT; ap-south's HTTP needs two 60 ms trips. */
+			if (l == 0 && g == 2) {
+				CU_ASSERT_EQUAL(grp->health.interval_ms, 250);
+				CU_ASSERT_EQUAL(grp->health.timeout_ms, 200);
+			} else {
+				CU_ASSERT_EQUAL(grp->health.interval_ms, 100);
+				CU_ASSERT_EQUAL(grp->health.timeout_ms, g == 2 ? 95 : 90);
+			}
 			CU_ASSERT_EQUAL(grp->health.healthy_threshold, 2);
 			CU_ASSERT_EQUAL(grp->health.unhealthy_threshold, 2);
 			if (l == 0) {
