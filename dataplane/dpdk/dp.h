@@ -47,8 +47,17 @@ struct rte_rcu_qsbr;
 #define AG_DP_NEIGH_GC_NS (120ull * 1000000000ull)
 /* Main lcore housekeeping period, and the heartbeat anygated reads. */
 #define AG_DP_TICK_NS (10ull * 1000000ull)
-/* Flow-table entries the expiry sweep visits per tick (both tables). */
+/* Neighbours are aged every this often (their timers are in seconds). */
+#define AG_DP_NEIGH_TICK_NS (100ull * 1000000ull)
+/*
+ * A sweep pass over the flow tables starts this often (idle timeouts are whole
+ * seconds) and visits at most this many entries of each table per tick, so a
+ * big table is spread over many ticks and the main lcore stays mostly asleep.
+ */
+#define AG_DP_SWEEP_PERIOD_NS (1000ull * 1000000ull)
 #define AG_DP_SWEEP_PER_TICK 4096
+/* The main lcore sleeps this long when a round found nothing to do (workers forward). */
+#define AG_DP_MAIN_IDLE_US 500
 #define AG_DP_NONE 0xffffffffu
 
 /* Why a packet went to the main lcore (mbuf hash.fdir.lo, see ag_dp_slow_mark). */
@@ -201,7 +210,11 @@ struct ag_dp {
 	unsigned int idle_sleep_us;
 	uint64_t tsc_mult;	/* ns = tsc * tsc_mult >> 32 */
 	uint32_t sweep_next_flow, sweep_next_rev;
+	bool sweep_flows_done, sweep_revs_done;
+	uint64_t next_sweep_ns;
 	uint64_t next_tick_ns;
+	uint64_t next_neigh_tick_ns;
+	uint32_t neigh_high;	/* neighbour slots ever used: [0, neigh_high) */
 };
 
 extern volatile int ag_dp_quit;

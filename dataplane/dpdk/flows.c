@@ -307,14 +307,22 @@ void ag_dp_flows__sweep(struct ag_dp *dp, uint64_t now)
 	unsigned int n;
 	uint64_t expired = 0;
 
+	if (dp->sweep_flows_done && dp->sweep_revs_done) {
+		if (now < dp->next_sweep_ns)
+			return;
+		/* A new pass over both tables. */
+		dp->next_sweep_ns = now + AG_DP_SWEEP_PERIOD_NS;
+		dp->sweep_flows_done = dp->sweep_revs_done = false;
+		dp->sweep_next_flow = dp->sweep_next_rev = 0;
+	}
 	if (ag_shm__settings_get(dp->hdr, &s) != 1 || !ag_settings__usable(&s))
 		return;
-	for (n = 0; n < AG_DP_SWEEP_PER_TICK; n++) {
+	for (n = 0; !dp->sweep_flows_done && n < AG_DP_SWEEP_PER_TICK; n++) {
 		const struct ag_flow_key *k;
 		struct ag_dp_flow *fv;
 
 		if (rte_hash_iterate(dp->flows, &key, &data, &dp->sweep_next_flow) < 0) {
-			dp->sweep_next_flow = 0;
+			dp->sweep_flows_done = true;
 			break;
 		}
 		k = key;
@@ -324,14 +332,14 @@ void ag_dp_flows__sweep(struct ag_dp *dp, uint64_t now)
 		ag_dp_flows__expire(dp, k, fv);
 		expired++;
 	}
-	for (n = 0; n < AG_DP_SWEEP_PER_TICK; n++) {
+	for (n = 0; !dp->sweep_revs_done && n < AG_DP_SWEEP_PER_TICK; n++) {
 		const struct ag_flow_key *rk;
 		struct ag_flow_key ck;
 		struct ag_dp_flow *owner;
 		struct ag_dp_rev *rv;
 
 		if (rte_hash_iterate(dp->revs, &key, &data, &dp->sweep_next_rev) < 0) {
-			dp->sweep_next_rev = 0;
+			dp->sweep_revs_done = true;
 			break;
 		}
 		rk = key;

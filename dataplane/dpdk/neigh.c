@@ -81,6 +81,8 @@ static uint32_t neigh_create(struct ag_dp *dp, uint32_t ip, uint16_t port, uint8
 	if (!n_free)
 		return AG_DP_NONE;
 	idx = free_stack[--n_free];
+	if (idx >= dp->neigh_high)
+		dp->neigh_high = idx + 1;
 	n = &dp->neigh[idx];
 	n->port = port;
 	n->probes = 0;
@@ -430,7 +432,8 @@ void ag_dp_neigh__tick(struct ag_dp *dp, uint64_t now)
 	unsigned int i;
 	uint64_t resolved = 0;
 
-	for (i = 0; i < AG_DP_MAX_NEIGH; i++) {
+	/* Slots are handed out lowest first: only [0, neigh_high) was ever used. */
+	for (i = 0; i < dp->neigh_high; i++) {
 		struct ag_dp_neigh *n = &dp->neigh[i];
 		uint64_t v = __atomic_load_n(&n->mac_state, __ATOMIC_RELAXED);
 		uint8_t st = ag_dp_neigh__state(v);

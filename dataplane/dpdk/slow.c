@@ -73,7 +73,10 @@ static void tick(struct ag_dp *dp, uint64_t now)
 {
 	struct ag_shm_dp *st = &dp->hdr->dp;
 
-	ag_dp_neigh__tick(dp, now);
+	if (now >= dp->next_neigh_tick_ns) {
+		ag_dp_neigh__tick(dp, now);
+		dp->next_neigh_tick_ns = now + AG_DP_NEIGH_TICK_NS;
+	}
 	ag_dp_flows__sweep(dp, now);
 	st->flows = rte_hash_count(dp->flows);
 	st->nat_rev = rte_hash_count(dp->revs);
@@ -99,7 +102,7 @@ int ag_dp__main_loop(struct ag_dp *dp)
 		rte_rcu_qsbr_quiescent(dp->qsbr, me);
 		/* With workers forwarding, the main lcore only needs to be prompt, not busy. */
 		if (!dp->main_forwards && !moved)
-			usleep(100);
+			usleep(AG_DP_MAIN_IDLE_US);
 	}
 	rte_rcu_qsbr_thread_offline(dp->qsbr, me);
 	return 0;
