@@ -126,6 +126,17 @@ static void listener_name(const struct ag_plan *plan, uint32_t lid, char *buf, s
 		 pl->cfg->proto == IPPROTO_TCP ? "tcp" : "udp", pl->cfg->ranges[0].first);
 }
 
+/* "web/tcp:80 eu-west 10.1.1.11": how logs name a backend. */
+static void backend_label(const struct ag_plan *plan, uint32_t id, char *buf, size_t len)
+{
+	const struct ag_plan_backend *b = &plan->backends[id];
+	char addr[INET_ADDRSTRLEN], lname[96];
+
+	inet_ntop(AF_INET, &b->addr, addr, sizeof(addr));
+	listener_name(plan, b->listener_id, lname, sizeof(lname));
+	snprintf(buf, len, "%s %s %s", lname, plan->groups[b->group_id].cfg->region, addr);
+}
+
 /* Re-rank one listener's groups by RTT; pinned regions keep their places first. */
 static bool order_listener(struct ag_daemon *d, uint32_t lid)
 {
@@ -226,6 +237,7 @@ static void state_changed(void *ctx, uint32_t id, bool up, const char *reason,
 {
 	struct ag_daemon *d = ctx;
 	uint64_t done, first_fail;
+	char label[192];
 
 	if (id >= d->plan->n_backends || d->vs.up[id] == up)
 		return;
@@ -239,16 +251,18 @@ static void state_changed(void *ctx, uint32_t id, bool up, const char *reason,
 	d->last_change.decided_ns = decided_ns;
 	d->last_change.published_ns = done;
 	d->last_change.count++;
+	backend_label(d->plan, id, label, sizeof(label));
 	if (!up && first_fail && first_fail <= decided_ns)
-		pr_info("backend %u down: detected %.1f ms after the first failed probe, tables "
-			"switched %.3f ms after the decision (publish %.3f ms); "
+		pr_info("backend %u (%s) down: detected %.1f ms after the first failed probe, "
+			"tables switched %.3f ms after the decision (publish %.3f ms); "
 			"first_fail_ms=%lld switched_ms=%lld\n",
-			id, (decided_ns - first_fail) / 1e6, (done - decided_ns) / 1e6,
+			id, label, (decided_ns - first_fail) / 1e6, (done - decided_ns) / 1e6,
 			d->pub.stats.last_duration_ns / 1e6, realtime_ms(first_fail),
 			realtime_ms(done));
-	pr_info("backend %u %s: tables switched %.3f ms after the deciding probe (publish %.3f ms)\n",
-		id, up ? "up" : "down", (done - decided_ns) / 1e6,
-		d->pub.stats.last_duration_ns / 1e6);
+	else
+		pr_info("backend %u (%s) %s: tables switched %.3f ms after the deciding probe "
+			"(publish %.3f ms)\n", id, label, up ? "up" : "down",
+			(done - decided_ns) / 1e6, d->pub.stats.last_duration_ns / 1e6);
 }
 
 static int set_targets(struct ag_daemon *d)
@@ -268,11 +282,8 @@ static int set_targets(struct ag_daemon *d)
 	for (i = 0; i < d->plan->n_backends; i++) {
 		const struct ag_plan_backend *b = &d->plan->backends[i];
 		const struct ag_cfg_group *g = d->plan->groups[b->group_id].cfg;
-		char addr[INET_ADDRSTRLEN], lname[96];
 
-		inet_ntop(AF_INET, &b->addr, addr, sizeof(addr));
-		listener_name(d->plan, b->listener_id, lname, sizeof(lname));
-		snprintf(labels[i], sizeof(labels[i]), "%s %s %s", lname, g->region, addr);
+		backend_label(d->plan, i, labels[i], sizeof(labels[i]));
 		t[i].id = b->id;
 		t[i].addr = b->addr;
 		t[i].port = g->health.port ? g->health.port : traffic_port(d->plan, b);

@@ -188,6 +188,47 @@ do_demo() {
 	echo "UDP flows by region and backend:"
 	tally <"$out/udp"
 	echo
+	demo_failover "$out"
+}
+
+# The nearest region (eu-west) fails while a client keeps opening new UDP flows;
+# anygated's probes notice, new flows move to the next region (us-east); the
+# region comes back and so does the traffic.
+demo_failover() {
+	local out=$1 t_stop first n log_from
+	log_from=$(($(wc -l <"$AG_AGD_LOG") + 1))
+	ag_log "failover: a client opens new UDP flows back to back; stopping eu-west's servers (r1b1, r1b2)"
+	nsx client "$AG_TESTCLI" --timestamps --timeout-ms 50 --sport-base 20000 "$AG_VIP" 5000 40000 \
+		>"$out/fo" 2>/dev/null &
+	local cli=$!
+	warm() { [ "$(wc -l <"$out/fo")" -ge 100 ]; }
+	wait_for 20 "client traffic" warm || { kill $cli; ag_log "no client traffic"; return 1; }
+	t_stop=$(date +%s%3N)
+	lab_server_stop r1b1
+	lab_server_stop r1b2
+	moved() { awk -v k="$t_stop" '$1 >= k + 500 && $2 ~ /^r[23]b/ { n++ } END { exit n < 50 }' "$out/fo"; }
+	wait_for 20 "new flows in another region" moved
+	kill $cli 2>/dev/null
+	wait $cli 2>/dev/null
+	echo
+	echo "anygated (probes every 100 ms, down after 2 failures):"
+	tail -n +"$log_from" "$AG_AGD_LOG" | grep -E 'udp:5000 eu-west .*down' |
+		sed -E 's/^[^ ]+ info: /  /; s/; first_fail_ms=.*//'
+	first=$(awk -v k="$t_stop" '$1 >= k && $2 ~ /^r[23]b/ { print $1 - k; exit }' "$out/fo")
+	echo "client: first new flow served by another region ${first:-?} ms after the servers stopped"
+	echo "new UDP flows from 0.5 s after the stop, by region and backend:"
+	awk -v k="$t_stop" '$1 >= k + 500 && $2 != "TIMEOUT" { print $2 }' "$out/fo" | tally
+	echo
+	ag_log "restoring eu-west's servers"
+	lab_server_restart r1b1
+	lab_server_restart r1b2
+	back() { [ "$(tail -n +"$log_from" "$AG_AGD_LOG" | grep -cE 'endpoint web/udp:5000 eu-west .* up')" -ge 2 ]; }
+	wait_for 20 "eu-west healthy again" back || ag_log "eu-west did not come back"
+	nsx client "$AG_TESTCLI" --timeout-ms 2000 --sport-base 50000 "$AG_VIP" 5000 200 \
+		>"$out/udp2" 2>/dev/null
+	echo "UDP flows after eu-west is back, by region and backend:"
+	tally <"$out/udp2"
+	echo
 }
 
 case $cmd in
