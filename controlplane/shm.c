@@ -219,9 +219,13 @@ out:
 	return err;
 }
 
+/* Observers map read-only and take no lock. */
+#define LOCK_NONE (-1)
+
 /* Open and map an existing segment, checked; role: which lock to take. */
 static struct ag_shm *map_segment(const char *path, uint32_t ring_size, int role)
 {
+	int rw = role == LOCK_NONE ? O_RDONLY : O_RDWR;
 	struct ag_shm_ident id;
 	struct ag_shm *m;
 	struct stat st;
@@ -231,7 +235,7 @@ static struct ag_shm *map_segment(const char *path, uint32_t ring_size, int role
 	if (!m)
 		return NULL;
 	snprintf(m->path, sizeof(m->path), "%s", path);
-	m->fd = open(path, O_RDWR | O_CLOEXEC);
+	m->fd = open(path, rw | O_CLOEXEC);
 	if (m->fd < 0) {
 		err = -errno;
 		goto err_free;
@@ -255,7 +259,7 @@ static struct ag_shm *map_segment(const char *path, uint32_t ring_size, int role
 	err = check_ident(path, &id, ring_size, (uint64_t)st.st_size);
 	if (err)
 		goto err_close;
-	err = lock_role(m->fd, role);
+	err = role == LOCK_NONE ? 0 : lock_role(m->fd, role);
 	if (err) {
 		if (err == -EAGAIN || err == -EACCES) {
 			pr_err("%s: another %s holds it\n", path,
@@ -267,7 +271,8 @@ static struct ag_shm *map_segment(const char *path, uint32_t ring_size, int role
 		goto err_close;
 	}
 	m->size = id.total_size;
-	m->hdr = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, 0);
+	m->hdr = mmap(NULL, m->size, role == LOCK_NONE ? PROT_READ : PROT_READ | PROT_WRITE,
+		      MAP_SHARED, m->fd, 0);
 	if (m->hdr == MAP_FAILED) {
 		err = -errno;
 		m->hdr = NULL;
@@ -340,6 +345,19 @@ struct ag_shm *ag_shm__attach(const char *name, uint32_t ring_size)
 	else if (!m && errno != EPROTO && errno != EINVAL && errno != EBUSY)
 		pr_err("opening %s: %s\n", path, strerror(errno));
 	return m;
+}
+
+struct ag_shm *ag_shm__observe(const char *name)
+{
+	char path[PATH_MAX];
+	int err;
+
+	err = seg_path(path, sizeof(path), name);
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	return map_segment(path, 0, LOCK_NONE);
 }
 
 void ag_shm__close(struct ag_shm *m)

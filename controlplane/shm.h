@@ -36,6 +36,12 @@ struct ag_shm *ag_shm__open(const struct ag_cfg_edge *edge);
  */
 struct ag_shm *ag_shm__attach(const char *name, uint32_t ring_size);
 
+/*
+ * Read-only view for observers (counters, status) beside a running publisher
+ * and fast path: no lock, nothing written. Sink ops must not be used on it.
+ */
+struct ag_shm *ag_shm__observe(const char *name);
+
 /* Unmap and unlock; the segment stays (anygate-dp keeps its tables). */
 void ag_shm__close(struct ag_shm *m);
 

@@ -146,14 +146,20 @@ int main(int argc, char **argv)
 			if (plan->backends[i].addr == down[j])
 				up[i] = false;
 	}
-	m = ag_shm__open(&cfg->edge);
-	if (!m)
-		goto out;
 	if (stats) {
+		/* Beside a running anygated too: a read-only view, no lock. */
+		m = ag_shm__observe(cfg->edge.dpdk.shm_name);
+		if (!m) {
+			fprintf(stderr, "segment %s: %s\n", cfg->edge.dpdk.shm_name, strerror(errno));
+			goto out;
+		}
 		print_stats(m, plan);
 		ret = 0;
 		goto out;
 	}
+	m = ag_shm__open(&cfg->edge);
+	if (!m)
+		goto out;
 	err = ag_publisher__init(&pub, ag_shm__sink_ops(), m, cfg->edge.ring_size,
 				 cfg->edge.hash_seed);
 	if (!err) {

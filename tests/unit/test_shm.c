@@ -164,9 +164,20 @@ static void test_attach_rules(void)
 	dp2 = ag_shm__attach(shm_name, 0);
 	CU_ASSERT_PTR_NULL(dp2);
 	CU_ASSERT_EQUAL(errno, EBUSY);
-	/* Both see the same memory. */
+	/* Both see the same memory; so does an observer, beside both, without a lock. */
 	ag_shm__hdr(pub)->pub.generation = 99;
 	CU_ASSERT_EQUAL(ag_shm__hdr(dp)->pub.generation, 99);
+	{
+		struct ag_shm *obs = ag_shm__observe(shm_name);
+		struct ag_traffic_stats ts;
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(obs);
+		CU_ASSERT_EQUAL(ag_shm__hdr(obs)->pub.generation, 99);
+		ag_shm__lane(ag_shm__hdr(dp), 2)->lstats[1].packets = 3;
+		CU_ASSERT_EQUAL(ag_shm__listener_stats(obs, 1, &ts), 0);
+		CU_ASSERT_EQUAL(ts.packets, 3);
+		ag_shm__close(obs);
+	}
 	ag_shm__close(dp);
 	dp = ag_shm__attach(shm_name, 0);
 	CU_ASSERT_PTR_NOT_NULL(dp);
