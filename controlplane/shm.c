@@ -17,7 +17,7 @@
 
 /* Byte of the segment file each role locks (OFD locks: per open, not per process). */
 #define LOCK_PUBLISHER 0
-#define LOCK_FASTPATH 1
+#define LOCK_FASTPATH  1
 
 struct ag_shm {
 	struct ag_shm_hdr *hdr;
@@ -28,7 +28,7 @@ struct ag_shm {
 
 static const char *const dp_counter_names[] = {
 #define AG_DP_COUNTER_NAME(name, label) [AG_DPC_##name] = label,
-	AG_DP_COUNTERS(AG_DP_COUNTER_NAME)
+    AG_DP_COUNTERS(AG_DP_COUNTER_NAME)
 #undef AG_DP_COUNTER_NAME
 };
 
@@ -127,7 +127,8 @@ static int check_ident(const char *path, const struct ag_shm_ident *got, uint32_
 
 	if (got->magic != AG_SHM_MAGIC) {
 		pr_err("%s is not an anygate segment (magic %#x): remove it or choose another "
-		       "edge.dpdk.shm_name\n", path, got->magic);
+		       "edge.dpdk.shm_name\n",
+		       path, got->magic);
 		return -EPROTO;
 	}
 	if (got->layout_version != AG_SHM_LAYOUT_VERSION || got->abi_version != AG_ABI_VERSION) {
@@ -138,14 +139,17 @@ static int check_ident(const char *path, const struct ag_shm_ident *got, uint32_
 		return -EPROTO;
 	}
 	if (ring_size && got->ring_size != ring_size) {
-		pr_err("%s holds lookup tables of ring_size %u, the config says %u: stop anygate-dp "
-		       "and remove %s to change it\n", path, got->ring_size, ring_size, path);
+		pr_err(
+		    "%s holds lookup tables of ring_size %u, the config says %u: stop anygate-dp "
+		    "and remove %s to change it\n",
+		    path, got->ring_size, ring_size, path);
 		return -EINVAL;
 	}
 	layout(got->ring_size, &want);
 	if (memcmp(got, &want, sizeof(want))) {
 		pr_err("%s: sizes or offsets differ from this build's (same layout version, "
-		       "another build?): remove it and start again\n", path);
+		       "another build?): remove it and start again\n",
+		       path);
 		return -EPROTO;
 	}
 	if (file_size != got->total_size) {
@@ -159,10 +163,10 @@ static int check_ident(const char *path, const struct ag_shm_ident *got, uint32_
 static int lock_role(int fd, int role)
 {
 	struct flock fl = {
-		.l_type = F_WRLCK,
-		.l_whence = SEEK_SET,
-		.l_start = role,
-		.l_len = 1,
+	    .l_type = F_WRLCK,
+	    .l_whence = SEEK_SET,
+	    .l_start = role,
+	    .l_len = 1,
 	};
 
 	return fcntl(fd, F_OFD_SETLK, &fl) ? -errno : 0;
@@ -341,7 +345,8 @@ struct ag_shm *ag_shm__attach(const char *name, uint32_t ring_size)
 	m = map_segment(path, ring_size, LOCK_FASTPATH);
 	if (!m && errno == ENOENT)
 		pr_err("%s does not exist: start anygated (edge.fastpath = \"dpdk\") to create "
-		       "it\n", path);
+		       "it\n",
+		       path);
 	else if (!m && errno != EPROTO && errno != EINVAL && errno != EBUSY)
 		pr_err("opening %s: %s\n", path, strerror(errno));
 	return m;
@@ -432,9 +437,8 @@ static int sink_settings(void *ctx, const struct ag_settings *s)
 /* Rewrite the spare copy of a table whole, then switch to it. */
 typedef void (*insert_fn)(struct ag_shm_table *t, const void *key, const void *val);
 
-static int replace_table(struct ag_shm_hdr *h, const __u64 *off, uint32_t *live,
-			 const void *keys, size_t ks, const void *vals, size_t vs, unsigned int n,
-			 insert_fn insert)
+static int replace_table(struct ag_shm_hdr *h, const __u64 *off, uint32_t *live, const void *keys,
+			 size_t ks, const void *vals, size_t vs, unsigned int n, insert_fn insert)
 {
 	uint32_t spare = __atomic_load_n(live, __ATOMIC_RELAXED) ^ 1;
 	struct ag_shm_table *t = ag_shm__table(h, off[spare]);
@@ -513,8 +517,8 @@ static int sink_vips(void *ctx, const uint32_t *vips, unsigned int n)
 	for (i = 0; i < n; i++)
 		if (!vips[i])
 			return -EINVAL; /* 0.0.0.0 marks an empty entry */
-	return replace_table(h, h->ident.off_vips, &h->pub.vips_live, vips, sizeof(*vips), NULL,
-			     0, n, insert_vip);
+	return replace_table(h, h->ident.off_vips, &h->pub.vips_live, vips, sizeof(*vips), NULL, 0,
+			     n, insert_vip);
 }
 
 static int sink_listener_keys(void *ctx, const struct ag_listener_key *keys, const uint32_t *ids,
@@ -578,13 +582,13 @@ static struct ag_listener_state *sink_lstate(void *ctx, uint32_t lid)
 }
 
 static const struct ag_sink_ops shm_sink_ops = {
-	.settings = sink_settings,
-	.vips = sink_vips,
-	.listener_keys = sink_listener_keys,
-	.port_overrides = sink_port_overrides,
-	.backend = sink_backend,
-	.lookup_slot = sink_lookup_slot,
-	.lstate = sink_lstate,
+    .settings = sink_settings,
+    .vips = sink_vips,
+    .listener_keys = sink_listener_keys,
+    .port_overrides = sink_port_overrides,
+    .backend = sink_backend,
+    .lookup_slot = sink_lookup_slot,
+    .lstate = sink_lstate,
 };
 
 const struct ag_sink_ops *ag_shm__sink_ops(void)
@@ -602,8 +606,8 @@ static void sum_lanes(struct ag_shm *m, size_t off_in_lane, uint64_t *out, unsig
 
 	memset(out, 0, n_u64 * sizeof(*out));
 	for (lane = 0; lane < h->ident.lanes; lane++) {
-		const uint64_t *v = (const uint64_t *)((const char *)ag_shm__lane(h, lane) +
-						       off_in_lane);
+		const uint64_t *v =
+		    (const uint64_t *)((const char *)ag_shm__lane(h, lane) + off_in_lane);
 
 		for (i = 0; i < n_u64; i++)
 			out[i] += __atomic_load_n(&v[i], __ATOMIC_RELAXED);

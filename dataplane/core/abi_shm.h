@@ -40,15 +40,15 @@
 #include "consts.h"
 #include "hash.h"
 
-#define AG_SHM_MAGIC 0x4d534741u /* "AGSM" in memory on little endian */
+#define AG_SHM_MAGIC	      0x4d534741u /* "AGSM" in memory on little endian */
 #define AG_SHM_LAYOUT_VERSION 1
 /* Directory of the segment file: /dev/shm/<edge.dpdk.shm_name>. */
-#define AG_SHM_DIR "/dev/shm"
+#define AG_SHM_DIR	      "/dev/shm"
 
 /* Capacities of the open-addressing tables: powers of two, load <= 1/2. */
 #define AG_SHM_LKEY_CAP (2 * AG_MAX_LISTENER_KEYS)
-#define AG_SHM_VIP_CAP (2 * AG_MAX_VIPS)
-#define AG_SHM_OVR_CAP (2 * AG_MAX_PORT_OVERRIDES)
+#define AG_SHM_VIP_CAP	(2 * AG_MAX_VIPS)
+#define AG_SHM_OVR_CAP	(2 * AG_MAX_PORT_OVERRIDES)
 _Static_assert((AG_SHM_LKEY_CAP & (AG_SHM_LKEY_CAP - 1)) == 0, "lkey cap power of two");
 _Static_assert((AG_SHM_VIP_CAP & (AG_SHM_VIP_CAP - 1)) == 0, "vip cap power of two");
 _Static_assert((AG_SHM_OVR_CAP & (AG_SHM_OVR_CAP - 1)) == 0, "ovr cap power of two");
@@ -61,10 +61,10 @@ _Static_assert((AG_SHM_OVR_CAP & (AG_SHM_OVR_CAP - 1)) == 0, "ovr cap power of t
 
 /* --- one copy of a double-buffered table: this head, then cap entries --- */
 struct ag_shm_table {
-	__u32 seq;		/* odd while the writer rewrites this copy */
-	__u32 count;		/* entries in use */
-	__u32 cap;		/* entries of room; power of two (settings: 1) */
-	__u32 entry_size;	/* sizeof the entry type */
+	__u32 seq;	  /* odd while the writer rewrites this copy */
+	__u32 count;	  /* entries in use */
+	__u32 cap;	  /* entries of room; power of two (settings: 1) */
+	__u32 entry_size; /* sizeof the entry type */
 	__u32 pad[12];
 };
 _Static_assert(sizeof(struct ag_shm_table) == 64, "ag_shm_table layout");
@@ -72,14 +72,14 @@ _Static_assert(sizeof(struct ag_shm_table) == 64, "ag_shm_table layout");
 /* vips: empty entry has vip == 0 (0.0.0.0/8 is never a VIP). */
 struct ag_shm_vip {
 	__be32 vip;
-	__u32 flags;		/* as the ag_vips value: reserved, zero */
+	__u32 flags; /* as the ag_vips value: reserved, zero */
 };
 _Static_assert(sizeof(struct ag_shm_vip) == 8, "ag_shm_vip layout");
 
 /* listener keys: empty entry has key.proto == 0 (keys are TCP or UDP). */
 struct ag_shm_lkey {
 	struct ag_listener_key key;
-	__u32 id;		/* listener id, index into listener state */
+	__u32 id; /* listener id, index into listener state */
 };
 _Static_assert(sizeof(struct ag_shm_lkey) == 12, "ag_shm_lkey layout");
 
@@ -94,31 +94,31 @@ _Static_assert(sizeof(struct ag_shm_ovr) == 12, "ag_shm_ovr layout");
  * anygate-dp's own counters, per lane: what the XDP path leaves to the kernel
  * (transmit queues, ARP, the exception path). X(name, "metric label").
  */
-#define AG_DP_COUNTERS(X)                                                      \
-	X(RX_PACKETS, "rx_packets")           /* received on ports */         \
-	X(TX_PACKETS, "tx_packets")           /* handed to ports */           \
-	X(TX_DROPPED, "tx_dropped")           /* port transmit queue full */  \
-	X(SLOW_QUEUED, "slow_queued")         /* handed to the main lcore */  \
-	X(SLOW_DROPPED, "slow_dropped")       /* main lcore's queue full */   \
-	X(ARP_IN, "arp_in")                   /* ARP packets received */      \
-	X(ARP_REPLIES, "arp_replies_sent")    /* answers for our addresses */ \
-	X(ARP_REQUESTS, "arp_requests_sent")  /* next-hop resolution */       \
-	X(NEIGH_HELD, "neigh_held")           /* queued until resolved */     \
-	X(NEIGH_DROPPED, "neigh_dropped")     /* unresolved: queue full or failed */ \
-	X(TO_KERNEL, "to_kernel")             /* exception path: into the tap */ \
-	X(FROM_KERNEL, "from_kernel")         /* exception path: out of the tap */ \
-	X(KERNEL_DROPPED, "kernel_dropped")   /* no tap, or tap queue full */ \
-	X(FLOWS_EXPIRED, "flows_expired")     /* removed by the idle sweep */ \
+#define AG_DP_COUNTERS(X)                                                                          \
+	X(RX_PACKETS, "rx_packets")		/* received on ports */                            \
+	X(TX_PACKETS, "tx_packets")		/* handed to ports */                              \
+	X(TX_DROPPED, "tx_dropped")		/* port transmit queue full */                     \
+	X(SLOW_QUEUED, "slow_queued")		/* handed to the main lcore */                     \
+	X(SLOW_DROPPED, "slow_dropped")		/* main lcore's queue full */                      \
+	X(ARP_IN, "arp_in")			/* ARP packets received */                         \
+	X(ARP_REPLIES, "arp_replies_sent")	/* answers for our addresses */                    \
+	X(ARP_REQUESTS, "arp_requests_sent")	/* next-hop resolution */                          \
+	X(NEIGH_HELD, "neigh_held")		/* queued until resolved */                        \
+	X(NEIGH_DROPPED, "neigh_dropped")	/* unresolved: queue full or failed */             \
+	X(TO_KERNEL, "to_kernel")		/* exception path: into the tap */                 \
+	X(FROM_KERNEL, "from_kernel")		/* exception path: out of the tap */               \
+	X(KERNEL_DROPPED, "kernel_dropped")	/* no tap, or tap queue full */                    \
+	X(FLOWS_EXPIRED, "flows_expired")	/* removed by the idle sweep */                    \
 	X(NO_ROUTE_DROPPED, "no_route_dropped") /* slow path: no route either */
 
 enum ag_dp_counter {
 #define AG_DP_COUNTER_ENUM(name, label) AG_DPC_##name,
 	AG_DP_COUNTERS(AG_DP_COUNTER_ENUM)
 #undef AG_DP_COUNTER_ENUM
-	AG_DPC__MAX
+	    AG_DPC__MAX
 };
 
-#define AG_SHM_REASON_SLOTS 32
+#define AG_SHM_REASON_SLOTS	32
 #define AG_SHM_DP_COUNTER_SLOTS 16
 _Static_assert(AG_R__MAX <= AG_SHM_REASON_SLOTS, "reasons fit a lane");
 _Static_assert(AG_DPC__MAX <= AG_SHM_DP_COUNTER_SLOTS, "dp counters fit a lane");
@@ -141,27 +141,27 @@ _Static_assert(sizeof(struct ag_shm_lane) % 64 == 0, "lanes are whole cache line
  * pub: anygated's live indexes. dp: anygate-dp's status.
  */
 struct ag_shm_ident {
-	__u32 magic;		/* AG_SHM_MAGIC */
-	__u32 layout_version;	/* AG_SHM_LAYOUT_VERSION */
-	__u32 abi_version;	/* AG_ABI_VERSION */
-	__u32 hdr_size;		/* sizeof(struct ag_shm_hdr) */
-	__u64 total_size;	/* bytes of the segment */
-	__u32 ring_size;	/* M of the lookup tables */
-	__u32 lanes;		/* AG_SHM_LANES */
+	__u32 magic;	      /* AG_SHM_MAGIC */
+	__u32 layout_version; /* AG_SHM_LAYOUT_VERSION */
+	__u32 abi_version;    /* AG_ABI_VERSION */
+	__u32 hdr_size;	      /* sizeof(struct ag_shm_hdr) */
+	__u64 total_size;     /* bytes of the segment */
+	__u32 ring_size;      /* M of the lookup tables */
+	__u32 lanes;	      /* AG_SHM_LANES */
 	__u32 lkey_cap;
 	__u32 vip_cap;
 	__u32 ovr_cap;
-	__u32 lookup_buckets;	/* AG_LOOKUP_BUCKETS(ring_size) */
-	__u64 lane_size;	/* sizeof(struct ag_shm_lane) */
+	__u32 lookup_buckets; /* AG_LOOKUP_BUCKETS(ring_size) */
+	__u64 lane_size;      /* sizeof(struct ag_shm_lane) */
 	/* Byte offsets from the start of the segment. */
-	__u64 off_settings[2];	/* ag_shm_table + one ag_settings */
-	__u64 off_vips[2];	/* ag_shm_table + vip_cap ag_shm_vip */
-	__u64 off_lkeys[2];	/* ag_shm_table + lkey_cap ag_shm_lkey */
-	__u64 off_ovr[2];	/* ag_shm_table + ovr_cap ag_shm_ovr */
-	__u64 off_lstate;	/* ag_listener_state[AG_MAX_LISTENERS] */
-	__u64 off_lookup;	/* ag_lookup_bucket[lookup_buckets] */
-	__u64 off_backends;	/* ag_backend[AG_MAX_BACKENDS] */
-	__u64 off_lanes;	/* ag_shm_lane[lanes] */
+	__u64 off_settings[2]; /* ag_shm_table + one ag_settings */
+	__u64 off_vips[2];     /* ag_shm_table + vip_cap ag_shm_vip */
+	__u64 off_lkeys[2];    /* ag_shm_table + lkey_cap ag_shm_lkey */
+	__u64 off_ovr[2];      /* ag_shm_table + ovr_cap ag_shm_ovr */
+	__u64 off_lstate;      /* ag_listener_state[AG_MAX_LISTENERS] */
+	__u64 off_lookup;      /* ag_lookup_bucket[lookup_buckets] */
+	__u64 off_backends;    /* ag_backend[AG_MAX_BACKENDS] */
+	__u64 off_lanes;       /* ag_shm_lane[lanes] */
 	__u64 pad[5];
 };
 _Static_assert(sizeof(struct ag_shm_ident) == 192, "ag_shm_ident layout");
@@ -172,21 +172,21 @@ struct ag_shm_pub {
 	__u32 vips_live;
 	__u32 lkeys_live;
 	__u32 ovr_live;
-	__u64 generation;	/* bumped after every completed table write */
-	__u32 publisher_pid;	/* last anygated to open the segment */
+	__u64 generation;    /* bumped after every completed table write */
+	__u32 publisher_pid; /* last anygated to open the segment */
 	__u32 pad;
 	__u64 pad2[4];
 };
 _Static_assert(sizeof(struct ag_shm_pub) == 64, "ag_shm_pub layout");
 
 struct ag_shm_dp {
-	__u32 pid;		/* anygate-dp attached, 0 when none */
-	__u32 lanes_used;	/* lanes anygate-dp counts into */
-	__u64 started_ns;	/* CLOCK_MONOTONIC when it attached */
-	__u64 heartbeat_ns;	/* CLOCK_MONOTONIC, refreshed every few ms while it runs */
-	__u64 flows;		/* entries of the flow table, at the last heartbeat */
-	__u64 nat_rev;		/* entries of the NAT reverse table */
-	__u64 neighbours;	/* resolved next hops */
+	__u32 pid;	    /* anygate-dp attached, 0 when none */
+	__u32 lanes_used;   /* lanes anygate-dp counts into */
+	__u64 started_ns;   /* CLOCK_MONOTONIC when it attached */
+	__u64 heartbeat_ns; /* CLOCK_MONOTONIC, refreshed every few ms while it runs */
+	__u64 flows;	    /* entries of the flow table, at the last heartbeat */
+	__u64 nat_rev;	    /* entries of the NAT reverse table */
+	__u64 neighbours;   /* resolved next hops */
 	__u64 pad[2];
 };
 _Static_assert(sizeof(struct ag_shm_dp) == 64, "ag_shm_dp layout");
@@ -257,8 +257,7 @@ static __always_inline __u32 ag_shm__ovr_hash(const struct ag_port_ovr_key *k)
  * empty entry; bounded by cap even on a torn read). Return the entry or NULL.
  * Callers hold the copy's sequence (see ag_shm__*_get below).
  */
-static __always_inline const struct ag_shm_vip *ag_shm__vip_find(struct ag_shm_table *t,
-								 __be32 vip)
+static __always_inline const struct ag_shm_vip *ag_shm__vip_find(struct ag_shm_table *t, __be32 vip)
 {
 	const struct ag_shm_vip *e = (const struct ag_shm_vip *)ag_shm__entries(t);
 	__u32 mask = AG_READ_ONCE(t->cap) - 1, i = ag_shm__vip_hash(vip), n;
@@ -274,8 +273,8 @@ static __always_inline const struct ag_shm_vip *ag_shm__vip_find(struct ag_shm_t
 	return 0;
 }
 
-static __always_inline const struct ag_shm_lkey *
-ag_shm__lkey_find(struct ag_shm_table *t, const struct ag_listener_key *k)
+static __always_inline const struct ag_shm_lkey *ag_shm__lkey_find(struct ag_shm_table *t,
+								   const struct ag_listener_key *k)
 {
 	const struct ag_shm_lkey *e = (const struct ag_shm_lkey *)ag_shm__entries(t);
 	__u32 mask = AG_READ_ONCE(t->cap) - 1, i = ag_shm__lkey_hash(k), n;
@@ -313,7 +312,7 @@ static __always_inline const struct ag_shm_ovr *ag_shm__ovr_find(struct ag_shm_t
 
 /* The live copy of a double-buffered table (index loaded once). */
 static __always_inline struct ag_shm_table *ag_shm__live(const struct ag_shm_hdr *h,
-							  const __u64 *off, const __u32 *live)
+							 const __u64 *off, const __u32 *live)
 {
 	return ag_shm__table(h, off[__atomic_load_n(live, __ATOMIC_ACQUIRE) & 1]);
 }
@@ -396,7 +395,7 @@ static __always_inline int ag_shm__settings_get(const struct ag_shm_hdr *h, stru
 
 	for (tries = 0; tries < AG_SHM_READ_TRIES; tries++) {
 		struct ag_shm_table *t =
-			ag_shm__live(h, h->ident.off_settings, &h->pub.settings_live);
+		    ag_shm__live(h, h->ident.off_settings, &h->pub.settings_live);
 		__u32 seq = ag_shm__read_begin(t);
 
 		if (seq & 1)
@@ -427,7 +426,7 @@ static __always_inline struct ag_backend *ag_shm__backends(const struct ag_shm_h
 static __always_inline struct ag_shm_lane *ag_shm__lane(const struct ag_shm_hdr *h, __u32 lane)
 {
 	return (struct ag_shm_lane *)ag_shm__at(h, h->ident.off_lanes +
-							   (__u64)lane * h->ident.lane_size);
+						       (__u64)lane * h->ident.lane_size);
 }
 
 #endif /* AG_CORE_ABI_SHM_H */

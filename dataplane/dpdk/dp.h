@@ -29,50 +29,50 @@ struct rte_mempool;
 struct rte_ring;
 struct rte_rcu_qsbr;
 
-#define AG_DP_BURST 32
-#define AG_DP_RX_DESC 1024
-#define AG_DP_TX_DESC 1024
+#define AG_DP_BURST		 32
+#define AG_DP_RX_DESC		 1024
+#define AG_DP_TX_DESC		 1024
 /* Queue between a forwarding lcore and the main lcore (each way). */
-#define AG_DP_RING_SIZE 2048
+#define AG_DP_RING_SIZE		 2048
 /* Neighbours (resolved next hops and on-link hosts). */
-#define AG_DP_MAX_NEIGH 4096
+#define AG_DP_MAX_NEIGH		 4096
 /* Packets held per unresolved neighbour (as the kernel's unres_qlen, smaller). */
-#define AG_DP_NEIGH_QLEN 8
+#define AG_DP_NEIGH_QLEN	 8
 /* A neighbour is trusted this long after the last ARP from it... */
 #define AG_DP_NEIGH_REACHABLE_NS (30ull * 1000000000ull)
 /* ...then re-probed (still used meanwhile) this often, this many times. */
-#define AG_DP_NEIGH_PROBE_NS (1000000000ull)
-#define AG_DP_NEIGH_PROBES 3
+#define AG_DP_NEIGH_PROBE_NS	 (1000000000ull)
+#define AG_DP_NEIGH_PROBES	 3
 /* Unused this long: forgotten. */
-#define AG_DP_NEIGH_GC_NS (120ull * 1000000000ull)
+#define AG_DP_NEIGH_GC_NS	 (120ull * 1000000000ull)
 /* Main lcore housekeeping period, and the heartbeat anygated reads. */
-#define AG_DP_TICK_NS (10ull * 1000000ull)
+#define AG_DP_TICK_NS		 (10ull * 1000000ull)
 /* Neighbours are aged every this often (their timers are in seconds). */
-#define AG_DP_NEIGH_TICK_NS (100ull * 1000000ull)
+#define AG_DP_NEIGH_TICK_NS	 (100ull * 1000000ull)
 /*
  * A sweep pass over the flow tables starts this often (idle timeouts are whole
  * seconds) and visits at most this many entries of each table per tick, so a
  * big table is spread over many ticks and the main lcore stays mostly asleep.
  */
-#define AG_DP_SWEEP_PERIOD_NS (1000ull * 1000000ull)
-#define AG_DP_SWEEP_PER_TICK 4096
+#define AG_DP_SWEEP_PERIOD_NS	 (1000ull * 1000000ull)
+#define AG_DP_SWEEP_PER_TICK	 4096
 /* The main lcore sleeps this long when a round found nothing to do (workers forward). */
-#define AG_DP_MAIN_IDLE_US 500
-#define AG_DP_NONE 0xffffffffu
+#define AG_DP_MAIN_IDLE_US	 500
+#define AG_DP_NONE		 0xffffffffu
 
 /* Why a packet went to the main lcore (mbuf hash.fdir.lo, see ag_dp_slow_mark). */
 enum ag_dp_slow_kind {
-	AG_DP_SLOW_KERNEL = 1,	/* exception path: to the tap of the input port */
-	AG_DP_SLOW_ARP = 2,	/* ARP: answer, learn, copy to the kernel */
-	AG_DP_SLOW_NEIGH = 3,	/* next hop unresolved: hold and resolve */
+	AG_DP_SLOW_KERNEL = 1, /* exception path: to the tap of the input port */
+	AG_DP_SLOW_ARP = 2,    /* ARP: answer, learn, copy to the kernel */
+	AG_DP_SLOW_NEIGH = 3,  /* next hop unresolved: hold and resolve */
 };
 
 /* Where a flow's packets go: the route's result, resolved once per flow. */
 struct ag_dp_nh {
-	uint32_t ip;		/* next hop (gateway or the destination), network order */
-	uint16_t port;		/* output port index, AG_DP_NO_PORT: no route */
+	uint32_t ip;   /* next hop (gateway or the destination), network order */
+	uint16_t port; /* output port index, AG_DP_NO_PORT: no route */
 	uint16_t pad;
-	uint32_t neigh;		/* cached neighbour index (checked against ip), or AG_DP_NONE */
+	uint32_t neigh; /* cached neighbour index (checked against ip), or AG_DP_NONE */
 	uint32_t pad2;
 };
 #define AG_DP_NO_PORT 0xffff
@@ -96,10 +96,10 @@ _Static_assert(sizeof(struct ag_dp_rev) == 64, "one cache line");
 /* Neighbour states (packed into ag_dp_neigh.mac_state with the MAC). */
 enum ag_dp_neigh_state {
 	AG_DP_NEIGH_FREE = 0,
-	AG_DP_NEIGH_INCOMPLETE = 1,	/* asked, no answer yet: not usable */
+	AG_DP_NEIGH_INCOMPLETE = 1, /* asked, no answer yet: not usable */
 	AG_DP_NEIGH_REACHABLE = 2,
-	AG_DP_NEIGH_PROBE = 3,		/* old, being re-asked: still usable */
-	AG_DP_NEIGH_FAILED = 4,		/* did not answer: not usable */
+	AG_DP_NEIGH_PROBE = 3,	/* old, being re-asked: still usable */
+	AG_DP_NEIGH_FAILED = 4, /* did not answer: not usable */
 	AG_DP_NEIGH_STATIC = 5,
 };
 
@@ -110,10 +110,10 @@ enum ag_dp_neigh_state {
  */
 struct ag_dp_neigh {
 	uint64_t mac_state;
-	uint32_t ip;		/* network order, 0 when free */
-	uint32_t used;		/* set by lcores (only when 0), cleared by main */
-	uint64_t confirmed_ns;	/* last ARP from it */
-	uint64_t asked_ns;	/* last request we sent */
+	uint32_t ip;	       /* network order, 0 when free */
+	uint32_t used;	       /* set by lcores (only when 0), cleared by main */
+	uint64_t confirmed_ns; /* last ARP from it */
+	uint64_t asked_ns;     /* last request we sent */
 	uint64_t last_used_ns;
 	uint16_t port;
 	uint8_t probes;
@@ -144,20 +144,20 @@ static inline bool ag_dp_neigh__usable(uint64_t v)
 }
 
 struct ag_dp_route {
-	uint32_t prefix;	/* network order */
-	uint32_t mask;		/* network order */
-	uint32_t via;		/* 0: on-link (the destination is the next hop) */
+	uint32_t prefix; /* network order */
+	uint32_t mask;	 /* network order */
+	uint32_t via;	 /* 0: on-link (the destination is the next hop) */
 	uint16_t port;
 	uint8_t len;
 };
 
 struct ag_dp_port {
-	uint16_t id;		/* DPDK port id */
-	uint16_t tap;		/* DPDK port id of its exception tap, AG_DP_NO_PORT: none */
+	uint16_t id;  /* DPDK port id */
+	uint16_t tap; /* DPDK port id of its exception tap, AG_DP_NO_PORT: none */
 	struct rte_ether_addr mac;
-	uint32_t addr;		/* port address, network order */
+	uint32_t addr; /* port address, network order */
 	uint32_t mask;
-	char name[64];		/* as configured */
+	char name[64]; /* as configured */
 };
 
 /* A forwarding lcore's transmit buffer for one port. */
@@ -172,10 +172,10 @@ struct ag_dp;
 struct ag_dp_lcore {
 	struct ag_dp *dp;
 	unsigned int lcore_id;
-	unsigned int index;	/* 0..n_fwd-1: RX/TX queue on every port, and counter lane */
+	unsigned int index; /* 0..n_fwd-1: RX/TX queue on every port, and counter lane */
 	struct ag_shm_lane *lane;
 	struct rte_ring *to_main;
-	struct rte_ring *from_main; /* lcore 0 only: the main lcore's transmissions */
+	struct rte_ring *from_main;  /* lcore 0 only: the main lcore's transmissions */
 	struct ag_settings settings; /* copy of the live settings */
 	uint64_t settings_gen;
 	int settings_ok;
@@ -196,7 +196,7 @@ struct ag_dp {
 	struct rte_mempool *flow_vals;
 	struct rte_mempool *rev_vals;
 	struct rte_rcu_qsbr *qsbr;
-	rte_spinlock_t wlock;	/* serialises every change of flows and revs */
+	rte_spinlock_t wlock; /* serialises every change of flows and revs */
 	/* neigh.c */
 	struct rte_hash *neigh_hash;
 	struct ag_dp_neigh *neigh;
@@ -205,16 +205,16 @@ struct ag_dp {
 	/* lcores */
 	struct ag_dp_lcore lcores[RTE_MAX_LCORE];
 	unsigned int n_fwd;
-	bool main_forwards;	/* no worker lcores: the main lcore forwards too */
+	bool main_forwards; /* no worker lcores: the main lcore forwards too */
 	struct ag_shm_lane *main_lane;
 	unsigned int idle_sleep_us;
-	uint64_t tsc_mult;	/* ns = tsc * tsc_mult >> 32 */
+	uint64_t tsc_mult; /* ns = tsc * tsc_mult >> 32 */
 	uint32_t sweep_next_flow, sweep_next_rev;
 	bool sweep_flows_done, sweep_revs_done;
 	uint64_t next_sweep_ns;
 	uint64_t next_tick_ns;
 	uint64_t next_neigh_tick_ns;
-	uint32_t neigh_high;	/* neighbour slots ever used: [0, neigh_high) */
+	uint32_t neigh_high; /* neighbour slots ever used: [0, neigh_high) */
 };
 
 extern volatile int ag_dp_quit;
@@ -263,9 +263,9 @@ void ag_dp_flows__fini(struct ag_dp *dp);
  * backend a new flow would get now and keeps its NAT port when it can.
  * Returns an AG_R_* reason, or one of these with *out the flow to forward on:
  */
-#define AG_DP_FLOW_CREATED (AG_R__MAX + 1)	/* pinned by us */
-#define AG_DP_FLOW_JOINED (AG_R__MAX + 2)	/* another lcore pinned (or moved) it first */
-#define AG_DP_FLOW_RESTEERED (AG_R__MAX + 3)	/* moved to a live backend */
+#define AG_DP_FLOW_CREATED   (AG_R__MAX + 1) /* pinned by us */
+#define AG_DP_FLOW_JOINED    (AG_R__MAX + 2) /* another lcore pinned (or moved) it first */
+#define AG_DP_FLOW_RESTEERED (AG_R__MAX + 3) /* moved to a live backend */
 int ag_dp_flows__create(struct ag_dp_lcore *lc, const struct ag_flow_key *k, uint8_t ttl,
 			uint64_t now, struct ag_dp_flow *moving, struct ag_dp_flow **out);
 void ag_dp_flows__expire(struct ag_dp *dp, const struct ag_flow_key *k, struct ag_dp_flow *fv);

@@ -51,21 +51,20 @@ static struct rte_hash *make_hash(struct ag_dp *dp, const char *name, unsigned i
 				  struct rte_mempool *vals)
 {
 	struct rte_hash_parameters p = {
-		.name = name,
-		.entries = entries,
-		.key_len = sizeof(struct ag_flow_key),
-		.hash_func = rte_hash_crc,
-		.hash_func_init_val = 0x61676470,
-		.socket_id = (int)rte_socket_id(),
-		/* Lock-free readers; the extendable table keeps every entry insertable. */
-		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF |
-			      RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
+	    .name = name,
+	    .entries = entries,
+	    .key_len = sizeof(struct ag_flow_key),
+	    .hash_func = rte_hash_crc,
+	    .hash_func_init_val = 0x61676470,
+	    .socket_id = (int)rte_socket_id(),
+	    /* Lock-free readers; the extendable table keeps every entry insertable. */
+	    .extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
 	};
 	struct rte_hash_rcu_config rcu = {
-		.v = dp->qsbr,
-		.mode = RTE_HASH_QSBR_MODE_DQ,
-		.key_data_ptr = vals,
-		.free_key_data_func = value_free,
+	    .v = dp->qsbr,
+	    .mode = RTE_HASH_QSBR_MODE_DQ,
+	    .key_data_ptr = vals,
+	    .free_key_data_func = value_free,
 	};
 	struct rte_hash *h;
 

@@ -265,7 +265,8 @@ static void process_burst(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, uint16
 
 		if (unlikely(r != AG_PARSE_OK)) {
 			/* We cannot reassemble; the kernel does not own the VIP either. */
-			if (r == AG_R_PASS_FRAGMENT && ag_shm__vip_get(dp->hdr, pp[i].ip->daddr) == 1)
+			if (r == AG_R_PASS_FRAGMENT &&
+			    ag_shm__vip_get(dp->hdr, pp[i].ip->daddr) == 1)
 				r = AG_R_DROP_FRAGMENT;
 			verdict(lc, m, r, in_port);
 			continue;
@@ -303,8 +304,8 @@ static void process_burst(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, uint16
 			}
 			/* The backend's health, as anygated last published it. */
 			if (likely(fv->f.backend_id < AG_MAX_BACKENDS) &&
-			    unlikely(ag_flow__backend_down(&fv->f,
-							   &ag_shm__backends(dp->hdr)[fv->f.backend_id]))) {
+			    unlikely(ag_flow__backend_down(
+				&fv->f, &ag_shm__backends(dp->hdr)[fv->f.backend_id]))) {
 				if (p->proto == IPPROTO_TCP) {
 					reset(lc, m, p, k, fv, in_port);
 					continue;
@@ -322,7 +323,7 @@ static void process_burst(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, uint16
 				continue;
 			}
 		}
-new_flow:
+	new_flow:
 		r = ag_dp_flows__create(lc, k, p->ip->ttl, now, moving, &fv);
 		if (r < AG_R__MAX) {
 			verdict(lc, m, r, in_port);

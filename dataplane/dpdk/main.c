@@ -86,7 +86,7 @@ static bool has_arg(const struct ag_cfg_dpdk *c, const char *const *names)
 /* Without --no-huge, EAL needs free hugepages: say so before it fails obscurely. */
 static int check_hugepages(const struct ag_cfg_dpdk *c)
 {
-	static const char *const nohuge[] = { "--no-huge", NULL };
+	static const char *const nohuge[] = {"--no-huge", NULL};
 	char line[128];
 	long free_pages = -1;
 	FILE *f;
@@ -129,8 +129,8 @@ static struct ag_shm *attach_shm(const struct ag_config *cfg, unsigned int wait_
 /* argv for rte_eal_init: ours, the config's, the ports, a file prefix of our own. */
 static char **eal_argv(const struct ag_cfg_dpdk *c, int *argc)
 {
-	static const char *const prefix[] = { "--file-prefix", NULL };
-	static const char *const devsel[] = { "-a", "--allow", "-b", "--block", "--no-pci", NULL };
+	static const char *const prefix[] = {"--file-prefix", NULL};
+	static const char *const devsel[] = {"-a", "--allow", "-b", "--block", "--no-pci", NULL};
 	char **v = calloc(c->n_eal_args + 2 * c->n_ports + 8, sizeof(*v));
 	bool any_pci = false;
 	unsigned int i;
@@ -188,7 +188,7 @@ static int setup_lcores(struct ag_dp *dp)
 		dp->lcores[0].lcore_id = rte_get_main_lcore();
 	} else {
 		RTE_LCORE_FOREACH_WORKER(lcore)
-			dp->lcores[i++].lcore_id = lcore;
+		dp->lcores[i++].lcore_id = lcore;
 	}
 	for (i = 0; i < dp->n_fwd; i++) {
 		struct ag_dp_lcore *lc = &dp->lcores[i];
@@ -204,9 +204,8 @@ static int setup_lcores(struct ag_dp *dp)
 			return -ENOMEM;
 		}
 	}
-	dp->lcores[0].from_main = rte_ring_create("ag_from_main", AG_DP_RING_SIZE,
-						  (int)rte_socket_id(),
-						  RING_F_SP_ENQ | RING_F_SC_DEQ);
+	dp->lcores[0].from_main = rte_ring_create(
+	    "ag_from_main", AG_DP_RING_SIZE, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
 	if (!dp->lcores[0].from_main) {
 		pr_err("ring ag_from_main: %s\n", rte_strerror(rte_errno));
 		return -ENOMEM;
@@ -229,8 +228,8 @@ static int make_pool(struct ag_dp *dp)
 					   (int)rte_socket_id());
 	if (!dp->pool) {
 		pr_err("mbuf pool of %u buffers (%u MiB): %s (more memory: hugepages, or a "
-		       "larger -m with --no-huge)\n", n,
-		       (unsigned int)((uint64_t)n * (RTE_MBUF_DEFAULT_BUF_SIZE + 128) >> 20),
+		       "larger -m with --no-huge)\n",
+		       n, (unsigned int)((uint64_t)n * (RTE_MBUF_DEFAULT_BUF_SIZE + 128) >> 20),
 		       rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
@@ -243,7 +242,8 @@ static int check_config(const struct ag_config *cfg, const char *path)
 
 	if (cfg->edge.fastpath != AG_FASTPATH_DPDK) {
 		pr_err("%s: edge.fastpath is \"xdp\": anygate-dp serves edges with fastpath = "
-		       "\"dpdk\"\n", path);
+		       "\"dpdk\"\n",
+		       path);
 		return -EINVAL;
 	}
 	if (c->n_ports > AG_MAX_IFACES) {
@@ -252,7 +252,8 @@ static int check_config(const struct ag_config *cfg, const char *path)
 	}
 	if (c->n_port_addrs != c->n_ports) {
 		pr_err("%s: edge.dpdk.port_addresses is required by anygate-dp (one per port: "
-		       "ARP and next hops need each port's address and subnet)\n", path);
+		       "ARP and next hops need each port's address and subnet)\n",
+		       path);
 		return -EINVAL;
 	}
 	return 0;
@@ -261,14 +262,14 @@ static int check_config(const struct ag_config *cfg, const char *path)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "wait-shm", required_argument, NULL, 'w' },
-		{ "idle-sleep", required_argument, NULL, 'i' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+	    {"config", required_argument, NULL, 'c'},
+	    {"wait-shm", required_argument, NULL, 'w'},
+	    {"idle-sleep", required_argument, NULL, 'i'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {},
 	};
 	static struct ag_dp dp; /* big (per-lcore arrays): not on the stack */
 	const char *config_path = NULL;
@@ -397,7 +398,7 @@ int main(int argc, char **argv)
 	}
 	ag_dp__main_loop(&dp);
 	RTE_LCORE_FOREACH_WORKER(lcore)
-		rte_eal_wait_lcore(lcore);
+	rte_eal_wait_lcore(lcore);
 	pr_info("%s: shutting down\n", strsignal(ag_dp_quit ? ag_dp_quit : SIGTERM));
 	__atomic_store_n(&dp.hdr->dp.pid, 0, __ATOMIC_RELEASE);
 	ret = 0;

@@ -108,23 +108,23 @@ int ag_dp_neigh__init(struct ag_dp *dp)
 {
 	const struct ag_cfg_dpdk *c = &dp->cfg->edge.dpdk;
 	struct rte_hash_parameters p = {
-		.name = "ag_neigh",
-		.entries = AG_DP_MAX_NEIGH,
-		.key_len = sizeof(uint32_t),
-		.hash_func = rte_jhash,
-		.socket_id = (int)rte_socket_id(),
-		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
+	    .name = "ag_neigh",
+	    .entries = AG_DP_MAX_NEIGH,
+	    .key_len = sizeof(uint32_t),
+	    .hash_func = rte_jhash,
+	    .socket_id = (int)rte_socket_id(),
+	    .extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
 	};
 	struct rte_hash_rcu_config rcu = {
-		.v = dp->qsbr,
-		.mode = RTE_HASH_QSBR_MODE_DQ,
-		.key_data_ptr = dp,
-		.free_key_data_func = neigh_slot_free,
+	    .v = dp->qsbr,
+	    .mode = RTE_HASH_QSBR_MODE_DQ,
+	    .key_data_ptr = dp,
+	    .free_key_data_func = neigh_slot_free,
 	};
 	unsigned int i;
 
-	dp->neigh = rte_zmalloc("ag_neigh", sizeof(*dp->neigh) * AG_DP_MAX_NEIGH,
-				RTE_CACHE_LINE_SIZE);
+	dp->neigh =
+	    rte_zmalloc("ag_neigh", sizeof(*dp->neigh) * AG_DP_MAX_NEIGH, RTE_CACHE_LINE_SIZE);
 	dp->neigh_hash = rte_hash_create(&p);
 	if (!dp->neigh || !dp->neigh_hash || rte_hash_rcu_qsbr_add(dp->neigh_hash, &rcu)) {
 		pr_err("neighbour table: %s\n", rte_strerror(rte_errno));
@@ -300,7 +300,8 @@ static void set_state(struct ag_dp_neigh *n, uint8_t state, const struct rte_eth
 	struct rte_ether_addr cur;
 
 	memcpy(cur.addr_bytes, &v, RTE_ETHER_ADDR_LEN);
-	__atomic_store_n(&n->mac_state, ag_dp_neigh__pack(mac ? mac : &cur, state, (uint8_t)n->port),
+	__atomic_store_n(&n->mac_state,
+			 ag_dp_neigh__pack(mac ? mac : &cur, state, (uint8_t)n->port),
 			 __ATOMIC_RELEASE);
 }
 
@@ -394,8 +395,8 @@ void ag_dp_arp__input(struct ag_dp *dp, struct rte_mbuf *m, uint64_t now)
 		idx = ag_dp_neigh__find(dp, sip);
 		/* A request to us creates the entry, as in the kernel: we will answer it. */
 		if (idx == AG_DP_NONE && op == RTE_ARP_OP_REQUEST && arp_ours(dp, p, tip))
-			idx = neigh_create(dp, sip, p, AG_DP_NEIGH_REACHABLE,
-					   &arp->arp_data.arp_sha);
+			idx =
+			    neigh_create(dp, sip, p, AG_DP_NEIGH_REACHABLE, &arp->arp_data.arp_sha);
 		if (idx != AG_DP_NONE) {
 			n = &dp->neigh[idx];
 			if (ag_dp_neigh__state(n->mac_state) != AG_DP_NEIGH_STATIC) {

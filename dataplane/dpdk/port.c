@@ -38,15 +38,16 @@ static int port_start(struct ag_dp *dp, uint16_t pid, const char *what, uint16_t
 	if (info.max_rx_queues < nq || info.max_tx_queues < nq) {
 		pr_err("%s (%s) has %u RX / %u TX queues, anygate-dp needs %u of each (one per "
 		       "forwarding lcore): give the device more queues (net_af_packet: "
-		       "qpairs=%u; net_af_xdp: queue_count=%u) or use fewer lcores\n", what,
-		       info.driver_name, info.max_rx_queues, info.max_tx_queues, nq, nq, nq);
+		       "qpairs=%u; net_af_xdp: queue_count=%u) or use fewer lcores\n",
+		       what, info.driver_name, info.max_rx_queues, info.max_tx_queues, nq, nq, nq);
 		return -EINVAL;
 	}
 	if (nq > 1) {
 		/* Spread flows over the lcores; any lcore can serve any flow anyway. */
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-		conf.rx_adv_conf.rss_conf.rss_hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP |
-						    RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+		conf.rx_adv_conf.rss_conf.rss_hf =
+		    (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) &
+		    info.flow_type_rss_offloads;
 		if (!conf.rx_adv_conf.rss_conf.rss_hf)
 			conf.rxmode.mq_mode = RTE_ETH_MQ_RX_NONE;
 	}
@@ -119,15 +120,15 @@ int ag_dp_ports__setup(struct ag_dp *dp)
 		if (rte_eth_dev_get_port_by_name(name, &pid)) {
 			pr_err("port %s (edge.dpdk.ports[%u] \"%s\"): no such DPDK port: is the "
 			       "device bound to a DPDK driver (PCI), or the vdev spec right (does "
-			       "its interface exist)? EAL messages above say more\n", name, i,
-			       c->ports[i]);
+			       "its interface exist)? EAL messages above say more\n",
+			       name, i, c->ports[i]);
 			return -ENODEV;
 		}
 		pt->id = pid;
 		pt->tap = AG_DP_NO_PORT;
 		pt->addr = c->port_addrs[i].addr;
-		pt->mask = c->port_addrs[i].len ? rte_cpu_to_be_32(~0u << (32 - c->port_addrs[i].len))
-						: 0;
+		pt->mask =
+		    c->port_addrs[i].len ? rte_cpu_to_be_32(~0u << (32 - c->port_addrs[i].len)) : 0;
 		err = port_start(dp, pid, name, (uint16_t)dp->n_fwd);
 		if (err)
 			return err;
@@ -184,9 +185,10 @@ int ag_dp_ports__taps(struct ag_dp *dp)
 			 RTE_ETHER_ADDR_BYTES(&pt->mac));
 		err = rte_eal_hotplug_add("vdev", name, args);
 		if (err) {
-			pr_err("exception path: creating tap %s for port %u: %s (needs /dev/net/tun "
-			       "and CAP_NET_ADMIN; or set edge.dpdk.exception_path = \"none\")\n",
-			       ifname, i, rte_strerror(-err));
+			pr_err(
+			    "exception path: creating tap %s for port %u: %s (needs /dev/net/tun "
+			    "and CAP_NET_ADMIN; or set edge.dpdk.exception_path = \"none\")\n",
+			    ifname, i, rte_strerror(-err));
 			return err;
 		}
 		if (rte_eth_dev_get_port_by_name(name, &tid)) {

@@ -27,7 +27,7 @@ struct ag_dp_choice {
 	__be16 backend_port;
 	__u16 pad;
 	__be32 nat_addr;
-	__u32 h2;		/* ag_hash__nat: ag_nat__port_candidate(h2, attempt, ...) */
+	__u32 h2; /* ag_hash__nat: ag_nat__port_candidate(h2, attempt, ...) */
 	__u8 affinity;
 };
 
@@ -42,10 +42,10 @@ static __always_inline int ag_dp__choose(const struct ag_shm_hdr *h, const struc
 					 struct ag_dp_choice *c)
 {
 	struct ag_listener_key lk = {
-		.vip = k->daddr,
-		.port = k->dport,
-		.proto = k->proto,
-		.pad = 0,
+	    .vip = k->daddr,
+	    .port = k->dport,
+	    .proto = k->proto,
+	    .pad = 0,
 	};
 	const struct ag_listener_state *ls;
 	const struct ag_backend *be;

@@ -37,7 +37,8 @@ static unsigned int drain(struct ag_dp *dp, uint64_t now)
 	uint16_t p;
 
 	for (l = 0; l < dp->n_fwd; l++) {
-		n = rte_ring_sc_dequeue_burst(dp->lcores[l].to_main, (void **)ms, AG_DP_BURST, NULL);
+		n = rte_ring_sc_dequeue_burst(dp->lcores[l].to_main, (void **)ms, AG_DP_BURST,
+					      NULL);
 		for (i = 0; i < n; i++) {
 			struct rte_mbuf *m = ms[i];
 			uint32_t lo = m->hash.fdir.lo;
@@ -47,7 +48,8 @@ static unsigned int drain(struct ag_dp *dp, uint64_t now)
 				ag_dp_arp__input(dp, m, now);
 				break;
 			case AG_DP_SLOW_NEIGH:
-				ag_dp_neigh__hold(dp, m, (uint16_t)(lo >> 16), m->hash.fdir.hi, now);
+				ag_dp_neigh__hold(dp, m, (uint16_t)(lo >> 16), m->hash.fdir.hi,
+						  now);
 				break;
 			default:
 				ag_dp__to_kernel(dp, m, m->port);
@@ -56,7 +58,8 @@ static unsigned int drain(struct ag_dp *dp, uint64_t now)
 		}
 		moved += n;
 	}
-	/* The kernel's packets out of each tap leave through its port, as the kernel framed them. */
+	/* The kernel's packets out of each tap leave through its port, as the kernel framed them.
+	 */
 	for (p = 0; p < dp->n_ports; p++) {
 		if (dp->ports[p].tap == AG_DP_NO_PORT)
 			continue;

@@ -151,7 +151,7 @@ static const char *reason_label(int r)
 {
 	static const char *const names[] = {
 #define AG_REASON_NAME(name, label) [AG_R_##name] = label,
-		AG_REASONS(AG_REASON_NAME)
+	    AG_REASONS(AG_REASON_NAME)
 #undef AG_REASON_NAME
 	};
 
@@ -166,15 +166,14 @@ static void test_same_choice(void)
 		uint8_t proto;
 		uint16_t port;
 	} targets[] = {
-		{ IPPROTO_TCP, 80 },   { IPPROTO_UDP, 5000 }, { IPPROTO_TCP, 8000 },
-		{ IPPROTO_TCP, 8001 }, { IPPROTO_TCP, 8002 }, { IPPROTO_UDP, 5001 },
-		{ IPPROTO_TCP, 8003 }, { IPPROTO_TCP, 8004 }, { IPPROTO_UDP, 80 },
-		{ IPPROTO_TCP, 9 },
+	    {IPPROTO_TCP, 80},	 {IPPROTO_UDP, 5000}, {IPPROTO_TCP, 8000}, {IPPROTO_TCP, 8001},
+	    {IPPROTO_TCP, 8002}, {IPPROTO_UDP, 5001}, {IPPROTO_TCP, 8003}, {IPPROTO_TCP, 8004},
+	    {IPPROTO_UDP, 80},	 {IPPROTO_TCP, 9},
 	};
 	struct ag_reason_stats before[AG_R__MAX], after[AG_R__MAX];
 	const struct ag_shm_hdr *h = ag_shm__hdr(shm);
 	unsigned int i, mismatches = 0, forwarded = 0, refused = 0;
-	unsigned int per_reason[AG_R__MAX + 1] = { 0 };
+	unsigned int per_reason[AG_R__MAX + 1] = {0};
 	struct ag_settings s;
 
 	CU_ASSERT_EQUAL_FATAL(ag_shm__settings_get(h, &s), 1);
@@ -184,7 +183,7 @@ static void test_same_choice(void)
 		struct ag_pkt_spec spec;
 		uint8_t in[AG_PKT_MAX], out[AG_PKT_MAX];
 		struct ag_flow_key k;
-		struct ag_dp_choice c = { 0 };
+		struct ag_dp_choice c = {0};
 		uint32_t verdict;
 		int in_len, out_len, r, xr, off;
 		bool bad = false;
@@ -212,8 +211,9 @@ static void test_same_choice(void)
 		r = ag_dp__choose(h, &s, &k, spec.ttl, &c);
 
 		CU_ASSERT_EQUAL_FATAL(ag_xdp_env__rstats(&env, before), 0);
-		CU_ASSERT_EQUAL_FATAL(ag_xdp_env__run(&env, env.tn.ifindex_c, in, in_len, 0, out,
-						      &out_len, &verdict), 0);
+		CU_ASSERT_EQUAL_FATAL(
+		    ag_xdp_env__run(&env, env.tn.ifindex_c, in, in_len, 0, out, &out_len, &verdict),
+		    0);
 		CU_ASSERT_EQUAL_FATAL(ag_xdp_env__rstats(&env, after), 0);
 		xr = reason_delta(before, after);
 		off = ag_pkt__l3_off(&spec);
@@ -238,8 +238,8 @@ static void test_same_choice(void)
 			    dport != c.backend_port || saddr != c.nat_addr ||
 			    ntohs(sport) != port || verdict == XDP_DROP)
 				bad = true;
-			claims[n_claims++] = (struct claim){ c.backend_addr, c.nat_addr,
-							     c.backend_port, port };
+			claims[n_claims++] =
+			    (struct claim){c.backend_addr, c.nat_addr, c.backend_port, port};
 			forwarded++;
 		} else {
 			if (xr != r)
@@ -249,8 +249,8 @@ static void test_same_choice(void)
 		per_reason[r == AG_PARSE_OK ? AG_R__MAX : r]++;
 		if (bad && mismatches++ < 5)
 			printf("\n  flow %u (%s:%u -> port %u, proto %u, ttl %u): DPDK says %s "
-			       "(backend %08x:%u nat %08x), XDP says %s (verdict %u)\n", i,
-			       inet_ntoa((struct in_addr){ k.saddr }), spec.sport, spec.dport,
+			       "(backend %08x:%u nat %08x), XDP says %s (verdict %u)\n",
+			       i, inet_ntoa((struct in_addr){k.saddr}), spec.sport, spec.dport,
 			       spec.proto, spec.ttl, reason_label(r), ntohl(c.backend_addr),
 			       ntohs(c.backend_port), ntohl(c.nat_addr), reason_label(xr), verdict);
 	}
@@ -272,19 +272,19 @@ static void test_same_choice(void)
 static void test_same_spread(void)
 {
 	const struct ag_shm_hdr *h = ag_shm__hdr(shm);
-	unsigned int counts[8] = { 0 }, i;
+	unsigned int counts[8] = {0}, i;
 	struct ag_settings s;
 
 	CU_ASSERT_EQUAL_FATAL(ag_shm__settings_get(h, &s), 1);
 	for (i = 0; i < 20000; i++) {
 		struct ag_flow_key k = {
-			.saddr = htonl(AG_TN_CLIENTS_NET | (uint32_t)(prng() & 0xffff)),
-			.daddr = htonl(AG_TN_VIP),
-			.sport = htons((uint16_t)(1024 + prng() % 60000)),
-			.dport = htons(80),
-			.proto = IPPROTO_TCP,
+		    .saddr = htonl(AG_TN_CLIENTS_NET | (uint32_t)(prng() & 0xffff)),
+		    .daddr = htonl(AG_TN_VIP),
+		    .sport = htons((uint16_t)(1024 + prng() % 60000)),
+		    .dport = htons(80),
+		    .proto = IPPROTO_TCP,
 		};
-		struct ag_dp_choice c = { 0 };
+		struct ag_dp_choice c = {0};
 		uint32_t idx;
 
 		CU_ASSERT_EQUAL_FATAL(ag_dp__choose(h, &s, &k, 64, &c), AG_PARSE_OK);

@@ -32,7 +32,7 @@ static const char *ag_reason_name(unsigned int r)
 {
 	static const char *const names[] = {
 #define AG_REASON_NAME(name, label) [AG_R_##name] = label,
-		AG_REASONS(AG_REASON_NAME)
+	    AG_REASONS(AG_REASON_NAME)
 #undef AG_REASON_NAME
 	};
 
@@ -53,9 +53,10 @@ static void print_stats(struct ag_shm *m, const struct ag_plan *plan)
 	for (i = 0; i < plan->n_listeners; i++) {
 		ag_shm__listener_stats(m, i, &ts);
 		printf("listener%u packets=%llu bytes=%llu new_flows=%llu ret_packets=%llu "
-		       "ret_bytes=%llu\n", i, (unsigned long long)ts.packets,
-		       (unsigned long long)ts.bytes, (unsigned long long)ts.new_flows,
-		       (unsigned long long)ts.ret_packets, (unsigned long long)ts.ret_bytes);
+		       "ret_bytes=%llu\n",
+		       i, (unsigned long long)ts.packets, (unsigned long long)ts.bytes,
+		       (unsigned long long)ts.new_flows, (unsigned long long)ts.ret_packets,
+		       (unsigned long long)ts.ret_bytes);
 	}
 	for (i = 0; i < plan->n_backends; i++) {
 		char a[INET_ADDRSTRLEN];
@@ -68,7 +69,8 @@ static void print_stats(struct ag_shm *m, const struct ag_plan *plan)
 	}
 	for (i = 0; i < AG_R__MAX; i++)
 		if (!ag_shm__reason_stats(m, i, &rs) && rs.packets)
-			printf("reason_%s %llu\n", ag_reason_name(i), (unsigned long long)rs.packets);
+			printf("reason_%s %llu\n", ag_reason_name(i),
+			       (unsigned long long)rs.packets);
 	for (i = 0; i < AG_DPC__MAX; i++)
 		if (!ag_shm__dp_counter(m, i, &v) && v)
 			printf("dp_%s %llu\n", ag_dp_counter__name(i), (unsigned long long)v);
@@ -77,14 +79,14 @@ static void print_stats(struct ag_shm *m, const struct ag_plan *plan)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "down", required_argument, NULL, 'd' },
-		{ "remove", no_argument, NULL, 'r' },
-		{ "stats", no_argument, NULL, 's' },
-		{},
+	    {"down", required_argument, NULL, 'd'},
+	    {"remove", no_argument, NULL, 'r'},
+	    {"stats", no_argument, NULL, 's'},
+	    {},
 	};
 	uint32_t down[MAX_DOWN];
 	unsigned int n_down = 0, i, j;
-	struct ag_publisher pub = { 0 };
+	struct ag_publisher pub = {0};
 	struct ag_plan *plan = NULL;
 	struct ag_config *cfg;
 	struct ag_errors errs;
@@ -109,12 +111,15 @@ int main(int argc, char **argv)
 			stats = true;
 			break;
 		default:
-			fprintf(stderr, "usage: ag-shm-publish CONFIG [--down ADDR]... [--remove | --stats]\n");
+			fprintf(
+			    stderr,
+			    "usage: ag-shm-publish CONFIG [--down ADDR]... [--remove | --stats]\n");
 			return 2;
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "usage: ag-shm-publish CONFIG [--down ADDR]... [--remove | --stats]\n");
+		fprintf(stderr,
+			"usage: ag-shm-publish CONFIG [--down ADDR]... [--remove | --stats]\n");
 		return 2;
 	}
 	ag_errors__init(&errs);
@@ -150,7 +155,8 @@ int main(int argc, char **argv)
 		/* Beside a running anygated too: a read-only view, no lock. */
 		m = ag_shm__observe(cfg->edge.dpdk.shm_name);
 		if (!m) {
-			fprintf(stderr, "segment %s: %s\n", cfg->edge.dpdk.shm_name, strerror(errno));
+			fprintf(stderr, "segment %s: %s\n", cfg->edge.dpdk.shm_name,
+				strerror(errno));
 			goto out;
 		}
 		print_stats(m, plan);
@@ -163,7 +169,7 @@ int main(int argc, char **argv)
 	err = ag_publisher__init(&pub, ag_shm__sink_ops(), m, cfg->edge.ring_size,
 				 cfg->edge.hash_seed);
 	if (!err) {
-		struct ag_view view = { .up = up };
+		struct ag_view view = {.up = up};
 
 		err = ag_publisher__publish(&pub, plan, &view);
 	}

@@ -34,26 +34,28 @@ static char shm_name[64];
 static char shm_path[160];
 
 static const char conf_fmt[] =
-	"edge = {\n"
-	"  name = \"t\"; hash_seed = 77; fastpath = \"dpdk\";\n"
-	"  interfaces = ( );\n"
-	"  nat_addresses = [ \"10.255.0.1\", \"10.255.0.2\" ];\n"
-	"  nat_ports = \"2000-3000\";\n"
-	"  ring_size = %u; max_flows = 4096; metrics = \"\";\n"
-	"  dpdk = { ports = [ \"net_null0\" ]; shm_name = \"%s\"; };\n"
-	"};\n"
-	"accelerators = ( {\n"
-	"  name = \"web\"; addresses = [ \"198.51.100.10\", \"198.51.100.11\" ];\n"
-	"  listeners = (\n"
-	"    { protocol = \"tcp\"; ports = ( 80, \"8000-8009\" );\n"
-	"      endpoint_groups = (\n"
-	"        { region = \"eu\"; port_overrides = ( { listener_port = 8000; endpoint_port = 8080; } );\n"
-	"          endpoints = ( { address = \"10.1.1.11\"; }, { address = \"10.1.1.12\"; } ); },\n"
-	"        { region = \"us\"; endpoints = ( { address = \"10.2.1.11\"; } ); } ); },\n"
-	"    { protocol = \"udp\"; ports = [ 5000 ];\n"
-	"      endpoint_groups = ( { region = \"eu\"; endpoints = ( { address = \"10.1.1.11\"; } ); } ); }\n"
-	"  );\n"
-	"} );\n";
+    "edge = {\n"
+    "  name = \"t\"; hash_seed = 77; fastpath = \"dpdk\";\n"
+    "  interfaces = ( );\n"
+    "  nat_addresses = [ \"10.255.0.1\", \"10.255.0.2\" ];\n"
+    "  nat_ports = \"2000-3000\";\n"
+    "  ring_size = %u; max_flows = 4096; metrics = \"\";\n"
+    "  dpdk = { ports = [ \"net_null0\" ]; shm_name = \"%s\"; };\n"
+    "};\n"
+    "accelerators = ( {\n"
+    "  name = \"web\"; addresses = [ \"198.51.100.10\", \"198.51.100.11\" ];\n"
+    "  listeners = (\n"
+    "    { protocol = \"tcp\"; ports = ( 80, \"8000-8009\" );\n"
+    "      endpoint_groups = (\n"
+    "        { region = \"eu\"; port_overrides = ( { listener_port = 8000; endpoint_port = 8080; } "
+    ");\n"
+    "          endpoints = ( { address = \"10.1.1.11\"; }, { address = \"10.1.1.12\"; } ); },\n"
+    "        { region = \"us\"; endpoints = ( { address = \"10.2.1.11\"; } ); } ); },\n"
+    "    { protocol = \"udp\"; ports = [ 5000 ];\n"
+    "      endpoint_groups = ( { region = \"eu\"; endpoints = ( { address = \"10.1.1.11\"; } ); } "
+    "); }\n"
+    "  );\n"
+    "} );\n";
 
 static struct ag_config *load_conf(uint32_t ring)
 {
@@ -126,8 +128,9 @@ static void test_create_and_adopt(void)
 	CU_ASSERT(h->ident.off_lookup % AG_SHM_ALIGN == 0);
 	CU_ASSERT(h->ident.off_lanes + (uint64_t)h->ident.lanes * h->ident.lane_size <=
 		  h->ident.total_size);
-	CU_ASSERT(h->ident.off_backends >= h->ident.off_lookup +
-		  (uint64_t)h->ident.lookup_buckets * sizeof(struct ag_lookup_bucket));
+	CU_ASSERT(h->ident.off_backends >=
+		  h->ident.off_lookup +
+		      (uint64_t)h->ident.lookup_buckets * sizeof(struct ag_lookup_bucket));
 
 	/* A second publisher is refused while the first holds it. */
 	m2 = ag_shm__open(&cfg->edge);
@@ -272,7 +275,7 @@ static void test_version_mismatch(void)
 static int lkey_id(const struct ag_shm_hdr *h, const char *vip, uint8_t proto, uint16_t port,
 		   uint32_t *id)
 {
-	struct ag_listener_key k = { .proto = proto, .port = htons(port) };
+	struct ag_listener_key k = {.proto = proto, .port = htons(port)};
 
 	inet_pton(AF_INET, vip, &k.vip);
 	return ag_shm__lkey_get(h, &k, id);
@@ -386,7 +389,7 @@ static void test_publish_and_read(void)
 	memset(up, 1, sizeof(up));
 	up[0] = false;
 	{
-		struct ag_view view = { .up = up };
+		struct ag_view view = {.up = up};
 
 		CU_ASSERT_EQUAL_FATAL(ag_publisher__publish_tables(&pub, plan, &view), 0);
 	}
