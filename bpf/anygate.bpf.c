@@ -209,7 +209,8 @@ static __always_inline int ag_nexthop_equal(const struct ag_nexthop *a, const st
  * the kernel is forwarded, and decremented, by the kernel.
  */
 static __always_inline int ag_xmit(struct xdp_md *ctx, struct ag_pkt *p, __u64 bytes,
-				   const struct ag_nexthop *nh, struct ag_nexthop *cache, int refresh)
+				   const struct ag_nexthop *nh, struct ag_nexthop *cache,
+				   int refresh)
 {
 	struct bpf_fib_lookup fib;
 	struct ethhdr *eth = p->eth;

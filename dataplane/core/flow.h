@@ -70,7 +70,8 @@ static __always_inline int ag_nat_rev__owned_by(const struct ag_nat_rev *r,
  * describes f's backend: after a reload an id may name another endpoint,
  * whose health says nothing about f's. DRAINING flows continue.
  */
-static __always_inline int ag_flow__backend_down(const struct ag_flow *f, const struct ag_backend *b)
+static __always_inline int ag_flow__backend_down(const struct ag_flow *f,
+						 const struct ag_backend *b)
 {
 	return b->state == AG_BACKEND_DOWN && b->addr == f->backend_addr;
 }

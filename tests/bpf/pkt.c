@@ -105,8 +105,10 @@ int ag_pkt__build(const struct ag_pkt_spec *s, uint8_t *buf)
 		put16(l4 + 4, (uint16_t)l4len);
 	}
 	if (s->paylen)
-		memcpy(l4 + (s->proto == 6 ? 20 + s->tcp_optlen : s->proto == 17 ? 8 : 0), s->payload,
-		       s->paylen);
+		memcpy(l4 + (s->proto == 6    ? 20 + s->tcp_optlen
+			     : s->proto == 17 ? 8
+					      : 0),
+		       s->payload, s->paylen);
 
 	if (s->proto == 6 || s->proto == 17) {
 		uint8_t pseudo[12];

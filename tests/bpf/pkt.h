@@ -45,7 +45,7 @@ struct ag_pkt_spec {
 	uint32_t seq;
 	uint32_t ack;
 	uint8_t tcp_flags;
-	bool window_set;	 /* TCP window: window when set, else 64240 */
+	bool window_set; /* TCP window: window when set, else 64240 */
 	uint16_t window;
 	const uint8_t *tcp_opts; /* TCP options, tcp_optlen a multiple of 4 */
 	int tcp_optlen;

@@ -303,8 +303,8 @@ static void check_nh(const char *desc, const char *what, const struct ag_nexthop
 		  nh->max_len >= len_min && nh->max_len <= len_max && nh->pad == 0,
 	      "%s: %s next hop: ifindex %u (want %d), dmac %02x:..:%02x:%02x, smac "
 	      "%02x:..:%02x:%02x, max_len %u (want %u..%u), pad %u",
-	      desc, what, nh->ifindex, ifindex, nh->dmac[0], nh->dmac[4], nh->dmac[5],
-	      nh->smac[0], nh->smac[4], nh->smac[5], nh->max_len, len_min, len_max, nh->pad);
+	      desc, what, nh->ifindex, ifindex, nh->dmac[0], nh->dmac[4], nh->dmac[5], nh->smac[0],
+	      nh->smac[4], nh->smac[5], nh->max_len, len_min, len_max, nh->pad);
 }
 
 /* IPv4 total length of a frame built from s. */
@@ -1168,8 +1168,8 @@ static void backend_state(uint32_t bid, uint8_t state)
  */
 static struct ag_pkt_spec rst_of(const struct ag_pkt_spec *in)
 {
-	uint32_t seg_len = (uint32_t)in->paylen + !!(in->tcp_flags & AG_TCP_SYN) +
-			   !!(in->tcp_flags & AG_TCP_FIN);
+	uint32_t seg_len =
+	    (uint32_t)in->paylen + !!(in->tcp_flags & AG_TCP_SYN) + !!(in->tcp_flags & AG_TCP_FIN);
 	struct ag_pkt_spec w;
 
 	memset(&w, 0, sizeof(w));
@@ -1315,7 +1315,8 @@ static void test_down_tcp_rst(void)
 		CHECK(!nat_rev_get(&rk, &rv), "%s: reverse entry still there", fx.desc);
 		fixture_check(&fx, &r, failures);
 	}
-	/* The RST ended the flow: the tuple's next SYN is a new flow (backend still in the table). */
+	/* The RST ended the flow: the next SYN is a new flow (the backend is still in the table).
+	 */
 	in.tcp_flags = AG_TCP_SYN;
 	untouched("SYN after the RST, DOWN backend still in the table -> drop no_backend",
 		  env.tn.ifindex_c, &in, XDP_DROP, AG_R_DROP_NO_BACKEND);
@@ -1330,8 +1331,8 @@ static void test_down_other_states(void)
 
 	/* The backend's replies already on the way still reach the client. */
 	f = down_flow("down: flow for return traffic", &in, AG_TE_L_TCP80, 80);
-	reply_packet("backend DOWN: its reply still reaches the client", &in, &f,
-		     env.tn.mac_client, 12, false);
+	reply_packet("backend DOWN: its reply still reaches the client", &in, &f, env.tn.mac_client,
+		     12, false);
 	backend_state(f.backend_id, AG_BACKEND_UP);
 
 	in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 42101, AG_TN_VIP, 80);
@@ -1347,8 +1348,7 @@ static void test_down_other_states(void)
 	/* After a reload the id may name another endpoint: its health is not this flow's. */
 	in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 42102, AG_TN_VIP, 80);
 	f = new_flow("reused id: SYN", &in, AG_TE_L_TCP80, 80, XDP_REDIRECT, AG_FWD);
-	err = ag_xdp_env__set_backend(&env, f.backend_id, AG_IP4(10, 1, 1, 99), 1,
-				      AG_BACKEND_DOWN);
+	err = ag_xdp_env__set_backend(&env, f.backend_id, AG_IP4(10, 1, 1, 99), 1, AG_BACKEND_DOWN);
 	CHECK(!err, "rewrite backend %u", f.backend_id);
 	in.tcp_flags = AG_TCP_ACK;
 	flow_packet("id now names another, DOWN endpoint: the flow continues", &in, &f);
@@ -1399,8 +1399,7 @@ static struct ag_flow resteer_packet(const char *desc, const struct ag_pkt_spec 
 		  g.backend_port == f->backend_port && g.listener_id == f->listener_id &&
 		  g.nat_addr == f->nat_addr,
 	      "%s: flow now backend %u addr %08x port %u listener %u, want backend %u", desc,
-	      g.backend_id, ntohl(g.backend_addr), ntohs(g.backend_port), g.listener_id,
-	      want_bid);
+	      g.backend_id, ntohl(g.backend_addr), ntohs(g.backend_port), g.listener_id, want_bid);
 	if (same_port)
 		CHECK(g.nat_port == f->nat_port, "%s: NAT port %u, want the old %u (free)", desc,
 		      ntohs(g.nat_port), ntohs(f->nat_port));
@@ -1448,8 +1447,7 @@ static void test_down_udp_resteer(void)
 		fixture_in(&fx, "backend DOWN, table not yet republished -> drop no_backend",
 			   env.tn.ifindex_c, &in, XDP_DROP, AG_R_DROP_NO_BACKEND);
 		fixture_exec(&fx, &r);
-		CHECK(flow_get(&k, &g) && g.backend_id == f.backend_id &&
-			  g.nat_port == f.nat_port,
+		CHECK(flow_get(&k, &g) && g.backend_id == f.backend_id && g.nat_port == f.nat_port,
 		      "%s: the flow changed", fx.desc);
 		fixture_check(&fx, &r, failures);
 	}
@@ -1604,8 +1602,8 @@ static void test_nat_ports(void)
 		      AG_FWD);
 	CHECK(ntohs(fa.nat_port) == port, "first flow got port %u, want %u", ntohs(fa.nat_port),
 	      port);
-	untouched("one NAT port, held by a live flow -> drop nat_ports_exhausted",
-		  env.tn.ifindex_c, &b, XDP_DROP, AG_R_DROP_NAT_PORTS);
+	untouched("one NAT port, held by a live flow -> drop nat_ports_exhausted", env.tn.ifindex_c,
+		  &b, XDP_DROP, AG_R_DROP_NAT_PORTS);
 
 	/* The owner's replies stopped long ago, but it still sends: no takeover. */
 	rk = reply_key(&fa, IPPROTO_TCP);
@@ -1619,8 +1617,8 @@ static void test_nat_ports(void)
 	/* Idle on both sides: the port goes to the new flow, the old flow is forgotten. */
 	g.last_seen_ns = 1;
 	CHECK(!bpf_map_update_elem(fd_flows, &ka, &g, BPF_EXIST), "age the first flow");
-	fb = new_flow("port idle on both sides -> taken over by the new flow", &b,
-		      AG_TE_L_TCP8000, 8080, XDP_REDIRECT, AG_FWD);
+	fb = new_flow("port idle on both sides -> taken over by the new flow", &b, AG_TE_L_TCP8000,
+		      8080, XDP_REDIRECT, AG_FWD);
 	CHECK(ntohs(fb.nat_port) == port, "new flow got port %u, want %u", ntohs(fb.nat_port),
 	      port);
 	CHECK(!flow_get(&ka, &g), "the idle owner's flow survived the takeover");
@@ -1657,8 +1655,8 @@ static void flow_set_nh(const struct ag_flow_key *k, int ifindex, const uint8_t 
 	f.nh.max_len = max_len;
 	if (age) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		f.last_seen_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec -
-				 2000000000ULL;
+		f.last_seen_ns =
+		    (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec - 2000000000ULL;
 	}
 	CHECK(!bpf_map_update_elem(fd, k, &f, BPF_EXIST), "write the flow's next hop");
 }
@@ -1748,7 +1746,7 @@ static void test_nexthop_cache(void)
 		      g.nh.max_len);
 		fixture_check(&fx, &r, failures);
 
-		/* The cache claimed 1500 (MTU lowered within the last second): the refresh fixes it. */
+		/* The cache claimed 1500 (MTU lowered within the second): the refresh fixes it. */
 		flow_set_nh(&k, env.tn.ifindex_b, env.tn.mac_router, env.tn.mac_b, 1500, true);
 		failures = CU_get_number_of_failures();
 		fixture_in(&fx, "refresh finds the MTU lowered -> passed, cache covers 1000 bytes",
@@ -1763,8 +1761,8 @@ static void test_nexthop_cache(void)
 		in.paylen = 1000 - 40;
 		desc = "1000 bytes, exactly the MTU: the cached hop covers it";
 		nh = cached_packet(desc, &in, &f, env.tn.mac_router, env.tn.mac_b);
-		check_nh(desc, "flow", &nh, env.tn.ifindex_b, env.tn.mac_router, env.tn.mac_b,
-			 1000, 1000);
+		check_nh(desc, "flow", &nh, env.tn.ifindex_b, env.tn.mac_router, env.tn.mac_b, 1000,
+			 1000);
 	}
 	run_ip("ip link set dev agb0 mtu 1500");
 
@@ -1782,8 +1780,8 @@ static void test_nexthop_cache(void)
 		struct fixture fx;
 		struct result r;
 
-		fixture_in(&fx, "refresh: neighbour gone -> passed, cache cleared", env.tn.ifindex_c,
-			   &in, XDP_PASS, AG_R_PASS_NO_NEIGH);
+		fixture_in(&fx, "refresh: neighbour gone -> passed, cache cleared",
+			   env.tn.ifindex_c, &in, XDP_PASS, AG_R_PASS_NO_NEIGH);
 		fixture_want(&fx, &w);
 		fixture_exec(&fx, &r);
 		CHECK(flow_get(&k, &g) && g.nh.ifindex == 0, "%s: cache kept (ifindex %u)", fx.desc,
