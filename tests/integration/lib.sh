@@ -263,8 +263,10 @@ lab_start_wan() {
 	for ((n = 1; n <= AG_REGIONS; n++)); do
 		# Not through nsx: a backgrounded function is a subshell, and $! must
 		# be ag-wandelay itself (ip netns exec execs it) for SIGUSR1.
+		# SCHED_FIFO 1: a bridge queued behind other work on a busy box
+		# would add its wait to the region's RTT (see ag-wandelay.c).
 		ip netns exec "$(ns "wan$n")" "$AG_WANDELAY" -a a0 -b b0 --delay "$(wan_delay_ms $n)" \
-			--stats "$AG_RUN/wan$n.stats" >"$AG_RUN/wan$n.log" 2>&1 &
+			--rt-prio 1 --stats "$AG_RUN/wan$n.stats" >"$AG_RUN/wan$n.log" 2>&1 &
 		echo $! >"$AG_RUN/wan$n.pid"
 	done
 	for ((n = 1; n <= AG_REGIONS; n++)); do
