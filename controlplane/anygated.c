@@ -21,6 +21,8 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "fastpath.h"
+#include "shm.h"
 #include "log.h"
 #include "loop.h"
 #include "plan.h"
@@ -114,18 +116,18 @@ static void log_stats(struct ag_daemon *d)
 	unsigned int i;
 
 	for (i = 0; i < d->plan->n_listeners; i++)
-		if (!ag_xdp__listener_stats(d->xdp, i, &ts))
+		if (!d->fp_ops->listener_stats(d->fp, i, &ts))
 			pr_info("listener %u: %llu packets %llu bytes %llu new flows, return %llu "
 				"packets %llu bytes\n", i, (unsigned long long)ts.packets,
 				(unsigned long long)ts.bytes, (unsigned long long)ts.new_flows,
 				(unsigned long long)ts.ret_packets, (unsigned long long)ts.ret_bytes);
 	for (i = 0; i < d->plan->n_backends; i++)
-		if (!ag_xdp__backend_stats(d->xdp, i, &ts) && (ts.packets || ts.ret_packets))
+		if (!d->fp_ops->backend_stats(d->fp, i, &ts) && (ts.packets || ts.ret_packets))
 			pr_info("backend %u: %llu packets %llu new flows, return %llu packets\n", i,
 				(unsigned long long)ts.packets, (unsigned long long)ts.new_flows,
 				(unsigned long long)ts.ret_packets);
 	for (i = 0; i < AG_R__MAX; i++)
-		if (!ag_xdp__reason_stats(d->xdp, i, &rs) && rs.packets)
+		if (!d->fp_ops->reason_stats(d->fp, i, &rs) && rs.packets)
 			pr_info("%s: %llu packets\n", ag_reason__name(i),
 				(unsigned long long)rs.packets);
 }
@@ -312,7 +314,7 @@ int main(int argc, char **argv)
 		.proximity_timer = { .ev = { .fd = -1 } },
 	};
 	const char *config_path = NULL;
-	bool keep = false, detach = false;
+	bool keep = false, detach = false, dpdk;
 	int verbosity = AG_LOG_INFO, c, err, ret = 1;
 
 	while ((c = getopt_long(argc, argv, "c:vqVh", opts, NULL)) != -1) {
@@ -366,13 +368,12 @@ int main(int argc, char **argv)
 	d.cfg = load_config(config_path);
 	if (!d.cfg)
 		return 1;
+	dpdk = d.cfg->edge.fastpath == AG_FASTPATH_DPDK;
 	if (detach) {
-		ret = ag_xdp__remove_pinned(&d.cfg->edge) ? 1 : 0;
-		goto out;
-	}
-	if (d.cfg->edge.fastpath != AG_FASTPATH_XDP) {
-		pr_err("%s: edge.fastpath is dpdk: run anygate-dp for the fast path; this anygated "
-		       "drives XDP only\n", config_path);
+		if (dpdk)
+			ret = ag_shm__unlink(d.cfg->edge.dpdk.shm_name) ? 1 : 0;
+		else
+			ret = ag_xdp__remove_pinned(&d.cfg->edge) ? 1 : 0;
 		goto out;
 	}
 	d.plan = ag_plan__new(d.cfg);
@@ -395,10 +396,26 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	d.xdp = ag_xdp__open(&d.cfg->edge);
-	if (!d.xdp)
-		goto out;
-	err = ag_publisher__init(&d.pub, ag_xdp__sink_ops(), d.xdp, d.cfg->edge.ring_size,
+	/*
+	 * The fast path: XDP (load or adopt the program and its pinned maps) or
+	 * anygate-dp (create or adopt the shared-memory table segment it attaches to).
+	 */
+	if (dpdk) {
+		d.shm = ag_shm__open(&d.cfg->edge);
+		if (!d.shm) {
+			pr_err("table segment %s: %s\n", d.cfg->edge.dpdk.shm_name, strerror(errno));
+			goto out;
+		}
+		d.fp_ops = &ag_fastpath_dpdk;
+		d.fp = d.shm;
+	} else {
+		d.xdp = ag_xdp__open(&d.cfg->edge);
+		if (!d.xdp)
+			goto out;
+		d.fp_ops = &ag_fastpath_xdp;
+		d.fp = d.xdp;
+	}
+	err = ag_publisher__init(&d.pub, d.fp_ops->sink_ops(), d.fp, d.cfg->edge.ring_size,
 				 d.cfg->edge.hash_seed);
 	if (err) {
 		pr_err("publisher: %s\n", strerror(-err));
@@ -414,8 +431,10 @@ int main(int argc, char **argv)
 		d.plan->n_listeners, d.plan->n_backends, d.pub.stats.last_duration_ns / 1e6,
 		(unsigned long long)d.pub.stats.slots_written);
 	log_plan(&d);
-	err = ag_xdp__attach(d.xdp, &d.cfg->edge);
-	if (err)
+	if (dpdk)
+		pr_info("tables published into %s: anygate-dp attaches to it and forwards\n",
+			ag_shm__path(d.shm));
+	else if ((err = ag_xdp__attach(d.xdp, &d.cfg->edge)))
 		goto out_unpin;
 	err = ag_health__start(&d);
 	if (err) {
@@ -429,8 +448,9 @@ int main(int argc, char **argv)
 	if (err)
 		goto out_detach;
 
-	pr_info("anygated ready: edge %s, %u interfaces, %u listeners, %u backends\n",
-		d.cfg->edge.name, d.cfg->edge.n_ifaces, d.plan->n_listeners, d.plan->n_backends);
+	pr_info("anygated ready: edge %s, fast path %s, %u interfaces, %u listeners, %u backends\n",
+		d.cfg->edge.name, d.fp_ops->kind, d.cfg->edge.n_ifaces, d.plan->n_listeners,
+		d.plan->n_backends);
 	err = ag_loop__run(&d.loop);
 	if (err)
 		pr_err("event loop: %s\n", strerror(-err));
@@ -446,7 +466,12 @@ out_unpin:
 	 * path; a start that fails after adopting a running fast path leaves it
 	 * forwarding as it found it.
 	 */
-	if (d.keep_fastpath || (ret && ag_xdp__adopted(d.xdp))) {
+	if (dpdk) {
+		/* anygate-dp keeps forwarding on the last tables; --detach removes them. */
+		if (d.shm)
+			pr_info("table segment %s stays for anygate-dp (anygated --detach removes it)\n",
+				ag_shm__path(d.shm));
+	} else if (d.keep_fastpath || (ret && ag_xdp__adopted(d.xdp))) {
 		ag_xdp__keep(d.xdp);
 	} else {
 		ag_xdp__detach(d.xdp);
@@ -456,6 +481,7 @@ out:
 	ag_cmds__free(&d);
 	ag_publisher__fini(&d.pub);
 	ag_xdp__close(d.xdp);
+	ag_shm__close(d.shm);
 	if (d.sig.fd >= 0)
 		close(d.sig.fd);
 	ag_loop__fini(&d.loop);

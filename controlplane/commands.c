@@ -34,6 +34,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "daemon.h"
+#include "fastpath.h"
 #include "log.h"
 #include "overrides.h"
 #include "plan.h"
@@ -210,6 +211,9 @@ static int walk_flows(struct ag_daemon *d, flow_fn fn, void *ctx)
 	void *probe;
 	int fd, ret, err = 0;
 
+	/* anygate-dp keeps its flows in its own memory: only XDP's map can be walked. */
+	if (!d->xdp)
+		return -EOPNOTSUPP;
 	if (snprintf(path, sizeof(path), "%s/%s", d->cfg->edge.bpffs_dir, AG_MAP_FLOWS) >=
 	    (int)sizeof(path))
 		return -ENAMETOOLONG;
@@ -1031,7 +1035,7 @@ static int cmd_endpoints(struct ag_ctl_req *req, json_t **data, char **err)
 			continue;
 		listener_label(plan, pb->listener_id, name, sizeof(name));
 		fmt_addr(pb->addr, addr);
-		ag_xdp__backend_stats(d->xdp, b, &ts);
+		d->fp_ops->backend_stats(d->fp, b, &ts);
 		if (d->vs.weight[b] >= 0)
 			sb_add(&ovr, "weight %d", d->vs.weight[b]);
 		if (d->vs.drained[b])
@@ -1173,7 +1177,7 @@ static int cmd_stats(struct ag_ctl_req *req, json_t **data, char **err)
 		struct ag_reason_stats rs = { 0 };
 		const char *name = ag_reason__name(r);
 
-		ag_xdp__reason_stats(d->xdp, r, &rs);
+		d->fp_ops->reason_stats(d->fp, r, &rs);
 		json_array_append_new(reasons,
 				      json_pack("{s:s, s:s, s:I, s:I}", "reason", name, "action",
 						!strncmp(name, "pass_", 5)   ? "pass"
@@ -1187,7 +1191,7 @@ static int cmd_stats(struct ag_ctl_req *req, json_t **data, char **err)
 		char name[96];
 
 		listener_label(d->plan, l, name, sizeof(name));
-		ag_xdp__listener_stats(d->xdp, l, &ts);
+		d->fp_ops->listener_stats(d->fp, l, &ts);
 		json_array_append_new(
 			ls, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "listener", name, "packets",
 				      (json_int_t)ts.packets, "bytes", (json_int_t)ts.bytes,

@@ -16,6 +16,8 @@
 #include "publish.h"
 
 struct ag_xdp;
+struct ag_shm;
+struct ag_fastpath_ops;
 struct ag_prober;
 struct ag_ctl;
 struct ag_cmds;
@@ -46,7 +48,10 @@ struct ag_daemon {
 	const char *config_path;
 	struct ag_config *cfg;
 	struct ag_plan *plan;
-	struct ag_xdp *xdp;
+	struct ag_xdp *xdp;		/* edge.fastpath = xdp */
+	struct ag_shm *shm;		/* edge.fastpath = dpdk: the table segment */
+	const struct ag_fastpath_ops *fp_ops;
+	void *fp;			/* xdp or shm, for fp_ops */
 	struct ag_publisher pub;
 	struct ag_loop loop;
 	struct ag_ev sig;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "fastpath.h"
 #include "log.h"
 #include "metrics.h"
 #include "probe.h"
@@ -53,10 +54,11 @@ static int walk_flows(struct ag_metrics_glue *g)
 		g->active = grown;
 		g->n_active = n;
 	}
-	err = ag_xdp__flow_counts(d->xdp, now, d->cfg->edge.tcp_idle_s * 1000000000ull,
-				  d->cfg->edge.udp_idle_s * 1000000000ull, g->active, n,
-				  &g->entries);
-	if (err)
+	err = d->fp_ops->flow_counts(d->fp, now, d->cfg->edge.tcp_idle_s * 1000000000ull,
+				     d->cfg->edge.udp_idle_s * 1000000000ull, g->active, n,
+				     &g->entries);
+	/* anygate-dp reports only the table size: per-backend counts stay 0. */
+	if (err && err != -EOPNOTSUPP)
 		return err;
 	g->walked = true;
 	g->walked_ns = now;
@@ -95,9 +97,9 @@ static int collect(void *ctx, struct ag_metrics_snapshot *s)
 		struct ag_metrics_listener *ml = &s->listeners[i];
 
 		ml->accelerator = pl->accel->name;
-		ml->fastpath = "xdp";
+		ml->fastpath = d->fp_ops->kind;
 		listener_label(pl, ml->listener, sizeof(ml->listener));
-		err = ag_xdp__listener_stats(d->xdp, pl->id, &ml->traffic);
+		err = d->fp_ops->listener_stats(d->fp, pl->id, &ml->traffic);
 		if (err)
 			goto out;
 		/* Shares as the weight compiler gave them to the published tables. */
@@ -116,7 +118,7 @@ static int collect(void *ctx, struct ag_metrics_snapshot *s)
 		listener_label(pl, mb->listener, sizeof(mb->listener));
 		mb->region = plan->groups[pb->group_id].cfg->region;
 		inet_ntop(AF_INET, &pb->addr, mb->address, sizeof(mb->address));
-		err = ag_xdp__backend_stats(d->xdp, pb->id, &mb->traffic);
+		err = d->fp_ops->backend_stats(d->fp, pb->id, &mb->traffic);
 		if (err)
 			goto out;
 		mb->active_flows = pb->id < g->n_active ? g->active[pb->id] : 0;
@@ -132,7 +134,7 @@ static int collect(void *ctx, struct ag_metrics_snapshot *s)
 	for (r = 0; r < AG_R__MAX; r++) {
 		struct ag_reason_stats rs;
 
-		err = ag_xdp__reason_stats(d->xdp, r, &rs);
+		err = d->fp_ops->reason_stats(d->fp, r, &rs);
 		if (err)
 			goto out;
 		s->reasons[r].name = ag_reason__name(r);
