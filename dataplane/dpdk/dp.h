@@ -196,7 +196,8 @@ struct ag_dp {
 	struct rte_mempool *flow_vals;
 	struct rte_mempool *rev_vals;
 	struct rte_rcu_qsbr *qsbr;
-	rte_spinlock_t wlock; /* serialises every change of flows and revs */
+	rte_spinlock_t wlock;	  /* serialises every change of flows and revs */
+	uint64_t n_flows, n_revs; /* live entries (changed under wlock) */
 	/* neigh.c */
 	struct rte_hash *neigh_hash;
 	struct ag_dp_neigh *neigh;

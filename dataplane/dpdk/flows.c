@@ -120,6 +120,32 @@ void ag_dp_flows__fini(struct ag_dp *dp)
 	dp->qsbr = NULL;
 }
 
+/*
+ * Every change of the tables goes through these, under wlock: they keep the
+ * live entry counts (rte_hash_count() still counts a deleted key until its
+ * deferred free, which may wait for the next change).
+ */
+static bool add(struct ag_dp *dp, struct rte_hash *h, const struct ag_flow_key *k, void *v)
+{
+	if (rte_hash_add_key_data(h, k, v) < 0)
+		return false;
+	if (h == dp->flows)
+		dp->n_flows++;
+	else
+		dp->n_revs++;
+	return true;
+}
+
+static void del(struct ag_dp *dp, struct rte_hash *h, const struct ag_flow_key *k)
+{
+	if (rte_hash_del_key(h, k) < 0)
+		return;
+	if (h == dp->flows)
+		dp->n_flows--;
+	else
+		dp->n_revs--;
+}
+
 static void *lookup(const struct rte_hash *h, const struct ag_flow_key *k)
 {
 	void *d;
@@ -154,8 +180,8 @@ static void expire_locked(struct ag_dp *dp, const struct ag_flow_key *k, struct 
 	ag_flow_key__reply_of(&rk, &fv->f, k->proto);
 	rv = lookup(dp->revs, &rk);
 	if (rv && ag_nat_rev__owned_by(&rv->r, k))
-		rte_hash_del_key(dp->revs, &rk);
-	rte_hash_del_key(dp->flows, k);
+		del(dp, dp->revs, &rk);
+	del(dp, dp->flows, k);
 }
 
 void ag_dp_flows__expire(struct ag_dp *dp, const struct ag_flow_key *k, struct ag_dp_flow *fv)
@@ -178,7 +204,7 @@ static bool rev_claim(struct ag_dp *dp, const struct ag_flow_key *rk, struct ag_
 	struct ag_dp_flow *of;
 
 	if (!old)
-		return rte_hash_add_key_data(dp->revs, rk, rv) >= 0;
+		return add(dp, dp->revs, rk, rv);
 	if (!ag_flow__is_idle(now, old->r.last_seen_ns, idle))
 		return false;
 	ag_flow_key__client_of(&ok, &old->r, rk->proto);
@@ -187,10 +213,10 @@ static bool rev_claim(struct ag_dp *dp, const struct ag_flow_key *rk, struct ag_
 	    of->f.backend_addr == rk->saddr && of->f.backend_port == rk->sport) {
 		if (!ag_flow__is_idle(now, of->f.last_seen_ns, idle))
 			return false;
-		rte_hash_del_key(dp->flows, &ok);
+		del(dp, dp->flows, &ok);
 	}
-	rte_hash_del_key(dp->revs, rk);
-	return rte_hash_add_key_data(dp->revs, rk, rv) >= 0;
+	del(dp, dp->revs, rk);
+	return add(dp, dp->revs, rk, rv);
 }
 
 int ag_dp_flows__create(struct ag_dp_lcore *lc, const struct ag_flow_key *k, uint8_t ttl,
@@ -273,17 +299,17 @@ int ag_dp_flows__create(struct ag_dp_lcore *lc, const struct ag_flow_key *k, uin
 		 * The dead backend's late replies find no flow any more.
 		 */
 		ag_flow_key__reply_of(&ork, &moving->f, k->proto);
-		rte_hash_del_key(dp->flows, k);
+		del(dp, dp->flows, k);
 		if (memcmp(&ork, &rk, sizeof(rk))) {
 			struct ag_dp_rev *orv = lookup(dp->revs, &ork);
 
 			if (orv && ag_nat_rev__owned_by(&orv->r, k))
-				rte_hash_del_key(dp->revs, &ork);
+				del(dp, dp->revs, &ork);
 		}
 	}
-	if (rte_hash_add_key_data(dp->flows, k, fv) < 0) {
+	if (!add(dp, dp->flows, k, fv)) {
 		/* The reverse entry goes back to its pool through the defer queue. */
-		rte_hash_del_key(dp->revs, &rk);
+		del(dp, dp->revs, &rk);
 		rte_spinlock_unlock(&dp->wlock);
 		rte_mempool_put(dp->flow_vals, fv);
 		return AG_R_DROP_FLOW_INSERT;
@@ -352,7 +378,7 @@ void ag_dp_flows__sweep(struct ag_dp *dp, uint64_t now)
 		if (lookup(dp->revs, rk) == rv &&
 		    (!owner || owner->f.nat_port != rk->dport || owner->f.nat_addr != rk->daddr ||
 		     owner->f.backend_addr != rk->saddr || owner->f.backend_port != rk->sport))
-			rte_hash_del_key(dp->revs, rk);
+			del(dp, dp->revs, rk);
 		rte_spinlock_unlock(&dp->wlock);
 	}
 	ag_dp__count(dp->main_lane, AG_DPC_FLOWS_EXPIRED, expired);

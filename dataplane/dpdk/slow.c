@@ -81,8 +81,8 @@ static void tick(struct ag_dp *dp, uint64_t now)
 		dp->next_neigh_tick_ns = now + AG_DP_NEIGH_TICK_NS;
 	}
 	ag_dp_flows__sweep(dp, now);
-	st->flows = rte_hash_count(dp->flows);
-	st->nat_rev = rte_hash_count(dp->revs);
+	st->flows = __atomic_load_n(&dp->n_flows, __ATOMIC_RELAXED);
+	st->nat_rev = __atomic_load_n(&dp->n_revs, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->heartbeat_ns, ag_shm__now_ns(), __ATOMIC_RELEASE);
 }
 
