@@ -93,7 +93,8 @@ wan_status() {
 			echo "  wan$n (${AG_REGION_NAMES[n - 1]}): NOT running"
 			continue
 		fi
-		echo "  wan$n (${AG_REGION_NAMES[n - 1]}): ag-wandelay pid $pid"
+		echo "  wan$n (${AG_REGION_NAMES[n - 1]}): ag-wandelay pid $pid, scheduling class" \
+			"$(ps -o cls= -p "$pid" | tr -d ' ') (FF = SCHED_FIFO)"
 		st=$(wan_stats $n 2>&1) || { echo "    $st"; continue; }
 		awk '/^dir=/ {
 			for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
