@@ -153,6 +153,9 @@ int ag_daemon__check_reload_edge(const struct ag_cfg_edge *old, const struct ag_
 	AG_RESTART_ONLY(old->fastpath != new->fastpath, "edge.fastpath");
 	AG_RESTART_ONLY(strcmp(old->control_socket, new->control_socket), "edge.control_socket");
 	AG_RESTART_ONLY(strcmp(old->metrics_addr, new->metrics_addr), "edge.metrics");
+	AG_RESTART_ONLY(strcmp(old->dpdk.shm_name ? old->dpdk.shm_name : "",
+			       new->dpdk.shm_name ? new->dpdk.shm_name : ""),
+			"edge.dpdk.shm_name");
 	AG_RESTART_ONLY(old->admin_gid != new->admin_gid, "edge.admin_group");
 	AG_RESTART_ONLY(old->control_gid != new->control_gid, "edge.control_group");
 	for (i = 0; i < old->n_ifaces && old->n_ifaces == new->n_ifaces; i++)

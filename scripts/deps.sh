@@ -9,7 +9,7 @@ PKGS=(
 	# build
 	build-essential pkg-config meson ninja-build clang llvm
 	libbpf-dev bpftool libxdp-dev xdp-tools libconfig-dev libjemalloc-dev
-	libcunit1-dev libmicrohttpd-dev libjansson-dev dpdk libdpdk-dev
+	libcunit1-dev libmicrohttpd-dev libjansson-dev dpdk dpdk-dev libdpdk-dev
 	# lab, tests and benchmarks
 	iproute2 ethtool iperf3 socat curl python3 procps kmod coreutils
 	util-linux findutils grep gawk sed iputils-ping

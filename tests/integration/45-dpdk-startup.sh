@@ -7,6 +7,8 @@
 # path is attached.
 set -uo pipefail
 export AG_FASTPATH=dpdk
+# Publishes with ag-shm-publish: the test controls the segment by hand.
+export AG_DP_PUBLISHER=tool
 . "$(dirname "$0")/lib.sh"
 ag_test_begin
 lab_up || ag_fail "could not build the lab"

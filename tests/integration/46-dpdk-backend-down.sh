@@ -6,6 +6,8 @@
 # VIP (tcp_rst_backend_down), and connections on the live backend go on.
 set -uo pipefail
 export AG_FASTPATH=dpdk
+# Publishes with ag-shm-publish: the test controls the segment by hand.
+export AG_DP_PUBLISHER=tool
 . "$(dirname "$0")/lib.sh"
 ag_test_begin
 ag_lab_start "eu-west:r1b1=1,r1b2=1"

@@ -13,9 +13,10 @@
 #     through those taps: the kernel of the edge is a host behind anygate-dp;
 #   - with af_packet a tc program drops every frame at ingress of e0..e3 once
 #     anygate-dp's socket has it (af_xdp takes the frames from the kernel itself);
-#   - the tables: ag-shm-publish publishes the config into the segment with
-#     anygated's own publisher code (AG_DP_PUBLISHER=anygated once anygated
-#     drives the segment itself).
+#   - the tables: anygated (fastpath = "dpdk") publishes them into the segment,
+#     probes the backends and republishes on health changes, as on a real edge;
+#     AG_DP_PUBLISHER=tool uses ag-shm-publish instead (same publisher code, one
+#     shot, with --down to mark backends down by hand).
 # Env: AG_DP_PMD (af_packet | af_xdp), AG_DP_LCORES (EAL -l, default "0": the
 # main lcore forwards), AG_DP_IDLE_US (default 50: a shared 2-core machine).
 
@@ -25,7 +26,7 @@ AG_TC_DROP=$AG_BUILD/tests/integration/tc_drop.bpf.o
 AG_DP_PMD=${AG_DP_PMD:-af_packet}
 AG_DP_LCORES=${AG_DP_LCORES:-0}
 AG_DP_IDLE_US=${AG_DP_IDLE_US:-50}
-AG_DP_PUBLISHER=${AG_DP_PUBLISHER:-tool}
+AG_DP_PUBLISHER=${AG_DP_PUBLISHER:-anygated}
 
 dp_paths() {
 	AG_DP_LOG=$AG_RUN/anygate-dp.log
