@@ -31,6 +31,7 @@ struct ag_view_state {
 	int16_t *dial;			/* operator dial override, per group, -1 none */
 	bool *drilled;			/* region drill, per group */
 	uint64_t *group_rtt_ns;		/* robust RTT of each group's healthy endpoints, 0 unknown */
+	bool *group_pending;		/* healthy endpoints, none measured yet: not ranked */
 	uint64_t *fail_since_ns;	/* per backend: start of the first failed probe of the
 					 * current failure streak, 0 while probes succeed */
 	uint32_t **group_order;		/* per listener: its group ids nearest first */

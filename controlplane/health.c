@@ -35,10 +35,12 @@ int ag_view_state__init(struct ag_view_state *vs, const struct ag_plan *plan)
 	vs->drilled = calloc(ng, sizeof(*vs->drilled));
 	vs->group_rtt_ns = calloc(ng, sizeof(*vs->group_rtt_ns));
 	vs->fail_since_ns = calloc(nb, sizeof(*vs->fail_since_ns));
+	vs->group_pending = calloc(ng, sizeof(*vs->group_pending));
 	vs->group_order = calloc(nl, sizeof(*vs->group_order));
 	vs->order_store = calloc(nl, sizeof(*vs->order_store));
 	if (!vs->up || !vs->weight || !vs->drained || !vs->dial || !vs->drilled ||
-	    !vs->group_rtt_ns || !vs->fail_since_ns || !vs->group_order || !vs->order_store)
+	    !vs->group_rtt_ns || !vs->fail_since_ns || !vs->group_pending || !vs->group_order ||
+	    !vs->order_store)
 		goto enomem;
 	for (i = 0; i < plan->n_backends; i++) {
 		vs->up[i] = true;
@@ -72,6 +74,7 @@ void ag_view_state__free(struct ag_view_state *vs, const struct ag_plan *plan)
 	free(vs->group_order);
 	free(vs->group_rtt_ns);
 	free(vs->fail_since_ns);
+	free(vs->group_pending);
 	free(vs->drilled);
 	free(vs->dial);
 	free(vs->drained);
@@ -148,6 +151,14 @@ static bool order_listener(struct ag_daemon *d, uint32_t lid)
 	uint32_t *cur = d->vs.group_order[lid];
 	bool changed;
 
+	/*
+	 * Not before every group with healthy endpoints has a measurement: at
+	 * start-up the first group probed would otherwise jump ahead of nearer
+	 * ones for a probe interval, and new flows with it.
+	 */
+	for (i = 0; i < pl->n_groups; i++)
+		if (d->vs.group_pending[pl->first_group + i])
+			return false;
 	/* Operator-pinned regions first (their order), the rest ranked by RTT. */
 	ag_plan__group_order(d->plan, lid, NULL, base);
 	if (pinned > pl->n_groups)
@@ -194,6 +205,7 @@ bool ag_health__update_order(struct ag_daemon *d)
 				vals[n++] = ag_prober__srtt_ns(d->prober, id);
 		}
 		d->vs.group_rtt_ns[g] = ag_proximity__median(vals, n);
+		d->vs.group_pending[g] = n && !d->vs.group_rtt_ns[g];
 	}
 	for (lid = 0; lid < d->plan->n_listeners; lid++)
 		changed |= order_listener(d, lid);
