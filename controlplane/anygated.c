@@ -52,22 +52,6 @@ static void usage(FILE *out)
 		"  -h, --help          this text\n");
 }
 
-static struct ag_config *load_config(const char *path)
-{
-	struct ag_errors errs;
-	struct ag_config *cfg;
-	unsigned int i;
-
-	ag_errors__init(&errs);
-	cfg = ag_config__load(path, &errs);
-	for (i = 0; i < errs.count; i++)
-		fprintf(stderr, "%s\n", errs.msgs[i]);
-	if (!cfg && !errs.count)
-		fprintf(stderr, "%s: %s\n", path, strerror(errno));
-	ag_errors__free(&errs);
-	return cfg;
-}
-
 static void log_plan(const struct ag_daemon *d)
 {
 	const struct ag_plan *plan = d->plan;
@@ -326,7 +310,7 @@ int main(int argc, char **argv)
 			config_path = optarg;
 			break;
 		case 'C': {
-			struct ag_config *cfg = load_config(optarg);
+			struct ag_config *cfg = ag_config__load_or_report(optarg);
 
 			if (!cfg)
 				return 1;
@@ -368,7 +352,7 @@ int main(int argc, char **argv)
 	d.config_path = config_path;
 	d.started_ns = ag_now_ns();
 	d.keep_fastpath = keep;
-	d.cfg = load_config(config_path);
+	d.cfg = ag_config__load_or_report(config_path);
 	if (!d.cfg)
 		return 1;
 	dpdk = d.cfg->edge.fastpath == AG_FASTPATH_DPDK;

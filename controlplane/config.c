@@ -2359,3 +2359,19 @@ destroy:
 		errno = err;
 	return cfg;
 }
+
+struct ag_config *ag_config__load_or_report(const char *path)
+{
+	struct ag_errors errs;
+	struct ag_config *cfg;
+	unsigned int i;
+
+	ag_errors__init(&errs);
+	cfg = ag_config__load(path, &errs);
+	for (i = 0; i < errs.count; i++)
+		fprintf(stderr, "%s\n", errs.msgs[i]);
+	if (!cfg && !errs.count)
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+	ag_errors__free(&errs);
+	return cfg;
+}

@@ -211,6 +211,12 @@ struct ag_config *ag_config__load(const char *path, struct ag_errors *errs);
 void ag_config__free(struct ag_config *cfg);
 
 /*
+ * ag_config__load for command-line programs: every problem printed on stderr,
+ * one "file:line: key: problem" a line (or "file: reason"). NULL on failure.
+ */
+struct ag_config *ag_config__load_or_report(const char *path);
+
+/*
  * Single-field validators shared by the config file and the control socket, so
  * the same value is refused with the same words either way. Each returns NULL
  * when valid, else a static problem string such as "must be 0-255".

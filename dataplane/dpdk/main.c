@@ -55,22 +55,6 @@ static void usage(FILE *out)
 		"  -h, --help            this text\n");
 }
 
-static struct ag_config *load_config(const char *path)
-{
-	struct ag_errors errs;
-	struct ag_config *cfg;
-	unsigned int i;
-
-	ag_errors__init(&errs);
-	cfg = ag_config__load(path, &errs);
-	for (i = 0; i < errs.count; i++)
-		fprintf(stderr, "%s\n", errs.msgs[i]);
-	if (!cfg && !errs.count)
-		fprintf(stderr, "%s: %s\n", path, strerror(errno));
-	ag_errors__free(&errs);
-	return cfg;
-}
-
 static bool has_arg(const struct ag_cfg_dpdk *c, const char *const *names)
 {
 	unsigned int i;
@@ -331,7 +315,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	cfg = load_config(config_path);
+	cfg = ag_config__load_or_report(config_path);
 	if (!cfg)
 		return 1;
 	dp.cfg = cfg;

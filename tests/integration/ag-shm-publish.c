@@ -89,7 +89,6 @@ int main(int argc, char **argv)
 	struct ag_publisher pub = {0};
 	struct ag_plan *plan = NULL;
 	struct ag_config *cfg;
-	struct ag_errors errs;
 	struct ag_shm *m = NULL;
 	bool remove = false, stats = false, *up = NULL;
 	int c, err, ret = 1;
@@ -122,11 +121,7 @@ int main(int argc, char **argv)
 			"usage: ag-shm-publish CONFIG [--down ADDR]... [--remove | --stats]\n");
 		return 2;
 	}
-	ag_errors__init(&errs);
-	cfg = ag_config__load(argv[optind], &errs);
-	for (i = 0; i < errs.count; i++)
-		fprintf(stderr, "%s\n", errs.msgs[i]);
-	ag_errors__free(&errs);
+	cfg = ag_config__load_or_report(argv[optind]);
 	if (!cfg)
 		return 1;
 	if (remove) {
