@@ -175,7 +175,8 @@ lab_down() {
 	[ -n "${AG_TAG:-}" ] || return 0
 	dp_paths
 	if [ -f "$AG_DP_PIDFILE" ]; then
-		dp_stop || true
+		# Teardown goes on either way: what does not stop is killed below.
+		dp_stop || ag_log "anygate-dp did not exit cleanly (status $DP_STATUS)"
 		if [ -n "${AG_SAVE_DIR:-}" ] && [ -s "$AG_DP_LOG" ]; then
 			cp "$AG_DP_LOG" "$AG_SAVE_DIR/$(basename "$0" .sh).anygate-dp.log" 2>/dev/null
 		fi

@@ -383,7 +383,8 @@ lab_down() {
 	local n p pids deadline
 	[ -n "${AG_TAG:-}" ] || return 0
 	if [ -f "$AG_AGD_PIDFILE" ]; then
-		agd_stop || true
+		# Teardown goes on either way: what does not stop is killed below.
+		agd_stop || ag_log "anygated did not exit cleanly (status $AGD_STATUS)"
 	fi
 	[ -n "${AG_RUN:-}" ] && lab_stop_wan
 	for n in $(lab_namespaces); do
@@ -408,7 +409,8 @@ lab_down() {
 		fi
 		rm -rf "$AG_RUN"
 	fi
-	rmdir /run/anygate 2>/dev/null || true
+	# Shared by every lab tag: removed only once the last one is gone.
+	[ -d /run/anygate ] && rmdir --ignore-fail-on-non-empty /run/anygate
 	return 0
 }
 
