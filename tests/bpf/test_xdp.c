@@ -1082,7 +1082,14 @@ static void test_flow_life(void)
 	      "last_seen not refreshed (%llu, t0 %llu)", (unsigned long long)g.last_seen_ns,
 	      (unsigned long long)t0);
 
-	/* Idle past the limit on both sides: the next packet starts a new flow. */
+	/*
+	 * Idle past the limit on both sides: the next packet starts a new flow.
+	 * The limit is lowered for this (CLOCK_MONOTONIC starts at boot: on a
+	 * machine up for less than 340 s no stamp is 340 s old) and the entries
+	 * are stamped relative to now.
+	 */
+	env.settings.tcp_idle_ns = AG_TE_SHORT_IDLE_NS;
+	CHECK(!ag_xdp_env__write_settings(&env), "short tcp idle limit");
 	memset(&rk, 0, sizeof(rk));
 	rk.saddr = f.backend_addr;
 	rk.daddr = f.nat_addr;
@@ -1090,9 +1097,9 @@ static void test_flow_life(void)
 	rk.dport = f.nat_port;
 	rk.proto = IPPROTO_TCP;
 	CHECK(nat_rev_get(&rk, &rv), "no reverse entry");
-	rv.last_seen_ns = 1;
+	rv.last_seen_ns = t0 - AG_TE_AGED_NS;
 	CHECK(!bpf_map_update_elem(fd_rev, &rk, &rv, BPF_EXIST), "age the reverse entry");
-	g.last_seen_ns = 1;
+	g.last_seen_ns = t0 - AG_TE_AGED_NS;
 	CHECK(!bpf_map_update_elem(fd_flows, &k, &g, BPF_EXIST), "expire the flow");
 	{
 		unsigned int failures = CU_get_number_of_failures();
@@ -1114,6 +1121,8 @@ static void test_flow_life(void)
 		fixture_want(&fx, &w);
 		fixture_check(&fx, &r, failures);
 	}
+	env.settings.tcp_idle_ns = AG_TE_TCP_IDLE_NS;
+	CHECK(!ag_xdp_env__write_settings(&env), "restore the tcp idle limit");
 }
 
 static void test_counters(void)
@@ -1595,6 +1604,8 @@ static void test_nat_ports(void)
 	/* One NAT port: every candidate of every flow is that port. */
 	env.settings.nat_port_min = port;
 	env.settings.nat_port_max = port;
+	/* Aged entries are stamped relative to now, against a short limit (see test_flow_life). */
+	env.settings.tcp_idle_ns = AG_TE_SHORT_IDLE_NS;
 	err = ag_xdp_env__write_settings(&env);
 	CHECK(!err, "one-port range: %s", strerror(-err));
 
@@ -1608,14 +1619,14 @@ static void test_nat_ports(void)
 	/* The owner's replies stopped long ago, but it still sends: no takeover. */
 	rk = reply_key(&fa, IPPROTO_TCP);
 	CHECK(nat_rev_get(&rk, &rv), "no reverse entry for the first flow");
-	rv.last_seen_ns = 1;
+	rv.last_seen_ns = mono_ns() - AG_TE_AGED_NS;
 	CHECK(!bpf_map_update_elem(fd_rev, &rk, &rv, BPF_EXIST), "age the reverse entry");
 	untouched("port idle on the reply side only -> no takeover, drop nat_ports_exhausted",
 		  env.tn.ifindex_c, &b, XDP_DROP, AG_R_DROP_NAT_PORTS);
 	CHECK(flow_get(&ka, &g) && g.nat_port == fa.nat_port, "the owner lost its flow");
 
 	/* Idle on both sides: the port goes to the new flow, the old flow is forgotten. */
-	g.last_seen_ns = 1;
+	g.last_seen_ns = mono_ns() - AG_TE_AGED_NS;
 	CHECK(!bpf_map_update_elem(fd_flows, &ka, &g, BPF_EXIST), "age the first flow");
 	fb = new_flow("port idle on both sides -> taken over by the new flow", &b, AG_TE_L_TCP8000,
 		      8080, XDP_REDIRECT, AG_FWD);
@@ -1630,6 +1641,7 @@ static void test_nat_ports(void)
 
 	env.settings.nat_port_min = AG_TE_NAT_PORT_MIN;
 	env.settings.nat_port_max = AG_TE_NAT_PORT_MAX;
+	env.settings.tcp_idle_ns = AG_TE_TCP_IDLE_NS;
 	err = ag_xdp_env__write_settings(&env);
 	CHECK(!err, "restore the port range: %s", strerror(-err));
 }

@@ -179,8 +179,8 @@ static int fill_maps(struct ag_xdp_env *env)
 	s->ring_size = AG_TE_RING;
 	s->nat_addr_count = 1;
 	s->nat_addrs[0] = htonl(AG_TN_NAT);
-	s->tcp_idle_ns = 340ULL * 1000000000ULL;
-	s->udp_idle_ns = 30ULL * 1000000000ULL;
+	s->tcp_idle_ns = AG_TE_TCP_IDLE_NS;
+	s->udp_idle_ns = AG_TE_UDP_IDLE_NS;
 	s->nat_port_min = AG_TE_NAT_PORT_MIN;
 	s->nat_port_max = AG_TE_NAT_PORT_MAX;
 	err = ag_xdp_env__write_settings(env);

@@ -20,6 +20,14 @@
 #define AG_TE_SEED	   0x5eed1234u
 #define AG_TE_NAT_PORT_MIN 1024
 #define AG_TE_NAT_PORT_MAX 60999 /* below 65535: the range check means something */
+#define AG_TE_TCP_IDLE_NS  (340ULL * 1000000000ULL)
+#define AG_TE_UDP_IDLE_NS  (30ULL * 1000000000ULL)
+/*
+ * Expiry fixtures: a limit short enough that "older than the limit" is a
+ * CLOCK_MONOTONIC stamp on a machine booted seconds ago, and the age given.
+ */
+#define AG_TE_SHORT_IDLE_NS (5ULL * 1000000000ULL)
+#define AG_TE_AGED_NS	    (10ULL * 1000000000ULL)
 
 /* Backend ids: never 0, so a zeroed (unpublished) lookup entry cannot pass for one. */
 enum {
