@@ -417,8 +417,8 @@ static __always_inline int ag_reset(struct xdp_md *ctx, struct ag_pkt *p,
  * ag_new_flow() results besides an AG_R_* reason: *f holds the flow to
  * forward on.
  */
-#define AG_NEW_FLOW_CREATED (AG_R__MAX + 1) /* a new flow, pinned by us */
-#define AG_NEW_FLOW_JOINED (AG_R__MAX + 2)  /* another CPU pinned it first: its choice */
+#define AG_NEW_FLOW_CREATED   (AG_R__MAX + 1) /* a new flow, pinned by us */
+#define AG_NEW_FLOW_JOINED    (AG_R__MAX + 2) /* another CPU pinned it first: its choice */
 #define AG_NEW_FLOW_RESTEERED (AG_R__MAX + 3) /* an existing flow moved to a live backend */
 
 /*
@@ -434,10 +434,10 @@ static __always_inline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p,
 				       const struct ag_flow_key *k, struct ag_flow *f, int resteer)
 {
 	struct ag_listener_key lk = {
-		.vip = k->daddr,
-		.port = k->dport,
-		.proto = k->proto,
-		.pad = 0,
+	    .vip = k->daddr,
+	    .port = k->dport,
+	    .proto = k->proto,
+	    .pad = 0,
 	};
 	struct bpf_fib_lookup fib;
 	struct ag_port_ovr_key ok;

@@ -21,32 +21,31 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: anygatectl [-s SOCKET] [--json] [--timeout SEC] COMMAND [ARG...]\n"
-		"       anygatectl [--json] check FILE\n"
-		"       anygatectl [-s SOCKET] [--json] check [--daemon [FILE]]\n"
-		"\n"
-		"Sends COMMAND to anygated's control socket and prints the reply.\n"
-		"`anygatectl help` lists the daemon's commands; `check FILE` validates a\n"
-		"configuration file locally (no daemon needed), as `anygated --check` does;\n"
-		"`check` alone has anygated check its own config file (what a reload would\n"
-		"read), `check --daemon FILE` has it check FILE as it sees it.\n"
-		"\n"
-		"  -s, --socket PATH   control socket (default $ANYGATE_SOCKET, else\n"
-		"                      " AG_CTL_DEFAULT_SOCKET ")\n"
-		"  -j, --json          print the reply's JSON data (or the error object)\n"
-		"  -t, --timeout SEC   give up after SEC seconds (default 10; 0 = never)\n"
-		"  -V, --version       print anygatectl's version\n"
-		"  -h, --help          this text\n"
-		"\n"
-		"exit codes:\n"
-		"  0  ok\n"
-		"  1  the command failed (anygated's message on stderr)\n"
-		"  2  usage: bad options, unknown command or wrong arguments\n"
-		"  3  cannot connect to the socket\n"
-		"  4  denied: the command needs root or the admin group\n"
-		"  5  protocol mismatch, or a garbled or missing reply\n"
-		"  6  timeout\n");
+	fprintf(out, "usage: anygatectl [-s SOCKET] [--json] [--timeout SEC] COMMAND [ARG...]\n"
+		     "       anygatectl [--json] check FILE\n"
+		     "       anygatectl [-s SOCKET] [--json] check [--daemon [FILE]]\n"
+		     "\n"
+		     "Sends COMMAND to anygated's control socket and prints the reply.\n"
+		     "`anygatectl help` lists the daemon's commands; `check FILE` validates a\n"
+		     "configuration file locally (no daemon needed), as `anygated --check` does;\n"
+		     "`check` alone has anygated check its own config file (what a reload would\n"
+		     "read), `check --daemon FILE` has it check FILE as it sees it.\n"
+		     "\n"
+		     "  -s, --socket PATH   control socket (default $ANYGATE_SOCKET, else\n"
+		     "                      " AG_CTL_DEFAULT_SOCKET ")\n"
+		     "  -j, --json          print the reply's JSON data (or the error object)\n"
+		     "  -t, --timeout SEC   give up after SEC seconds (default 10; 0 = never)\n"
+		     "  -V, --version       print anygatectl's version\n"
+		     "  -h, --help          this text\n"
+		     "\n"
+		     "exit codes:\n"
+		     "  0  ok\n"
+		     "  1  the command failed (anygated's message on stderr)\n"
+		     "  2  usage: bad options, unknown command or wrong arguments\n"
+		     "  3  cannot connect to the socket\n"
+		     "  4  denied: the command needs root or the admin group\n"
+		     "  5  protocol mismatch, or a garbled or missing reply\n"
+		     "  6  timeout\n");
 }
 
 static int print_json(const json_t *v)
@@ -144,12 +143,9 @@ out:
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+	    {"socket", required_argument, NULL, 's'},  {"json", no_argument, NULL, 'j'},
+	    {"timeout", required_argument, NULL, 't'}, {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},	       {},
 	};
 	const char *path = getenv("ANYGATE_SOCKET");
 	double timeout = 10.0;
@@ -174,8 +170,10 @@ int main(int argc, char **argv)
 			timeout = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !isfinite(timeout) || timeout < 0 ||
 			    timeout > 86400) {
-				fprintf(stderr, "anygatectl: --timeout: want seconds 0-86400 "
-					"(got \"%s\")\n", optarg);
+				fprintf(stderr,
+					"anygatectl: --timeout: want seconds 0-86400 "
+					"(got \"%s\")\n",
+					optarg);
 				return AG_EXIT_USAGE;
 			}
 			break;

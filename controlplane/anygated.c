@@ -30,7 +30,6 @@
 #include "publish.h"
 #include "xdp.h"
 
-
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -71,7 +70,8 @@ static void log_plan(const struct ag_daemon *d)
 		pr_info("listener %u: %s %s %s port %u%s: %u groups\n", l, pl->accel->name, vip,
 			pl->cfg->proto == IPPROTO_TCP ? "tcp" : "udp", pl->cfg->ranges[0].first,
 			pl->cfg->n_ranges > 1 || pl->cfg->ranges[0].last != pl->cfg->ranges[0].first
-				? "+" : "",
+			    ? "+"
+			    : "",
 			pl->n_groups);
 		for (g = 0; g < pl->n_groups; g++) {
 			const struct ag_plan_group *pg = &plan->groups[pl->first_group + g];
@@ -79,12 +79,13 @@ static void log_plan(const struct ag_daemon *d)
 			pr_info("  %-12s %5.1f%% of new flows\n", pg->cfg->region,
 				100.0 * gshare[pg->id]);
 			for (b = 0; b < pg->n_backends; b++) {
-				const struct ag_plan_backend *pb = &plan->backends[pg->first_backend + b];
+				const struct ag_plan_backend *pb =
+				    &plan->backends[pg->first_backend + b];
 				char addr[INET_ADDRSTRLEN];
 
 				inet_ntop(AF_INET, &pb->addr, addr, sizeof(addr));
-				pr_info("    backend %u %-15s weight %3u share %5.1f%%\n", pb->id, addr,
-					pb->weight, 100.0 * share[pb->id]);
+				pr_info("    backend %u %-15s weight %3u share %5.1f%%\n", pb->id,
+					addr, pb->weight, 100.0 * share[pb->id]);
 			}
 		}
 	}
@@ -102,9 +103,11 @@ static void log_stats(struct ag_daemon *d)
 	for (i = 0; i < d->plan->n_listeners; i++)
 		if (!d->fp_ops->listener_stats(d->fp, i, &ts))
 			pr_info("listener %u: %llu packets %llu bytes %llu new flows, return %llu "
-				"packets %llu bytes\n", i, (unsigned long long)ts.packets,
-				(unsigned long long)ts.bytes, (unsigned long long)ts.new_flows,
-				(unsigned long long)ts.ret_packets, (unsigned long long)ts.ret_bytes);
+				"packets %llu bytes\n",
+				i, (unsigned long long)ts.packets, (unsigned long long)ts.bytes,
+				(unsigned long long)ts.new_flows,
+				(unsigned long long)ts.ret_packets,
+				(unsigned long long)ts.ret_bytes);
 	for (i = 0; i < d->plan->n_backends; i++)
 		if (!d->fp_ops->backend_stats(d->fp, i, &ts) && (ts.packets || ts.ret_packets))
 			pr_info("backend %u: %llu packets %llu new flows, return %llu packets\n", i,
@@ -123,13 +126,13 @@ int ag_daemon__check_reload_edge(const struct ag_cfg_edge *old, const struct ag_
 	unsigned int i;
 	int err = 0;
 
-#define AG_RESTART_ONLY(cond, key)                                                            \
-	do {                                                                                  \
-		if (cond) {                                                                   \
-			ag_errors__add(errs, path, new->line, key,                            \
-				       "changes only with a restart (running: unchanged)");     \
-			err = -EINVAL;                                                        \
-		}                                                                             \
+#define AG_RESTART_ONLY(cond, key)                                                                 \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			ag_errors__add(errs, path, new->line, key,                                 \
+				       "changes only with a restart (running: unchanged)");        \
+			err = -EINVAL;                                                             \
+		}                                                                                  \
 	} while (0)
 	AG_RESTART_ONLY(old->ring_size != new->ring_size, "edge.ring_size");
 	AG_RESTART_ONLY(old->max_flows != new->max_flows, "edge.max_flows");
@@ -190,7 +193,7 @@ int ag_daemon__reload(struct ag_daemon *d, struct ag_errors *errs)
 	d->plan = plan;
 	d->vs = vs;
 	ag_daemon__bind_view(d);
-	ag_cmds__apply(d);	/* the operator's overrides hold across reloads */
+	ag_cmds__apply(d); /* the operator's overrides hold across reloads */
 	d->pub.seed = cfg->edge.hash_seed;
 	err = d->prober ? ag_health__retarget(d) : 0;
 	if (!err)
@@ -285,20 +288,20 @@ static void log_allocator(void)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check", required_argument, NULL, 'C' },
-		{ "keep-fastpath-on-exit", no_argument, NULL, 'K' },
-		{ "detach", no_argument, NULL, 'D' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+	    {"config", required_argument, NULL, 'c'},
+	    {"check", required_argument, NULL, 'C'},
+	    {"keep-fastpath-on-exit", no_argument, NULL, 'K'},
+	    {"detach", no_argument, NULL, 'D'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {},
 	};
 	struct ag_daemon d = {
-		.loop = { .epfd = -1 },
-		.sig = { .fd = -1 },
-		.proximity_timer = { .ev = { .fd = -1 } },
+	    .loop = {.epfd = -1},
+	    .sig = {.fd = -1},
+	    .proximity_timer = {.ev = {.fd = -1}},
 	};
 	const char *config_path = NULL;
 	bool keep = false, detach = false, dpdk;
@@ -390,7 +393,8 @@ int main(int argc, char **argv)
 	if (dpdk) {
 		d.shm = ag_shm__open(&d.cfg->edge);
 		if (!d.shm) {
-			pr_err("table segment %s: %s\n", d.cfg->edge.dpdk.shm_name, strerror(errno));
+			pr_err("table segment %s: %s\n", d.cfg->edge.dpdk.shm_name,
+			       strerror(errno));
 			goto out;
 		}
 		d.fp_ops = &ag_fastpath_dpdk;
@@ -456,7 +460,8 @@ out_unpin:
 	if (dpdk) {
 		/* anygate-dp keeps forwarding on the last tables; --detach removes them. */
 		if (d.shm)
-			pr_info("table segment %s stays for anygate-dp (anygated --detach removes it)\n",
+			pr_info("table segment %s stays for anygate-dp (anygated --detach removes "
+				"it)\n",
 				ag_shm__path(d.shm));
 	} else if (d.keep_fastpath || (ret && ag_xdp__adopted(d.xdp))) {
 		ag_xdp__keep(d.xdp);

@@ -43,15 +43,15 @@
 #include "xdp.h"
 
 #define FLOWS_LIMIT_DEFAULT 100
-#define FLOWS_LIMIT_MAX 100000		/* rows of one reply (about 200 bytes each) */
-#define FLOW_BATCH 4096			/* flow entries per bpf_map_lookup_batch call */
-#define CONFIRM_MAX_S 86400
+#define FLOWS_LIMIT_MAX	    100000 /* rows of one reply (about 200 bytes each) */
+#define FLOW_BATCH	    4096   /* flow entries per bpf_map_lookup_batch call */
+#define CONFIRM_MAX_S	    86400
 
 struct ag_cmds {
 	struct ag_daemon *d;
 	struct ag_ovr_state st;
 	struct ag_timer confirm;
-	uint64_t deadline_ns;		/* CLOCK_MONOTONIC of the rollback, when pending */
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC of the rollback, when pending */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -145,7 +145,7 @@ static const char *sb_str(const struct strbuf *b)
 /* Every collected config problem, one a line, after a heading. */
 static char *errors_text(const char *heading, const struct ag_errors *errs, unsigned int first)
 {
-	struct strbuf b = { 0 };
+	struct strbuf b = {0};
 	unsigned int i;
 
 	sb_add(&b, "%s", heading);
@@ -161,8 +161,8 @@ static char *errors_text(const char *heading, const struct ag_errors *errs, unsi
 static void live_counts(struct ag_daemon *d, uint32_t lid, uint32_t *counts)
 {
 	const struct ag_listener_state *st = d->pub.ops->lstate(d->pub.ctx, lid);
-	const uint32_t *t = d->pub.ops->lookup_slot(d->pub.ctx,
-						    __atomic_load_n(&st->slot, __ATOMIC_ACQUIRE));
+	const uint32_t *t =
+	    d->pub.ops->lookup_slot(d->pub.ctx, __atomic_load_n(&st->slot, __ATOMIC_ACQUIRE));
 	uint32_t i;
 
 	for (i = 0; i < d->pub.ring_size; i++)
@@ -264,8 +264,8 @@ static bool flow_live(const struct ag_daemon *d, const struct ag_flow_key *k,
 		      const struct ag_flow *f, uint64_t now, uint64_t *idle_ns)
 {
 	uint64_t idle = now > f->last_seen_ns ? now - f->last_seen_ns : 0;
-	uint32_t idle_s = k->proto == IPPROTO_TCP ? d->cfg->edge.tcp_idle_s
-						  : d->cfg->edge.udp_idle_s;
+	uint32_t idle_s =
+	    k->proto == IPPROTO_TCP ? d->cfg->edge.tcp_idle_s : d->cfg->edge.udp_idle_s;
 	uint64_t limit = (uint64_t)idle_s * 1000000000ull;
 
 	*idle_ns = idle;
@@ -301,8 +301,7 @@ static void count_flow(void *ctx, const struct ag_flow_key *k, const struct ag_f
 /* ------------------------------------------------------------------------ */
 /* Overrides: state, changes, confirm and rollback                          */
 
-static unsigned int stale_overrides(const struct ag_cmds *c, const struct ag_plan *plan,
-				    bool log)
+static unsigned int stale_overrides(const struct ag_cmds *c, const struct ag_plan *plan, bool log)
 {
 	unsigned int i, n = 0;
 
@@ -322,7 +321,7 @@ static unsigned int stale_overrides(const struct ag_cmds *c, const struct ag_pla
 
 static void disarm(struct ag_cmds *c)
 {
-	struct itimerspec off = { { 0, 0 }, { 0, 0 } };
+	struct itimerspec off = {{0, 0}, {0, 0}};
 
 	c->deadline_ns = 0;
 	if (c->confirm.ev.fd >= 0)
@@ -424,7 +423,7 @@ static void confirm_expired(struct ag_timer *t)
 /* Options of a changing command, around its positional arguments. */
 struct change_opts {
 	bool dry_run;
-	unsigned int confirm_s;		/* 0: none */
+	unsigned int confirm_s; /* 0: none */
 	int argc;
 	char *argv[AG_CTL_MAX_WORDS];
 };
@@ -456,12 +455,14 @@ static int parse_change_opts(struct ag_ctl_req *req, int min, int max, struct ch
 			if (errno || end == req->argv[i] || *end || v < 1 || v > CONFIRM_MAX_S)
 				return ag_ctl__fail(err, AG_CTL_EINVALID,
 						    "--confirm-within: must be 1-%d seconds (got "
-						    "\"%.32s\")", CONFIRM_MAX_S, req->argv[i]);
+						    "\"%.32s\")",
+						    CONFIRM_MAX_S, req->argv[i]);
 			o->confirm_s = v;
 		} else if (!opts_done && a[0] == '-' && a[1] == '-') {
 			return ag_ctl__fail(err, AG_CTL_EUSAGE,
 					    "%s: unknown option %.32s (want --dry-run or "
-					    "--confirm-within SECONDS)", name, a);
+					    "--confirm-within SECONDS)",
+					    name, a);
 		} else {
 			o->argv[o->argc++] = req->argv[i];
 		}
@@ -551,21 +552,20 @@ static int preview(struct ag_cmds *c, const struct ag_overrides *next, const cha
 			const struct ag_plan_group *pg = &plan->groups[pl->first_group + g];
 
 			json_array_append_new(
-				gs, json_pack("{s:s, s:s, s:f, s:f}", "listener", name, "region",
-					      pg->cfg->region, "old_pct",
-					      round2(100.0 * og[pg->id]), "new_pct",
-					      round2(100.0 * ngs[pg->id])));
+			    gs, json_pack("{s:s, s:s, s:f, s:f}", "listener", name, "region",
+					  pg->cfg->region, "old_pct", round2(100.0 * og[pg->id]),
+					  "new_pct", round2(100.0 * ngs[pg->id])));
 			for (b = 0; b < pg->n_backends; b++) {
 				const struct ag_plan_backend *pb =
-					&plan->backends[pg->first_backend + b];
+				    &plan->backends[pg->first_backend + b];
 				char addr[INET_ADDRSTRLEN];
 
 				fmt_addr(pb->addr, addr);
 				json_array_append_new(
-					es, json_pack("{s:s, s:s, s:s, s:f, s:f}", "listener", name,
-						      "region", pg->cfg->region, "address", addr,
-						      "old_pct", round2(100.0 * ob[pb->id]),
-						      "new_pct", round2(100.0 * nbs[pb->id])));
+				    es, json_pack("{s:s, s:s, s:s, s:f, s:f}", "listener", name,
+						  "region", pg->cfg->region, "address", addr,
+						  "old_pct", round2(100.0 * ob[pb->id]), "new_pct",
+						  round2(100.0 * nbs[pb->id])));
 			}
 		}
 	}
@@ -615,8 +615,8 @@ static int change(struct ag_ctl_req *req, const struct change_opts *o, struct ag
 		if (ag_overrides__copy(&ns.rollback, &c->st.rollback))
 			goto enomem;
 		ns.pending = true;
-		ns.deadline_ms = o->confirm_s ? wall_ms() + o->confirm_s * 1000ll
-					      : c->st.deadline_ms;
+		ns.deadline_ms =
+		    o->confirm_s ? wall_ms() + o->confirm_s * 1000ll : c->st.deadline_ms;
 		snprintf(ns.change, sizeof(ns.change), "%.240s; %.240s", c->st.change, what);
 	} else if (o->confirm_s) {
 		if (ag_overrides__copy(&ns.rollback, &c->st.cur))
@@ -652,8 +652,8 @@ static int set_override(struct ag_ctl_req *req, enum ag_ovr_kind kind, int flag_
 {
 	struct ag_daemon *d = req->ctx;
 	struct ag_cmds *c = d->cmds;
-	bool endpoint = ag_ovr_kind__endpoint(kind), flag = kind == AG_OVR_DRAIN ||
-							 kind == AG_OVR_DRILL;
+	bool endpoint = ag_ovr_kind__endpoint(kind),
+	     flag = kind == AG_OVR_DRAIN || kind == AG_OVR_DRILL;
 	struct ag_overrides next;
 	struct change_opts o;
 	struct ag_override ov;
@@ -741,7 +741,8 @@ static int parse_any_sel(const char *text, struct ag_ovr_sel *sel, char **err)
 		return 0;
 	return ag_ctl__fail(err, AG_CTL_EINVALID,
 			    "selector %.64s: want [ACCELERATOR/][REGION/]ADDRESS or "
-			    "[ACCELERATOR/]REGION", text);
+			    "[ACCELERATOR/]REGION",
+			    text);
 }
 
 static int cmd_overrides_clear(struct ag_ctl_req *req, json_t **data, char **err)
@@ -809,7 +810,8 @@ static json_t *override_row(const struct ag_override *ov, unsigned int idx, unsi
 	return json_pack("{s:i, s:s, s:s, s:o, s:i, s:s, s:s}", "index", (int)idx, "kind",
 			 ag_ovr_kind__name(ov->kind), "selector", ov->sel.text, "value",
 			 ov->kind == AG_OVR_DRAIN || ov->kind == AG_OVR_DRILL
-				 ? json_boolean(ov->value) : json_integer(ov->value),
+			     ? json_boolean(ov->value)
+			     : json_integer(ov->value),
 			 "matches", (int)matches, "set_at", at, "by", ov->by);
 }
 
@@ -824,9 +826,9 @@ static int cmd_overrides(struct ag_ctl_req *req, json_t **data, char **err)
 	if (!arr)
 		return -ENOMEM;
 	for (i = 0; i < c->st.cur.n; i++)
-		json_array_append_new(arr, override_row(&c->st.cur.v[i], i + 1,
-							ag_overrides__matches(&c->st.cur, i,
-									      d->plan)));
+		json_array_append_new(arr,
+				      override_row(&c->st.cur.v[i], i + 1,
+						   ag_overrides__matches(&c->st.cur, i, d->plan)));
 	*data = arr;
 	return AG_CTL_OK;
 }
@@ -855,7 +857,7 @@ static unsigned int drills(const struct ag_daemon *d, struct strbuf *names)
 
 			seen = d->vs.drilled[h] && !strcmp(ph->cfg->region, pg->cfg->region) &&
 			       d->plan->listeners[ph->listener_id].accel ==
-				       d->plan->listeners[pg->listener_id].accel;
+				   d->plan->listeners[pg->listener_id].accel;
 		}
 		if (!seen)
 			sb_add(names, "%s%s", names->len ? ", " : "", name);
@@ -867,7 +869,7 @@ static int cmd_status(struct ag_ctl_req *req, json_t **data, char **err)
 {
 	struct ag_daemon *d = req->ctx;
 	struct ag_cmds *c = d->cmds;
-	struct strbuf ifs = { 0 }, dr = { 0 };
+	struct strbuf ifs = {0}, dr = {0};
 	struct ag_ctl_stats cs;
 	unsigned int i, up = 0, drained = 0;
 	char pend[AG_OVR_CHANGE_MAX + 64];
@@ -902,10 +904,9 @@ static int cmd_status(struct ag_ctl_req *req, json_t **data, char **err)
 	json_object_set_new(o, "last_slots_written", json_integer(d->pub.stats.slots_written));
 	json_object_set_new(o, "failovers", json_integer(d->last_change.count));
 	json_object_set_new(o, "last_failover_ms",
-			    d->last_change.count
-				    ? json_real(ms(d->last_change.published_ns -
-						   d->last_change.decided_ns))
-				    : json_null());
+			    d->last_change.count ? json_real(ms(d->last_change.published_ns -
+								d->last_change.decided_ns))
+						 : json_null());
 	json_object_set_new(o, "reloads", json_integer(d->reloads));
 	json_object_set_new(o, "reload_failures", json_integer(d->reload_failures));
 	json_object_set_new(o, "overrides", json_integer(c->st.cur.n));
@@ -944,7 +945,7 @@ static int cmd_listeners(struct ag_ctl_req *req, json_t **data, char **err)
 	for (l = 0; l < plan->n_listeners; l++) {
 		const struct ag_plan_listener *pl = &plan->listeners[l];
 		const struct ag_listener_state *st = d->pub.ops->lstate(d->pub.ctx, l);
-		struct strbuf vips = { 0 }, ports = { 0 }, order = { 0 };
+		struct strbuf vips = {0}, ports = {0}, order = {0};
 		uint32_t ord[AG_MAX_GROUPS_PER_LISTENER];
 		char name[96];
 		bool drill = false;
@@ -977,17 +978,15 @@ static int cmd_listeners(struct ag_ctl_req *req, json_t **data, char **err)
 			}
 		}
 		json_array_append_new(
-			arr, json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:i}",
-				       "id", (int)l, "listener", name, "accelerator",
-				       pl->accel->name,
-				       "vips", sb_str(&vips), "proto", proto_name(pl->cfg->proto),
-				       "ports", sb_str(&ports), "affinity",
-				       pl->cfg->affinity == AG_AFFINITY_SOURCE_IP ? "source_ip"
-										  : "none",
-				       "failure_policy",
-				       pl->cfg->failure_policy == AG_FAIL_DROP ? "drop" : "open",
-				       "order", sb_str(&order), "drill", drill, "generation",
-				       (int)__atomic_load_n(&st->generation, __ATOMIC_ACQUIRE)));
+		    arr,
+		    json_pack(
+			"{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:i}", "id", (int)l,
+			"listener", name, "accelerator", pl->accel->name, "vips", sb_str(&vips),
+			"proto", proto_name(pl->cfg->proto), "ports", sb_str(&ports), "affinity",
+			pl->cfg->affinity == AG_AFFINITY_SOURCE_IP ? "source_ip" : "none",
+			"failure_policy", pl->cfg->failure_policy == AG_FAIL_DROP ? "drop" : "open",
+			"order", sb_str(&order), "drill", drill, "generation",
+			(int)__atomic_load_n(&st->generation, __ATOMIC_ACQUIRE)));
 		free(vips.s);
 		free(ports.s);
 		free(order.s);
@@ -1001,7 +1000,7 @@ static int cmd_endpoints(struct ag_ctl_req *req, json_t **data, char **err)
 	struct ag_daemon *d = req->ctx;
 	const struct ag_plan *plan = d->plan;
 	unsigned int nb = plan->n_backends ? plan->n_backends : 1;
-	struct flow_counts fc = { .d = d, .now = ag_now_ns() };
+	struct flow_counts fc = {.d = d, .now = ag_now_ns()};
 	uint32_t *counts = NULL;
 	struct ag_ovr_sel sel;
 	json_t *arr = NULL;
@@ -1023,9 +1022,9 @@ static int cmd_endpoints(struct ag_ctl_req *req, json_t **data, char **err)
 	for (b = 0; b < plan->n_backends; b++) {
 		const struct ag_plan_backend *pb = &plan->backends[b];
 		const struct ag_plan_group *pg = &plan->groups[pb->group_id];
-		struct ag_traffic_stats ts = { 0 };
+		struct ag_traffic_stats ts = {0};
 		char name[96], addr[INET_ADDRSTRLEN];
-		struct strbuf ovr = { 0 };
+		struct strbuf ovr = {0};
 		uint64_t srtt = d->prober ? ag_prober__srtt_ns(d->prober, b) : 0;
 		const char *reason = d->prober ? ag_prober__last_reason(d->prober, b) : "";
 		json_t *row;
@@ -1045,8 +1044,8 @@ static int cmd_endpoints(struct ag_ctl_req *req, json_t **data, char **err)
 		if (d->vs.drilled[pg->id])
 			sb_add(&ovr, "%sDRILL", ovr.len ? ", " : "");
 		row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:i, s:f, s:o, s:I, s:I, "
-				"s:s?}", "listener", name, "region", pg->cfg->region, "address",
-				addr,
+				"s:s?}",
+				"listener", name, "region", pg->cfg->region, "address", addr,
 				"health", d->vs.up[b] ? "up" : "down", "reason", reason, "rtt_ms",
 				srtt ? json_real(ms(srtt)) : json_null(), "weight", pb->weight,
 				"effective", ag_view__weight(&d->view, pb), "share_pct",
@@ -1115,7 +1114,7 @@ static void list_flow(void *ctx, const struct ag_flow_key *k, const struct ag_fl
 static int cmd_flows(struct ag_ctl_req *req, json_t **data, char **err)
 {
 	struct ag_daemon *d = req->ctx;
-	struct flow_list fl = { .d = d, .now = ag_now_ns(), .limit = FLOWS_LIMIT_DEFAULT };
+	struct flow_list fl = {.d = d, .now = ag_now_ns(), .limit = FLOWS_LIMIT_DEFAULT};
 	int i, rc;
 
 	for (i = 0; i < req->argc; i += 2) {
@@ -1174,7 +1173,7 @@ static int cmd_stats(struct ag_ctl_req *req, json_t **data, char **err)
 	if (!reasons || !ls)
 		goto enomem;
 	for (r = 0; r < AG_R__MAX; r++) {
-		struct ag_reason_stats rs = { 0 };
+		struct ag_reason_stats rs = {0};
 		const char *name = ag_reason__name(r);
 
 		d->fp_ops->reason_stats(d->fp, r, &rs);
@@ -1187,17 +1186,17 @@ static int cmd_stats(struct ag_ctl_req *req, json_t **data, char **err)
 						(json_int_t)rs.bytes));
 	}
 	for (l = 0; l < d->plan->n_listeners; l++) {
-		struct ag_traffic_stats ts = { 0 };
+		struct ag_traffic_stats ts = {0};
 		char name[96];
 
 		listener_label(d->plan, l, name, sizeof(name));
 		d->fp_ops->listener_stats(d->fp, l, &ts);
-		json_array_append_new(
-			ls, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "listener", name, "packets",
-				      (json_int_t)ts.packets, "bytes", (json_int_t)ts.bytes,
-				      "new_flows", (json_int_t)ts.new_flows, "ret_packets",
-				      (json_int_t)ts.ret_packets, "ret_bytes",
-				      (json_int_t)ts.ret_bytes));
+		json_array_append_new(ls, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "listener",
+						    name, "packets", (json_int_t)ts.packets,
+						    "bytes", (json_int_t)ts.bytes, "new_flows",
+						    (json_int_t)ts.new_flows, "ret_packets",
+						    (json_int_t)ts.ret_packets, "ret_bytes",
+						    (json_int_t)ts.ret_bytes));
 	}
 	*data = json_pack("{s:o, s:o}", "reasons", reasons, "listeners", ls);
 	return *data ? AG_CTL_OK : -ENOMEM;
@@ -1217,7 +1216,8 @@ static int cmd_reload(struct ag_ctl_req *req, json_t **data, char **err)
 	rc = ag_daemon__reload(d, &errs);
 	if (rc) {
 		char *text = errors_text("reload refused; the running config and tables are "
-					 "unchanged:", &errs, 0);
+					 "unchanged:",
+					 &errs, 0);
 
 		ag_errors__free(&errs);
 		if (!text)
@@ -1227,12 +1227,12 @@ static int cmd_reload(struct ag_ctl_req *req, json_t **data, char **err)
 		return AG_CTL_EINVALID;
 	}
 	ag_errors__free(&errs);
-	*data = json_pack("{s:s, s:i, s:i, s:f, s:I, s:i, s:i}", "reloaded", d->config_path,
-			  "listeners", (int)d->plan->n_listeners, "backends",
-			  (int)d->plan->n_backends, "publish_ms", ms(d->pub.stats.last_duration_ns),
-			  "slots_written", (json_int_t)d->pub.stats.slots_written, "overrides",
-			  (int)d->cmds->st.cur.n, "overrides_matching_nothing",
-			  (int)stale_overrides(d->cmds, d->plan, false));
+	*data =
+	    json_pack("{s:s, s:i, s:i, s:f, s:I, s:i, s:i}", "reloaded", d->config_path,
+		      "listeners", (int)d->plan->n_listeners, "backends", (int)d->plan->n_backends,
+		      "publish_ms", ms(d->pub.stats.last_duration_ns), "slots_written",
+		      (json_int_t)d->pub.stats.slots_written, "overrides", (int)d->cmds->st.cur.n,
+		      "overrides_matching_nothing", (int)stale_overrides(d->cmds, d->plan, false));
 	return AG_CTL_OK;
 }
 
@@ -1288,38 +1288,112 @@ static int cmd_check(struct ag_ctl_req *req, json_t **data, char **err)
 #define CHANGE_ARGS(pos) pos " [--dry-run | --confirm-within SECONDS]"
 
 static const struct ag_ctl_cmd daemon_cmds[] = {
-	{ { "status" }, NULL, 0, 0, AG_CTL_READ, cmd_status,
-	  "edge, fast path, uptime, counts, publishes, failover and reload figures, overrides" },
-	{ { "listeners" }, NULL, 0, 0, AG_CTL_READ, cmd_listeners,
-	  "listeners: VIPs, protocol, ports, affinity, region order with RTTs, drills" },
-	{ { "endpoints" }, "[SELECTOR]", 0, 1, AG_CTL_READ, cmd_endpoints,
-	  "endpoints: health, RTT, weights, table share, active flows (walks the flow table)" },
-	{ { "set", "weight" }, CHANGE_ARGS("ENDPOINT WEIGHT"), 2, 5, AG_CTL_ADMIN, cmd_set_weight,
-	  "override the weight (0-255) of [ACCELERATOR/][REGION/]ADDRESS" },
-	{ { "set", "dial" }, CHANGE_ARGS("GROUP DIAL"), 2, 5, AG_CTL_ADMIN, cmd_set_dial,
-	  "override the traffic dial (0-100) of [ACCELERATOR/]REGION" },
-	{ { "drain" }, CHANGE_ARGS("ENDPOINT"), 1, 4, AG_CTL_ADMIN, cmd_drain,
-	  "no new flows to an endpoint; its flows continue" },
-	{ { "undrain" }, CHANGE_ARGS("ENDPOINT"), 1, 4, AG_CTL_ADMIN, cmd_undrain,
-	  "end a drain" },
-	{ { "region", "fail" }, CHANGE_ARGS("GROUP"), 1, 4, AG_CTL_ADMIN, cmd_region_fail,
-	  "DR drill: take a region out of service on purpose (new flows go elsewhere)" },
-	{ { "region", "restore" }, CHANGE_ARGS("GROUP"), 1, 4, AG_CTL_ADMIN, cmd_region_restore,
-	  "end a DR drill" },
-	{ { "overrides" }, NULL, 0, 0, AG_CTL_READ, cmd_overrides,
-	  "runtime overrides in force (kept in edge.state_file across restarts)" },
-	{ { "overrides", "clear" }, CHANGE_ARGS("[SELECTOR]"), 0, 4, AG_CTL_ADMIN,
-	  cmd_overrides_clear, "remove the overrides touching SELECTOR, or all" },
-	{ { "confirm" }, NULL, 0, 0, AG_CTL_ADMIN, cmd_confirm,
-	  "keep a change made with --confirm-within" },
-	{ { "flows" }, "[backend ADDRESS] [client ADDRESS] [limit N]", 0, 6, AG_CTL_READ,
-	  cmd_flows, "active flows: count and list (walks the flow table)" },
-	{ { "stats" }, NULL, 0, 0, AG_CTL_READ, cmd_stats,
-	  "packets passed and dropped by reason; traffic per listener" },
-	{ { "reload" }, NULL, 0, 0, AG_CTL_ADMIN, cmd_reload,
-	  "re-read the config file (as SIGHUP); a bad file changes nothing" },
-	{ { "check" }, "[FILE]", 0, 1, AG_CTL_ADMIN, cmd_check,
-	  "validate FILE (default: the running config's file) as anygated reads it" },
+    {{"status"},
+     NULL,
+     0,
+     0,
+     AG_CTL_READ,
+     cmd_status,
+     "edge, fast path, uptime, counts, publishes, failover and reload figures, overrides"},
+    {{"listeners"},
+     NULL,
+     0,
+     0,
+     AG_CTL_READ,
+     cmd_listeners,
+     "listeners: VIPs, protocol, ports, affinity, region order with RTTs, drills"},
+    {{"endpoints"},
+     "[SELECTOR]",
+     0,
+     1,
+     AG_CTL_READ,
+     cmd_endpoints,
+     "endpoints: health, RTT, weights, table share, active flows (walks the flow table)"},
+    {{"set", "weight"},
+     CHANGE_ARGS("ENDPOINT WEIGHT"),
+     2,
+     5,
+     AG_CTL_ADMIN,
+     cmd_set_weight,
+     "override the weight (0-255) of [ACCELERATOR/][REGION/]ADDRESS"},
+    {{"set", "dial"},
+     CHANGE_ARGS("GROUP DIAL"),
+     2,
+     5,
+     AG_CTL_ADMIN,
+     cmd_set_dial,
+     "override the traffic dial (0-100) of [ACCELERATOR/]REGION"},
+    {{"drain"},
+     CHANGE_ARGS("ENDPOINT"),
+     1,
+     4,
+     AG_CTL_ADMIN,
+     cmd_drain,
+     "no new flows to an endpoint; its flows continue"},
+    {{"undrain"}, CHANGE_ARGS("ENDPOINT"), 1, 4, AG_CTL_ADMIN, cmd_undrain, "end a drain"},
+    {{"region", "fail"},
+     CHANGE_ARGS("GROUP"),
+     1,
+     4,
+     AG_CTL_ADMIN,
+     cmd_region_fail,
+     "DR drill: take a region out of service on purpose (new flows go elsewhere)"},
+    {{"region", "restore"},
+     CHANGE_ARGS("GROUP"),
+     1,
+     4,
+     AG_CTL_ADMIN,
+     cmd_region_restore,
+     "end a DR drill"},
+    {{"overrides"},
+     NULL,
+     0,
+     0,
+     AG_CTL_READ,
+     cmd_overrides,
+     "runtime overrides in force (kept in edge.state_file across restarts)"},
+    {{"overrides", "clear"},
+     CHANGE_ARGS("[SELECTOR]"),
+     0,
+     4,
+     AG_CTL_ADMIN,
+     cmd_overrides_clear,
+     "remove the overrides touching SELECTOR, or all"},
+    {{"confirm"},
+     NULL,
+     0,
+     0,
+     AG_CTL_ADMIN,
+     cmd_confirm,
+     "keep a change made with --confirm-within"},
+    {{"flows"},
+     "[backend ADDRESS] [client ADDRESS] [limit N]",
+     0,
+     6,
+     AG_CTL_READ,
+     cmd_flows,
+     "active flows: count and list (walks the flow table)"},
+    {{"stats"},
+     NULL,
+     0,
+     0,
+     AG_CTL_READ,
+     cmd_stats,
+     "packets passed and dropped by reason; traffic per listener"},
+    {{"reload"},
+     NULL,
+     0,
+     0,
+     AG_CTL_ADMIN,
+     cmd_reload,
+     "re-read the config file (as SIGHUP); a bad file changes nothing"},
+    {{"check"},
+     "[FILE]",
+     0,
+     1,
+     AG_CTL_ADMIN,
+     cmd_check,
+     "validate FILE (default: the running config's file) as anygated reads it"},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1352,10 +1426,12 @@ int ag_cmds__init(struct ag_daemon *d)
 		snprintf(bad, sizeof(bad), "%s.bad", path);
 		if (rename(path, bad))
 			pr_err("overrides: %s; starting with no overrides (and cannot keep the bad "
-			       "file as %s: %s)\n", msg, bad, strerror(errno));
+			       "file as %s: %s)\n",
+			       msg, bad, strerror(errno));
 		else
 			pr_err("overrides: %s; starting with no overrides; the bad file is kept as "
-			       "%s\n", msg, bad);
+			       "%s\n",
+			       msg, bad);
 	} else if (rc && rc != -ENOENT) {
 		pr_err("overrides: %s; starting with no overrides\n", msg);
 	} else if (!rc) {
@@ -1376,7 +1452,8 @@ int ag_cmds__init(struct ag_daemon *d)
 			struct ag_overrides rb = c->st.rollback;
 
 			pr_warn("confirm-within: \"%s\" was not confirmed before its deadline: "
-				"rolled back at start\n", c->st.change);
+				"rolled back at start\n",
+				c->st.change);
 			ag_overrides__free(&c->st.cur);
 			c->st.cur = rb;
 			memset(&c->st.rollback, 0, sizeof(c->st.rollback));
@@ -1385,8 +1462,8 @@ int ag_cmds__init(struct ag_daemon *d)
 				pr_err("overrides: cannot save (%s)\n", msg);
 		} else {
 			pr_warn("confirm-within: \"%s\" still rolls back in %.0f s unless "
-				"confirmed\n", c->st.change,
-				(c->st.deadline_ms - wall_ms()) / 1000.0);
+				"confirmed\n",
+				c->st.change, (c->st.deadline_ms - wall_ms()) / 1000.0);
 			arm(c);
 		}
 	}
@@ -1405,13 +1482,13 @@ void ag_cmds__apply(struct ag_daemon *d)
 int ag_cmds__start(struct ag_daemon *d)
 {
 	struct ag_ctl_opts opts = {
-		.path = d->cfg->edge.control_socket,
-		.version = AG_VERSION,
-		.sock_gid = d->cfg->edge.control_gid,
-		.admin_gid = d->cfg->edge.admin_gid,
-		.cmds = daemon_cmds,
-		.n_cmds = sizeof(daemon_cmds) / sizeof(daemon_cmds[0]),
-		.ctx = d,
+	    .path = d->cfg->edge.control_socket,
+	    .version = AG_VERSION,
+	    .sock_gid = d->cfg->edge.control_gid,
+	    .admin_gid = d->cfg->edge.admin_gid,
+	    .cmds = daemon_cmds,
+	    .n_cmds = sizeof(daemon_cmds) / sizeof(daemon_cmds[0]),
+	    .ctx = d,
 	};
 
 	d->ctl = ag_ctl__new(&d->loop, &opts);

@@ -31,30 +31,30 @@
 #include "abi.h"
 
 /* Dotted setting paths: the deepest is about 80 characters. */
-#define KEY_MAX 256
+#define KEY_MAX		256
 /* A config larger than this is a mistake (a wrong file), not a fleet. */
 #define CONFIG_FILE_MAX (64u << 20)
 /* Bounds on free-form health check strings: they go into one probe packet. */
-#define HC_PATH_MAX 1024
-#define HC_HOST_MAX 255
-#define HC_PAYLOAD_MAX 512
+#define HC_PATH_MAX	1024
+#define HC_HOST_MAX	255
+#define HC_PAYLOAD_MAX	512
 /* Unix socket paths must fit sun_path with its terminating NUL. */
-#define SOCK_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+#define SOCK_PATH_MAX	(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
-#define DEFAULT_BPFFS_DIR "/sys/fs/bpf/anygate"
-#define DEFAULT_CONTROL_SOCKET "/run/anygate/anygated.sock"
-#define DEFAULT_STATE_FILE "/var/lib/anygate/state.json"
-#define DEFAULT_METRICS "127.0.0.1:9464"
-#define DEFAULT_SHM_NAME "anygate"
-#define DEFAULT_WEIGHT 128
-#define DEFAULT_DIAL 100
+#define DEFAULT_BPFFS_DIR	 "/sys/fs/bpf/anygate"
+#define DEFAULT_CONTROL_SOCKET	 "/run/anygate/anygated.sock"
+#define DEFAULT_STATE_FILE	 "/var/lib/anygate/state.json"
+#define DEFAULT_METRICS		 "127.0.0.1:9464"
+#define DEFAULT_SHM_NAME	 "anygate"
+#define DEFAULT_WEIGHT		 128
+#define DEFAULT_DIAL		 100
 #define DEFAULT_OVERPROVISIONING 1.4
-#define HC_INTERVAL_MIN 100
-#define HC_INTERVAL_MAX 30000
-#define HC_INTERVAL_DEFAULT 1000
-#define HC_THRESHOLD_MIN 1
-#define HC_THRESHOLD_MAX 10
-#define HC_THRESHOLD_DEFAULT 2
+#define HC_INTERVAL_MIN		 100
+#define HC_INTERVAL_MAX		 30000
+#define HC_INTERVAL_DEFAULT	 1000
+#define HC_THRESHOLD_MIN	 1
+#define HC_THRESHOLD_MAX	 10
+#define HC_THRESHOLD_DEFAULT	 2
 
 /* ------------------------------------------------------------------------- */
 /* Error collection                                                           */
@@ -171,9 +171,9 @@ struct vip_seen {
 };
 
 struct ctx {
-	const char *path;		/* as the caller named it: used in every message */
+	const char *path; /* as the caller named it: used in every message */
 	struct ag_errors *errs;
-	unsigned int n_errs;		/* problems found by this load */
+	unsigned int n_errs; /* problems found by this load */
 	bool oom;
 	/* running totals over the whole file, checked against consts.h */
 	unsigned int n_listeners, n_groups, n_backends, n_overrides, n_vips;
@@ -193,11 +193,11 @@ static int setting_line(const config_setting_t *s)
 	return s ? config_setting_source_line(s) : 0;
 }
 
-static void cfg_err(struct ctx *ctx, const config_setting_t *s, const char *key,
-		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void cfg_err(struct ctx *ctx, const config_setting_t *s, const char *key, const char *fmt,
+		    ...) __attribute__((format(printf, 4, 5)));
 
-static void cfg_err(struct ctx *ctx, const config_setting_t *s, const char *key,
-		    const char *fmt, ...)
+static void cfg_err(struct ctx *ctx, const config_setting_t *s, const char *key, const char *fmt,
+		    ...)
 {
 	va_list ap;
 
@@ -214,8 +214,8 @@ static void cfg_oom(struct ctx *ctx, const config_setting_t *s, const char *key)
 	ctx->oom = true;
 }
 
-static void *cfg_calloc(struct ctx *ctx, const config_setting_t *s, const char *key,
-			size_t n, size_t size)
+static void *cfg_calloc(struct ctx *ctx, const config_setting_t *s, const char *key, size_t n,
+			size_t size)
 {
 	void *p = calloc(n ? n : 1, size);
 
@@ -411,9 +411,8 @@ static void check_keys(struct ctx *ctx, const config_setting_t *grp, const char 
 }
 
 /* The member `name` of grp; NULL when absent ("is required" when it must be there). */
-static config_setting_t *get_member(struct ctx *ctx, const config_setting_t *grp,
-				    const char *gkey, const char *name, bool required,
-				    char *key)
+static config_setting_t *get_member(struct ctx *ctx, const config_setting_t *grp, const char *gkey,
+				    const char *name, bool required, char *key)
 {
 	config_setting_t *m = config_setting_get_member(grp, name);
 
@@ -444,8 +443,8 @@ enum { GOT_INVALID = -1, GOT_ABSENT = 0, GOT_VALUE = 1 };
 
 typedef const char *(*int_check_fn)(long long v);
 
-static int int_value(struct ctx *ctx, const config_setting_t *s, const char *key,
-		     long long min, long long max, int_check_fn check, long long *out)
+static int int_value(struct ctx *ctx, const config_setting_t *s, const char *key, long long min,
+		     long long max, int_check_fn check, long long *out)
 {
 	const char *problem;
 	long long v;
@@ -469,9 +468,8 @@ static int int_value(struct ctx *ctx, const config_setting_t *s, const char *key
 	return GOT_VALUE;
 }
 
-static int get_int(struct ctx *ctx, const config_setting_t *grp, const char *gkey,
-		   const char *name, bool required, long long min, long long max,
-		   long long *out)
+static int get_int(struct ctx *ctx, const config_setting_t *grp, const char *gkey, const char *name,
+		   bool required, long long min, long long max, long long *out)
 {
 	char key[KEY_MAX];
 	config_setting_t *s = get_member(ctx, grp, gkey, name, required, key);
@@ -493,8 +491,8 @@ static int get_int_checked(struct ctx *ctx, const config_setting_t *grp, const c
 }
 
 static int get_string(struct ctx *ctx, const config_setting_t *grp, const char *gkey,
-		      const char *name, bool required, const char **out,
-		      config_setting_t **sp, char *key)
+		      const char *name, bool required, const char **out, config_setting_t **sp,
+		      char *key)
 {
 	config_setting_t *s = get_member(ctx, grp, gkey, name, required, key);
 
@@ -529,7 +527,10 @@ static int get_enum(struct ctx *ctx, const config_setting_t *grp, const char *gk
 	}
 	for (i = 0; names[i] && o < sizeof(list); i++)
 		o += snprintf(list + o, sizeof(list) - o, "%s\"%s\"",
-			      i == 0 ? "" : names[i + 1] ? ", " : " or ", names[i]);
+			      i == 0	     ? ""
+			      : names[i + 1] ? ", "
+					     : " or ",
+			      names[i]);
 	cfg_err(ctx, s, key, "must be %s (got %s)", list, quote(v).s);
 	return GOT_INVALID;
 }
@@ -556,8 +557,7 @@ static bool is_unicast(uint32_t addr)
 	return first != 0 && first != 127 && first < 224;
 }
 
-static int addr_value(struct ctx *ctx, const config_setting_t *s, const char *key,
-		      uint32_t *out)
+static int addr_value(struct ctx *ctx, const config_setting_t *s, const char *key, uint32_t *out)
 {
 	const char *v;
 
@@ -569,7 +569,8 @@ static int addr_value(struct ctx *ctx, const config_setting_t *s, const char *ke
 		return GOT_INVALID;
 	}
 	if (!is_unicast(*out)) {
-		cfg_err(ctx, s, key, "must be a unicast IPv4 address, not in 0/8, 127/8 or 224/3 (got %s)",
+		cfg_err(ctx, s, key,
+			"must be a unicast IPv4 address, not in 0/8, 127/8 or 224/3 (got %s)",
 			quote(v).s);
 		return GOT_INVALID;
 	}
@@ -578,7 +579,7 @@ static int addr_value(struct ctx *ctx, const config_setting_t *s, const char *ke
 
 static void format_addr(uint32_t addr, char *buf)
 {
-	struct in_addr a = { .s_addr = addr };
+	struct in_addr a = {.s_addr = addr};
 
 	inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
 }
@@ -589,8 +590,7 @@ static void format_addr(uint32_t addr, char *buf)
  * (*out)[k], for messages about it; the caller frees both.
  */
 static void parse_addr_list(struct ctx *ctx, const config_setting_t *s, const char *key,
-			    unsigned int max, uint32_t **out, unsigned int *n,
-			    unsigned int **elems)
+			    unsigned int max, uint32_t **out, unsigned int *n, unsigned int **elems)
 {
 	char ekey[KEY_MAX], okey[KEY_MAX], buf[INET_ADDRSTRLEN];
 	unsigned int i, j, len, *idx;
@@ -650,8 +650,8 @@ static bool parse_uint(const char *s, const char **end, unsigned long *v)
 }
 
 /* "N" or "A-B" with min <= A <= B <= max, digits only. */
-static bool parse_range_str(const char *s, unsigned long min, unsigned long max,
-			    uint16_t *first, uint16_t *last, bool *reversed)
+static bool parse_range_str(const char *s, unsigned long min, unsigned long max, uint16_t *first,
+			    uint16_t *last, bool *reversed)
 {
 	unsigned long a, b;
 	const char *p;
@@ -678,8 +678,8 @@ static bool parse_range_str(const char *s, unsigned long min, unsigned long max,
  * `what` names the unit in messages ("port", "status").
  */
 static int range_value(struct ctx *ctx, const config_setting_t *s, const char *key,
-		       unsigned long min, unsigned long max, const char *what,
-		       uint16_t *first, uint16_t *last)
+		       unsigned long min, unsigned long max, const char *what, uint16_t *first,
+		       uint16_t *last)
 {
 	bool reversed;
 	const char *v;
@@ -695,8 +695,8 @@ static int range_value(struct ctx *ctx, const config_setting_t *s, const char *k
 		return GOT_VALUE;
 	}
 	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		cfg_err(ctx, s, key, "must be a %s number or a \"first-last\" string (got %s)", what,
-			type_name(s));
+		cfg_err(ctx, s, key, "must be a %s number or a \"first-last\" string (got %s)",
+			what, type_name(s));
 		return GOT_INVALID;
 	}
 	v = config_setting_get_string(s);
@@ -705,8 +705,9 @@ static int range_value(struct ctx *ctx, const config_setting_t *s, const char *k
 	if (reversed)
 		cfg_err(ctx, s, key, "range must run from low to high (got %s)", quote(v).s);
 	else
-		cfg_err(ctx, s, key, "must be a %s %lu-%lu or a range \"first-last\" within it (got %s)",
-			what, min, max, quote(v).s);
+		cfg_err(ctx, s, key,
+			"must be a %s %lu-%lu or a range \"first-last\" within it (got %s)", what,
+			min, max, quote(v).s);
 	return GOT_INVALID;
 }
 
@@ -737,7 +738,8 @@ static int get_path(struct ctx *ctx, const config_setting_t *grp, const char *gk
 		return GOT_INVALID;
 	}
 	if (max_len && strlen(v) > max_len) {
-		cfg_err(ctx, s, key, "must be at most %zu bytes long (got %zu)", max_len, strlen(v));
+		cfg_err(ctx, s, key, "must be at most %zu bytes long (got %zu)", max_len,
+			strlen(v));
 		return GOT_INVALID;
 	}
 	*out = v;
@@ -788,8 +790,8 @@ static bool is_prime(unsigned long n)
 /* ------------------------------------------------------------------------- */
 /* edge                                                                       */
 
-static const char *const fastpath_names[] = { "xdp", "dpdk", NULL };
-static const char *const role_names[] = { "client", "backend", "both", NULL };
+static const char *const fastpath_names[] = {"xdp", "dpdk", NULL};
+static const char *const role_names[] = {"client", "backend", "both", NULL};
 
 static const char *check_ifname(const char *v)
 {
@@ -808,7 +810,7 @@ static const char *check_ifname(const char *v)
 static void parse_ifaces(struct ctx *ctx, const config_setting_t *s, const char *key,
 			 struct ag_cfg_edge *edge)
 {
-	static const char *const keys[] = { "name", "role", NULL };
+	static const char *const keys[] = {"name", "role", NULL};
 	char ekey[KEY_MAX], nkey[KEY_MAX];
 	unsigned int i, j, len;
 
@@ -876,10 +878,12 @@ static void check_roles(struct ctx *ctx, const config_setting_t *s, const char *
 	}
 	if (!client)
 		cfg_err(ctx, s, key,
-			"no interface has role \"client\" or \"both\": clients could not reach the VIPs");
+			"no interface has role \"client\" or \"both\": clients could not reach the "
+			"VIPs");
 	if (!backend)
 		cfg_err(ctx, s, key,
-			"no interface has role \"backend\" or \"both\": backend replies would not be translated back");
+			"no interface has role \"backend\" or \"both\": backend replies would not "
+			"be translated back");
 }
 
 static void parse_str_array(struct ctx *ctx, const config_setting_t *s, const char *key,
@@ -916,7 +920,7 @@ static void parse_str_array(struct ctx *ctx, const config_setting_t *s, const ch
 	}
 }
 
-static const char *const exception_names[] = { "tap", "none", NULL };
+static const char *const exception_names[] = {"tap", "none", NULL};
 
 /* "a.b.c.d/len", len 0-32. */
 static bool parse_prefix(const char *v, uint32_t *addr, uint8_t *len)
@@ -946,8 +950,9 @@ static bool parse_mac(const char *v, uint8_t mac[6])
 	unsigned int b[6];
 	int n = -1, i;
 
-	if (sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-		   &n) != 6 || n != 17 || v[n])
+	if (sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &n) !=
+		6 ||
+	    n != 17 || v[n])
 		return false;
 	for (i = 0; i < 6; i++) {
 		if (!isxdigit((unsigned char)v[3 * i]) || !isxdigit((unsigned char)v[3 * i + 1]))
@@ -985,7 +990,7 @@ static void parse_port_addrs(struct ctx *ctx, const config_setting_t *s, const c
 		return;
 	for (i = 0; i < len; i++) {
 		config_setting_t *e = config_setting_get_elem(s, i);
-		struct ag_cfg_prefix p = { .line = setting_line(e) };
+		struct ag_cfg_prefix p = {.line = setting_line(e)};
 		const char *v;
 
 		key_elem(ekey, key, i);
@@ -993,12 +998,15 @@ static void parse_port_addrs(struct ctx *ctx, const config_setting_t *s, const c
 			continue;
 		v = config_setting_get_string(e);
 		if (!parse_prefix(v, &p.addr, &p.len) || p.len == 0) {
-			cfg_err(ctx, e, ekey, "must be an IPv4 address with its prefix length, "
-				"\"a.b.c.d/len\" with len 1-32 (got %s)", quote(v).s);
+			cfg_err(ctx, e, ekey,
+				"must be an IPv4 address with its prefix length, "
+				"\"a.b.c.d/len\" with len 1-32 (got %s)",
+				quote(v).s);
 			continue;
 		}
 		if (!is_unicast(p.addr)) {
-			cfg_err(ctx, e, ekey, "must be a unicast IPv4 address (got %s)", quote(v).s);
+			cfg_err(ctx, e, ekey, "must be a unicast IPv4 address (got %s)",
+				quote(v).s);
 			continue;
 		}
 		for (j = 0; j < dpdk->n_port_addrs; j++)
@@ -1015,7 +1023,7 @@ static void parse_port_addrs(struct ctx *ctx, const config_setting_t *s, const c
 static void parse_routes(struct ctx *ctx, const config_setting_t *s, const char *key,
 			 struct ag_cfg_dpdk *dpdk)
 {
-	static const char *const keys[] = { "to", "via", NULL };
+	static const char *const keys[] = {"to", "via", NULL};
 	char ekey[KEY_MAX], mkey[KEY_MAX];
 	unsigned int i, j, len;
 
@@ -1027,7 +1035,7 @@ static void parse_routes(struct ctx *ctx, const config_setting_t *s, const char 
 		return;
 	for (i = 0; i < len; i++) {
 		config_setting_t *e = config_setting_get_elem(s, i), *m;
-		struct ag_cfg_route r = { .line = setting_line(e) };
+		struct ag_cfg_route r = {.line = setting_line(e)};
 		bool ok = true;
 		const char *v;
 
@@ -1040,18 +1048,21 @@ static void parse_routes(struct ctx *ctx, const config_setting_t *s, const char 
 				r.to.addr = 0;
 				r.to.len = 0;
 			} else if (!parse_prefix(v, &r.to.addr, &r.to.len)) {
-				cfg_err(ctx, m, mkey, "must be \"a.b.c.d/len\" (len 0-32) or "
-					"\"default\" (got %s)", quote(v).s);
+				cfg_err(ctx, m, mkey,
+					"must be \"a.b.c.d/len\" (len 0-32) or "
+					"\"default\" (got %s)",
+					quote(v).s);
 				ok = false;
 			} else if (r.to.addr & ~prefix_mask(r.to.len)) {
-				cfg_err(ctx, m, mkey, "has bits set past the prefix length (got %s)",
-					quote(v).s);
+				cfg_err(ctx, m, mkey,
+					"has bits set past the prefix length (got %s)", quote(v).s);
 				ok = false;
 			}
 			for (j = 0; ok && j < dpdk->n_routes; j++) {
 				if (dpdk->routes[j].to.addr == r.to.addr &&
 				    dpdk->routes[j].to.len == r.to.len) {
-					cfg_err(ctx, m, mkey, "duplicate destination %s (also line %d)",
+					cfg_err(ctx, m, mkey,
+						"duplicate destination %s (also line %d)",
 						quote(v).s, dpdk->routes[j].line);
 					ok = false;
 				}
@@ -1063,7 +1074,8 @@ static void parse_routes(struct ctx *ctx, const config_setting_t *s, const char 
 		if (!m || addr_value(ctx, m, mkey, &r.via) != GOT_VALUE) {
 			ok = false;
 		} else if (port_of(dpdk, r.via) < 0) {
-			cfg_err(ctx, m, mkey, "is not inside the subnet of any edge.dpdk.port_addresses "
+			cfg_err(ctx, m, mkey,
+				"is not inside the subnet of any edge.dpdk.port_addresses "
 				"entry: a next hop must be on a port's link");
 			ok = false;
 		}
@@ -1075,7 +1087,7 @@ static void parse_routes(struct ctx *ctx, const config_setting_t *s, const char 
 static void parse_neighbours(struct ctx *ctx, const config_setting_t *s, const char *key,
 			     struct ag_cfg_dpdk *dpdk)
 {
-	static const char *const keys[] = { "address", "mac", NULL };
+	static const char *const keys[] = {"address", "mac", NULL};
 	char ekey[KEY_MAX], mkey[KEY_MAX];
 	unsigned int i, j, len;
 
@@ -1087,7 +1099,7 @@ static void parse_neighbours(struct ctx *ctx, const config_setting_t *s, const c
 		return;
 	for (i = 0; i < len; i++) {
 		config_setting_t *e = config_setting_get_elem(s, i), *m;
-		struct ag_cfg_neigh n = { .line = setting_line(e) };
+		struct ag_cfg_neigh n = {.line = setting_line(e)};
 		bool ok = true;
 		const char *v;
 
@@ -1099,7 +1111,8 @@ static void parse_neighbours(struct ctx *ctx, const config_setting_t *s, const c
 		if (!m || addr_value(ctx, m, mkey, &n.addr) != GOT_VALUE) {
 			ok = false;
 		} else if (port_of(dpdk, n.addr) < 0) {
-			cfg_err(ctx, m, mkey, "is not inside the subnet of any edge.dpdk.port_addresses "
+			cfg_err(ctx, m, mkey,
+				"is not inside the subnet of any edge.dpdk.port_addresses "
 				"entry");
 			ok = false;
 		} else {
@@ -1113,13 +1126,16 @@ static void parse_neighbours(struct ctx *ctx, const config_setting_t *s, const c
 		}
 		if (get_string(ctx, e, ekey, "mac", true, &v, &m, mkey) == GOT_VALUE) {
 			if (!parse_mac(v, n.mac)) {
-				cfg_err(ctx, m, mkey, "must be a MAC address xx:xx:xx:xx:xx:xx (got %s)",
+				cfg_err(ctx, m, mkey,
+					"must be a MAC address xx:xx:xx:xx:xx:xx (got %s)",
 					quote(v).s);
 				ok = false;
 			} else if ((n.mac[0] & 1) || !(n.mac[0] | n.mac[1] | n.mac[2] | n.mac[3] |
-							  n.mac[4] | n.mac[5])) {
-				cfg_err(ctx, m, mkey, "must be a unicast MAC address, not zero or "
-					"multicast (got %s)", quote(v).s);
+						       n.mac[4] | n.mac[5])) {
+				cfg_err(ctx, m, mkey,
+					"must be a unicast MAC address, not zero or "
+					"multicast (got %s)",
+					quote(v).s);
 				ok = false;
 			}
 		} else {
@@ -1134,8 +1150,8 @@ static void parse_dpdk(struct ctx *ctx, const config_setting_t *s, const char *k
 		       struct ag_cfg_dpdk *dpdk)
 {
 	static const char *const keys[] = {
-		"eal_args", "ports", "shm_name", "port_addresses", "routes", "neighbours",
-		"exception_path", NULL,
+	    "eal_args", "ports",      "shm_name",	"port_addresses",
+	    "routes",	"neighbours", "exception_path", NULL,
 	};
 	char mkey[KEY_MAX];
 	config_setting_t *m;
@@ -1164,9 +1180,10 @@ static void parse_dpdk(struct ctx *ctx, const config_setting_t *s, const char *k
 	if (m) {
 		parse_port_addrs(ctx, m, mkey, dpdk);
 		if (is_seq(m) && (unsigned int)config_setting_length(m) != dpdk->n_ports)
-			cfg_err(ctx, m, mkey, "must have one entry per port, in the order of "
-				"edge.dpdk.ports (%u ports, got %u)", dpdk->n_ports,
-				(unsigned int)config_setting_length(m));
+			cfg_err(ctx, m, mkey,
+				"must have one entry per port, in the order of "
+				"edge.dpdk.ports (%u ports, got %u)",
+				dpdk->n_ports, (unsigned int)config_setting_length(m));
 	}
 	/* Routes and neighbours are checked against the port subnets: after them. */
 	m = get_member(ctx, s, key, "routes", false, mkey);
@@ -1189,8 +1206,7 @@ static bool parse_metrics(const char *v, uint32_t *ip, uint16_t *port)
 		return false;
 	memcpy(host, v, colon - v);
 	host[colon - v] = '\0';
-	if (!parse_ipv4(host, ip) || !parse_uint(colon + 1, &end, &p) || *end || p < 1 ||
-	    p > 65535)
+	if (!parse_ipv4(host, ip) || !parse_uint(colon + 1, &end, &p) || *end || p < 1 || p > 65535)
 		return false;
 	*port = p;
 	return true;
@@ -1202,8 +1218,8 @@ static bool parse_metrics(const char *v, uint32_t *ip, uint16_t *port)
  * silently lets nobody in. 0 with *name and *gid set, 1 when absent, -1 (error
  * recorded) when invalid.
  */
-static int get_group(struct ctx *ctx, const config_setting_t *s, const char *name,
-		     const char **out, gid_t *gid)
+static int get_group(struct ctx *ctx, const config_setting_t *s, const char *name, const char **out,
+		     gid_t *gid)
 {
 	struct group gr, *res = NULL;
 	char key[KEY_MAX], buf[4096];
@@ -1214,7 +1230,8 @@ static int get_group(struct ctx *ctx, const config_setting_t *s, const char *nam
 	if (get_string(ctx, s, "edge", name, false, &v, &m, key) != GOT_VALUE)
 		return m ? -1 : 1;
 	if (!v[0] || strlen(v) > 32 || !is_token(v) || strchr(v, ':')) {
-		cfg_err(ctx, m, key, "must be a group name of 1-32 characters (got %s)", quote(v).s);
+		cfg_err(ctx, m, key, "must be a group name of 1-32 characters (got %s)",
+			quote(v).s);
 		return -1;
 	}
 	err = getgrnam_r(v, &gr, buf, sizeof(buf), &res);
@@ -1234,10 +1251,10 @@ static int get_group(struct ctx *ctx, const config_setting_t *s, const char *nam
 static void parse_edge(struct ctx *ctx, const config_setting_t *root, struct ag_cfg_edge *edge)
 {
 	static const char *const keys[] = {
-		"name", "hash_seed", "fastpath", "interfaces", "nat_addresses", "nat_ports",
-		"bpffs_dir", "tcp_idle_s", "udp_idle_s", "ring_size", "max_flows",
-		"control_socket", "admin_group", "control_group", "state_file", "metrics", "dpdk",
-		NULL,
+	    "name",	 "hash_seed",	   "fastpath",	  "interfaces",	   "nat_addresses",
+	    "nat_ports", "bpffs_dir",	   "tcp_idle_s",  "udp_idle_s",	   "ring_size",
+	    "max_flows", "control_socket", "admin_group", "control_group", "state_file",
+	    "metrics",	 "dpdk",	   NULL,
 	};
 	const char *bpffs = DEFAULT_BPFFS_DIR, *sock = DEFAULT_CONTROL_SOCKET;
 	const char *state = DEFAULT_STATE_FILE, *metrics = DEFAULT_METRICS;
@@ -1284,8 +1301,8 @@ static void parse_edge(struct ctx *ctx, const config_setting_t *root, struct ag_
 
 	m = get_member(ctx, s, "edge", "nat_addresses", true, key);
 	if (m)
-		parse_addr_list(ctx, m, key, AG_MAX_NAT_ADDRS, &edge->nat_addrs,
-				&edge->n_nat_addrs, NULL);
+		parse_addr_list(ctx, m, key, AG_MAX_NAT_ADDRS, &edge->nat_addrs, &edge->n_nat_addrs,
+				NULL);
 
 	m = get_member(ctx, s, "edge", "nat_ports", false, key);
 	if (m)
@@ -1307,7 +1324,8 @@ static void parse_edge(struct ctx *ctx, const config_setting_t *root, struct ag_
 			cfg_err(ctx, m, key, "must be a prime number (got %lld)", n);
 		}
 	}
-	if (get_int(ctx, s, "edge", "max_flows", false, AG_FLOWS_MIN, AG_FLOWS_MAX, &n) == GOT_VALUE)
+	if (get_int(ctx, s, "edge", "max_flows", false, AG_FLOWS_MIN, AG_FLOWS_MAX, &n) ==
+	    GOT_VALUE)
 		edge->max_flows = n;
 	get_path(ctx, s, "edge", "control_socket", SOCK_PATH_MAX, &sock);
 	if (get_group(ctx, s, "admin_group", &admin, &edge->admin_gid))
@@ -1324,7 +1342,8 @@ static void parse_edge(struct ctx *ctx, const config_setting_t *root, struct ag_
 			metrics = v;
 		} else {
 			cfg_err(ctx, m, key,
-				"must be \"a.b.c.d:port\" with port 1-65535, or \"\" to disable (got %s)",
+				"must be \"a.b.c.d:port\" with port 1-65535, or \"\" to disable "
+				"(got %s)",
 				quote(v).s);
 		}
 	}
@@ -1333,8 +1352,9 @@ static void parse_edge(struct ctx *ctx, const config_setting_t *root, struct ag_
 	if (m)
 		parse_dpdk(ctx, m, key, &edge->dpdk);
 	if (fastpath == AG_FASTPATH_DPDK) {
-		config_setting_t *pm = m && config_setting_type(m) == CONFIG_TYPE_GROUP ?
-					       config_setting_get_member(m, "ports") : NULL;
+		config_setting_t *pm = m && config_setting_type(m) == CONFIG_TYPE_GROUP
+					   ? config_setting_get_member(m, "ports")
+					   : NULL;
 
 		if (!m)
 			cfg_err(ctx, s, key, "is required when fastpath = \"dpdk\"");
@@ -1361,17 +1381,27 @@ defaults:
 /* ------------------------------------------------------------------------- */
 /* health checks                                                              */
 
-static const char *const hc_proto_names[] = { "tcp", "http", "udp", NULL };
+static const char *const hc_proto_names[] = {"tcp", "http", "udp", NULL};
 
 static void parse_health(struct ctx *ctx, const config_setting_t *grp, const char *gkey,
 			 struct ag_cfg_health *hc)
 {
 	static const char *const keys[] = {
-		"protocol", "port", "path", "status", "host", "send", "expect", "interval_ms",
-		"timeout_ms", "healthy_threshold", "unhealthy_threshold", NULL,
+	    "protocol",
+	    "port",
+	    "path",
+	    "status",
+	    "host",
+	    "send",
+	    "expect",
+	    "interval_ms",
+	    "timeout_ms",
+	    "healthy_threshold",
+	    "unhealthy_threshold",
+	    NULL,
 	};
-	static const char *const http_only[] = { "path", "status", "host", NULL };
-	static const char *const udp_only[] = { "send", "expect", NULL };
+	static const char *const http_only[] = {"path", "status", "host", NULL};
+	static const char *const udp_only[] = {"send", "expect", NULL};
 	char key[KEY_MAX];
 	config_setting_t *s, *m;
 	int proto = AG_HC_TCP, i;
@@ -1395,8 +1425,8 @@ static void parse_health(struct ctx *ctx, const config_setting_t *grp, const cha
 		hc->line = setting_line(s);
 		check_keys(ctx, s, key, keys);
 		/* with an unknown protocol, protocol-specific keys cannot be judged */
-		proto_ok = get_enum(ctx, s, key, "protocol", false, hc_proto_names, &proto) !=
-			   GOT_INVALID;
+		proto_ok =
+		    get_enum(ctx, s, key, "protocol", false, hc_proto_names, &proto) != GOT_INVALID;
 		hc->proto = proto;
 		for (i = 0; proto_ok && http_only[i]; i++) {
 			m = config_setting_get_member(s, http_only[i]);
@@ -1418,17 +1448,19 @@ static void parse_health(struct ctx *ctx, const config_setting_t *grp, const cha
 		}
 		if (get_int(ctx, s, key, "port", false, 1, 65535, &n) == GOT_VALUE)
 			hc->port = n;
-		if (get_int(ctx, s, key, "interval_ms", false, HC_INTERVAL_MIN, HC_INTERVAL_MAX, &n) ==
-		    GOT_VALUE)
+		if (get_int(ctx, s, key, "interval_ms", false, HC_INTERVAL_MIN, HC_INTERVAL_MAX,
+			    &n) == GOT_VALUE)
 			hc->interval_ms = n;
 		else if (config_setting_get_member(s, "interval_ms"))
 			interval_ok = false;
-		if (get_int(ctx, s, key, "timeout_ms", false, 1, HC_INTERVAL_MAX, &n) == GOT_VALUE) {
+		if (get_int(ctx, s, key, "timeout_ms", false, 1, HC_INTERVAL_MAX, &n) ==
+		    GOT_VALUE) {
 			if (interval_ok && n > hc->interval_ms) {
 				char mkey[KEY_MAX];
 
 				m = get_member(ctx, s, key, "timeout_ms", false, mkey);
-				cfg_err(ctx, m, mkey, "must be 1-%u, at most interval_ms (got %lld)",
+				cfg_err(ctx, m, mkey,
+					"must be 1-%u, at most interval_ms (got %lld)",
 					hc->interval_ms, n);
 			} else {
 				hc->timeout_ms = n;
@@ -1453,7 +1485,8 @@ static void parse_health(struct ctx *ctx, const config_setting_t *grp, const cha
 		if (get_string(ctx, s, key, "path", false, &v, &m, mkey) == GOT_VALUE) {
 			if (v[0] != '/' || strlen(v) > HC_PATH_MAX || !is_token(v))
 				cfg_err(ctx, m, mkey,
-					"must start with '/' and be at most %d printable characters without spaces (got %s)",
+					"must start with '/' and be at most %d printable "
+					"characters without spaces (got %s)",
 					HC_PATH_MAX, quote(v).s);
 			else
 				path = v;
@@ -1476,8 +1509,8 @@ static void parse_health(struct ctx *ctx, const config_setting_t *grp, const cha
 
 		if (get_string(ctx, s, key, "send", false, &v, &m, mkey) == GOT_VALUE) {
 			if (!v[0] || strlen(v) > HC_PAYLOAD_MAX)
-				cfg_err(ctx, m, mkey, "must be 1-%d bytes (got %zu)", HC_PAYLOAD_MAX,
-					strlen(v));
+				cfg_err(ctx, m, mkey, "must be 1-%d bytes (got %zu)",
+					HC_PAYLOAD_MAX, strlen(v));
 			else
 				hc->send = cfg_strdup(ctx, m, mkey, v);
 		} else if (!m) {
@@ -1485,9 +1518,10 @@ static void parse_health(struct ctx *ctx, const config_setting_t *grp, const cha
 		}
 		if (get_string(ctx, s, key, "expect", false, &v, &m, mkey) == GOT_VALUE) {
 			if (!v[0] || strlen(v) > HC_PAYLOAD_MAX)
-				cfg_err(ctx, m, mkey,
-					"must be 1-%d bytes, or left out to accept any reply (got %zu)",
-					HC_PAYLOAD_MAX, strlen(v));
+				cfg_err(
+				    ctx, m, mkey,
+				    "must be 1-%d bytes, or left out to accept any reply (got %zu)",
+				    HC_PAYLOAD_MAX, strlen(v));
 			else
 				hc->expect = cfg_strdup(ctx, m, mkey, v);
 		}
@@ -1497,11 +1531,11 @@ static void parse_health(struct ctx *ctx, const config_setting_t *grp, const cha
 /* ------------------------------------------------------------------------- */
 /* accelerators, listeners, endpoint groups                                   */
 
-static const char *const proto_names[] = { "tcp", "udp", NULL };
-static const uint8_t proto_values[] = { IPPROTO_TCP, IPPROTO_UDP };
-static const char *const affinity_names[] = { "none", "source_ip", NULL };
-static const uint8_t affinity_values[] = { AG_AFFINITY_NONE, AG_AFFINITY_SOURCE_IP };
-static const char *const failure_names[] = { "fail_open", "drop", NULL };
+static const char *const proto_names[] = {"tcp", "udp", NULL};
+static const uint8_t proto_values[] = {IPPROTO_TCP, IPPROTO_UDP};
+static const char *const affinity_names[] = {"none", "source_ip", NULL};
+static const uint8_t affinity_values[] = {AG_AFFINITY_NONE, AG_AFFINITY_SOURCE_IP};
+static const char *const failure_names[] = {"fail_open", "drop", NULL};
 
 static bool listener_has_port(const struct ag_cfg_listener *l, unsigned int port)
 {
@@ -1516,7 +1550,7 @@ static bool listener_has_port(const struct ag_cfg_listener *l, unsigned int port
 static void parse_overrides(struct ctx *ctx, const config_setting_t *s, const char *key,
 			    const struct ag_cfg_listener *l, struct ag_cfg_group *g)
 {
-	static const char *const keys[] = { "listener_port", "endpoint_port", NULL };
+	static const char *const keys[] = {"listener_port", "endpoint_port", NULL};
 	char ekey[KEY_MAX], pkey[KEY_MAX];
 	unsigned int i, j, len;
 
@@ -1576,7 +1610,7 @@ static void parse_overrides(struct ctx *ctx, const config_setting_t *s, const ch
 static void parse_endpoints(struct ctx *ctx, const config_setting_t *s, const char *key,
 			    struct ag_cfg_group *g)
 {
-	static const char *const keys[] = { "address", "weight", NULL };
+	static const char *const keys[] = {"address", "weight", NULL};
 	char ekey[KEY_MAX], akey[KEY_MAX], buf[INET_ADDRSTRLEN];
 	unsigned int i, j, len;
 
@@ -1619,8 +1653,9 @@ static void parse_endpoints(struct ctx *ctx, const config_setting_t *s, const ch
 				break;
 		if (j < g->n_endpoints) {
 			format_addr(a, buf);
-			cfg_err(ctx, as, akey, "duplicate endpoint %s in this group (also at line %d)",
-				buf, g->endpoints[j].line);
+			cfg_err(ctx, as, akey,
+				"duplicate endpoint %s in this group (also at line %d)", buf,
+				g->endpoints[j].line);
 			continue;
 		}
 		ep->addr = a;
@@ -1634,7 +1669,7 @@ static void parse_group(struct ctx *ctx, const config_setting_t *s, const char *
 			struct ag_cfg_listener *l)
 {
 	static const char *const keys[] = {
-		"region", "traffic_dial", "health_check", "port_overrides", "endpoints", NULL,
+	    "region", "traffic_dial", "health_check", "port_overrides", "endpoints", NULL,
 	};
 	struct ag_cfg_group *g = &l->groups[l->n_groups];
 	char mkey[KEY_MAX], rkey[KEY_MAX];
@@ -1654,8 +1689,7 @@ static void parse_group(struct ctx *ctx, const config_setting_t *s, const char *
 	key_member(rkey, key, "region");
 	if (get_name(ctx, s, key, "region", g->region, &rs) != GOT_VALUE)
 		ok = false; /* region stays "": never matches region_order or a duplicate */
-	if (get_int_checked(ctx, s, key, "traffic_dial", ag_config__check_dial, &dial) ==
-	    GOT_VALUE)
+	if (get_int_checked(ctx, s, key, "traffic_dial", ag_config__check_dial, &dial) == GOT_VALUE)
 		g->traffic_dial = dial;
 	parse_health(ctx, s, key, &g->health);
 	m = get_member(ctx, s, key, "port_overrides", false, mkey);
@@ -1669,9 +1703,10 @@ static void parse_group(struct ctx *ctx, const config_setting_t *s, const char *
 			if (!strcmp(l->groups[j].region, g->region))
 				break;
 		if (j < l->n_groups)
-			cfg_err(ctx, rs, rkey,
-				"region %s already has an endpoint group in this listener (line %d)",
-				quote(g->region).s, l->groups[j].line);
+			cfg_err(
+			    ctx, rs, rkey,
+			    "region %s already has an endpoint group in this listener (line %d)",
+			    quote(g->region).s, l->groups[j].line);
 	}
 	/* kept even when invalid: its allocations are freed with the config */
 	l->n_groups++;
@@ -1703,7 +1738,8 @@ static void parse_region_order(struct ctx *ctx, const config_setting_t *s, const
 			if (l->groups[j].region[0] && !strcmp(l->groups[j].region, v))
 				break;
 		if (j == l->n_groups) {
-			cfg_err(ctx, e, ekey, "%s is not the region of an endpoint group of this listener",
+			cfg_err(ctx, e, ekey,
+				"%s is not the region of an endpoint group of this listener",
 				quote(v).s);
 			continue;
 		}
@@ -1753,8 +1789,8 @@ static void parse_listener(struct ctx *ctx, const config_setting_t *s, const cha
 			   struct ag_cfg_accelerator *a)
 {
 	static const char *const keys[] = {
-		"protocol", "ports", "client_affinity", "failure_policy", "overprovisioning",
-		"region_order", "endpoint_groups", NULL,
+	    "protocol",		"ports",	"client_affinity", "failure_policy",
+	    "overprovisioning", "region_order", "endpoint_groups", NULL,
 	};
 	struct ag_cfg_listener *l = &a->listeners[a->n_listeners];
 	char mkey[KEY_MAX], ekey[KEY_MAX];
@@ -1870,8 +1906,8 @@ static void check_overlaps(struct ctx *ctx, const config_setting_t *ls, const ch
 		if (l->proto != proto)
 			continue;
 		for (j = 0; j < l->n_ranges; j++)
-			refs[n++] = (struct range_ref){ l->ranges[j].first, l->ranges[j].last, i, j,
-							l->ranges[j].line };
+			refs[n++] = (struct range_ref){l->ranges[j].first, l->ranges[j].last, i, j,
+						       l->ranges[j].line};
 	}
 	qsort(refs, n, sizeof(*refs), range_ref_cmp);
 	far = &refs[0];
@@ -1885,8 +1921,8 @@ static void check_overlaps(struct ctx *ctx, const config_setting_t *ls, const ch
 				later = far;
 				earlier = cur;
 			}
-			snprintf(k1, sizeof(k1), "%s.listeners[%u].ports[%u]", akey, later->listener,
-				 later->range);
+			snprintf(k1, sizeof(k1), "%s.listeners[%u].ports[%u]", akey,
+				 later->listener, later->range);
 			snprintf(k2, sizeof(k2), "%s.listeners[%u].ports[%u]", akey,
 				 earlier->listener, earlier->range);
 			format_range(r1, sizeof(r1), later->first, later->last);
@@ -1913,8 +1949,9 @@ static void check_vip(struct ctx *ctx, const config_setting_t *e, const char *ke
 	format_addr(addr, buf);
 	for (j = 0; j < seen; j++) {
 		if (ctx->vips[j].addr == addr) {
-			cfg_err(ctx, e, ekey, "%s is already an address of accelerators[%u] (line %d)",
-				buf, ctx->vips[j].accel, ctx->vips[j].line);
+			cfg_err(ctx, e, ekey,
+				"%s is already an address of accelerators[%u] (line %d)", buf,
+				ctx->vips[j].accel, ctx->vips[j].line);
 			return;
 		}
 	}
@@ -1922,7 +1959,7 @@ static void check_vip(struct ctx *ctx, const config_setting_t *e, const char *ke
 		if (ctx->edge->nat_addrs[j] == addr)
 			cfg_err(ctx, e, ekey, "%s is also an edge NAT address", buf);
 	if (ctx->n_vips < AG_MAX_VIPS)
-		ctx->vips[ctx->n_vips] = (struct vip_seen){ addr, accel, setting_line(e) };
+		ctx->vips[ctx->n_vips] = (struct vip_seen){addr, accel, setting_line(e)};
 	if (++ctx->n_vips == AG_MAX_VIPS + 1)
 		cfg_err(ctx, e, ekey, "exceeds the limit of %d addresses over all accelerators",
 			AG_MAX_VIPS);
@@ -1931,7 +1968,7 @@ static void check_vip(struct ctx *ctx, const config_setting_t *e, const char *ke
 static void parse_accel(struct ctx *ctx, const config_setting_t *s, const char *key,
 			struct ag_config *cfg)
 {
-	static const char *const keys[] = { "name", "addresses", "listeners", NULL };
+	static const char *const keys[] = {"name", "addresses", "listeners", NULL};
 	struct ag_cfg_accelerator *a = &cfg->accels[cfg->n_accels];
 	char mkey[KEY_MAX], ekey[KEY_MAX];
 	config_setting_t *m, *ns = NULL;
@@ -1997,8 +2034,7 @@ static void parse_accels(struct ctx *ctx, const config_setting_t *root, struct a
 	}
 	keys = ag_config__listener_keys(cfg);
 	if (keys > AG_MAX_LISTENER_KEYS)
-		cfg_err(ctx, s, key,
-			"%lu listener keys (addresses x ports) exceed the limit of %d",
+		cfg_err(ctx, s, key, "%lu listener keys (addresses x ports) exceed the limit of %d",
 			keys, AG_MAX_LISTENER_KEYS);
 }
 
@@ -2029,8 +2065,7 @@ unsigned long ag_config__listener_keys(const struct ag_config *cfg)
  * a word. Find such literals in the text (outside strings and comments) and
  * refuse them, so no value ever changes on its way in.
  */
-static void scan_literal(struct ctx *ctx, const char *file, int line, const char *tok,
-			 size_t len)
+static void scan_literal(struct ctx *ctx, const char *file, int line, const char *tok, size_t len)
 {
 	char text[48];
 	const char *p = tok, *end = tok + len;
@@ -2077,9 +2112,10 @@ static void scan_literal(struct ctx *ctx, const char *file, int line, const char
 		ag_errors__add(ctx->errs, file, line, "syntax error",
 			       "integer %s does not fit in 64 bits", text);
 	else
-		ag_errors__add(ctx->errs, file, line, "syntax error",
-			       "integer %s does not fit in 32 bits (write %sL for a 64-bit integer)",
-			       text, text);
+		ag_errors__add(
+		    ctx->errs, file, line, "syntax error",
+		    "integer %s does not fit in 32 bits (write %sL for a 64-bit integer)", text,
+		    text);
 }
 
 static void scan_text(struct ctx *ctx, const char *file, const char *p, const char *end)
@@ -2108,8 +2144,8 @@ static void scan_text(struct ctx *ctx, const char *file, const char *p, const ch
 			p++;
 		} else if (isalpha((unsigned char)*p) || *p == '*' || *p == '@') {
 			/* a setting name, true/false or @include: may contain digits */
-			for (p++; p < end && (isalnum((unsigned char)*p) || *p == '-' || *p == '_' ||
-					      *p == '*');
+			for (p++; p < end && (isalnum((unsigned char)*p) || *p == '-' ||
+					      *p == '_' || *p == '*');
 			     p++)
 				;
 		} else if (isdigit((unsigned char)*p) ||
@@ -2207,7 +2243,8 @@ static void scan_includes(struct ctx *ctx, const config_t *c, const char *dir)
 		text = read_text(path, &len, &err);
 		if (!text) {
 			ctx->n_errs++;
-			ag_errors__add(ctx->errs, name, 0, NULL, "cannot read: %s", read_problem(err));
+			ag_errors__add(ctx->errs, name, 0, NULL, "cannot read: %s",
+				       read_problem(err));
 		} else {
 			scan_text(ctx, name, text, text + len);
 		}
@@ -2281,7 +2318,7 @@ void ag_config__free(struct ag_config *cfg)
 
 struct ag_config *ag_config__load(const char *path, struct ag_errors *errs)
 {
-	static const char *const root_keys[] = { "edge", "accelerators", NULL };
+	static const char *const root_keys[] = {"edge", "accelerators", NULL};
 	struct ctx *ctx = NULL;
 	struct ag_config *cfg = NULL;
 	char *text = NULL, *dir = NULL, *slash;
@@ -2327,9 +2364,10 @@ struct ag_config *ag_config__load(const char *path, struct ag_errors *errs)
 	if (!config_read_string(&c, text)) {
 		const char *file = config_error_file(&c), *what = config_error_text(&c);
 		/* libconfig's words do not say how to write a mixed port list */
-		const char *hint = strstr(what, "mismatched element type") ?
-					   " (an array [ ] holds values of one type: use a list ( ) to mix them)" :
-					   "";
+		const char *hint =
+		    strstr(what, "mismatched element type")
+			? " (an array [ ] holds values of one type: use a list ( ) to mix them)"
+			: "";
 
 		ag_errors__add(errs, file ? file : path, config_error_line(&c), "syntax error",
 			       "%s%s", what, hint);

@@ -36,8 +36,8 @@ enum ag_fastpath_kind {
 };
 
 enum ag_iface_role {
-	AG_IFACE_CLIENT = 0,	/* clients reach VIPs through it */
-	AG_IFACE_BACKEND = 1,	/* backends are reached through it */
+	AG_IFACE_CLIENT = 0,  /* clients reach VIPs through it */
+	AG_IFACE_BACKEND = 1, /* backends are reached through it */
 	AG_IFACE_BOTH = 2,
 };
 
@@ -48,42 +48,42 @@ struct ag_cfg_iface {
 };
 
 enum ag_hc_proto {
-	AG_HC_TCP = 0,		/* connect() succeeds */
-	AG_HC_HTTP = 1,		/* GET path, status within [status_min, status_max] */
-	AG_HC_UDP = 2,		/* send `send`, reply must start with `expect` */
+	AG_HC_TCP = 0,	/* connect() succeeds */
+	AG_HC_HTTP = 1, /* GET path, status within [status_min, status_max] */
+	AG_HC_UDP = 2,	/* send `send`, reply must start with `expect` */
 };
 
 struct ag_cfg_health {
 	enum ag_hc_proto proto;
-	uint16_t port;		/* 0: the endpoint's traffic port (first listener port, after overrides) */
-	char *path;		/* HTTP only; default "/" */
-	char *host;		/* HTTP Host header; default: endpoint address */
-	uint16_t status_min;	/* HTTP expected status range, default 200-399 */
+	uint16_t port; /* 0: the endpoint's traffic port (first listener port, after overrides) */
+	char *path;    /* HTTP only; default "/" */
+	char *host;    /* HTTP Host header; default: endpoint address */
+	uint16_t status_min; /* HTTP expected status range, default 200-399 */
 	uint16_t status_max;
-	char *send;		/* UDP request payload */
-	char *expect;		/* UDP expected reply prefix */
-	uint32_t interval_ms;	/* 100 ms - 30 s, default 1000 */
-	uint32_t timeout_ms;	/* 1 ms - interval_ms, default min(interval, 2000)/2 */
+	char *send;		     /* UDP request payload */
+	char *expect;		     /* UDP expected reply prefix */
+	uint32_t interval_ms;	     /* 100 ms - 30 s, default 1000 */
+	uint32_t timeout_ms;	     /* 1 ms - interval_ms, default min(interval, 2000)/2 */
 	uint8_t healthy_threshold;   /* consecutive successes to go up (rise), 1-10, default 2 */
 	uint8_t unhealthy_threshold; /* consecutive failures to go down (fall), 1-10, default 2 */
 	int line;
 };
 
 struct ag_cfg_endpoint {
-	uint32_t addr;		/* network order */
-	uint8_t weight;		/* 0-255, default 128; 0 = no new flows */
+	uint32_t addr;	/* network order */
+	uint8_t weight; /* 0-255, default 128; 0 = no new flows */
 	int line;
 };
 
 struct ag_cfg_port_override {
-	uint16_t listener_port;	/* host order */
+	uint16_t listener_port; /* host order */
 	uint16_t endpoint_port;
 	int line;
 };
 
 struct ag_cfg_group {
 	char region[AG_NAME_MAX];
-	uint8_t traffic_dial;	/* 0-100, default 100 */
+	uint8_t traffic_dial; /* 0-100, default 100 */
 	struct ag_cfg_health health;
 	struct ag_cfg_port_override *overrides;
 	unsigned int n_overrides;
@@ -93,24 +93,24 @@ struct ag_cfg_group {
 };
 
 struct ag_cfg_port_range {
-	uint16_t first;		/* host order, inclusive */
+	uint16_t first; /* host order, inclusive */
 	uint16_t last;
 	int line;
 };
 
 enum ag_failure_policy {
-	AG_FAIL_OPEN = 0,	/* nothing healthy: spread over the nearest group's endpoints */
-	AG_FAIL_DROP = 1,	/* nothing healthy: drop new flows */
+	AG_FAIL_OPEN = 0, /* nothing healthy: spread over the nearest group's endpoints */
+	AG_FAIL_DROP = 1, /* nothing healthy: drop new flows */
 };
 
 struct ag_cfg_listener {
-	uint8_t proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
 	struct ag_cfg_port_range *ranges;
 	unsigned int n_ranges;
-	uint8_t affinity;	/* enum ag_affinity (abi.h) */
+	uint8_t affinity;		       /* enum ag_affinity (abi.h) */
 	enum ag_failure_policy failure_policy; /* default fail_open */
-	double overprovisioning; /* 1.0-10.0, default 1.4 */
-	char **region_order;	/* operator-pinned order of regions, NULL = by RTT */
+	double overprovisioning;	       /* 1.0-10.0, default 1.4 */
+	char **region_order;		       /* operator-pinned order of regions, NULL = by RTT */
 	unsigned int n_region_order;
 	struct ag_cfg_group *groups;
 	unsigned int n_groups;
@@ -119,7 +119,7 @@ struct ag_cfg_listener {
 
 struct ag_cfg_accelerator {
 	char name[AG_NAME_MAX];
-	uint32_t *addrs;	/* network order */
+	uint32_t *addrs; /* network order */
 	unsigned int n_addrs;
 	struct ag_cfg_listener *listeners;
 	unsigned int n_listeners;
@@ -128,38 +128,38 @@ struct ag_cfg_accelerator {
 
 /* An IPv4 address with a prefix length: a port's address and subnet, a route's destination. */
 struct ag_cfg_prefix {
-	uint32_t addr;		/* network order */
-	uint8_t len;		/* 0-32 */
+	uint32_t addr; /* network order */
+	uint8_t len;   /* 0-32 */
 	int line;
 };
 
 struct ag_cfg_route {
 	struct ag_cfg_prefix to; /* host bits zero; 0.0.0.0/0 = default */
-	uint32_t via;		/* next hop, network order, inside a port's subnet */
+	uint32_t via;		 /* next hop, network order, inside a port's subnet */
 	int line;
 };
 
 struct ag_cfg_neigh {
-	uint32_t addr;		/* network order, inside a port's subnet */
+	uint32_t addr; /* network order, inside a port's subnet */
 	uint8_t mac[6];
 	int line;
 };
 
 enum ag_exception_path {
-	AG_EXCEPTION_TAP = 0,	/* traffic for the host goes to a tap per port (default) */
-	AG_EXCEPTION_NONE = 1,	/* and is dropped (counted) */
+	AG_EXCEPTION_TAP = 0,  /* traffic for the host goes to a tap per port (default) */
+	AG_EXCEPTION_NONE = 1, /* and is dropped (counted) */
 };
 
 struct ag_cfg_dpdk {
-	char **eal_args;	/* extra EAL arguments */
+	char **eal_args; /* extra EAL arguments */
 	unsigned int n_eal_args;
-	char **ports;		/* PCI addresses or vdev specs, e.g. "net_af_xdp0,iface=e0" */
+	char **ports; /* PCI addresses or vdev specs, e.g. "net_af_xdp0,iface=e0" */
 	unsigned int n_ports;
-	char *shm_name;		/* shared-memory segment name, default "anygate" */
+	char *shm_name; /* shared-memory segment name, default "anygate" */
 	/* port_addrs[i] is port i's own address and subnet (ARP, next hops); 0 or n_ports */
 	struct ag_cfg_prefix *port_addrs;
 	unsigned int n_port_addrs;
-	struct ag_cfg_route *routes;	/* up to AG_MAX_ROUTES */
+	struct ag_cfg_route *routes; /* up to AG_MAX_ROUTES */
 	unsigned int n_routes;
 	struct ag_cfg_neigh *neighbours; /* static ARP entries, up to AG_MAX_STATIC_NEIGH */
 	unsigned int n_neighbours;
@@ -170,27 +170,27 @@ struct ag_cfg_dpdk {
 struct ag_cfg_edge {
 	char name[AG_NAME_MAX];
 	uint32_t hash_seed;		/* same on every edge */
-	enum ag_fastpath_kind fastpath;	/* "xdp" (default) or "dpdk" */
+	enum ag_fastpath_kind fastpath; /* "xdp" (default) or "dpdk" */
 	struct ag_cfg_iface *ifaces;
 	unsigned int n_ifaces;
-	uint32_t *nat_addrs;		/* network order, 1..AG_MAX_NAT_ADDRS */
+	uint32_t *nat_addrs; /* network order, 1..AG_MAX_NAT_ADDRS */
 	unsigned int n_nat_addrs;
-	uint16_t nat_port_min;		/* host order, default 1024-65535 */
+	uint16_t nat_port_min; /* host order, default 1024-65535 */
 	uint16_t nat_port_max;
-	char *bpffs_dir;		/* default "/sys/fs/bpf/anygate" */
-	uint32_t tcp_idle_s;		/* default 340 */
-	uint32_t udp_idle_s;		/* default 30 */
-	uint32_t ring_size;		/* lookup table size M, prime, default 65537 */
-	uint32_t max_flows;		/* flow table entries, default AG_FLOWS_DEFAULT */
-	char *control_socket;		/* default "/run/anygate/anygated.sock" */
-	char *admin_group;		/* group allowed to change state, NULL = root only */
-	char *control_group;		/* group of the control socket file, NULL = the daemon's */
-	gid_t admin_gid;		/* admin_group resolved at load; (gid_t)-1 none */
-	gid_t control_gid;		/* control_group resolved at load; (gid_t)-1 none */
-	char *state_file;		/* runtime overrides, default "/var/lib/anygate/state.json" */
-	char *metrics_addr;		/* "127.0.0.1:9464" (default); "" disables */
-	uint32_t metrics_ip;		/* parsed from metrics_addr, network order */
-	uint16_t metrics_port;		/* host order */
+	char *bpffs_dir;       /* default "/sys/fs/bpf/anygate" */
+	uint32_t tcp_idle_s;   /* default 340 */
+	uint32_t udp_idle_s;   /* default 30 */
+	uint32_t ring_size;    /* lookup table size M, prime, default 65537 */
+	uint32_t max_flows;    /* flow table entries, default AG_FLOWS_DEFAULT */
+	char *control_socket;  /* default "/run/anygate/anygated.sock" */
+	char *admin_group;     /* group allowed to change state, NULL = root only */
+	char *control_group;   /* group of the control socket file, NULL = the daemon's */
+	gid_t admin_gid;       /* admin_group resolved at load; (gid_t)-1 none */
+	gid_t control_gid;     /* control_group resolved at load; (gid_t)-1 none */
+	char *state_file;      /* runtime overrides, default "/var/lib/anygate/state.json" */
+	char *metrics_addr;    /* "127.0.0.1:9464" (default); "" disables */
+	uint32_t metrics_ip;   /* parsed from metrics_addr, network order */
+	uint16_t metrics_port; /* host order */
 	struct ag_cfg_dpdk dpdk;
 	int line;
 };

@@ -23,29 +23,30 @@
 #include "abi.h"
 #include "log.h"
 
-/* Reads (of up to a line each) per event before yielding to other fds; level-triggered epoll calls again. */
+/* Reads (of up to a line each) per event before yielding to other fds; level-triggered epoll calls
+ * again. */
 #define READ_BUDGET 4
 /* A drained output buffer larger than this is given back. */
-#define OUT_KEEP (64u << 10)
+#define OUT_KEEP    (64u << 10)
 
 struct ag_ctl_client {
 	struct ag_ev ev;
 	struct ag_ctl *ctl;
 	struct ag_ctl_client *prev, *next;
-	char in[AG_CTL_LINE_MAX + 1];	/* one full line and its "\n" */
+	char in[AG_CTL_LINE_MAX + 1]; /* one full line and its "\n" */
 	size_t in_len;
 	char *out;
 	size_t out_off, out_len, out_cap;
-	size_t reply_mark;		/* out_len where the reply being dumped started */
+	size_t reply_mark; /* out_len where the reply being dumped started */
 	bool reply_too_big;
 	uint64_t last_active_ns;
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
 	bool admin;
-	bool rd_closed;			/* no more requests: EOF, or a line too long */
-	bool dead;			/* close now, without flushing */
-	bool expired;			/* idle: shut down by the sweep, freed by its callback */
+	bool rd_closed; /* no more requests: EOF, or a line too long */
+	bool dead;	/* close now, without flushing */
+	bool expired;	/* idle: shut down by the sweep, freed by its callback */
 };
 
 struct ag_ctl {
@@ -58,7 +59,7 @@ struct ag_ctl {
 	dev_t sock_dev;
 	ino_t sock_ino;
 	gid_t admin_gid;
-	char admin_group[64];		/* name of admin_gid, for "denied" messages */
+	char admin_group[64]; /* name of admin_gid, for "denied" messages */
 	const struct ag_ctl_cmd *cmds;
 	unsigned int n_cmds;
 	void *ctx;
@@ -70,8 +71,8 @@ struct ag_ctl {
 };
 
 static const char *const code_names[AG_CTL__NR_STATUS] = {
-	[AG_CTL_EUSAGE] = "usage",	 [AG_CTL_EUNKNOWN] = "unknown", [AG_CTL_EDENIED] = "denied",
-	[AG_CTL_EINVALID] = "invalid", [AG_CTL_EBUSY] = "busy",	[AG_CTL_EINTERNAL] = "internal",
+    [AG_CTL_EUSAGE] = "usage",	   [AG_CTL_EUNKNOWN] = "unknown", [AG_CTL_EDENIED] = "denied",
+    [AG_CTL_EINVALID] = "invalid", [AG_CTL_EBUSY] = "busy",	  [AG_CTL_EINTERNAL] = "internal",
 };
 
 const char *ag_ctl__code_name(int code)
@@ -119,7 +120,7 @@ bool ag_ctl__utf8_valid(const char *s, size_t len)
 			n = 3;
 			cp = c & 0x07;
 		} else {
-			return false;	/* continuation byte, overlong 0xc0/0xc1, or > U+10FFFF */
+			return false; /* continuation byte, overlong 0xc0/0xc1, or > U+10FFFF */
 		}
 		if (end - p <= n)
 			return false;
@@ -224,7 +225,7 @@ char *ag_ctl__join(int argc, char *const *argv)
 			errno = EINVAL;
 			return NULL;
 		}
-		cap += 2 * n + 3;	/* every byte escaped, two quotes, a space */
+		cap += 2 * n + 3; /* every byte escaped, two quotes, a space */
 	}
 	line = malloc(cap);
 	if (!line)
@@ -290,13 +291,28 @@ static int builtin_ping(struct ag_ctl_req *req, json_t **data, char **err);
 static int builtin_whoami(struct ag_ctl_req *req, json_t **data, char **err);
 
 static const struct ag_ctl_cmd builtins[] = {
-	{ { "help" }, "[COMMAND...]", 0, AG_CTL_CMD_WORDS, AG_CTL_READ, builtin_help,
-	  "list the commands (those starting with COMMAND)" },
-	{ { "version" }, "", 0, 0, AG_CTL_READ, builtin_version,
-	  "anygated version, control protocol and table ABI" },
-	{ { "ping" }, "", 0, 0, AG_CTL_READ, builtin_ping, "answer \"pong\"" },
-	{ { "whoami" }, "", 0, 0, AG_CTL_READ, builtin_whoami,
-	  "your credentials as the daemon sees them, and your access level" },
+    {{"help"},
+     "[COMMAND...]",
+     0,
+     AG_CTL_CMD_WORDS,
+     AG_CTL_READ,
+     builtin_help,
+     "list the commands (those starting with COMMAND)"},
+    {{"version"},
+     "",
+     0,
+     0,
+     AG_CTL_READ,
+     builtin_version,
+     "anygated version, control protocol and table ABI"},
+    {{"ping"}, "", 0, 0, AG_CTL_READ, builtin_ping, "answer \"pong\""},
+    {{"whoami"},
+     "",
+     0,
+     0,
+     AG_CTL_READ,
+     builtin_whoami,
+     "your credentials as the daemon sees them, and your access level"},
 };
 
 #define N_BUILTINS (sizeof(builtins) / sizeof(builtins[0]))
@@ -328,12 +344,14 @@ static int check_table(const struct ag_ctl_cmd *cmds, unsigned int n)
 		}
 		for (k = 0; k < AG_CTL_CMD_WORDS; k++) {
 			if (k >= nw && cmd->words[k]) {
-				pr_err("control socket: command \"%s\": words after a NULL\n", name);
+				pr_err("control socket: command \"%s\": words after a NULL\n",
+				       name);
 				return -EINVAL;
 			}
 			if (k < nw && (!cmd->words[k][0] || strpbrk(cmd->words[k], " \t\""))) {
 				pr_err("control socket: command \"%s\": a word is empty or has "
-				       "spaces or quotes\n", name);
+				       "spaces or quotes\n",
+				       name);
 				return -EINVAL;
 			}
 		}
@@ -341,7 +359,8 @@ static int check_table(const struct ag_ctl_cmd *cmds, unsigned int n)
 		    (cmd->max_args != -1 && cmd->max_args < cmd->min_args) ||
 		    (cmd->access != AG_CTL_READ && cmd->access != AG_CTL_ADMIN)) {
 			pr_err("control socket: command \"%s\": no handler, bad argument counts "
-			       "or bad access level\n", name);
+			       "or bad access level\n",
+			       name);
 			return -EINVAL;
 		}
 		for (j = 0; j < N_BUILTINS; j++) {
@@ -599,8 +618,7 @@ static json_t *error_reply(int code, const char *msg)
 	/* Messages quote requests, which are checked UTF-8; this is a last resort. */
 	if (!s)
 		s = json_string("(error message is not valid UTF-8)");
-	return json_pack("{s:b, s:o, s:s}", "ok", 0, "error", s, "code",
-			 ag_ctl__code_name(code));
+	return json_pack("{s:b, s:o, s:s}", "ok", 0, "error", s, "code", ag_ctl__code_name(code));
 }
 
 /*
@@ -625,8 +643,8 @@ static void client_reply(struct ag_ctl_client *cl, json_t *reply)
 		cl->out_len = cl->reply_mark;
 		json_decref(reply);
 		reply = error_reply(AG_CTL_EINTERNAL, cl->reply_too_big
-						? "reply larger than 64 MiB"
-						: "out of memory building the reply");
+							  ? "reply larger than 64 MiB"
+							  : "out of memory building the reply");
 		if (!reply || json_dump_callback(reply, dump_cb, cl, JSON_COMPACT))
 			err = -ENOMEM;
 	}
@@ -685,15 +703,15 @@ static void run_command(struct ag_ctl_client *cl, const struct ag_ctl_cmd *cmd,
 	struct ag_ctl *ctl = cl->ctl;
 	int nw = cmd_nwords(cmd), rc, code;
 	struct ag_ctl_req req = {
-		.argc = w->argc - nw,
-		.argv = w->argv + nw,
-		.cmd = cmd,
-		.ctl = ctl,
-		.pid = cl->pid,
-		.uid = cl->uid,
-		.gid = cl->gid,
-		.admin = cl->admin,
-		.ctx = ctl->ctx,
+	    .argc = w->argc - nw,
+	    .argv = w->argv + nw,
+	    .cmd = cmd,
+	    .ctl = ctl,
+	    .pid = cl->pid,
+	    .uid = cl->uid,
+	    .gid = cl->gid,
+	    .admin = cl->admin,
+	    .ctx = ctl->ctx,
 	};
 	json_t *data = NULL, *reply;
 	char name[128], *err = NULL;
@@ -713,7 +731,8 @@ static void run_command(struct ag_ctl_client *cl, const struct ag_ctl_cmd *cmd,
 		else
 			ag_ctl__fail(&err, AG_CTL_EDENIED,
 				     "\"%s\" changes state: only root or members of group %s "
-				     "may run it", name, ctl->admin_group);
+				     "may run it",
+				     name, ctl->admin_group);
 		pr_info("control: denied \"%s\" to uid %u pid %d\n", name, (unsigned int)cl->uid,
 			(int)cl->pid);
 		client_error(cl, AG_CTL_EDENIED, err ? err : "denied");
@@ -866,7 +885,8 @@ static void refuse_busy(struct ag_ctl *ctl, int fd)
 
 	n = snprintf(msg, sizeof(msg),
 		     "{\"ok\":false,\"error\":\"too many control clients (%u); try again "
-		     "later\",\"code\":\"busy\"}\n", ctl->max_clients);
+		     "later\",\"code\":\"busy\"}\n",
+		     ctl->max_clients);
 	/* Best effort: a fresh socket's buffer takes this whole. */
 	if (send(fd, msg, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		pr_debug("control: busy reply: %s\n", strerror(errno));
@@ -1035,7 +1055,8 @@ static int clear_stale(const char *path, const struct sockaddr_un *sun)
 	    errno == EINPROGRESS) {
 		close(fd);
 		pr_err("control socket %s: another process (anygated?) is listening there; "
-		       "refusing to start\n", path);
+		       "refusing to start\n",
+		       path);
 		return -EADDRINUSE;
 	}
 	err = errno;
@@ -1080,7 +1101,7 @@ static int make_parents(const char *path)
 
 static int open_socket(struct ag_ctl *ctl, const struct ag_ctl_opts *opts)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct stat st;
 	int fd, err;
 
@@ -1195,8 +1216,8 @@ struct ag_ctl *ag_ctl__new(struct ag_loop *loop, const struct ag_ctl_opts *opts)
 	err = ag_timer__init(loop, &ctl->sweep, sweep, ctl);
 	if (!err) {
 		/* Sweep often enough that a client is closed within 1.5x idle (or +1 s). */
-		uint64_t period = ctl->idle_ns / 2 < 1000000000ull ? ctl->idle_ns / 2
-								    : 1000000000ull;
+		uint64_t period =
+		    ctl->idle_ns / 2 < 1000000000ull ? ctl->idle_ns / 2 : 1000000000ull;
 
 		err = ag_timer__arm(&ctl->sweep, period, period);
 	}

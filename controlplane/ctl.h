@@ -21,30 +21,30 @@
 
 #include "loop.h"
 
-#define AG_CTL_PROTOCOL 1		/* greeting's "protocol"; bump on an incompatible change */
-#define AG_CTL_LINE_MAX 4096		/* request bytes before "\n": a command line, not a payload */
-#define AG_CTL_MAX_WORDS 64		/* words of one request: no command needs more */
-#define AG_CTL_CMD_WORDS 4		/* words naming a command ("region fail", "set weight") */
-#define AG_CTL_MAX_CLIENTS 256		/* connections at once; more get a "busy" error */
-#define AG_CTL_IDLE_MS 60000		/* a client silent this long is closed */
-#define AG_CTL_OUT_MAX (1u << 20)	/* unsent reply bytes a client may leave queued */
-#define AG_CTL_REPLY_MAX (64u << 20)	/* one reply; larger is an "internal" error */
+#define AG_CTL_PROTOCOL	      1	    /* greeting's "protocol"; bump on an incompatible change */
+#define AG_CTL_LINE_MAX	      4096  /* request bytes before "\n": a command line, not a payload */
+#define AG_CTL_MAX_WORDS      64    /* words of one request: no command needs more */
+#define AG_CTL_CMD_WORDS      4	    /* words naming a command ("region fail", "set weight") */
+#define AG_CTL_MAX_CLIENTS    256   /* connections at once; more get a "busy" error */
+#define AG_CTL_IDLE_MS	      60000 /* a client silent this long is closed */
+#define AG_CTL_OUT_MAX	      (1u << 20)  /* unsent reply bytes a client may leave queued */
+#define AG_CTL_REPLY_MAX      (64u << 20) /* one reply; larger is an "internal" error */
 #define AG_CTL_DEFAULT_SOCKET "/run/anygate/anygated.sock"
 
 enum ag_ctl_access {
-	AG_CTL_READ = 0,	/* anyone who can connect */
-	AG_CTL_ADMIN = 1,	/* root, or a member of the admin group */
+	AG_CTL_READ = 0,  /* anyone who can connect */
+	AG_CTL_ADMIN = 1, /* root, or a member of the admin group */
 };
 
 /* Reply status: 0, or the error "code" the client sees. */
 enum ag_ctl_status {
 	AG_CTL_OK = 0,
-	AG_CTL_EUSAGE,		/* "usage": wrong number of arguments, empty request */
-	AG_CTL_EUNKNOWN,	/* "unknown": no such command */
-	AG_CTL_EDENIED,		/* "denied": an admin command from a read-only peer */
-	AG_CTL_EINVALID,	/* "invalid": a bad value or a malformed request */
-	AG_CTL_EBUSY,		/* "busy": try again later (too many clients, work in progress) */
-	AG_CTL_EINTERNAL,	/* "internal": the daemon failed */
+	AG_CTL_EUSAGE,	  /* "usage": wrong number of arguments, empty request */
+	AG_CTL_EUNKNOWN,  /* "unknown": no such command */
+	AG_CTL_EDENIED,	  /* "denied": an admin command from a read-only peer */
+	AG_CTL_EINVALID,  /* "invalid": a bad value or a malformed request */
+	AG_CTL_EBUSY,	  /* "busy": try again later (too many clients, work in progress) */
+	AG_CTL_EINTERNAL, /* "internal": the daemon failed */
 	AG_CTL__NR_STATUS,
 };
 
@@ -52,15 +52,15 @@ struct ag_ctl_cmd;
 
 /* One request as a handler sees it. */
 struct ag_ctl_req {
-	int argc;			/* arguments after the command words */
-	char **argv;			/* NUL-terminated UTF-8 words, valid during the call */
+	int argc;    /* arguments after the command words */
+	char **argv; /* NUL-terminated UTF-8 words, valid during the call */
 	const struct ag_ctl_cmd *cmd;
-	struct ag_ctl *ctl;		/* the server (ag_ctl__stats for a status command) */
-	pid_t pid;			/* peer credentials at connect time */
+	struct ag_ctl *ctl; /* the server (ag_ctl__stats for a status command) */
+	pid_t pid;	    /* peer credentials at connect time */
 	uid_t uid;
 	gid_t gid;
 	bool admin;
-	void *ctx;			/* ag_ctl_opts.ctx */
+	void *ctx; /* ag_ctl_opts.ctx */
 };
 
 /*
@@ -75,23 +75,23 @@ struct ag_ctl_req {
 typedef int (*ag_ctl_handler)(struct ag_ctl_req *req, json_t **data, char **err);
 
 struct ag_ctl_cmd {
-	const char *words[AG_CTL_CMD_WORDS];	/* {"set", "weight"}: the rest NULL */
-	const char *args;	/* argument usage, e.g. "ENDPOINT WEIGHT"; NULL or "" for none */
+	const char *words[AG_CTL_CMD_WORDS]; /* {"set", "weight"}: the rest NULL */
+	const char *args; /* argument usage, e.g. "ENDPOINT WEIGHT"; NULL or "" for none */
 	int min_args;
-	int max_args;		/* -1: no upper limit */
+	int max_args; /* -1: no upper limit */
 	enum ag_ctl_access access;
 	ag_ctl_handler fn;
-	const char *help;	/* one line */
+	const char *help; /* one line */
 };
 
 struct ag_ctl_opts {
-	const char *path;		/* socket path (< 108 bytes) */
-	const char *version;		/* the greeting's "anygate" version */
-	gid_t sock_gid;			/* group of the socket file; (gid_t)-1 keeps the creator's */
-	gid_t admin_gid;		/* group whose members are admin; (gid_t)-1: root only */
-	const struct ag_ctl_cmd *cmds;	/* the daemon's commands, besides the built-ins */
+	const char *path;	       /* socket path (< 108 bytes) */
+	const char *version;	       /* the greeting's "anygate" version */
+	gid_t sock_gid;		       /* group of the socket file; (gid_t)-1 keeps the creator's */
+	gid_t admin_gid;	       /* group whose members are admin; (gid_t)-1: root only */
+	const struct ag_ctl_cmd *cmds; /* the daemon's commands, besides the built-ins */
 	unsigned int n_cmds;
-	void *ctx;			/* handed to every handler */
+	void *ctx; /* handed to every handler */
 	/* Tunables, 0 = the AG_CTL_* default (tests shrink them). */
 	unsigned int max_clients;
 	uint32_t idle_ms;
@@ -99,15 +99,15 @@ struct ag_ctl_opts {
 };
 
 struct ag_ctl_stats {
-	unsigned int clients;		/* connected now */
-	uint64_t accepted;		/* connections served */
-	uint64_t refused_busy;		/* refused: max_clients reached */
-	uint64_t requests;		/* request lines answered */
-	uint64_t errors;		/* of which answered with an error */
-	uint64_t denied;		/* of which "denied" */
-	uint64_t dropped_slow;		/* clients dropped for leaving AG_CTL_OUT_MAX unread */
-	uint64_t closed_idle;		/* clients closed after idle_ms of silence */
-	uint64_t closed_long_line;	/* clients closed for a line over AG_CTL_LINE_MAX */
+	unsigned int clients;	   /* connected now */
+	uint64_t accepted;	   /* connections served */
+	uint64_t refused_busy;	   /* refused: max_clients reached */
+	uint64_t requests;	   /* request lines answered */
+	uint64_t errors;	   /* of which answered with an error */
+	uint64_t denied;	   /* of which "denied" */
+	uint64_t dropped_slow;	   /* clients dropped for leaving AG_CTL_OUT_MAX unread */
+	uint64_t closed_idle;	   /* clients closed after idle_ms of silence */
+	uint64_t closed_long_line; /* clients closed for a line over AG_CTL_LINE_MAX */
 };
 
 /*
@@ -141,7 +141,7 @@ const char *ag_ctl__code_name(int code);
  */
 struct ag_ctl_words {
 	int argc;
-	char *argv[AG_CTL_MAX_WORDS + 1];	/* NULL-terminated, pointing into buf */
+	char *argv[AG_CTL_MAX_WORDS + 1]; /* NULL-terminated, pointing into buf */
 	char buf[AG_CTL_LINE_MAX + 1];
 };
 

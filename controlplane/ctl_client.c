@@ -21,7 +21,7 @@
 /* Waits for fd to be ready for `events` until the deadline: 0, -ETIMEDOUT or -errno. */
 static int wait_fd(const struct ag_ctlc *c, short events)
 {
-	struct pollfd p = { .fd = c->fd, .events = events };
+	struct pollfd p = {.fd = c->fd, .events = events};
 	int timeout = -1, n;
 
 	for (;;) {
@@ -53,7 +53,8 @@ static int read_line(struct ag_ctlc *c, char **line, size_t *len)
 		c->consumed = 0;
 	}
 	for (;;) {
-		char *nl = c->len > scanned ? memchr(c->buf + scanned, '\n', c->len - scanned) : NULL;
+		char *nl =
+		    c->len > scanned ? memchr(c->buf + scanned, '\n', c->len - scanned) : NULL;
 		ssize_t n;
 		int err;
 
@@ -101,9 +102,9 @@ static int read_line(struct ag_ctlc *c, char **line, size_t *len)
 		}
 		err = wait_fd(c, POLLIN);
 		if (err) {
-			snprintf(c->err, sizeof(c->err), "%s", err == -ETIMEDOUT
-					? "no answer from anygated in time"
-					: strerror(-err));
+			snprintf(c->err, sizeof(c->err), "%s",
+				 err == -ETIMEDOUT ? "no answer from anygated in time"
+						   : strerror(-err));
 			return err;
 		}
 	}
@@ -124,14 +125,15 @@ static int send_all(struct ag_ctlc *c, const char *p, size_t len)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			err = -errno;
-			snprintf(c->err, sizeof(c->err), "sending the request: %s", strerror(errno));
+			snprintf(c->err, sizeof(c->err), "sending the request: %s",
+				 strerror(errno));
 			return err;
 		}
 		err = wait_fd(c, POLLOUT);
 		if (err) {
-			snprintf(c->err, sizeof(c->err), "%s", err == -ETIMEDOUT
-					? "anygated does not take the request in time"
-					: strerror(-err));
+			snprintf(c->err, sizeof(c->err), "%s",
+				 err == -ETIMEDOUT ? "anygated does not take the request in time"
+						   : strerror(-err));
 			return err;
 		}
 	}
@@ -144,8 +146,10 @@ static int check_greeting(struct ag_ctlc *c, const char *path, const char *line,
 	int err = -EPROTO;
 
 	if (!json_is_object(g)) {
-		snprintf(c->err, sizeof(c->err), "%s: not an anygated control socket "
-			 "(unexpected greeting)", path);
+		snprintf(c->err, sizeof(c->err),
+			 "%s: not an anygated control socket "
+			 "(unexpected greeting)",
+			 path);
 		goto out;
 	}
 	if (json_is_false(json_object_get(g, "ok"))) {
@@ -160,12 +164,15 @@ static int check_greeting(struct ag_ctlc *c, const char *path, const char *line,
 	proto = json_object_get(g, "protocol");
 	ver = json_object_get(g, "anygate");
 	if (!json_is_integer(proto) || !json_is_string(ver)) {
-		snprintf(c->err, sizeof(c->err), "%s: not an anygated control socket "
-			 "(unexpected greeting)", path);
+		snprintf(c->err, sizeof(c->err),
+			 "%s: not an anygated control socket "
+			 "(unexpected greeting)",
+			 path);
 		goto out;
 	}
 	if (json_integer_value(proto) != AG_CTL_PROTOCOL) {
-		snprintf(c->err, sizeof(c->err), "anygated %s speaks control protocol %lld; "
+		snprintf(c->err, sizeof(c->err),
+			 "anygated %s speaks control protocol %lld; "
 			 "this anygatectl speaks %d: use the anygatectl of the same release",
 			 json_string_value(ver), (long long)json_integer_value(proto),
 			 AG_CTL_PROTOCOL);
@@ -180,7 +187,7 @@ out:
 
 int ag_ctlc__connect(struct ag_ctlc *c, const char *path, uint64_t deadline_ns)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	char *line;
 	size_t len;
 	int err;
@@ -200,9 +207,10 @@ int ag_ctlc__connect(struct ag_ctlc *c, const char *path, uint64_t deadline_ns)
 		snprintf(c->err, sizeof(c->err), "socket: %s", strerror(errno));
 		return err;
 	}
-	/* A full backlog fails a non-blocking unix connect() with EAGAIN: retry until the deadline. */
+	/* A full backlog fails a non-blocking unix connect() with EAGAIN: retry until the deadline.
+	 */
 	while (connect(c->fd, (struct sockaddr *)&sun, sizeof(sun))) {
-		struct timespec ts = { 0, 10 * 1000000 };
+		struct timespec ts = {0, 10 * 1000000};
 
 		if (errno == EINTR)
 			continue;
@@ -217,8 +225,10 @@ int ag_ctlc__connect(struct ag_ctlc *c, const char *path, uint64_t deadline_ns)
 		}
 		if (deadline_ns && ag_now_ns() >= deadline_ns) {
 			err = -ETIMEDOUT;
-			snprintf(c->err, sizeof(c->err), "cannot connect to %s: anygated does not "
-				 "accept connections in time", path);
+			snprintf(c->err, sizeof(c->err),
+				 "cannot connect to %s: anygated does not "
+				 "accept connections in time",
+				 path);
 			goto out_close;
 		}
 		nanosleep(&ts, NULL);
@@ -268,10 +278,11 @@ int ag_ctlc__request(struct ag_ctlc *c, int argc, char *const *argv, json_t **re
 	req = ag_ctl__join(argc, argv);
 	if (!req) {
 		err = -errno;
-		snprintf(c->err, sizeof(c->err), "%s", err == -EINVAL
-				? "a word of the command holds a control character or invalid "
-				  "UTF-8"
-				: strerror(errno));
+		snprintf(c->err, sizeof(c->err), "%s",
+			 err == -EINVAL
+			     ? "a word of the command holds a control character or invalid "
+			       "UTF-8"
+			     : strerror(errno));
 		return err;
 	}
 	len = strlen(req);
@@ -280,7 +291,7 @@ int ag_ctlc__request(struct ag_ctlc *c, int argc, char *const *argv, json_t **re
 		snprintf(c->err, sizeof(c->err), "command longer than %d bytes", AG_CTL_LINE_MAX);
 		return -E2BIG;
 	}
-	req[len] = '\n';	/* join's buffer has room: it sized for quotes it did not need */
+	req[len] = '\n'; /* join's buffer has room: it sized for quotes it did not need */
 	err = send_all(c, req, len + 1);
 	free(req);
 	if (err)

@@ -14,21 +14,21 @@
 /* anygatectl's exit codes: scripts rely on them (docs/control.md). */
 enum ag_ctl_exit {
 	AG_EXIT_OK = 0,
-	AG_EXIT_FAILED = 1,	/* the daemon answered with an error */
-	AG_EXIT_USAGE = 2,	/* bad command line, unknown command, wrong arguments */
-	AG_EXIT_CONNECT = 3,	/* cannot connect to the socket */
-	AG_EXIT_DENIED = 4,	/* the command needs admin rights */
-	AG_EXIT_PROTOCOL = 5,	/* protocol version mismatch, garbled or missing reply */
-	AG_EXIT_TIMEOUT = 6,	/* no answer in time */
+	AG_EXIT_FAILED = 1,   /* the daemon answered with an error */
+	AG_EXIT_USAGE = 2,    /* bad command line, unknown command, wrong arguments */
+	AG_EXIT_CONNECT = 3,  /* cannot connect to the socket */
+	AG_EXIT_DENIED = 4,   /* the command needs admin rights */
+	AG_EXIT_PROTOCOL = 5, /* protocol version mismatch, garbled or missing reply */
+	AG_EXIT_TIMEOUT = 6,  /* no answer in time */
 };
 
 struct ag_ctlc {
 	int fd;
-	uint64_t deadline_ns;	/* ag_now_ns() clock; 0: no deadline */
-	char *buf;		/* received, not yet consumed */
+	uint64_t deadline_ns; /* ag_now_ns() clock; 0: no deadline */
+	char *buf;	      /* received, not yet consumed */
 	size_t len, cap, consumed;
-	char version[64];	/* the daemon's, from its greeting */
-	char err[640];		/* why the last call failed, for people */
+	char version[64]; /* the daemon's, from its greeting */
+	char err[640];	  /* why the last call failed, for people */
 };
 
 /*

@@ -25,49 +25,49 @@ struct ag_metrics_glue;
 
 /* Per-plan arrays the view points into (indexed by backend / group / listener id). */
 struct ag_view_state {
-	bool *up;			/* health, per backend */
-	int16_t *weight;		/* operator weight override, -1 none */
+	bool *up;	 /* health, per backend */
+	int16_t *weight; /* operator weight override, -1 none */
 	bool *drained;
-	int16_t *dial;			/* operator dial override, per group, -1 none */
-	bool *drilled;			/* region drill, per group */
-	uint64_t *group_rtt_ns;		/* robust RTT of each group's healthy endpoints, 0 unknown */
-	bool *group_pending;		/* healthy endpoints, none measured yet: not ranked */
-	uint64_t *fail_since_ns;	/* per backend: start of the first failed probe of the
-					 * current failure streak, 0 while probes succeed */
-	uint32_t **group_order;		/* per listener: its group ids nearest first */
-	uint32_t **order_store;		/* backing memory of group_order rows */
+	int16_t *dial;		 /* operator dial override, per group, -1 none */
+	bool *drilled;		 /* region drill, per group */
+	uint64_t *group_rtt_ns;	 /* robust RTT of each group's healthy endpoints, 0 unknown */
+	bool *group_pending;	 /* healthy endpoints, none measured yet: not ranked */
+	uint64_t *fail_since_ns; /* per backend: start of the first failed probe of the
+				  * current failure streak, 0 while probes succeed */
+	uint32_t **group_order;	 /* per listener: its group ids nearest first */
+	uint32_t **order_store;	 /* backing memory of group_order rows */
 };
 
 struct ag_failover_timing {
-	uint64_t first_fail_ns;		/* start of the first failed probe (downs only) */
-	uint64_t decided_ns;		/* the probe result that changed a state */
-	uint64_t published_ns;		/* the table switch that followed */
-	uint64_t count;			/* state changes published */
+	uint64_t first_fail_ns; /* start of the first failed probe (downs only) */
+	uint64_t decided_ns;	/* the probe result that changed a state */
+	uint64_t published_ns;	/* the table switch that followed */
+	uint64_t count;		/* state changes published */
 };
 
 struct ag_daemon {
 	const char *config_path;
 	struct ag_config *cfg;
 	struct ag_plan *plan;
-	struct ag_xdp *xdp;		/* edge.fastpath = xdp */
-	struct ag_shm *shm;		/* edge.fastpath = dpdk: the table segment */
+	struct ag_xdp *xdp; /* edge.fastpath = xdp */
+	struct ag_shm *shm; /* edge.fastpath = dpdk: the table segment */
 	const struct ag_fastpath_ops *fp_ops;
-	void *fp;			/* xdp or shm, for fp_ops */
+	void *fp; /* xdp or shm, for fp_ops */
 	struct ag_publisher pub;
 	struct ag_loop loop;
 	struct ag_ev sig;
 	struct ag_prober *prober;
 	struct ag_ctl *ctl;
-	struct ag_cmds *cmds;		/* operator commands and overrides (commands.c) */
+	struct ag_cmds *cmds; /* operator commands and overrides (commands.c) */
 	struct ag_timer proximity_timer;
 	struct ag_view_state vs;
-	struct ag_view view;		/* points into vs */
+	struct ag_view view; /* points into vs */
 	struct ag_failover_timing last_change;
 	uint64_t started_ns;
 	uint64_t reloads;
 	uint64_t reload_failures;
-	struct ag_metrics_glue *metrics;	/* NULL: metrics disabled */
-	bool keep_fastpath;		/* exit leaving XDP and maps in place (upgrade) */
+	struct ag_metrics_glue *metrics; /* NULL: metrics disabled */
+	bool keep_fastpath;		 /* exit leaving XDP and maps in place (upgrade) */
 };
 
 /* Health and proximity (health.c). */

@@ -30,12 +30,12 @@ static int xdp_flow_counts(void *fp, uint64_t now_ns, uint64_t tcp_idle_ns, uint
 }
 
 const struct ag_fastpath_ops ag_fastpath_xdp = {
-	.kind = "xdp",
-	.sink_ops = ag_xdp__sink_ops,
-	.listener_stats = xdp_lstats,
-	.backend_stats = xdp_bstats,
-	.reason_stats = xdp_rstats,
-	.flow_counts = xdp_flow_counts,
+    .kind = "xdp",
+    .sink_ops = ag_xdp__sink_ops,
+    .listener_stats = xdp_lstats,
+    .backend_stats = xdp_bstats,
+    .reason_stats = xdp_rstats,
+    .flow_counts = xdp_flow_counts,
 };
 
 static int shm_lstats(void *fp, uint32_t lid, struct ag_traffic_stats *out)
@@ -67,10 +67,10 @@ static int shm_flow_counts(void *fp, uint64_t now_ns, uint64_t tcp_idle_ns, uint
 }
 
 const struct ag_fastpath_ops ag_fastpath_dpdk = {
-	.kind = "dpdk",
-	.sink_ops = ag_shm__sink_ops,
-	.listener_stats = shm_lstats,
-	.backend_stats = shm_bstats,
-	.reason_stats = shm_rstats,
-	.flow_counts = shm_flow_counts,
+    .kind = "dpdk",
+    .sink_ops = ag_shm__sink_ops,
+    .listener_stats = shm_lstats,
+    .backend_stats = shm_bstats,
+    .reason_stats = shm_rstats,
+    .flow_counts = shm_flow_counts,
 };

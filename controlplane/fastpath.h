@@ -13,7 +13,7 @@
 #include "publish.h"
 
 struct ag_fastpath_ops {
-	const char *kind;		/* "xdp" or "dpdk": metric label, status */
+	const char *kind; /* "xdp" or "dpdk": metric label, status */
 	const struct ag_sink_ops *(*sink_ops)(void);
 	int (*listener_stats)(void *fp, uint32_t lid, struct ag_traffic_stats *out);
 	int (*backend_stats)(void *fp, uint32_t id, struct ag_traffic_stats *out);

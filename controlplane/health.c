@@ -49,9 +49,9 @@ int ag_view_state__init(struct ag_view_state *vs, const struct ag_plan *plan)
 	for (i = 0; i < plan->n_groups; i++)
 		vs->dial[i] = -1;
 	for (i = 0; i < plan->n_listeners; i++) {
-		vs->order_store[i] = calloc(plan->listeners[i].n_groups ? plan->listeners[i].n_groups
-									 : 1,
-					    sizeof(uint32_t));
+		vs->order_store[i] =
+		    calloc(plan->listeners[i].n_groups ? plan->listeners[i].n_groups : 1,
+			   sizeof(uint32_t));
 		if (!vs->order_store[i])
 			goto enomem;
 		ag_plan__group_order(plan, i, NULL, vs->order_store[i]);
@@ -244,8 +244,7 @@ static void probe_result(void *ctx, const struct ag_probe_report *rep)
 		d->vs.fail_since_ns[rep->id] = rep->start_ns;
 }
 
-static void state_changed(void *ctx, uint32_t id, bool up, const char *reason,
-			  uint64_t decided_ns)
+static void state_changed(void *ctx, uint32_t id, bool up, const char *reason, uint64_t decided_ns)
 {
 	struct ag_daemon *d = ctx;
 	uint64_t done, first_fail;
@@ -273,14 +272,15 @@ static void state_changed(void *ctx, uint32_t id, bool up, const char *reason,
 			realtime_ms(done));
 	else
 		pr_info("backend %u (%s) %s: tables switched %.3f ms after the deciding probe "
-			"(publish %.3f ms)\n", id, label, up ? "up" : "down",
-			(done - decided_ns) / 1e6, d->pub.stats.last_duration_ns / 1e6);
+			"(publish %.3f ms)\n",
+			id, label, up ? "up" : "down", (done - decided_ns) / 1e6,
+			d->pub.stats.last_duration_ns / 1e6);
 }
 
 static int set_targets(struct ag_daemon *d)
 {
 	struct ag_probe_target *t;
-	char (*labels)[192];
+	char(*labels)[192];
 	unsigned int i;
 	int err;
 

@@ -11,21 +11,21 @@
 #include <strings.h>
 
 enum {
-	S_VERSION,	 /* "HTTP/1.x ": idx = position */
-	S_CODE,		 /* idx = digits seen */
-	S_AFTER_CODE,	 /* SP before the reason, or CR */
+	S_VERSION,    /* "HTTP/1.x ": idx = position */
+	S_CODE,	      /* idx = digits seen */
+	S_AFTER_CODE, /* SP before the reason, or CR */
 	S_REASON,
 	S_STATUS_LF,
-	S_FIELD_START,	 /* a field name, or CR ending the section */
+	S_FIELD_START, /* a field name, or CR ending the section */
 	S_FIELD_NAME,
-	S_FIELD_OWS,	 /* whitespace before the value */
+	S_FIELD_OWS, /* whitespace before the value */
 	S_FIELD_VALUE,
 	S_FIELD_LF,
-	S_SECTION_LF,	 /* LF of the empty line ending the head or trailers */
+	S_SECTION_LF, /* LF of the empty line ending the head or trailers */
 	S_BODY_LENGTH,
 	S_BODY_CLOSE,
-	S_CHUNK_SIZE,	 /* idx = hex digits seen */
-	S_CHUNK_BWS,	 /* whitespace after the size: only ";" or CR may follow */
+	S_CHUNK_SIZE, /* idx = hex digits seen */
+	S_CHUNK_BWS,  /* whitespace after the size: only ";" or CR may follow */
 	S_CHUNK_EXT,
 	S_CHUNK_SIZE_LF,
 	S_CHUNK_DATA,
@@ -254,8 +254,9 @@ static enum ag_http_state step(struct ag_http_resp *r, unsigned char c)
 
 	switch (r->st) {
 	case S_VERSION:
-		if (r->idx < 7 ? c != (unsigned char)version[r->idx]
-			       : r->idx == 7 ? (c < '0' || c > '9') : c != ' ')
+		if (r->idx < 7	  ? c != (unsigned char)version[r->idx]
+		    : r->idx == 7 ? (c < '0' || c > '9')
+				  : c != ' ')
 			return fail(r, "malformed status line");
 		if (++r->idx == 9) {
 			r->idx = 0;
@@ -426,8 +427,7 @@ static bool in_section(const struct ag_http_resp *r)
 	return r->st >= S_VERSION && r->st <= S_SECTION_LF;
 }
 
-enum ag_http_state ag_http__feed(struct ag_http_resp *r, const void *buf, size_t len,
-				 size_t *used)
+enum ag_http_state ag_http__feed(struct ag_http_resp *r, const void *buf, size_t len, size_t *used)
 {
 	const unsigned char *p = buf;
 	enum ag_http_state ret = AG_HTTP_MORE;

@@ -89,9 +89,7 @@ static bool all_objects(const json_t *arr)
 
 	if (!json_array_size(arr))
 		return false;
-	json_array_foreach(arr, i, v)
-		if (!json_is_object(v))
-			return false;
+	json_array_foreach(arr, i, v) if (!json_is_object(v)) return false;
 	return true;
 }
 
@@ -106,8 +104,10 @@ static int print_table(FILE *out, const json_t *arr, int indent)
 	json_t *row, *v;
 
 	/* Columns: the first row's keys in order, then keys only later rows have. */
-	json_array_foreach(arr, r, row) {
-		json_object_foreach((json_t *)row, key, v) {
+	json_array_foreach(arr, r, row)
+	{
+		json_object_foreach((json_t *)row, key, v)
+		{
 			const char **p;
 
 			for (c = 0; c < ncols; c++)
@@ -136,7 +136,8 @@ static int print_table(FILE *out, const json_t *arr, int indent)
 		width[c] = width_of(cols[c]);
 		numeric[c] = true;
 	}
-	json_array_foreach(arr, r, row) {
+	json_array_foreach(arr, r, row)
+	{
 		for (c = 0; c < ncols; c++) {
 			v = json_object_get(row, cols[c]);
 			cells[r * ncols + c] = v ? cell_text(v) : strdup("-");
@@ -196,10 +197,9 @@ static int print_object(FILE *out, const json_t *obj)
 	char *s;
 	int err;
 
+	json_object_foreach((json_t *)obj, key, v) if (width_of(key) > kw) kw = width_of(key);
 	json_object_foreach((json_t *)obj, key, v)
-		if (width_of(key) > kw)
-			kw = width_of(key);
-	json_object_foreach((json_t *)obj, key, v) {
+	{
 		if (json_is_array(v) && all_objects(v)) {
 			fprintf(out, "%s:\n", key);
 			err = print_table(out, v, 2);
@@ -235,7 +235,8 @@ int ag_json_out__human(FILE *out, const json_t *data)
 		} else if (all_objects(data)) {
 			err = print_table(out, data, 0);
 		} else {
-			json_array_foreach(data, i, v) {
+			json_array_foreach(data, i, v)
+			{
 				s = cell_text(v);
 				if (!s)
 					return -ENOMEM;

@@ -9,10 +9,10 @@
 static enum ag_log_level log_level = AG_LOG_INFO;
 
 static const char *const level_names[] = {
-	[AG_LOG_ERR] = "error",
-	[AG_LOG_WARN] = "warning",
-	[AG_LOG_INFO] = "info",
-	[AG_LOG_DEBUG] = "debug",
+    [AG_LOG_ERR] = "error",
+    [AG_LOG_WARN] = "warning",
+    [AG_LOG_INFO] = "info",
+    [AG_LOG_DEBUG] = "debug",
 };
 
 void ag_log__set_level(enum ag_log_level level)
@@ -36,7 +36,8 @@ static void log_v(enum ag_log_level level, const char *prefix, const char *fmt, 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ldZ %s: %s", stamp, ts.tv_nsec / 1000000, level_names[level], prefix);
+	fprintf(stderr, "%s.%03ldZ %s: %s", stamp, ts.tv_nsec / 1000000, level_names[level],
+		prefix);
 	vfprintf(stderr, fmt, ap);
 }
 

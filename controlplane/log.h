@@ -14,12 +14,11 @@ void ag_log__set_level(enum ag_log_level level);
 enum ag_log_level ag_log__level(void);
 /* Route libbpf's messages through ag_log, one level quieter than our own. */
 void ag_log__hook_libbpf(void);
-void ag_log(enum ag_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void ag_log(enum ag_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define pr_err(...) ag_log(AG_LOG_ERR, __VA_ARGS__)
-#define pr_warn(...) ag_log(AG_LOG_WARN, __VA_ARGS__)
-#define pr_info(...) ag_log(AG_LOG_INFO, __VA_ARGS__)
+#define pr_err(...)   ag_log(AG_LOG_ERR, __VA_ARGS__)
+#define pr_warn(...)  ag_log(AG_LOG_WARN, __VA_ARGS__)
+#define pr_info(...)  ag_log(AG_LOG_INFO, __VA_ARGS__)
 #define pr_debug(...) ag_log(AG_LOG_DEBUG, __VA_ARGS__)
 
 #endif /* AG_LOG_H */

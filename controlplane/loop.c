@@ -32,14 +32,14 @@ void ag_loop__fini(struct ag_loop *loop)
 
 int ag_loop__add(struct ag_loop *loop, struct ag_ev *ev, uint32_t events)
 {
-	struct epoll_event e = { .events = events, .data.ptr = ev };
+	struct epoll_event e = {.events = events, .data.ptr = ev};
 
 	return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, ev->fd, &e) ? -errno : 0;
 }
 
 int ag_loop__mod(struct ag_loop *loop, struct ag_ev *ev, uint32_t events)
 {
-	struct epoll_event e = { .events = events, .data.ptr = ev };
+	struct epoll_event e = {.events = events, .data.ptr = ev};
 
 	return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, ev->fd, &e) ? -errno : 0;
 }
@@ -109,10 +109,9 @@ int ag_timer__init(struct ag_loop *loop, struct ag_timer *t, void (*cb)(struct a
 int ag_timer__arm(struct ag_timer *t, uint64_t first_ns, uint64_t period_ns)
 {
 	struct itimerspec its = {
-		.it_value = { .tv_sec = first_ns / 1000000000ull,
-			      .tv_nsec = first_ns % 1000000000ull },
-		.it_interval = { .tv_sec = period_ns / 1000000000ull,
-				 .tv_nsec = period_ns % 1000000000ull },
+	    .it_value = {.tv_sec = first_ns / 1000000000ull, .tv_nsec = first_ns % 1000000000ull},
+	    .it_interval = {.tv_sec = period_ns / 1000000000ull,
+			    .tv_nsec = period_ns % 1000000000ull},
 	};
 
 	/* A zero it_value disarms: "now" means the next nanosecond. */

@@ -55,7 +55,7 @@ int ag_timer__init(struct ag_loop *loop, struct ag_timer *t, void (*cb)(struct a
 int ag_timer__arm(struct ag_timer *t, uint64_t first_ns, uint64_t period_ns);
 void ag_timer__fini(struct ag_loop *loop, struct ag_timer *t);
 
-#define ag_container_of(ptr, type, member) \
+#define ag_container_of(ptr, type, member)                                                         \
 	((type *)((char *)(ptr) - __builtin_offsetof(type, member)))
 
 #endif /* AG_LOOP_H */

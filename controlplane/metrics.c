@@ -172,13 +172,12 @@ static const struct {
 	const char *suffix;
 	const char *help;
 } traffic_families[] = {
-	{ TF_PACKETS, "packets_total", "Client-to-backend packets forwarded by the fast path." },
-	{ TF_BYTES, "bytes_total", "Client-to-backend bytes forwarded (IP packet length)." },
-	{ TF_NEW_FLOWS, "new_flows_total", "Flows created (first packet of a new flow)." },
-	{ TF_RET_PACKETS, "return_packets_total",
-	  "Backend-to-client packets forwarded by the fast path (reverse NAT)." },
-	{ TF_RET_BYTES, "return_bytes_total",
-	  "Backend-to-client bytes forwarded (IP packet length)." },
+    {TF_PACKETS, "packets_total", "Client-to-backend packets forwarded by the fast path."},
+    {TF_BYTES, "bytes_total", "Client-to-backend bytes forwarded (IP packet length)."},
+    {TF_NEW_FLOWS, "new_flows_total", "Flows created (first packet of a new flow)."},
+    {TF_RET_PACKETS, "return_packets_total",
+     "Backend-to-client packets forwarded by the fast path (reverse NAT)."},
+    {TF_RET_BYTES, "return_bytes_total", "Backend-to-client bytes forwarded (IP packet length)."},
 };
 
 #define N_TRAFFIC (sizeof(traffic_families) / sizeof(traffic_families[0]))
@@ -219,8 +218,9 @@ static void render_listeners(struct text *t, const struct ag_metrics_snapshot *s
 		family(t, name, "counter", traffic_families[f].help);
 		for (i = 0; i < s->n_listeners; i++) {
 			listener_kv(&s->listeners[i], kv);
-			sample_u64(t, name, kv,
-				   traffic_value(&s->listeners[i].traffic, traffic_families[f].field));
+			sample_u64(
+			    t, name, kv,
+			    traffic_value(&s->listeners[i].traffic, traffic_families[f].field));
 		}
 	}
 }
@@ -236,8 +236,9 @@ static void render_backends(struct text *t, const struct ag_metrics_snapshot *s)
 		family(t, name, "counter", traffic_families[f].help);
 		for (i = 0; i < s->n_backends; i++) {
 			backend_kv(&s->backends[i], kv);
-			sample_u64(t, name, kv,
-				   traffic_value(&s->backends[i].traffic, traffic_families[f].field));
+			sample_u64(
+			    t, name, kv,
+			    traffic_value(&s->backends[i].traffic, traffic_families[f].field));
 		}
 	}
 
@@ -249,8 +250,7 @@ static void render_backends(struct text *t, const struct ag_metrics_snapshot *s)
 		sample_u64(t, "anygate_backend_active_flows", kv, s->backends[i].active_flows);
 	}
 
-	family(t, "anygate_backend_up", "gauge",
-	       "Health state from the probes: 1 up, 0 down.");
+	family(t, "anygate_backend_up", "gauge", "Health state from the probes: 1 up, 0 down.");
 	for (i = 0; i < s->n_backends; i++) {
 		backend_kv(&s->backends[i], kv);
 		sample_u64(t, "anygate_backend_up", kv, s->backends[i].up ? 1 : 0);
@@ -301,15 +301,13 @@ static void render_reasons(struct text *t, const struct ag_metrics_snapshot *s)
 		const char *packets, *packets_help;
 		const char *bytes, *bytes_help;
 	} kinds[] = {
-		{ "drop_", "anygate_dropped_packets_total",
-		  "Packets the fast path dropped, by reason.", "anygate_dropped_bytes_total",
-		  "Bytes of packets the fast path dropped, by reason." },
-		{ "pass_", "anygate_passed_packets_total",
-		  "Packets the fast path passed to the kernel instead of forwarding, by reason.",
-		  "anygate_passed_bytes_total",
-		  "Bytes of packets passed to the kernel, by reason." },
+	    {"drop_", "anygate_dropped_packets_total", "Packets the fast path dropped, by reason.",
+	     "anygate_dropped_bytes_total", "Bytes of packets the fast path dropped, by reason."},
+	    {"pass_", "anygate_passed_packets_total",
+	     "Packets the fast path passed to the kernel instead of forwarding, by reason.",
+	     "anygate_passed_bytes_total", "Bytes of packets passed to the kernel, by reason."},
 	};
-	const char *kv[4] = { "reason", NULL, NULL, NULL };
+	const char *kv[4] = {"reason", NULL, NULL, NULL};
 	unsigned int k, i;
 
 	/* The reason's name says which it is (abi.h: "drop_..." or "pass_..."). */
@@ -335,9 +333,9 @@ static void render_reasons(struct text *t, const struct ag_metrics_snapshot *s)
 
 static void render_daemon(struct text *t, const struct ag_metrics_snapshot *s)
 {
-	const char *none[1] = { NULL };
+	const char *none[1] = {NULL};
 	char abi[16];
-	const char *info[5] = { "version", s->version, "abi", abi, NULL };
+	const char *info[5] = {"version", s->version, "abi", abi, NULL};
 
 	family(t, "anygate_flow_table_entries", "gauge",
 	       "Entries in the fast path's flow table, idle ones not yet evicted included.");
@@ -404,15 +402,15 @@ void ag_metrics_snapshot__free(struct ag_metrics_snapshot *s)
 /* ------------------------------------------------------------ HTTP endpoint */
 
 /* A scrape is one small request: bound what a client can hold. */
-#define AG_METRICS_CONN_LIMIT 64
+#define AG_METRICS_CONN_LIMIT	  64
 #define AG_METRICS_CONN_TIMEOUT_S 10
-#define AG_METRICS_CONN_MEMORY (32 * 1024)
+#define AG_METRICS_CONN_MEMORY	  (32 * 1024)
 
 struct ag_metrics {
 	struct MHD_Daemon *mhd;
 	struct ag_loop *loop;
-	struct ag_ev ev;		/* MHD's epoll fd */
-	struct ag_timer timer;		/* MHD's next timeout */
+	struct ag_ev ev;       /* MHD's epoll fd */
+	struct ag_timer timer; /* MHD's next timeout */
 	ag_metrics_collect_fn collect;
 	void *ctx;
 	uint16_t port;
@@ -522,8 +520,8 @@ static void on_timer(struct ag_timer *t)
 struct ag_metrics *ag_metrics__start(struct ag_loop *loop, uint32_t ip, uint16_t port,
 				     ag_metrics_collect_fn collect, void *ctx)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = ip,
-				  .sin_port = htons(port) };
+	struct sockaddr_in sa = {
+	    .sin_family = AF_INET, .sin_addr.s_addr = ip, .sin_port = htons(port)};
 	const union MHD_DaemonInfo *info;
 	char addr[INET_ADDRSTRLEN];
 	struct ag_metrics *m;
@@ -544,14 +542,12 @@ struct ag_metrics *ag_metrics__start(struct ag_loop *loop, uint32_t ip, uint16_t
 	 * the old one's connections sit in TIME_WAIT); no SO_REUSEPORT, so a
 	 * second anygated on the same address fails instead of sharing scrapes.
 	 */
-	m->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, port, NULL, NULL,
-				  handle_request, m,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)AG_METRICS_CONN_LIMIT,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)AG_METRICS_CONN_TIMEOUT_S,
-				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)AG_METRICS_CONN_MEMORY,
-				  MHD_OPTION_END);
+	m->mhd = MHD_start_daemon(
+	    MHD_USE_EPOLL | MHD_USE_ERROR_LOG, port, NULL, NULL, handle_request, m,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)AG_METRICS_CONN_LIMIT,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)AG_METRICS_CONN_TIMEOUT_S,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)AG_METRICS_CONN_MEMORY, MHD_OPTION_END);
 	if (!m->mhd) {
 		/* MHD does not say why; a bind failure is by far the likeliest. */
 		err = errno ? -errno : -EADDRINUSE;
@@ -602,7 +598,7 @@ void ag_metrics__stop(struct ag_metrics *m)
 		return;
 	ag_timer__fini(m->loop, &m->timer);
 	if (m->ev.fd >= 0)
-		ag_loop__del(m->loop, &m->ev);	/* MHD owns and closes the fd */
+		ag_loop__del(m->loop, &m->ev); /* MHD owns and closes the fd */
 	MHD_stop_daemon(m->mhd);
 	free(m);
 }

@@ -20,12 +20,12 @@
 
 /* Listener label: "tcp:80" (protocol and first port). */
 #define AG_METRICS_LISTENER_LEN 16
-#define AG_METRICS_ADDR_LEN 46	/* INET6_ADDRSTRLEN */
+#define AG_METRICS_ADDR_LEN	46 /* INET6_ADDRSTRLEN */
 
 struct ag_metrics_listener {
 	const char *accelerator;
 	char listener[AG_METRICS_LISTENER_LEN];
-	const char *fastpath;		/* "xdp" */
+	const char *fastpath; /* "xdp" */
 	struct ag_traffic_stats traffic;
 };
 
@@ -40,30 +40,30 @@ struct ag_metrics_backend {
 	uint64_t srtt_ns;		/* smoothed probe RTT; 0 = no sample yet (no series) */
 	unsigned int weight;		/* effective: configured or overridden; 0 when drained */
 	double share;			/* of its listener's new flows, 0..1 (weight compiler) */
-	uint64_t probes[AG_PROBE__MAX];	/* probe results, by enum ag_probe_result */
+	uint64_t probes[AG_PROBE__MAX]; /* probe results, by enum ag_probe_result */
 };
 
 struct ag_metrics_reason {
-	const char *name;		/* ag_reason__name(): "pass_..." or "drop_..." */
+	const char *name; /* ag_reason__name(): "pass_..." or "drop_..." */
 	uint64_t packets;
 	uint64_t bytes;
 };
 
 /* Everything one scrape shows, read at one moment. */
 struct ag_metrics_snapshot {
-	struct ag_metrics_listener *listeners;	/* malloc'ed; freed by __free */
+	struct ag_metrics_listener *listeners; /* malloc'ed; freed by __free */
 	unsigned int n_listeners;
-	struct ag_metrics_backend *backends;	/* malloc'ed; freed by __free */
+	struct ag_metrics_backend *backends; /* malloc'ed; freed by __free */
 	unsigned int n_backends;
 	struct ag_metrics_reason reasons[AG_R__MAX];
 	unsigned int n_reasons;
-	uint64_t flow_entries;		/* entries in the flow table, idle ones included */
-	uint64_t publishes;		/* table publishes */
-	uint64_t last_publish_ns;	/* duration of the last one */
+	uint64_t flow_entries;	  /* entries in the flow table, idle ones included */
+	uint64_t publishes;	  /* table publishes */
+	uint64_t last_publish_ns; /* duration of the last one */
 	uint64_t reloads;
 	uint64_t reload_failures;
-	uint64_t failovers;		/* health changes published */
-	uint64_t last_failover_ns;	/* decision -> table switch of the last one */
+	uint64_t failovers;	   /* health changes published */
+	uint64_t last_failover_ns; /* decision -> table switch of the last one */
 	const char *version;
 	unsigned int abi;
 };

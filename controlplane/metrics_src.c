@@ -31,7 +31,7 @@ struct ag_metrics_glue {
 	/* Last flow-table walk: per backend id, and when. */
 	uint64_t *active;
 	unsigned int n_active;
-	const struct ag_plan *active_plan;	/* ids are per plan: a reload invalidates */
+	const struct ag_plan *active_plan; /* ids are per plan: a reload invalidates */
 	uint64_t entries;
 	uint64_t walked_ns;
 	bool walked;

@@ -16,10 +16,10 @@
 #include "daemon.h"
 
 static const char *const kind_names[AG_OVR__MAX] = {
-	[AG_OVR_WEIGHT] = "weight",
-	[AG_OVR_DRAIN] = "drain",
-	[AG_OVR_DIAL] = "dial",
-	[AG_OVR_DRILL] = "drill",
+    [AG_OVR_WEIGHT] = "weight",
+    [AG_OVR_DRAIN] = "drain",
+    [AG_OVR_DIAL] = "dial",
+    [AG_OVR_DRILL] = "drill",
 };
 
 const char *ag_ovr_kind__name(enum ag_ovr_kind k)
@@ -51,8 +51,7 @@ static int parse_addr(const char *s, uint32_t *addr)
 	return 0;
 }
 
-int ag_ovr_sel__parse(struct ag_ovr_sel *sel, const char *text, bool endpoint,
-		      const char **problem)
+int ag_ovr_sel__parse(struct ag_ovr_sel *sel, const char *text, bool endpoint, const char **problem)
 {
 	char buf[AG_OVR_SEL_MAX], addr[INET_ADDRSTRLEN];
 	char *part[4];
@@ -310,7 +309,7 @@ static void compact(struct ag_overrides *o, const bool *dead)
 static int tidy(struct ag_overrides *o, const struct ag_plan *plan)
 {
 	unsigned int nt = plan->n_backends > plan->n_groups ? plan->n_backends : plan->n_groups;
-	bool *covered[AG_OVR__MAX] = { NULL }, *state[AG_OVR__MAX] = { NULL };
+	bool *covered[AG_OVR__MAX] = {NULL}, *state[AG_OVR__MAX] = {NULL};
 	bool *t = NULL, *dead = NULL;
 	unsigned int i, j, k, count;
 	int err = -ENOMEM;
@@ -549,14 +548,14 @@ json_t *ag_ovr_state__to_json(const struct ag_ovr_state *s)
 			return NULL;
 		}
 	}
-	root = json_pack("{s:i, s:o, s:o}", "anygate_state", AG_OVR_STATE_VERSION, "overrides",
-			 cur, "pending", pending ? pending : json_null());
+	root = json_pack("{s:i, s:o, s:o}", "anygate_state", AG_OVR_STATE_VERSION, "overrides", cur,
+			 "pending", pending ? pending : json_null());
 	return root;
 }
 
 /* "WHERE[I]..." problems of one entry; returns -EINVAL. */
 static int entry_err(char *msg, size_t len, const char *where, size_t i, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 static int entry_err(char *msg, size_t len, const char *where, size_t i, const char *fmt, ...)
 {
 	int n = snprintf(msg, len, "%s[%zu]", where, i);
@@ -570,8 +569,8 @@ static int entry_err(char *msg, size_t len, const char *where, size_t i, const c
 	return -EINVAL;
 }
 
-static int list_from_json(struct ag_overrides *o, const json_t *arr, const char *where,
-			  char *msg, size_t len)
+static int list_from_json(struct ag_overrides *o, const json_t *arr, const char *where, char *msg,
+			  size_t len)
 {
 	size_t i;
 	json_t *e;
@@ -586,8 +585,9 @@ static int list_from_json(struct ag_overrides *o, const json_t *arr, const char 
 	}
 	if (reserve(o, json_array_size(arr)))
 		return -ENOMEM;
-	json_array_foreach(arr, i, e) {
-		struct ag_override ov = { 0 };
+	json_array_foreach(arr, i, e)
+	{
+		struct ag_override ov = {0};
 		const char *kind, *sel, *problem, *by = "";
 		json_t *val, *at;
 		json_int_t v;
@@ -602,7 +602,8 @@ static int list_from_json(struct ag_overrides *o, const json_t *arr, const char 
 		if (k == AG_OVR__MAX)
 			return entry_err(msg, len, where, i,
 					 ".kind: must be weight, drain, dial or drill "
-					 "(got \"%.32s\")", kind);
+					 "(got \"%.32s\")",
+					 kind);
 		ov.kind = k;
 		if (ag_ovr_sel__parse(&ov.sel, sel, ag_ovr_kind__endpoint(k), &problem))
 			return entry_err(msg, len, where, i, ".selector: %s (got \"%.64s\")",

@@ -32,35 +32,35 @@
 
 struct ag_view_state;
 
-#define AG_OVR_STATE_VERSION 1	/* "anygate_state" of the state file */
-#define AG_OVR_MAX 4096		/* overrides kept at once: a state file, not a database */
-#define AG_OVR_SEL_MAX (2 * AG_NAME_MAX + 20) /* "accelerator/region/a.b.c.d" and its NUL */
-#define AG_OVR_BY_MAX 64	/* "uid 0 pid 1234" */
-#define AG_OVR_CHANGE_MAX 512	/* what an unconfirmed change did, for people */
+#define AG_OVR_STATE_VERSION 1	  /* "anygate_state" of the state file */
+#define AG_OVR_MAX	     4096 /* overrides kept at once: a state file, not a database */
+#define AG_OVR_SEL_MAX	     (2 * AG_NAME_MAX + 20) /* "accelerator/region/a.b.c.d" and its NUL */
+#define AG_OVR_BY_MAX	     64			    /* "uid 0 pid 1234" */
+#define AG_OVR_CHANGE_MAX    512		    /* what an unconfirmed change did, for people */
 
 enum ag_ovr_kind {
-	AG_OVR_WEIGHT = 0,	/* endpoint: weight 0-255 */
-	AG_OVR_DRAIN = 1,	/* endpoint: 1 drained (no new flows), 0 not */
-	AG_OVR_DIAL = 2,	/* group: traffic dial 0-100 */
-	AG_OVR_DRILL = 3,	/* group: 1 failed on purpose (DR drill), 0 restored */
+	AG_OVR_WEIGHT = 0, /* endpoint: weight 0-255 */
+	AG_OVR_DRAIN = 1,  /* endpoint: 1 drained (no new flows), 0 not */
+	AG_OVR_DIAL = 2,   /* group: traffic dial 0-100 */
+	AG_OVR_DRILL = 3,  /* group: 1 failed on purpose (DR drill), 0 restored */
 	AG_OVR__MAX,
 };
 
 struct ag_ovr_sel {
-	bool endpoint;			/* endpoint selector (has addr), else group selector */
-	char accel[AG_NAME_MAX];	/* "" = any */
-	char region[AG_NAME_MAX];	/* "" = any (endpoint selectors only) */
-	char either[AG_NAME_MAX];	/* X of "X/ADDRESS": accelerator or region */
-	uint32_t addr;			/* network order */
-	char text[AG_OVR_SEL_MAX];	/* canonical text */
+	bool endpoint;		   /* endpoint selector (has addr), else group selector */
+	char accel[AG_NAME_MAX];   /* "" = any */
+	char region[AG_NAME_MAX];  /* "" = any (endpoint selectors only) */
+	char either[AG_NAME_MAX];  /* X of "X/ADDRESS": accelerator or region */
+	uint32_t addr;		   /* network order */
+	char text[AG_OVR_SEL_MAX]; /* canonical text */
 };
 
 struct ag_override {
 	enum ag_ovr_kind kind;
 	struct ag_ovr_sel sel;
 	int value;
-	int64_t set_at;			/* wall clock, seconds since the epoch */
-	char by[AG_OVR_BY_MAX];		/* who set it, for people */
+	int64_t set_at;		/* wall clock, seconds since the epoch */
+	char by[AG_OVR_BY_MAX]; /* who set it, for people */
 };
 
 struct ag_overrides {
@@ -73,7 +73,7 @@ struct ag_ovr_state {
 	struct ag_overrides cur;
 	bool pending;			/* a change waits for `confirm` */
 	int64_t deadline_ms;		/* wall clock (CLOCK_REALTIME) of the rollback */
-	char change[AG_OVR_CHANGE_MAX];	/* the unconfirmed change(s) */
+	char change[AG_OVR_CHANGE_MAX]; /* the unconfirmed change(s) */
 	struct ag_overrides rollback;	/* the overrides before it */
 };
 

@@ -63,7 +63,8 @@ struct ag_plan *ag_plan__new(const struct ag_config *cfg)
 				pg->first_backend = plan->n_backends;
 				pg->n_backends = gc->n_endpoints;
 				for (e = 0; e < gc->n_endpoints; e++) {
-					struct ag_plan_backend *pb = &plan->backends[plan->n_backends];
+					struct ag_plan_backend *pb =
+					    &plan->backends[plan->n_backends];
 
 					pb->id = plan->n_backends++;
 					pb->addr = gc->endpoints[e].addr;
@@ -94,7 +95,7 @@ void ag_plan__group_order(const struct ag_plan *plan, uint32_t lid, const struct
 	const struct ag_plan_listener *pl = &plan->listeners[lid];
 	const struct ag_cfg_listener *lc = pl->cfg;
 	unsigned int n = 0, i, g;
-	bool placed[AG_MAX_GROUPS_PER_LISTENER] = { false };
+	bool placed[AG_MAX_GROUPS_PER_LISTENER] = {false};
 
 	if (view && view->group_order && view->group_order[lid]) {
 		memcpy(order, view->group_order[lid], pl->n_groups * sizeof(*order));
@@ -142,8 +143,8 @@ int ag_plan__compile(const struct ag_plan *plan, uint32_t lid, const struct ag_v
 		     double *share, double *group_share)
 {
 	uint32_t order[AG_MAX_GROUPS_PER_LISTENER];
-	double take[AG_MAX_GROUPS_PER_LISTENER] = { 0 };
-	double healthy_w[AG_MAX_GROUPS_PER_LISTENER] = { 0 };
+	double take[AG_MAX_GROUPS_PER_LISTENER] = {0};
+	double healthy_w[AG_MAX_GROUPS_PER_LISTENER] = {0};
 	const struct ag_plan_listener *pl;
 	double reaching = 1.0, taken = 0.0;
 	unsigned int i, b;
@@ -195,11 +196,13 @@ int ag_plan__compile(const struct ag_plan *plan, uint32_t lid, const struct ag_v
 			if (view && view->drilled && view->drilled[pg->id])
 				continue;
 			for (b = 0; b < pg->n_backends; b++)
-				total_w += ag_view__weight(view, &plan->backends[pg->first_backend + b]);
+				total_w +=
+				    ag_view__weight(view, &plan->backends[pg->first_backend + b]);
 			if (total_w <= 0.0)
 				continue;
 			for (b = 0; b < pg->n_backends; b++) {
-				const struct ag_plan_backend *pb = &plan->backends[pg->first_backend + b];
+				const struct ag_plan_backend *pb =
+				    &plan->backends[pg->first_backend + b];
 
 				share[pb->id] = ag_view__weight(view, pb) / total_w;
 			}

@@ -15,25 +15,25 @@
 #include "config.h"
 
 struct ag_plan_backend {
-	uint32_t id;		/* index into ag_backends */
-	uint32_t addr;		/* network order */
+	uint32_t id;   /* index into ag_backends */
+	uint32_t addr; /* network order */
 	uint32_t group_id;
 	uint32_t listener_id;
-	uint8_t weight;		/* configured, 0-255 */
+	uint8_t weight; /* configured, 0-255 */
 	const struct ag_cfg_endpoint *cfg;
 };
 
 struct ag_plan_group {
-	uint32_t id;		/* ag_port_ovr key, index into plan->groups */
+	uint32_t id; /* ag_port_ovr key, index into plan->groups */
 	uint32_t listener_id;
-	uint32_t first_backend;	/* backends [first_backend, first_backend + n_backends) */
+	uint32_t first_backend; /* backends [first_backend, first_backend + n_backends) */
 	unsigned int n_backends;
 	const struct ag_cfg_group *cfg;
 };
 
 struct ag_plan_listener {
-	uint32_t id;		/* index into ag_lstate */
-	uint32_t first_group;	/* groups [first_group, first_group + n_groups), config order */
+	uint32_t id;	      /* index into ag_lstate */
+	uint32_t first_group; /* groups [first_group, first_group + n_groups), config order */
 	unsigned int n_groups;
 	const struct ag_cfg_accelerator *accel;
 	const struct ag_cfg_listener *cfg;

@@ -28,19 +28,19 @@
 #include "http.h"
 #include "log.h"
 
-#define NS_PER_MS 1000000ull
+#define NS_PER_MS	1000000ull
 /* File descriptors left to the rest of the daemon before probe sockets get theirs. */
-#define FD_RESERVE 256
+#define FD_RESERVE	256
 /* Reads per readiness event, so one chatty server cannot starve the loop. */
 #define READS_PER_EVENT 16
-#define REASON_MAX 96
-#define NOT_IN_HEAP UINT32_MAX
+#define REASON_MAX	96
+#define NOT_IN_HEAP	UINT32_MAX
 /*
  * Starts due within this much of now are taken in the same timer wake-up:
  * with thousands of targets starts are tens of microseconds apart, and one
  * wake-up each would cost more than the probes.
  */
-#define START_SLACK_NS (250 * 1000ull)
+#define START_SLACK_NS	(250 * 1000ull)
 /*
  * Starts per timer wake-up, at most. When the loop falls behind, a wake-up
  * must not start every overdue probe before the results of earlier ones are
@@ -58,11 +58,11 @@ struct check {
 	uint32_t timeout_ms;
 	uint8_t rise;
 	uint8_t fall;
-	char *path;		/* HTTP, "/" by default */
-	char *host;		/* HTTP Host as configured, NULL = the address */
-	char *send;		/* UDP payload, NULL = empty datagram */
-	char *expect;		/* UDP reply prefix, NULL = any reply */
-	char *request;		/* HTTP request bytes */
+	char *path;    /* HTTP, "/" by default */
+	char *host;    /* HTTP Host as configured, NULL = the address */
+	char *send;    /* UDP payload, NULL = empty datagram */
+	char *expect;  /* UDP reply prefix, NULL = any reply */
+	char *request; /* HTTP request bytes */
 	size_t request_len;
 	size_t send_len;
 	size_t expect_len;
@@ -75,13 +75,13 @@ struct target;
 struct slot {
 	struct ag_ev ev;
 	struct ag_prober *p;
-	struct target *t;	/* NULL: free */
+	struct target *t; /* NULL: free */
 	struct slot *next_free;
 	enum phase phase;
 	uint64_t due_ns;
 	uint64_t start_ns;
 	uint64_t rtt_ns;
-	uint64_t sent_rt_ns;	/* UDP: CLOCK_REALTIME of the send, to match the kernel's stamp */
+	uint64_t sent_rt_ns; /* UDP: CLOCK_REALTIME of the send, to match the kernel's stamp */
 	size_t sent;
 	struct ag_http_resp http;
 };
@@ -91,9 +91,9 @@ struct target {
 	uint32_t addr;
 	uint16_t port;
 	bool up;
-	uint8_t n_ok;		/* consecutive successes */
-	uint8_t n_fail;		/* consecutive failures */
-	bool queued;		/* waiting for a slot (not in the heap) */
+	uint8_t n_ok;	/* consecutive successes */
+	uint8_t n_fail; /* consecutive failures */
+	bool queued;	/* waiting for a slot (not in the heap) */
 	struct check chk;
 	char *label;
 	uint64_t counts[AG_PROBE__MAX];
@@ -101,19 +101,19 @@ struct target {
 	uint64_t rtt[AG_PROBE_RTT_SAMPLES]; /* ring, rtt_next is the oldest once full */
 	unsigned int n_rtt;
 	unsigned int rtt_next;
-	uint64_t next_ns;	/* next scheduled start */
-	uint64_t key_ns;	/* heap key */
+	uint64_t next_ns; /* next scheduled start */
+	uint64_t key_ns;  /* heap key */
 	uint32_t heap_idx;
 	uint64_t queued_due_ns;
 	struct target *qnext;
-	struct slot *slot;	/* probe in flight */
+	struct slot *slot; /* probe in flight */
 	char reason[REASON_MAX];
 };
 
 struct ag_prober {
 	struct ag_loop *loop;
 	struct ag_timer timer;
-	uint64_t armed_ns;	/* 0: disarmed */
+	uint64_t armed_ns; /* 0: disarmed */
 	ag_probe_change_cb change_cb;
 	void *change_ctx;
 	ag_probe_result_cb result_cb;
@@ -125,7 +125,7 @@ struct ag_prober {
 	unsigned int n_heap;
 	struct target *qhead, *qtail;
 
-	struct slot **slots;	/* every slot ever allocated */
+	struct slot **slots; /* every slot ever allocated */
 	unsigned int n_slots;
 	unsigned int cap_slots;
 	struct slot *free_slots;
@@ -135,13 +135,13 @@ struct ag_prober {
 };
 
 static const char *const result_names[AG_PROBE__MAX] = {
-	[AG_PROBE_OK] = "ok",
-	[AG_PROBE_TIMEOUT] = "timeout",
-	[AG_PROBE_REFUSED] = "refused",
-	[AG_PROBE_UNREACHABLE] = "unreachable",
-	[AG_PROBE_BAD_STATUS] = "bad_status",
-	[AG_PROBE_BAD_REPLY] = "bad_reply",
-	[AG_PROBE_ERROR] = "error",
+    [AG_PROBE_OK] = "ok",
+    [AG_PROBE_TIMEOUT] = "timeout",
+    [AG_PROBE_REFUSED] = "refused",
+    [AG_PROBE_UNREACHABLE] = "unreachable",
+    [AG_PROBE_BAD_STATUS] = "bad_status",
+    [AG_PROBE_BAD_REPLY] = "bad_reply",
+    [AG_PROBE_ERROR] = "error",
 };
 
 const char *ag_probe_result__name(enum ag_probe_result r)
@@ -234,7 +234,7 @@ static void heap_rekey(struct ag_prober *p, struct target *t, uint64_t key_ns)
  */
 static void rearm(struct ag_prober *p)
 {
-	struct itimerspec its = { 0 };
+	struct itimerspec its = {0};
 	uint64_t at = p->n_heap ? p->heap[0]->key_ns : 0;
 
 	if (at == p->armed_ns || (at && p->armed_ns && p->armed_ns < at))
@@ -318,13 +318,13 @@ static void finish(struct ag_prober *p, struct target *t, enum ag_probe_result r
 {
 	struct slot *s = t->slot;
 	struct ag_probe_report rep = {
-		.id = t->id,
-		.result = res,
-		.verdict = verdict,
-		.due_ns = s ? s->due_ns : now,
-		.start_ns = s ? s->start_ns : now,
-		.done_ns = now,
-		.reason = t->reason,
+	    .id = t->id,
+	    .result = res,
+	    .verdict = verdict,
+	    .due_ns = s ? s->due_ns : now,
+	    .start_ns = s ? s->start_ns : now,
+	    .done_ns = now,
+	    .reason = t->reason,
 	};
 	bool changed = false;
 
@@ -354,11 +354,11 @@ static void finish(struct ag_prober *p, struct target *t, enum ag_probe_result r
 			if (res == AG_PROBE_OK)
 				snprintf(rtt, sizeof(rtt), ", rtt %.2f ms",
 					 (double)rep.rtt_ns / NS_PER_MS);
-			pr_info("endpoint %s:%u up: %s (%u of %u succeeded%s)\n", t->label,
-				t->port, t->reason, t->n_ok, t->chk.rise, rtt);
+			pr_info("endpoint %s:%u up: %s (%u of %u succeeded%s)\n", t->label, t->port,
+				t->reason, t->n_ok, t->chk.rise, rtt);
 		} else {
-			pr_info("endpoint %s:%u down: %s (%u of %u failed)\n", t->label,
-				t->port, t->reason, t->n_fail, t->chk.fall);
+			pr_info("endpoint %s:%u down: %s (%u of %u failed)\n", t->label, t->port,
+				t->reason, t->n_fail, t->chk.fall);
 		}
 		if (p->change_cb)
 			p->change_cb(p->change_ctx, t->id, t->up, t->reason, now);
@@ -444,8 +444,8 @@ static void http_read(struct ag_prober *p, struct slot *s, uint64_t now)
 		snprintf(t->reason, REASON_MAX, "status %d", s->http.status);
 		finish(p, t,
 		       s->http.status >= t->chk.status_min && s->http.status <= t->chk.status_max
-			       ? AG_PROBE_OK
-			       : AG_PROBE_BAD_STATUS,
+			   ? AG_PROBE_OK
+			   : AG_PROBE_BAD_STATUS,
 		       true, now);
 		return;
 	}
@@ -524,12 +524,12 @@ static void udp_read(struct ag_prober *p, struct slot *s, uint64_t now)
 {
 	struct target *t = s->t;
 	char buf[512], cbuf[CMSG_SPACE(sizeof(struct timespec))];
-	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
 	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = cbuf,
-		.msg_controllen = sizeof(cbuf),
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
+	    .msg_control = cbuf,
+	    .msg_controllen = sizeof(cbuf),
 	};
 	struct cmsghdr *cm;
 	uint64_t arrived_rt = 0;
@@ -631,9 +631,9 @@ static struct slot *get_slot(struct ag_prober *p)
 static void start_probe(struct ag_prober *p, struct target *t, struct slot *s, uint64_t due_ns)
 {
 	struct sockaddr_in sa = {
-		.sin_family = AF_INET,
-		.sin_port = htons(t->port),
-		.sin_addr.s_addr = t->addr,
+	    .sin_family = AF_INET,
+	    .sin_port = htons(t->port),
+	    .sin_addr.s_addr = t->addr,
 	};
 	bool udp = t->chk.proto == AG_HC_UDP;
 	int fd, err;
@@ -666,7 +666,7 @@ static void start_probe(struct ag_prober *p, struct target *t, struct slot *s, u
 		 * TIME_WAIT sockets would pile up here and use up the local ports
 		 * toward each backend (HAProxy closes its checks the same way).
 		 */
-		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
@@ -772,8 +772,8 @@ static void timer_fired(struct ag_timer *tm)
 			/* An HTTP server that accepted but never answered in full says so. */
 			snprintf(t->reason, REASON_MAX, "timeout after %u ms%s", t->chk.timeout_ms,
 				 t->chk.proto == AG_HC_HTTP && s->phase != PH_CONNECTING
-					 ? " waiting for the response"
-					 : "");
+				     ? " waiting for the response"
+				     : "");
 			finish(p, t, AG_PROBE_TIMEOUT, true, now);
 		} else {
 			if (t->key_ns > now + START_SLACK_NS)
@@ -1190,8 +1190,8 @@ unsigned int ag_prober__rtt_samples(const struct ag_prober *p, uint32_t id,
 	if (!t)
 		return 0;
 	for (i = 0; i < t->n_rtt; i++)
-		out[i] = t->rtt[(t->rtt_next + AG_PROBE_RTT_SAMPLES - 1 - i) %
-				AG_PROBE_RTT_SAMPLES];
+		out[i] =
+		    t->rtt[(t->rtt_next + AG_PROBE_RTT_SAMPLES - 1 - i) % AG_PROBE_RTT_SAMPLES];
 	return t->n_rtt;
 }
 

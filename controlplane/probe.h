@@ -26,7 +26,7 @@
 #include "loop.h"
 
 /* RTT samples kept per target (a caller may take their median). */
-#define AG_PROBE_RTT_SAMPLES 8
+#define AG_PROBE_RTT_SAMPLES  8
 /* Probe sockets open at once, at most; see ag_prober__set_max_inflight(). */
 #define AG_PROBE_INFLIGHT_MAX 16384
 
@@ -34,18 +34,18 @@ struct ag_probe_target {
 	uint32_t id;			/* key of the target (backend id) */
 	uint32_t addr;			/* network order */
 	uint16_t port;			/* host order: the port to probe */
-	const struct ag_cfg_health *hc;	/* copied: need not outlive the call */
+	const struct ag_cfg_health *hc; /* copied: need not outlive the call */
 	const char *label;		/* for logs, e.g. "web/tcp:80 eu-west 10.1.1.11"; copied */
 };
 
 enum ag_probe_result {
 	AG_PROBE_OK = 0,
-	AG_PROBE_TIMEOUT,	/* no (complete) answer within timeout_ms */
-	AG_PROBE_REFUSED,	/* TCP RST, or ICMP port unreachable for UDP */
-	AG_PROBE_UNREACHABLE,	/* no route, host or network unreachable */
-	AG_PROBE_BAD_STATUS,	/* HTTP status outside [status_min, status_max] */
-	AG_PROBE_BAD_REPLY,	/* HTTP framing error, UDP reply not starting with `expect` */
-	AG_PROBE_ERROR,		/* anything else (reset, local failure) */
+	AG_PROBE_TIMEOUT,     /* no (complete) answer within timeout_ms */
+	AG_PROBE_REFUSED,     /* TCP RST, or ICMP port unreachable for UDP */
+	AG_PROBE_UNREACHABLE, /* no route, host or network unreachable */
+	AG_PROBE_BAD_STATUS,  /* HTTP status outside [status_min, status_max] */
+	AG_PROBE_BAD_REPLY,   /* HTTP framing error, UDP reply not starting with `expect` */
+	AG_PROBE_ERROR,	      /* anything else (reset, local failure) */
 	AG_PROBE__MAX,
 };
 
@@ -53,14 +53,14 @@ enum ag_probe_result {
 struct ag_probe_report {
 	uint32_t id;
 	enum ag_probe_result result;
-	bool verdict;		/* false: a local failure (no fd, no memory) that says nothing
-				 * about the target and did not count toward rise/fall */
-	uint64_t due_ns;	/* when the probe was scheduled to start (CLOCK_MONOTONIC) */
-	uint64_t start_ns;	/* when it started (up to 250 us before due_ns: starts
-				 * due close together share a timer wake-up) */
-	uint64_t done_ns;	/* when its result was known */
-	uint64_t rtt_ns;	/* the RTT sample (OK only, else 0) */
-	const char *reason;	/* "status 200", "connection refused", "timeout after 80 ms", ... */
+	bool verdict;	    /* false: a local failure (no fd, no memory) that says nothing
+			     * about the target and did not count toward rise/fall */
+	uint64_t due_ns;    /* when the probe was scheduled to start (CLOCK_MONOTONIC) */
+	uint64_t start_ns;  /* when it started (up to 250 us before due_ns: starts
+			     * due close together share a timer wake-up) */
+	uint64_t done_ns;   /* when its result was known */
+	uint64_t rtt_ns;    /* the RTT sample (OK only, else 0) */
+	const char *reason; /* "status 200", "connection refused", "timeout after 80 ms", ... */
 };
 
 /*
@@ -75,9 +75,9 @@ typedef void (*ag_probe_result_cb)(void *ctx, const struct ag_probe_report *rep)
 struct ag_prober;
 
 struct ag_prober_stats {
-	uint64_t started;	/* probes started */
-	uint64_t deferred;	/* probes that waited for a free socket slot */
-	unsigned int inflight;	/* probe sockets open now */
+	uint64_t started;      /* probes started */
+	uint64_t deferred;     /* probes that waited for a free socket slot */
+	unsigned int inflight; /* probe sockets open now */
 	unsigned int peak_inflight;
 	unsigned int max_inflight;
 };

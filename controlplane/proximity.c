@@ -25,8 +25,8 @@ uint64_t ag_proximity__median(uint64_t *vals, unsigned int n)
 	return k % 2 ? vals[k / 2] : (vals[k / 2 - 1] + vals[k / 2]) / 2;
 }
 
-static uint64_t rtt_of(const uint32_t *groups, const uint64_t *rtt_ns, unsigned int n,
-		       uint32_t id, unsigned int *pos)
+static uint64_t rtt_of(const uint32_t *groups, const uint64_t *rtt_ns, unsigned int n, uint32_t id,
+		       unsigned int *pos)
 {
 	unsigned int i;
 

@@ -10,8 +10,8 @@
 #include <stdint.h>
 
 /* A group overtakes the one ahead only when it is this much nearer: both must hold. */
-#define AG_PROX_REL_PCT 20		/* at least 20% lower RTT */
-#define AG_PROX_ABS_NS 1000000ull	/* and at least 1 ms lower */
+#define AG_PROX_REL_PCT 20	   /* at least 20% lower RTT */
+#define AG_PROX_ABS_NS	1000000ull /* and at least 1 ms lower */
 
 /*
  * groups[i] (ids, config order) with rtt_ns[i] (0 = unknown: no healthy

@@ -107,7 +107,8 @@ static int publish_keys(struct ag_publisher *p, const struct ag_plan *plan)
 			for (r = 0; r < lc->n_ranges; r++) {
 				uint32_t port;
 
-				for (port = lc->ranges[r].first; port <= lc->ranges[r].last; port++) {
+				for (port = lc->ranges[r].first; port <= lc->ranges[r].last;
+				     port++) {
 					if (n >= n_keys) {
 						err = -E2BIG;
 						goto out_free;
@@ -244,7 +245,8 @@ static int build_table(struct ag_publisher *p, const struct ag_plan *plan, uint3
 
 			mb[n].id = pb->id;
 			mb[n].key = ag_publish__backend_key(plan, pb);
-			mb[n].weight = share[pb->id] > 0.0 ? (w < 1.0 ? 1u : (uint32_t)lround(w)) : 0;
+			mb[n].weight =
+			    share[pb->id] > 0.0 ? (w < 1.0 ? 1u : (uint32_t)lround(w)) : 0;
 			n++;
 		}
 	}

@@ -28,9 +28,9 @@ struct ag_sink_ops {
 };
 
 struct ag_publish_stats {
-	uint64_t publishes;		/* completed publishes */
-	uint64_t last_duration_ns;	/* whole publish, last one */
-	uint64_t slots_written;		/* lookup entries written, last publish */
+	uint64_t publishes;	   /* completed publishes */
+	uint64_t last_duration_ns; /* whole publish, last one */
+	uint64_t slots_written;	   /* lookup entries written, last publish */
 };
 
 struct ag_publisher {
@@ -38,7 +38,7 @@ struct ag_publisher {
 	void *ctx;
 	uint32_t ring_size;
 	uint32_t seed;
-	uint32_t *scratch;		/* ring_size entries */
+	uint32_t *scratch; /* ring_size entries */
 	struct ag_publish_stats stats;
 	unsigned int n_backends_published;
 };

@@ -35,7 +35,7 @@
 struct ag_xdp_link {
 	int fd;
 	int ifindex;
-	bool adopted;			/* found pinned: our program was swapped in */
+	bool adopted; /* found pinned: our program was swapped in */
 	char name[IFNAMSIZ];
 	char pin[PATH_MAX];
 };
@@ -44,20 +44,20 @@ struct ag_xdp {
 	struct anygate_bpf *skel;
 	char dir[PATH_MAX];
 	uint32_t ring_size;
-	uint32_t *lookup;		/* mmap of ag_lookup */
+	uint32_t *lookup; /* mmap of ag_lookup */
 	size_t lookup_len;
 	struct ag_listener_state *lstate; /* mmap of ag_lstate */
 	size_t lstate_len;
 	struct ag_xdp_link links[AG_MAX_IFACES];
 	unsigned int n_links;
 	int ncpus;
-	unsigned int maps_found;	/* compatible maps already pinned at open */
-	unsigned int links_found;	/* pinned links adopted at attach */
+	unsigned int maps_found;  /* compatible maps already pinned at open */
+	unsigned int links_found; /* pinned links adopted at attach */
 };
 
 static const char *const reason_names[] = {
 #define AG_REASON_NAME(name, label) [AG_R_##name] = label,
-	AG_REASONS(AG_REASON_NAME)
+    AG_REASONS(AG_REASON_NAME)
 #undef AG_REASON_NAME
 };
 
@@ -69,10 +69,10 @@ const char *ag_reason__name(enum ag_reason r)
 static struct bpf_map *all_maps(struct ag_xdp *x, unsigned int i)
 {
 	struct bpf_map *maps[] = {
-		x->skel->maps.ag_settings, x->skel->maps.ag_listeners, x->skel->maps.ag_lstate,
-		x->skel->maps.ag_lookup,   x->skel->maps.ag_backends,  x->skel->maps.ag_port_ovr,
-		x->skel->maps.ag_vips,	   x->skel->maps.ag_flows,     x->skel->maps.ag_nat_rev,
-		x->skel->maps.ag_lstats,   x->skel->maps.ag_bstats,    x->skel->maps.ag_rstats,
+	    x->skel->maps.ag_settings, x->skel->maps.ag_listeners, x->skel->maps.ag_lstate,
+	    x->skel->maps.ag_lookup,   x->skel->maps.ag_backends,  x->skel->maps.ag_port_ovr,
+	    x->skel->maps.ag_vips,     x->skel->maps.ag_flows,	   x->skel->maps.ag_nat_rev,
+	    x->skel->maps.ag_lstats,   x->skel->maps.ag_bstats,	   x->skel->maps.ag_rstats,
 	};
 
 	return i < sizeof(maps) / sizeof(maps[0]) ? maps[i] : NULL;
@@ -170,9 +170,11 @@ static int check_pinned_maps(struct ag_xdp *x)
 		if (info.key_size != bpf_map__key_size(map)) {
 			what = "key size", have = info.key_size, want = bpf_map__key_size(map);
 		} else if (info.value_size != bpf_map__value_size(map)) {
-			what = "value size", have = info.value_size, want = bpf_map__value_size(map);
+			what = "value size", have = info.value_size,
+			want = bpf_map__value_size(map);
 		} else if (info.max_entries != bpf_map__max_entries(map)) {
-			what = "max_entries", have = info.max_entries, want = bpf_map__max_entries(map);
+			what = "max_entries", have = info.max_entries,
+			want = bpf_map__max_entries(map);
 		} else if (info.map_flags != bpf_map__map_flags(map)) {
 			what = "flags", have = info.map_flags, want = bpf_map__map_flags(map);
 		}
@@ -189,7 +191,8 @@ static int check_pinned_maps(struct ag_xdp *x)
 	if (err == -EINVAL)
 		pr_err("the fast path pinned under %s cannot be adopted: remove it with "
 		       "`anygated --detach -c CONFIG` (this stops forwarding and drops its flows), "
-		       "or restore the previous config\n", x->dir);
+		       "or restore the previous config\n",
+		       x->dir);
 	return err;
 }
 
@@ -246,9 +249,9 @@ struct ag_xdp *ag_xdp__open(const struct ag_cfg_edge *edge)
 		/* Pinned maps were checked above: what is left is mostly privilege. */
 		pr_err("loading the XDP program: %s%s\n", strerror(-err),
 		       err == -EPERM || err == -EACCES
-			       ? " (anygated needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON, or root; "
-				 "libbpf's log above says which check failed)"
-			       : " (libbpf's log above has the verifier's reason)");
+			   ? " (anygated needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON, or root; "
+			     "libbpf's log above says which check failed)"
+			   : " (libbpf's log above has the verifier's reason)");
 		goto err_destroy;
 	}
 
@@ -276,8 +279,8 @@ struct ag_xdp *ag_xdp__open(const struct ag_cfg_edge *edge)
 	}
 	if (x->maps_found)
 		pr_info("XDP program loaded; adopted %u pinned maps under %s (flows kept; lookup "
-			"%u x %u, flows %u)\n", x->maps_found, x->dir, AG_LOOKUP_SLOTS,
-			edge->ring_size, edge->max_flows);
+			"%u x %u, flows %u)\n",
+			x->maps_found, x->dir, AG_LOOKUP_SLOTS, edge->ring_size, edge->max_flows);
 	else
 		pr_info("XDP program loaded, maps pinned under %s (lookup %u x %u, flows %u)\n",
 			x->dir, AG_LOOKUP_SLOTS, edge->ring_size, edge->max_flows);
@@ -334,7 +337,8 @@ static int find_pinned_link(const char *pin, const char *name, int ifindex)
 	if ((int)info.xdp.ifindex != ifindex) {
 		/* ifindex 0: the interface it was attached to is gone. */
 		pr_warn("pinned link %s belongs to ifindex %u, %s is ifindex %d now: stale, "
-			"replaced\n", pin, info.xdp.ifindex, name, ifindex);
+			"replaced\n",
+			pin, info.xdp.ifindex, name, ifindex);
 		bpf_link_detach(fd);
 		close(fd);
 		unlink(pin);
@@ -405,8 +409,8 @@ int ag_xdp__attach(struct ag_xdp *x, const struct ag_cfg_edge *edge)
 			/* One atomic swap: packets see the old program or ours, never none. */
 			if (bpf_link_update(l->fd, prog_fd, NULL)) {
 				err = -errno;
-				pr_err("XDP on %s: replacing the program in pinned link %s: %s\n", name,
-				       l->pin, strerror(-err));
+				pr_err("XDP on %s: replacing the program in pinned link %s: %s\n",
+				       name, l->pin, strerror(-err));
 				close(l->fd);
 				goto err;
 			}
@@ -414,7 +418,8 @@ int ag_xdp__attach(struct ag_xdp *x, const struct ag_cfg_edge *edge)
 			x->links_found++;
 			x->n_links++;
 			pr_info("XDP on %s (ifindex %d): adopted pinned link %s, program replaced "
-				"atomically\n", name, ifindex, l->pin);
+				"atomically\n",
+				name, ifindex, l->pin);
 			continue;
 		}
 		if (l->fd != -ENOENT) {
@@ -425,16 +430,19 @@ int ag_xdp__attach(struct ag_xdp *x, const struct ag_cfg_edge *edge)
 		l->fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
 		if (l->fd < 0) {
 			err = -errno;
-			pr_err("attaching XDP in native mode to %s (ifindex %d): %s%s\n", name, ifindex,
-			       strerror(-err),
-			       err == -EBUSY || err == -EEXIST ? " (another XDP program is attached)"
-			       : err == -EOPNOTSUPP ? " (driver has no native XDP)" : "");
+			pr_err("attaching XDP in native mode to %s (ifindex %d): %s%s\n", name,
+			       ifindex, strerror(-err),
+			       err == -EBUSY || err == -EEXIST
+				   ? " (another XDP program is attached)"
+			       : err == -EOPNOTSUPP ? " (driver has no native XDP)"
+						    : "");
 			goto err;
 		}
 		if (bpf_obj_pin(l->fd, l->pin)) {
 			err = -errno;
-			pr_err("pinning the XDP link of %s at %s: %s\n", name, l->pin, strerror(-err));
-			close(l->fd);	/* unpinned: closing detaches */
+			pr_err("pinning the XDP link of %s at %s: %s\n", name, l->pin,
+			       strerror(-err));
+			close(l->fd); /* unpinned: closing detaches */
 			goto err;
 		}
 		x->n_links++;
@@ -498,15 +506,16 @@ void ag_xdp__keep(struct ag_xdp *x)
 	x->n_links = 0;
 	pr_info("keeping the fast path: maps stay pinned under %s (tables as last published, "
 		"flows kept); start anygated with the same config to adopt them, or remove "
-		"them with `anygated --detach -c CONFIG`\n", x->dir);
+		"them with `anygated --detach -c CONFIG`\n",
+		x->dir);
 }
 
 int ag_xdp__remove_pinned(const struct ag_cfg_edge *edge)
 {
 	static const char *const maps[] = {
-		AG_MAP_SETTINGS, AG_MAP_LISTENERS, AG_MAP_LSTATE,  AG_MAP_LOOKUP,
-		AG_MAP_BACKENDS, AG_MAP_PORT_OVR,  AG_MAP_VIPS,	   AG_MAP_FLOWS,
-		AG_MAP_NAT_REV,	 AG_MAP_LSTATS,	   AG_MAP_BSTATS,  AG_MAP_RSTATS,
+	    AG_MAP_SETTINGS, AG_MAP_LISTENERS, AG_MAP_LSTATE, AG_MAP_LOOKUP,
+	    AG_MAP_BACKENDS, AG_MAP_PORT_OVR,  AG_MAP_VIPS,   AG_MAP_FLOWS,
+	    AG_MAP_NAT_REV,  AG_MAP_LSTATS,    AG_MAP_BSTATS, AG_MAP_RSTATS,
 	};
 	unsigned int i, removed = 0;
 	char path[PATH_MAX];
@@ -606,7 +615,8 @@ static int sink_settings(void *ctx, const struct ag_settings *s)
 	uint32_t zero = 0;
 
 	return bpf_map_update_elem(bpf_map__fd(x->skel->maps.ag_settings), &zero, s, BPF_ANY)
-		       ? -errno : 0;
+		   ? -errno
+		   : 0;
 }
 
 /*
@@ -756,8 +766,8 @@ static int sink_backend(void *ctx, uint32_t id, const struct ag_backend *b)
 {
 	struct ag_xdp *x = ctx;
 
-	return bpf_map_update_elem(bpf_map__fd(x->skel->maps.ag_backends), &id, b, BPF_ANY)
-		       ? -errno : 0;
+	return bpf_map_update_elem(bpf_map__fd(x->skel->maps.ag_backends), &id, b, BPF_ANY) ? -errno
+											    : 0;
 }
 
 static uint32_t *sink_lookup_slot(void *ctx, uint32_t slot)
@@ -775,13 +785,13 @@ static struct ag_listener_state *sink_lstate(void *ctx, uint32_t lid)
 }
 
 static const struct ag_sink_ops xdp_sink_ops = {
-	.settings = sink_settings,
-	.vips = sink_vips,
-	.listener_keys = sink_listener_keys,
-	.port_overrides = sink_port_overrides,
-	.backend = sink_backend,
-	.lookup_slot = sink_lookup_slot,
-	.lstate = sink_lstate,
+    .settings = sink_settings,
+    .vips = sink_vips,
+    .listener_keys = sink_listener_keys,
+    .port_overrides = sink_port_overrides,
+    .backend = sink_backend,
+    .lookup_slot = sink_lookup_slot,
+    .lstate = sink_lstate,
 };
 
 const struct ag_sink_ops *ag_xdp__sink_ops(void)
@@ -856,7 +866,7 @@ int ag_xdp__flow_counts(struct ag_xdp *x, uint64_t now_ns, uint64_t tcp_idle_ns,
 	int fd = bpf_map__fd(x->skel->maps.ag_flows);
 	struct ag_flow_key *keys = calloc(BATCH, sizeof(*keys));
 	struct ag_flow *vals = calloc(BATCH, sizeof(*vals));
-	struct ag_flow_key token;	/* the kernel's bucket cursor (at most a key's size) */
+	struct ag_flow_key token; /* the kernel's bucket cursor (at most a key's size) */
 	bool first = true, done = false;
 	uint64_t n = 0;
 	int err = 0;
@@ -876,7 +886,7 @@ int ag_xdp__flow_counts(struct ag_xdp *x, uint64_t now_ns, uint64_t tcp_idle_ns,
 				err = -errno;
 				goto out;
 			}
-			done = true;	/* ENOENT: this was the last batch */
+			done = true; /* ENOENT: this was the last batch */
 		}
 		first = false;
 		for (i = 0; i < count; i++) {
@@ -884,7 +894,8 @@ int ag_xdp__flow_counts(struct ag_xdp *x, uint64_t now_ns, uint64_t tcp_idle_ns,
 
 			n++;
 			/* Idle past its timeout: the fast path would start a new flow. */
-			if (vals[i].last_seen_ns + idle >= now_ns && vals[i].backend_id < n_backends)
+			if (vals[i].last_seen_ns + idle >= now_ns &&
+			    vals[i].backend_id < n_backends)
 				active[vals[i].backend_id]++;
 		}
 	}

@@ -18,31 +18,31 @@
 #define AG_ABI_VERSION 2
 
 /* --- map names (BPF object names, and pin file names under bpffs_dir) --- */
-#define AG_MAP_SETTINGS "ag_settings"
+#define AG_MAP_SETTINGS	 "ag_settings"
 #define AG_MAP_LISTENERS "ag_listeners"
-#define AG_MAP_LSTATE "ag_lstate"
-#define AG_MAP_LOOKUP "ag_lookup"
-#define AG_MAP_BACKENDS "ag_backends"
-#define AG_MAP_PORT_OVR "ag_port_ovr"
-#define AG_MAP_VIPS "ag_vips"
-#define AG_MAP_FLOWS "ag_flows"
-#define AG_MAP_NAT_REV "ag_nat_rev"
-#define AG_MAP_LSTATS "ag_lstats"
-#define AG_MAP_BSTATS "ag_bstats"
-#define AG_MAP_RSTATS "ag_rstats"
+#define AG_MAP_LSTATE	 "ag_lstate"
+#define AG_MAP_LOOKUP	 "ag_lookup"
+#define AG_MAP_BACKENDS	 "ag_backends"
+#define AG_MAP_PORT_OVR	 "ag_port_ovr"
+#define AG_MAP_VIPS	 "ag_vips"
+#define AG_MAP_FLOWS	 "ag_flows"
+#define AG_MAP_NAT_REV	 "ag_nat_rev"
+#define AG_MAP_LSTATS	 "ag_lstats"
+#define AG_MAP_BSTATS	 "ag_bstats"
+#define AG_MAP_RSTATS	 "ag_rstats"
 
 /* --- ag_settings: ARRAY, one entry, written by anygated before traffic --- */
 struct ag_settings {
-	__u32 abi_version;	/* AG_ABI_VERSION of the writer */
-	__u32 hash_seed;	/* same on every edge: same flow -> same slot */
-	__u32 ring_size;	/* M, prime; lookup index = slot * M + hash % M */
-	__u32 nat_addr_count;	/* valid entries of nat_addrs, >= 1 for NAT */
+	__u32 abi_version;    /* AG_ABI_VERSION of the writer */
+	__u32 hash_seed;      /* same on every edge: same flow -> same slot */
+	__u32 ring_size;      /* M, prime; lookup index = slot * M + hash % M */
+	__u32 nat_addr_count; /* valid entries of nat_addrs, >= 1 for NAT */
 	__be32 nat_addrs[AG_MAX_NAT_ADDRS];
-	__u64 tcp_idle_ns;	/* a flow idle longer than this is a new flow */
+	__u64 tcp_idle_ns; /* a flow idle longer than this is a new flow */
 	__u64 udp_idle_ns;
-	__u16 nat_port_min;	/* inclusive NAT source port range */
+	__u16 nat_port_min; /* inclusive NAT source port range */
 	__u16 nat_port_max;
-	__u32 flags;		/* reserved, zero */
+	__u32 flags; /* reserved, zero */
 };
 _Static_assert(sizeof(struct ag_settings) == 104, "ag_settings layout");
 
@@ -52,18 +52,18 @@ _Static_assert(sizeof(struct ag_settings) == 104, "ag_settings layout");
 struct ag_listener_key {
 	__be32 vip;
 	__be16 port;
-	__u8 proto;	/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 pad;
 };
 _Static_assert(sizeof(struct ag_listener_key) == 8, "ag_listener_key layout");
 /* value: __u32 listener id, index into ag_lstate */
 
 enum ag_affinity {
-	AG_AFFINITY_NONE = 0,	/* hash of the 5-tuple */
+	AG_AFFINITY_NONE = 0,	   /* hash of the 5-tuple */
 	AG_AFFINITY_SOURCE_IP = 1, /* hash of (client address, vip, proto) */
 };
 
-#define AG_LF_ACTIVE 0x1	/* listener takes new flows */
+#define AG_LF_ACTIVE 0x1 /* listener takes new flows */
 
 /*
  * --- ag_lstate: ARRAY [AG_MAX_LISTENERS], BPF_F_MMAPABLE ---
@@ -71,10 +71,10 @@ enum ag_affinity {
  * slot of the pair, then switches `slot` with one aligned 32-bit store.
  */
 struct ag_listener_state {
-	__u32 slot;		/* live lookup slot, 2 * id or 2 * id + 1 */
-	__u32 generation;	/* bumped on every publish, for observers */
-	__u8 affinity;		/* enum ag_affinity */
-	__u8 flags;		/* AG_LF_* */
+	__u32 slot;	  /* live lookup slot, 2 * id or 2 * id + 1 */
+	__u32 generation; /* bumped on every publish, for observers */
+	__u8 affinity;	  /* enum ag_affinity */
+	__u8 flags;	  /* AG_LF_* */
 	__u16 pad;
 	__u32 pad2;
 };
@@ -92,7 +92,7 @@ _Static_assert(sizeof(struct ag_listener_state) == 16, "ag_listener_state layout
  * AG_BACKEND_NONE in an entry: no backend (policy drop).
  */
 #define AG_LOOKUP_LANES 16
-#define AG_LOOKUP_BUCKETS(ring_size) \
+#define AG_LOOKUP_BUCKETS(ring_size)                                                               \
 	((AG_LOOKUP_SLOTS * (ring_size) + AG_LOOKUP_LANES - 1) / AG_LOOKUP_LANES)
 
 struct ag_lookup_bucket {
@@ -111,14 +111,14 @@ enum ag_backend_state {
 };
 
 enum ag_fwd_mode {
-	AG_MODE_NAT = 0,	/* DNAT + SNAT: unmodified backends */
+	AG_MODE_NAT = 0, /* DNAT + SNAT: unmodified backends */
 };
 
 struct ag_backend {
 	__be32 addr;
-	__u32 group_id;		/* key of ag_port_ovr */
-	__u8 state;		/* enum ag_backend_state */
-	__u8 mode;		/* enum ag_fwd_mode */
+	__u32 group_id; /* key of ag_port_ovr */
+	__u8 state;	/* enum ag_backend_state */
+	__u8 mode;	/* enum ag_fwd_mode */
 	__u16 pad;
 	__u32 pad2;
 };
@@ -127,7 +127,7 @@ _Static_assert(sizeof(struct ag_backend) == 16, "ag_backend layout");
 /* --- ag_port_ovr: HASH (group, listener port) -> endpoint port --- */
 struct ag_port_ovr_key {
 	__u32 group_id;
-	__be16 port;		/* listener (client-visible) port */
+	__be16 port; /* listener (client-visible) port */
 	__u16 pad;
 };
 _Static_assert(sizeof(struct ag_port_ovr_key) == 8, "ag_port_ovr_key layout");
@@ -163,8 +163,8 @@ _Static_assert(sizeof(struct ag_flow_key) == 16, "ag_flow_key layout");
  * ifindex 0: nothing cached. The DPDK fast path may ignore it.
  */
 struct ag_nexthop {
-	__u32 ifindex;		/* egress interface; 0 = look the route up */
-	__u16 max_len;		/* largest IPv4 total length checked against the route */
+	__u32 ifindex; /* egress interface; 0 = look the route up */
+	__u16 max_len; /* largest IPv4 total length checked against the route */
 	__u8 dmac[6];
 	__u8 smac[6];
 	__u16 pad;
@@ -172,15 +172,15 @@ struct ag_nexthop {
 _Static_assert(sizeof(struct ag_nexthop) == 20, "ag_nexthop layout");
 
 struct ag_flow {
-	__u64 last_seen_ns;	/* bpf_ktime_get_ns(), refreshed at most once per second */
+	__u64 last_seen_ns; /* bpf_ktime_get_ns(), refreshed at most once per second */
 	__u32 backend_id;
 	__u16 listener_id;
 	__be16 nat_port;
 	__be32 nat_addr;
-	__be32 backend_addr;	/* copied at creation: a pinned flow keeps its target */
+	__be32 backend_addr; /* copied at creation: a pinned flow keeps its target */
 	__be16 backend_port;
 	__u16 flags;
-	struct ag_nexthop nh;	/* towards the backend */
+	struct ag_nexthop nh; /* towards the backend */
 };
 _Static_assert(sizeof(struct ag_flow) == 48, "ag_flow layout");
 
@@ -193,17 +193,17 @@ struct ag_nat_rev {
 	__u32 backend_id;
 	__u16 listener_id;
 	__u16 pad;
-	struct ag_nexthop nh;	/* towards the client */
+	struct ag_nexthop nh; /* towards the client */
 };
 _Static_assert(sizeof(struct ag_nat_rev) == 48, "ag_nat_rev layout");
 
 /* --- stats: PERCPU_ARRAY, summed by anygated --- */
 /* ag_lstats [AG_MAX_LISTENERS], ag_bstats [AG_MAX_BACKENDS] */
 struct ag_traffic_stats {
-	__u64 packets;		/* client -> backend */
+	__u64 packets; /* client -> backend */
 	__u64 bytes;
 	__u64 new_flows;
-	__u64 ret_packets;	/* backend -> client */
+	__u64 ret_packets; /* backend -> client */
 	__u64 ret_bytes;
 	__u64 pad[3];
 };
@@ -216,41 +216,44 @@ _Static_assert(sizeof(struct ag_traffic_stats) == 64, "ag_traffic_stats layout")
  * fast path acted on the packet itself (answered it, or moved its flow and
  * forwarded it).
  */
-#define AG_REASONS_PASS(X)                                                     \
-	X(PASS_NOT_IPV4, "pass_not_ipv4")       /* ARP, IPv6, other ethertypes */ \
-	X(PASS_NOT_L4, "pass_not_tcp_udp")      /* ICMP and other protocols */    \
-	X(PASS_NO_LISTENER, "pass_no_listener") /* not a VIP / port we serve */  \
-	X(PASS_FRAGMENT, "pass_fragment")       /* fragment not for a VIP */      \
-	X(PASS_TTL, "pass_ttl_expired")         /* kernel sends time exceeded */  \
-	X(PASS_NO_NEIGH, "pass_no_neigh")       /* kernel resolves the next hop */ \
-	X(PASS_NO_ROUTE, "pass_no_route")       /* fib lookup failed otherwise */
+#define AG_REASONS_PASS(X)                                                                         \
+	X(PASS_NOT_IPV4, "pass_not_ipv4")	/* ARP, IPv6, other ethertypes */                  \
+	X(PASS_NOT_L4, "pass_not_tcp_udp")	/* ICMP and other protocols */                     \
+	X(PASS_NO_LISTENER, "pass_no_listener") /* not a VIP / port we serve */                    \
+	X(PASS_FRAGMENT, "pass_fragment")	/* fragment not for a VIP */                       \
+	X(PASS_TTL, "pass_ttl_expired")		/* kernel sends time exceeded */                   \
+	X(PASS_NO_NEIGH, "pass_no_neigh")	/* kernel resolves the next hop */                 \
+	X(PASS_NO_ROUTE, "pass_no_route")	/* fib lookup failed otherwise */
 
-#define AG_REASONS_DROP(X)                                                     \
-	X(DROP_TRUNC_ETH, "drop_truncated_eth")                                    \
-	X(DROP_TRUNC_VLAN, "drop_truncated_vlan")                                  \
-	X(DROP_TRUNC_IP, "drop_truncated_ipv4")                                    \
-	X(DROP_BAD_IP, "drop_bad_ipv4")         /* version, ihl, total length */  \
-	X(DROP_TRUNC_L4, "drop_truncated_l4")                                      \
-	X(DROP_FRAGMENT, "drop_vip_fragment")   /* no reassembly in the fast path */ \
-	X(DROP_NO_BACKEND, "drop_no_backend")   /* no live backend for the packet */ \
-	X(DROP_NAT_PORTS, "drop_nat_ports_exhausted")                             \
-	X(DROP_FLOW_INSERT, "drop_flow_insert_failed")                            \
-	X(DROP_BAD_STATE, "drop_bad_state")     /* settings/listener not usable */
+#define AG_REASONS_DROP(X)                                                                         \
+	X(DROP_TRUNC_ETH, "drop_truncated_eth")                                                    \
+	X(DROP_TRUNC_VLAN, "drop_truncated_vlan")                                                  \
+	X(DROP_TRUNC_IP, "drop_truncated_ipv4")                                                    \
+	X(DROP_BAD_IP, "drop_bad_ipv4") /* version, ihl, total length */                           \
+	X(DROP_TRUNC_L4, "drop_truncated_l4")                                                      \
+	X(DROP_FRAGMENT, "drop_vip_fragment") /* no reassembly in the fast path */                 \
+	X(DROP_NO_BACKEND, "drop_no_backend") /* no live backend for the packet */                 \
+	X(DROP_NAT_PORTS, "drop_nat_ports_exhausted")                                              \
+	X(DROP_FLOW_INSERT, "drop_flow_insert_failed")                                             \
+	X(DROP_BAD_STATE, "drop_bad_state") /* settings/listener not usable */
 
-#define AG_REASONS_ACT(X)                                                      \
-	/* TCP flow on a DOWN backend: the client gets a RST (XDP_TX), flow deleted */ \
-	X(TX_RST_BACKEND_DOWN, "tcp_rst_backend_down")                             \
-	/* UDP flow on a DOWN backend: moved to a live one, this packet forwarded */ \
+#define AG_REASONS_ACT(X)                                                                          \
+	/* TCP flow on a DOWN backend: the client gets a RST (XDP_TX), flow deleted */             \
+	X(TX_RST_BACKEND_DOWN, "tcp_rst_backend_down")                                             \
+	/* UDP flow on a DOWN backend: moved to a live one, this packet forwarded */               \
 	X(UDP_RESTEER, "udp_resteer")
 
 #define AG_REASONS(X) AG_REASONS_PASS(X) AG_REASONS_DROP(X) AG_REASONS_ACT(X)
 
+/* Kept as written: clang-format would indent AG_R__MAX as a continuation of the list. */
+/* clang-format off */
 enum ag_reason {
 #define AG_REASON_ENUM(name, label) AG_R_##name,
 	AG_REASONS(AG_REASON_ENUM)
 #undef AG_REASON_ENUM
 	AG_R__MAX
 };
+/* clang-format on */
 
 /* Where the groups start: the drop reasons are [AG_R__DROP_FIRST, AG_R__ACT_FIRST). */
 enum {

@@ -20,7 +20,7 @@
 #define AG_UNROLL _Pragma("GCC unroll 8")
 #endif
 
-#define ag_likely(x) __builtin_expect(!!(x), 1)
+#define ag_likely(x)   __builtin_expect(!!(x), 1)
 #define ag_unlikely(x) __builtin_expect(!!(x), 0)
 
 /*

@@ -10,51 +10,51 @@
 /* Listener ids index listener_state and own two lookup slots each (live + spare). */
 #define AG_MAX_LISTENERS 64
 /* Two slots per listener: the live table and the spare one a publish writes into. */
-#define AG_LOOKUP_SLOTS (2 * AG_MAX_LISTENERS)
+#define AG_LOOKUP_SLOTS	 (2 * AG_MAX_LISTENERS)
 
 /* Backend ids index the backends array: 4096 endpoints per edge is a large fleet. */
-#define AG_MAX_BACKENDS 4096
+#define AG_MAX_BACKENDS		   4096
 /* Endpoint groups (one per region per listener) across all listeners. */
-#define AG_MAX_GROUPS 1024
+#define AG_MAX_GROUPS		   1024
 /* Endpoints in one endpoint group. */
 #define AG_MAX_ENDPOINTS_PER_GROUP 256
 /* Endpoint groups of one listener (regions it can reach). */
 #define AG_MAX_GROUPS_PER_LISTENER 32
 
 /* Static entry addresses over all accelerators. */
-#define AG_MAX_VIPS 256
+#define AG_MAX_VIPS	      256
 /*
  * Expanded (vip, proto, port) keys in the listener map: a port range becomes one
  * key per port, so 1-65535 on two protocols of two VIPs still fits.
  */
-#define AG_MAX_LISTENER_KEYS 262144
+#define AG_MAX_LISTENER_KEYS  262144
 /* (group, listener port) -> endpoint port rewrites. */
 #define AG_MAX_PORT_OVERRIDES 4096
 
 /* NAT source addresses of one edge. */
-#define AG_MAX_NAT_ADDRS 16
+#define AG_MAX_NAT_ADDRS	16
 /* Attempts at a free NAT port before the new flow is dropped (counted). */
-#define AG_NAT_PORT_RETRIES 8
+#define AG_NAT_PORT_RETRIES	8
 /* Default NAT source port range (inclusive). */
 #define AG_NAT_PORT_MIN_DEFAULT 1024
 #define AG_NAT_PORT_MAX_DEFAULT 65535
 
 /* Lookup table size M: a prime. 65537 gives < 1% imbalance with hundreds of backends. */
 #define AG_RING_SIZE_DEFAULT 65537
-#define AG_RING_SIZE_MIN 13
+#define AG_RING_SIZE_MIN     13
 /* 128 slots x 262139 x 4 bytes = 128 MiB of lookup tables at most. */
-#define AG_RING_SIZE_MAX 262139
+#define AG_RING_SIZE_MAX     262139
 
 /* Flow table (LRU) size: preallocated, so configurable per edge. */
 #define AG_FLOWS_DEFAULT 1048576
-#define AG_FLOWS_MIN 1024
-#define AG_FLOWS_MAX 67108864
+#define AG_FLOWS_MIN	 1024
+#define AG_FLOWS_MAX	 67108864
 
 /* Idle timeouts, seconds (as Global Accelerator: TCP 340 s, UDP 30 s). */
-#define AG_TCP_IDLE_DEFAULT 340
-#define AG_UDP_IDLE_DEFAULT 30
-#define AG_IDLE_MIN 1
-#define AG_IDLE_MAX 86400
+#define AG_TCP_IDLE_DEFAULT	    340
+#define AG_UDP_IDLE_DEFAULT	    30
+#define AG_IDLE_MIN		    1
+#define AG_IDLE_MAX		    86400
 /*
  * last_seen is rewritten only when it is older than this: an established flow
  * does not dirty its cache line on every packet.
@@ -68,9 +68,10 @@
  * Counter lanes of the DPDK segment: one per anygate-dp forwarding lcore plus
  * one for its main lcore (as per-CPU BPF maps have one value per CPU).
  */
-#define AG_SHM_LANES 16
-/* anygate-dp routes (linear, longest prefix first: looked up once per flow) and static ARP entries. */
-#define AG_MAX_ROUTES 256
+#define AG_SHM_LANES	    16
+/* anygate-dp routes (linear, longest prefix first: looked up once per flow) and static ARP entries.
+ */
+#define AG_MAX_ROUTES	    256
 #define AG_MAX_STATIC_NEIGH 256
 
 /* Lookup-table entry meaning "no backend": the policy is drop. */

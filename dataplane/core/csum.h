@@ -36,7 +36,7 @@ static __always_inline __u32 ag_csum_diff16(__u32 diff, __u16 old, __u16 new_val
 /* Add the replacement of a 32-bit field (old -> new), e.g. an IPv4 address, to a diff. */
 static __always_inline __u32 ag_csum_diff32(__u32 diff, __u32 old, __u32 new_val)
 {
-	return diff + (__u16)~(old >> 16) + (__u16)~(old & 0xffff) + (new_val >> 16) +
+	return diff + (__u16) ~(old >> 16) + (__u16) ~(old & 0xffff) + (new_val >> 16) +
 	       (new_val & 0xffff);
 }
 

@@ -58,10 +58,10 @@ static __always_inline void ag_flow_key__client_of(struct ag_flow_key *k,
 
 /* Does reverse entry r belong to the client flow with key k? (A NAT port can be taken over.) */
 static __always_inline int ag_nat_rev__owned_by(const struct ag_nat_rev *r,
-						 const struct ag_flow_key *k)
+						const struct ag_flow_key *k)
 {
-	return r->client_addr == k->saddr && r->vip == k->daddr &&
-	       r->client_port == k->sport && r->vip_port == k->dport;
+	return r->client_addr == k->saddr && r->vip == k->daddr && r->client_port == k->sport &&
+	       r->vip_port == k->dport;
 }
 
 /*

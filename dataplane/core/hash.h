@@ -15,7 +15,7 @@
 #include "compat.h"
 #include "abi.h"
 
-#define AG_JHASH_INIT 0xdeadbeefu
+#define AG_JHASH_INIT	 0xdeadbeefu
 /* Salt of the second hash (NAT address and port): independent of the backend choice. */
 #define AG_HASH_NAT_SALT 0x9e3779b9u
 
@@ -24,25 +24,44 @@ static __always_inline __u32 ag_rol32(__u32 x, int k)
 	return (x << k) | (x >> (32 - k));
 }
 
-#define AG_JHASH_MIX(a, b, c)                                                  \
-	do {                                                                   \
-		a -= c; a ^= ag_rol32(c, 4);  c += b;                          \
-		b -= a; b ^= ag_rol32(a, 6);  a += c;                          \
-		c -= b; c ^= ag_rol32(b, 8);  b += a;                          \
-		a -= c; a ^= ag_rol32(c, 16); c += b;                          \
-		b -= a; b ^= ag_rol32(a, 19); a += c;                          \
-		c -= b; c ^= ag_rol32(b, 4);  b += a;                          \
+#define AG_JHASH_MIX(a, b, c)                                                                      \
+	do {                                                                                       \
+		a -= c;                                                                            \
+		a ^= ag_rol32(c, 4);                                                               \
+		c += b;                                                                            \
+		b -= a;                                                                            \
+		b ^= ag_rol32(a, 6);                                                               \
+		a += c;                                                                            \
+		c -= b;                                                                            \
+		c ^= ag_rol32(b, 8);                                                               \
+		b += a;                                                                            \
+		a -= c;                                                                            \
+		a ^= ag_rol32(c, 16);                                                              \
+		c += b;                                                                            \
+		b -= a;                                                                            \
+		b ^= ag_rol32(a, 19);                                                              \
+		a += c;                                                                            \
+		c -= b;                                                                            \
+		c ^= ag_rol32(b, 4);                                                               \
+		b += a;                                                                            \
 	} while (0)
 
-#define AG_JHASH_FINAL(a, b, c)                                                \
-	do {                                                                   \
-		c ^= b; c -= ag_rol32(b, 14);                                  \
-		a ^= c; a -= ag_rol32(c, 11);                                  \
-		b ^= a; b -= ag_rol32(a, 25);                                  \
-		c ^= b; c -= ag_rol32(b, 16);                                  \
-		a ^= c; a -= ag_rol32(c, 4);                                   \
-		b ^= a; b -= ag_rol32(a, 14);                                  \
-		c ^= b; c -= ag_rol32(b, 24);                                  \
+#define AG_JHASH_FINAL(a, b, c)                                                                    \
+	do {                                                                                       \
+		c ^= b;                                                                            \
+		c -= ag_rol32(b, 14);                                                              \
+		a ^= c;                                                                            \
+		a -= ag_rol32(c, 11);                                                              \
+		b ^= a;                                                                            \
+		b -= ag_rol32(a, 25);                                                              \
+		c ^= b;                                                                            \
+		c -= ag_rol32(b, 16);                                                              \
+		a ^= c;                                                                            \
+		a -= ag_rol32(c, 4);                                                               \
+		b ^= a;                                                                            \
+		b -= ag_rol32(a, 14);                                                              \
+		c ^= b;                                                                            \
+		c -= ag_rol32(b, 24);                                                              \
 	} while (0)
 
 /* lookup3 hashword() of four words. */
@@ -77,8 +96,8 @@ static __always_inline __u32 ag_jhash_3words(__u32 w0, __u32 w1, __u32 w2, __u32
 static __always_inline __u32 ag_hash__flow(const struct ag_flow_key *k, __u32 seed)
 {
 	return ag_jhash_4words(ag_ntohl(k->saddr), ag_ntohl(k->daddr),
-			       ((__u32)ag_ntohs(k->sport) << 16) | ag_ntohs(k->dport),
-			       k->proto, seed);
+			       ((__u32)ag_ntohs(k->sport) << 16) | ag_ntohs(k->dport), k->proto,
+			       seed);
 }
 
 /* Hash of (client address, VIP, protocol): AG_AFFINITY_SOURCE_IP, all ports of a client stick. */

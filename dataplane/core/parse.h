@@ -24,7 +24,7 @@
 /* Stacked tags: 802.1ad outer + 802.1Q inner is the deepest we accept. */
 #define AG_MAX_VLAN_TAGS 2
 
-#define AG_IP_MF 0x2000
+#define AG_IP_MF     0x2000
 #define AG_IP_OFFSET 0x1fff
 
 /* uapi has no VLAN header struct (struct vlan_hdr is kernel-internal). */
@@ -37,14 +37,14 @@ struct ag_vlan_hdr {
 struct ag_pkt {
 	void *data;
 	void *data_end;
-	struct ethhdr *eth;	/* AG_PARSE_OK and every result after DROP_TRUNC_ETH */
-	struct iphdr *ip;	/* AG_PARSE_OK, PASS_FRAGMENT, PASS_NOT_L4 */
-	void *l4;		/* AG_PARSE_OK: struct tcphdr or struct udphdr */
-	__u16 tot_len;		/* IPv4 total length, host order */
-	__be16 sport;		/* AG_PARSE_OK */
+	struct ethhdr *eth; /* AG_PARSE_OK and every result after DROP_TRUNC_ETH */
+	struct iphdr *ip;   /* AG_PARSE_OK, PASS_FRAGMENT, PASS_NOT_L4 */
+	void *l4;	    /* AG_PARSE_OK: struct tcphdr or struct udphdr */
+	__u16 tot_len;	    /* IPv4 total length, host order */
+	__be16 sport;	    /* AG_PARSE_OK */
 	__be16 dport;
-	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP (from PASS_FRAGMENT on) */
-	__u8 vlans;		/* tags seen (kept on output) */
+	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP (from PASS_FRAGMENT on) */
+	__u8 vlans; /* tags seen (kept on output) */
 };
 
 /*

@@ -26,7 +26,7 @@
 #define AG_TCPF_ACK 0x10
 
 /* The RST leaves with a fresh TTL: it starts here, it is not forwarded. */
-#define AG_RST_TTL 64
+#define AG_RST_TTL    64
 /* IPv4 + TCP header, no options, no payload. */
 #define AG_RST_L3_LEN (sizeof(struct iphdr) + sizeof(struct tcphdr))
 

@@ -16,12 +16,12 @@
 #include "testnet.h"
 
 /* Lookup table size for the tests: a small prime keeps ag_lookup at 128 KiB. */
-#define AG_TE_RING	   251
-#define AG_TE_SEED	   0x5eed1234u
-#define AG_TE_NAT_PORT_MIN 1024
-#define AG_TE_NAT_PORT_MAX 60999 /* below 65535: the range check means something */
-#define AG_TE_TCP_IDLE_NS  (340ULL * 1000000000ULL)
-#define AG_TE_UDP_IDLE_NS  (30ULL * 1000000000ULL)
+#define AG_TE_RING	    251
+#define AG_TE_SEED	    0x5eed1234u
+#define AG_TE_NAT_PORT_MIN  1024
+#define AG_TE_NAT_PORT_MAX  60999 /* below 65535: the range check means something */
+#define AG_TE_TCP_IDLE_NS   (340ULL * 1000000000ULL)
+#define AG_TE_UDP_IDLE_NS   (30ULL * 1000000000ULL)
 /*
  * Expiry fixtures: a limit short enough that "older than the limit" is a
  * CLOCK_MONOTONIC stamp on a machine booted seconds ago, and the age given.

@@ -26,11 +26,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LINE 16
+#define LINE	  16
 #define MAX_CONNS 1024
 
 enum status { ST_LIVE, ST_OK, ST_RESET, ST_EOF, ST_STALL, ST_CONNECT };
-static const char *const status_names[] = { "live", "ok", "reset", "eof", "stall", "connect" };
+static const char *const status_names[] = {"live", "ok", "reset", "eof", "stall", "connect"};
 
 struct conn {
 	int fd;
@@ -38,7 +38,7 @@ struct conn {
 	char name[64];
 	size_t name_len;
 	bool named;
-	size_t pending;		/* echo bytes still expected */
+	size_t pending; /* echo bytes still expected */
 	long long pending_since;
 	unsigned long long echoed;
 	long long end_ms;
@@ -130,13 +130,13 @@ static void send_line(struct conn *c, long long t)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "duration-ms", required_argument, NULL, 'd' },
-		{ "interval-ms", required_argument, NULL, 'i' },
-		{ "stall-ms", required_argument, NULL, 's' },
-		{ 0 },
+	    {"duration-ms", required_argument, NULL, 'd'},
+	    {"interval-ms", required_argument, NULL, 'i'},
+	    {"stall-ms", required_argument, NULL, 's'},
+	    {0},
 	};
 	long duration = 10000, interval = 200, stall = 3000, count, i;
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
 	static struct conn conns[MAX_CONNS];
 	static struct pollfd pfd[MAX_CONNS];
 	long long t0, next_send, t;
@@ -144,9 +144,15 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'd': duration = num(optarg, 1, 3600000); break;
-		case 'i': interval = num(optarg, 1, 60000); break;
-		case 's': stall = num(optarg, 1, 600000); break;
+		case 'd':
+			duration = num(optarg, 1, 3600000);
+			break;
+		case 'i':
+			interval = num(optarg, 1, 60000);
+			break;
+		case 's':
+			stall = num(optarg, 1, 600000);
+			break;
 		default:
 			fprintf(stderr, "usage: ag-longconn ADDR PORT COUNT [--duration-ms D] "
 					"[--interval-ms I] [--stall-ms S]\n");
@@ -165,7 +171,7 @@ int main(int argc, char **argv)
 	t0 = now_ms(CLOCK_MONOTONIC);
 	for (i = 0; i < count; i++) {
 		struct conn *k = &conns[i];
-		struct timeval tv = { .tv_sec = 5 };
+		struct timeval tv = {.tv_sec = 5};
 
 		k->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		k->st = ST_LIVE;

@@ -24,7 +24,9 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: ag-testcli ADDR PORT COUNT [--sport-base N] [--timeout-ms T] [--timestamps]\n");
+	fprintf(
+	    stderr,
+	    "usage: ag-testcli ADDR PORT COUNT [--sport-base N] [--timeout-ms T] [--timestamps]\n");
 	exit(2);
 }
 
@@ -47,7 +49,7 @@ static int timestamps;
 
 static int one_request(const struct sockaddr_in *dst, int sport, long i, int timeout_ms)
 {
-	struct sockaddr_in src = { .sin_family = AF_INET, .sin_port = htons(sport) };
+	struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = htons(sport)};
 	struct sockaddr_in from;
 	socklen_t flen;
 	struct pollfd pfd;
@@ -104,21 +106,28 @@ out:
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "sport-base", required_argument, NULL, 's' },
-		{ "timeout-ms", required_argument, NULL, 't' },
-		{ "timestamps", no_argument, NULL, 'T' },
-		{ 0 },
+	    {"sport-base", required_argument, NULL, 's'},
+	    {"timeout-ms", required_argument, NULL, 't'},
+	    {"timestamps", no_argument, NULL, 'T'},
+	    {0},
 	};
-	struct sockaddr_in dst = { .sin_family = AF_INET };
+	struct sockaddr_in dst = {.sin_family = AF_INET};
 	long count, i, sport_base = 0, timeout_ms = 2000, failed = 0;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': sport_base = num(optarg, 1, 65535); break;
-		case 't': timeout_ms = num(optarg, 1, 60000); break;
-		case 'T': timestamps = 1; break;
-		default: usage();
+		case 's':
+			sport_base = num(optarg, 1, 65535);
+			break;
+		case 't':
+			timeout_ms = num(optarg, 1, 60000);
+			break;
+		case 'T':
+			timestamps = 1;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (argc - optind != 3)
@@ -130,13 +139,14 @@ int main(int argc, char **argv)
 	dst.sin_port = htons(num(argv[optind + 1], 1, 65535));
 	count = num(argv[optind + 2], 1, 1000000);
 	if (sport_base && sport_base + count - 1 > 65535) {
-		fprintf(stderr, "ag-testcli: --sport-base %ld + COUNT runs past port 65535\n", sport_base);
+		fprintf(stderr, "ag-testcli: --sport-base %ld + COUNT runs past port 65535\n",
+			sport_base);
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (i = 0; i < count; i++)
 		failed += one_request(&dst, sport_base ? sport_base + i : 0, i, timeout_ms);
-	fprintf(stderr, "ag-testcli: %ld requests, %ld replied, %ld failed\n", count, count - failed,
-		failed);
+	fprintf(stderr, "ag-testcli: %ld requests, %ld replied, %ld failed\n", count,
+		count - failed, failed);
 	return failed ? 1 : 0;
 }

@@ -34,7 +34,7 @@ static const char *bulk_file;
 
 static int listen_on(int type, int port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
 	int one = 1, fd;
 
 	fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
@@ -101,7 +101,8 @@ static void serve_http(int fd)
 	}
 	len = snprintf(resp, sizeof(resp),
 		       "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-		       "Connection: close\r\n\r\n%s", strlen(name), name);
+		       "Connection: close\r\n\r\n%s",
+		       strlen(name), name);
 	write_all(fd, resp, len);
 	finish(fd);
 }
@@ -136,7 +137,7 @@ static void serve_echo(int fd)
 	ssize_t n;
 
 	/* Long-lived: a quiet client is normal here, only its close ends it. */
-	struct timeval tv = { 0 };
+	struct timeval tv = {0};
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	snprintf(buf, sizeof(buf), "%s\n", name);
@@ -172,27 +173,40 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "http", required_argument, NULL, 'h' },
-		{ "udp", required_argument, NULL, 'u' },
-		{ "bulk", required_argument, NULL, 'b' },
-		{ "bulk-file", required_argument, NULL, 'f' },
-		{ "echo", required_argument, NULL, 'e' },
-		{ 0 },
+	    {"name", required_argument, NULL, 'n'},
+	    {"http", required_argument, NULL, 'h'},
+	    {"udp", required_argument, NULL, 'u'},
+	    {"bulk", required_argument, NULL, 'b'},
+	    {"bulk-file", required_argument, NULL, 'f'},
+	    {"echo", required_argument, NULL, 'e'},
+	    {0},
 	};
-	int port[SRV_N] = { 0 };
+	int port[SRV_N] = {0};
 	struct pollfd pfd[SRV_N];
 	int c, i, np = 0, kind[SRV_N];
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'n': name = optarg; break;
-		case 'h': port[SRV_HTTP] = atoi(optarg); break;
-		case 'u': port[SRV_UDP] = atoi(optarg); break;
-		case 'b': port[SRV_BULK] = atoi(optarg); break;
-		case 'f': bulk_file = optarg; break;
-		case 'e': port[SRV_ECHO] = atoi(optarg); break;
-		default: usage();
+		case 'n':
+			name = optarg;
+			break;
+		case 'h':
+			port[SRV_HTTP] = atoi(optarg);
+			break;
+		case 'u':
+			port[SRV_UDP] = atoi(optarg);
+			break;
+		case 'b':
+			port[SRV_BULK] = atoi(optarg);
+			break;
+		case 'f':
+			bulk_file = optarg;
+			break;
+		case 'e':
+			port[SRV_ECHO] = atoi(optarg);
+			break;
+		default:
+			usage();
 		}
 	}
 	if (!name || optind != argc || (port[SRV_BULK] && !bulk_file))
@@ -204,7 +218,8 @@ int main(int argc, char **argv)
 			continue;
 		pfd[np].fd = listen_on(i == SRV_UDP ? SOCK_DGRAM : SOCK_STREAM, port[i]);
 		if (pfd[np].fd < 0) {
-			fprintf(stderr, "ag-testsrv: port %d: %s\n", port[i], strerror(-pfd[np].fd));
+			fprintf(stderr, "ag-testsrv: port %d: %s\n", port[i],
+				strerror(-pfd[np].fd));
 			return 1;
 		}
 		pfd[np].events = POLLIN;
@@ -226,7 +241,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		for (i = 0; i < np; i++) {
-			struct timeval tv = { .tv_sec = 10 };
+			struct timeval tv = {.tv_sec = 10};
 			pid_t pid;
 			int fd;
 

@@ -32,51 +32,51 @@ static char oldcwd[PATH_MAX];
 /* Fixture building blocks (line numbers when used in this order)           */
 
 /* lines 1-5 */
-#define EDGE_OK                                                                \
-	"edge = {\n"                                                           \
-	"  name = \"e\";\n"                                                    \
-	"  interfaces = ( { name = \"e0\"; } );\n"                             \
-	"  nat_addresses = [ \"10.255.0.1\" ];\n"                              \
+#define EDGE_OK                                                                                    \
+	"edge = {\n"                                                                               \
+	"  name = \"e\";\n"                                                                        \
+	"  interfaces = ( { name = \"e0\"; } );\n"                                                 \
+	"  nat_addresses = [ \"10.255.0.1\" ];\n"                                                  \
 	"};\n"
 
 /* lines 1-6, with line 5 = x (one line, ending in \n) */
-#define EDGE_WITH(x)                                                           \
-	"edge = {\n"                                                           \
-	"  name = \"e\";\n"                                                    \
-	"  interfaces = ( { name = \"e0\"; } );\n"                             \
+#define EDGE_WITH(x)                                                                               \
+	"edge = {\n"                                                                               \
+	"  name = \"e\";\n"                                                                        \
+	"  interfaces = ( { name = \"e0\"; } );\n"                                                 \
 	"  nat_addresses = [ \"10.255.0.1\" ];\n" x "};\n"
 
 /* lines 1-5, with line 3 = interfaces line x */
-#define EDGE_IFACES(x)                                                         \
-	"edge = {\n"                                                           \
-	"  name = \"e\";\n" x "  nat_addresses = [ \"10.255.0.1\" ];\n"      \
+#define EDGE_IFACES(x)                                                                             \
+	"edge = {\n"                                                                               \
+	"  name = \"e\";\n" x "  nat_addresses = [ \"10.255.0.1\" ];\n"                            \
 	"};\n"
 
 /* lines 1-5, with line 4 = nat_addresses line x */
-#define EDGE_NAT(x)                                                            \
-	"edge = {\n"                                                           \
-	"  name = \"e\";\n"                                                    \
+#define EDGE_NAT(x)                                                                                \
+	"edge = {\n"                                                                               \
+	"  name = \"e\";\n"                                                                        \
 	"  interfaces = ( { name = \"e0\"; } );\n" x "};\n"
 
 /* lines 6-9 after EDGE_OK: the listener's body starts at line 10 */
-#define ACCEL_HEAD                                                             \
-	"accelerators = ( {\n"                                                 \
-	"  name = \"web\";\n"                                                  \
-	"  addresses = [ \"198.51.100.10\" ];\n"                               \
+#define ACCEL_HEAD                                                                                 \
+	"accelerators = ( {\n"                                                                     \
+	"  name = \"web\";\n"                                                                      \
+	"  addresses = [ \"198.51.100.10\" ];\n"                                                   \
 	"  listeners = ( {\n"
 
 /* lines 10-12: the group's body starts at line 13 */
-#define LISTENER_HEAD                                                          \
-	"    protocol = \"tcp\";\n"                                            \
-	"    ports = [ 80 ];\n"                                                \
+#define LISTENER_HEAD                                                                              \
+	"    protocol = \"tcp\";\n"                                                                \
+	"    ports = [ 80 ];\n"                                                                    \
 	"    endpoint_groups = ( {\n"
 
-#define REGION_EU "      region = \"eu\";\n"
-#define ENDPOINT_OK "      endpoints = ( { address = \"10.1.1.11\"; } );\n"
+#define REGION_EU     "      region = \"eu\";\n"
+#define ENDPOINT_OK   "      endpoints = ( { address = \"10.1.1.11\"; } );\n"
 /* closes listener and accelerator lists (2 lines) */
 #define LISTENER_TAIL "  } );\n} );\n"
 /* closes group, listener and accelerator lists (3 lines) */
-#define GROUP_TAIL "    } );\n" LISTENER_TAIL
+#define GROUP_TAIL    "    } );\n" LISTENER_TAIL
 
 /* lines 6-17 after EDGE_OK (a whole valid accelerator) */
 #define ACCEL_OK ACCEL_HEAD LISTENER_HEAD REGION_EU ENDPOINT_OK GROUP_TAIL
@@ -84,8 +84,8 @@ static char oldcwd[PATH_MAX];
 /* A group body at line 13 (region), the line under test at 14, endpoints at 15. */
 #define GROUP_WITH(x) EDGE_OK ACCEL_HEAD LISTENER_HEAD REGION_EU x ENDPOINT_OK GROUP_TAIL
 
-#define L0 "accelerators[0].listeners[0]"
-#define G0 L0 ".endpoint_groups[0]"
+#define L0  "accelerators[0].listeners[0]"
+#define G0  L0 ".endpoint_groups[0]"
 #define HC0 G0 ".health_check"
 
 /* ------------------------------------------------------------------------ */
@@ -103,7 +103,7 @@ static int suite_init(void)
 static int suite_clean(void)
 {
 	/* the fixtures this suite writes, then the directory itself */
-	static const char *const files[] = { "t.conf", "sub/main.conf", "sub/part.conf", NULL };
+	static const char *const files[] = {"t.conf", "sub/main.conf", "sub/part.conf", NULL};
 	const char *const *f;
 
 	for (f = files; *f; f++)
@@ -164,7 +164,7 @@ static void check_bad_at(int line, const char *text, const char *const *expect)
 	ag_errors__free(&errs);
 }
 
-#define BAD(text, ...) check_bad_at(__LINE__, text, (const char *const[]){ __VA_ARGS__, NULL })
+#define BAD(text, ...) check_bad_at(__LINE__, text, (const char *const[]){__VA_ARGS__, NULL})
 
 /* Load a good file; the caller frees. */
 static struct ag_config *load_good(const char *path)
@@ -244,10 +244,9 @@ static void test_syntax_error(void)
 
 static void test_syntax_mixed_array(void)
 {
-	BAD(EDGE_OK ACCEL_HEAD
-	    "    protocol = \"tcp\";\n"
-	    "    ports = [ 80, \"8000-8009\" ];\n"
-	    "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
+	BAD(EDGE_OK ACCEL_HEAD "    protocol = \"tcp\";\n"
+			       "    ports = [ 80, \"8000-8009\" ];\n"
+			       "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
 	    "t.conf:11: syntax error: mismatched element type in array (an array [ ] holds "
 	    "values of one type: use a list ( ) to mix them)");
 }
@@ -294,22 +293,20 @@ static void test_missing_keys(void)
 	BAD("edge = {\n  name = \"e\";\n};\n" ACCEL_OK, "t.conf:1: edge.interfaces: is required",
 	    "t.conf:1: edge.nat_addresses: is required");
 	/* listener at line 9 without protocol; group at line 12 without endpoints */
-	BAD(EDGE_OK ACCEL_HEAD
-	    "    ports = [ 80 ];\n"
-	    "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
+	BAD(EDGE_OK ACCEL_HEAD "    ports = [ 80 ];\n"
+			       "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
 	    "t.conf:9: " L0 ".protocol: is required");
 	BAD(EDGE_OK ACCEL_HEAD LISTENER_HEAD REGION_EU GROUP_TAIL,
 	    "t.conf:12: " G0 ".endpoints: is required");
-	BAD(EDGE_OK ACCEL_HEAD LISTENER_HEAD "      endpoints = ( { address = \"10.1.1.11\"; } );\n"
-	    GROUP_TAIL,
+	BAD(EDGE_OK ACCEL_HEAD LISTENER_HEAD
+	    "      endpoints = ( { address = \"10.1.1.11\"; } );\n" GROUP_TAIL,
 	    "t.conf:12: " G0 ".region: is required");
-	BAD(EDGE_OK ACCEL_HEAD LISTENER_HEAD REGION_EU "      endpoints = ( { weight = 1; } );\n"
-	    GROUP_TAIL,
+	BAD(EDGE_OK ACCEL_HEAD LISTENER_HEAD REGION_EU
+	    "      endpoints = ( { weight = 1; } );\n" GROUP_TAIL,
 	    "t.conf:14: " G0 ".endpoints[0].address: is required");
-	BAD(EDGE_OK
-	    "accelerators = ( {\n"
-	    "  name = \"web\";\n"
-	    "  listeners = ( {\n" LISTENER_HEAD REGION_EU ENDPOINT_OK GROUP_TAIL,
+	BAD(EDGE_OK "accelerators = ( {\n"
+		    "  name = \"web\";\n"
+		    "  listeners = ( {\n" LISTENER_HEAD REGION_EU ENDPOINT_OK GROUP_TAIL,
 	    "t.conf:6: accelerators[0].addresses: is required");
 }
 
@@ -355,7 +352,8 @@ static void test_edge_fastpath(void)
 	    "t.conf:5: edge.fastpath: must be \"xdp\" or \"dpdk\" (got \"ebpf\")");
 	BAD(EDGE_WITH("  fastpath = \"dpdk\";\n") ACCEL_OK,
 	    "t.conf:1: edge.dpdk: is required when fastpath = \"dpdk\"");
-	BAD(EDGE_WITH("  fastpath = \"dpdk\"; dpdk = { eal_args = [ \"--no-huge\" ]; };\n") ACCEL_OK,
+	BAD(EDGE_WITH("  fastpath = \"dpdk\"; dpdk = { eal_args = [ \"--no-huge\" ]; };\n")
+		ACCEL_OK,
 	    "t.conf:5: edge.dpdk.ports: is required when fastpath = \"dpdk\"");
 	BAD(EDGE_WITH("  fastpath = \"dpdk\"; dpdk = { ports = [ ]; };\n") ACCEL_OK,
 	    "t.conf:5: edge.dpdk.ports: must list at least one port when fastpath = \"dpdk\"");
@@ -366,8 +364,8 @@ static void test_edge_fastpath(void)
 }
 
 /* anygate-dp's ports: addresses, routes, static neighbours, exception path. */
-#define DPDK_WITH(x)                                                           \
-	EDGE_WITH("  dpdk = { ports = [ \"p0\", \"p1\" ];\n"                     \
+#define DPDK_WITH(x)                                                                               \
+	EDGE_WITH("  dpdk = { ports = [ \"p0\", \"p1\" ];\n"                                       \
 		  "    port_addresses = [ \"10.0.0.1/24\", \"10.1.0.1/16\" ];\n" x "  };\n")
 
 static void test_edge_dpdk_net(void)
@@ -375,12 +373,13 @@ static void test_edge_dpdk_net(void)
 	const struct ag_cfg_dpdk *d;
 	struct ag_config *cfg;
 
-	BAD(EDGE_WITH("  dpdk = { ports = [ \"p0\", \"p1\" ]; port_addresses = [ \"10.0.0.1/24\" ]; };\n")
-	    ACCEL_OK,
+	BAD(EDGE_WITH(
+		"  dpdk = { ports = [ \"p0\", \"p1\" ]; port_addresses = [ \"10.0.0.1/24\" ]; };\n")
+		ACCEL_OK,
 	    "t.conf:5: edge.dpdk.port_addresses: must have one entry per port, in the order of "
 	    "edge.dpdk.ports (2 ports, got 1)");
 	BAD(EDGE_WITH("  dpdk = { ports = [ \"p0\" ]; port_addresses = [ \"10.0.0.1\" ]; };\n")
-	    ACCEL_OK,
+		ACCEL_OK,
 	    "t.conf:5: edge.dpdk.port_addresses[0]: must be an IPv4 address with its prefix "
 	    "length, \"a.b.c.d/len\" with len 1-32 (got \"10.0.0.1\")");
 	BAD(EDGE_WITH("  dpdk = { ports = [ \"p0\", \"p1\" ];\n"
@@ -401,10 +400,11 @@ static void test_edge_dpdk_net(void)
 	    "t.conf:7: edge.dpdk.routes[0].to: must be \"a.b.c.d/len\" (len 0-32) or \"default\" "
 	    "(got \"everywhere\")",
 	    "t.conf:7: edge.dpdk.routes[0].via: is required");
-	BAD(DPDK_WITH("    neighbours = ( { address = \"10.0.0.9\"; mac = \"01:00:5e:00:00:01\"; },\n"
-		      "                   { address = \"10.7.0.9\"; mac = \"02:00:00:00:00:01\"; },\n"
-		      "                   { address = \"10.0.0.8\"; mac = \"02:00:00:00:0:01\"; } );\n")
-	    ACCEL_OK,
+	BAD(DPDK_WITH(
+		"    neighbours = ( { address = \"10.0.0.9\"; mac = \"01:00:5e:00:00:01\"; },\n"
+		"                   { address = \"10.7.0.9\"; mac = \"02:00:00:00:00:01\"; },\n"
+		"                   { address = \"10.0.0.8\"; mac = \"02:00:00:00:0:01\"; } );\n")
+		ACCEL_OK,
 	    "t.conf:7: edge.dpdk.neighbours[0].mac: must be a unicast MAC address, not zero or "
 	    "multicast (got \"01:00:5e:00:00:01\")",
 	    "t.conf:8: edge.dpdk.neighbours[1].address: is not inside the subnet of any "
@@ -414,11 +414,12 @@ static void test_edge_dpdk_net(void)
 	BAD(DPDK_WITH("    exception_path = \"kni\";\n") ACCEL_OK,
 	    "t.conf:7: edge.dpdk.exception_path: must be \"tap\" or \"none\" (got \"kni\")");
 
-	cfg = load_good_text(DPDK_WITH("    routes = ( { to = \"default\"; via = \"10.0.0.254\"; },\n"
-				       "      { to = \"10.9.0.0/16\"; via = \"10.1.2.3\"; } );\n"
-				       "    neighbours = ( { address = \"10.1.2.3\"; "
-				       "mac = \"02:aB:00:00:00:07\"; } );\n"
-				       "    exception_path = \"none\";\n") ACCEL_OK);
+	cfg =
+	    load_good_text(DPDK_WITH("    routes = ( { to = \"default\"; via = \"10.0.0.254\"; },\n"
+				     "      { to = \"10.9.0.0/16\"; via = \"10.1.2.3\"; } );\n"
+				     "    neighbours = ( { address = \"10.1.2.3\"; "
+				     "mac = \"02:aB:00:00:00:07\"; } );\n"
+				     "    exception_path = \"none\";\n") ACCEL_OK);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
 	d = &cfg->edge.dpdk;
 	CU_ASSERT_EQUAL_FATAL(d->n_port_addrs, 2);
@@ -450,7 +451,8 @@ static void test_edge_interfaces(void)
 	BAD(EDGE_IFACES("  interfaces = ( );\n") ACCEL_OK,
 	    "t.conf:3: edge.interfaces: must list at least one interface when fastpath = \"xdp\"");
 	BAD(EDGE_IFACES("  interfaces = ( { name = \"abcdefghijklmnop\"; } );\n") ACCEL_OK,
-	    "t.conf:3: edge.interfaces[0].name: must be 1-15 characters (got \"abcdefghijklmnop\")");
+	    "t.conf:3: edge.interfaces[0].name: must be 1-15 characters (got "
+	    "\"abcdefghijklmnop\")");
 	BAD(EDGE_IFACES("  interfaces = ( { name = \"e0\"; }, { name = \"e0\"; } );\n") ACCEL_OK,
 	    "t.conf:3: edge.interfaces[1].name: duplicate interface \"e0\" (also at line 3)");
 	BAD(EDGE_IFACES("  interfaces = ( { name = \"e0\"; role = \"uplink\"; } );\n") ACCEL_OK,
@@ -499,9 +501,10 @@ static void test_edge_strings(void)
 	    "it (got \"0-100\")");
 	BAD(EDGE_WITH("  bpffs_dir = \"bpf\";\n") ACCEL_OK,
 	    "t.conf:5: edge.bpffs_dir: must be an absolute path (got \"bpf\")");
-	BAD(EDGE_WITH("  control_socket = \"/run/anygate/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\";\n")
-		    ACCEL_OK,
+	BAD(EDGE_WITH(
+		"  control_socket = \"/run/anygate/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\";\n")
+		ACCEL_OK,
 	    "t.conf:5: edge.control_socket: must be at most 107 bytes long (got 131)");
 	BAD(EDGE_WITH("  metrics = \"localhost:9464\";\n") ACCEL_OK,
 	    "t.conf:5: edge.metrics: must be \"a.b.c.d:port\" with port 1-65535, or \"\" to "
@@ -529,18 +532,16 @@ static void test_edge_strings(void)
 
 static void test_vips(void)
 {
-	BAD(EDGE_OK
-	    "accelerators = ( {\n"
-	    "  name = \"web\";\n"
-	    "  addresses = [ \"224.0.0.1\" ];\n"
-	    "  listeners = ( {\n" LISTENER_HEAD REGION_EU ENDPOINT_OK GROUP_TAIL,
+	BAD(EDGE_OK "accelerators = ( {\n"
+		    "  name = \"web\";\n"
+		    "  addresses = [ \"224.0.0.1\" ];\n"
+		    "  listeners = ( {\n" LISTENER_HEAD REGION_EU ENDPOINT_OK GROUP_TAIL,
 	    "t.conf:8: accelerators[0].addresses[0]: must be a unicast IPv4 address, not in 0/8, "
 	    "127/8 or 224/3 (got \"224.0.0.1\")");
-	BAD(EDGE_OK
-	    "accelerators = ( {\n"
-	    "  name = \"web\";\n"
-	    "  addresses = [ \"10.255.0.1\" ];\n"
-	    "  listeners = ( {\n" LISTENER_HEAD REGION_EU ENDPOINT_OK GROUP_TAIL,
+	BAD(EDGE_OK "accelerators = ( {\n"
+		    "  name = \"web\";\n"
+		    "  addresses = [ \"10.255.0.1\" ];\n"
+		    "  listeners = ( {\n" LISTENER_HEAD REGION_EU ENDPOINT_OK GROUP_TAIL,
 	    "t.conf:8: accelerators[0].addresses[0]: 10.255.0.1 is also an edge NAT address");
 	/* the first accelerator at lines 6-17, the second's name at 18, addresses at 19 */
 	BAD(EDGE_OK ACCEL_HEAD LISTENER_HEAD REGION_EU ENDPOINT_OK
@@ -557,10 +558,9 @@ static void test_vips(void)
 
 static void test_listener_fields(void)
 {
-	BAD(EDGE_OK ACCEL_HEAD
-	    "    protocol = \"sctp\";\n"
-	    "    ports = [ 80 ];\n"
-	    "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
+	BAD(EDGE_OK ACCEL_HEAD "    protocol = \"sctp\";\n"
+			       "    ports = [ 80 ];\n"
+			       "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
 	    "t.conf:10: " L0 ".protocol: must be \"tcp\" or \"udp\" (got \"sctp\")");
 	BAD(EDGE_OK ACCEL_HEAD
 	    "    protocol = \"tcp\"; client_affinity = \"sticky\"; failure_policy = \"retry\";\n"
@@ -568,54 +568,46 @@ static void test_listener_fields(void)
 	    "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
 	    "t.conf:10: " L0 ".client_affinity: must be \"none\" or \"source_ip\" (got \"sticky\")",
 	    "t.conf:10: " L0 ".failure_policy: must be \"fail_open\" or \"drop\" (got \"retry\")");
-	BAD(EDGE_OK ACCEL_HEAD
-	    "    protocol = \"tcp\"; overprovisioning = 0.5;\n"
-	    "    ports = [ 80 ];\n"
-	    "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
+	BAD(EDGE_OK ACCEL_HEAD "    protocol = \"tcp\"; overprovisioning = 0.5;\n"
+			       "    ports = [ 80 ];\n"
+			       "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
 	    "t.conf:10: " L0 ".overprovisioning: must be 1.0-10.0 (got 0.5)");
-	BAD(EDGE_OK ACCEL_HEAD
-	    "    protocol = \"tcp\"; overprovisioning = 11;\n"
-	    "    ports = [ 80 ];\n"
-	    "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
+	BAD(EDGE_OK ACCEL_HEAD "    protocol = \"tcp\"; overprovisioning = 11;\n"
+			       "    ports = [ 80 ];\n"
+			       "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
 	    "t.conf:10: " L0 ".overprovisioning: must be 1.0-10.0 (got 11)");
-	BAD(EDGE_OK ACCEL_HEAD
-	    "    protocol = \"tcp\"; overprovisioning = \"high\";\n"
-	    "    ports = [ 80 ];\n"
-	    "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
+	BAD(EDGE_OK ACCEL_HEAD "    protocol = \"tcp\"; overprovisioning = \"high\";\n"
+			       "    ports = [ 80 ];\n"
+			       "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
 	    "t.conf:10: " L0 ".overprovisioning: must be a number (got a string)");
-	BAD(EDGE_OK ACCEL_HEAD
-	    "    protocol = \"tcp\";\n"
-	    "    ports = [ 80 ];\n"
-	    "    endpoint_groups = ( );\n" LISTENER_TAIL,
+	BAD(EDGE_OK ACCEL_HEAD "    protocol = \"tcp\";\n"
+			       "    ports = [ 80 ];\n"
+			       "    endpoint_groups = ( );\n" LISTENER_TAIL,
 	    "t.conf:12: " L0 ".endpoint_groups: must have 1-32 entries (got 0)");
 }
 
 static void test_ports(void)
 {
-	BAD(EDGE_OK ACCEL_HEAD
-	    "    protocol = \"tcp\";\n"
-	    "    ports = [ ];\n"
-	    "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
+	BAD(EDGE_OK ACCEL_HEAD "    protocol = \"tcp\";\n"
+			       "    ports = [ ];\n"
+			       "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
 	    "t.conf:11: " L0 ".ports: must have at least 1 entry (got 0)");
-	BAD(EDGE_OK ACCEL_HEAD
-	    "    protocol = \"tcp\";\n"
-	    "    ports = [ 0, 65536 ];\n"
-	    "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
+	BAD(EDGE_OK ACCEL_HEAD "    protocol = \"tcp\";\n"
+			       "    ports = [ 0, 65536 ];\n"
+			       "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
 	    "t.conf:11: " L0 ".ports[0]: port must be 1-65535 (got 0)",
 	    "t.conf:11: " L0 ".ports[1]: port must be 1-65535 (got 65536)");
-	BAD(EDGE_OK ACCEL_HEAD
-	    "    protocol = \"tcp\";\n"
-	    "    ports = [ \"80-\", \"90-80\", \" 80\" ];\n"
-	    "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
+	BAD(EDGE_OK ACCEL_HEAD "    protocol = \"tcp\";\n"
+			       "    ports = [ \"80-\", \"90-80\", \" 80\" ];\n"
+			       "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
 	    "t.conf:11: " L0 ".ports[0]: must be a port 1-65535 or a range \"first-last\" within "
 	    "it (got \"80-\")",
 	    "t.conf:11: " L0 ".ports[1]: range must run from low to high (got \"90-80\")",
 	    "t.conf:11: " L0 ".ports[2]: must be a port 1-65535 or a range \"first-last\" within "
 	    "it (got \" 80\")");
-	BAD(EDGE_OK ACCEL_HEAD
-	    "    protocol = \"tcp\";\n"
-	    "    ports = ( 80, 1.5 );\n"
-	    "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
+	BAD(EDGE_OK ACCEL_HEAD "    protocol = \"tcp\";\n"
+			       "    ports = ( 80, 1.5 );\n"
+			       "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
 	    "t.conf:11: " L0 ".ports[1]: must be a port number or a \"first-last\" string (got a "
 	    "float)");
 }
@@ -623,29 +615,25 @@ static void test_ports(void)
 static void test_port_overlaps(void)
 {
 	/* within one listener */
-	BAD(EDGE_OK ACCEL_HEAD
-	    "    protocol = \"tcp\";\n"
-	    "    ports = ( 80, \"70-90\" );\n"
-	    "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
+	BAD(EDGE_OK ACCEL_HEAD "    protocol = \"tcp\";\n"
+			       "    ports = ( 80, \"70-90\" );\n"
+			       "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
 	    "t.conf:11: " L0 ".ports[1]: tcp ports 70-90 overlap " L0 ".ports[0] (80, line 11)");
 	/*
 	 * Across two TCP listeners of one accelerator (ports at lines 11 and 18);
 	 * the UDP listener (ports at line 25) on the same ports is fine.
 	 */
-	BAD(EDGE_OK ACCEL_HEAD
-	    "    protocol = \"tcp\";\n"
-	    "    ports = ( 80, 8005 );\n"
-	    "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK
-	    "    } );\n"
-	    "  }, {\n"
-	    "    protocol = \"tcp\";\n"
-	    "    ports = [ \"8000-8009\" ];\n"
-	    "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK
-	    "    } );\n"
-	    "  }, {\n"
-	    "    protocol = \"udp\";\n"
-	    "    ports = ( 80, \"8000-8009\" );\n"
-	    "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
+	BAD(EDGE_OK ACCEL_HEAD "    protocol = \"tcp\";\n"
+			       "    ports = ( 80, 8005 );\n"
+			       "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK "    } );\n"
+			       "  }, {\n"
+			       "    protocol = \"tcp\";\n"
+			       "    ports = [ \"8000-8009\" ];\n"
+			       "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK "    } );\n"
+			       "  }, {\n"
+			       "    protocol = \"udp\";\n"
+			       "    ports = ( 80, \"8000-8009\" );\n"
+			       "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
 	    "t.conf:18: accelerators[0].listeners[1].ports[0]: tcp ports 8000-8009 overlap "
 	    "accelerators[0].listeners[0].ports[1] (8005, line 11)");
 }
@@ -709,12 +697,14 @@ static void test_health_checks(void)
 	    "t.conf:14: " HC0 ".interval_ms: must be 100-30000 (got 50)");
 	BAD(GROUP_WITH("      health_check = { interval_ms = 100; timeout_ms = 150; };\n"),
 	    "t.conf:14: " HC0 ".timeout_ms: must be 1-100, at most interval_ms (got 150)");
-	BAD(GROUP_WITH("      health_check = { healthy_threshold = 0; unhealthy_threshold = 11; };\n"),
+	BAD(GROUP_WITH(
+		"      health_check = { healthy_threshold = 0; unhealthy_threshold = 11; };\n"),
 	    "t.conf:14: " HC0 ".healthy_threshold: must be 1-10 (got 0)",
 	    "t.conf:14: " HC0 ".unhealthy_threshold: must be 1-10 (got 11)");
 	BAD(GROUP_WITH("      health_check = { protocol = \"udp\"; expect = \"pong\"; };\n"),
 	    "t.conf:14: " HC0 ".send: is required when protocol = \"udp\"");
-	BAD(GROUP_WITH("      health_check = { protocol = \"tcp\"; path = \"/\"; send = \"x\"; };\n"),
+	BAD(GROUP_WITH(
+		"      health_check = { protocol = \"tcp\"; path = \"/\"; send = \"x\"; };\n"),
 	    "t.conf:14: " HC0 ".path: only valid with protocol = \"http\"",
 	    "t.conf:14: " HC0 ".send: only valid with protocol = \"udp\"");
 	BAD(GROUP_WITH("      health_check = { protocol = \"http\"; path = \"healthz\"; };\n"),
@@ -733,7 +723,8 @@ static void test_health_checks(void)
 
 static void test_port_overrides(void)
 {
-	BAD(GROUP_WITH("      port_overrides = ( { listener_port = 81; endpoint_port = 8080; } );\n"),
+	BAD(GROUP_WITH(
+		"      port_overrides = ( { listener_port = 81; endpoint_port = 8080; } );\n"),
 	    "t.conf:14: " G0 ".port_overrides[0].listener_port: 81 is not a port of this listener");
 	BAD(GROUP_WITH("      port_overrides = ( { listener_port = 80; endpoint_port = 8080; },"
 		       " { listener_port = 80; endpoint_port = 8081; } );\n"),
@@ -741,7 +732,8 @@ static void test_port_overrides(void)
 	    "line 14");
 	BAD(GROUP_WITH("      port_overrides = ( { listener_port = 80; } );\n"),
 	    "t.conf:14: " G0 ".port_overrides[0].endpoint_port: is required");
-	BAD(GROUP_WITH("      port_overrides = ( { listener_port = 80; endpoint_port = 70000; } );\n"),
+	BAD(GROUP_WITH(
+		"      port_overrides = ( { listener_port = 80; endpoint_port = 70000; } );\n"),
 	    "t.conf:14: " G0 ".port_overrides[0].endpoint_port: must be 1-65535 (got 70000)");
 }
 
@@ -750,20 +742,21 @@ static void test_port_overrides(void)
 
 static void test_limit_listeners(void)
 {
-	struct buf b = { 0 };
+	struct buf b = {0};
 	const char *at;
 	char want[256];
 	unsigned int i;
 
 	buf_add(&b, EDGE_OK "accelerators = ( {\n  name = \"web\";\n"
-		    "  addresses = [ \"198.51.100.10\" ];\n  listeners = (\n");
+			    "  addresses = [ \"198.51.100.10\" ];\n  listeners = (\n");
 	at = NULL;
 	for (i = 0; i <= AG_MAX_LISTENERS; i++) {
 		size_t off = b.len;
 
-		buf_add(&b, "    { protocol = \"tcp\"; ports = [ %u ];\n"
-			    "      endpoint_groups = ( { region = \"eu\";\n"
-			    "        endpoints = ( { address = \"10.1.1.11\"; } ); } ); }%s\n",
+		buf_add(&b,
+			"    { protocol = \"tcp\"; ports = [ %u ];\n"
+			"      endpoint_groups = ( { region = \"eu\";\n"
+			"        endpoints = ( { address = \"10.1.1.11\"; } ); } ); }%s\n",
 			1000 + i, i == AG_MAX_LISTENERS ? "" : ",");
 		if (i == AG_MAX_LISTENERS)
 			at = b.p + off;
@@ -779,7 +772,7 @@ static void test_limit_listeners(void)
 
 static void test_limit_endpoints(void)
 {
-	struct buf b = { 0 };
+	struct buf b = {0};
 	unsigned int i;
 
 	buf_add(&b, EDGE_OK ACCEL_HEAD LISTENER_HEAD REGION_EU "      endpoints = (\n");
@@ -793,10 +786,10 @@ static void test_limit_endpoints(void)
 
 static void test_limit_vips(void)
 {
-	struct buf b = { 0 };
+	struct buf b = {0};
 	const char *at = NULL;
 	char want[256];
-	unsigned int a, i, n[2] = { 200, AG_MAX_VIPS + 1 - 200 };
+	unsigned int a, i, n[2] = {200, AG_MAX_VIPS + 1 - 200};
 
 	buf_add(&b, EDGE_OK "accelerators = (\n");
 	for (a = 0; a < 2; a++) {
@@ -809,10 +802,12 @@ static void test_limit_vips(void)
 			buf_add(&b, "      \"198.51.%u.%u\"%s\n", 100 + a, 1 + i,
 				i + 1 == n[a] ? " ];" : ",");
 		}
-		buf_add(&b, "    listeners = ( { protocol = \"tcp\"; ports = [ 80 ];\n"
-			    "      endpoint_groups = ( { region = \"eu\";\n"
-			    "        endpoints = ( { address = \"10.1.1.11\"; } ); } ); } );\n"
-			    "  }%s\n", a ? "" : ",");
+		buf_add(&b,
+			"    listeners = ( { protocol = \"tcp\"; ports = [ 80 ];\n"
+			"      endpoint_groups = ( { region = \"eu\";\n"
+			"        endpoints = ( { address = \"10.1.1.11\"; } ); } ); } );\n"
+			"  }%s\n",
+			a ? "" : ",");
 	}
 	buf_add(&b, ");\n");
 	snprintf(want, sizeof(want),
@@ -832,13 +827,13 @@ static void test_limit_vips(void)
 static char *gen_big(unsigned int n_listeners, unsigned int groups, unsigned int endpoints,
 		     unsigned int overrides, unsigned int mark_l, unsigned int mark_g, int *line)
 {
-	struct buf b = { 0 };
+	struct buf b = {0};
 	const char *at = NULL;
 	unsigned int l, g, e, o;
 	size_t at_off = 0;
 
 	buf_add(&b, EDGE_OK "accelerators = ( { name = \"web\";\n"
-		    "  addresses = [ \"198.51.100.10\" ];\n  listeners = (\n");
+			    "  addresses = [ \"198.51.100.10\" ];\n  listeners = (\n");
 	for (l = 0; l < n_listeners; l++) {
 		buf_add(&b, "    { protocol = \"tcp\"; ports = [ \"%u-%u\" ];\n", 1000 + l * 1000,
 			1000 + l * 1000 + (overrides ? overrides - 1 : 0));
@@ -850,7 +845,9 @@ static char *gen_big(unsigned int n_listeners, unsigned int groups, unsigned int
 			if (g == 0 && overrides) {
 				buf_add(&b, "          port_overrides = (\n");
 				for (o = 0; o < overrides; o++)
-					buf_add(&b, "            { listener_port = %u; endpoint_port = 80; }%s\n",
+					buf_add(&b,
+						"            { listener_port = %u; endpoint_port = "
+						"80; }%s\n",
 						1000 + l * 1000 + o, o + 1 == overrides ? "" : ",");
 				buf_add(&b, "          );\n");
 			}
@@ -874,12 +871,13 @@ static void test_limit_groups(void)
 	int line;
 
 	/* 33 listeners x 32 groups: the 1025th group is listener 32's first */
-	text = gen_big(AG_MAX_GROUPS / AG_MAX_GROUPS_PER_LISTENER + 1, AG_MAX_GROUPS_PER_LISTENER, 1,
-		       0, AG_MAX_GROUPS / AG_MAX_GROUPS_PER_LISTENER, 0, &line);
-	snprintf(want, sizeof(want),
-		 "t.conf:%d: accelerators[0].listeners[%d].endpoint_groups[0]: exceeds the limit of "
-		 "%d endpoint groups over all listeners",
-		 line, AG_MAX_GROUPS / AG_MAX_GROUPS_PER_LISTENER, AG_MAX_GROUPS);
+	text = gen_big(AG_MAX_GROUPS / AG_MAX_GROUPS_PER_LISTENER + 1, AG_MAX_GROUPS_PER_LISTENER,
+		       1, 0, AG_MAX_GROUPS / AG_MAX_GROUPS_PER_LISTENER, 0, &line);
+	snprintf(
+	    want, sizeof(want),
+	    "t.conf:%d: accelerators[0].listeners[%d].endpoint_groups[0]: exceeds the limit of "
+	    "%d endpoint groups over all listeners",
+	    line, AG_MAX_GROUPS / AG_MAX_GROUPS_PER_LISTENER, AG_MAX_GROUPS);
 	BAD(text, want);
 	free(text);
 
@@ -901,10 +899,11 @@ static void test_limit_backends(void)
 
 	/* 17 groups of 256: the 17th group's endpoints pass 4096 */
 	text = gen_big(1, full + 1, AG_MAX_ENDPOINTS_PER_GROUP, 0, 0, full, &line);
-	snprintf(want, sizeof(want),
-		 "t.conf:%d: accelerators[0].listeners[0].endpoint_groups[%u].endpoints: exceeds the "
-		 "limit of %d endpoints over all groups",
-		 line + 1, full, AG_MAX_BACKENDS);
+	snprintf(
+	    want, sizeof(want),
+	    "t.conf:%d: accelerators[0].listeners[0].endpoint_groups[%u].endpoints: exceeds the "
+	    "limit of %d endpoints over all groups",
+	    line + 1, full, AG_MAX_BACKENDS);
 	BAD(text, want);
 	free(text);
 }
@@ -916,10 +915,11 @@ static void test_limit_overrides(void)
 
 	/* 4097 overrides in one group */
 	text = gen_big(1, 1, 1, AG_MAX_PORT_OVERRIDES + 1, 0, 0, &line);
-	snprintf(want, sizeof(want),
-		 "t.conf:%d: accelerators[0].listeners[0].endpoint_groups[0].port_overrides: exceeds "
-		 "the limit of %d port overrides over all groups",
-		 line + 1, AG_MAX_PORT_OVERRIDES);
+	snprintf(
+	    want, sizeof(want),
+	    "t.conf:%d: accelerators[0].listeners[0].endpoint_groups[0].port_overrides: exceeds "
+	    "the limit of %d port overrides over all groups",
+	    line + 1, AG_MAX_PORT_OVERRIDES);
 	BAD(text, want);
 	free(text);
 }
@@ -927,29 +927,28 @@ static void test_limit_overrides(void)
 static void test_limit_listener_keys(void)
 {
 	/* 5 VIPs x 65535 ports = 327675 keys > 262144 */
-	BAD(EDGE_OK
-	    "accelerators = ( {\n"
-	    "  name = \"web\";\n"
-	    "  addresses = [ \"198.51.100.1\", \"198.51.100.2\", \"198.51.100.3\", \"198.51.100.4\", "
-	    "\"198.51.100.5\" ];\n"
-	    "  listeners = ( {\n"
-	    "    protocol = \"tcp\";\n"
-	    "    ports = [ \"1-65535\" ];\n"
-	    "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
+	BAD(EDGE_OK "accelerators = ( {\n"
+		    "  name = \"web\";\n"
+		    "  addresses = [ \"198.51.100.1\", \"198.51.100.2\", \"198.51.100.3\", "
+		    "\"198.51.100.4\", "
+		    "\"198.51.100.5\" ];\n"
+		    "  listeners = ( {\n"
+		    "    protocol = \"tcp\";\n"
+		    "    ports = [ \"1-65535\" ];\n"
+		    "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL,
 	    "t.conf:6: accelerators: 327675 listener keys (addresses x ports) exceed the limit of "
 	    "262144");
 	/* 4 VIPs x 65535 = 262140 fits */
 	{
 		struct ag_config *cfg = load_good_text(
-			EDGE_OK
-			"accelerators = ( {\n"
-			"  name = \"web\";\n"
-			"  addresses = [ \"198.51.100.1\", \"198.51.100.2\", \"198.51.100.3\", "
-			"\"198.51.100.4\" ];\n"
-			"  listeners = ( {\n"
-			"    protocol = \"tcp\";\n"
-			"    ports = [ \"1-65535\" ];\n"
-			"    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL);
+		    EDGE_OK "accelerators = ( {\n"
+			    "  name = \"web\";\n"
+			    "  addresses = [ \"198.51.100.1\", \"198.51.100.2\", \"198.51.100.3\", "
+			    "\"198.51.100.4\" ];\n"
+			    "  listeners = ( {\n"
+			    "    protocol = \"tcp\";\n"
+			    "    ports = [ \"1-65535\" ];\n"
+			    "    endpoint_groups = ( {\n" REGION_EU ENDPOINT_OK GROUP_TAIL);
 
 		if (cfg)
 			CU_ASSERT_EQUAL(ag_config__listener_keys(cfg), 4ul * 65535);
@@ -963,16 +962,16 @@ static void test_limit_listener_keys(void)
 static void test_multiple_errors(void)
 {
 	/* three problems in three places: all reported, in file order */
-	BAD(EDGE_WITH("  ring_size = 100;\n")
-	    "accelerators = ( {\n"
-	    "  name = \"web\";\n"
-	    "  addresses = [ \"198.51.100.10\" ];\n"
-	    "  listeners = ( {\n"
-	    "    protocol = \"tcp\";\n"
-	    "    ports = [ 80 ];\n"
-	    "    endpoint_groups = ( {\n"
-	    "      region = \"eu\"; traffic_dial = 200;\n"
-	    "      endpoints = ( { address = \"10.1.1.11\"; weight = 300; } );\n" GROUP_TAIL,
+	BAD(EDGE_WITH("  ring_size = 100;\n") "accelerators = ( {\n"
+					      "  name = \"web\";\n"
+					      "  addresses = [ \"198.51.100.10\" ];\n"
+					      "  listeners = ( {\n"
+					      "    protocol = \"tcp\";\n"
+					      "    ports = [ 80 ];\n"
+					      "    endpoint_groups = ( {\n"
+					      "      region = \"eu\"; traffic_dial = 200;\n"
+					      "      endpoints = ( { address = \"10.1.1.11\"; "
+					      "weight = 300; } );\n" GROUP_TAIL,
 	    "t.conf:5: edge.ring_size: must be a prime number (got 100)",
 	    "t.conf:14: " G0 ".traffic_dial: must be 0-100 (got 200)",
 	    "t.conf:15: " G0 ".endpoints[0].weight: must be 0-255 (got 300)");
@@ -1015,7 +1014,8 @@ static void test_unreadable(void)
 	CU_ASSERT_PTR_NULL(ag_config__load("missing.conf", &errs));
 	CU_ASSERT_EQUAL(errno, ENOENT);
 	CU_ASSERT_EQUAL_FATAL(errs.count, 1);
-	CU_ASSERT_STRING_EQUAL(errs.msgs[0], "missing.conf: cannot read: No such file or directory");
+	CU_ASSERT_STRING_EQUAL(errs.msgs[0],
+			       "missing.conf: cannot read: No such file or directory");
 	ag_errors__free(&errs);
 
 	ag_errors__init(&errs);
@@ -1033,10 +1033,11 @@ static void test_include(void)
 	struct ag_config *cfg;
 
 	/* @include is relative to the including file, and messages name the part */
-	write_file("sub/part.conf", "accelerators = ( {\n"
-				    "  name = \"web\";\n"
-				    "  addresses = [ \"198.51.100.10\" ];\n"
-				    "  listeners = ( {\n" LISTENER_HEAD REGION_EU ENDPOINT_OK GROUP_TAIL);
+	write_file("sub/part.conf",
+		   "accelerators = ( {\n"
+		   "  name = \"web\";\n"
+		   "  addresses = [ \"198.51.100.10\" ];\n"
+		   "  listeners = ( {\n" LISTENER_HEAD REGION_EU ENDPOINT_OK GROUP_TAIL);
 	write_file("sub/main.conf", EDGE_OK "@include \"part.conf\"\n");
 	cfg = load_good("sub/main.conf");
 	if (cfg) {
@@ -1045,12 +1046,13 @@ static void test_include(void)
 	}
 	ag_config__free(cfg);
 
-	write_file("sub/part.conf", "accelerators = ( {\n"
-				    "  name = \"web\";\n"
-				    "  addresses = [ \"198.51.100.10\" ];\n"
-				    "  listeners = ( {\n" LISTENER_HEAD REGION_EU
-				    "      endpoints = ( { address = \"10.1.1.11\"; weight = 999; } );\n"
-				    "      traffic_dial = 4294967296;\n" GROUP_TAIL);
+	write_file("sub/part.conf",
+		   "accelerators = ( {\n"
+		   "  name = \"web\";\n"
+		   "  addresses = [ \"198.51.100.10\" ];\n"
+		   "  listeners = ( {\n" LISTENER_HEAD REGION_EU
+		   "      endpoints = ( { address = \"10.1.1.11\"; weight = 999; } );\n"
+		   "      traffic_dial = 4294967296;\n" GROUP_TAIL);
 	ag_errors__init(&errs);
 	CU_ASSERT_PTR_NULL(ag_config__load("sub/main.conf", &errs));
 	CU_ASSERT_EQUAL_FATAL(errs.count, 1);
@@ -1059,12 +1061,13 @@ static void test_include(void)
 			       "bits (write 4294967296L for a 64-bit integer)");
 	ag_errors__free(&errs);
 
-	write_file("sub/part.conf", "accelerators = ( {\n"
-				    "  name = \"web\";\n"
-				    "  addresses = [ \"198.51.100.10\" ];\n"
-				    "  listeners = ( {\n" LISTENER_HEAD REGION_EU
-				    "      endpoints = ( { address = \"10.1.1.11\"; weight = 999; } );\n"
-				    GROUP_TAIL);
+	write_file(
+	    "sub/part.conf",
+	    "accelerators = ( {\n"
+	    "  name = \"web\";\n"
+	    "  addresses = [ \"198.51.100.10\" ];\n"
+	    "  listeners = ( {\n" LISTENER_HEAD REGION_EU
+	    "      endpoints = ( { address = \"10.1.1.11\"; weight = 999; } );\n" GROUP_TAIL);
 	ag_errors__init(&errs);
 	CU_ASSERT_PTR_NULL(ag_config__load("sub/main.conf", &errs));
 	CU_ASSERT_EQUAL_FATAL(errs.count, 1);
@@ -1087,9 +1090,9 @@ static void test_shared_validators(void)
 	CU_ASSERT_PTR_NOT_NULL(ag_config__check_name(""));
 	CU_ASSERT_PTR_NOT_NULL(ag_config__check_name("eu west"));
 	CU_ASSERT_PTR_NULL(ag_config__check_name(
-		"a23456789012345678901234567890123456789012345678901234567890123")); /* 63 */
+	    "a23456789012345678901234567890123456789012345678901234567890123")); /* 63 */
 	CU_ASSERT_PTR_NOT_NULL(ag_config__check_name(
-		"a234567890123456789012345678901234567890123456789012345678901234")); /* 64 */
+	    "a234567890123456789012345678901234567890123456789012345678901234")); /* 64 */
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1180,49 +1183,52 @@ static void test_defaults(void)
 static void test_full_values(void)
 {
 	struct ag_config *cfg = load_good_text(
-		"edge = {\n"
-		"  name = \"edge-1\"; hash_seed = 0xdeadbeef; fastpath = \"xdp\";\n"
-		"  interfaces = ( { name = \"up0\"; role = \"client\"; },\n"
-		"                 { name = \"dn0\"; role = \"backend\"; } );\n"
-		"  nat_addresses = [ \"10.255.0.1\", \"10.255.0.2\" ];\n"
-		"  nat_ports = \"20000-29999\"; bpffs_dir = \"/run/ag/bpf\";\n"
-		"  tcp_idle_s = 600; udp_idle_s = 15; ring_size = 13; max_flows = 1024;\n"
-		"  control_socket = \"/run/ag/s.sock\"; state_file = \"/run/ag/state.json\";\n"
-		"  admin_group = \"root\"; control_group = \"root\"; metrics = \"\";\n"
-		"  dpdk = { eal_args = [ \"--no-huge\", \"-m\", \"512\" ];\n"
-		"           ports = [ \"net_af_xdp0,iface=e0\" ]; shm_name = \"ag2\"; };\n"
-		"};\n"
-		"accelerators = ( {\n"
-		"  name = \"web\"; addresses = [ \"198.51.100.10\", \"203.0.113.5\" ];\n"
-		"  listeners = ( {\n"
-		"    protocol = \"tcp\"; ports = ( 80, \"8000-8009\", \"443\" );\n"
-		"    client_affinity = \"source_ip\"; failure_policy = \"drop\"; overprovisioning = 2;\n"
-		"    region_order = [ \"us\", \"eu\" ];\n"
-		"    endpoint_groups = ( {\n"
-		"      region = \"eu\"; traffic_dial = 0;\n"
-		"      health_check = { protocol = \"http\"; port = 8080; path = \"/healthz\";\n"
-		"                       status = 204; host = \"www.example.com\";\n"
-		"                       interval_ms = 200; healthy_threshold = 3;\n"
-		"                       unhealthy_threshold = 1; };\n"
-		"      port_overrides = ( { listener_port = 8005; endpoint_port = 9005; },\n"
-		"                         { listener_port = 443; endpoint_port = 8443; } );\n"
-		"      endpoints = ( { address = \"10.1.1.11\"; weight = 0; },\n"
-		"                    { address = \"10.1.1.12\"; weight = 255; } );\n"
-		"    }, {\n"
-		"      region = \"us\";\n"
-		"      health_check = { protocol = \"http\"; status = \"200-204\"; interval_ms = 30000; };\n"
-		"      endpoints = ( { address = \"192.0.2.1\"; } );\n"
-		"    } );\n"
-		"  }, {\n"
-		"    protocol = \"udp\"; ports = [ 80, 53 ]; overprovisioning = 10.0;\n"
-		"    endpoint_groups = ( {\n"
-		"      region = \"eu\";\n"
-		"      health_check = { protocol = \"udp\"; port = 53; send = \"ping\"; expect = \"pong\";\n"
-		"                       interval_ms = 100; timeout_ms = 100; };\n"
-		"      endpoints = ( { address = \"10.1.1.11\"; } );\n"
-		"    } );\n"
-		"  } );\n"
-		"} );\n");
+	    "edge = {\n"
+	    "  name = \"edge-1\"; hash_seed = 0xdeadbeef; fastpath = \"xdp\";\n"
+	    "  interfaces = ( { name = \"up0\"; role = \"client\"; },\n"
+	    "                 { name = \"dn0\"; role = \"backend\"; } );\n"
+	    "  nat_addresses = [ \"10.255.0.1\", \"10.255.0.2\" ];\n"
+	    "  nat_ports = \"20000-29999\"; bpffs_dir = \"/run/ag/bpf\";\n"
+	    "  tcp_idle_s = 600; udp_idle_s = 15; ring_size = 13; max_flows = 1024;\n"
+	    "  control_socket = \"/run/ag/s.sock\"; state_file = \"/run/ag/state.json\";\n"
+	    "  admin_group = \"root\"; control_group = \"root\"; metrics = \"\";\n"
+	    "  dpdk = { eal_args = [ \"--no-huge\", \"-m\", \"512\" ];\n"
+	    "           ports = [ \"net_af_xdp0,iface=e0\" ]; shm_name = \"ag2\"; };\n"
+	    "};\n"
+	    "accelerators = ( {\n"
+	    "  name = \"web\"; addresses = [ \"198.51.100.10\", \"203.0.113.5\" ];\n"
+	    "  listeners = ( {\n"
+	    "    protocol = \"tcp\"; ports = ( 80, \"8000-8009\", \"443\" );\n"
+	    "    client_affinity = \"source_ip\"; failure_policy = \"drop\"; overprovisioning = "
+	    "2;\n"
+	    "    region_order = [ \"us\", \"eu\" ];\n"
+	    "    endpoint_groups = ( {\n"
+	    "      region = \"eu\"; traffic_dial = 0;\n"
+	    "      health_check = { protocol = \"http\"; port = 8080; path = \"/healthz\";\n"
+	    "                       status = 204; host = \"www.example.com\";\n"
+	    "                       interval_ms = 200; healthy_threshold = 3;\n"
+	    "                       unhealthy_threshold = 1; };\n"
+	    "      port_overrides = ( { listener_port = 8005; endpoint_port = 9005; },\n"
+	    "                         { listener_port = 443; endpoint_port = 8443; } );\n"
+	    "      endpoints = ( { address = \"10.1.1.11\"; weight = 0; },\n"
+	    "                    { address = \"10.1.1.12\"; weight = 255; } );\n"
+	    "    }, {\n"
+	    "      region = \"us\";\n"
+	    "      health_check = { protocol = \"http\"; status = \"200-204\"; interval_ms = "
+	    "30000; };\n"
+	    "      endpoints = ( { address = \"192.0.2.1\"; } );\n"
+	    "    } );\n"
+	    "  }, {\n"
+	    "    protocol = \"udp\"; ports = [ 80, 53 ]; overprovisioning = 10.0;\n"
+	    "    endpoint_groups = ( {\n"
+	    "      region = \"eu\";\n"
+	    "      health_check = { protocol = \"udp\"; port = 53; send = \"ping\"; expect = "
+	    "\"pong\";\n"
+	    "                       interval_ms = 100; timeout_ms = 100; };\n"
+	    "      endpoints = ( { address = \"10.1.1.11\"; } );\n"
+	    "    } );\n"
+	    "  } );\n"
+	    "} );\n");
 	const struct ag_cfg_edge *e;
 	const struct ag_cfg_listener *l;
 	const struct ag_cfg_group *g;
@@ -1356,7 +1362,7 @@ static void test_lab_conf(void)
 {
 	char *path = src_path("config/lab.conf");
 	struct ag_config *cfg = load_good(path);
-	static const char *const regions[] = { "eu-west", "us-east", "ap-south" };
+	static const char *const regions[] = {"eu-west", "us-east", "ap-south"};
 	const struct ag_cfg_accelerator *a;
 	unsigned int l, g;
 
@@ -1448,45 +1454,45 @@ int main(void)
 		const char *name;
 		CU_TestFunc fn;
 	} tests[] = {
-		{ "syntax error", test_syntax_error },
-		{ "syntax: mixed array", test_syntax_mixed_array },
-		{ "syntax: duplicate key", test_syntax_duplicate },
-		{ "integers libconfig would truncate", test_int_truncation },
-		{ "unknown keys", test_unknown_keys },
-		{ "missing required keys", test_missing_keys },
-		{ "wrong types", test_wrong_types },
-		{ "edge numbers", test_edge_numbers },
-		{ "edge fastpath and dpdk", test_edge_fastpath },
-		{ "edge dpdk addresses, routes, neighbours", test_edge_dpdk_net },
-		{ "edge interfaces", test_edge_interfaces },
-		{ "edge NAT addresses", test_edge_addresses },
-		{ "edge strings", test_edge_strings },
-		{ "VIPs", test_vips },
-		{ "listener fields", test_listener_fields },
-		{ "ports", test_ports },
-		{ "port overlaps", test_port_overlaps },
-		{ "region_order", test_region_order },
-		{ "group fields", test_group_fields },
-		{ "endpoints", test_endpoints },
-		{ "health checks", test_health_checks },
-		{ "port overrides", test_port_overrides },
-		{ "limit: listeners", test_limit_listeners },
-		{ "limit: endpoints per group", test_limit_endpoints },
-		{ "limit: listener keys", test_limit_listener_keys },
-		{ "limit: VIPs", test_limit_vips },
-		{ "limit: endpoint groups", test_limit_groups },
-		{ "limit: endpoints", test_limit_backends },
-		{ "limit: port overrides", test_limit_overrides },
-		{ "all errors collected", test_multiple_errors },
-		{ "errors appended, untouched on success", test_errors_appended },
-		{ "unreadable files", test_unreadable },
-		{ "@include", test_include },
-		{ "shared validators", test_shared_validators },
-		{ "defaults", test_defaults },
-		{ "every value", test_full_values },
-		{ "64-bit hash seed", test_int64_seed },
-		{ "config/lab.conf", test_lab_conf },
-		{ "config/example.conf", test_example_conf },
+	    {"syntax error", test_syntax_error},
+	    {"syntax: mixed array", test_syntax_mixed_array},
+	    {"syntax: duplicate key", test_syntax_duplicate},
+	    {"integers libconfig would truncate", test_int_truncation},
+	    {"unknown keys", test_unknown_keys},
+	    {"missing required keys", test_missing_keys},
+	    {"wrong types", test_wrong_types},
+	    {"edge numbers", test_edge_numbers},
+	    {"edge fastpath and dpdk", test_edge_fastpath},
+	    {"edge dpdk addresses, routes, neighbours", test_edge_dpdk_net},
+	    {"edge interfaces", test_edge_interfaces},
+	    {"edge NAT addresses", test_edge_addresses},
+	    {"edge strings", test_edge_strings},
+	    {"VIPs", test_vips},
+	    {"listener fields", test_listener_fields},
+	    {"ports", test_ports},
+	    {"port overlaps", test_port_overlaps},
+	    {"region_order", test_region_order},
+	    {"group fields", test_group_fields},
+	    {"endpoints", test_endpoints},
+	    {"health checks", test_health_checks},
+	    {"port overrides", test_port_overrides},
+	    {"limit: listeners", test_limit_listeners},
+	    {"limit: endpoints per group", test_limit_endpoints},
+	    {"limit: listener keys", test_limit_listener_keys},
+	    {"limit: VIPs", test_limit_vips},
+	    {"limit: endpoint groups", test_limit_groups},
+	    {"limit: endpoints", test_limit_backends},
+	    {"limit: port overrides", test_limit_overrides},
+	    {"all errors collected", test_multiple_errors},
+	    {"errors appended, untouched on success", test_errors_appended},
+	    {"unreadable files", test_unreadable},
+	    {"@include", test_include},
+	    {"shared validators", test_shared_validators},
+	    {"defaults", test_defaults},
+	    {"every value", test_full_values},
+	    {"64-bit hash seed", test_int64_seed},
+	    {"config/lab.conf", test_lab_conf},
+	    {"config/example.conf", test_example_conf},
 	};
 	CU_pSuite suite;
 	unsigned int i, failed;

@@ -79,27 +79,27 @@ static uint16_t ref_fold(uint32_t acc)
 }
 
 struct spec {
-	unsigned int vlans;	/* tags, outer first */
+	unsigned int vlans; /* tags, outer first */
 	uint16_t tpid[3];
-	uint8_t ihl;		/* 5..15; option bytes are NOPs */
+	uint8_t ihl; /* 5..15; option bytes are NOPs */
 	uint8_t proto;
-	uint32_t saddr, daddr;	/* host order */
+	uint32_t saddr, daddr; /* host order */
 	uint16_t sport, dport;
-	uint16_t frag_off;	/* flags + offset, host order */
+	uint16_t frag_off; /* flags + offset, host order */
 	uint8_t ttl;
-	uint8_t doff;		/* TCP */
+	uint8_t doff; /* TCP */
 	size_t payload;
 	uint32_t payload_seed;
-	int udp_no_csum;	/* UDP checksum 0 ("none") */
-	uint16_t payload_word;	/* when payload >= 2: first two payload bytes (big-endian) */
+	int udp_no_csum;       /* UDP checksum 0 ("none") */
+	uint16_t payload_word; /* when payload >= 2: first two payload bytes (big-endian) */
 	int set_payload_word;
 };
 
 struct frame {
-	uint8_t *block;	/* malloc'd: 2 alignment bytes + len */
+	uint8_t *block; /* malloc'd: 2 alignment bytes + len */
 	uint8_t *b;
 	size_t len;
-	size_t l3, l4;	/* offsets */
+	size_t l3, l4; /* offsets */
 };
 
 static void spec_default(struct spec *s, uint8_t proto)
@@ -107,8 +107,8 @@ static void spec_default(struct spec *s, uint8_t proto)
 	memset(s, 0, sizeof(*s));
 	s->ihl = 5;
 	s->proto = proto;
-	s->saddr = 0x0a000002;	/* 10.0.0.2 */
-	s->daddr = 0xc633640a;	/* 198.51.100.10 */
+	s->saddr = 0x0a000002; /* 10.0.0.2 */
+	s->daddr = 0xc633640a; /* 198.51.100.10 */
 	s->sport = 40000;
 	s->dport = 80;
 	s->ttl = 64;
@@ -123,7 +123,7 @@ static size_t l4_hdr_len(const struct spec *s)
 		return (size_t)s->doff * 4;
 	if (s->proto == IPPROTO_UDP)
 		return 8;
-	return 8;	/* ICMP echo header, unchecked */
+	return 8; /* ICMP echo header, unchecked */
 }
 
 /* Correct IPv4 and L4 checksums of the frame at b (layout from s). */
@@ -144,7 +144,7 @@ static void fix_checksums(uint8_t *b, size_t l3, const struct spec *s)
 		return;
 	}
 	put16(b, l4 + (s->proto == IPPROTO_TCP ? 16 : 6), 0);
-	acc = ref_sum(b + l3 + 12, 8, 0);	/* saddr, daddr */
+	acc = ref_sum(b + l3 + 12, 8, 0); /* saddr, daddr */
 	acc += s->proto;
 	acc += (uint32_t)l4_len;
 	acc = ref_sum(b + l4, l4_len, acc);
@@ -167,8 +167,8 @@ static void frame_build(struct frame *f, const struct spec *s)
 	memset(b, 0, f->len);
 
 	for (i = 0; i < 6; i++) {
-		b[i] = 0x02;		/* dst MAC 02:..:01 */
-		b[6 + i] = 0x02;	/* src MAC 02:..:02 */
+		b[i] = 0x02;	 /* dst MAC 02:..:01 */
+		b[6 + i] = 0x02; /* src MAC 02:..:02 */
 	}
 	b[5] = 1;
 	b[11] = 2;
@@ -192,7 +192,7 @@ static void frame_build(struct frame *f, const struct spec *s)
 	put32(b, off + 12, s->saddr);
 	put32(b, off + 16, s->daddr);
 	for (i = 20; i < ip_len; i++)
-		b[off + i] = 1;	/* NOP options */
+		b[off + i] = 1; /* NOP options */
 
 	f->l4 = off + ip_len;
 	off = f->l4;
@@ -202,7 +202,7 @@ static void frame_build(struct frame *f, const struct spec *s)
 		put32(b, off + 4, 0x01020304);
 		put32(b, off + 8, 0x0a0b0c0d);
 		b[off + 12] = (uint8_t)(s->doff << 4);
-		b[off + 13] = 0x18;	/* PSH ACK */
+		b[off + 13] = 0x18; /* PSH ACK */
 		put16(b, off + 14, 64240);
 		for (i = 20; i < l4h; i++)
 			b[off + i] = 1;
@@ -211,7 +211,7 @@ static void frame_build(struct frame *f, const struct spec *s)
 		put16(b, off + 2, s->dport);
 		put16(b, off + 4, (uint16_t)(8 + s->payload));
 	} else {
-		b[off] = 8;	/* ICMP echo request */
+		b[off] = 8; /* ICMP echo request */
 	}
 	off += l4h;
 	for (i = 0; i < s->payload; i++) {
@@ -325,13 +325,13 @@ static void test_parse_good(void)
 
 enum mutation {
 	MUT_NONE,
-	MUT_TRUNCATE,	/* keep arg bytes */
-	MUT_BYTE,	/* byte at l3 + arg2 := arg */
-	MUT_TOT_LEN,	/* tot_len := arg, frame cut to it */
+	MUT_TRUNCATE,	   /* keep arg bytes */
+	MUT_BYTE,	   /* byte at l3 + arg2 := arg */
+	MUT_TOT_LEN,	   /* tot_len := arg, frame cut to it */
 	MUT_TOT_LEN_FIELD, /* tot_len := arg, frame unchanged */
-	MUT_L4_BYTE,	/* byte at l4 + arg2 := arg */
-	MUT_L4_WORD,	/* word at l4 + arg2 := arg */
-	MUT_ETHERTYPE,	/* last ethertype := arg */
+	MUT_L4_BYTE,	   /* byte at l4 + arg2 := arg */
+	MUT_L4_WORD,	   /* word at l4 + arg2 := arg */
+	MUT_ETHERTYPE,	   /* last ethertype := arg */
 };
 
 struct bad_case {
@@ -346,31 +346,31 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-	{ "13-byte frame", IPPROTO_TCP, 0, 0, MUT_TRUNCATE, 13, 0, AG_R_DROP_TRUNC_ETH },
-	{ "empty frame", IPPROTO_TCP, 0, 0, MUT_TRUNCATE, 0, 0, AG_R_DROP_TRUNC_ETH },
-	{ "802.1Q tag cut", IPPROTO_TCP, 1, 0, MUT_TRUNCATE, 16, 0, AG_R_DROP_TRUNC_VLAN },
-	{ "inner tag cut", IPPROTO_TCP, 2, 0, MUT_TRUNCATE, 20, 0, AG_R_DROP_TRUNC_VLAN },
-	{ "three tags", IPPROTO_TCP, 3, 0, MUT_NONE, 0, 0, AG_R_PASS_NOT_IPV4 },
-	{ "ARP", IPPROTO_TCP, 0, 0, MUT_ETHERTYPE, 0x0806, 0, AG_R_PASS_NOT_IPV4 },
-	{ "IPv6 ethertype", IPPROTO_TCP, 1, 0, MUT_ETHERTYPE, 0x86dd, 0, AG_R_PASS_NOT_IPV4 },
-	{ "IPv4 header cut", IPPROTO_TCP, 0, 0, MUT_TRUNCATE, 14 + 19, 0, AG_R_DROP_TRUNC_IP },
-	{ "version 6", IPPROTO_TCP, 0, 0, MUT_BYTE, 0x65, 0, AG_R_DROP_BAD_IP },
-	{ "ihl 4", IPPROTO_TCP, 0, 0, MUT_BYTE, 0x44, 0, AG_R_DROP_BAD_IP },
-	{ "tot_len 19", IPPROTO_TCP, 0, 0, MUT_TOT_LEN_FIELD, 19, 0, AG_R_DROP_BAD_IP },
-	{ "tot_len < ihl*4", IPPROTO_UDP, 0, 0, MUT_BYTE, 0x4f, 0, AG_R_DROP_BAD_IP },
-	{ "tot_len past frame", IPPROTO_TCP, 0, 0, MUT_TOT_LEN, 1500, 0, AG_R_DROP_TRUNC_IP },
-	{ "frame cut in payload", IPPROTO_UDP, 0, 0, MUT_TRUNCATE, 14 + 20 + 8 + 5, 0,
-	  AG_R_DROP_TRUNC_IP },
-	{ "ICMP", IPPROTO_ICMP, 0, 0, MUT_NONE, 0, 0, AG_R_PASS_NOT_L4 },
-	{ "ICMP fragment", IPPROTO_ICMP, 0, 0x2000, MUT_NONE, 0, 0, AG_R_PASS_NOT_L4 },
-	{ "TCP first fragment (MF)", IPPROTO_TCP, 0, 0x2000, MUT_NONE, 0, 0, AG_R_PASS_FRAGMENT },
-	{ "UDP later fragment", IPPROTO_UDP, 1, 0x00b9, MUT_NONE, 0, 0, AG_R_PASS_FRAGMENT },
-	{ "TCP header cut", IPPROTO_TCP, 0, 0, MUT_TOT_LEN, 20 + 19, 0, AG_R_DROP_TRUNC_L4 },
-	{ "TCP doff 4", IPPROTO_TCP, 0, 0, MUT_L4_BYTE, 0x40, 12, AG_R_DROP_TRUNC_L4 },
-	{ "TCP doff past packet", IPPROTO_TCP, 0, 0, MUT_L4_BYTE, 0xf0, 12, AG_R_DROP_TRUNC_L4 },
-	{ "UDP header cut", IPPROTO_UDP, 0, 0, MUT_TOT_LEN, 20 + 7, 0, AG_R_DROP_TRUNC_L4 },
-	{ "UDP length 7", IPPROTO_UDP, 0, 0, MUT_L4_WORD, 7, 4, AG_R_DROP_TRUNC_L4 },
-	{ "UDP length past packet", IPPROTO_UDP, 0, 0, MUT_L4_WORD, 8 + 11, 4, AG_R_DROP_TRUNC_L4 },
+    {"13-byte frame", IPPROTO_TCP, 0, 0, MUT_TRUNCATE, 13, 0, AG_R_DROP_TRUNC_ETH},
+    {"empty frame", IPPROTO_TCP, 0, 0, MUT_TRUNCATE, 0, 0, AG_R_DROP_TRUNC_ETH},
+    {"802.1Q tag cut", IPPROTO_TCP, 1, 0, MUT_TRUNCATE, 16, 0, AG_R_DROP_TRUNC_VLAN},
+    {"inner tag cut", IPPROTO_TCP, 2, 0, MUT_TRUNCATE, 20, 0, AG_R_DROP_TRUNC_VLAN},
+    {"three tags", IPPROTO_TCP, 3, 0, MUT_NONE, 0, 0, AG_R_PASS_NOT_IPV4},
+    {"ARP", IPPROTO_TCP, 0, 0, MUT_ETHERTYPE, 0x0806, 0, AG_R_PASS_NOT_IPV4},
+    {"IPv6 ethertype", IPPROTO_TCP, 1, 0, MUT_ETHERTYPE, 0x86dd, 0, AG_R_PASS_NOT_IPV4},
+    {"IPv4 header cut", IPPROTO_TCP, 0, 0, MUT_TRUNCATE, 14 + 19, 0, AG_R_DROP_TRUNC_IP},
+    {"version 6", IPPROTO_TCP, 0, 0, MUT_BYTE, 0x65, 0, AG_R_DROP_BAD_IP},
+    {"ihl 4", IPPROTO_TCP, 0, 0, MUT_BYTE, 0x44, 0, AG_R_DROP_BAD_IP},
+    {"tot_len 19", IPPROTO_TCP, 0, 0, MUT_TOT_LEN_FIELD, 19, 0, AG_R_DROP_BAD_IP},
+    {"tot_len < ihl*4", IPPROTO_UDP, 0, 0, MUT_BYTE, 0x4f, 0, AG_R_DROP_BAD_IP},
+    {"tot_len past frame", IPPROTO_TCP, 0, 0, MUT_TOT_LEN, 1500, 0, AG_R_DROP_TRUNC_IP},
+    {"frame cut in payload", IPPROTO_UDP, 0, 0, MUT_TRUNCATE, 14 + 20 + 8 + 5, 0,
+     AG_R_DROP_TRUNC_IP},
+    {"ICMP", IPPROTO_ICMP, 0, 0, MUT_NONE, 0, 0, AG_R_PASS_NOT_L4},
+    {"ICMP fragment", IPPROTO_ICMP, 0, 0x2000, MUT_NONE, 0, 0, AG_R_PASS_NOT_L4},
+    {"TCP first fragment (MF)", IPPROTO_TCP, 0, 0x2000, MUT_NONE, 0, 0, AG_R_PASS_FRAGMENT},
+    {"UDP later fragment", IPPROTO_UDP, 1, 0x00b9, MUT_NONE, 0, 0, AG_R_PASS_FRAGMENT},
+    {"TCP header cut", IPPROTO_TCP, 0, 0, MUT_TOT_LEN, 20 + 19, 0, AG_R_DROP_TRUNC_L4},
+    {"TCP doff 4", IPPROTO_TCP, 0, 0, MUT_L4_BYTE, 0x40, 12, AG_R_DROP_TRUNC_L4},
+    {"TCP doff past packet", IPPROTO_TCP, 0, 0, MUT_L4_BYTE, 0xf0, 12, AG_R_DROP_TRUNC_L4},
+    {"UDP header cut", IPPROTO_UDP, 0, 0, MUT_TOT_LEN, 20 + 7, 0, AG_R_DROP_TRUNC_L4},
+    {"UDP length 7", IPPROTO_UDP, 0, 0, MUT_L4_WORD, 7, 4, AG_R_DROP_TRUNC_L4},
+    {"UDP length past packet", IPPROTO_UDP, 0, 0, MUT_L4_WORD, 8 + 11, 4, AG_R_DROP_TRUNC_L4},
 };
 
 static void test_parse_bad(void)
@@ -582,7 +582,7 @@ static void test_nat_forward_reverse(void)
 		s.daddr = rng_next();
 		s.sport = (uint16_t)rng_next();
 		s.dport = (uint16_t)rng_next();
-		s.payload = rng_next() % 64;	/* odd lengths too */
+		s.payload = rng_next() % 64; /* odd lengths too */
 		s.payload_seed = rng_next();
 		s.udp_no_csum = proto == IPPROTO_UDP && n % 10 == 0;
 
@@ -664,7 +664,7 @@ static void test_nat_udp_zero(void)
 	acc = ref_sum(want.b + want.l3 + 12, 8, 0) + IPPROTO_UDP + 10;
 	put16(want.b, want.l4 + 6, 0);
 	acc = ref_sum(want.b + want.l4, 10, acc);
-	word = (uint16_t)~ref_fold(acc);	/* makes the folded sum 0xffff */
+	word = (uint16_t)~ref_fold(acc); /* makes the folded sum 0xffff */
 	frame_free(&want);
 
 	spec_default(&s, IPPROTO_UDP);
@@ -701,10 +701,10 @@ static void test_nat_udp_zero(void)
 static void test_nat_udp_no_csum(void)
 {
 	struct ag_flow fl = {
-		.nat_addr = ag_htonl(0x0aff0001),
-		.nat_port = ag_htons(2000),
-		.backend_addr = ag_htonl(0x0a02010b),
-		.backend_port = ag_htons(5000),
+	    .nat_addr = ag_htonl(0x0aff0001),
+	    .nat_port = ag_htons(2000),
+	    .backend_addr = ag_htonl(0x0a02010b),
+	    .backend_port = ag_htons(5000),
 	};
 	struct ag_pkt p;
 	struct frame f;
@@ -735,12 +735,24 @@ static uint32_t ref_hashword(const uint32_t *k, size_t length, uint32_t initval)
 		a += k[0];
 		b += k[1];
 		c += k[2];
-		a -= c; a ^= REF_ROT(c, 4); c += b;
-		b -= a; b ^= REF_ROT(a, 6); a += c;
-		c -= b; c ^= REF_ROT(b, 8); b += a;
-		a -= c; a ^= REF_ROT(c, 16); c += b;
-		b -= a; b ^= REF_ROT(a, 19); a += c;
-		c -= b; c ^= REF_ROT(b, 4); b += a;
+		a -= c;
+		a ^= REF_ROT(c, 4);
+		c += b;
+		b -= a;
+		b ^= REF_ROT(a, 6);
+		a += c;
+		c -= b;
+		c ^= REF_ROT(b, 8);
+		b += a;
+		a -= c;
+		a ^= REF_ROT(c, 16);
+		c += b;
+		b -= a;
+		b ^= REF_ROT(a, 19);
+		a += c;
+		c -= b;
+		c ^= REF_ROT(b, 4);
+		b += a;
 		length -= 3;
 		k += 3;
 	}
@@ -753,13 +765,20 @@ static uint32_t ref_hashword(const uint32_t *k, size_t length, uint32_t initval)
 		/* fall through */
 	case 1:
 		a += k[0];
-		c ^= b; c -= REF_ROT(b, 14);
-		a ^= c; a -= REF_ROT(c, 11);
-		b ^= a; b -= REF_ROT(a, 25);
-		c ^= b; c -= REF_ROT(b, 16);
-		a ^= c; a -= REF_ROT(c, 4);
-		b ^= a; b -= REF_ROT(a, 14);
-		c ^= b; c -= REF_ROT(b, 24);
+		c ^= b;
+		c -= REF_ROT(b, 14);
+		a ^= c;
+		a -= REF_ROT(c, 11);
+		b ^= a;
+		b -= REF_ROT(a, 25);
+		c ^= b;
+		c -= REF_ROT(b, 16);
+		a ^= c;
+		a -= REF_ROT(c, 4);
+		b ^= a;
+		b -= REF_ROT(a, 14);
+		c ^= b;
+		c -= REF_ROT(b, 24);
 		break;
 	case 0:
 		break;
@@ -867,7 +886,7 @@ static uint32_t weak_hash(const struct ag_flow_key *k, uint32_t seed)
 	       ag_ntohs(k->dport) + seed;
 }
 
-#define SPREAD_N 100000u
+#define SPREAD_N     100000u
 #define SPREAD_Z_MAX 5.0
 
 static double spread_z2(uint32_t (*h)(const struct ag_flow_key *, uint32_t), uint32_t buckets,
@@ -894,8 +913,8 @@ static uint32_t flow_hash(const struct ag_flow_key *k, uint32_t seed)
 
 static void test_hash_spread(void)
 {
-	static const uint32_t buckets[] = { AG_RING_SIZE_DEFAULT, 13, 2, 1024 };
-	static const uint32_t seeds[] = { 0, 1, 0x9e3779b9 };
+	static const uint32_t buckets[] = {AG_RING_SIZE_DEFAULT, 13, 2, 1024};
+	static const uint32_t seeds[] = {0, 1, 0x9e3779b9};
 	size_t b, s;
 	double z2;
 
@@ -993,7 +1012,7 @@ static void test_nat_port_candidates(void)
 {
 	static uint8_t seen_port[65536];
 	unsigned int n, a, distinct = 0, ones;
-	uint32_t addr_cnt[4] = { 0 };
+	uint32_t addr_cnt[4] = {0};
 
 	rng_seed(0xbeef);
 	for (n = 0; n < 10000; n++) {
@@ -1056,7 +1075,7 @@ static void test_settings(void)
 	CU_ASSERT(ag_settings__usable(&s));
 	CU_ASSERT_EQUAL(ag_settings__idle_ns(&s, IPPROTO_TCP), 340000000000ULL);
 	CU_ASSERT_EQUAL(ag_settings__idle_ns(&s, IPPROTO_UDP), 30000000000ULL);
-	s.abi_version = 0;	/* never written */
+	s.abi_version = 0; /* never written */
 	CU_ASSERT(!ag_settings__usable(&s));
 	good_settings(&s);
 	s.ring_size = 0;
@@ -1141,7 +1160,7 @@ static size_t rst_expect(uint8_t *w, const struct frame *f, const struct spec *s
 
 	memcpy(w, in + 6, 6);
 	memcpy(w + 6, in, 6);
-	memcpy(w + 12, in + 12, l3 - 12);	/* tags and the ethertype */
+	memcpy(w + 12, in + 12, l3 - 12); /* tags and the ethertype */
 	memset(w + l3, 0, 40);
 	w[l3] = 0x45;
 	put16(w, l3 + 2, 40);
@@ -1169,9 +1188,9 @@ static size_t rst_expect(uint8_t *w, const struct frame *f, const struct spec *s
 static void test_tcp_rst(void)
 {
 	static const uint8_t flag_set[] = {
-		0x10, 0x18, 0x11, 0x19, /* ACK, PSH|ACK, FIN|ACK, FIN|PSH|ACK */
-		0x02, 0x01, 0x03, 0x00, /* SYN, FIN, SYN|FIN, none */
-		0x12, 0x08, 0x20, 0x30, /* SYN|ACK, PSH, URG, URG|ACK */
+	    0x10, 0x18, 0x11, 0x19, /* ACK, PSH|ACK, FIN|ACK, FIN|PSH|ACK */
+	    0x02, 0x01, 0x03, 0x00, /* SYN, FIN, SYN|FIN, none */
+	    0x12, 0x08, 0x20, 0x30, /* SYN|ACK, PSH, URG, URG|ACK */
 	};
 	unsigned int n, answered = 0;
 
@@ -1291,8 +1310,7 @@ int main(void)
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return CU_get_error();
 	s = CU_add_suite("core", NULL, NULL);
-	if (!s ||
-	    !CU_add_test(s, "parse: good frames", test_parse_good) ||
+	if (!s || !CU_add_test(s, "parse: good frames", test_parse_good) ||
 	    !CU_add_test(s, "parse: bad frames and their reasons", test_parse_bad) ||
 	    !CU_add_test(s, "parse: every truncation", test_parse_every_length) ||
 	    !CU_add_test(s, "flow key from packet", test_flow_key) ||

@@ -43,11 +43,11 @@
 extern char **environ;
 
 static char tmpdir[] = "/tmp/ag-test-ctl-XXXXXX";
-static char ctl_bin[PATH_MAX];		/* anygatectl, copied where "nobody" may run it */
+static char ctl_bin[PATH_MAX]; /* anygatectl, copied where "nobody" may run it */
 
-#define NOBODY 65534
-#define ADMIN_GID 4242			/* need not exist: only compared */
-#define IO_TIMEOUT_S 10			/* every blocking socket call gives up after this */
+#define NOBODY	     65534
+#define ADMIN_GID    4242 /* need not exist: only compared */
+#define IO_TIMEOUT_S 10	  /* every blocking socket call gives up after this */
 
 static bool is_root(void)
 {
@@ -106,8 +106,7 @@ static int cmd_set_value(struct ag_ctl_req *req, json_t **data, char **err)
 	errno = 0;
 	v = strtol(req->argv[0], &end, 10);
 	if (errno || end == req->argv[0] || *end || v < 0 || v > 1000)
-		return ag_ctl__fail(err, AG_CTL_EINVALID, "value %s: must be 0-1000",
-				    req->argv[0]);
+		return ag_ctl__fail(err, AG_CTL_EINVALID, "value %s: must be 0-1000", req->argv[0]);
 	st->value = v;
 	*data = json_pack("{s:I}", "value", (json_int_t)v);
 	return 0;
@@ -155,12 +154,12 @@ static int cmd_ctl_stats(struct ag_ctl_req *req, json_t **data, char **err)
 	return 0;
 }
 
-#define ROWS_JSON                                                                              \
-	"[{\"name\":\"a\",\"weight\":5,\"up\":true},"                                        \
+#define ROWS_JSON                                                                                  \
+	"[{\"name\":\"a\",\"weight\":5,\"up\":true},"                                              \
 	"{\"name\":\"bbbb\",\"weight\":100,\"up\":false,\"extra\":\"x\"}]"
-#define ROWS_TEXT                                                                              \
-	"NAME  WEIGHT  UP     EXTRA\n"                                                         \
-	"a          5  true   -\n"                                                             \
+#define ROWS_TEXT                                                                                  \
+	"NAME  WEIGHT  UP     EXTRA\n"                                                             \
+	"a          5  true   -\n"                                                                 \
 	"bbbb     100  false  x\n"
 
 static int cmd_rows(struct ag_ctl_req *req, json_t **data, char **err)
@@ -170,14 +169,14 @@ static int cmd_rows(struct ag_ctl_req *req, json_t **data, char **err)
 }
 
 static const struct ag_ctl_cmd test_cmds[] = {
-	{ { "echo" }, "[WORD...]", 0, -1, AG_CTL_READ, cmd_echo, "answer the words" },
-	{ { "value" }, "", 0, 0, AG_CTL_READ, cmd_value, "the value" },
-	{ { "set", "value" }, "N", 1, 1, AG_CTL_ADMIN, cmd_set_value, "change the value" },
-	{ { "big" }, "BYTES", 1, 1, AG_CTL_READ, cmd_big, "a long string" },
-	{ { "fail", "busy" }, "", 0, 0, AG_CTL_READ, cmd_fail_busy, "fail with -EBUSY" },
-	{ { "fail", "code" }, "", 0, 0, AG_CTL_READ, cmd_fail_code, "fail with a bad code" },
-	{ { "ctl", "stats" }, "", 0, 0, AG_CTL_READ, cmd_ctl_stats, "server counters" },
-	{ { "rows" }, "", 0, 0, AG_CTL_READ, cmd_rows, "a table" },
+    {{"echo"}, "[WORD...]", 0, -1, AG_CTL_READ, cmd_echo, "answer the words"},
+    {{"value"}, "", 0, 0, AG_CTL_READ, cmd_value, "the value"},
+    {{"set", "value"}, "N", 1, 1, AG_CTL_ADMIN, cmd_set_value, "change the value"},
+    {{"big"}, "BYTES", 1, 1, AG_CTL_READ, cmd_big, "a long string"},
+    {{"fail", "busy"}, "", 0, 0, AG_CTL_READ, cmd_fail_busy, "fail with -EBUSY"},
+    {{"fail", "code"}, "", 0, 0, AG_CTL_READ, cmd_fail_code, "fail with a bad code"},
+    {{"ctl", "stats"}, "", 0, 0, AG_CTL_READ, cmd_ctl_stats, "server counters"},
+    {{"rows"}, "", 0, 0, AG_CTL_READ, cmd_rows, "a table"},
 };
 
 #define N_TEST_CMDS (sizeof(test_cmds) / sizeof(test_cmds[0]))
@@ -193,7 +192,7 @@ struct server {
 	bool running;
 	char path[PATH_MAX];
 	struct tstate st;
-	struct ag_ctl_stats stats;	/* at server_stop */
+	struct ag_ctl_stats stats; /* at server_stop */
 };
 
 static void stop_cb(struct ag_ev *ev, uint32_t events)
@@ -287,7 +286,7 @@ struct tconn {
 
 static int set_timeouts(int fd)
 {
-	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
+	struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
 
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
@@ -297,7 +296,7 @@ static int set_timeouts(int fd)
 
 static int raw_connect(const char *path)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
@@ -479,35 +478,37 @@ static json_int_t stat_of(const char *path, const char *key)
 
 struct split_case {
 	const char *in;
-	size_t len;		/* 0: strlen */
-	const char *words;	/* words joined by '|', or NULL when refused */
-	const char *problem;	/* substring of the problem when refused */
+	size_t len;	     /* 0: strlen */
+	const char *words;   /* words joined by '|', or NULL when refused */
+	const char *problem; /* substring of the problem when refused */
 };
 
 static void test_split(void)
 {
 	static const struct split_case cases[] = {
-		{ "ping", 0, "ping", NULL },
-		{ "  set   weight\tx 5 ", 0, "set|weight|x|5", NULL },
-		{ "say \"hello world\"", 0, "say|hello world", NULL },
-		{ "a\"b c\"d", 0, "ab cd", NULL },
-		{ "x \"\" y", 0, "x||y", NULL },
-		{ "\"x\\\"y\"", 0, "x\"y", NULL },
-		{ "\"a\\\\b\"", 0, "a\\b", NULL },
-		{ "a\\b", 0, "a\\b", NULL },
-		{ "\"a\\b\"", 0, "a\\b", NULL },
-		{ "\"tab\there\"", 0, "tab\there", NULL },
-		{ "caf\xc3\xa9 \xf0\x9f\x98\x80", 0, "caf\xc3\xa9|\xf0\x9f\x98\x80", NULL },
-		{ "", 0, "", NULL },
-		{ " \t ", 0, "", NULL },
-		{ "\"abc", 0, NULL, "unterminated quote" },
-		{ "a \"b\\\"", 0, NULL, "unterminated quote" },
-		{ "a\x01" "b", 0, NULL, "control character" },
-		{ "a\x7f", 0, NULL, "control character" },
-		{ "a\rb", 0, NULL, "control character" },
-		{ "a\0b", 3, NULL, "NUL byte" },
-		{ "\xff", 0, NULL, "UTF-8" },
-		{ "caf\xc3\x28", 0, NULL, "UTF-8" },
+	    {"ping", 0, "ping", NULL},
+	    {"  set   weight\tx 5 ", 0, "set|weight|x|5", NULL},
+	    {"say \"hello world\"", 0, "say|hello world", NULL},
+	    {"a\"b c\"d", 0, "ab cd", NULL},
+	    {"x \"\" y", 0, "x||y", NULL},
+	    {"\"x\\\"y\"", 0, "x\"y", NULL},
+	    {"\"a\\\\b\"", 0, "a\\b", NULL},
+	    {"a\\b", 0, "a\\b", NULL},
+	    {"\"a\\b\"", 0, "a\\b", NULL},
+	    {"\"tab\there\"", 0, "tab\there", NULL},
+	    {"caf\xc3\xa9 \xf0\x9f\x98\x80", 0, "caf\xc3\xa9|\xf0\x9f\x98\x80", NULL},
+	    {"", 0, "", NULL},
+	    {" \t ", 0, "", NULL},
+	    {"\"abc", 0, NULL, "unterminated quote"},
+	    {"a \"b\\\"", 0, NULL, "unterminated quote"},
+	    {"a\x01"
+	     "b",
+	     0, NULL, "control character"},
+	    {"a\x7f", 0, NULL, "control character"},
+	    {"a\rb", 0, NULL, "control character"},
+	    {"a\0b", 3, NULL, "NUL byte"},
+	    {"\xff", 0, NULL, "UTF-8"},
+	    {"caf\xc3\x28", 0, NULL, "UTF-8"},
 	};
 	struct ag_ctl_words *w = malloc(sizeof(*w));
 	const char *problem;
@@ -576,27 +577,27 @@ static void test_utf8(void)
 		const char *s;
 		bool ok;
 	} v[] = {
-		{ "plain ascii", true },
-		{ "\xc3\xa9", true },			/* U+00E9 */
-		{ "\xe2\x82\xac", true },		/* U+20AC */
-		{ "\xed\x9f\xbf", true },		/* U+D7FF, last before surrogates */
-		{ "\xee\x80\x80", true },		/* U+E000, first after */
-		{ "\xf0\x9f\x98\x80", true },		/* U+1F600 */
-		{ "\xf4\x8f\xbf\xbf", true },		/* U+10FFFF */
-		{ "\x80", false },			/* lone continuation */
-		{ "\xc0\xaf", false },			/* overlong '/' */
-		{ "\xc1\xbf", false },			/* overlong */
-		{ "\xe0\x80\xaf", false },		/* overlong, 3 bytes */
-		{ "\xf0\x80\x80\xaf", false },		/* overlong, 4 bytes */
-		{ "\xed\xa0\x80", false },		/* U+D800 surrogate */
-		{ "\xed\xbf\xbf", false },		/* U+DFFF surrogate */
-		{ "\xf4\x90\x80\x80", false },		/* U+110000 */
-		{ "\xf5\x80\x80\x80", false },
-		{ "\xe2\x82", false },			/* truncated */
-		{ "\xc3", false },
-		{ "\xc3\x28", false },			/* bad continuation */
-		{ "\xf0\x9f\x98", false },
-		{ "\xfe\xff", false },
+	    {"plain ascii", true},
+	    {"\xc3\xa9", true},		 /* U+00E9 */
+	    {"\xe2\x82\xac", true},	 /* U+20AC */
+	    {"\xed\x9f\xbf", true},	 /* U+D7FF, last before surrogates */
+	    {"\xee\x80\x80", true},	 /* U+E000, first after */
+	    {"\xf0\x9f\x98\x80", true},	 /* U+1F600 */
+	    {"\xf4\x8f\xbf\xbf", true},	 /* U+10FFFF */
+	    {"\x80", false},		 /* lone continuation */
+	    {"\xc0\xaf", false},	 /* overlong '/' */
+	    {"\xc1\xbf", false},	 /* overlong */
+	    {"\xe0\x80\xaf", false},	 /* overlong, 3 bytes */
+	    {"\xf0\x80\x80\xaf", false}, /* overlong, 4 bytes */
+	    {"\xed\xa0\x80", false},	 /* U+D800 surrogate */
+	    {"\xed\xbf\xbf", false},	 /* U+DFFF surrogate */
+	    {"\xf4\x90\x80\x80", false}, /* U+110000 */
+	    {"\xf5\x80\x80\x80", false},
+	    {"\xe2\x82", false}, /* truncated */
+	    {"\xc3", false},
+	    {"\xc3\x28", false}, /* bad continuation */
+	    {"\xf0\x9f\x98", false},
+	    {"\xfe\xff", false},
 	};
 	unsigned int i;
 
@@ -612,7 +613,7 @@ static void test_utf8(void)
 /* join then split gives back the words, for words made of the awkward characters. */
 static void test_join_roundtrip(void)
 {
-	static const char *const atoms[] = { "a", " ", "\t", "\"", "\\", "\xc3\xa9", "z9", "-" };
+	static const char *const atoms[] = {"a", " ", "\t", "\"", "\\", "\xc3\xa9", "z9", "-"};
 	struct ag_ctl_words *w = malloc(sizeof(*w));
 	char words[10][64], *argv[10], *line;
 	const char *problem;
@@ -627,7 +628,8 @@ static void test_join_roundtrip(void)
 
 			words[i][0] = '\0';
 			for (k = 0; k < atomsn; k++)
-				strcat(words[i], atoms[(seed = seed * 1103515245 + 12345) >> 16 & 7]);
+				strcat(words[i],
+				       atoms[(seed = seed * 1103515245 + 12345) >> 16 & 7]);
 			argv[i] = words[i];
 		}
 		line = ag_ctl__join(n, argv);
@@ -711,10 +713,9 @@ static void test_render(void)
 		      "a\\nb   1\n"
 		      "\xc3\xa9t\xc3\xa9   22\n");
 	/* Rows lacking a column show "-"; a column of numbers and nulls is still numeric. */
-	expect_render("[{\"id\":1,\"n\":null},{\"id\":10}]",
-		      "ID  N\n"
-		      " 1  -\n"
-		      "10  -\n");
+	expect_render("[{\"id\":1,\"n\":null},{\"id\":10}]", "ID  N\n"
+							     " 1  -\n"
+							     "10  -\n");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -759,21 +760,20 @@ static void test_greeting_and_builtins(void)
 	CHECK_STR(code_of(r), "ok");
 	d = json_object_get(r, "data");
 	CU_ASSERT_EQUAL(json_array_size(d), 4 + N_TEST_CMDS);
-	json_array_foreach(d, i, row) {
+	json_array_foreach(d, i, row)
+	{
 		const char *cmd = json_string_value(json_object_get(row, "command"));
 
 		if (!strcmp(cmd, "set value")) {
 			saw_set = true;
 			CHECK_STR(json_string_value(json_object_get(row, "args")), "N");
-			CHECK_STR(json_string_value(json_object_get(row, "access")),
-					       "admin");
+			CHECK_STR(json_string_value(json_object_get(row, "access")), "admin");
 			CHECK_STR(json_string_value(json_object_get(row, "help")),
-					       "change the value");
+				  "change the value");
 		}
 		if (!strcmp(cmd, "help")) {
 			saw_help = true;
-			CHECK_STR(json_string_value(json_object_get(row, "access")),
-					       "read");
+			CHECK_STR(json_string_value(json_object_get(row, "access")), "read");
 		}
 	}
 	CU_ASSERT(saw_set && saw_help);
@@ -783,8 +783,7 @@ static void test_greeting_and_builtins(void)
 	r = ASK(main_srv.path, "help", "fail");
 	d = json_object_get(r, "data");
 	CU_ASSERT_EQUAL(json_array_size(d), 2);
-	CHECK_STR(json_string_value(json_object_get(json_array_get(d, 0), "command")),
-			       "fail busy");
+	CHECK_STR(json_string_value(json_object_get(json_array_get(d, 0), "command")), "fail busy");
 	json_decref(r);
 	r = ASK(main_srv.path, "help", "nosuch");
 	CHECK_STR(code_of(r), "unknown");
@@ -794,8 +793,7 @@ static void test_greeting_and_builtins(void)
 	d = json_object_get(r, "data");
 	CU_ASSERT_EQUAL(json_integer_value(json_object_get(d, "uid")), geteuid());
 	CU_ASSERT_EQUAL(json_integer_value(json_object_get(d, "pid")), getpid());
-	CHECK_STR(json_string_value(json_object_get(d, "access")),
-			       is_root() ? "admin" : "read");
+	CHECK_STR(json_string_value(json_object_get(d, "access")), is_root() ? "admin" : "read");
 	json_decref(r);
 }
 
@@ -850,9 +848,9 @@ static void test_errors(void)
 			const char *code;
 			int exit;
 		} m[] = {
-			{ "usage", AG_EXIT_USAGE },	{ "unknown", AG_EXIT_USAGE },
-			{ "denied", AG_EXIT_DENIED },	{ "invalid", AG_EXIT_FAILED },
-			{ "busy", AG_EXIT_FAILED },	{ "internal", AG_EXIT_FAILED },
+		    {"usage", AG_EXIT_USAGE},	{"unknown", AG_EXIT_USAGE},
+		    {"denied", AG_EXIT_DENIED}, {"invalid", AG_EXIT_FAILED},
+		    {"busy", AG_EXIT_FAILED},	{"internal", AG_EXIT_FAILED},
 		};
 		unsigned int i;
 
@@ -890,7 +888,7 @@ static void test_admin_root(void)
 static void child_client(const char *path, gid_t gid, const gid_t *groups, int ngroups,
 			 int want_connect_errno, const char *req, const char *const *want, int n)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	char buf[8192];
 	size_t len = 0;
 	int fd, i;
@@ -950,11 +948,8 @@ static int run_child(const char *path, gid_t gid, const gid_t *groups, int ngrou
 static void test_read_only_peer(void)
 {
 	static const char *const want[] = {
-		"\"uid\":65534",
-		"\"access\":\"read\"",
-		"\"code\":\"denied\"",
-		"\"value\":7",
-		"\"data\":\"pong\"",
+	    "\"uid\":65534", "\"access\":\"read\"", "\"code\":\"denied\"",
+	    "\"value\":7",   "\"data\":\"pong\"",
 	};
 	const gid_t nogroup = NOBODY;
 	json_t *r;
@@ -967,7 +962,8 @@ static void test_read_only_peer(void)
 	json_decref(r);
 	/* "nobody" in the socket's group: may read, may not change. */
 	CU_ASSERT_EQUAL(run_child(main_srv.path, NOBODY, &nogroup, 1, 0,
-				  "whoami\nwhoami\nset value 99\nvalue\nping\n", want, 5), 0);
+				  "whoami\nwhoami\nset value 99\nvalue\nping\n", want, 5),
+			0);
 	CU_ASSERT_EQUAL(value_of(main_srv.path), 7);
 	CU_ASSERT(stat_of(main_srv.path, "denied") >= 1);
 	/* Outside the socket's group: mode 0660 keeps it out entirely. */
@@ -977,12 +973,12 @@ static void test_read_only_peer(void)
 static void test_admin_group_peer(void)
 {
 	static const char *const want_admin[] = {
-		"\"access\":\"admin\"",
-		"\"ok\":true,\"data\":{\"value\":11}",
-		"\"ok\":true,\"data\":{\"value\":12}",
+	    "\"access\":\"admin\"",
+	    "\"ok\":true,\"data\":{\"value\":11}",
+	    "\"ok\":true,\"data\":{\"value\":12}",
 	};
-	const gid_t supp_admin[] = { NOBODY, ADMIN_GID };
-	const gid_t supp_sock[] = { NOBODY };
+	const gid_t supp_admin[] = {NOBODY, ADMIN_GID};
+	const gid_t supp_sock[] = {NOBODY};
 
 	if (!is_root()) {
 		skip_note("admin group peer (needs setuid)");
@@ -990,18 +986,20 @@ static void test_admin_group_peer(void)
 	}
 	/* Admin through a supplementary group (SO_PEERGROUPS) ... */
 	CU_ASSERT_EQUAL(run_child(main_srv.path, NOBODY, supp_admin, 2, 0,
-				  "whoami\nset value 11\nset value 12\n", want_admin, 3), 0);
+				  "whoami\nset value 11\nset value 12\n", want_admin, 3),
+			0);
 	CU_ASSERT_EQUAL(value_of(main_srv.path), 12);
 	/* ... and through the primary group (socket reached via a supplementary one). */
 	CU_ASSERT_EQUAL(run_child(main_srv.path, ADMIN_GID, supp_sock, 1, 0,
-				  "whoami\nset value 11\n", want_admin, 2), 0);
+				  "whoami\nset value 11\n", want_admin, 2),
+			0);
 	CU_ASSERT_EQUAL(value_of(main_srv.path), 11);
 }
 
 /* 100 clients at once from 4 threads, each pipelining several requests. */
 #define CONC_CLIENTS 100
 #define CONC_THREADS 4
-#define CONC_REQS 5
+#define CONC_REQS    5
 
 struct conc_arg {
 	int first, n;
@@ -1057,8 +1055,8 @@ static void test_concurrent_clients(void)
 	int i, good = 0, bad = 0;
 
 	for (i = 0; i < CONC_THREADS; i++) {
-		args[i] = (struct conc_arg){ .first = i * (CONC_CLIENTS / CONC_THREADS),
-					     .n = CONC_CLIENTS / CONC_THREADS };
+		args[i] = (struct conc_arg){.first = i * (CONC_CLIENTS / CONC_THREADS),
+					    .n = CONC_CLIENTS / CONC_THREADS};
 		CU_ASSERT_FATAL(pthread_create(&th[i], NULL, conc_main, &args[i]) == 0);
 	}
 	for (i = 0; i < CONC_THREADS; i++) {
@@ -1142,7 +1140,7 @@ static void test_garbage(void)
 	big[10240] = '\n';
 	CU_ASSERT_FATAL(tc_open(&t, p));
 	json_decref(tc_json(&t));
-	tc_send(&t, big, 10241);	/* may fail half-way: the server closes early */
+	tc_send(&t, big, 10241); /* may fail half-way: the server closes early */
 	expect_error(tc_json(&t), "invalid", "line too long");
 	CU_ASSERT(tc_wait_eof(&t));
 	tc_close(&t);
@@ -1308,7 +1306,7 @@ static void test_max_clients(void)
 
 static void test_socket_file(void)
 {
-	static const mode_t masks[] = { 0, 077, 0777 };
+	static const mode_t masks[] = {0, 077, 0777};
 	char dir[PATH_MAX];
 	struct server s;
 	struct stat st;
@@ -1347,7 +1345,7 @@ static void test_socket_file(void)
 
 static void test_stale_and_live(void)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct ag_ctl_opts o;
 	struct ag_loop loop2;
 	struct server s, s2;
@@ -1406,32 +1404,32 @@ static void test_stale_and_live(void)
 static void test_table_validation(void)
 {
 	static const struct ag_ctl_cmd dup[] = {
-		{ { "a", "b" }, "", 0, 0, AG_CTL_READ, cmd_value, "" },
-		{ { "a", "b" }, "", 0, 0, AG_CTL_READ, cmd_value, "" },
+	    {{"a", "b"}, "", 0, 0, AG_CTL_READ, cmd_value, ""},
+	    {{"a", "b"}, "", 0, 0, AG_CTL_READ, cmd_value, ""},
 	};
 	static const struct ag_ctl_cmd builtin[] = {
-		{ { "ping" }, "", 0, 0, AG_CTL_READ, cmd_value, "" },
+	    {{"ping"}, "", 0, 0, AG_CTL_READ, cmd_value, ""},
 	};
 	static const struct ag_ctl_cmd counts[] = {
-		{ { "x" }, "", 2, 1, AG_CTL_READ, cmd_value, "" },
+	    {{"x"}, "", 2, 1, AG_CTL_READ, cmd_value, ""},
 	};
 	static const struct ag_ctl_cmd nofn[] = {
-		{ { "x" }, "", 0, 0, AG_CTL_READ, NULL, "" },
+	    {{"x"}, "", 0, 0, AG_CTL_READ, NULL, ""},
 	};
 	static const struct ag_ctl_cmd spaced[] = {
-		{ { "x y" }, "", 0, 0, AG_CTL_READ, cmd_value, "" },
+	    {{"x y"}, "", 0, 0, AG_CTL_READ, cmd_value, ""},
 	};
 	static const struct ag_ctl_cmd nowords[] = {
-		{ { NULL }, "", 0, 0, AG_CTL_READ, cmd_value, "" },
+	    {{NULL}, "", 0, 0, AG_CTL_READ, cmd_value, ""},
 	};
 	static const struct ag_ctl_cmd gap[] = {
-		{ { "x", NULL, "y" }, "", 0, 0, AG_CTL_READ, cmd_value, "" },
+	    {{"x", NULL, "y"}, "", 0, 0, AG_CTL_READ, cmd_value, ""},
 	};
 	static const struct {
 		const struct ag_ctl_cmd *cmds;
 		unsigned int n;
-	} bad[] = { { dup, 2 }, { builtin, 1 }, { counts, 1 }, { nofn, 1 },
-		    { spaced, 1 }, { nowords, 1 }, { gap, 1 } };
+	} bad[] = {{dup, 2},	{builtin, 1}, {counts, 1}, {nofn, 1},
+		   {spaced, 1}, {nowords, 1}, {gap, 1}};
 	struct ag_ctl_opts o;
 	struct server s;
 	struct stat st;
@@ -1458,9 +1456,9 @@ static void test_table_validation(void)
 struct fake {
 	int lfd;
 	char path[PATH_MAX];
-	const char *greeting;	/* sent after accept; NULL: nothing */
-	const char *reply;	/* sent once a request line arrived; NULL: nothing */
-	bool close_after;	/* hang up once the above is sent, else wait for the client to */
+	const char *greeting; /* sent after accept; NULL: nothing */
+	const char *reply;    /* sent once a request line arrived; NULL: nothing */
+	bool close_after;     /* hang up once the above is sent, else wait for the client to */
 	pthread_t thread;
 };
 
@@ -1500,7 +1498,7 @@ out:
 
 static bool fake_start(struct fake *f, const char *greeting, const char *reply, bool close_after)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 
 	memset(f, 0, sizeof(*f));
 	snprintf(f->path, sizeof(f->path), "%s/fake.sock", tmpdir);
@@ -1528,7 +1526,7 @@ static void fake_stop(struct fake *f)
 static void fake_case(const char *greeting, const char *reply, bool close_after, double timeout,
 		      int want_connect, int want_request, const char *msg_part)
 {
-	char *argv[] = { "ping" };
+	char *argv[] = {"ping"};
 	struct ag_ctlc c;
 	json_t *got = NULL;
 	struct fake f;
@@ -1552,7 +1550,7 @@ static void fake_case(const char *greeting, const char *reply, bool close_after,
 static void test_client_errors(void)
 {
 	char path[PATH_MAX], word[AG_CTL_LINE_MAX + 10];
-	char *argv[2] = { "echo", word };
+	char *argv[2] = {"echo", word};
 	struct ag_ctlc c;
 	json_t *reply;
 	int err;
@@ -1568,7 +1566,8 @@ static void test_client_errors(void)
 	fake_case("SSH-2.0-OpenSSH\n", NULL, false, IO_TIMEOUT_S, -EPROTO, 0,
 		  "not an anygated control socket");
 	fake_case("{\"ok\":false,\"error\":\"too many control clients (256); try again later\","
-		  "\"code\":\"busy\"}\n", NULL, true, IO_TIMEOUT_S, -EBUSY, 0, "too many");
+		  "\"code\":\"busy\"}\n",
+		  NULL, true, IO_TIMEOUT_S, -EBUSY, 0, "too many");
 	fake_case(NULL, NULL, false, 0.3, -ETIMEDOUT, 0, "no greeting");
 	fake_case(NULL, NULL, true, IO_TIMEOUT_S, -ECONNRESET, 0, "closed without a greeting");
 	fake_case(GREET, "garbage\n", false, IO_TIMEOUT_S, 0, -EPROTO, "garbled reply");
@@ -1599,7 +1598,7 @@ static void test_client_errors(void)
 	strcpy(word, "fine \"quoted\" word");
 	CU_ASSERT_EQUAL(ag_ctlc__request(&c, 2, argv, &reply), 0);
 	CHECK_STR(json_string_value(json_array_get(json_object_get(reply, "data"), 0)),
-			       "fine \"quoted\" word");
+		  "fine \"quoted\" word");
 	json_decref(reply);
 	ag_ctlc__close(&c);
 }
@@ -1608,7 +1607,7 @@ static void test_client_errors(void)
 /* anygatectl itself                                                        */
 
 struct run {
-	int status;		/* exit code, or -1 */
+	int status; /* exit code, or -1 */
 	char out[65536];
 	char err[8192];
 };
@@ -1617,7 +1616,7 @@ struct run {
 static void drain(int ofd, int efd, struct run *r)
 {
 	size_t olen = 0, elen = 0;
-	struct pollfd p[2] = { { .fd = ofd, .events = POLLIN }, { .fd = efd, .events = POLLIN } };
+	struct pollfd p[2] = {{.fd = ofd, .events = POLLIN}, {.fd = efd, .events = POLLIN}};
 	int open_fds = 2;
 
 	while (open_fds && poll(p, 2, IO_TIMEOUT_S * 1000) > 0) {
@@ -1654,7 +1653,7 @@ static void drain(int ofd, int efd, struct run *r)
  */
 static void run_ctl(struct run *r, bool as_nobody, const char *env_sock, ...)
 {
-	char *argv[24], envbuf[PATH_MAX + 32], *envp[3] = { NULL };
+	char *argv[24], envbuf[PATH_MAX + 32], *envp[3] = {NULL};
 	int out[2], err[2], status, argc = 1;
 	va_list ap;
 	pid_t pid;
@@ -1728,7 +1727,7 @@ static void test_anygatectl(void)
 	run_ctl(r, false, NULL, "-s", p, "ping", NULL);
 	expect_run(r, 0, NULL, NULL);
 	CHECK_STR(r->out, "pong\n");
-	run_ctl(r, false, p, "ping", NULL);	/* ANYGATE_SOCKET */
+	run_ctl(r, false, p, "ping", NULL); /* ANYGATE_SOCKET */
 	CHECK_STR(r->out, "pong\n");
 	run_ctl(r, false, NULL, "-s", p, "rows", NULL);
 	expect_run(r, 0, NULL, NULL);
@@ -1882,26 +1881,26 @@ int main(void)
 		const char *name;
 		CU_TestFunc fn;
 	} tests[] = {
-		{ "split", test_split },
-		{ "utf8", test_utf8 },
-		{ "join round trip", test_join_roundtrip },
-		{ "render", test_render },
-		{ "greeting and built-ins", test_greeting_and_builtins },
-		{ "errors", test_errors },
-		{ "admin: root", test_admin_root },
-		{ "read-only peer is denied", test_read_only_peer },
-		{ "admin group peer", test_admin_group_peer },
-		{ "100 concurrent clients", test_concurrent_clients },
-		{ "garbage", test_garbage },
-		{ "half-closed clients", test_half_close },
-		{ "slow reader", test_slow_reader },
-		{ "idle clients closed", test_idle_close },
-		{ "max clients", test_max_clients },
-		{ "socket file mode and group", test_socket_file },
-		{ "stale and live sockets", test_stale_and_live },
-		{ "command table validation", test_table_validation },
-		{ "client library errors", test_client_errors },
-		{ "anygatectl", test_anygatectl },
+	    {"split", test_split},
+	    {"utf8", test_utf8},
+	    {"join round trip", test_join_roundtrip},
+	    {"render", test_render},
+	    {"greeting and built-ins", test_greeting_and_builtins},
+	    {"errors", test_errors},
+	    {"admin: root", test_admin_root},
+	    {"read-only peer is denied", test_read_only_peer},
+	    {"admin group peer", test_admin_group_peer},
+	    {"100 concurrent clients", test_concurrent_clients},
+	    {"garbage", test_garbage},
+	    {"half-closed clients", test_half_close},
+	    {"slow reader", test_slow_reader},
+	    {"idle clients closed", test_idle_close},
+	    {"max clients", test_max_clients},
+	    {"socket file mode and group", test_socket_file},
+	    {"stale and live sockets", test_stale_and_live},
+	    {"command table validation", test_table_validation},
+	    {"client library errors", test_client_errors},
+	    {"anygatectl", test_anygatectl},
 	};
 	unsigned int i, failed;
 	CU_pSuite suite;

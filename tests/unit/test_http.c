@@ -20,7 +20,7 @@ struct outcome {
 	enum ag_http_state st;
 	int status;
 	const char *error;
-	size_t used;		/* bytes consumed in total */
+	size_t used; /* bytes consumed in total */
 	uint64_t body_len;
 	unsigned int n_interim;
 	char reason[AG_HTTP_REASON_MAX];
@@ -31,7 +31,7 @@ static struct outcome run(const char *text, size_t len, bool eof, bool head, enu
 			  size_t at)
 {
 	struct ag_http_resp r;
-	struct outcome o = { 0 };
+	struct outcome o = {0};
 	enum ag_http_state st = AG_HTTP_MORE;
 	size_t off = 0, used;
 
@@ -74,7 +74,7 @@ static struct outcome parse_len(const char *text, size_t len, bool eof, bool hea
 	CU_ASSERT_EQUAL(o.body_len, whole.body_len);
 	CU_ASSERT(o.error == whole.error);
 	/* Every split for short fixtures; large ones are split at a sample of points. */
-	for (at = 1; at < len; at += len > 600 ? len / 97 : 1) {
+	for (at = 1; at<len; at += len> 600 ? len / 97 : 1) {
 		o = run(text, len, eof, head, SPLIT, at);
 		CU_ASSERT_EQUAL(o.st, whole.st);
 		CU_ASSERT_EQUAL(o.status, whole.status);
@@ -102,7 +102,8 @@ static void expect_done(const char *text, int status, const char *reason, uint64
 	CU_ASSERT_EQUAL(o.body_len, body_len);
 	CU_ASSERT_EQUAL(o.used, strlen(text));
 	if (o.st != AG_HTTP_DONE)
-		fprintf(stderr, "\n  [%s] -> st %d error %s\n", text, o.st, o.error ? o.error : "-");
+		fprintf(stderr, "\n  [%s] -> st %d error %s\n", text, o.st,
+			o.error ? o.error : "-");
 }
 
 static void expect_error_len(const char *text, size_t len, bool eof, const char *error)
@@ -226,8 +227,7 @@ static void test_content_length_bad(void)
 		     "invalid Content-Length");
 	expect_error("HTTP/1.1 200 OK\r\nContent-Length: 0x10\r\n\r\n", false,
 		     "invalid Content-Length");
-	expect_error("HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n", false,
-		     "invalid Content-Length");
+	expect_error("HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n", false, "invalid Content-Length");
 	expect_error("HTTP/1.1 200 OK\r\nContent-Length: 1 2\r\n\r\n", false,
 		     "invalid Content-Length");
 	expect_error("HTTP/1.1 200 OK\r\nContent-Length: 2,\r\n\r\nok", false,
@@ -299,7 +299,7 @@ static void test_chunked_split(void)
 {
 	static const char text[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 				   "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n";
-	static const size_t cuts[] = { 50, 52, 53, 55, 57, 60, 64, 66 };
+	static const size_t cuts[] = {50, 52, 53, 55, 57, 60, 64, 66};
 	struct ag_http_resp r;
 	size_t prev = 0, used, i;
 
@@ -476,8 +476,7 @@ static void test_missing_crlf(void)
 {
 	/* Bare LF line ends, a bare CR, a line that never ends before the close. */
 	expect_error("HTTP/1.1 200 OK\nContent-Length: 0\n\n", false, "malformed status line");
-	expect_error("HTTP/1.1 200 OK\rContent-Length: 0\r\n\r\n", false,
-		     "malformed status line");
+	expect_error("HTTP/1.1 200 OK\rContent-Length: 0\r\n\r\n", false, "malformed status line");
 	expect_error("HTTP/1.1 200 OK\r\nContent-Length: 0\n\n", false,
 		     "invalid header field value");
 	expect_error("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\n", false,
@@ -494,8 +493,7 @@ static void test_header_fields(void)
 	expect_error("HTTP/1.1 200 OK\r\nContent-Length : 0\r\n\r\n", false,
 		     "invalid header field name");
 	expect_error("HTTP/1.1 200 OK\r\nX(y): 0\r\n\r\n", false, "invalid header field name");
-	expect_error("HTTP/1.1 200 OK\r\n: empty name\r\n\r\n", false,
-		     "invalid header field name");
+	expect_error("HTTP/1.1 200 OK\r\n: empty name\r\n\r\n", false, "invalid header field name");
 	expect_error("HTTP/1.1 200 OK\r\nX-Long: a\r\n  continued\r\n\r\n", false,
 		     "obsolete line folding");
 	expect_error("HTTP/1.1 200 OK\r\n\tX: a\r\n\r\n", false, "obsolete line folding");
@@ -567,36 +565,36 @@ int main(void)
 		const char *name;
 		CU_TestFunc fn;
 	} tests[] = {
-		{ "status 200", test_status_200 },
-		{ "status 204", test_status_204 },
-		{ "status 301", test_status_301 },
-		{ "status 503", test_status_503 },
-		{ "status without reason", test_status_without_reason },
-		{ "reason phrase text", test_reason_text },
-		{ "byte-at-a-time progress", test_bytewise_progress },
-		{ "Content-Length bodies", test_content_length_bodies },
-		{ "Content-Length: bad values", test_content_length_bad },
-		{ "Content-Length: largest value", test_content_length_max },
-		{ "Content-Length: conflicts", test_content_length_conflict },
-		{ "chunked: several chunks", test_chunked_several },
-		{ "chunked: extensions", test_chunked_extensions },
-		{ "chunked: trailers", test_chunked_trailers },
-		{ "chunked: split across feeds", test_chunked_split },
-		{ "chunked: bad framing", test_chunked_bad },
-		{ "close-delimited body", test_close_delimited },
-		{ "early close: truncated", test_truncated },
-		{ "1xx interim responses", test_interim },
-		{ "1xx without end", test_interim_loop },
-		{ "HEAD, 204, 304: no body", test_no_body_responses },
-		{ "garbage: SSH banner", test_garbage_ssh },
-		{ "garbage: binary", test_garbage_binary },
-		{ "garbage: status code", test_garbage_status_code },
-		{ "garbage: version", test_garbage_version },
-		{ "garbage: missing CRLF", test_missing_crlf },
-		{ "header fields", test_header_fields },
-		{ "header section too large", test_header_too_large },
-		{ "trailer section too large", test_trailer_too_large },
-		{ "errors are final", test_sticky_error },
+	    {"status 200", test_status_200},
+	    {"status 204", test_status_204},
+	    {"status 301", test_status_301},
+	    {"status 503", test_status_503},
+	    {"status without reason", test_status_without_reason},
+	    {"reason phrase text", test_reason_text},
+	    {"byte-at-a-time progress", test_bytewise_progress},
+	    {"Content-Length bodies", test_content_length_bodies},
+	    {"Content-Length: bad values", test_content_length_bad},
+	    {"Content-Length: largest value", test_content_length_max},
+	    {"Content-Length: conflicts", test_content_length_conflict},
+	    {"chunked: several chunks", test_chunked_several},
+	    {"chunked: extensions", test_chunked_extensions},
+	    {"chunked: trailers", test_chunked_trailers},
+	    {"chunked: split across feeds", test_chunked_split},
+	    {"chunked: bad framing", test_chunked_bad},
+	    {"close-delimited body", test_close_delimited},
+	    {"early close: truncated", test_truncated},
+	    {"1xx interim responses", test_interim},
+	    {"1xx without end", test_interim_loop},
+	    {"HEAD, 204, 304: no body", test_no_body_responses},
+	    {"garbage: SSH banner", test_garbage_ssh},
+	    {"garbage: binary", test_garbage_binary},
+	    {"garbage: status code", test_garbage_status_code},
+	    {"garbage: version", test_garbage_version},
+	    {"garbage: missing CRLF", test_missing_crlf},
+	    {"header fields", test_header_fields},
+	    {"header section too large", test_header_too_large},
+	    {"trailer section too large", test_trailer_too_large},
+	    {"errors are final", test_sticky_error},
 	};
 	CU_pSuite suite;
 	unsigned int i, failed;

@@ -29,17 +29,17 @@ static void fake_fill(struct ag_metrics_snapshot *s, const char *accel)
 	l->accelerator = accel;
 	snprintf(l->listener, sizeof(l->listener), "tcp:80");
 	l->fastpath = "xdp";
-	l->traffic = (struct ag_traffic_stats){ .packets = 10, .bytes = 1500, .new_flows = 2,
-						.ret_packets = 8, .ret_bytes = 4000 };
+	l->traffic = (struct ag_traffic_stats){
+	    .packets = 10, .bytes = 1500, .new_flows = 2, .ret_packets = 8, .ret_bytes = 4000};
 	b->accelerator = accel;
 	snprintf(b->listener, sizeof(b->listener), "tcp:80");
 	b->region = "eu-west";
 	snprintf(b->address, sizeof(b->address), "10.1.1.11");
-	b->traffic = (struct ag_traffic_stats){ .packets = 10, .bytes = 1500, .new_flows = 2,
-						.ret_packets = 8, .ret_bytes = 4000 };
+	b->traffic = (struct ag_traffic_stats){
+	    .packets = 10, .bytes = 1500, .new_flows = 2, .ret_packets = 8, .ret_bytes = 4000};
 	b->active_flows = 1;
 	b->up = true;
-	b->srtt_ns = 1500000;	/* 1.5 ms */
+	b->srtt_ns = 1500000; /* 1.5 ms */
 	b->weight = 128;
 	b->share = 0.5;
 	b->probes[AG_PROBE_OK] = 7;
@@ -48,16 +48,16 @@ static void fake_fill(struct ag_metrics_snapshot *s, const char *accel)
 	s->n_listeners = 1;
 	s->backends = b;
 	s->n_backends = 1;
-	s->reasons[0] = (struct ag_metrics_reason){ "pass_no_listener", 3, 180 };
-	s->reasons[1] = (struct ag_metrics_reason){ "drop_truncated_eth", 1, 10 };
+	s->reasons[0] = (struct ag_metrics_reason){"pass_no_listener", 3, 180};
+	s->reasons[1] = (struct ag_metrics_reason){"drop_truncated_eth", 1, 10};
 	s->n_reasons = 2;
 	s->flow_entries = 5;
 	s->publishes = 4;
-	s->last_publish_ns = 250000;	/* 0.25 ms */
+	s->last_publish_ns = 250000; /* 0.25 ms */
 	s->reloads = 1;
 	s->reload_failures = 2;
 	s->failovers = 1;
-	s->last_failover_ns = 3000000;	/* 3 ms */
+	s->last_failover_ns = 3000000; /* 3 ms */
 	s->version = "0.1.0";
 	s->abi = 1;
 }
@@ -66,112 +66,112 @@ static void fake_fill(struct ag_metrics_snapshot *s, const char *accel)
 #define BL "{accelerator=\"web\",listener=\"tcp:80\",region=\"eu-west\",address=\"10.1.1.11\""
 
 static const char expected[] =
-	"# HELP anygate_listener_packets_total Client-to-backend packets forwarded by the fast path.\n"
-	"# TYPE anygate_listener_packets_total counter\n"
-	"anygate_listener_packets_total" LL " 10\n"
-	"# HELP anygate_listener_bytes_total Client-to-backend bytes forwarded (IP packet length).\n"
-	"# TYPE anygate_listener_bytes_total counter\n"
-	"anygate_listener_bytes_total" LL " 1500\n"
-	"# HELP anygate_listener_new_flows_total Flows created (first packet of a new flow).\n"
-	"# TYPE anygate_listener_new_flows_total counter\n"
-	"anygate_listener_new_flows_total" LL " 2\n"
-	"# HELP anygate_listener_return_packets_total Backend-to-client packets forwarded by the "
-	"fast path (reverse NAT).\n"
-	"# TYPE anygate_listener_return_packets_total counter\n"
-	"anygate_listener_return_packets_total" LL " 8\n"
-	"# HELP anygate_listener_return_bytes_total Backend-to-client bytes forwarded (IP packet "
-	"length).\n"
-	"# TYPE anygate_listener_return_bytes_total counter\n"
-	"anygate_listener_return_bytes_total" LL " 4000\n"
-	"# HELP anygate_backend_packets_total Client-to-backend packets forwarded by the fast path.\n"
-	"# TYPE anygate_backend_packets_total counter\n"
-	"anygate_backend_packets_total" BL "} 10\n"
-	"# HELP anygate_backend_bytes_total Client-to-backend bytes forwarded (IP packet length).\n"
-	"# TYPE anygate_backend_bytes_total counter\n"
-	"anygate_backend_bytes_total" BL "} 1500\n"
-	"# HELP anygate_backend_new_flows_total Flows created (first packet of a new flow).\n"
-	"# TYPE anygate_backend_new_flows_total counter\n"
-	"anygate_backend_new_flows_total" BL "} 2\n"
-	"# HELP anygate_backend_return_packets_total Backend-to-client packets forwarded by the "
-	"fast path (reverse NAT).\n"
-	"# TYPE anygate_backend_return_packets_total counter\n"
-	"anygate_backend_return_packets_total" BL "} 8\n"
-	"# HELP anygate_backend_return_bytes_total Backend-to-client bytes forwarded (IP packet "
-	"length).\n"
-	"# TYPE anygate_backend_return_bytes_total counter\n"
-	"anygate_backend_return_bytes_total" BL "} 4000\n"
-	"# HELP anygate_backend_active_flows Flows pinned to the backend and not idle past their "
-	"idle timeout (the flow table is walked at most once a second).\n"
-	"# TYPE anygate_backend_active_flows gauge\n"
-	"anygate_backend_active_flows" BL "} 1\n"
-	"# HELP anygate_backend_up Health state from the probes: 1 up, 0 down.\n"
-	"# TYPE anygate_backend_up gauge\n"
-	"anygate_backend_up" BL "} 1\n"
-	"# HELP anygate_backend_rtt_seconds Smoothed health-probe round-trip time (RFC 6298); no "
-	"series before the first successful probe.\n"
-	"# TYPE anygate_backend_rtt_seconds gauge\n"
-	"anygate_backend_rtt_seconds" BL "} 0.0015\n"
-	"# HELP anygate_backend_weight Effective weight (0-255): configured, or the operator's "
-	"override; 0 when drained.\n"
-	"# TYPE anygate_backend_weight gauge\n"
-	"anygate_backend_weight" BL "} 128\n"
-	"# HELP anygate_backend_new_flow_share_ratio Share (0-1) of its listener's new flows the "
-	"published tables give the backend.\n"
-	"# TYPE anygate_backend_new_flow_share_ratio gauge\n"
-	"anygate_backend_new_flow_share_ratio" BL "} 0.5\n"
-	"# HELP anygate_backend_probes_total Health probes of the backend, by result.\n"
-	"# TYPE anygate_backend_probes_total counter\n"
-	"anygate_backend_probes_total" BL ",result=\"ok\"} 7\n"
-	"anygate_backend_probes_total" BL ",result=\"timeout\"} 1\n"
-	"anygate_backend_probes_total" BL ",result=\"refused\"} 0\n"
-	"anygate_backend_probes_total" BL ",result=\"unreachable\"} 0\n"
-	"anygate_backend_probes_total" BL ",result=\"bad_status\"} 0\n"
-	"anygate_backend_probes_total" BL ",result=\"bad_reply\"} 0\n"
-	"anygate_backend_probes_total" BL ",result=\"error\"} 0\n"
-	"# HELP anygate_dropped_packets_total Packets the fast path dropped, by reason.\n"
-	"# TYPE anygate_dropped_packets_total counter\n"
-	"anygate_dropped_packets_total{reason=\"drop_truncated_eth\"} 1\n"
-	"# HELP anygate_dropped_bytes_total Bytes of packets the fast path dropped, by reason.\n"
-	"# TYPE anygate_dropped_bytes_total counter\n"
-	"anygate_dropped_bytes_total{reason=\"drop_truncated_eth\"} 10\n"
-	"# HELP anygate_passed_packets_total Packets the fast path passed to the kernel instead of "
-	"forwarding, by reason.\n"
-	"# TYPE anygate_passed_packets_total counter\n"
-	"anygate_passed_packets_total{reason=\"pass_no_listener\"} 3\n"
-	"# HELP anygate_passed_bytes_total Bytes of packets passed to the kernel, by reason.\n"
-	"# TYPE anygate_passed_bytes_total counter\n"
-	"anygate_passed_bytes_total{reason=\"pass_no_listener\"} 180\n"
-	"# HELP anygate_flow_table_entries Entries in the fast path's flow table, idle ones not yet "
-	"evicted included.\n"
-	"# TYPE anygate_flow_table_entries gauge\n"
-	"anygate_flow_table_entries 5\n"
-	"# HELP anygate_table_publishes_total Lookup-table publishes (start, reload, health or "
-	"operator change).\n"
-	"# TYPE anygate_table_publishes_total counter\n"
-	"anygate_table_publishes_total 4\n"
-	"# HELP anygate_table_last_publish_duration_seconds How long the last publish took, build "
-	"to switch.\n"
-	"# TYPE anygate_table_last_publish_duration_seconds gauge\n"
-	"anygate_table_last_publish_duration_seconds 0.00025\n"
-	"# HELP anygate_config_reloads_total Configuration reloads applied (SIGHUP or control "
-	"socket).\n"
-	"# TYPE anygate_config_reloads_total counter\n"
-	"anygate_config_reloads_total 1\n"
-	"# HELP anygate_config_reload_failures_total Configuration reloads refused (bad config or "
-	"failed publish; tables unchanged).\n"
-	"# TYPE anygate_config_reload_failures_total counter\n"
-	"anygate_config_reload_failures_total 2\n"
-	"# HELP anygate_failovers_total Health state changes published to the fast path.\n"
-	"# TYPE anygate_failovers_total counter\n"
-	"anygate_failovers_total 1\n"
-	"# HELP anygate_last_failover_switch_seconds Time from the probe result that decided the "
-	"last health change to the table switch; no series before the first change.\n"
-	"# TYPE anygate_last_failover_switch_seconds gauge\n"
-	"anygate_last_failover_switch_seconds 0.003\n"
-	"# HELP anygate_build_info Always 1; labels name the anygated version and the table ABI "
-	"version.\n"
-	"# TYPE anygate_build_info gauge\n"
-	"anygate_build_info{version=\"0.1.0\",abi=\"1\"} 1\n";
+    "# HELP anygate_listener_packets_total Client-to-backend packets forwarded by the fast path.\n"
+    "# TYPE anygate_listener_packets_total counter\n"
+    "anygate_listener_packets_total" LL " 10\n"
+    "# HELP anygate_listener_bytes_total Client-to-backend bytes forwarded (IP packet length).\n"
+    "# TYPE anygate_listener_bytes_total counter\n"
+    "anygate_listener_bytes_total" LL " 1500\n"
+    "# HELP anygate_listener_new_flows_total Flows created (first packet of a new flow).\n"
+    "# TYPE anygate_listener_new_flows_total counter\n"
+    "anygate_listener_new_flows_total" LL " 2\n"
+    "# HELP anygate_listener_return_packets_total Backend-to-client packets forwarded by the "
+    "fast path (reverse NAT).\n"
+    "# TYPE anygate_listener_return_packets_total counter\n"
+    "anygate_listener_return_packets_total" LL " 8\n"
+    "# HELP anygate_listener_return_bytes_total Backend-to-client bytes forwarded (IP packet "
+    "length).\n"
+    "# TYPE anygate_listener_return_bytes_total counter\n"
+    "anygate_listener_return_bytes_total" LL " 4000\n"
+    "# HELP anygate_backend_packets_total Client-to-backend packets forwarded by the fast path.\n"
+    "# TYPE anygate_backend_packets_total counter\n"
+    "anygate_backend_packets_total" BL "} 10\n"
+    "# HELP anygate_backend_bytes_total Client-to-backend bytes forwarded (IP packet length).\n"
+    "# TYPE anygate_backend_bytes_total counter\n"
+    "anygate_backend_bytes_total" BL "} 1500\n"
+    "# HELP anygate_backend_new_flows_total Flows created (first packet of a new flow).\n"
+    "# TYPE anygate_backend_new_flows_total counter\n"
+    "anygate_backend_new_flows_total" BL "} 2\n"
+    "# HELP anygate_backend_return_packets_total Backend-to-client packets forwarded by the "
+    "fast path (reverse NAT).\n"
+    "# TYPE anygate_backend_return_packets_total counter\n"
+    "anygate_backend_return_packets_total" BL "} 8\n"
+    "# HELP anygate_backend_return_bytes_total Backend-to-client bytes forwarded (IP packet "
+    "length).\n"
+    "# TYPE anygate_backend_return_bytes_total counter\n"
+    "anygate_backend_return_bytes_total" BL "} 4000\n"
+    "# HELP anygate_backend_active_flows Flows pinned to the backend and not idle past their "
+    "idle timeout (the flow table is walked at most once a second).\n"
+    "# TYPE anygate_backend_active_flows gauge\n"
+    "anygate_backend_active_flows" BL "} 1\n"
+    "# HELP anygate_backend_up Health state from the probes: 1 up, 0 down.\n"
+    "# TYPE anygate_backend_up gauge\n"
+    "anygate_backend_up" BL "} 1\n"
+    "# HELP anygate_backend_rtt_seconds Smoothed health-probe round-trip time (RFC 6298); no "
+    "series before the first successful probe.\n"
+    "# TYPE anygate_backend_rtt_seconds gauge\n"
+    "anygate_backend_rtt_seconds" BL "} 0.0015\n"
+    "# HELP anygate_backend_weight Effective weight (0-255): configured, or the operator's "
+    "override; 0 when drained.\n"
+    "# TYPE anygate_backend_weight gauge\n"
+    "anygate_backend_weight" BL "} 128\n"
+    "# HELP anygate_backend_new_flow_share_ratio Share (0-1) of its listener's new flows the "
+    "published tables give the backend.\n"
+    "# TYPE anygate_backend_new_flow_share_ratio gauge\n"
+    "anygate_backend_new_flow_share_ratio" BL "} 0.5\n"
+    "# HELP anygate_backend_probes_total Health probes of the backend, by result.\n"
+    "# TYPE anygate_backend_probes_total counter\n"
+    "anygate_backend_probes_total" BL ",result=\"ok\"} 7\n"
+    "anygate_backend_probes_total" BL ",result=\"timeout\"} 1\n"
+    "anygate_backend_probes_total" BL ",result=\"refused\"} 0\n"
+    "anygate_backend_probes_total" BL ",result=\"unreachable\"} 0\n"
+    "anygate_backend_probes_total" BL ",result=\"bad_status\"} 0\n"
+    "anygate_backend_probes_total" BL ",result=\"bad_reply\"} 0\n"
+    "anygate_backend_probes_total" BL ",result=\"error\"} 0\n"
+    "# HELP anygate_dropped_packets_total Packets the fast path dropped, by reason.\n"
+    "# TYPE anygate_dropped_packets_total counter\n"
+    "anygate_dropped_packets_total{reason=\"drop_truncated_eth\"} 1\n"
+    "# HELP anygate_dropped_bytes_total Bytes of packets the fast path dropped, by reason.\n"
+    "# TYPE anygate_dropped_bytes_total counter\n"
+    "anygate_dropped_bytes_total{reason=\"drop_truncated_eth\"} 10\n"
+    "# HELP anygate_passed_packets_total Packets the fast path passed to the kernel instead of "
+    "forwarding, by reason.\n"
+    "# TYPE anygate_passed_packets_total counter\n"
+    "anygate_passed_packets_total{reason=\"pass_no_listener\"} 3\n"
+    "# HELP anygate_passed_bytes_total Bytes of packets passed to the kernel, by reason.\n"
+    "# TYPE anygate_passed_bytes_total counter\n"
+    "anygate_passed_bytes_total{reason=\"pass_no_listener\"} 180\n"
+    "# HELP anygate_flow_table_entries Entries in the fast path's flow table, idle ones not yet "
+    "evicted included.\n"
+    "# TYPE anygate_flow_table_entries gauge\n"
+    "anygate_flow_table_entries 5\n"
+    "# HELP anygate_table_publishes_total Lookup-table publishes (start, reload, health or "
+    "operator change).\n"
+    "# TYPE anygate_table_publishes_total counter\n"
+    "anygate_table_publishes_total 4\n"
+    "# HELP anygate_table_last_publish_duration_seconds How long the last publish took, build "
+    "to switch.\n"
+    "# TYPE anygate_table_last_publish_duration_seconds gauge\n"
+    "anygate_table_last_publish_duration_seconds 0.00025\n"
+    "# HELP anygate_config_reloads_total Configuration reloads applied (SIGHUP or control "
+    "socket).\n"
+    "# TYPE anygate_config_reloads_total counter\n"
+    "anygate_config_reloads_total 1\n"
+    "# HELP anygate_config_reload_failures_total Configuration reloads refused (bad config or "
+    "failed publish; tables unchanged).\n"
+    "# TYPE anygate_config_reload_failures_total counter\n"
+    "anygate_config_reload_failures_total 2\n"
+    "# HELP anygate_failovers_total Health state changes published to the fast path.\n"
+    "# TYPE anygate_failovers_total counter\n"
+    "anygate_failovers_total 1\n"
+    "# HELP anygate_last_failover_switch_seconds Time from the probe result that decided the "
+    "last health change to the table switch; no series before the first change.\n"
+    "# TYPE anygate_last_failover_switch_seconds gauge\n"
+    "anygate_last_failover_switch_seconds 0.003\n"
+    "# HELP anygate_build_info Always 1; labels name the anygated version and the table ABI "
+    "version.\n"
+    "# TYPE anygate_build_info gauge\n"
+    "anygate_build_info{version=\"0.1.0\",abi=\"1\"} 1\n";
 
 static void test_exact_output(void)
 {
@@ -249,7 +249,7 @@ static void test_unknown_series_left_out(void)
 
 static void test_empty_snapshot(void)
 {
-	struct ag_metrics_snapshot s = { .version = "x" };
+	struct ag_metrics_snapshot s = {.version = "x"};
 	size_t len;
 	char *text = ag_metrics__render(&s, &len);
 
@@ -294,7 +294,7 @@ static void client_ready(struct ag_ev *ev, uint32_t events)
 		}
 		if (n < 0 && errno == EAGAIN)
 			return;
-		break;	/* EOF or error: the reply is complete */
+		break; /* EOF or error: the reply is complete */
 	}
 	ag_loop__stop(c->loop);
 }
@@ -307,9 +307,10 @@ static void give_up(struct ag_timer *t)
 /* One HTTP/1.0 exchange with the endpoint, the loop driving both sides. */
 static void exchange(struct ag_loop *loop, uint16_t port, const char *request, struct client *c)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct ag_timer deadline = { .ev = { .fd = -1 } };
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct ag_timer deadline = {.ev = {.fd = -1}};
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	memset(c, 0, sizeof(*c));
@@ -323,7 +324,7 @@ static void exchange(struct ag_loop *loop, uint16_t port, const char *request, s
 	c->loop = loop;
 	CU_ASSERT_FATAL(ag_loop__add(loop, &c->ev, EPOLLIN) == 0);
 	CU_ASSERT_FATAL(ag_timer__init(loop, &deadline, give_up, loop) == 0);
-	ag_timer__arm(&deadline, 5000000000ull, 0);	/* a hang fails, not blocks */
+	ag_timer__arm(&deadline, 5000000000ull, 0); /* a hang fails, not blocks */
 	loop->stop = false;
 	CU_ASSERT(ag_loop__run(loop) == 0);
 	ag_timer__fini(loop, &deadline);
@@ -333,7 +334,7 @@ static void exchange(struct ag_loop *loop, uint16_t port, const char *request, s
 
 static void test_http_endpoint(void)
 {
-	struct ag_loop loop = { .epfd = -1 };
+	struct ag_loop loop = {.epfd = -1};
 	unsigned int calls = 0;
 	struct ag_metrics *m;
 	struct client *c = malloc(sizeof(*c));
@@ -359,7 +360,7 @@ static void test_http_endpoint(void)
 		 c);
 	CU_ASSERT(!strncmp(c->buf + 9, "405", 3));
 	CU_ASSERT_PTR_NOT_NULL(strstr(c->buf, "Allow: GET, HEAD"));
-	CU_ASSERT_EQUAL(calls, 1);	/* only GET /metrics collects */
+	CU_ASSERT_EQUAL(calls, 1); /* only GET /metrics collects */
 
 	/* A second endpoint on the same address is refused, with a reason. */
 	errno = 0;

@@ -25,37 +25,37 @@
  * 10.1.1.13). So 10.1.1.11 is three endpoints, eu-west three groups.
  */
 static const char *const conf_text =
-	"edge = {\n"
-	"  name = \"e1\"; interfaces = ( { name = \"e0\"; role = \"both\"; } );\n"
-	"  nat_addresses = [ \"10.255.0.1\" ];\n"
-	"};\n"
-	"accelerators = (\n"
-	"  { name = \"web\"; addresses = [ \"198.51.100.10\" ];\n"
-	"    listeners = (\n"
-	"      { protocol = \"tcp\"; ports = [ 80 ];\n"
-	"        endpoint_groups = (\n"
-	"          { region = \"eu-west\"; health_check = { protocol = \"tcp\"; };\n"
-	"            endpoints = ( { address = \"10.1.1.11\"; weight = 100; },\n"
-	"                          { address = \"10.1.1.12\"; weight = 100; } ); },\n"
-	"          { region = \"us-east\"; health_check = { protocol = \"tcp\"; };\n"
-	"            endpoints = ( { address = \"10.2.1.11\"; } ); } ); },\n"
-	"      { protocol = \"udp\"; ports = [ 5000 ];\n"
-	"        endpoint_groups = (\n"
-	"          { region = \"eu-west\";\n"
-	"            health_check = { protocol = \"udp\"; send = \"p\"; };\n"
-	"            endpoints = ( { address = \"10.1.1.11\"; },\n"
-	"                          { address = \"10.1.1.12\"; } ); },\n"
-	"          { region = \"us-east\";\n"
-	"            health_check = { protocol = \"udp\"; send = \"p\"; };\n"
-	"            endpoints = ( { address = \"10.2.1.11\"; } ); } ); } ); },\n"
-	"  { name = \"api\"; addresses = [ \"198.51.100.20\" ];\n"
-	"    listeners = (\n"
-	"      { protocol = \"tcp\"; ports = [ 443 ];\n"
-	"        endpoint_groups = (\n"
-	"          { region = \"eu-west\"; health_check = { protocol = \"tcp\"; };\n"
-	"            endpoints = ( { address = \"10.1.1.11\"; },\n"
-	"                          { address = \"10.1.1.13\"; } ); } ); } ); }\n"
-	");\n";
+    "edge = {\n"
+    "  name = \"e1\"; interfaces = ( { name = \"e0\"; role = \"both\"; } );\n"
+    "  nat_addresses = [ \"10.255.0.1\" ];\n"
+    "};\n"
+    "accelerators = (\n"
+    "  { name = \"web\"; addresses = [ \"198.51.100.10\" ];\n"
+    "    listeners = (\n"
+    "      { protocol = \"tcp\"; ports = [ 80 ];\n"
+    "        endpoint_groups = (\n"
+    "          { region = \"eu-west\"; health_check = { protocol = \"tcp\"; };\n"
+    "            endpoints = ( { address = \"10.1.1.11\"; weight = 100; },\n"
+    "                          { address = \"10.1.1.12\"; weight = 100; } ); },\n"
+    "          { region = \"us-east\"; health_check = { protocol = \"tcp\"; };\n"
+    "            endpoints = ( { address = \"10.2.1.11\"; } ); } ); },\n"
+    "      { protocol = \"udp\"; ports = [ 5000 ];\n"
+    "        endpoint_groups = (\n"
+    "          { region = \"eu-west\";\n"
+    "            health_check = { protocol = \"udp\"; send = \"p\"; };\n"
+    "            endpoints = ( { address = \"10.1.1.11\"; },\n"
+    "                          { address = \"10.1.1.12\"; } ); },\n"
+    "          { region = \"us-east\";\n"
+    "            health_check = { protocol = \"udp\"; send = \"p\"; };\n"
+    "            endpoints = ( { address = \"10.2.1.11\"; } ); } ); } ); },\n"
+    "  { name = \"api\"; addresses = [ \"198.51.100.20\" ];\n"
+    "    listeners = (\n"
+    "      { protocol = \"tcp\"; ports = [ 443 ];\n"
+    "        endpoint_groups = (\n"
+    "          { region = \"eu-west\"; health_check = { protocol = \"tcp\"; };\n"
+    "            endpoints = ( { address = \"10.1.1.11\"; },\n"
+    "                          { address = \"10.1.1.13\"; } ); } ); } ); }\n"
+    ");\n";
 
 static char tmpdir[] = "/tmp/ag-test-ovr-XXXXXX";
 static struct ag_config *cfg;
@@ -219,27 +219,27 @@ static void test_selector_parse(void)
 	static const struct {
 		const char *in;
 		bool endpoint;
-		const char *canon;	/* NULL: refused */
+		const char *canon; /* NULL: refused */
 	} cases[] = {
-		{ "10.1.1.11", true, "10.1.1.11" },
-		{ "eu-west/10.1.1.11", true, "eu-west/10.1.1.11" },
-		{ "web/10.1.1.11", true, "web/10.1.1.11" },
-		{ "web/eu-west/10.1.1.11", true, "web/eu-west/10.1.1.11" },
-		{ "eu-west", false, "eu-west" },
-		{ "web/eu-west", false, "web/eu-west" },
-		{ "", true, NULL },
-		{ "10.1.1", true, NULL },
-		{ "10.1.1.256", true, NULL },
-		{ "0x0a.1.1.1", true, NULL },
-		{ "eu-west", true, NULL },
-		{ "web/eu-west/", true, NULL },
-		{ "a/b/c/10.1.1.1", true, NULL },
-		{ "we b/10.1.1.1", true, NULL },
-		{ "/10.1.1.1", true, NULL },
-		{ "", false, NULL },
-		{ "a/b/c", false, NULL },
-		{ "eu west", false, NULL },
-		{ "web/", false, NULL },
+	    {"10.1.1.11", true, "10.1.1.11"},
+	    {"eu-west/10.1.1.11", true, "eu-west/10.1.1.11"},
+	    {"web/10.1.1.11", true, "web/10.1.1.11"},
+	    {"web/eu-west/10.1.1.11", true, "web/eu-west/10.1.1.11"},
+	    {"eu-west", false, "eu-west"},
+	    {"web/eu-west", false, "web/eu-west"},
+	    {"", true, NULL},
+	    {"10.1.1", true, NULL},
+	    {"10.1.1.256", true, NULL},
+	    {"0x0a.1.1.1", true, NULL},
+	    {"eu-west", true, NULL},
+	    {"web/eu-west/", true, NULL},
+	    {"a/b/c/10.1.1.1", true, NULL},
+	    {"we b/10.1.1.1", true, NULL},
+	    {"/10.1.1.1", true, NULL},
+	    {"", false, NULL},
+	    {"a/b/c", false, NULL},
+	    {"eu west", false, NULL},
+	    {"web/", false, NULL},
 	};
 	struct ag_ovr_sel sel;
 	const char *problem;
@@ -275,28 +275,28 @@ static void test_selector_match(void)
 		bool endpoint;
 		unsigned int n;
 	} cases[] = {
-		{ "10.1.1.11", true, 3 },	    /* web tcp, web udp, api tcp */
-		{ "web/10.1.1.11", true, 2 },	    /* X = accelerator */
-		{ "eu-west/10.1.1.11", true, 3 },   /* X = region */
-		{ "us-east/10.1.1.11", true, 0 },
-		{ "api/eu-west/10.1.1.11", true, 1 },
-		{ "api/us-east/10.1.1.11", true, 0 },
-		{ "10.1.1.13", true, 1 },
-		{ "10.9.9.9", true, 0 },
-		{ "eu-west", false, 3 },
-		{ "web/eu-west", false, 2 },
-		{ "api/us-east", false, 0 },
-		{ "us-east", false, 2 },
-		{ "nowhere", false, 0 },
-		{ "10.1.1.11", false, 0 },	    /* a group selector never matches an address */
+	    {"10.1.1.11", true, 3},	    /* web tcp, web udp, api tcp */
+	    {"web/10.1.1.11", true, 2},	    /* X = accelerator */
+	    {"eu-west/10.1.1.11", true, 3}, /* X = region */
+	    {"us-east/10.1.1.11", true, 0},
+	    {"api/eu-west/10.1.1.11", true, 1},
+	    {"api/us-east/10.1.1.11", true, 0},
+	    {"10.1.1.13", true, 1},
+	    {"10.9.9.9", true, 0},
+	    {"eu-west", false, 3},
+	    {"web/eu-west", false, 2},
+	    {"api/us-east", false, 0},
+	    {"us-east", false, 2},
+	    {"nowhere", false, 0},
+	    {"10.1.1.11", false, 0}, /* a group selector never matches an address */
 	};
 	struct ag_ovr_sel sel;
 	const char *problem;
 	unsigned int i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		CU_ASSERT_EQUAL_FATAL(ag_ovr_sel__parse(&sel, cases[i].sel, cases[i].endpoint,
-							&problem), 0);
+		CU_ASSERT_EQUAL_FATAL(
+		    ag_ovr_sel__parse(&sel, cases[i].sel, cases[i].endpoint, &problem), 0);
 		CU_ASSERT_EQUAL(ag_ovr_sel__count(&sel, plan), cases[i].n);
 		if (ag_ovr_sel__count(&sel, plan) != cases[i].n)
 			fprintf(stderr, "%s: %u matches, want %u\n", cases[i].sel,
@@ -350,15 +350,16 @@ static void test_values(void)
 	/* weight 256: the very words a config file gets. */
 	CU_ASSERT_EQUAL(ag_ovr__value(AG_OVR_WEIGHT, "256", &v, msg, sizeof(msg)), -EINVAL);
 	CU_ASSERT_STRING_EQUAL(msg, "weight: must be 0-255 (got 256)");
-	words = config_words(".weight", "\"10.1.1.12\"; weight = 100;",
-			     "\"10.1.1.12\"; weight = 256;");
+	words =
+	    config_words(".weight", "\"10.1.1.12\"; weight = 100;", "\"10.1.1.12\"; weight = 256;");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(words);
 	CU_ASSERT_STRING_EQUAL(words, msg);
 	free(words);
 
 	CU_ASSERT_EQUAL(ag_ovr__value(AG_OVR_DIAL, "101", &v, msg, sizeof(msg)), -EINVAL);
 	CU_ASSERT_STRING_EQUAL(msg, "traffic_dial: must be 0-100 (got 101)");
-	words = config_words(".traffic_dial", "region = \"us-east\"; health_check = { protocol = "
+	words = config_words(".traffic_dial",
+			     "region = \"us-east\"; health_check = { protocol = "
 			     "\"tcp\"; };",
 			     "region = \"us-east\"; traffic_dial = 101; health_check = { protocol "
 			     "= \"tcp\"; };");
@@ -723,17 +724,17 @@ int main(void)
 		const char *name;
 		CU_TestFunc fn;
 	} tests[] = {
-		{ "fixture plan", test_plan_shape },
-		{ "selector syntax", test_selector_parse },
-		{ "selector matching", test_selector_match },
-		{ "values: the config's validators and words", test_values },
-		{ "set and apply: later wins", test_set_apply_later_wins },
-		{ "drain/undrain tidy", test_drain_undrain_tidy },
-		{ "clear", test_clear },
-		{ "compiled shares under overrides", test_compile_with_overrides },
-		{ "state JSON round trip", test_json_roundtrip },
-		{ "state JSON refused", test_json_refused },
-		{ "state file", test_file },
+	    {"fixture plan", test_plan_shape},
+	    {"selector syntax", test_selector_parse},
+	    {"selector matching", test_selector_match},
+	    {"values: the config's validators and words", test_values},
+	    {"set and apply: later wins", test_set_apply_later_wins},
+	    {"drain/undrain tidy", test_drain_undrain_tidy},
+	    {"clear", test_clear},
+	    {"compiled shares under overrides", test_compile_with_overrides},
+	    {"state JSON round trip", test_json_roundtrip},
+	    {"state JSON refused", test_json_refused},
+	    {"state file", test_file},
 	};
 	CU_pSuite s;
 	unsigned int i, failed;

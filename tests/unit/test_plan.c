@@ -32,8 +32,8 @@ static struct ag_cfg_endpoint *endpoints(unsigned int n, const uint8_t *weights,
 	return e;
 }
 
-static void add_group(struct ag_cfg_listener *l, const char *region, uint8_t dial,
-		      unsigned int n, const uint8_t *weights)
+static void add_group(struct ag_cfg_listener *l, const char *region, uint8_t dial, unsigned int n,
+		      const uint8_t *weights)
 {
 	struct ag_cfg_group *g;
 
@@ -106,7 +106,7 @@ static struct ag_cfg_listener *listener0(struct ag_config *cfg)
 
 static void test_layout_ids(void)
 {
-	static const uint8_t w2[] = { 1, 1 }, w3[] = { 1, 1, 2 };
+	static const uint8_t w2[] = {1, 1}, w3[] = {1, 1, 2};
 	struct ag_config *cfg = new_config();
 	struct ag_plan *plan;
 
@@ -131,7 +131,7 @@ static void test_layout_ids(void)
 static void compile(struct ag_config *cfg, const bool *up, double *share, double *gshare)
 {
 	struct ag_plan *plan = ag_plan__new(cfg);
-	struct ag_view view = { .up = up };
+	struct ag_view view = {.up = up};
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(plan);
 	CU_ASSERT_EQUAL(ag_plan__compile(plan, 0, &view, share, gshare), 0);
@@ -141,7 +141,7 @@ static void compile(struct ag_config *cfg, const bool *up, double *share, double
 
 static void test_weights_within_group(void)
 {
-	static const uint8_t w[] = { 1, 1, 2 };
+	static const uint8_t w[] = {1, 1, 2};
 	struct ag_config *cfg = new_config();
 	double share[3], gshare[1];
 
@@ -156,7 +156,7 @@ static void test_weights_within_group(void)
 
 static void test_nearest_takes_all_at_dial_100(void)
 {
-	static const uint8_t w[] = { 100, 100 };
+	static const uint8_t w[] = {100, 100};
 	struct ag_config *cfg = new_config();
 	double share[6], gshare[3];
 
@@ -174,7 +174,7 @@ static void test_nearest_takes_all_at_dial_100(void)
 
 static void test_dial_spills_to_next(void)
 {
-	static const uint8_t w[] = { 100, 100 };
+	static const uint8_t w[] = {100, 100};
 	struct ag_config *cfg = new_config();
 	double share[6], gshare[3];
 
@@ -191,7 +191,7 @@ static void test_dial_spills_to_next(void)
 
 static void test_leftover_goes_back_proportionally(void)
 {
-	static const uint8_t w[] = { 10 };
+	static const uint8_t w[] = {10};
 	struct ag_config *cfg = new_config();
 	double share[2], gshare[2];
 
@@ -206,9 +206,9 @@ static void test_leftover_goes_back_proportionally(void)
 
 static void test_region_order_pins_nearest(void)
 {
-	static const uint8_t w[] = { 1 };
+	static const uint8_t w[] = {1};
 	struct ag_config *cfg = new_config();
-	char *order[] = { "us-east" };
+	char *order[] = {"us-east"};
 	double share[2], gshare[2];
 
 	add_group(listener0(cfg), "eu-west", 100, 1, w);
@@ -225,9 +225,9 @@ static void test_region_order_pins_nearest(void)
 
 static void test_zero_weight_and_unhealthy(void)
 {
-	static const uint8_t w[] = { 0, 50, 50 }, w2[] = { 10 };
+	static const uint8_t w[] = {0, 50, 50}, w2[] = {10};
 	struct ag_config *cfg = new_config();
-	bool up[4] = { true, true, false, true };
+	bool up[4] = {true, true, false, true};
 	double share[4], gshare[2];
 
 	add_group(listener0(cfg), "eu-west", 100, 3, w);
@@ -243,9 +243,9 @@ static void test_zero_weight_and_unhealthy(void)
 
 static void test_nothing_healthy_policies(void)
 {
-	static const uint8_t w[] = { 1, 3 };
+	static const uint8_t w[] = {1, 3};
 	struct ag_config *cfg = new_config();
-	bool up[4] = { false, false, false, false };
+	bool up[4] = {false, false, false, false};
 	double share[4], gshare[2];
 
 	add_group(listener0(cfg), "eu-west", 100, 2, w);
@@ -321,21 +321,25 @@ static struct ag_listener_state *m_lstate(void *ctx, uint32_t lid)
 }
 
 static const struct ag_sink_ops mem_ops = {
-	.settings = m_settings, .vips = m_vips, .listener_keys = m_keys,
-	.port_overrides = m_ovr, .backend = m_backend, .lookup_slot = m_slot,
-	.lstate = m_lstate,
+    .settings = m_settings,
+    .vips = m_vips,
+    .listener_keys = m_keys,
+    .port_overrides = m_ovr,
+    .backend = m_backend,
+    .lookup_slot = m_slot,
+    .lstate = m_lstate,
 };
 
 static void test_publish_double_buffer(void)
 {
-	static const uint8_t w[] = { 1, 1, 2 };
+	static const uint8_t w[] = {1, 1, 2};
 	struct ag_config *cfg = new_config();
 	struct mem_sink *m = calloc(1, sizeof(*m));
 	struct ag_publisher p;
 	struct ag_plan *plan;
-	unsigned int counts[3] = { 0 }, i;
-	bool up[3] = { true, true, true };
-	struct ag_view view = { .up = up };
+	unsigned int counts[3] = {0}, i;
+	bool up[3] = {true, true, true};
+	struct ag_view view = {.up = up};
 	uint32_t first_slot;
 	uint64_t full;
 
@@ -396,7 +400,7 @@ static void test_publish_double_buffer(void)
 
 static void test_publish_removed_listener_deactivated(void)
 {
-	static const uint8_t w[] = { 1 };
+	static const uint8_t w[] = {1};
 	struct ag_config *cfg = new_config();
 	struct mem_sink *m = calloc(1, sizeof(*m));
 	struct ag_publisher p;
@@ -435,7 +439,8 @@ int main(void)
 	CU_add_test(s, "region_order pins the nearest", test_region_order_pins_nearest);
 	CU_add_test(s, "zero weight and unhealthy endpoints", test_zero_weight_and_unhealthy);
 	CU_add_test(s, "nothing healthy: fail_open and drop", test_nothing_healthy_policies);
-	CU_add_test(s, "publish double-buffers and writes only changes", test_publish_double_buffer);
+	CU_add_test(s, "publish double-buffers and writes only changes",
+		    test_publish_double_buffer);
 	CU_add_test(s, "publish deactivates removed listeners",
 		    test_publish_removed_listener_deactivated);
 	CU_basic_set_mode(CU_BRM_VERBOSE);

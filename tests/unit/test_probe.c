@@ -26,7 +26,7 @@
 #include "probe.h"
 
 #define LOOPBACK htonl(INADDR_LOOPBACK)
-#define MS 1000000ull
+#define MS	 1000000ull
 
 /* ------------------------------------------------------------------------ */
 /* servers, each in its own thread                                           */
@@ -56,7 +56,7 @@ struct server {
 
 static int bound_socket(int type, uint16_t *port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = LOOPBACK };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = LOOPBACK};
 	socklen_t len = sizeof(sa);
 	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
 
@@ -79,7 +79,7 @@ static void http_serve(struct server *srv, int c)
 
 	/* Read up to the end of the request head (bounded wait). */
 	while (got < sizeof(req) - 1) {
-		struct pollfd pfd = { .fd = c, .events = POLLIN };
+		struct pollfd pfd = {.fd = c, .events = POLLIN};
 		ssize_t r;
 
 		if (poll(&pfd, 1, 1000) <= 0)
@@ -105,12 +105,12 @@ static void http_serve(struct server *srv, int c)
 
 static void raw_serve(struct server *srv, int c)
 {
-	struct pollfd pfd = { .fd = c, .events = POLLIN };
+	struct pollfd pfd = {.fd = c, .events = POLLIN};
 	char req[2048];
 
 	send(c, srv->raw, strlen(srv->raw), MSG_NOSIGNAL);
 	if (srv->kind == SRV_RAW_RST) {
-		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
 		setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		return;
@@ -126,7 +126,7 @@ static void *server_main(void *arg)
 	bool udp = srv->kind == SRV_UDP_ECHO || srv->kind == SRV_UDP_GARBAGE;
 
 	while (!atomic_load(&srv->stop)) {
-		struct pollfd pfd = { .fd = srv->fd, .events = POLLIN };
+		struct pollfd pfd = {.fd = srv->fd, .events = POLLIN};
 		int c;
 
 		if (poll(&pfd, 1, 20) <= 0)
@@ -137,8 +137,9 @@ static void *server_main(void *arg)
 			char buf[256];
 			ssize_t n = recvfrom(srv->fd, buf, sizeof(buf), MSG_DONTWAIT,
 					     (struct sockaddr *)&from, &len);
-			const char *reply = srv->kind == SRV_UDP_ECHO ? "pong from test"
-								      : "garbage, not the expected reply";
+			const char *reply = srv->kind == SRV_UDP_ECHO
+						? "pong from test"
+						: "garbage, not the expected reply";
 
 			if (n < 0)
 				continue;
@@ -265,7 +266,7 @@ static void waiter_tick(struct ag_timer *t)
 
 static bool run_until(bool (*cond)(void *ctx), void *ctx, unsigned int max_ms)
 {
-	struct waiter w = { .cond = cond, .ctx = ctx, .deadline = ag_now_ns() + max_ms * MS };
+	struct waiter w = {.cond = cond, .ctx = ctx, .deadline = ag_now_ns() + max_ms * MS};
 
 	if (cond(ctx))
 		return true;
@@ -293,7 +294,7 @@ static bool count_reached(void *ctx)
 
 static bool wait_count(uint32_t id, enum ag_probe_result r, uint64_t n, unsigned int max_ms)
 {
-	struct count_goal g = { id, r, n };
+	struct count_goal g = {id, r, n};
 
 	return run_until(count_reached, &g, max_ms);
 }
@@ -311,13 +312,13 @@ static bool wait_changes(unsigned int n, unsigned int max_ms)
 static struct ag_cfg_health health(enum ag_hc_proto proto, uint8_t rise, uint8_t fall)
 {
 	struct ag_cfg_health hc = {
-		.proto = proto,
-		.status_min = 200,
-		.status_max = 399,
-		.interval_ms = 100,
-		.timeout_ms = 80,
-		.healthy_threshold = rise,
-		.unhealthy_threshold = fall,
+	    .proto = proto,
+	    .status_min = 200,
+	    .status_max = 399,
+	    .interval_ms = 100,
+	    .timeout_ms = 80,
+	    .healthy_threshold = rise,
+	    .unhealthy_threshold = fall,
 	};
 
 	return hc;
@@ -326,7 +327,11 @@ static struct ag_cfg_health health(enum ag_hc_proto proto, uint8_t rise, uint8_t
 static struct ag_probe_target target(uint32_t id, uint16_t port, const struct ag_cfg_health *hc)
 {
 	struct ag_probe_target t = {
-		.id = id, .addr = LOOPBACK, .port = port, .hc = hc, .label = "test 127.0.0.1",
+	    .id = id,
+	    .addr = LOOPBACK,
+	    .port = port,
+	    .hc = hc,
+	    .label = "test 127.0.0.1",
 	};
 
 	return t;
@@ -520,14 +525,14 @@ static void test_http_silent(void)
 static void test_http_garbage(void)
 {
 	static const char *const want[] = {
-		"bad reply: malformed status line",
-		"bad reply: truncated body",
-		"connection reset",
+	    "bad reply: malformed status line",
+	    "bad reply: truncated body",
+	    "connection reset",
 	};
 	static const enum ag_probe_result want_res[] = {
-		AG_PROBE_BAD_REPLY,
-		AG_PROBE_BAD_REPLY,
-		AG_PROBE_ERROR,
+	    AG_PROBE_BAD_REPLY,
+	    AG_PROBE_BAD_REPLY,
+	    AG_PROBE_ERROR,
 	};
 	struct ag_cfg_health hc = health(AG_HC_HTTP, 2, 2);
 	struct server srv[3];
@@ -696,8 +701,8 @@ static void test_reload(void)
 }
 
 /* 2000 targets: many ids per listening port. */
-#define SPREAD_TARGETS 2000
-#define SPREAD_SERVERS 5
+#define SPREAD_TARGETS	   2000
+#define SPREAD_SERVERS	   5
 #define SPREAD_INTERVAL_MS 100
 
 struct spread_log {
@@ -752,7 +757,7 @@ static void test_spread_2000(void)
 	struct ag_cfg_health hc = health(AG_HC_TCP, 2, 2);
 	struct server srv[SPREAD_SERVERS];
 	struct ag_probe_target *t = calloc(SPREAD_TARGETS, sizeof(*t));
-	struct spread_log l = { .cap = 8 * SPREAD_TARGETS };
+	struct spread_log l = {.cap = 8 * SPREAD_TARGETS};
 	struct ag_prober_stats st;
 	unsigned int i, max_due, max_start, in_window = 0;
 	uint64_t from, to;
@@ -796,10 +801,11 @@ static void test_spread_2000(void)
 	max_due = max_per_ms(l.due_ns, l.n, from, to);
 	max_start = max_per_ms(l.start_ns, l.n, from, to);
 	ag_prober__stats(prober, &st);
-	printf("\n    %u targets, interval %u ms: %u probes; most scheduled in one ms: %u (%.2f%%), "
-	       "most started in one ms: %u (%.2f%%); peak sockets in flight %u\n    ",
-	       SPREAD_TARGETS, SPREAD_INTERVAL_MS, l.n, max_due, 100.0 * max_due / SPREAD_TARGETS,
-	       max_start, 100.0 * max_start / SPREAD_TARGETS, st.peak_inflight);
+	printf(
+	    "\n    %u targets, interval %u ms: %u probes; most scheduled in one ms: %u (%.2f%%), "
+	    "most started in one ms: %u (%.2f%%); peak sockets in flight %u\n    ",
+	    SPREAD_TARGETS, SPREAD_INTERVAL_MS, l.n, max_due, 100.0 * max_due / SPREAD_TARGETS,
+	    max_start, 100.0 * max_start / SPREAD_TARGETS, st.peak_inflight);
 	/* The schedule is exact: at most 2% in any millisecond (the mean is 1%). */
 	CU_ASSERT(max_due <= SPREAD_TARGETS / 50);
 	/* Actual starts follow the schedule unless the machine stalls: a loose bound. */
@@ -888,12 +894,12 @@ static void test_api_edges(void)
 
 /* ------------------------------------------------------------------------ */
 
-#define TEST(fn)                                                               \
-	static void fn##_wrapped(void)                                         \
-	{                                                                      \
-		CU_ASSERT_EQUAL_FATAL(setup(), 0);                             \
-		fn();                                                          \
-		teardown();                                                    \
+#define TEST(fn)                                                                                   \
+	static void fn##_wrapped(void)                                                             \
+	{                                                                                          \
+		CU_ASSERT_EQUAL_FATAL(setup(), 0);                                                 \
+		fn();                                                                              \
+		teardown();                                                                        \
 	}
 TEST(test_tcp_up)
 TEST(test_refused_thresholds)
@@ -915,19 +921,19 @@ int main(void)
 		const char *name;
 		CU_TestFunc fn;
 	} tests[] = {
-		{ "TCP listener: up, RTT samples, SRTT", test_tcp_up_wrapped },
-		{ "closed port: refused, exact thresholds", test_refused_thresholds_wrapped },
-		{ "HTTP 200 then 503 then 302", test_http_status_wrapped },
-		{ "HTTP Host and status range", test_http_host_and_range_wrapped },
-		{ "HTTP silent server: timeout", test_http_silent_wrapped },
-		{ "HTTP garbage and truncated replies", test_http_garbage_wrapped },
-		{ "UDP echo: up", test_udp_echo_wrapped },
-		{ "UDP garbage reply: down", test_udp_mismatch_wrapped },
-		{ "UDP closed port: refused", test_udp_refused_wrapped },
-		{ "reload keeps state", test_reload_wrapped },
-		{ "2000 targets: spread, all up", test_spread_2000_wrapped },
-		{ "sockets in flight capped", test_inflight_cap_wrapped },
-		{ "API edges and bad settings", test_api_edges_wrapped },
+	    {"TCP listener: up, RTT samples, SRTT", test_tcp_up_wrapped},
+	    {"closed port: refused, exact thresholds", test_refused_thresholds_wrapped},
+	    {"HTTP 200 then 503 then 302", test_http_status_wrapped},
+	    {"HTTP Host and status range", test_http_host_and_range_wrapped},
+	    {"HTTP silent server: timeout", test_http_silent_wrapped},
+	    {"HTTP garbage and truncated replies", test_http_garbage_wrapped},
+	    {"UDP echo: up", test_udp_echo_wrapped},
+	    {"UDP garbage reply: down", test_udp_mismatch_wrapped},
+	    {"UDP closed port: refused", test_udp_refused_wrapped},
+	    {"reload keeps state", test_reload_wrapped},
+	    {"2000 targets: spread, all up", test_spread_2000_wrapped},
+	    {"sockets in flight capped", test_inflight_cap_wrapped},
+	    {"API edges and bad settings", test_api_edges_wrapped},
 	};
 	CU_pSuite suite;
 	unsigned int i, failed;

@@ -17,9 +17,9 @@ static void check(const uint32_t *got, const uint32_t *want, unsigned int n)
 
 static void test_fresh_sort(void)
 {
-	uint32_t g[] = { 10, 11, 12 }, order[3];
-	uint64_t rtt[] = { 60 * MS, 2 * MS, 20 * MS };
-	uint32_t want[] = { 11, 12, 10 };
+	uint32_t g[] = {10, 11, 12}, order[3];
+	uint64_t rtt[] = {60 * MS, 2 * MS, 20 * MS};
+	uint32_t want[] = {11, 12, 10};
 
 	ag_proximity__order(g, rtt, 3, NULL, order);
 	check(order, want, 3);
@@ -27,9 +27,9 @@ static void test_fresh_sort(void)
 
 static void test_unknown_last_in_config_order(void)
 {
-	uint32_t g[] = { 1, 2, 3, 4 }, order[4];
-	uint64_t rtt[] = { 0, 30 * MS, 0, 5 * MS };
-	uint32_t want[] = { 4, 2, 1, 3 };
+	uint32_t g[] = {1, 2, 3, 4}, order[4];
+	uint64_t rtt[] = {0, 30 * MS, 0, 5 * MS};
+	uint32_t want[] = {4, 2, 1, 3};
 
 	ag_proximity__order(g, rtt, 4, NULL, order);
 	check(order, want, 4);
@@ -37,9 +37,9 @@ static void test_unknown_last_in_config_order(void)
 
 static void test_hysteresis_keeps_near_equal(void)
 {
-	uint32_t g[] = { 1, 2 }, prev[] = { 1, 2 }, order[2];
+	uint32_t g[] = {1, 2}, prev[] = {1, 2}, order[2];
 	/* 2 is 10% nearer: not enough to overtake. */
-	uint64_t rtt[] = { 20 * MS, 18 * MS };
+	uint64_t rtt[] = {20 * MS, 18 * MS};
 
 	ag_proximity__order(g, rtt, 2, prev, order);
 	check(order, prev, 2);
@@ -50,9 +50,9 @@ static void test_hysteresis_keeps_near_equal(void)
 
 static void test_hysteresis_needs_absolute_margin(void)
 {
-	uint32_t g[] = { 1, 2 }, prev[] = { 1, 2 }, order[2];
+	uint32_t g[] = {1, 2}, prev[] = {1, 2}, order[2];
 	/* 50% nearer but only 0.5 ms: sub-millisecond jitter never reorders. */
-	uint64_t rtt[] = { 1 * MS, MS / 2 };
+	uint64_t rtt[] = {1 * MS, MS / 2};
 
 	ag_proximity__order(g, rtt, 2, prev, order);
 	check(order, prev, 2);
@@ -60,9 +60,9 @@ static void test_hysteresis_needs_absolute_margin(void)
 
 static void test_clear_winner_overtakes(void)
 {
-	uint32_t g[] = { 1, 2, 3 }, prev[] = { 1, 2, 3 }, order[3];
-	uint64_t rtt[] = { 60 * MS, 20 * MS, 2 * MS };
-	uint32_t want[] = { 3, 2, 1 };
+	uint32_t g[] = {1, 2, 3}, prev[] = {1, 2, 3}, order[3];
+	uint64_t rtt[] = {60 * MS, 20 * MS, 2 * MS};
+	uint32_t want[] = {3, 2, 1};
 
 	ag_proximity__order(g, rtt, 3, prev, order);
 	check(order, want, 3);
@@ -70,10 +70,10 @@ static void test_clear_winner_overtakes(void)
 
 static void test_recovered_region_returns_first(void)
 {
-	uint32_t g[] = { 1, 2 }, prev[] = { 2, 1 }, order[2];
+	uint32_t g[] = {1, 2}, prev[] = {2, 1}, order[2];
 	/* Region 1 was down (no RTT) and is back at 2 ms; 2 is at 20 ms. */
-	uint64_t rtt[] = { 2 * MS, 20 * MS };
-	uint64_t down[] = { 0, 20 * MS };
+	uint64_t rtt[] = {2 * MS, 20 * MS};
+	uint64_t down[] = {0, 20 * MS};
 
 	ag_proximity__order(g, down, 2, prev, order);
 	CU_ASSERT_EQUAL(order[0], 2);
@@ -83,8 +83,8 @@ static void test_recovered_region_returns_first(void)
 
 static void test_prev_of_other_set_ignored(void)
 {
-	uint32_t g[] = { 1, 2 }, prev[] = { 7, 8 }, order[2];
-	uint64_t rtt[] = { 20 * MS, 18 * MS };
+	uint32_t g[] = {1, 2}, prev[] = {7, 8}, order[2];
+	uint64_t rtt[] = {20 * MS, 18 * MS};
 
 	ag_proximity__order(g, rtt, 2, prev, order);
 	CU_ASSERT_EQUAL(order[0], 2);
@@ -93,7 +93,7 @@ static void test_prev_of_other_set_ignored(void)
 
 static void test_median(void)
 {
-	uint64_t a[] = { 5, 0, 1, 9 }, b[] = { 4, 2 }, c[] = { 0, 0 };
+	uint64_t a[] = {5, 0, 1, 9}, b[] = {4, 2}, c[] = {0, 0};
 
 	CU_ASSERT_EQUAL(ag_proximity__median(a, 4), 5);
 	CU_ASSERT_EQUAL(ag_proximity__median(b, 2), 3);
@@ -111,7 +111,8 @@ int main(void)
 	CU_add_test(s, "fresh sort by RTT", test_fresh_sort);
 	CU_add_test(s, "unknown RTT last, config order", test_unknown_last_in_config_order);
 	CU_add_test(s, "hysteresis keeps near-equal regions", test_hysteresis_keeps_near_equal);
-	CU_add_test(s, "hysteresis needs an absolute margin", test_hysteresis_needs_absolute_margin);
+	CU_add_test(s, "hysteresis needs an absolute margin",
+		    test_hysteresis_needs_absolute_margin);
 	CU_add_test(s, "a clearly nearer region overtakes", test_clear_winner_overtakes);
 	CU_add_test(s, "a recovered region comes back first", test_recovered_region_returns_first);
 	CU_add_test(s, "previous order of another set ignored", test_prev_of_other_set_ignored);
