@@ -23,7 +23,7 @@
  * only retry if it stalled across two publishes).
  *
  * The probe sequence of the open-addressing tables is part of the contract:
- * writer (controlplane/shm.c) and reader (anygate-dp) both use the functions
+ * writer (controlplane/fastpath/shm.c) and reader (anygate-dp) both use the functions
  * below. Capacities are twice the limits of consts.h, so a probe always
  * meets an empty entry within a few steps.
  *

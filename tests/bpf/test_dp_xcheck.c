@@ -2,7 +2,7 @@
 /*
  * XDP and DPDK make the same choice for the same flow. The XDP program is
  * loaded with the fixture tables of xdp_env.c; those maps are copied, through
- * the shared-memory publisher sink (controlplane/shm.c), into a DPDK segment;
+ * the shared-memory publisher sink (controlplane/fastpath/shm.c), into a DPDK segment;
  * then thousands of first packets of random flows go through the XDP program
  * (BPF_PROG_TEST_RUN) and through anygate-dp's ag_dp__choose()
  * (dataplane/dpdk/select.h, built here in user space). For every flow:

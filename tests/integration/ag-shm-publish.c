@@ -2,7 +2,7 @@
 /*
  * ag-shm-publish: publish a config's tables into the DPDK shared-memory
  * segment, with the same code anygated uses (config, plan, ag_publisher,
- * controlplane/shm.c), then exit: the segment keeps the tables, anygate-dp
+ * controlplane/fastpath/shm.c), then exit: the segment keeps the tables, anygate-dp
  * keeps forwarding. For the DPDK integration tests and the memif benchmark.
  *
  *   ag-shm-publish CONFIG [--down ADDR]... [--remove | --stats]

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Runtime overrides (controlplane/overrides.c): selectors, values validated by
+ * Runtime overrides (controlplane/daemon/overrides.c): selectors, values validated by
  * the config's own validators, "later wins" application onto a view, tidying,
  * clearing, the JSON state and its atomic file.
  */

@@ -7,6 +7,6 @@ root=$(cd "$here/../../.." && pwd)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT INT TERM
 ${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE \
-	-I"$root/controlplane" -I"$root/dataplane/core" \
-	"$here/bench.c" "$root/controlplane/maglev.c" -o "$out/maglev-bench"
+	-I"$root/controlplane/tables" -I"$root/dataplane/core" \
+	"$here/bench.c" "$root/controlplane/tables/maglev.c" -o "$out/maglev-bench"
 "$out/maglev-bench"
