@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * When a flow is live, and when a NAT reverse entry belongs to a flow:
+ * defined once, here, for the XDP program, anygate-dp, anygatectl and the
+ * metrics, so that they cannot disagree on what a live flow is.
+ *
+ * The reverse table is read through one accessor that the including code
+ * defines for its own tables (a map lookup in XDP, an rte_hash lookup in
+ * anygate-dp, a bpf(2) lookup on the pinned map in anygated):
+ *
+ *   static __always_inline int ag_tables__nat_rev(struct ag_tables *t,
+ *                                                 const struct ag_flow_key *rk,
+ *                                                 struct ag_nat_rev *out);
+ *
+ * returning 1 with *out a copy of the entry at rk, or 0 when there is none.
+ * struct ag_tables is the including code's own.
+ */
+#ifndef AG_CORE_FLOWLIFE_H
+#define AG_CORE_FLOWLIFE_H
+
+#include <linux/types.h>
+
+#include "compat.h"
+#include "abi.h"
+#include "flow.h"
+
+struct ag_tables;
+static __always_inline int ag_tables__nat_rev(struct ag_tables *t, const struct ag_flow_key *rk,
+					      struct ag_nat_rev *out);
+
+/*
+ * Does reverse entry r, stored at key rk, belong to flow f, stored at key k?
+ * Both sides must agree: r names k as its client, and f's replies arrive with
+ * tuple rk. Either alone proves nothing: a NAT port idle on both sides can be
+ * taken over by another flow, and a re-steered flow moves to another port.
+ */
+static __always_inline int ag_nat_rev__belongs(const struct ag_flow_key *rk,
+					       const struct ag_nat_rev *r,
+					       const struct ag_flow_key *k, const struct ag_flow *f)
+{
+	return ag_nat_rev__owned_by(r, k) && f->backend_addr == rk->saddr &&
+	       f->nat_addr == rk->daddr && f->backend_port == rk->sport && f->nat_port == rk->dport;
+}
+
+/*
+ * Is flow f (key k) live at now, under the idle timeouts of s? Seen within
+ * its protocol's timeout on the client's side, or, idle there, its reverse
+ * entry (still its own) seen within it: one-way traffic from the server keeps
+ * a flow. A flow that is not live is a new flow to its next packet. The
+ * reverse table is read only for a flow idle on its own side.
+ */
+static __always_inline int ag_flow__live(struct ag_tables *t, const struct ag_flow_key *k,
+					 const struct ag_flow *f, const struct ag_settings *s,
+					 __u64 now)
+{
+	__u64 idle = ag_settings__idle_ns(s, k->proto);
+	struct ag_flow_key rk;
+	struct ag_nat_rev r;
+
+	if (!ag_flow__is_idle(now, f->last_seen_ns, idle))
+		return 1;
+	ag_flow_key__reply_of(&rk, f, k->proto);
+	return ag_tables__nat_rev(t, &rk, &r) == 1 && ag_nat_rev__belongs(&rk, &r, k, f) &&
+	       !ag_flow__is_idle(now, r.last_seen_ns, idle);
+}
+
+#endif /* AG_CORE_FLOWLIFE_H */
