@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "log.h"
 
-#include <bpf/libbpf.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
@@ -25,7 +24,7 @@ enum ag_log_level ag_log__level(void)
 	return log_level;
 }
 
-static void log_v(enum ag_log_level level, const char *prefix, const char *fmt, va_list ap)
+void ag_log__v(enum ag_log_level level, const char *prefix, const char *fmt, va_list ap)
 {
 	struct timespec ts;
 	struct tm tm;
@@ -46,29 +45,6 @@ void ag_log(enum ag_log_level level, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_v(level, "", fmt, ap);
+	ag_log__v(level, "", fmt, ap);
 	va_end(ap);
-}
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	enum ag_log_level ours;
-
-	switch (level) {
-	case LIBBPF_WARN:
-		ours = AG_LOG_INFO;
-		break;
-	case LIBBPF_INFO:
-		ours = AG_LOG_DEBUG;
-		break;
-	default:
-		return 0; /* libbpf debug output is too chatty even for -v */
-	}
-	log_v(ours, "libbpf: ", fmt, ap);
-	return 0;
-}
-
-void ag_log__hook_libbpf(void)
-{
-	libbpf_set_print(libbpf_print);
 }

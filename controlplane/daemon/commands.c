@@ -16,8 +16,9 @@
  * memory or a few syscalls; walking the flow table (endpoints, flows) is
  * O(flows), done in batches: meant for operators, not for scrapers.
  */
+#include "commands.h"
+
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -40,16 +41,14 @@
 #include "plan.h"
 #include "probe.h"
 #include "publish.h"
-#include "xdp.h"
 
 #define FLOWS_LIMIT_DEFAULT 100
 #define FLOWS_LIMIT_MAX	    100000 /* rows of one reply (about 200 bytes each) */
-#define FLOW_BATCH	    4096   /* flow entries per bpf_map_lookup_batch call */
 #define CONFIRM_MAX_S	    86400
 
+/* The overrides themselves are the daemon's (d->ovr): a reload applies them too. */
 struct ag_cmds {
 	struct ag_daemon *d;
-	struct ag_ovr_state st;
 	struct ag_timer confirm;
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC of the rollback, when pending */
 };
@@ -192,132 +191,8 @@ static uint64_t slots_moved(struct ag_daemon *d)
 	return n;
 }
 
-typedef void (*flow_fn)(void *ctx, const struct ag_flow_key *k, const struct ag_flow *f);
-
-/*
- * Every entry of the pinned flow table, in batches (one syscall per
- * FLOW_BATCH entries), else key by key where the kernel has no batch
- * lookup for the map. O(flows).
- */
-static int walk_flows(struct ag_daemon *d, flow_fn fn, void *ctx)
-{
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	struct ag_flow_key *keys = NULL, key, next;
-	struct ag_flow *vals = NULL, val;
-	char path[PATH_MAX];
-	uint64_t batch_in = 0, batch_out = 0;
-	bool first = true;
-	__u32 count, i;
-	void *probe;
-	int fd, ret, err = 0;
-
-	/* anygate-dp keeps its flows in its own memory: only XDP's map can be walked. */
-	if (!d->xdp)
-		return -EOPNOTSUPP;
-	if (snprintf(path, sizeof(path), "%s/%s", d->cfg->edge.bpffs_dir, AG_MAP_FLOWS) >=
-	    (int)sizeof(path))
-		return -ENAMETOOLONG;
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return -errno;
-	keys = calloc(FLOW_BATCH, sizeof(*keys));
-	vals = calloc(FLOW_BATCH, sizeof(*vals));
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		count = FLOW_BATCH;
-		ret = bpf_map_lookup_batch(fd, first ? NULL : &batch_in, &batch_out, keys, vals,
-					   &count, &opts);
-		if (ret < 0 && ret != -ENOENT) {
-			if (first && (ret == -EINVAL || ret == -ENOTSUP || ret == -524))
-				goto one_by_one;
-			err = ret;
-			goto out;
-		}
-		for (i = 0; i < count; i++)
-			fn(ctx, &keys[i], &vals[i]);
-		if (ret == -ENOENT)
-			goto out;
-		batch_in = batch_out;
-		first = false;
-	}
-one_by_one:
-	probe = NULL;
-	while (!bpf_map_get_next_key(fd, probe, &next)) {
-		key = next;
-		probe = &key;
-		/* An entry evicted between the two calls is simply gone. */
-		if (!bpf_map_lookup_elem(fd, &key, &val))
-			fn(ctx, &key, &val);
-	}
-out:
-	free(keys);
-	free(vals);
-	close(fd);
-	return err;
-}
-
-/* A flow the fast path would still forward as established (not idle past its timeout). */
-static bool flow_live(const struct ag_daemon *d, const struct ag_flow_key *k,
-		      const struct ag_flow *f, uint64_t now, uint64_t *idle_ns)
-{
-	uint64_t idle = now > f->last_seen_ns ? now - f->last_seen_ns : 0;
-	uint32_t idle_s =
-	    k->proto == IPPROTO_TCP ? d->cfg->edge.tcp_idle_s : d->cfg->edge.udp_idle_s;
-	uint64_t limit = (uint64_t)idle_s * 1000000000ull;
-
-	*idle_ns = idle;
-	return idle <= limit;
-}
-
-/* The plan's backend a flow is pinned to (its id and address agree), else NULL. */
-static const struct ag_plan_backend *flow_backend(const struct ag_daemon *d,
-						  const struct ag_flow *f)
-{
-	if (f->backend_id >= d->plan->n_backends ||
-	    d->plan->backends[f->backend_id].addr != f->backend_addr)
-		return NULL;
-	return &d->plan->backends[f->backend_id];
-}
-
-struct flow_counts {
-	struct ag_daemon *d;
-	uint64_t now;
-	uint64_t *per_backend;
-};
-
-static void count_flow(void *ctx, const struct ag_flow_key *k, const struct ag_flow *f)
-{
-	struct flow_counts *fc = ctx;
-	const struct ag_plan_backend *b = flow_backend(fc->d, f);
-	uint64_t idle;
-
-	if (b && flow_live(fc->d, k, f, fc->now, &idle))
-		fc->per_backend[b->id]++;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Overrides: state, changes, confirm and rollback                          */
-
-static unsigned int stale_overrides(const struct ag_cmds *c, const struct ag_plan *plan, bool log)
-{
-	unsigned int i, n = 0;
-
-	for (i = 0; i < c->st.cur.n; i++) {
-		const struct ag_override *ov = &c->st.cur.v[i];
-
-		if (ag_ovr_sel__count(&ov->sel, plan))
-			continue;
-		n++;
-		if (log)
-			pr_warn("override %s %s matches nothing in the config now (kept; "
-				"`anygatectl overrides clear %s` removes it)\n",
-				ag_ovr_kind__name(ov->kind), ov->sel.text, ov->sel.text);
-	}
-	return n;
-}
 
 static void disarm(struct ag_cmds *c)
 {
@@ -330,7 +205,8 @@ static void disarm(struct ag_cmds *c)
 
 static void arm(struct ag_cmds *c)
 {
-	int64_t left = c->st.deadline_ms - wall_ms();
+	struct ag_ovr_state *st = &c->d->ovr;
+	int64_t left = st->deadline_ms - wall_ms();
 
 	if (left < 1)
 		left = 1;
@@ -341,7 +217,7 @@ static void arm(struct ag_cmds *c)
 /*
  * Make ns the state: saved first (when must_save, a failed save changes
  * nothing), then applied and published; a failed publish puts the old state
- * back. On success ns is consumed (moved into c->st).
+ * back. On success ns is consumed (moved into d->ovr).
  */
 static int set_state(struct ag_cmds *c, struct ag_ovr_state *ns, const char *why, bool must_save,
 		     char **err)
@@ -358,15 +234,15 @@ static int set_state(struct ag_cmds *c, struct ag_ovr_state *ns, const char *why
 					    "cannot save the overrides (%s): nothing changed", msg);
 		pr_err("overrides: cannot save (%s); applying anyway\n", msg);
 	}
-	old = c->st;
-	c->st = *ns;
-	ag_overrides__apply(&c->st.cur, d->plan, &d->vs);
+	old = d->ovr;
+	d->ovr = *ns;
+	ag_daemon__apply_overrides(d);
 	rc = ag_daemon__republish(d, why);
 	if (rc) {
-		c->st = old;
-		ag_overrides__apply(&c->st.cur, d->plan, &d->vs);
+		d->ovr = old;
+		ag_daemon__apply_overrides(d);
 		ag_daemon__republish(d, "overrides restored after a failed publish");
-		if (ag_ovr_state__save(&c->st, d->cfg->edge.state_file, msg, sizeof(msg)))
+		if (ag_ovr_state__save(&d->ovr, d->cfg->edge.state_file, msg, sizeof(msg)))
 			pr_err("overrides: cannot save (%s)\n", msg);
 		return ag_ctl__fail(err, AG_CTL_EINTERNAL,
 				    "publishing the tables failed (%s): overrides unchanged",
@@ -374,7 +250,7 @@ static int set_state(struct ag_cmds *c, struct ag_ovr_state *ns, const char *why
 	}
 	ag_ovr_state__free(&old);
 	memset(ns, 0, sizeof(*ns));
-	if (c->st.pending)
+	if (d->ovr.pending)
 		arm(c);
 	else
 		disarm(c);
@@ -383,37 +259,39 @@ static int set_state(struct ag_cmds *c, struct ag_ovr_state *ns, const char *why
 
 static void rollback(struct ag_cmds *c, const char *why)
 {
+	struct ag_ovr_state *st = &c->d->ovr;
 	struct ag_ovr_state ns;
 	char *err = NULL;
 
 	ag_ovr_state__init(&ns);
-	if (ag_overrides__copy(&ns.cur, &c->st.rollback)) {
+	if (ag_overrides__copy(&ns.cur, &st->rollback)) {
 		pr_err("confirm-within: out of memory rolling back; retrying in 1 s\n");
-		c->st.deadline_ms = wall_ms() + 1000;
+		st->deadline_ms = wall_ms() + 1000;
 		arm(c);
 		return;
 	}
-	pr_warn("confirm-within: %s: rolling back \"%s\" (%u overrides -> %u)\n", why, c->st.change,
-		c->st.cur.n, ns.cur.n);
+	pr_warn("confirm-within: %s: rolling back \"%s\" (%u overrides -> %u)\n", why, st->change,
+		st->cur.n, ns.cur.n);
 	if (set_state(c, &ns, "confirm-within rollback", false, &err)) {
 		pr_err("confirm-within: rollback failed: %s; retrying in 1 s\n", err ? err : "?");
 		free(err);
 		ag_ovr_state__free(&ns);
-		c->st.deadline_ms = wall_ms() + 1000;
+		st->deadline_ms = wall_ms() + 1000;
 		arm(c);
 		return;
 	}
-	pr_warn("confirm-within: rolled back; %u overrides now\n", c->st.cur.n);
+	pr_warn("confirm-within: rolled back; %u overrides now\n", st->cur.n);
 }
 
 static void confirm_expired(struct ag_timer *t)
 {
 	struct ag_cmds *c = t->data;
+	struct ag_ovr_state *st = &c->d->ovr;
 
-	if (!c->st.pending)
+	if (!st->pending)
 		return;
 	/* A timer that fired early (clock adjustments) waits for the wall deadline. */
-	if (wall_ms() < c->st.deadline_ms) {
+	if (wall_ms() < st->deadline_ms) {
 		arm(c);
 		return;
 	}
@@ -610,16 +488,16 @@ static int change(struct ag_ctl_req *req, const struct change_opts *o, struct ag
 	ag_ovr_state__init(&ns);
 	ns.cur = *next;
 	memset(next, 0, sizeof(*next));
-	if (c->st.pending) {
+	if (d->ovr.pending) {
 		/* Joins the unconfirmed change: one rollback undoes both. */
-		if (ag_overrides__copy(&ns.rollback, &c->st.rollback))
+		if (ag_overrides__copy(&ns.rollback, &d->ovr.rollback))
 			goto enomem;
 		ns.pending = true;
 		ns.deadline_ms =
-		    o->confirm_s ? wall_ms() + o->confirm_s * 1000ll : c->st.deadline_ms;
-		snprintf(ns.change, sizeof(ns.change), "%.240s; %.240s", c->st.change, what);
+		    o->confirm_s ? wall_ms() + o->confirm_s * 1000ll : d->ovr.deadline_ms;
+		snprintf(ns.change, sizeof(ns.change), "%.240s; %.240s", d->ovr.change, what);
 	} else if (o->confirm_s) {
-		if (ag_overrides__copy(&ns.rollback, &c->st.cur))
+		if (ag_overrides__copy(&ns.rollback, &d->ovr.cur))
 			goto enomem;
 		ns.pending = true;
 		ns.deadline_ms = wall_ms() + o->confirm_s * 1000ll;
@@ -630,16 +508,16 @@ static int change(struct ag_ctl_req *req, const struct change_opts *o, struct ag
 		ag_ovr_state__free(&ns);
 		return rc;
 	}
-	if (c->st.pending)
+	if (d->ovr.pending)
 		pr_warn("confirm-within: \"%s\" rolls back in %.0f s unless `anygatectl confirm`\n",
-			c->st.change, (c->st.deadline_ms - wall_ms()) / 1000.0);
-	fmt_time(c->st.pending ? c->st.deadline_ms / 1000 : 0, at, sizeof(at));
+			d->ovr.change, (d->ovr.deadline_ms - wall_ms()) / 1000.0);
+	fmt_time(d->ovr.pending ? d->ovr.deadline_ms / 1000 : 0, at, sizeof(at));
 	*data = json_pack("{s:s, s:i, s:i, s:f, s:I, s:o, s:o}", "change", what, "matched",
-			  (int)matched, "overrides", (int)c->st.cur.n, "publish_ms",
+			  (int)matched, "overrides", (int)d->ovr.cur.n, "publish_ms",
 			  ms(d->pub.stats.last_duration_ns), "slots_changed",
 			  (json_int_t)slots_moved(d), "confirm_by",
-			  c->st.pending ? json_string(at) : json_null(), "pending_change",
-			  c->st.pending ? json_string(c->st.change) : json_null());
+			  d->ovr.pending ? json_string(at) : json_null(), "pending_change",
+			  d->ovr.pending ? json_string(d->ovr.change) : json_null());
 	return AG_CTL_OK;
 enomem:
 	ag_ovr_state__free(&ns);
@@ -651,7 +529,6 @@ static int set_override(struct ag_ctl_req *req, enum ag_ovr_kind kind, int flag_
 			json_t **data, char **err)
 {
 	struct ag_daemon *d = req->ctx;
-	struct ag_cmds *c = d->cmds;
 	bool endpoint = ag_ovr_kind__endpoint(kind),
 	     flag = kind == AG_OVR_DRAIN || kind == AG_OVR_DRILL;
 	struct ag_overrides next;
@@ -683,7 +560,7 @@ static int set_override(struct ag_ctl_req *req, enum ag_ovr_kind kind, int flag_
 	ov.set_at = wall_ms() / 1000;
 	snprintf(ov.by, sizeof(ov.by), "uid %u pid %d", (unsigned int)req->uid, (int)req->pid);
 	ag_overrides__init(&next);
-	rc = ag_overrides__copy(&next, &c->st.cur);
+	rc = ag_overrides__copy(&next, &d->ovr.cur);
 	if (!rc)
 		rc = ag_overrides__set(&next, &ov, d->plan);
 	if (rc) {
@@ -748,7 +625,6 @@ static int parse_any_sel(const char *text, struct ag_ovr_sel *sel, char **err)
 static int cmd_overrides_clear(struct ag_ctl_req *req, json_t **data, char **err)
 {
 	struct ag_daemon *d = req->ctx;
-	struct ag_cmds *c = d->cmds;
 	struct ag_overrides next;
 	struct ag_ovr_sel sel;
 	struct change_opts o;
@@ -763,7 +639,7 @@ static int cmd_overrides_clear(struct ag_ctl_req *req, json_t **data, char **err
 	if (o.argc && parse_any_sel(o.argv[0], &sel, err))
 		return AG_CTL_EINVALID;
 	ag_overrides__init(&next);
-	if (ag_overrides__copy(&next, &c->st.cur))
+	if (ag_overrides__copy(&next, &d->ovr.cur))
 		return -ENOMEM;
 	removed = ag_overrides__clear(&next, o.argc ? &sel : NULL, d->plan);
 	if (!removed) {
@@ -784,13 +660,13 @@ static int cmd_confirm(struct ag_ctl_req *req, json_t **data, char **err)
 	char change_was[AG_OVR_CHANGE_MAX];
 	int rc;
 
-	if (!c->st.pending)
+	if (!d->ovr.pending)
 		return ag_ctl__fail(err, AG_CTL_EINVALID,
 				    "nothing to confirm: no change made with --confirm-within is "
 				    "pending");
-	snprintf(change_was, sizeof(change_was), "%s", c->st.change);
+	snprintf(change_was, sizeof(change_was), "%s", d->ovr.change);
 	ag_ovr_state__init(&ns);
-	if (ag_overrides__copy(&ns.cur, &c->st.cur))
+	if (ag_overrides__copy(&ns.cur, &d->ovr.cur))
 		return -ENOMEM;
 	rc = set_state(c, &ns, "confirm", true, err);
 	if (rc) {
@@ -798,7 +674,7 @@ static int cmd_confirm(struct ag_ctl_req *req, json_t **data, char **err)
 		return rc;
 	}
 	pr_info("confirm-within: \"%s\" confirmed by uid %u\n", change_was, (unsigned int)req->uid);
-	*data = json_pack("{s:s, s:i}", "confirmed", change_was, "overrides", (int)c->st.cur.n);
+	*data = json_pack("{s:s, s:i}", "confirmed", change_was, "overrides", (int)d->ovr.cur.n);
 	return AG_CTL_OK;
 }
 
@@ -818,17 +694,16 @@ static json_t *override_row(const struct ag_override *ov, unsigned int idx, unsi
 static int cmd_overrides(struct ag_ctl_req *req, json_t **data, char **err)
 {
 	struct ag_daemon *d = req->ctx;
-	struct ag_cmds *c = d->cmds;
 	json_t *arr = json_array();
 	unsigned int i;
 
 	(void)err;
 	if (!arr)
 		return -ENOMEM;
-	for (i = 0; i < c->st.cur.n; i++)
+	for (i = 0; i < d->ovr.cur.n; i++)
 		json_array_append_new(arr,
-				      override_row(&c->st.cur.v[i], i + 1,
-						   ag_overrides__matches(&c->st.cur, i, d->plan)));
+				      override_row(&d->ovr.cur.v[i], i + 1,
+						   ag_overrides__matches(&d->ovr.cur, i, d->plan)));
 	*data = arr;
 	return AG_CTL_OK;
 }
@@ -868,7 +743,6 @@ static unsigned int drills(const struct ag_daemon *d, struct strbuf *names)
 static int cmd_status(struct ag_ctl_req *req, json_t **data, char **err)
 {
 	struct ag_daemon *d = req->ctx;
-	struct ag_cmds *c = d->cmds;
 	struct strbuf ifs = {0}, dr = {0};
 	struct ag_ctl_stats cs;
 	unsigned int i, up = 0, drained = 0;
@@ -884,12 +758,12 @@ static int cmd_status(struct ag_ctl_req *req, json_t **data, char **err)
 	}
 	drills(d, &dr);
 	ag_ctl__stats(req->ctl, &cs);
-	if (c->st.pending)
+	if (d->ovr.pending)
 		snprintf(pend, sizeof(pend), "%s (rolls back in %.0f s unless confirmed)",
-			 c->st.change, fmax(0.0, (c->st.deadline_ms - wall_ms()) / 1000.0));
+			 d->ovr.change, fmax(0.0, (d->ovr.deadline_ms - wall_ms()) / 1000.0));
 	o = json_pack("{s:s, s:s, s:s, s:s, s:f, s:i, s:i, s:i, s:i}", "edge", d->cfg->edge.name,
 		      "version", AG_VERSION, "config", d->config_path, "fast_path",
-		      d->cfg->edge.fastpath == AG_FASTPATH_XDP ? "xdp" : "dpdk", "uptime_s",
+		      d->fp->ops->kind, "uptime_s",
 		      round((ag_now_ns() - d->started_ns) / 1e7) / 100.0, "listeners",
 		      (int)d->plan->n_listeners, "backends", (int)d->plan->n_backends,
 		      "backends_up", (int)up, "backends_down", (int)(d->plan->n_backends - up));
@@ -909,10 +783,10 @@ static int cmd_status(struct ag_ctl_req *req, json_t **data, char **err)
 						 : json_null());
 	json_object_set_new(o, "reloads", json_integer(d->reloads));
 	json_object_set_new(o, "reload_failures", json_integer(d->reload_failures));
-	json_object_set_new(o, "overrides", json_integer(c->st.cur.n));
+	json_object_set_new(o, "overrides", json_integer(d->ovr.cur.n));
 	json_object_set_new(o, "drained", json_integer(drained));
 	json_object_set_new(o, "drill", dr.len ? json_string(sb_str(&dr)) : json_null());
-	json_object_set_new(o, "confirm_pending", c->st.pending ? json_string(pend) : json_null());
+	json_object_set_new(o, "confirm_pending", d->ovr.pending ? json_string(pend) : json_null());
 	json_object_set_new(o, "control_clients", json_integer(cs.clients));
 	free(ifs.s);
 	free(dr.s);
@@ -1000,7 +874,7 @@ static int cmd_endpoints(struct ag_ctl_req *req, json_t **data, char **err)
 	struct ag_daemon *d = req->ctx;
 	const struct ag_plan *plan = d->plan;
 	unsigned int nb = plan->n_backends ? plan->n_backends : 1;
-	struct flow_counts fc = {.d = d, .now = ag_now_ns()};
+	uint64_t *flows = NULL;
 	uint32_t *counts = NULL;
 	struct ag_ovr_sel sel;
 	json_t *arr = NULL;
@@ -1010,13 +884,13 @@ static int cmd_endpoints(struct ag_ctl_req *req, json_t **data, char **err)
 	if (req->argc && parse_any_sel(req->argv[0], &sel, err))
 		return AG_CTL_EINVALID;
 	counts = calloc(nb, sizeof(*counts));
-	fc.per_backend = calloc(nb, sizeof(*fc.per_backend));
+	flows = calloc(nb, sizeof(*flows));
 	arr = json_array();
-	if (!counts || !fc.per_backend || !arr)
+	if (!counts || !flows || !arr)
 		goto out;
 	for (l = 0; l < plan->n_listeners; l++)
 		live_counts(d, l, counts);
-	frc = walk_flows(d, count_flow, &fc);
+	frc = ag_daemon__active_flows(d, flows, NULL);
 	if (frc)
 		pr_warn("endpoints: reading the flow table: %s\n", strerror(-frc));
 	for (b = 0; b < plan->n_backends; b++) {
@@ -1034,7 +908,7 @@ static int cmd_endpoints(struct ag_ctl_req *req, json_t **data, char **err)
 			continue;
 		listener_label(plan, pb->listener_id, name, sizeof(name));
 		fmt_addr(pb->addr, addr);
-		d->fp_ops->backend_stats(d->fp, b, &ts);
+		d->fp->ops->backend_stats(d->fp, b, &ts);
 		if (d->vs.weight[b] >= 0)
 			sb_add(&ovr, "weight %d", d->vs.weight[b]);
 		if (d->vs.drained[b])
@@ -1050,7 +924,7 @@ static int cmd_endpoints(struct ag_ctl_req *req, json_t **data, char **err)
 				srtt ? json_real(ms(srtt)) : json_null(), "weight", pb->weight,
 				"effective", ag_view__weight(&d->view, pb), "share_pct",
 				round2(100.0 * counts[b] / d->pub.ring_size), "flows",
-				frc ? json_null() : json_integer(fc.per_backend[b]), "packets",
+				frc ? json_null() : json_integer(flows[b]), "packets",
 				(json_int_t)ts.packets, "bytes", (json_int_t)ts.bytes, "override",
 				ovr.len ? sb_str(&ovr) : NULL);
 		free(ovr.s);
@@ -1062,14 +936,13 @@ static int cmd_endpoints(struct ag_ctl_req *req, json_t **data, char **err)
 	rc = 0;
 out:
 	free(counts);
-	free(fc.per_backend);
+	free(flows);
 	json_decref(arr);
 	return rc;
 }
 
 struct flow_list {
 	struct ag_daemon *d;
-	uint64_t now;
 	bool by_backend, by_client;
 	uint32_t backend, client;
 	unsigned long limit;
@@ -1078,18 +951,18 @@ struct flow_list {
 	int err;
 };
 
-static void list_flow(void *ctx, const struct ag_flow_key *k, const struct ag_flow *f)
+static void list_flow(void *ctx, const struct ag_flow_key *k, const struct ag_flow *f, bool live,
+		      uint64_t idle)
 {
 	struct flow_list *fl = ctx;
 	char c[INET_ADDRSTRLEN], v[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], cs[32], vs[32], bs[32];
 	char lname[96] = "-";
-	uint64_t idle;
 	json_t *row;
 
 	if ((fl->by_backend && f->backend_addr != fl->backend) ||
 	    (fl->by_client && k->saddr != fl->client))
 		return;
-	if (!flow_live(fl->d, k, f, fl->now, &idle)) {
+	if (!live) {
 		fl->expired++;
 		return;
 	}
@@ -1114,7 +987,7 @@ static void list_flow(void *ctx, const struct ag_flow_key *k, const struct ag_fl
 static int cmd_flows(struct ag_ctl_req *req, json_t **data, char **err)
 {
 	struct ag_daemon *d = req->ctx;
-	struct flow_list fl = {.d = d, .now = ag_now_ns(), .limit = FLOWS_LIMIT_DEFAULT};
+	struct flow_list fl = {.d = d, .limit = FLOWS_LIMIT_DEFAULT};
 	int i, rc;
 
 	for (i = 0; i < req->argc; i += 2) {
@@ -1149,7 +1022,7 @@ static int cmd_flows(struct ag_ctl_req *req, json_t **data, char **err)
 	fl.rows = json_array();
 	if (!fl.rows)
 		return -ENOMEM;
-	rc = walk_flows(d, list_flow, &fl);
+	rc = d->fp->ops->walk_flows(d->fp, list_flow, &fl);
 	if (!rc)
 		rc = fl.err;
 	if (rc) {
@@ -1176,7 +1049,7 @@ static int cmd_stats(struct ag_ctl_req *req, json_t **data, char **err)
 		struct ag_reason_stats rs = {0};
 		const char *name = ag_reason__name(r);
 
-		d->fp_ops->reason_stats(d->fp, r, &rs);
+		d->fp->ops->reason_stats(d->fp, r, &rs);
 		json_array_append_new(reasons,
 				      json_pack("{s:s, s:s, s:I, s:I}", "reason", name, "action",
 						!strncmp(name, "pass_", 5)   ? "pass"
@@ -1190,7 +1063,7 @@ static int cmd_stats(struct ag_ctl_req *req, json_t **data, char **err)
 		char name[96];
 
 		listener_label(d->plan, l, name, sizeof(name));
-		d->fp_ops->listener_stats(d->fp, l, &ts);
+		d->fp->ops->listener_stats(d->fp, l, &ts);
 		json_array_append_new(ls, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "listener",
 						    name, "packets", (json_int_t)ts.packets,
 						    "bytes", (json_int_t)ts.bytes, "new_flows",
@@ -1231,8 +1104,8 @@ static int cmd_reload(struct ag_ctl_req *req, json_t **data, char **err)
 	    json_pack("{s:s, s:i, s:i, s:f, s:I, s:i, s:i}", "reloaded", d->config_path,
 		      "listeners", (int)d->plan->n_listeners, "backends", (int)d->plan->n_backends,
 		      "publish_ms", ms(d->pub.stats.last_duration_ns), "slots_written",
-		      (json_int_t)d->pub.stats.slots_written, "overrides", (int)d->cmds->st.cur.n,
-		      "overrides_matching_nothing", (int)stale_overrides(d->cmds, d->plan, false));
+		      (json_int_t)d->pub.stats.slots_written, "overrides", (int)d->ovr.cur.n,
+		      "overrides_matching_nothing", (int)ag_daemon__stale_overrides(d, false));
 	return AG_CTL_OK;
 }
 
@@ -1399,27 +1272,15 @@ static const struct ag_ctl_cmd daemon_cmds[] = {
 /* ------------------------------------------------------------------------ */
 /* Life cycle                                                               */
 
-int ag_cmds__init(struct ag_daemon *d)
+/* d->ovr from edge.state_file; a bad file is set aside, and the daemon starts without it. */
+static void load_state(struct ag_daemon *d)
 {
 	const char *path = d->cfg->edge.state_file;
 	char msg[PATH_MAX + 256];
-	struct ag_cmds *c;
+	unsigned int i;
 	int rc;
 
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->d = d;
-	c->confirm.ev.fd = -1;
-	ag_ovr_state__init(&c->st);
-	rc = ag_timer__init(&d->loop, &c->confirm, confirm_expired, c);
-	if (rc) {
-		free(c);
-		return rc;
-	}
-	d->cmds = c;
-
-	rc = ag_ovr_state__load(&c->st, path, msg, sizeof(msg));
+	rc = ag_ovr_state__load(&d->ovr, path, msg, sizeof(msg));
 	if (rc == -EINVAL) {
 		char bad[PATH_MAX + 8];
 
@@ -1434,49 +1295,64 @@ int ag_cmds__init(struct ag_daemon *d)
 			       msg, bad);
 	} else if (rc && rc != -ENOENT) {
 		pr_err("overrides: %s; starting with no overrides\n", msg);
-	} else if (!rc) {
-		unsigned int i;
-
-		pr_info("overrides: %u loaded from %s\n", c->st.cur.n, path);
-		for (i = 0; i < c->st.cur.n; i++)
-			pr_info("  override %s %s %d (set by %s)\n",
-				ag_ovr_kind__name(c->st.cur.v[i].kind), c->st.cur.v[i].sel.text,
-				c->st.cur.v[i].value, c->st.cur.v[i].by);
-		stale_overrides(c, d->plan, true);
 	}
-	if (rc)
-		ag_ovr_state__init(&c->st);
-	if (c->st.pending) {
-		/* Nobody confirmed before the restart: the deadline still holds. */
-		if (wall_ms() >= c->st.deadline_ms) {
-			struct ag_overrides rb = c->st.rollback;
-
-			pr_warn("confirm-within: \"%s\" was not confirmed before its deadline: "
-				"rolled back at start\n",
-				c->st.change);
-			ag_overrides__free(&c->st.cur);
-			c->st.cur = rb;
-			memset(&c->st.rollback, 0, sizeof(c->st.rollback));
-			c->st.pending = false;
-			if (ag_ovr_state__save(&c->st, path, msg, sizeof(msg)))
-				pr_err("overrides: cannot save (%s)\n", msg);
-		} else {
-			pr_warn("confirm-within: \"%s\" still rolls back in %.0f s unless "
-				"confirmed\n",
-				c->st.change, (c->st.deadline_ms - wall_ms()) / 1000.0);
-			arm(c);
-		}
+	if (rc) {
+		ag_ovr_state__init(&d->ovr);
+		return;
 	}
-	ag_overrides__apply(&c->st.cur, d->plan, &d->vs);
-	return 0;
+	pr_info("overrides: %u loaded from %s\n", d->ovr.cur.n, path);
+	for (i = 0; i < d->ovr.cur.n; i++)
+		pr_info("  override %s %s %d (set by %s)\n",
+			ag_ovr_kind__name(d->ovr.cur.v[i].kind), d->ovr.cur.v[i].sel.text,
+			d->ovr.cur.v[i].value, d->ovr.cur.v[i].by);
+	ag_daemon__stale_overrides(d, true);
 }
 
-void ag_cmds__apply(struct ag_daemon *d)
+/* A change nobody confirmed before the restart: its deadline still holds. */
+static void resume_pending(struct ag_cmds *c)
 {
-	if (!d->cmds)
+	struct ag_ovr_state *st = &c->d->ovr;
+	char msg[PATH_MAX + 256];
+
+	if (!st->pending)
 		return;
-	ag_overrides__apply(&d->cmds->st.cur, d->plan, &d->vs);
-	stale_overrides(d->cmds, d->plan, true);
+	if (wall_ms() < st->deadline_ms) {
+		pr_warn("confirm-within: \"%s\" still rolls back in %.0f s unless confirmed\n",
+			st->change, (st->deadline_ms - wall_ms()) / 1000.0);
+		arm(c);
+		return;
+	}
+	pr_warn("confirm-within: \"%s\" was not confirmed before its deadline: rolled back at "
+		"start\n",
+		st->change);
+	ag_overrides__free(&st->cur);
+	st->cur = st->rollback;
+	memset(&st->rollback, 0, sizeof(st->rollback));
+	st->pending = false;
+	if (ag_ovr_state__save(st, c->d->cfg->edge.state_file, msg, sizeof(msg)))
+		pr_err("overrides: cannot save (%s)\n", msg);
+}
+
+int ag_cmds__init(struct ag_daemon *d)
+{
+	struct ag_cmds *c;
+	int rc;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->d = d;
+	c->confirm.ev.fd = -1;
+	rc = ag_timer__init(&d->loop, &c->confirm, confirm_expired, c);
+	if (rc) {
+		free(c);
+		return rc;
+	}
+	d->cmds = c;
+	load_state(d);
+	resume_pending(c);
+	ag_daemon__apply_overrides(d);
+	return 0;
 }
 
 int ag_cmds__start(struct ag_daemon *d)
@@ -1504,7 +1380,6 @@ void ag_cmds__free(struct ag_daemon *d)
 	if (!c)
 		return;
 	ag_timer__fini(&d->loop, &c->confirm);
-	ag_ovr_state__free(&c->st);
 	free(c);
 	d->cmds = NULL;
 }

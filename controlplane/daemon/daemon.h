@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * anygated's state, shared by its parts: lifecycle (anygated.c), health and
- * proximity (health.c), operator commands (commands.c), metrics. One thread:
- * everything runs from the event loop.
+ * anygated's state and what changes it as a whole: the config, its plan, the
+ * view (health, proximity, the operator's overrides), the fast path and the
+ * publisher that writes the tables into it; a reload swaps config and plan
+ * atomically. One thread: everything runs from the event loop.
+ *
+ * The parts on top (lifecycle.c composes them) use this state and never the
+ * other way round: health.c (probes and proximity), commands.c (the control
+ * socket; it changes d->ovr), metrics_src.c (Prometheus). What a reload must
+ * tell a part goes through a hook the part sets (on_replan).
  */
 #ifndef AG_DAEMON_H
 #define AG_DAEMON_H
@@ -12,31 +18,17 @@
 
 #include "config.h"
 #include "loop.h"
+#include "overrides.h"
 #include "plan.h"
 #include "publish.h"
+#include "view.h"
 
-struct ag_xdp;
-struct ag_shm;
-struct ag_fastpath_ops;
+struct ag_fastpath;
 struct ag_prober;
+struct ag_health;
 struct ag_ctl;
 struct ag_cmds;
-struct ag_metrics_glue;
-
-/* Per-plan arrays the view points into (indexed by backend / group / listener id). */
-struct ag_view_state {
-	bool *up;	 /* health, per backend */
-	int16_t *weight; /* operator weight override, -1 none */
-	bool *drained;
-	int16_t *dial;		 /* operator dial override, per group, -1 none */
-	bool *drilled;		 /* region drill, per group */
-	uint64_t *group_rtt_ns;	 /* robust RTT of each group's healthy endpoints, 0 unknown */
-	bool *group_pending;	 /* healthy endpoints, none measured yet: not ranked */
-	uint64_t *fail_since_ns; /* per backend: start of the first failed probe of the
-				  * current failure streak, 0 while probes succeed */
-	uint32_t **group_order;	 /* per listener: its group ids nearest first */
-	uint32_t **order_store;	 /* backing memory of group_order rows */
-};
+struct ag_metrics_src;
 
 struct ag_failover_timing {
 	uint64_t first_fail_ns; /* start of the first failed probe (downs only) */
@@ -49,43 +41,52 @@ struct ag_daemon {
 	const char *config_path;
 	struct ag_config *cfg;
 	struct ag_plan *plan;
-	struct ag_xdp *xdp; /* edge.fastpath = xdp */
-	struct ag_shm *shm; /* edge.fastpath = dpdk: the table segment */
-	const struct ag_fastpath_ops *fp_ops;
-	void *fp; /* xdp or shm, for fp_ops */
+	struct ag_view_state vs;
+	struct ag_view view;	 /* points into vs */
+	struct ag_ovr_state ovr; /* the operator's overrides, applied onto every plan */
+	struct ag_fastpath *fp;	 /* NULL until ag_daemon__open_fastpath */
 	struct ag_publisher pub;
 	struct ag_loop loop;
-	struct ag_ev sig;
-	struct ag_prober *prober;
-	struct ag_ctl *ctl;
-	struct ag_cmds *cmds; /* operator commands and overrides (commands.c) */
-	struct ag_timer proximity_timer;
-	struct ag_view_state vs;
-	struct ag_view view; /* points into vs */
+	/*
+	 * Set by a part that follows the plan beyond the view (health: its
+	 * probe targets). A reload calls it once the new plan is in d, before
+	 * publishing (an error refuses the reload), and again after putting
+	 * the old plan back. NULL: nobody.
+	 */
+	int (*on_replan)(struct ag_daemon *d);
+	struct ag_prober *prober;	/* health.c; NULL until probes run */
+	struct ag_health *health;	/* health.c */
+	struct ag_ctl *ctl;		/* commands.c: the control socket */
+	struct ag_cmds *cmds;		/* commands.c: confirm-within timer */
+	struct ag_metrics_src *metrics; /* metrics_src.c; NULL: metrics disabled */
 	struct ag_failover_timing last_change;
 	uint64_t started_ns;
 	uint64_t reloads;
 	uint64_t reload_failures;
-	struct ag_metrics_glue *metrics; /* NULL: metrics disabled */
-	bool keep_fastpath;		 /* exit leaving XDP and maps in place (upgrade) */
+	bool keep_fastpath; /* exit leaving the fast path in place (upgrade) */
 };
 
-/* Health and proximity (health.c). */
-int ag_health__start(struct ag_daemon *d);
-/* After a reload: new targets (state of unchanged targets kept). */
-int ag_health__retarget(struct ag_daemon *d);
-void ag_health__stop(struct ag_daemon *d);
-/* Recompute group RTTs and orders; true when any order changed. */
-bool ag_health__update_order(struct ag_daemon *d);
-
-/* Prometheus endpoint on edge.metrics (metrics_src.c); "" disables. 0 or -errno. */
-int ag_daemon__metrics_start(struct ag_daemon *d);
-void ag_daemon__metrics_stop(struct ag_daemon *d);
-
-/* View arrays sized for d->plan, all defaults (up, no override). */
-int ag_view_state__init(struct ag_view_state *vs, const struct ag_plan *plan);
-void ag_view_state__free(struct ag_view_state *vs, const struct ag_plan *plan);
-void ag_daemon__bind_view(struct ag_daemon *d);
+/*
+ * Load config_path into a fresh d (its problems reported on stderr as
+ * file:line: key: problem). 0, or -EINVAL when it is not valid.
+ */
+int ag_daemon__init(struct ag_daemon *d, const char *config_path);
+/* Lay the config out into a plan and its view; open the event loop. 0 or -errno (logged). */
+int ag_daemon__prepare(struct ag_daemon *d);
+/*
+ * Open (or adopt) the fast path of edge.fastpath, publish the tables into it,
+ * then let it forward. 0 or -errno (logged); ag_daemon__release_fastpath
+ * undoes what was done either way.
+ */
+int ag_daemon__open_fastpath(struct ag_daemon *d);
+/*
+ * On the way out: keep the fast path forwarding when asked to
+ * (d->keep_fastpath) or when a failed start had adopted a running one;
+ * else remove it.
+ */
+void ag_daemon__release_fastpath(struct ag_daemon *d, bool failed);
+/* After the loop and every part have stopped. */
+void ag_daemon__fini(struct ag_daemon *d);
 
 /*
  * Re-read the config file: parse, validate, lay out, publish atomically. On any
@@ -97,22 +98,24 @@ int ag_daemon__reload(struct ag_daemon *d, struct ag_errors *errs);
 /* Rebuild and publish every listener's table from the current view. */
 int ag_daemon__republish(struct ag_daemon *d, const char *why);
 
+/* Write d->ovr's overrides into the view (weights, dials, drains, drills). */
+void ag_daemon__apply_overrides(struct ag_daemon *d);
+/* Overrides that match nothing in the plan (a reload removed their endpoints). */
+unsigned int ag_daemon__stale_overrides(const struct ag_daemon *d, bool log);
+
+/*
+ * Live flows per backend of the plan (per_backend: n_backends entries),
+ * and all entries of the flow table: one walk of the fast path's flows.
+ * 0, -EOPNOTSUPP (this fast path's flows cannot be walked: per_backend
+ * stays 0), or -errno.
+ */
+int ag_daemon__active_flows(struct ag_daemon *d, uint64_t *per_backend, uint64_t *entries);
+
 /*
  * Edge keys a reload cannot change (they need a restart): each one that
  * differs between old and new is added to errs as file:line: key: problem.
  */
 int ag_daemon__check_reload_edge(const struct ag_cfg_edge *old, const struct ag_cfg_edge *new,
 				 const char *path, struct ag_errors *errs);
-
-/*
- * Operator commands (commands.c). init: load edge.state_file and apply its
- * overrides to d->vs (before the first publish; needs the loop). start: serve
- * the control socket. apply: re-apply the overrides to a new plan's d->vs (a
- * reload, before it publishes). free: after the loop has returned.
- */
-int ag_cmds__init(struct ag_daemon *d);
-int ag_cmds__start(struct ag_daemon *d);
-void ag_cmds__apply(struct ag_daemon *d);
-void ag_cmds__free(struct ag_daemon *d);
 
 #endif /* AG_DAEMON_H */

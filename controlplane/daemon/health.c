@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "health.h"
+
 #include "daemon.h"
 #include "log.h"
 #include "probe.h"
@@ -20,92 +22,9 @@
 /* How often group RTTs are re-ranked (probe intervals are 100 ms and up). */
 #define AG_PROXIMITY_PERIOD_NS 500000000ull
 
-int ag_view_state__init(struct ag_view_state *vs, const struct ag_plan *plan)
-{
-	unsigned int nb = plan->n_backends ? plan->n_backends : 1;
-	unsigned int ng = plan->n_groups ? plan->n_groups : 1;
-	unsigned int nl = plan->n_listeners ? plan->n_listeners : 1;
-	unsigned int i;
-
-	memset(vs, 0, sizeof(*vs));
-	vs->up = calloc(nb, sizeof(*vs->up));
-	vs->weight = calloc(nb, sizeof(*vs->weight));
-	vs->drained = calloc(nb, sizeof(*vs->drained));
-	vs->dial = calloc(ng, sizeof(*vs->dial));
-	vs->drilled = calloc(ng, sizeof(*vs->drilled));
-	vs->group_rtt_ns = calloc(ng, sizeof(*vs->group_rtt_ns));
-	vs->fail_since_ns = calloc(nb, sizeof(*vs->fail_since_ns));
-	vs->group_pending = calloc(ng, sizeof(*vs->group_pending));
-	vs->group_order = calloc(nl, sizeof(*vs->group_order));
-	vs->order_store = calloc(nl, sizeof(*vs->order_store));
-	if (!vs->up || !vs->weight || !vs->drained || !vs->dial || !vs->drilled ||
-	    !vs->group_rtt_ns || !vs->fail_since_ns || !vs->group_pending || !vs->group_order ||
-	    !vs->order_store)
-		goto enomem;
-	for (i = 0; i < plan->n_backends; i++) {
-		vs->up[i] = true;
-		vs->weight[i] = -1;
-	}
-	for (i = 0; i < plan->n_groups; i++)
-		vs->dial[i] = -1;
-	for (i = 0; i < plan->n_listeners; i++) {
-		vs->order_store[i] =
-		    calloc(plan->listeners[i].n_groups ? plan->listeners[i].n_groups : 1,
-			   sizeof(uint32_t));
-		if (!vs->order_store[i])
-			goto enomem;
-		ag_plan__group_order(plan, i, NULL, vs->order_store[i]);
-		vs->group_order[i] = vs->order_store[i];
-	}
-	return 0;
-enomem:
-	ag_view_state__free(vs, plan);
-	return -ENOMEM;
-}
-
-void ag_view_state__free(struct ag_view_state *vs, const struct ag_plan *plan)
-{
-	unsigned int i;
-
-	if (vs->order_store && plan)
-		for (i = 0; i < plan->n_listeners; i++)
-			free(vs->order_store[i]);
-	free(vs->order_store);
-	free(vs->group_order);
-	free(vs->group_rtt_ns);
-	free(vs->fail_since_ns);
-	free(vs->group_pending);
-	free(vs->drilled);
-	free(vs->dial);
-	free(vs->drained);
-	free(vs->weight);
-	free(vs->up);
-	memset(vs, 0, sizeof(*vs));
-}
-
-void ag_daemon__bind_view(struct ag_daemon *d)
-{
-	d->view.up = d->vs.up;
-	d->view.weight = d->vs.weight;
-	d->view.drained = d->vs.drained;
-	d->view.dial = d->vs.dial;
-	d->view.drilled = d->vs.drilled;
-	d->view.group_order = (const uint32_t *const *)d->vs.group_order;
-}
-
-int ag_daemon__republish(struct ag_daemon *d, const char *why)
-{
-	int err = ag_publisher__publish_tables(&d->pub, d->plan, &d->view);
-
-	if (err) {
-		pr_err("publish (%s) failed: %s\n", why, strerror(-err));
-		return err;
-	}
-	pr_debug("published (%s) in %.3f ms, %llu slots written\n", why,
-		 d->pub.stats.last_duration_ns / 1e6,
-		 (unsigned long long)d->pub.stats.slots_written);
-	return 0;
-}
+struct ag_health {
+	struct ag_timer proximity; /* re-ranks groups by RTT every AG_PROXIMITY_PERIOD_NS */
+};
 
 /* The traffic port of an endpoint: its listener's first port, after overrides. */
 static uint16_t traffic_port(const struct ag_plan *plan, const struct ag_plan_backend *b)
@@ -185,7 +104,8 @@ static bool order_listener(struct ag_daemon *d, uint32_t lid)
 	return changed;
 }
 
-bool ag_health__update_order(struct ag_daemon *d)
+/* Recompute group RTTs and orders; true when any order changed. */
+static bool update_order(struct ag_daemon *d)
 {
 	uint64_t vals[AG_MAX_ENDPOINTS_PER_GROUP];
 	bool changed = false;
@@ -216,7 +136,7 @@ static void proximity_tick(struct ag_timer *t)
 {
 	struct ag_daemon *d = t->data;
 
-	if (ag_health__update_order(d))
+	if (update_order(d))
 		ag_daemon__republish(d, "nearest region changed");
 }
 
@@ -254,7 +174,7 @@ static void state_changed(void *ctx, uint32_t id, bool up, const char *reason, u
 		return;
 	d->vs.up[id] = up;
 	first_fail = up ? 0 : d->vs.fail_since_ns[id];
-	ag_health__update_order(d);
+	update_order(d);
 	if (ag_daemon__republish(d, up ? "endpoint up" : "endpoint down"))
 		return;
 	done = ag_now_ns();
@@ -308,24 +228,8 @@ static int set_targets(struct ag_daemon *d)
 	return err;
 }
 
-int ag_health__start(struct ag_daemon *d)
-{
-	int err;
-
-	d->prober = ag_prober__new(&d->loop, state_changed, d);
-	if (!d->prober)
-		return -errno;
-	ag_prober__set_result_cb(d->prober, probe_result, d);
-	err = set_targets(d);
-	if (err)
-		return err;
-	err = ag_timer__init(&d->loop, &d->proximity_timer, proximity_tick, d);
-	if (err)
-		return err;
-	return ag_timer__arm(&d->proximity_timer, AG_PROXIMITY_PERIOD_NS, AG_PROXIMITY_PERIOD_NS);
-}
-
-int ag_health__retarget(struct ag_daemon *d)
+/* After a reload (or its undoing): the plan's targets; state of unchanged targets kept. */
+static int retarget(struct ag_daemon *d)
 {
 	unsigned int i;
 	int err = set_targets(d);
@@ -335,13 +239,39 @@ int ag_health__retarget(struct ag_daemon *d)
 	/* The new plan's view starts from what the prober knows of each id. */
 	for (i = 0; i < d->plan->n_backends; i++)
 		d->vs.up[i] = ag_prober__is_up(d->prober, i);
-	ag_health__update_order(d);
+	update_order(d);
 	return 0;
+}
+
+int ag_health__start(struct ag_daemon *d)
+{
+	int err;
+
+	d->health = calloc(1, sizeof(*d->health));
+	if (!d->health)
+		return -ENOMEM;
+	d->health->proximity.ev.fd = -1;
+	d->prober = ag_prober__new(&d->loop, state_changed, d);
+	if (!d->prober)
+		return -errno;
+	ag_prober__set_result_cb(d->prober, probe_result, d);
+	err = set_targets(d);
+	if (err)
+		return err;
+	d->on_replan = retarget;
+	err = ag_timer__init(&d->loop, &d->health->proximity, proximity_tick, d);
+	if (err)
+		return err;
+	return ag_timer__arm(&d->health->proximity, AG_PROXIMITY_PERIOD_NS, AG_PROXIMITY_PERIOD_NS);
 }
 
 void ag_health__stop(struct ag_daemon *d)
 {
-	ag_timer__fini(&d->loop, &d->proximity_timer);
+	d->on_replan = NULL;
+	if (d->health)
+		ag_timer__fini(&d->loop, &d->health->proximity);
+	free(d->health);
+	d->health = NULL;
 	ag_prober__free(d->prober);
 	d->prober = NULL;
 }

@@ -11,12 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics_src.h"
+
 #include "daemon.h"
 #include "fastpath.h"
 #include "log.h"
 #include "metrics.h"
 #include "probe.h"
-#include "xdp.h"
 
 #ifndef AG_VERSION
 #define AG_VERSION "unknown"
@@ -25,7 +26,7 @@
 /* The flow table can hold millions of entries: walk it at most this often. */
 #define AG_METRICS_FLOW_CACHE_NS 1000000000ull
 
-struct ag_metrics_glue {
+struct ag_metrics_src {
 	struct ag_daemon *d;
 	struct ag_metrics *server;
 	/* Last flow-table walk: per backend id, and when. */
@@ -37,11 +38,13 @@ struct ag_metrics_glue {
 	bool walked;
 };
 
-static int walk_flows(struct ag_metrics_glue *g)
+/* Live flows per backend (see ag_daemon__active_flows) and the flow table's entries. */
+static int count_flows(struct ag_metrics_src *g)
 {
 	struct ag_daemon *d = g->d;
 	uint64_t now = ag_now_ns();
 	unsigned int n = d->plan->n_backends;
+	long entries;
 	int err;
 
 	if (g->walked && g->active_plan == d->plan && now - g->walked_ns < AG_METRICS_FLOW_CACHE_NS)
@@ -54,12 +57,16 @@ static int walk_flows(struct ag_metrics_glue *g)
 		g->active = grown;
 		g->n_active = n;
 	}
-	err = d->fp_ops->flow_counts(d->fp, now, d->cfg->edge.tcp_idle_s * 1000000000ull,
-				     d->cfg->edge.udp_idle_s * 1000000000ull, g->active, n,
-				     &g->entries);
-	/* anygate-dp reports only the table size: per-backend counts stay 0. */
-	if (err && err != -EOPNOTSUPP)
+	err = ag_daemon__active_flows(d, g->active, &g->entries);
+	if (err == -EOPNOTSUPP) {
+		/* anygate-dp reports only the table size: per-backend counts stay 0. */
+		entries = d->fp->ops->flow_entries(d->fp);
+		if (entries < 0)
+			return (int)entries;
+		g->entries = (uint64_t)entries;
+	} else if (err) {
 		return err;
+	}
 	g->walked = true;
 	g->walked_ns = now;
 	g->active_plan = d->plan;
@@ -72,16 +79,16 @@ static void listener_label(const struct ag_plan_listener *pl, char *buf, size_t 
 		 pl->cfg->ranges[0].first);
 }
 
-static int collect(void *ctx, struct ag_metrics_snapshot *s)
+int ag_metrics_src__collect(void *ctx, struct ag_metrics_snapshot *s)
 {
-	struct ag_metrics_glue *g = ctx;
+	struct ag_metrics_src *g = ctx;
 	struct ag_daemon *d = g->d;
 	const struct ag_plan *plan = d->plan;
 	double *share = NULL;
 	unsigned int i, r;
 	int err;
 
-	err = walk_flows(g);
+	err = count_flows(g);
 	if (err)
 		return err;
 	s->listeners = calloc(plan->n_listeners ? plan->n_listeners : 1, sizeof(*s->listeners));
@@ -97,9 +104,9 @@ static int collect(void *ctx, struct ag_metrics_snapshot *s)
 		struct ag_metrics_listener *ml = &s->listeners[i];
 
 		ml->accelerator = pl->accel->name;
-		ml->fastpath = d->fp_ops->kind;
+		ml->fastpath = d->fp->ops->kind;
 		listener_label(pl, ml->listener, sizeof(ml->listener));
-		err = d->fp_ops->listener_stats(d->fp, pl->id, &ml->traffic);
+		err = d->fp->ops->listener_stats(d->fp, pl->id, &ml->traffic);
 		if (err)
 			goto out;
 		/* Shares as the weight compiler gave them to the published tables. */
@@ -118,7 +125,7 @@ static int collect(void *ctx, struct ag_metrics_snapshot *s)
 		listener_label(pl, mb->listener, sizeof(mb->listener));
 		mb->region = plan->groups[pb->group_id].cfg->region;
 		inet_ntop(AF_INET, &pb->addr, mb->address, sizeof(mb->address));
-		err = d->fp_ops->backend_stats(d->fp, pb->id, &mb->traffic);
+		err = d->fp->ops->backend_stats(d->fp, pb->id, &mb->traffic);
 		if (err)
 			goto out;
 		mb->active_flows = pb->id < g->n_active ? g->active[pb->id] : 0;
@@ -134,7 +141,7 @@ static int collect(void *ctx, struct ag_metrics_snapshot *s)
 	for (r = 0; r < AG_R__MAX; r++) {
 		struct ag_reason_stats rs;
 
-		err = d->fp_ops->reason_stats(d->fp, r, &rs);
+		err = d->fp->ops->reason_stats(d->fp, r, &rs);
 		if (err)
 			goto out;
 		s->reasons[r].name = ag_reason__name(r);
@@ -157,10 +164,10 @@ out:
 	return err;
 }
 
-int ag_daemon__metrics_start(struct ag_daemon *d)
+int ag_metrics_src__start(struct ag_daemon *d)
 {
 	const struct ag_cfg_edge *edge = &d->cfg->edge;
-	struct ag_metrics_glue *g;
+	struct ag_metrics_src *g;
 
 	if (!edge->metrics_port) {
 		pr_info("metrics: disabled (edge.metrics is \"\")\n");
@@ -170,7 +177,8 @@ int ag_daemon__metrics_start(struct ag_daemon *d)
 	if (!g)
 		return -ENOMEM;
 	g->d = d;
-	g->server = ag_metrics__start(&d->loop, edge->metrics_ip, edge->metrics_port, collect, g);
+	g->server = ag_metrics__start(&d->loop, edge->metrics_ip, edge->metrics_port,
+				      ag_metrics_src__collect, g);
 	if (!g->server) {
 		int err = -errno;
 
@@ -181,9 +189,9 @@ int ag_daemon__metrics_start(struct ag_daemon *d)
 	return 0;
 }
 
-void ag_daemon__metrics_stop(struct ag_daemon *d)
+void ag_metrics_src__stop(struct ag_daemon *d)
 {
-	struct ag_metrics_glue *g = d->metrics;
+	struct ag_metrics_src *g = d->metrics;
 
 	if (!g)
 		return;

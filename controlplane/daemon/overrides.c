@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "daemon.h"
+#include "view.h"
 
 static const char *const kind_names[AG_OVR__MAX] = {
     [AG_OVR_WEIGHT] = "weight",

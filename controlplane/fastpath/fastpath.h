@@ -1,32 +1,89 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The fast path as the rest of anygated sees it: where tables are published
- * and where counters come from. Chosen once at start-up from edge.fastpath:
- * the XDP program (pinned BPF maps) or anygate-dp (a shared-memory segment).
+ * The fast path as anygated sees it, and the only seam between them: one
+ * table of operations per kind (edge.fastpath), chosen once at start-up.
+ *
+ *   xdp   the XDP program and its maps pinned in bpffs (xdp.c, the only
+ *         file of the control plane that includes libbpf)
+ *   dpdk  anygate-dp, which attaches to a shared-memory segment that
+ *         anygated creates and publishes into (dpdk.c over shm.c)
+ *
+ * Life of a fast path in anygated: open (load or adopt) -> the publisher
+ * writes the first tables into its sink -> attach (start forwarding) ->
+ * counters and flows are read while it runs -> release (keep it running for
+ * an upgrade, or remove it) -> close.
  */
 #ifndef AG_FASTPATH_H
 #define AG_FASTPATH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "abi.h"
+#include "config.h"
 #include "publish.h"
 
-struct ag_fastpath_ops {
-	const char *kind; /* "xdp" or "dpdk": metric label, status */
-	const struct ag_sink_ops *(*sink_ops)(void);
-	int (*listener_stats)(void *fp, uint32_t lid, struct ag_traffic_stats *out);
-	int (*backend_stats)(void *fp, uint32_t id, struct ag_traffic_stats *out);
-	int (*reason_stats)(void *fp, enum ag_reason r, struct ag_reason_stats *out);
-	/*
-	 * Active flows per backend (see ag_xdp__flow_counts), or -EOPNOTSUPP where
-	 * the flow table lives in another process's memory (anygate-dp).
-	 */
-	int (*flow_counts)(void *fp, uint64_t now_ns, uint64_t tcp_idle_ns, uint64_t udp_idle_ns,
-			   uint64_t *active, unsigned int n_backends, uint64_t *entries);
+/*
+ * A fast path opened by anygated. Each implementation embeds it in its own
+ * state and reaches that state with ag_container_of; users only call ops.
+ */
+struct ag_fastpath {
+	const struct ag_fastpath_ops *ops;
 };
 
-extern const struct ag_fastpath_ops ag_fastpath_xdp;
-extern const struct ag_fastpath_ops ag_fastpath_dpdk;
+/*
+ * One entry of the flow table: its key, its value, whether it is live under
+ * the fast path's own idle timeouts (dataplane/core/flowlife.h), and how long
+ * its client side has been idle.
+ */
+typedef void (*ag_flow_fn)(void *ctx, const struct ag_flow_key *k, const struct ag_flow *f,
+			   bool live, uint64_t idle_ns);
+
+struct ag_fastpath_ops {
+	const char *kind; /* "xdp" or "dpdk": metric label, status, logs */
+	/*
+	 * Load it, or adopt the one an earlier anygated left running (its flows
+	 * stay). NULL + errno, after logging why.
+	 */
+	struct ag_fastpath *(*open)(const struct ag_cfg_edge *edge);
+	/* Start forwarding, after the first publish: the first packet finds tables. */
+	int (*attach)(struct ag_fastpath *fp, const struct ag_cfg_edge *edge);
+	/* True when open or attach found a fast path running. */
+	bool (*adopted)(const struct ag_fastpath *fp);
+	/*
+	 * Before close, on the way out: keep leaves it forwarding with the last
+	 * tables (an upgrade: the next anygated adopts it); !keep removes it
+	 * where anygated owns its life (XDP: detach and unpin).
+	 */
+	void (*release)(struct ag_fastpath *fp, bool keep);
+	void (*close)(struct ag_fastpath *fp);
+	/*
+	 * `anygated --detach`: without opening anything, remove what a kept
+	 * fast path left behind. 0 (also when nothing was there) or -errno.
+	 */
+	int (*remove_kept)(const struct ag_cfg_edge *edge);
+
+	/* Where the publisher writes: its ops and their ctx. */
+	void (*sink)(struct ag_fastpath *fp, const struct ag_sink_ops **ops, void **ctx);
+
+	/* Counters, summed over CPUs or lanes. 0 or -errno. */
+	int (*listener_stats)(struct ag_fastpath *fp, uint32_t lid, struct ag_traffic_stats *out);
+	int (*backend_stats)(struct ag_fastpath *fp, uint32_t id, struct ag_traffic_stats *out);
+	int (*reason_stats)(struct ag_fastpath *fp, enum ag_reason r, struct ag_reason_stats *out);
+	/* Entries in the flow table, idle ones included, or -errno. */
+	long (*flow_entries)(struct ag_fastpath *fp);
+	/*
+	 * fn for every entry of the flow table, with its liveness: O(flows),
+	 * for operators and scrapes, not per packet. 0, or -EOPNOTSUPP where
+	 * the flows live in another process's memory (anygate-dp), or -errno.
+	 */
+	int (*walk_flows)(struct ag_fastpath *fp, ag_flow_fn fn, void *ctx);
+};
+
+/* The operations of a kind; NULL for an unknown one. */
+const struct ag_fastpath_ops *ag_fastpath__ops(enum ag_fastpath_kind kind);
+
+/* Metric label of a reason ("drop_truncated_ipv4"). */
+const char *ag_reason__name(enum ag_reason r);
 
 #endif /* AG_FASTPATH_H */

@@ -19,7 +19,9 @@
 #include <unistd.h>
 
 #include "anygate.skel.h"
+#include "flowlife.h"
 #include "log.h"
+#include "loop.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -41,6 +43,7 @@ struct ag_xdp_link {
 };
 
 struct ag_xdp {
+	struct ag_fastpath fp;
 	struct anygate_bpf *skel;
 	char dir[PATH_MAX];
 	uint32_t ring_size;
@@ -55,15 +58,33 @@ struct ag_xdp {
 	unsigned int links_found; /* pinned links adopted at attach */
 };
 
-static const char *const reason_names[] = {
-#define AG_REASON_NAME(name, label) [AG_R_##name] = label,
-    AG_REASONS(AG_REASON_NAME)
-#undef AG_REASON_NAME
-};
-
-const char *ag_reason__name(enum ag_reason r)
+static struct ag_xdp *xdp_of(const struct ag_fastpath *fp)
 {
-	return r < AG_R__MAX ? reason_names[r] : "unknown";
+	return ag_container_of(fp, struct ag_xdp, fp);
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	enum ag_log_level ours;
+
+	switch (level) {
+	case LIBBPF_WARN:
+		ours = AG_LOG_INFO;
+		break;
+	case LIBBPF_INFO:
+		ours = AG_LOG_DEBUG;
+		break;
+	default:
+		return 0; /* libbpf debug output is too chatty even for -v */
+	}
+	ag_log__v(ours, "libbpf: ", fmt, ap);
+	return 0;
+}
+
+/* libbpf's messages go through our log, one level quieter than our own. */
+static void hook_libbpf(void)
+{
+	libbpf_set_print(libbpf_print);
 }
 
 static struct bpf_map *all_maps(struct ag_xdp *x, unsigned int i)
@@ -196,7 +217,15 @@ static int check_pinned_maps(struct ag_xdp *x)
 	return err;
 }
 
-struct ag_xdp *ag_xdp__open(const struct ag_cfg_edge *edge)
+static void xdp_free(struct ag_xdp *x);
+
+/*
+ * Open and load the program, pinning its maps under bpffs_dir, or adopting
+ * maps pinned there by an earlier anygated (flows survive a restart). Pins
+ * that cannot be adopted are refused with the map, the property and the way
+ * out in the log. NULL + errno on failure.
+ */
+static struct ag_fastpath *xdp_open(const struct ag_cfg_edge *edge)
 {
 	struct ag_settings cur;
 	struct ag_xdp *x;
@@ -205,9 +234,11 @@ struct ag_xdp *ag_xdp__open(const struct ag_cfg_edge *edge)
 	uint32_t zero = 0;
 	int err;
 
+	hook_libbpf();
 	x = calloc(1, sizeof(*x));
 	if (!x)
 		return NULL;
+	x->fp.ops = &ag_xdp__ops;
 	x->ring_size = edge->ring_size;
 	x->ncpus = libbpf_num_possible_cpus();
 	snprintf(x->dir, sizeof(x->dir), "%s", edge->bpffs_dir);
@@ -284,10 +315,10 @@ struct ag_xdp *ag_xdp__open(const struct ag_cfg_edge *edge)
 	else
 		pr_info("XDP program loaded, maps pinned under %s (lookup %u x %u, flows %u)\n",
 			x->dir, AG_LOOKUP_SLOTS, edge->ring_size, edge->max_flows);
-	return x;
+	return &x->fp;
 
 err_destroy:
-	ag_xdp__close(x);
+	xdp_free(x);
 	errno = -err;
 	return NULL;
 err_free:
@@ -379,8 +410,17 @@ static void drop_unconfigured_links(struct ag_xdp *x, const struct ag_cfg_edge *
 	closedir(dir);
 }
 
-int ag_xdp__attach(struct ag_xdp *x, const struct ag_cfg_edge *edge)
+/*
+ * Attach to every configured interface in native (driver) mode, each as a
+ * bpf_link pinned at <bpffs_dir>/link_<ifname>. A link pinned there by an
+ * earlier anygated is adopted: our program replaces its program atomically
+ * (bpf_link_update), so forwarding never stops. Links pinned for interfaces
+ * no longer configured are detached. 0 or -errno (what this call attached
+ * anew is undone; adopted links stay).
+ */
+static int xdp_attach(struct ag_fastpath *fp, const struct ag_cfg_edge *edge)
 {
+	struct ag_xdp *x = xdp_of(fp);
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_DRV_MODE);
 	int prog_fd = bpf_program__fd(x->skel->progs.anygate_xdp);
 	unsigned int i, kept, first = x->n_links;
@@ -470,15 +510,17 @@ err:
 	return err;
 }
 
-bool ag_xdp__adopted(const struct ag_xdp *x)
+/* True when open or attach found a fast path pinned by an earlier anygated. */
+static bool xdp_adopted(const struct ag_fastpath *fp)
 {
-	return x && (x->maps_found || x->links_found);
+	const struct ag_xdp *x = xdp_of(fp);
+
+	return x->maps_found || x->links_found;
 }
 
-void ag_xdp__detach(struct ag_xdp *x)
+/* Detach every link, even one pinned or held elsewhere, and remove the link pins. */
+static void detach_links(struct ag_xdp *x)
 {
-	if (!x)
-		return;
 	while (x->n_links) {
 		struct ag_xdp_link *l = &x->links[--x->n_links];
 
@@ -492,12 +534,15 @@ void ag_xdp__detach(struct ag_xdp *x)
 	}
 }
 
-void ag_xdp__keep(struct ag_xdp *x)
+/*
+ * Exit leaving the fast path running (upgrade, restart): close our fds only;
+ * links and maps stay pinned, forwarding goes on with the last tables. Logs
+ * what stays.
+ */
+static void keep_pinned(struct ag_xdp *x)
 {
 	unsigned int i;
 
-	if (!x)
-		return;
 	for (i = 0; i < x->n_links; i++) {
 		pr_info("keeping the fast path: XDP stays attached to %s (link pinned at %s)\n",
 			x->links[i].name, x->links[i].pin);
@@ -510,7 +555,12 @@ void ag_xdp__keep(struct ag_xdp *x)
 		x->dir);
 }
 
-int ag_xdp__remove_pinned(const struct ag_cfg_edge *edge)
+/*
+ * `anygated --detach`: without loading anything, detach every XDP link
+ * pinned under edge->bpffs_dir and remove the links' and anygate's maps'
+ * pins (only names anygate uses). 0 (also when nothing was there) or -errno.
+ */
+static int xdp_remove_kept(const struct ag_cfg_edge *edge)
 {
 	static const char *const maps[] = {
 	    AG_MAP_SETTINGS, AG_MAP_LISTENERS, AG_MAP_LSTATE, AG_MAP_LOOKUP,
@@ -523,6 +573,7 @@ int ag_xdp__remove_pinned(const struct ag_cfg_edge *edge)
 	int err = 0;
 	DIR *dir;
 
+	hook_libbpf();
 	err = check_bpffs(edge->bpffs_dir);
 	if (err)
 		return err;
@@ -578,12 +629,13 @@ int ag_xdp__remove_pinned(const struct ag_cfg_edge *edge)
 	return err;
 }
 
-void ag_xdp__unpin(struct ag_xdp *x)
+/* Remove the pinned maps (after detach): nothing of anygate stays in bpffs. */
+static void unpin_maps(struct ag_xdp *x)
 {
 	struct bpf_map *map;
 	unsigned int i;
 
-	if (!x || !x->skel)
+	if (!x->skel)
 		return;
 	for (i = 0; (map = all_maps(x, i)); i++) {
 		int err = bpf_map__unpin(map, NULL);
@@ -594,17 +646,33 @@ void ag_xdp__unpin(struct ag_xdp *x)
 	pr_info("maps unpinned from %s\n", x->dir);
 }
 
-void ag_xdp__close(struct ag_xdp *x)
+/* Clean exit: detach and unpin; kept: only our fds close, the pins keep it running. */
+static void xdp_release(struct ag_fastpath *fp, bool keep)
 {
-	if (!x)
+	struct ag_xdp *x = xdp_of(fp);
+
+	if (keep) {
+		keep_pinned(x);
 		return;
-	ag_xdp__detach(x);
+	}
+	detach_links(x);
+	unpin_maps(x);
+}
+
+static void xdp_free(struct ag_xdp *x)
+{
+	detach_links(x);
 	if (x->lookup)
 		munmap(x->lookup, x->lookup_len);
 	if (x->lstate)
 		munmap(x->lstate, x->lstate_len);
 	anygate_bpf__destroy(x->skel);
 	free(x);
+}
+
+static void xdp_close(struct ag_fastpath *fp)
+{
+	xdp_free(xdp_of(fp));
 }
 
 /* --- sink: how the publisher writes into the maps --- */
@@ -794,9 +862,10 @@ static const struct ag_sink_ops xdp_sink_ops = {
     .lstate = sink_lstate,
 };
 
-const struct ag_sink_ops *ag_xdp__sink_ops(void)
+static void xdp_sink(struct ag_fastpath *fp, const struct ag_sink_ops **ops, void **ctx)
 {
-	return &xdp_sink_ops;
+	*ops = &xdp_sink_ops;
+	*ctx = xdp_of(fp);
 }
 
 /* --- counters --- */
@@ -827,24 +896,31 @@ out:
 	return err;
 }
 
-int ag_xdp__listener_stats(struct ag_xdp *x, uint32_t lid, struct ag_traffic_stats *out)
+static int xdp_listener_stats(struct ag_fastpath *fp, uint32_t lid, struct ag_traffic_stats *out)
 {
+	struct ag_xdp *x = xdp_of(fp);
+
 	return sum_percpu(x, x->skel->maps.ag_lstats, lid, (uint64_t *)out, sizeof(*out) / 8);
 }
 
-int ag_xdp__backend_stats(struct ag_xdp *x, uint32_t id, struct ag_traffic_stats *out)
+static int xdp_backend_stats(struct ag_fastpath *fp, uint32_t id, struct ag_traffic_stats *out)
 {
+	struct ag_xdp *x = xdp_of(fp);
+
 	return sum_percpu(x, x->skel->maps.ag_bstats, id, (uint64_t *)out, sizeof(*out) / 8);
 }
 
-int ag_xdp__reason_stats(struct ag_xdp *x, enum ag_reason r, struct ag_reason_stats *out)
+static int xdp_reason_stats(struct ag_fastpath *fp, enum ag_reason r, struct ag_reason_stats *out)
 {
+	struct ag_xdp *x = xdp_of(fp);
+
 	return sum_percpu(x, x->skel->maps.ag_rstats, r, (uint64_t *)out, sizeof(*out) / 8);
 }
 
-long ag_xdp__flow_count(struct ag_xdp *x)
+/* Entries in the flow table (walks its keys: for operators, not per packet). */
+static long xdp_flow_entries(struct ag_fastpath *fp)
 {
-	int fd = bpf_map__fd(x->skel->maps.ag_flows);
+	int fd = bpf_map__fd(xdp_of(fp)->skel->maps.ag_flows);
 	struct ag_flow_key key, next;
 	void *probe = NULL;
 	long n = 0;
@@ -857,51 +933,120 @@ long ag_xdp__flow_count(struct ag_xdp *x)
 	return n;
 }
 
-int ag_xdp__flow_counts(struct ag_xdp *x, uint64_t now_ns, uint64_t tcp_idle_ns,
-			uint64_t udp_idle_ns, uint64_t *active, unsigned int n_backends,
-			uint64_t *entries)
+/* --- flows: every entry with its liveness, as the program itself decides it --- */
+
+/* flowlife.h reads the reverse table through this accessor: here, the pinned ag_nat_rev. */
+struct ag_tables {
+	int nat_rev_fd;
+};
+
+static __always_inline int ag_tables__nat_rev(struct ag_tables *t, const struct ag_flow_key *rk,
+					      struct ag_nat_rev *out)
 {
-	/* Batches: one syscall per 1024 entries, not two per entry. */
-	enum { BATCH = 1024 };
-	int fd = bpf_map__fd(x->skel->maps.ag_flows);
-	struct ag_flow_key *keys = calloc(BATCH, sizeof(*keys));
-	struct ag_flow *vals = calloc(BATCH, sizeof(*vals));
-	struct ag_flow_key token; /* the kernel's bucket cursor (at most a key's size) */
-	bool first = true, done = false;
-	uint64_t n = 0;
-	int err = 0;
+	return bpf_map_lookup_elem(t->nat_rev_fd, rk, out) ? 0 : 1;
+}
+
+#define FLOW_BATCH 4096 /* flow entries per bpf_map_lookup_batch call */
+
+struct flow_walk {
+	struct ag_tables tables;
+	struct ag_settings settings; /* the idle timeouts the program applies */
+	uint64_t now;		     /* CLOCK_MONOTONIC: bpf_ktime_get_ns's clock */
+	ag_flow_fn fn;
+	void *ctx;
+};
+
+static void visit(struct flow_walk *w, const struct ag_flow_key *k, const struct ag_flow *f)
+{
+	bool live = ag_flow__live(&w->tables, k, f, &w->settings, w->now);
+
+	w->fn(w->ctx, k, f, live, ag_flow__age(w->now, f->last_seen_ns));
+}
+
+/* Key by key, where the kernel has no batch lookup for the map. */
+static int walk_one_by_one(int fd, struct flow_walk *w)
+{
+	struct ag_flow_key key, next;
+	struct ag_flow val;
+	void *probe = NULL;
+
+	while (!bpf_map_get_next_key(fd, probe, &next)) {
+		key = next;
+		probe = &key;
+		/* An entry evicted between the two calls is simply gone. */
+		if (!bpf_map_lookup_elem(fd, &key, &val))
+			visit(w, &key, &val);
+	}
+	return 0;
+}
+
+/* In batches: one syscall per FLOW_BATCH entries, not two per entry. */
+static int walk_batched(int fd, struct flow_walk *w)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	struct ag_flow_key *keys = calloc(FLOW_BATCH, sizeof(*keys));
+	struct ag_flow *vals = calloc(FLOW_BATCH, sizeof(*vals));
+	uint64_t batch_in = 0, batch_out = 0;
+	bool first = true;
+	__u32 count, i;
+	int ret, err = 0;
 
 	if (!keys || !vals) {
 		err = -ENOMEM;
 		goto out;
 	}
-	memset(active, 0, (size_t)n_backends * sizeof(*active));
-	while (!done) {
-		LIBBPF_OPTS(bpf_map_batch_opts, opts);
-		__u32 count = BATCH, i;
-
-		if (bpf_map_lookup_batch(fd, first ? NULL : &token, &token, keys, vals, &count,
-					 &opts)) {
-			if (errno != ENOENT) {
-				err = -errno;
-				goto out;
-			}
-			done = true; /* ENOENT: this was the last batch */
+	for (;;) {
+		count = FLOW_BATCH;
+		ret = bpf_map_lookup_batch(fd, first ? NULL : &batch_in, &batch_out, keys, vals,
+					   &count, &opts);
+		if (ret < 0 && ret != -ENOENT) {
+			if (first && (ret == -EINVAL || ret == -ENOTSUP || ret == -524))
+				err = walk_one_by_one(fd, w);
+			else
+				err = ret;
+			goto out;
 		}
+		for (i = 0; i < count; i++)
+			visit(w, &keys[i], &vals[i]);
+		if (ret == -ENOENT)
+			goto out; /* that was the last batch */
+		batch_in = batch_out;
 		first = false;
-		for (i = 0; i < count; i++) {
-			uint64_t idle = keys[i].proto == IPPROTO_UDP ? udp_idle_ns : tcp_idle_ns;
-
-			n++;
-			/* Idle past its timeout: the fast path would start a new flow. */
-			if (vals[i].last_seen_ns + idle >= now_ns &&
-			    vals[i].backend_id < n_backends)
-				active[vals[i].backend_id]++;
-		}
 	}
-	*entries = n;
 out:
 	free(keys);
 	free(vals);
 	return err;
 }
+
+static int xdp_walk_flows(struct ag_fastpath *fp, ag_flow_fn fn, void *ctx)
+{
+	struct ag_xdp *x = xdp_of(fp);
+	struct flow_walk w = {
+	    .tables = {.nat_rev_fd = bpf_map__fd(x->skel->maps.ag_nat_rev)},
+	    .now = ag_now_ns(),
+	    .fn = fn,
+	    .ctx = ctx,
+	};
+	uint32_t zero = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(x->skel->maps.ag_settings), &zero, &w.settings))
+		return -errno;
+	return walk_batched(bpf_map__fd(x->skel->maps.ag_flows), &w);
+}
+
+const struct ag_fastpath_ops ag_xdp__ops = {
+    .kind = "xdp",
+    .open = xdp_open,
+    .attach = xdp_attach,
+    .adopted = xdp_adopted,
+    .release = xdp_release,
+    .close = xdp_close,
+    .remove_kept = xdp_remove_kept,
+    .sink = xdp_sink,
+    .listener_stats = xdp_listener_stats,
+    .backend_stats = xdp_backend_stats,
+    .reason_stats = xdp_reason_stats,
+    .flow_entries = xdp_flow_entries,
+    .walk_flows = xdp_walk_flows,
+};

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "daemon.h"
+#include "view.h"
 #include "overrides.h"
 #include "plan.h"
 

@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "daemon.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fastpath.h"
+#include "log.h"
+
+int ag_daemon__init(struct ag_daemon *d, const char *config_path)
+{
+	memset(d, 0, sizeof(*d));
+	d->loop.epfd = -1;
+	d->config_path = config_path;
+	d->started_ns = ag_now_ns();
+	ag_ovr_state__init(&d->ovr);
+	d->cfg = ag_config__load_or_report(config_path);
+	return d->cfg ? 0 : -EINVAL;
+}
+
+int ag_daemon__prepare(struct ag_daemon *d)
+{
+	int err;
+
+	d->plan = ag_plan__new(d->cfg);
+	if (!d->plan || ag_view_state__init(&d->vs, d->plan)) {
+		err = errno ? errno : ENOMEM;
+		pr_err("laying out %s: %s\n", d->config_path, strerror(err));
+		return -err;
+	}
+	ag_view_state__bind(&d->vs, &d->view);
+	err = ag_loop__init(&d->loop);
+	if (err)
+		pr_err("event loop: %s\n", strerror(-err));
+	return err;
+}
+
+/* Each listener's groups and backends with the share of new flows the tables give them. */
+static void log_plan(const struct ag_daemon *d)
+{
+	const struct ag_plan *plan = d->plan;
+	double *share = calloc(plan->n_backends ? plan->n_backends : 1, sizeof(*share));
+	double *gshare = calloc(plan->n_groups ? plan->n_groups : 1, sizeof(*gshare));
+	unsigned int l, g, b;
+
+	if (!share || !gshare)
+		goto out;
+	for (l = 0; l < plan->n_listeners; l++) {
+		const struct ag_plan_listener *pl = &plan->listeners[l];
+		char vip[INET_ADDRSTRLEN];
+
+		if (ag_plan__compile(plan, l, &d->view, share, gshare))
+			continue;
+		inet_ntop(AF_INET, &pl->accel->addrs[0], vip, sizeof(vip));
+		pr_info("listener %u: %s %s %s port %u%s: %u groups\n", l, pl->accel->name, vip,
+			pl->cfg->proto == IPPROTO_TCP ? "tcp" : "udp", pl->cfg->ranges[0].first,
+			pl->cfg->n_ranges > 1 || pl->cfg->ranges[0].last != pl->cfg->ranges[0].first
+			    ? "+"
+			    : "",
+			pl->n_groups);
+		for (g = 0; g < pl->n_groups; g++) {
+			const struct ag_plan_group *pg = &plan->groups[pl->first_group + g];
+
+			pr_info("  %-12s %5.1f%% of new flows\n", pg->cfg->region,
+				100.0 * gshare[pg->id]);
+			for (b = 0; b < pg->n_backends; b++) {
+				const struct ag_plan_backend *pb =
+				    &plan->backends[pg->first_backend + b];
+				char addr[INET_ADDRSTRLEN];
+
+				inet_ntop(AF_INET, &pb->addr, addr, sizeof(addr));
+				pr_info("    backend %u %-15s weight %3u share %5.1f%%\n", pb->id,
+					addr, pb->weight, 100.0 * share[pb->id]);
+			}
+		}
+	}
+out:
+	free(share);
+	free(gshare);
+}
+
+int ag_daemon__open_fastpath(struct ag_daemon *d)
+{
+	const struct ag_fastpath_ops *ops = ag_fastpath__ops(d->cfg->edge.fastpath);
+	const struct ag_sink_ops *sink;
+	void *ctx;
+	int err;
+
+	if (!ops)
+		return -EINVAL;
+	d->fp = ops->open(&d->cfg->edge);
+	if (!d->fp)
+		return -(errno ? errno : EIO);
+	ops->sink(d->fp, &sink, &ctx);
+	err =
+	    ag_publisher__init(&d->pub, sink, ctx, d->cfg->edge.ring_size, d->cfg->edge.hash_seed);
+	if (err) {
+		pr_err("publisher: %s\n", strerror(-err));
+		return err;
+	}
+	/* Tables before attach: the first packet already finds them. */
+	err = ag_publisher__publish(&d->pub, d->plan, &d->view);
+	if (err) {
+		pr_err("publishing tables: %s\n", strerror(-err));
+		return err;
+	}
+	pr_info("published %u listeners, %u backends in %.3f ms (%llu slots written)\n",
+		d->plan->n_listeners, d->plan->n_backends, d->pub.stats.last_duration_ns / 1e6,
+		(unsigned long long)d->pub.stats.slots_written);
+	log_plan(d);
+	return ops->attach(d->fp, &d->cfg->edge);
+}
+
+void ag_daemon__release_fastpath(struct ag_daemon *d, bool failed)
+{
+	if (!d->fp)
+		return;
+	/*
+	 * A clean exit removes the fast path, unless asked to keep it; a start
+	 * that fails after adopting a running fast path leaves it forwarding as
+	 * it found it.
+	 */
+	d->fp->ops->release(d->fp, d->keep_fastpath || (failed && d->fp->ops->adopted(d->fp)));
+}
+
+void ag_daemon__fini(struct ag_daemon *d)
+{
+	ag_publisher__fini(&d->pub);
+	if (d->fp)
+		d->fp->ops->close(d->fp);
+	d->fp = NULL;
+	ag_loop__fini(&d->loop);
+	ag_view_state__free(&d->vs, d->plan);
+	ag_plan__free(d->plan);
+	d->plan = NULL;
+	ag_config__free(d->cfg);
+	d->cfg = NULL;
+	ag_ovr_state__free(&d->ovr);
+}
+
+int ag_daemon__republish(struct ag_daemon *d, const char *why)
+{
+	int err = ag_publisher__publish_tables(&d->pub, d->plan, &d->view);
+
+	if (err) {
+		pr_err("publish (%s) failed: %s\n", why, strerror(-err));
+		return err;
+	}
+	pr_debug("published (%s) in %.3f ms, %llu slots written\n", why,
+		 d->pub.stats.last_duration_ns / 1e6,
+		 (unsigned long long)d->pub.stats.slots_written);
+	return 0;
+}
+
+void ag_daemon__apply_overrides(struct ag_daemon *d)
+{
+	ag_overrides__apply(&d->ovr.cur, d->plan, &d->vs);
+}
+
+unsigned int ag_daemon__stale_overrides(const struct ag_daemon *d, bool log)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < d->ovr.cur.n; i++) {
+		const struct ag_override *ov = &d->ovr.cur.v[i];
+
+		if (ag_ovr_sel__count(&ov->sel, d->plan))
+			continue;
+		n++;
+		if (log)
+			pr_warn("override %s %s matches nothing in the config now (kept; "
+				"`anygatectl overrides clear %s` removes it)\n",
+				ag_ovr_kind__name(ov->kind), ov->sel.text, ov->sel.text);
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reload                                                                   */
+
+/* Which edge settings a reload cannot change without reloading the fast path. */
+int ag_daemon__check_reload_edge(const struct ag_cfg_edge *old, const struct ag_cfg_edge *new,
+				 const char *path, struct ag_errors *errs)
+{
+	unsigned int i;
+	int err = 0;
+
+#define AG_RESTART_ONLY(cond, key)                                                                 \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			ag_errors__add(errs, path, new->line, key,                                 \
+				       "changes only with a restart (running: unchanged)");        \
+			err = -EINVAL;                                                             \
+		}                                                                                  \
+	} while (0)
+	AG_RESTART_ONLY(old->ring_size != new->ring_size, "edge.ring_size");
+	AG_RESTART_ONLY(old->max_flows != new->max_flows, "edge.max_flows");
+	AG_RESTART_ONLY(strcmp(old->bpffs_dir, new->bpffs_dir), "edge.bpffs_dir");
+	AG_RESTART_ONLY(old->fastpath != new->fastpath, "edge.fastpath");
+	AG_RESTART_ONLY(strcmp(old->control_socket, new->control_socket), "edge.control_socket");
+	AG_RESTART_ONLY(strcmp(old->metrics_addr, new->metrics_addr), "edge.metrics");
+	AG_RESTART_ONLY(strcmp(old->dpdk.shm_name ? old->dpdk.shm_name : "",
+			       new->dpdk.shm_name ? new->dpdk.shm_name : ""),
+			"edge.dpdk.shm_name");
+	AG_RESTART_ONLY(old->admin_gid != new->admin_gid, "edge.admin_group");
+	AG_RESTART_ONLY(old->control_gid != new->control_gid, "edge.control_group");
+	for (i = 0; i < old->n_ifaces && old->n_ifaces == new->n_ifaces; i++)
+		if (strcmp(old->ifaces[i].name, new->ifaces[i].name))
+			break;
+	AG_RESTART_ONLY(old->n_ifaces != new->n_ifaces || i < old->n_ifaces, "edge.interfaces");
+#undef AG_RESTART_ONLY
+	return err;
+}
+
+/* The config file as a reload takes it, or NULL with every problem in errs and the log. */
+static struct ag_config *reload_config(struct ag_daemon *d, struct ag_errors *errs)
+{
+	unsigned int first = errs->count, i;
+	struct ag_config *cfg;
+
+	pr_info("reload: reading %s\n", d->config_path);
+	cfg = ag_config__load(d->config_path, errs);
+	if (!cfg && errs->count == first)
+		ag_errors__add(errs, d->config_path, 0, NULL, "%s", strerror(errno));
+	if (cfg && ag_daemon__check_reload_edge(&d->cfg->edge, &cfg->edge, d->config_path, errs)) {
+		ag_config__free(cfg);
+		cfg = NULL;
+	}
+	if (!cfg) {
+		for (i = first; i < errs->count; i++)
+			pr_err("%s\n", errs->msgs[i]);
+		pr_err("reload refused: %s has errors; running tables unchanged\n", d->config_path);
+	}
+	return cfg;
+}
+
+/* What a reload swaps as one: a config, its plan and the view made for that plan. */
+struct generation {
+	struct ag_config *cfg;
+	struct ag_plan *plan;
+	struct ag_view_state vs;
+};
+
+/* Exchange d's generation with g's (g then holds the one d had). */
+static void swap_generation(struct ag_daemon *d, struct generation *g)
+{
+	struct generation had = {.cfg = d->cfg, .plan = d->plan, .vs = d->vs};
+
+	d->cfg = g->cfg;
+	d->plan = g->plan;
+	d->vs = g->vs;
+	*g = had;
+	ag_view_state__bind(&d->vs, &d->view);
+	d->pub.seed = d->cfg->edge.hash_seed;
+}
+
+static void generation_free(struct generation *g)
+{
+	ag_view_state__free(&g->vs, g->plan);
+	ag_plan__free(g->plan);
+	ag_config__free(g->cfg);
+	memset(g, 0, sizeof(*g));
+}
+
+int ag_daemon__reload(struct ag_daemon *d, struct ag_errors *errs)
+{
+	struct generation g = {0};
+	int err;
+
+	g.cfg = reload_config(d, errs);
+	if (!g.cfg) {
+		d->reload_failures++;
+		return -EINVAL;
+	}
+	g.plan = ag_plan__new(g.cfg);
+	if (!g.plan || ag_view_state__init(&g.vs, g.plan)) {
+		err = -(errno ? errno : ENOMEM);
+		ag_errors__add(errs, d->config_path, 0, NULL, "reload refused: %s", strerror(-err));
+		generation_free(&g);
+		d->reload_failures++;
+		return err;
+	}
+	/* Swap in, publish; on failure swap the old generation back (tables untouched). */
+	swap_generation(d, &g);
+	ag_daemon__apply_overrides(d); /* the operator's overrides hold across reloads */
+	ag_daemon__stale_overrides(d, true);
+	err = d->on_replan ? d->on_replan(d) : 0;
+	if (!err)
+		err = ag_publisher__publish(&d->pub, d->plan, &d->view);
+	if (err) {
+		pr_err("reload: publish failed: %s; keeping the running config\n", strerror(-err));
+		ag_errors__add(errs, d->config_path, 0, NULL, "publish failed: %s", strerror(-err));
+		swap_generation(d, &g);
+		if (d->on_replan)
+			d->on_replan(d);
+		generation_free(&g);
+		d->reload_failures++;
+		return err;
+	}
+	generation_free(&g);
+	d->reloads++;
+	pr_info("reload: published %u listeners, %u backends in %.3f ms (%llu slots written)\n",
+		d->plan->n_listeners, d->plan->n_backends, d->pub.stats.last_duration_ns / 1e6,
+		(unsigned long long)d->pub.stats.slots_written);
+	log_plan(d);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Flows                                                                    */
+
+struct flow_tally {
+	const struct ag_plan *plan;
+	uint64_t *per_backend;
+	uint64_t entries;
+};
+
+/* A live flow counts for the plan's backend it is pinned to (its id and address agree). */
+static void tally_flow(void *ctx, const struct ag_flow_key *k, const struct ag_flow *f, bool live,
+		       uint64_t idle_ns)
+{
+	struct flow_tally *t = ctx;
+
+	t->entries++;
+	if (live && f->backend_id < t->plan->n_backends &&
+	    t->plan->backends[f->backend_id].addr == f->backend_addr)
+		t->per_backend[f->backend_id]++;
+}
+
+int ag_daemon__active_flows(struct ag_daemon *d, uint64_t *per_backend, uint64_t *entries)
+{
+	struct flow_tally t = {.plan = d->plan, .per_backend = per_backend};
+	int err;
+
+	memset(per_backend, 0, (size_t)d->plan->n_backends * sizeof(*per_backend));
+	err = d->fp->ops->walk_flows(d->fp, tally_flow, &t);
+	if (entries)
+		*entries = t.entries;
+	return err;
+}
