@@ -372,98 +372,127 @@ static void change_text(const struct ag_ctl_req *req, const struct change_opts *
 	free(args);
 }
 
+/* A preview under construction: the view with the overrides to come, and its rows. */
+struct preview {
+	struct ag_daemon *d;
+	struct ag_view_state tmp; /* override arrays of the view to come */
+	struct ag_view nv;
+	double *ob, *nbs, *og, *ngs; /* old and new shares per backend and per group */
+	json_t *ls, *gs, *es;	     /* rows per listener, group, endpoint */
+	uint64_t total;		     /* slots changed over every listener */
+};
+
+static void preview_free(struct preview *p)
+{
+	free(p->tmp.weight);
+	free(p->tmp.drained);
+	free(p->tmp.dial);
+	free(p->tmp.drilled);
+	free(p->ob);
+	free(p->nbs);
+	free(p->og);
+	free(p->ngs);
+	json_decref(p->ls);
+	json_decref(p->gs);
+	json_decref(p->es);
+}
+
+/* The view next would make: the running view, overrides replaced. 0 or -ENOMEM. */
+static int preview_init(struct preview *p, struct ag_daemon *d, const struct ag_overrides *next)
+{
+	const struct ag_plan *plan = d->plan;
+	unsigned int nb = plan->n_backends ? plan->n_backends : 1;
+	unsigned int ng = plan->n_groups ? plan->n_groups : 1;
+
+	memset(p, 0, sizeof(*p));
+	p->d = d;
+	p->tmp = d->vs;
+	p->tmp.weight = calloc(nb, sizeof(*p->tmp.weight));
+	p->tmp.drained = calloc(nb, sizeof(*p->tmp.drained));
+	p->tmp.dial = calloc(ng, sizeof(*p->tmp.dial));
+	p->tmp.drilled = calloc(ng, sizeof(*p->tmp.drilled));
+	p->ob = calloc(nb, sizeof(*p->ob));
+	p->nbs = calloc(nb, sizeof(*p->nbs));
+	p->og = calloc(ng, sizeof(*p->og));
+	p->ngs = calloc(ng, sizeof(*p->ngs));
+	p->ls = json_array();
+	p->gs = json_array();
+	p->es = json_array();
+	if (!p->tmp.weight || !p->tmp.drained || !p->tmp.dial || !p->tmp.drilled || !p->ob ||
+	    !p->nbs || !p->og || !p->ngs || !p->ls || !p->gs || !p->es)
+		return -ENOMEM;
+	ag_overrides__apply(next, plan, &p->tmp);
+	ag_view_state__bind(&p->tmp, &p->nv);
+	return 0;
+}
+
+/* Listener l's rows: slots its table would change, old and new shares of its groups and endpoints.
+ */
+static int preview_listener(struct preview *p, uint32_t l)
+{
+	const struct ag_plan *plan = p->d->plan;
+	const struct ag_plan_listener *pl = &plan->listeners[l];
+	uint32_t ring = p->d->pub.ring_size;
+	uint64_t moved = 0;
+	unsigned int g, b;
+	char name[96];
+	int rc;
+
+	listener_label(plan, l, name, sizeof(name));
+	rc = ag_plan__compile(plan, l, &p->d->view, p->ob, p->og);
+	if (!rc)
+		rc = ag_plan__compile(plan, l, &p->nv, p->nbs, p->ngs);
+	if (!rc)
+		rc = ag_publisher__diff(&p->d->pub, plan, l, &p->nv, &moved);
+	if (rc)
+		return rc;
+	p->total += moved;
+	json_array_append_new(p->ls,
+			      json_pack("{s:s, s:I, s:I, s:f}", "listener", name, "slots_changed",
+					(json_int_t)moved, "slots", (json_int_t)ring, "changed_pct",
+					round2(100.0 * moved / ring)));
+	for (g = 0; g < pl->n_groups; g++) {
+		const struct ag_plan_group *pg = &plan->groups[pl->first_group + g];
+
+		json_array_append_new(p->gs, json_pack("{s:s, s:s, s:f, s:f}", "listener", name,
+						       "region", pg->cfg->region, "old_pct",
+						       round2(100.0 * p->og[pg->id]), "new_pct",
+						       round2(100.0 * p->ngs[pg->id])));
+		for (b = 0; b < pg->n_backends; b++) {
+			const struct ag_plan_backend *pb = &plan->backends[pg->first_backend + b];
+			char addr[INET_ADDRSTRLEN];
+
+			fmt_addr(pb->addr, addr);
+			json_array_append_new(
+			    p->es, json_pack("{s:s, s:s, s:s, s:f, s:f}", "listener", name,
+					     "region", pg->cfg->region, "address", addr, "old_pct",
+					     round2(100.0 * p->ob[pb->id]), "new_pct",
+					     round2(100.0 * p->nbs[pb->id])));
+		}
+	}
+	return 0;
+}
+
 /* What `next` would do to the tables: per listener slots moved, old/new shares. */
 static int preview(struct ag_cmds *c, const struct ag_overrides *next, const char *what,
 		   json_t **data, char **err)
 {
-	struct ag_daemon *d = c->d;
-	const struct ag_plan *plan = d->plan;
-	unsigned int nb = plan->n_backends ? plan->n_backends : 1;
-	unsigned int ng = plan->n_groups ? plan->n_groups : 1;
-	struct ag_view_state tmp = d->vs;
-	double *ob = NULL, *nbs = NULL, *og = NULL, *ngs = NULL;
-	json_t *ls = NULL, *gs = NULL, *es = NULL;
-	struct ag_view nv;
-	uint64_t total = 0;
-	unsigned int l, g, b;
-	int rc = -ENOMEM;
+	struct preview p;
+	uint32_t l;
+	int rc;
 
-	tmp.weight = calloc(nb, sizeof(*tmp.weight));
-	tmp.drained = calloc(nb, sizeof(*tmp.drained));
-	tmp.dial = calloc(ng, sizeof(*tmp.dial));
-	tmp.drilled = calloc(ng, sizeof(*tmp.drilled));
-	ob = calloc(nb, sizeof(*ob));
-	nbs = calloc(nb, sizeof(*nbs));
-	og = calloc(ng, sizeof(*og));
-	ngs = calloc(ng, sizeof(*ngs));
-	ls = json_array();
-	gs = json_array();
-	es = json_array();
-	if (!tmp.weight || !tmp.drained || !tmp.dial || !tmp.drilled || !ob || !nbs || !og ||
-	    !ngs || !ls || !gs || !es)
-		goto out;
-	ag_overrides__apply(next, plan, &tmp);
-	nv = d->view;
-	nv.weight = tmp.weight;
-	nv.drained = tmp.drained;
-	nv.dial = tmp.dial;
-	nv.drilled = tmp.drilled;
-	for (l = 0; l < plan->n_listeners; l++) {
-		const struct ag_plan_listener *pl = &plan->listeners[l];
-		char name[96];
-		uint64_t moved = 0;
-
-		listener_label(plan, l, name, sizeof(name));
-		rc = ag_plan__compile(plan, l, &d->view, ob, og);
-		if (!rc)
-			rc = ag_plan__compile(plan, l, &nv, nbs, ngs);
-		if (!rc)
-			rc = ag_publisher__diff(&d->pub, plan, l, &nv, &moved);
-		if (rc)
-			goto out;
-		total += moved;
-		json_array_append_new(ls, json_pack("{s:s, s:I, s:I, s:f}", "listener", name,
-						    "slots_changed", (json_int_t)moved, "slots",
-						    (json_int_t)d->pub.ring_size, "changed_pct",
-						    round2(100.0 * moved / d->pub.ring_size)));
-		for (g = 0; g < pl->n_groups; g++) {
-			const struct ag_plan_group *pg = &plan->groups[pl->first_group + g];
-
-			json_array_append_new(
-			    gs, json_pack("{s:s, s:s, s:f, s:f}", "listener", name, "region",
-					  pg->cfg->region, "old_pct", round2(100.0 * og[pg->id]),
-					  "new_pct", round2(100.0 * ngs[pg->id])));
-			for (b = 0; b < pg->n_backends; b++) {
-				const struct ag_plan_backend *pb =
-				    &plan->backends[pg->first_backend + b];
-				char addr[INET_ADDRSTRLEN];
-
-				fmt_addr(pb->addr, addr);
-				json_array_append_new(
-				    es, json_pack("{s:s, s:s, s:s, s:f, s:f}", "listener", name,
-						  "region", pg->cfg->region, "address", addr,
-						  "old_pct", round2(100.0 * ob[pb->id]), "new_pct",
-						  round2(100.0 * nbs[pb->id])));
-			}
-		}
+	rc = preview_init(&p, c->d, next);
+	for (l = 0; !rc && l < c->d->plan->n_listeners; l++)
+		rc = preview_listener(&p, l);
+	if (!rc) {
+		*data =
+		    json_pack("{s:b, s:s, s:I, s:i, s:o, s:o, s:o}", "dry_run", 1, "change", what,
+			      "slots_changed", (json_int_t)p.total, "overrides", (int)next->n,
+			      "listeners", p.ls, "groups", p.gs, "endpoints", p.es);
+		p.ls = p.gs = p.es = NULL;
+		rc = *data ? 0 : -ENOMEM;
 	}
-	*data = json_pack("{s:b, s:s, s:I, s:i, s:o, s:o, s:o}", "dry_run", 1, "change", what,
-			  "slots_changed", (json_int_t)total, "overrides", (int)next->n,
-			  "listeners", ls, "groups", gs, "endpoints", es);
-	ls = gs = es = NULL;
-	rc = *data ? 0 : -ENOMEM;
-out:
-	free(tmp.weight);
-	free(tmp.drained);
-	free(tmp.dial);
-	free(tmp.drilled);
-	free(ob);
-	free(nbs);
-	free(og);
-	free(ngs);
-	json_decref(ls);
-	json_decref(gs);
-	json_decref(es);
+	preview_free(&p);
 	if (rc)
 		return ag_ctl__fail(err, AG_CTL_EINTERNAL, "%s: preview failed: %s", what,
 				    strerror(-rc));

@@ -79,25 +79,12 @@ static void listener_label(const struct ag_plan_listener *pl, char *buf, size_t 
 		 pl->cfg->ranges[0].first);
 }
 
-int ag_metrics_src__collect(void *ctx, struct ag_metrics_snapshot *s)
+/* Per listener: its counters; share[] receives every backend's share of new flows. */
+static int fill_listeners(struct ag_daemon *d, struct ag_metrics_snapshot *s, double *share)
 {
-	struct ag_metrics_src *g = ctx;
-	struct ag_daemon *d = g->d;
 	const struct ag_plan *plan = d->plan;
-	double *share = NULL;
-	unsigned int i, r;
+	unsigned int i;
 	int err;
-
-	err = count_flows(g);
-	if (err)
-		return err;
-	s->listeners = calloc(plan->n_listeners ? plan->n_listeners : 1, sizeof(*s->listeners));
-	s->backends = calloc(plan->n_backends ? plan->n_backends : 1, sizeof(*s->backends));
-	share = calloc(plan->n_backends ? plan->n_backends : 1, sizeof(*share));
-	if (!s->listeners || !s->backends || !share) {
-		err = -ENOMEM;
-		goto out;
-	}
 
 	for (i = 0; i < plan->n_listeners; i++) {
 		const struct ag_plan_listener *pl = &plan->listeners[i];
@@ -108,13 +95,23 @@ int ag_metrics_src__collect(void *ctx, struct ag_metrics_snapshot *s)
 		listener_label(pl, ml->listener, sizeof(ml->listener));
 		err = d->fp->ops->listener_stats(d->fp, pl->id, &ml->traffic);
 		if (err)
-			goto out;
+			return err;
 		/* Shares as the weight compiler gave them to the published tables. */
 		err = ag_plan__compile(plan, pl->id, &d->view, share, NULL);
 		if (err)
-			goto out;
+			return err;
 	}
 	s->n_listeners = plan->n_listeners;
+	return 0;
+}
+
+static int fill_backends(struct ag_metrics_src *g, struct ag_metrics_snapshot *s,
+			 const double *share)
+{
+	struct ag_daemon *d = g->d;
+	const struct ag_plan *plan = d->plan;
+	unsigned int i, r;
+	int err;
 
 	for (i = 0; i < plan->n_backends; i++) {
 		const struct ag_plan_backend *pb = &plan->backends[i];
@@ -127,7 +124,7 @@ int ag_metrics_src__collect(void *ctx, struct ag_metrics_snapshot *s)
 		inet_ntop(AF_INET, &pb->addr, mb->address, sizeof(mb->address));
 		err = d->fp->ops->backend_stats(d->fp, pb->id, &mb->traffic);
 		if (err)
-			goto out;
+			return err;
 		mb->active_flows = pb->id < g->n_active ? g->active[pb->id] : 0;
 		mb->up = d->vs.up[pb->id];
 		mb->srtt_ns = d->prober ? ag_prober__srtt_ns(d->prober, pb->id) : 0;
@@ -137,19 +134,53 @@ int ag_metrics_src__collect(void *ctx, struct ag_metrics_snapshot *s)
 			mb->probes[r] = ag_prober__count(d->prober, pb->id, r);
 	}
 	s->n_backends = plan->n_backends;
+	return 0;
+}
+
+static int fill_reasons(struct ag_daemon *d, struct ag_metrics_snapshot *s)
+{
+	unsigned int r;
+	int err;
 
 	for (r = 0; r < AG_R__MAX; r++) {
 		struct ag_reason_stats rs;
 
 		err = d->fp->ops->reason_stats(d->fp, r, &rs);
 		if (err)
-			goto out;
+			return err;
 		s->reasons[r].name = ag_reason__name(r);
 		s->reasons[r].packets = rs.packets;
 		s->reasons[r].bytes = rs.bytes;
 	}
 	s->n_reasons = AG_R__MAX;
+	return 0;
+}
 
+int ag_metrics_src__collect(void *ctx, struct ag_metrics_snapshot *s)
+{
+	struct ag_metrics_src *g = ctx;
+	struct ag_daemon *d = g->d;
+	const struct ag_plan *plan = d->plan;
+	double *share = NULL;
+	int err;
+
+	err = count_flows(g);
+	if (err)
+		return err;
+	s->listeners = calloc(plan->n_listeners ? plan->n_listeners : 1, sizeof(*s->listeners));
+	s->backends = calloc(plan->n_backends ? plan->n_backends : 1, sizeof(*s->backends));
+	share = calloc(plan->n_backends ? plan->n_backends : 1, sizeof(*share));
+	if (!s->listeners || !s->backends || !share) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = fill_listeners(d, s, share);
+	if (!err)
+		err = fill_backends(g, s, share);
+	if (!err)
+		err = fill_reasons(d, s);
+	if (err)
+		goto out;
 	s->flow_entries = g->entries;
 	s->publishes = d->pub.stats.publishes;
 	s->last_publish_ns = d->pub.stats.last_duration_ns;

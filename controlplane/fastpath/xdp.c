@@ -219,6 +219,74 @@ static int check_pinned_maps(struct ag_xdp *x)
 
 static void xdp_free(struct ag_xdp *x);
 
+/* Size the maps for edge; each is pinned (or found pinned) under bpffs_dir. */
+static int set_pin_paths(struct ag_xdp *x, const struct ag_cfg_edge *edge)
+{
+	struct bpf_map *map;
+	unsigned int i;
+	int err;
+
+	bpf_map__set_max_entries(x->skel->maps.ag_lookup, AG_LOOKUP_BUCKETS(edge->ring_size));
+	bpf_map__set_max_entries(x->skel->maps.ag_flows, edge->max_flows);
+	bpf_map__set_max_entries(x->skel->maps.ag_nat_rev, edge->max_flows);
+	for (i = 0; (map = all_maps(x, i)); i++) {
+		char path[PATH_MAX];
+
+		if (snprintf(path, sizeof(path), "%s/%s", x->dir, bpf_map__name(map)) >=
+		    (int)sizeof(path)) {
+			pr_err("bpffs_dir %s: path too long\n", x->dir);
+			return -ENAMETOOLONG;
+		}
+		/* libbpf reuses a compatible pinned map, or pins the new one here. */
+		err = bpf_map__set_pin_path(map, path);
+		if (err) {
+			pr_err("%s: set pin path: %s\n", path, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+static int load_program(struct ag_xdp *x)
+{
+	int err = check_pinned_maps(x);
+
+	if (err)
+		return err;
+	err = anygate_bpf__load(x->skel);
+	if (err)
+		/* Pinned maps were checked above: what is left is mostly privilege. */
+		pr_err("loading the XDP program: %s%s\n", strerror(-err),
+		       err == -EPERM || err == -EACCES
+			   ? " (anygated needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON, or root; "
+			     "libbpf's log above says which check failed)"
+			   : " (libbpf's log above has the verifier's reason)");
+	return err;
+}
+
+/* Tables an earlier anygated left in adopted maps: of our ABI and ring size? */
+static int check_adopted_settings(struct ag_xdp *x, const struct ag_cfg_edge *edge)
+{
+	struct ag_settings cur = {0};
+	uint32_t zero = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(x->skel->maps.ag_settings), &zero, &cur) ||
+	    !cur.abi_version)
+		return 0;
+	if (cur.abi_version != AG_ABI_VERSION) {
+		pr_err("pinned maps under %s were written by ABI version %u, this anygated speaks "
+		       "%u: remove them with `anygated --detach -c CONFIG` (stops forwarding)\n",
+		       x->dir, cur.abi_version, AG_ABI_VERSION);
+		return -EPROTO;
+	}
+	if (cur.ring_size != edge->ring_size) {
+		pr_err("pinned tables under %s use ring_size %u, config says %u\n", x->dir,
+		       cur.ring_size, edge->ring_size);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /*
  * Open and load the program, pinning its maps under bpffs_dir, or adopting
  * maps pinned there by an earlier anygated (flows survive a restart). Pins
@@ -227,11 +295,7 @@ static void xdp_free(struct ag_xdp *x);
  */
 static struct ag_fastpath *xdp_open(const struct ag_cfg_edge *edge)
 {
-	struct ag_settings cur;
 	struct ag_xdp *x;
-	struct bpf_map *map;
-	unsigned int i;
-	uint32_t zero = 0;
 	int err;
 
 	hook_libbpf();
@@ -246,61 +310,19 @@ static struct ag_fastpath *xdp_open(const struct ag_cfg_edge *edge)
 	err = check_bpffs(x->dir);
 	if (err)
 		goto err_free;
-
 	x->skel = anygate_bpf__open();
 	if (!x->skel) {
 		err = -errno;
 		pr_err("opening the embedded XDP object: %s\n", strerror(errno));
 		goto err_free;
 	}
-	bpf_map__set_max_entries(x->skel->maps.ag_lookup, AG_LOOKUP_BUCKETS(edge->ring_size));
-	bpf_map__set_max_entries(x->skel->maps.ag_flows, edge->max_flows);
-	bpf_map__set_max_entries(x->skel->maps.ag_nat_rev, edge->max_flows);
-	for (i = 0; (map = all_maps(x, i)); i++) {
-		char path[PATH_MAX];
-
-		if (snprintf(path, sizeof(path), "%s/%s", x->dir, bpf_map__name(map)) >=
-		    (int)sizeof(path)) {
-			err = -ENAMETOOLONG;
-			pr_err("bpffs_dir %s: path too long\n", x->dir);
-			goto err_destroy;
-		}
-		/* libbpf reuses a compatible pinned map, or pins the new one here. */
-		err = bpf_map__set_pin_path(map, path);
-		if (err) {
-			pr_err("%s: set pin path: %s\n", path, strerror(-err));
-			goto err_destroy;
-		}
-	}
-	err = check_pinned_maps(x);
+	err = set_pin_paths(x, edge);
+	if (!err)
+		err = load_program(x);
+	if (!err)
+		err = check_adopted_settings(x, edge);
 	if (err)
 		goto err_destroy;
-	err = anygate_bpf__load(x->skel);
-	if (err) {
-		/* Pinned maps were checked above: what is left is mostly privilege. */
-		pr_err("loading the XDP program: %s%s\n", strerror(-err),
-		       err == -EPERM || err == -EACCES
-			   ? " (anygated needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON, or root; "
-			     "libbpf's log above says which check failed)"
-			   : " (libbpf's log above has the verifier's reason)");
-		goto err_destroy;
-	}
-
-	if (!bpf_map_lookup_elem(bpf_map__fd(x->skel->maps.ag_settings), &zero, &cur) &&
-	    cur.abi_version && cur.abi_version != AG_ABI_VERSION) {
-		pr_err("pinned maps under %s were written by ABI version %u, this anygated speaks "
-		       "%u: remove them with `anygated --detach -c CONFIG` (stops forwarding)\n",
-		       x->dir, cur.abi_version, AG_ABI_VERSION);
-		err = -EPROTO;
-		goto err_destroy;
-	}
-	if (cur.abi_version && cur.ring_size != edge->ring_size) {
-		pr_err("pinned tables under %s use ring_size %u, config says %u\n", x->dir,
-		       cur.ring_size, edge->ring_size);
-		err = -EINVAL;
-		goto err_destroy;
-	}
-
 	x->lookup = map_mmap(x->skel->maps.ag_lookup, &x->lookup_len);
 	x->lstate = map_mmap(x->skel->maps.ag_lstate, &x->lstate_len);
 	if (!x->lookup || !x->lstate) {
@@ -410,88 +432,86 @@ static void drop_unconfigured_links(struct ag_xdp *x, const struct ag_cfg_edge *
 	closedir(dir);
 }
 
-/*
- * Attach to every configured interface in native (driver) mode, each as a
- * bpf_link pinned at <bpffs_dir>/link_<ifname>. A link pinned there by an
- * earlier anygated is adopted: our program replaces its program atomically
- * (bpf_link_update), so forwarding never stops. Links pinned for interfaces
- * no longer configured are detached. 0 or -errno (what this call attached
- * anew is undone; adopted links stay).
- */
-static int xdp_attach(struct ag_fastpath *fp, const struct ag_cfg_edge *edge)
+/* Adopt l's pinned link: one atomic swap, packets see the old program or ours, never none. */
+static int adopt_link(struct ag_xdp *x, struct ag_xdp_link *l, int prog_fd)
 {
-	struct ag_xdp *x = xdp_of(fp);
-	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_DRV_MODE);
-	int prog_fd = bpf_program__fd(x->skel->progs.anygate_xdp);
-	unsigned int i, kept, first = x->n_links;
-	int err = 0;
+	int err;
 
-	drop_unconfigured_links(x, edge);
-	for (i = 0; i < edge->n_ifaces; i++) {
-		const char *name = edge->ifaces[i].name;
-		struct ag_xdp_link *l = &x->links[x->n_links];
-		int ifindex = if_nametoindex(name);
-
-		memset(l, 0, sizeof(*l));
-		if (!ifindex) {
-			err = -errno;
-			pr_err("interface %s: %s\n", name, strerror(errno));
-			goto err;
-		}
-		err = link_pin_path(x->dir, name, l->pin, sizeof(l->pin));
-		if (err)
-			goto err;
-		l->ifindex = ifindex;
-		snprintf(l->name, sizeof(l->name), "%s", name);
-
-		l->fd = find_pinned_link(l->pin, name, ifindex);
-		if (l->fd >= 0) {
-			/* One atomic swap: packets see the old program or ours, never none. */
-			if (bpf_link_update(l->fd, prog_fd, NULL)) {
-				err = -errno;
-				pr_err("XDP on %s: replacing the program in pinned link %s: %s\n",
-				       name, l->pin, strerror(-err));
-				close(l->fd);
-				goto err;
-			}
-			l->adopted = true;
-			x->links_found++;
-			x->n_links++;
-			pr_info("XDP on %s (ifindex %d): adopted pinned link %s, program replaced "
-				"atomically\n",
-				name, ifindex, l->pin);
-			continue;
-		}
-		if (l->fd != -ENOENT) {
-			err = l->fd;
-			goto err;
-		}
-
-		l->fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
-		if (l->fd < 0) {
-			err = -errno;
-			pr_err("attaching XDP in native mode to %s (ifindex %d): %s%s\n", name,
-			       ifindex, strerror(-err),
-			       err == -EBUSY || err == -EEXIST
-				   ? " (another XDP program is attached)"
-			       : err == -EOPNOTSUPP ? " (driver has no native XDP)"
-						    : "");
-			goto err;
-		}
-		if (bpf_obj_pin(l->fd, l->pin)) {
-			err = -errno;
-			pr_err("pinning the XDP link of %s at %s: %s\n", name, l->pin,
-			       strerror(-err));
-			close(l->fd); /* unpinned: closing detaches */
-			goto err;
-		}
-		x->n_links++;
-		pr_info("XDP attached to %s (ifindex %d, native mode), link pinned at %s\n", name,
-			ifindex, l->pin);
+	if (bpf_link_update(l->fd, prog_fd, NULL)) {
+		err = -errno;
+		pr_err("XDP on %s: replacing the program in pinned link %s: %s\n", l->name, l->pin,
+		       strerror(-err));
+		close(l->fd);
+		return err;
 	}
+	l->adopted = true;
+	x->links_found++;
+	pr_info("XDP on %s (ifindex %d): adopted pinned link %s, program replaced atomically\n",
+		l->name, l->ifindex, l->pin);
 	return 0;
-err:
-	/* Undo only what this call attached; adopted links were forwarding before us. */
+}
+
+/* A new link for l in native mode, pinned: the pin, not our fd, keeps it attached. */
+static int create_link(struct ag_xdp_link *l, int prog_fd)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_DRV_MODE);
+	int err;
+
+	l->fd = bpf_link_create(prog_fd, l->ifindex, BPF_XDP, &opts);
+	if (l->fd < 0) {
+		err = -errno;
+		pr_err("attaching XDP in native mode to %s (ifindex %d): %s%s\n", l->name,
+		       l->ifindex, strerror(-err),
+		       err == -EBUSY || err == -EEXIST ? " (another XDP program is attached)"
+		       : err == -EOPNOTSUPP	       ? " (driver has no native XDP)"
+						       : "");
+		return err;
+	}
+	if (bpf_obj_pin(l->fd, l->pin)) {
+		err = -errno;
+		pr_err("pinning the XDP link of %s at %s: %s\n", l->name, l->pin, strerror(-err));
+		close(l->fd); /* unpinned: closing detaches */
+		return err;
+	}
+	pr_info("XDP attached to %s (ifindex %d, native mode), link pinned at %s\n", l->name,
+		l->ifindex, l->pin);
+	return 0;
+}
+
+/* Interface name's link into x->links[x->n_links]: adopted if pinned, else new. */
+static int attach_one(struct ag_xdp *x, const char *name, int prog_fd)
+{
+	struct ag_xdp_link *l = &x->links[x->n_links];
+	int err;
+
+	memset(l, 0, sizeof(*l));
+	l->ifindex = if_nametoindex(name);
+	if (!l->ifindex) {
+		err = -errno;
+		pr_err("interface %s: %s\n", name, strerror(errno));
+		return err;
+	}
+	err = link_pin_path(x->dir, name, l->pin, sizeof(l->pin));
+	if (err)
+		return err;
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	l->fd = find_pinned_link(l->pin, name, l->ifindex);
+	if (l->fd >= 0)
+		err = adopt_link(x, l, prog_fd);
+	else if (l->fd == -ENOENT)
+		err = create_link(l, prog_fd);
+	else
+		err = l->fd;
+	if (!err)
+		x->n_links++;
+	return err;
+}
+
+/* Undo the links from first on that were new; adopted links were forwarding before us. */
+static void undo_new_links(struct ag_xdp *x, unsigned int first)
+{
+	unsigned int i, kept;
+
 	for (i = first, kept = first; i < x->n_links; i++) {
 		struct ag_xdp_link *l = &x->links[i];
 
@@ -507,7 +527,32 @@ err:
 		pr_info("XDP detached from %s\n", l->name);
 	}
 	x->n_links = kept;
-	return err;
+}
+
+/*
+ * Attach to every configured interface in native (driver) mode, each as a
+ * bpf_link pinned at <bpffs_dir>/link_<ifname>. A link pinned there by an
+ * earlier anygated is adopted: our program replaces its program atomically
+ * (bpf_link_update), so forwarding never stops. Links pinned for interfaces
+ * no longer configured are detached. 0 or -errno (what this call attached
+ * anew is undone; adopted links stay).
+ */
+static int xdp_attach(struct ag_fastpath *fp, const struct ag_cfg_edge *edge)
+{
+	struct ag_xdp *x = xdp_of(fp);
+	int prog_fd = bpf_program__fd(x->skel->progs.anygate_xdp);
+	unsigned int i, first = x->n_links;
+	int err;
+
+	drop_unconfigured_links(x, edge);
+	for (i = 0; i < edge->n_ifaces; i++) {
+		err = attach_one(x, edge->ifaces[i].name, prog_fd);
+		if (err) {
+			undo_new_links(x, first);
+			return err;
+		}
+	}
+	return 0;
 }
 
 /* True when open or attach found a fast path pinned by an earlier anygated. */
