@@ -4,6 +4,8 @@
  * republishes at once (recording decision -> switch time), and a periodic
  * pass orders each listener's groups by measured RTT with hysteresis.
  */
+#include "health.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -11,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "health.h"
 
 #include "daemon.h"
 #include "log.h"

@@ -4,14 +4,14 @@
  * state (plan, view, prober, publisher) and the fast path's counters. Runs on
  * the event loop's thread, inside MHD_run.
  */
+#include "metrics_src.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "metrics_src.h"
 
 #include "daemon.h"
 #include "fastpath.h"
