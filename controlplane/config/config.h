@@ -217,6 +217,15 @@ void ag_config__free(struct ag_config *cfg);
 struct ag_config *ag_config__load_or_report(const char *path);
 
 /*
+ * The keys a reload cannot change (marked "restart only" in docs/config.md:
+ * edge.ring_size, edge.interfaces, ...): 0 when new keeps every one of them as
+ * old has it, else -EINVAL with "file:line: key: changes only with a restart
+ * (running: unchanged)" added to errs for each (file and line: new's edge).
+ */
+int ag_config__check_restart_only(const struct ag_config *old, const struct ag_config *new,
+				  struct ag_errors *errs);
+
+/*
  * Single-field validators shared by the config file and the control socket, so
  * the same value is refused with the same words either way. Each returns NULL
  * when valid, else a static problem string such as "must be 0-255".
