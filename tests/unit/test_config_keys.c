@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The config key declarations (controlplane/config/keys.c) and what is built
- * from them: the declarations must be complete enough for the parser, and the
- * restart-only keys a reload refuses are the ones flagged there, with the
- * daemon's words.
+ * from them: docs/config.md's key tables must be exactly what the declarations
+ * print (scripts/gen-config-doc.sh rewrites them), the declarations must be
+ * complete enough for the parser, and the restart-only keys a reload refuses
+ * are the ones flagged there, with the daemon's words.
  */
 #include <CUnit/Basic.h>
 #include <errno.h>
@@ -34,6 +35,104 @@ static int suite_clean(void)
 	if (chdir(oldcwd) < 0)
 		return -1;
 	return rmdir(tmpdir);
+}
+
+/* ------------------------------------------------------------------------ */
+/* docs/config.md                                                           */
+
+static char *read_file(const char *path)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = fopen(path, "r"), *m;
+	char chunk[4096];
+	size_t n;
+
+	if (!f)
+		return NULL;
+	m = open_memstream(&buf, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		fwrite(chunk, 1, n, m);
+	fclose(f);
+	fclose(m);
+	return buf;
+}
+
+static char *doc_table(const struct ag_cfg_block *b)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_EQUAL(ag_cfg__doc_table(b, m), 0);
+	fclose(m);
+	return buf;
+}
+
+struct doc_check {
+	const char *page;
+	unsigned int tables;
+	bool same;
+};
+
+/* The page's text between a block's markers is what the declarations print. */
+static void check_table(const struct ag_cfg_block *b, void *arg)
+{
+	struct doc_check *dc = arg;
+	char begin[64], end[64], *want;
+	const char *p, *q;
+
+	if (!b->id)
+		return;
+	dc->tables++;
+	snprintf(begin, sizeof(begin), "<!-- keys:%s begin -->\n", b->id);
+	snprintf(end, sizeof(end), "<!-- keys:%s end -->\n", b->id);
+	p = strstr(dc->page, begin);
+	q = p ? strstr(p, end) : NULL;
+	if (!p || !q) {
+		fprintf(stderr, "\n  docs/config.md has no %s...%s", begin, end);
+		dc->same = false;
+		return;
+	}
+	p += strlen(begin);
+	want = doc_table(b);
+	if ((size_t)(q - p) != strlen(want) || memcmp(p, want, q - p)) {
+		fprintf(stderr, "\n  docs/config.md: the table of %s differs from keys.c:\n%s",
+			b->id, want);
+		dc->same = false;
+	}
+	free(want);
+}
+
+static void test_doc_tables(void)
+{
+	const char *dir = getenv("AG_SRCDIR");
+	struct doc_check dc = {.same = true};
+	char path[PATH_MAX];
+	const char *p;
+	unsigned int markers = 0;
+	char *page;
+
+	if (!dir) {
+		fprintf(stderr, "\n  AG_SRCDIR is not set (meson test sets it)\n");
+		CU_FAIL_FATAL("AG_SRCDIR unset");
+	}
+	snprintf(path, sizeof(path), "%s/docs/config.md", dir);
+	page = read_file(path);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(page);
+	dc.page = page;
+	ag_cfg__walk(&ag_cfg_root, check_table, &dc);
+	if (!dc.same)
+		fprintf(stderr, "\n  run scripts/gen-config-doc.sh after building\n");
+	CU_ASSERT(dc.same);
+	/* and no marker of a block that is not declared: two for each table */
+	for (p = page; (p = strstr(p, "<!-- keys:")); p++)
+		markers++;
+	CU_ASSERT_EQUAL(markers, 2 * dc.tables);
+	CU_ASSERT_EQUAL(dc.tables, 11);
+	free(page);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -220,6 +319,7 @@ int main(void)
 		const char *name;
 		CU_TestFunc fn;
 	} tests[] = {
+	    {"docs/config.md key tables", test_doc_tables},
 	    {"declarations complete", test_declarations},
 	    {"restart-only keys", test_restart_only},
 	};
