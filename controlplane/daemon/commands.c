@@ -1153,7 +1153,7 @@ static int cmd_check(struct ag_ctl_req *req, json_t **data, char **err)
 		ag_errors__add(&errs, path, 0, NULL, "%s", strerror(errno));
 	if (cfg) {
 		/* What a reload of this file would refuse beyond the validator. */
-		ag_daemon__check_reload_edge(&d->cfg->edge, &cfg->edge, path, &errs);
+		ag_config__check_restart_only(d->cfg, cfg, &errs);
 		plan = ag_plan__new(cfg);
 		if (!plan)
 			ag_errors__add(&errs, path, 0, NULL, "laying out: %s", strerror(errno));

@@ -182,40 +182,6 @@ unsigned int ag_daemon__stale_overrides(const struct ag_daemon *d, bool log)
 /* ------------------------------------------------------------------------ */
 /* Reload                                                                   */
 
-/* Which edge settings a reload cannot change without reloading the fast path. */
-int ag_daemon__check_reload_edge(const struct ag_cfg_edge *old, const struct ag_cfg_edge *new,
-				 const char *path, struct ag_errors *errs)
-{
-	unsigned int i;
-	int err = 0;
-
-#define AG_RESTART_ONLY(cond, key)                                                                 \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			ag_errors__add(errs, path, new->line, key,                                 \
-				       "changes only with a restart (running: unchanged)");        \
-			err = -EINVAL;                                                             \
-		}                                                                                  \
-	} while (0)
-	AG_RESTART_ONLY(old->ring_size != new->ring_size, "edge.ring_size");
-	AG_RESTART_ONLY(old->max_flows != new->max_flows, "edge.max_flows");
-	AG_RESTART_ONLY(strcmp(old->bpffs_dir, new->bpffs_dir), "edge.bpffs_dir");
-	AG_RESTART_ONLY(old->fastpath != new->fastpath, "edge.fastpath");
-	AG_RESTART_ONLY(strcmp(old->control_socket, new->control_socket), "edge.control_socket");
-	AG_RESTART_ONLY(strcmp(old->metrics_addr, new->metrics_addr), "edge.metrics");
-	AG_RESTART_ONLY(strcmp(old->dpdk.shm_name ? old->dpdk.shm_name : "",
-			       new->dpdk.shm_name ? new->dpdk.shm_name : ""),
-			"edge.dpdk.shm_name");
-	AG_RESTART_ONLY(old->admin_gid != new->admin_gid, "edge.admin_group");
-	AG_RESTART_ONLY(old->control_gid != new->control_gid, "edge.control_group");
-	for (i = 0; i < old->n_ifaces && old->n_ifaces == new->n_ifaces; i++)
-		if (strcmp(old->ifaces[i].name, new->ifaces[i].name))
-			break;
-	AG_RESTART_ONLY(old->n_ifaces != new->n_ifaces || i < old->n_ifaces, "edge.interfaces");
-#undef AG_RESTART_ONLY
-	return err;
-}
-
 /* The config file as a reload takes it, or NULL with every problem in errs and the log. */
 static struct ag_config *reload_config(struct ag_daemon *d, struct ag_errors *errs)
 {
@@ -226,7 +192,7 @@ static struct ag_config *reload_config(struct ag_daemon *d, struct ag_errors *er
 	cfg = ag_config__load(d->config_path, errs);
 	if (!cfg && errs->count == first)
 		ag_errors__add(errs, d->config_path, 0, NULL, "%s", strerror(errno));
-	if (cfg && ag_daemon__check_reload_edge(&d->cfg->edge, &cfg->edge, d->config_path, errs)) {
+	if (cfg && ag_config__check_restart_only(d->cfg, cfg, errs)) {
 		ag_config__free(cfg);
 		cfg = NULL;
 	}

@@ -111,11 +111,4 @@ unsigned int ag_daemon__stale_overrides(const struct ag_daemon *d, bool log);
  */
 int ag_daemon__active_flows(struct ag_daemon *d, uint64_t *per_backend, uint64_t *entries);
 
-/*
- * Edge keys a reload cannot change (they need a restart): each one that
- * differs between old and new is added to errs as file:line: key: problem.
- */
-int ag_daemon__check_reload_edge(const struct ag_cfg_edge *old, const struct ag_cfg_edge *new,
-				 const char *path, struct ag_errors *errs);
-
 #endif /* AG_DAEMON_H */
