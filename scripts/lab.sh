@@ -126,7 +126,7 @@ do_status() {
 	fi
 	if [ -e "/run/netns/$(ns edge)" ]; then
 		echo "edge interfaces (XDP state):"
-		for n in e0 $(seq -f 'e%g' 1 $AG_REGIONS); do
+		for n in e0 $(seq -f 'e%g' 1 "$AG_REGIONS"); do
 			ip -n "$(ns edge)" -d link show dev "$n" 2>/dev/null |
 				awk -v n="$n" '
 					NR == 1 { x = "none" }

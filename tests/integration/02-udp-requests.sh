@@ -4,6 +4,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 ag_test_begin
+# shellcheck disable=SC2119 # no group given on purpose: the default lab config
 ag_lab_start
 
 N=300
@@ -21,6 +22,7 @@ while read -r name; do
 	fi
 done <"$out"
 ag_info "udp: $(sort "$out" | uniq -c | awk '{printf "%s=%s ", $2, $1}')"
+# shellcheck disable=SC2015 # A && B || fail: fails when either fails, as meant
 [ $bad -eq 0 ] && [ $rc -eq 0 ] || ag_fail "$bad of $N UDP requests got no valid reply (ag-testcli exit $rc)"
 # Two backends of equal weight per group: one backend for all 300 flows
 # (chance 2^-299 when the hash and tables work) means a broken spread.

@@ -4,6 +4,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 ag_test_begin
+# shellcheck disable=SC2119 # no group given on purpose: the default lab config
 ag_lab_start
 
 attached=$(edge_xdp_ifaces | tr '\n' ' ')

@@ -22,6 +22,7 @@ sed -i '0,/weight = 128;/s//weight = 300;/' "$tmp/bad.conf"
 sed -i '0,/ring_size = 65537;/s//ring_size = 65537;\n\tno_such_key = 1;/' "$tmp/bad.conf"
 wline=$(grep -n 'weight = 300;' "$tmp/bad.conf" | cut -d: -f1)
 kline=$(grep -n 'no_such_key' "$tmp/bad.conf" | cut -d: -f1)
+# shellcheck disable=SC2015 # A && B || fail: fails when either fails, as meant
 [ -n "$wline" ] && [ -n "$kline" ] || ag_die "could not plant the errors in $tmp/bad.conf"
 
 "$AG_ANYGATED" --check "$tmp/bad.conf" >"$tmp/out" 2>"$tmp/err"

@@ -9,6 +9,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 ag_test_begin
+# shellcheck disable=SC2119 # no group given on purpose: the default lab config
 ag_lab_start
 lab_rtt_parse
 
@@ -27,6 +28,7 @@ for ((n = 1; n <= AG_REGIONS; n++)); do
 	m=$(edge_rtt $n 5 2>"$AG_RUN/rtt$n.err") || ag_fail "ping r$n: $(cat "$AG_RUN/rtt$n.err")"
 	cat "$AG_RUN/rtt$n.err"
 	ping_ms[n]=$m
+	# shellcheck disable=SC2013 # one line of samples: its words are what we want
 	for s in $(sed 's/^rtt r[0-9]*: //' "$AG_RUN/rtt$n.err"); do
 		floor_ok "$s" "$want" || ag_fail "$region: a ping took $s ms, less than the configured $want ms"
 	done

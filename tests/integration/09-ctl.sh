@@ -12,6 +12,7 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 ag_test_begin
 PY3=/usr/bin/python3
+# shellcheck disable=SC2034 # read by lab_up in lib.sh (size of the bulk file)
 AG_BULK_MB=16
 lab_up || ag_fail "could not build the lab"
 
@@ -198,6 +199,7 @@ sed -i '0,/weight = 128;/s//weight = 256;/' "$AG_RUN/w256.conf"
 "$AG_ANYGATED" --check "$AG_RUN/w256.conf" 2>"$AG_RUN/w256check.err" && ag_fail "--check took weight 256"
 file_words=$(grep -o 'weight: .*' "$AG_RUN/w256check.err")
 ag_info "weight 256: socket \"$sock_words\", config file \"...$file_words\""
+# shellcheck disable=SC2015 # A && B || fail: fails when either fails, as meant
 [ -n "$file_words" ] && [ "$sock_words" = "$file_words" ] ||
 	ag_fail "weight 256: socket says \"$sock_words\", config file \"$file_words\""
 
@@ -320,6 +322,7 @@ grep -qx r1b2 "$AG_RUN/w0.txt" || ag_fail "weight 0: r1b2 gets nothing"
 c dial ctl set dial eu-west 50
 expect_rc 0 "set dial 50"
 udp 200 34000 >"$AG_RUN/d50.txt" || ag_fail "UDP flows failed at dial 50"
+# shellcheck disable=SC2015 # A && B || fail: fails when either fails, as meant
 grep -qx r1b2 "$AG_RUN/d50.txt" && grep -q '^r2b' "$AG_RUN/d50.txt" ||
 	ag_fail "dial 50 does not split eu-west/us-east: $(sort "$AG_RUN/d50.txt" | uniq -c)"
 ctl listeners | grep -q 'eu-west .*\[dial 50\]' || ag_fail "listeners does not show the dial"
@@ -368,6 +371,7 @@ grep -q '"pending": null' "$STATE" || ag_fail "state file still pending after co
 ctl overrides clear >/dev/null || ag_fail "clear after confirm"
 
 # ------------------------------------------------------------ restart keeps overrides
+# shellcheck disable=SC2015 # A && B || fail: fails when either fails, as meant
 ctl set weight 10.1.1.12 7 >/dev/null && ctl region fail ap-south >/dev/null || ag_fail "setting overrides"
 ctl --json overrides | json '[(r["kind"], r["selector"], r["value"]) for r in d]' >"$AG_RUN/ovr.before"
 agd_stop || ag_fail "anygated stop: $AGD_STATUS"

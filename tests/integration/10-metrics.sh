@@ -160,6 +160,7 @@ a1="address=\"$(backend_addr r1b1)\""
 # The only processes in r1b1's namespace are its server's.
 pids=$(ip netns pids "$(ns r1b1)")
 [ -n "$pids" ] || ag_fail "no server process in $(ns r1b1)"
+# shellcheck disable=SC2086 # one pid a line: split on purpose
 kill $pids || ag_fail "could not stop r1b1's server"
 down() { scrape f && [ "$(val f anygate_backend_up "$L80" "$a1")" = 0 ]; }
 wait_for 15 "r1b1 reported down" down || ag_fail "r1b1 still up in metrics after its server stopped"

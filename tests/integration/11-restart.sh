@@ -33,6 +33,7 @@ metric() {
 }
 # Counters of the TCP stack of one namespace (per netns /proc/net/snmp).
 tcp_stat() {
+	# shellcheck disable=SC2016 # an awk program: awk expands $i, not the shell
 	nsx "$1" awk -v f="$2" '/^Tcp:/ { if (!h) { for (i = 1; i <= NF; i++) c[$i] = i; h = 1 }
 		else print $c[f] }' /proc/net/snmp
 }
@@ -50,7 +51,7 @@ link_field() { # IFACE FIELD: "id" or "prog_id" of the pinned link
 # 0 when ss leaves it out (it prints only non-zero ones).
 sock_field() {
 	nsx "$1" ss -Htin state established '( sport = :8001 or dport = :8001 )' |
-		tr ' \t' '\n\n' | awk -F: -v k="$2" '$1 == k { v = $2; sub(/.*\//, "", v); print v; f = 1 }
+		tr '[:blank:]' '\n' | awk -F: -v k="$2" '$1 == k { v = $2; sub(/.*\//, "", v); print v; f = 1 }
 			END { if (!f) print 0 }'
 }
 # Segments the sender retransmitted that the receiver did not already have
@@ -124,6 +125,7 @@ done
 [ -n "$srv" ] || ag_fail "no backend holds the bulk connection"
 lost_before=$(lost_segments)
 retrans_before=$(sock_field "$srv" retrans)
+# shellcheck disable=SC2015 # A && B || fail: fails when either fails, as meant
 [ -n "$flows_before" ] && [ "$flows_before" -ge 1 ] || ag_fail "flow table empty during the transfer ($flows_before)"
 [ "$active_before" -ge 1 ] || ag_fail "no active flow on listener tcp:80 during the transfer"
 ag_info "before restart: $(size_of) bytes received, $flows_before flows, tcp:80 new flows $newf_before, link $link_before prog $prog_before"

@@ -20,6 +20,7 @@ long_pid=$!
 
 # New connections, one after the other, from a loop inside the client's
 # namespace; each line "start-ms end-ms rc backend".
+# shellcheck disable=SC2016 # a script for bash -c: its own $1, $2 and $(...)
 nsx client bash -c '
 	end=$(($(date +%s%3N) + $1))
 	while [ "$(date +%s%3N)" -lt $end ]; do
@@ -35,6 +36,7 @@ flowing() { [ "$(wc -l <"$AG_RUN/new.out")" -ge 20 ]; }
 wait_for 10 "traffic before the failure" flowing ||
 	ag_fail "no new connections are being made"
 t_kill=$(now_ms)
+# shellcheck disable=SC2015 # A && B || fail: fails when either fails, as meant
 lab_server_stop r1b1 && lab_server_stop r1b2 || ag_fail "could not stop eu-west's servers"
 ag_info "eu-west stopped at +0 ms (both servers)"
 
@@ -63,7 +65,7 @@ last_fail=$(awk -v k="$t_kill" '$2 >= k && ($3 != 0 || $4 ~ /^r1b/) { t = $1 - k
 ag_info "failover: last failed or eu-west connection at +${last_fail} ms after the stop; anygated switched tables ${switched:-?} ms after the deciding probe; $after new connections after the window all on us-east"
 
 # Long-lived connections: those on the surviving regions ran the whole time.
-cat "$AG_RUN/long.out" | sed 's/^/  /'
+sed 's/^/  /' "$AG_RUN/long.out"
 others=$(awk '$2 !~ /^r1b/' "$AG_RUN/long.out" | wc -l)
 [ "$others" -ge 1 ] || ag_fail "no long-lived connection landed outside eu-west (dial 50): cannot check survivors"
 broken=$(awk '$2 !~ /^r1b/ && $3 != "ok"' "$AG_RUN/long.out")
@@ -71,6 +73,7 @@ broken=$(awk '$2 !~ /^r1b/ && $3 != "ok"' "$AG_RUN/long.out")
 ag_info "long-lived: $others connections on us-east/ap-south all kept echoing (zero resets)"
 
 # Restore: traffic comes back to eu-west.
+# shellcheck disable=SC2015 # A && B || fail: fails when either fails, as meant
 lab_server_restart r1b1 && lab_server_restart r1b2 || ag_fail "could not restart eu-west's servers"
 back() {
 	local r

@@ -21,6 +21,7 @@ done
 [ -n "$sport" ] || ag_fail "no UDP flow among 41 source ports landed on r1b1"
 
 # The UDP flow keeps sending from that port: one request every 100 ms.
+# shellcheck disable=SC2016 # a script for bash -c: its own $1, $2 and $(...)
 nsx client bash -c '
 	end=$(($(date +%s%3N) + 7000))
 	while [ "$(date +%s%3N)" -lt $end ]; do

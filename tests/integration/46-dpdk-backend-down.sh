@@ -29,6 +29,7 @@ nsx client "$AG_TESTCLI" --sport-base 30000 --timeout-ms 3000 "$AG_VIP" 5000 $N 
 on_b1=$(grep -cx r1b1 "$AG_RUN/udp1.out")
 on_b2=$(grep -cx r1b2 "$AG_RUN/udp1.out")
 [ $((on_b1 + on_b2)) -eq $N ] || ag_fail "UDP round 1 went elsewhere: $(sort "$AG_RUN/udp1.out" | uniq -c)"
+# shellcheck disable=SC2015 # A && B || fail: fails when either fails, as meant
 [ "$on_b1" -ge 1 ] && [ "$on_b2" -ge 1 ] || ag_fail "UDP round 1: r1b1=$on_b1 r1b2=$on_b2, want both"
 
 # Long-lived TCP connections (echo every 100 ms) across the change.
@@ -62,6 +63,7 @@ b2=$(awk '$2 == "r1b2"' "$AG_RUN/long.out" | wc -l)
 rst=$(stat reason_tcp_rst_backend_down)
 ag_info "udp: $on_b1 of $N flows moved r1b1 -> r1b2 (udp_resteer $resteer); tcp: r1b1 $reset/$b1 reset, r1b2 $ok/$b2 ok, tcp_rst_backend_down $rst"
 [ $((b1 + b2)) -eq $C ] || ag_fail "TCP connections: $(cat "$AG_RUN/long.out")"
+# shellcheck disable=SC2015 # A && B || fail: fails when either fails, as meant
 [ "$b1" -ge 1 ] && [ "$reset" -eq "$b1" ] || ag_fail "r1b1's connections: $reset of $b1 reset"
 [ "$ok" -eq "$b2" ] || ag_fail "r1b2's connections: only $ok of $b2 ran through"
 [ "$rst" -ge "$b1" ] || ag_fail "tcp_rst_backend_down counted $rst for $b1 connections"

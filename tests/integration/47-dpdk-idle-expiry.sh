@@ -12,6 +12,7 @@ conf=$AG_RUN/test.conf
 ag_config_write "$conf" "eu-west:r1b1=1,r1b2=1"
 sed -i 's/^\tmax_flows = 65536;/\tmax_flows = 65536;\n\tudp_idle_s = 2;/' "$conf"
 grep -q 'udp_idle_s = 2;' "$conf" || ag_fail "could not set udp_idle_s"
+# shellcheck disable=SC2015 # A && B || fail: fails when either fails, as meant
 dp_config "$conf" && dp_handover && dp_publish "$conf" && dp_start "$conf" ||
 	ag_fail "anygate-dp did not come up"
 N=100

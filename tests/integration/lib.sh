@@ -31,6 +31,7 @@ AG_NAT_ADDR=10.255.0.1
 AG_TESTSRV=$AG_BUILD/tests/integration/ag-testsrv
 AG_TESTCLI=$AG_BUILD/tests/integration/ag-testcli
 AG_WANDELAY=$AG_BUILD/tests/integration/ag-wandelay
+# shellcheck disable=SC2034 # used by the tests that source this file
 AG_LONGCONN=$AG_BUILD/tests/integration/ag-longconn
 AG_XDP_PASS=$AG_BUILD/tests/integration/xdp_pass.bpf.o
 AG_ANYGATED=$AG_BUILD/controlplane/anygated
@@ -166,7 +167,7 @@ lab_rtt_parse() {
 		ag_die "AG_RTT='$spec': give $AG_REGIONS round-trip times in ms, e.g. 2,20,60"
 	for v in "${vals[@]}"; do
 		n=$((n + 1))
-		[[ $v =~ ^[0-9]{1,5}(\.[0-9]{1,3})?$ ]] && awk -v v="$v" 'BEGIN { exit !(v <= 10000) }' ||
+		{ [[ $v =~ ^[0-9]{1,5}(\.[0-9]{1,3})?$ ]] && awk -v v="$v" 'BEGIN { exit !(v <= 10000) }'; } ||
 			ag_die "AG_RTT='$spec': '$v' is not a round-trip time in ms (0 to 10000)"
 		AG_RTT_MS[n]=$v
 	done
@@ -308,7 +309,7 @@ lab_stop_wan() {
 # ("dir=ab" edge -> region, "dir=ba" region -> edge) of key=value pairs.
 wan_stats() {
 	local f=$AG_RUN/wan$1.stats pid
-	pid=$(cat "$AG_RUN/wan$1.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null || {
+	{ pid=$(cat "$AG_RUN/wan$1.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; } || {
 		echo "delay bridge wan$1 is not running" >&2
 		return 1
 	}
@@ -324,6 +325,7 @@ wan_stats() {
 edge_rtt() {
 	local n=$1 c=${2:-5} out
 	out=$(nsx edge ping -n -c "$c" -i 0.2 -W 3 "10.$n.0.2" 2>&1)
+	# shellcheck disable=SC2046 # one word per sample: split on purpose
 	set -- $(sed -n 's/.* time=\([0-9.]*\) ms.*/\1/p' <<<"$out" | sort -g)
 	[ $# -gt 0 ] || {
 		echo "no ping reply from 10.$n.0.2: $out" >&2
@@ -366,6 +368,7 @@ lab_server_wait() {
 lab_server_stop() {
 	local pids
 	pids=$(ip netns pids "$(ns "$1")" 2>/dev/null)
+	# shellcheck disable=SC2086 # one pid a line: split on purpose
 	[ -n "$pids" ] && kill $pids 2>/dev/null
 	wait_for 10 "$1 stopped" test -z "$(ip netns pids "$(ns "$1")" 2>/dev/null)"
 }
@@ -491,6 +494,7 @@ agd_stop() {
 bpffs_pins() {
 	# Only anygate's own pins: iproute2 creates ip/tc/xdp folders in any bpffs it
 	# finds (another test's `ip link ... obj`), which are not ours to count.
+	# shellcheck disable=SC2010 # pin names are ours (no newlines); the baseline is the same ls
 	ls -A "$AG_BPFFS" | grep -vxF -f "$AG_RUN/bpffs.baseline" | grep -E '^(ag_|link_)'
 }
 
