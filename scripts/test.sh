@@ -51,10 +51,13 @@ if [ "$(id -u)" -eq 0 ]; then
 else
 	echo "test.sh: not root: skipping deps.sh (bpf and integration suites will skip)"
 fi
+# -Dwerror=true: the project's default, forced here too because a build dir set
+# up before that default keeps its own value across --reconfigure.
 if [ -f "$BUILD/build.ninja" ]; then
-	meson setup --reconfigure "$BUILD" >/dev/null || meson setup --wipe "$BUILD"
+	meson setup --reconfigure -Dwerror=true "$BUILD" >/dev/null ||
+		meson setup --wipe -Dwerror=true "$BUILD"
 else
-	meson setup "$BUILD"
+	meson setup -Dwerror=true "$BUILD"
 fi || {
 	echo "test.sh: meson setup failed"
 	total_fail=1
