@@ -1244,10 +1244,14 @@ out_free:
 
 void ag_ctl__free(struct ag_ctl *ctl)
 {
+	struct ag_ctl_client *cl, *next;
+
 	if (!ctl)
 		return;
-	while (ctl->clients)
-		client_free(ctl->clients);
+	for (cl = ctl->clients; cl; cl = next) {
+		next = cl->next;
+		client_free(cl);
+	}
 	ag_timer__fini(ctl->loop, &ctl->sweep);
 	ag_loop__del(ctl->loop, &ctl->lev);
 	close(ctl->lev.fd);

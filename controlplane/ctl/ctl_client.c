@@ -188,8 +188,8 @@ out:
 int ag_ctlc__connect(struct ag_ctlc *c, const char *path, uint64_t deadline_ns)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	char *line;
-	size_t len;
+	char *line = NULL;
+	size_t len = 0;
 	int err;
 
 	memset(c, 0, sizeof(*c));
@@ -269,7 +269,7 @@ static int check_reply(struct ag_ctlc *c, json_t *r)
 int ag_ctlc__request(struct ag_ctlc *c, int argc, char *const *argv, json_t **reply)
 {
 	json_error_t jerr;
-	char *req, *line;
+	char *req, *line = NULL;
 	size_t len;
 	json_t *r;
 	int err;

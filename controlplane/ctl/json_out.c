@@ -136,8 +136,9 @@ static int print_table(FILE *out, const json_t *arr, int indent)
 		width[c] = width_of(cols[c]);
 		numeric[c] = true;
 	}
-	json_array_foreach(arr, r, row)
-	{
+	/* By index up to nrows, as the printing below reads them: every cell is filled. */
+	for (r = 0; r < nrows; r++) {
+		row = json_array_get(arr, r);
 		for (c = 0; c < ncols; c++) {
 			v = json_object_get(row, cols[c]);
 			cells[r * ncols + c] = v ? cell_text(v) : strdup("-");

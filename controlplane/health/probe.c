@@ -609,7 +609,7 @@ static struct slot *get_slot(struct ag_prober *p)
 		return NULL;
 	if (p->n_slots == p->cap_slots) {
 		unsigned int cap = p->cap_slots ? 2 * p->cap_slots : 64;
-		struct slot **slots = realloc(p->slots, cap * sizeof(*slots));
+		struct slot **slots = realloc(p->slots, cap * sizeof(struct slot *));
 
 		if (!slots)
 			return NULL;
@@ -994,16 +994,16 @@ int ag_prober__set_targets(struct ag_prober *p, const struct ag_probe_target *in
 
 	if (n && !in)
 		return -EINVAL;
-	order = calloc(n ? n : 1, sizeof(*order));
-	nt = calloc(n ? n : 1, sizeof(*nt));
-	heap = calloc(n ? n : 1, sizeof(*heap));
+	order = calloc(n ? n : 1, sizeof(const struct ag_probe_target *));
+	nt = calloc(n ? n : 1, sizeof(struct target *));
+	heap = calloc(n ? n : 1, sizeof(struct target *));
 	labels = calloc(n ? n : 1, sizeof(*labels));
 	kept = calloc(p->n_targets ? p->n_targets : 1, sizeof(*kept));
 	if (!order || !nt || !heap || !labels || !kept)
 		goto cleanup;
 	for (i = 0; i < n; i++)
 		order[i] = &in[i];
-	qsort(order, n, sizeof(*order), cmp_input_id);
+	qsort(order, n, sizeof(const struct ag_probe_target *), cmp_input_id);
 	for (i = 1; i < n; i++) {
 		if (order[i]->id == order[i - 1]->id) {
 			pr_warn("probe: two targets with id %u\n", order[i]->id);

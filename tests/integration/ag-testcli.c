@@ -50,7 +50,7 @@ static int timestamps;
 static int one_request(const struct sockaddr_in *dst, int sport, long i, int timeout_ms)
 {
 	struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = htons(sport)};
-	struct sockaddr_in from;
+	struct sockaddr_in from = {0}; /* recvfrom() fills it; zero if it ever did not */
 	socklen_t flen;
 	struct pollfd pfd;
 	char buf[512], req[64];

@@ -520,7 +520,7 @@ static void test_header_too_large(void)
 	n = sprintf(text, "%sX: a", status);
 	memset(text + n, 'a', fill - 5);
 	n += fill - 5;
-	n += sprintf(text + n, "\r\n%s", tail);
+	sprintf(text + n, "\r\n%s", tail);
 	expect_error(text, false, "header section too large");
 	/* A never-ending header line is refused at the limit, before any CRLF. */
 	memset(text, 'a', AG_HTTP_HEAD_MAX + 10);
