@@ -14,6 +14,8 @@ PKGS=(
 	iproute2 ethtool iperf3 socat curl python3 procps kmod coreutils
 	util-linux findutils grep gawk sed iputils-ping
 	python3-prometheus-client
+	# the style gate (scripts/check.sh)
+	git clang-format-14 clang-tidy-14 shellcheck
 )
 
 if [ "$(id -u)" -ne 0 ]; then

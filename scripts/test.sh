@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # Build anygate and run its test suites.
 #
-#   scripts/test.sh [unit] [bpf] [integration]     (default: all three)
+#   scripts/test.sh [style] [unit] [bpf] [integration]     (default: all four)
 #
+# style: scripts/check.sh --self-test (each planted fault the gate must report is a test;
+# the gate itself runs from .ci/run);
 # unit: every CUnit executable in build/tests/unit/ (counts from its Run Summary);
 # bpf: every executable in build/tests/bpf/ (needs root; exit 77 = skipped);
 # integration: tests/integration/run.sh (each test in its own lab).
@@ -17,7 +19,7 @@ BUILD=$ROOT/build
 # What `meson test` would set: tests that read files of the source tree find it here.
 export AG_SRCDIR=$ROOT
 LOGS=$BUILD/test-logs
-ALL_SUITES=(unit bpf integration)
+ALL_SUITES=(style unit bpf integration)
 # Per executable; generous for ASan on a loaded 2-core machine.
 EXE_TIMEOUT=${AG_TEST_TIMEOUT:-300}
 
@@ -117,6 +119,24 @@ run_exe() {
 	fi
 }
 
+# The style gate's self-test: one test per "self-test: NAME: ok|FAILED|skipped" line.
+run_style() {
+	local log=$LOGS/style.log rc
+	s_pass=0 s_fail=0 s_skip=0
+	echo "== style"
+	scripts/check.sh --self-test >"$log" 2>&1 </dev/null
+	rc=$?
+	sed 's/^/  /' "$log"
+	s_pass=$(grep -c '^self-test: .*: ok$' "$log")
+	s_fail=$(grep -c '^self-test: .*: FAILED' "$log")
+	s_skip=$(grep -c '^self-test: .*: skipped' "$log")
+	if [ $rc -ne 0 ] && [ "$s_fail" -eq 0 ]; then
+		echo "  check.sh --self-test exited $rc"
+		s_fail=1
+	fi
+	suite_line style
+}
+
 suite_line() {
 	echo "$1: $s_pass passed, $s_fail failed, $s_skip skipped"
 	total_pass=$((total_pass + s_pass))
@@ -159,6 +179,7 @@ run_integration() {
 start=$(date +%s)
 for s in "${suites[@]}"; do
 	case $s in
+	style) run_style ;;
 	unit) run_dir_suite unit "$BUILD/tests/unit" ;;
 	bpf)
 		if [ "$(id -u)" -ne 0 ]; then
