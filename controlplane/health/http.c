@@ -247,8 +247,14 @@ static void classify_field(struct ag_http_resp *r)
 		r->hdr = H_TRANSFER_ENCODING;
 }
 
-/* One byte of the status line, a field line or a chunk-size line. */
-static enum ag_http_state step(struct ag_http_resp *r, unsigned char c)
+/* c in lower case, for header field names (tchar only: no locale). */
+static char lower(unsigned char c)
+{
+	return (char)(c | ((c >= 'A' && c <= 'Z') ? 0x20 : 0));
+}
+
+/* One byte of the status line: "HTTP/1.x SP 3DIGIT [SP reason] CRLF". */
+static enum ag_http_state status_line_step(struct ag_http_resp *r, unsigned char c)
 {
 	static const char version[] = "HTTP/1.";
 
@@ -299,6 +305,14 @@ static enum ag_http_state step(struct ag_http_resp *r, unsigned char c)
 			return fail(r, "malformed status line");
 		r->st = S_FIELD_START;
 		return AG_HTTP_MORE;
+	}
+	return fail(r, "internal parser state");
+}
+
+/* One byte of a field line, or of the empty line ending the head or the trailers. */
+static enum ag_http_state field_line_step(struct ag_http_resp *r, unsigned char c)
+{
+	switch (r->st) {
 	case S_FIELD_START:
 		if (c == '\r') {
 			r->st = S_SECTION_LF;
@@ -306,7 +320,7 @@ static enum ag_http_state step(struct ag_http_resp *r, unsigned char c)
 			/* obs-fold, or whitespace before the first field: both refused. */
 			return fail(r, "obsolete line folding");
 		} else if (is_tchar(c)) {
-			r->name[0] = (char)(c | ((c >= 'A' && c <= 'Z') ? 0x20 : 0));
+			r->name[0] = lower(c);
 			r->idx = 1;
 			r->st = S_FIELD_NAME;
 		} else {
@@ -320,7 +334,7 @@ static enum ag_http_state step(struct ag_http_resp *r, unsigned char c)
 			r->st = S_FIELD_OWS;
 		} else if (is_tchar(c)) {
 			if (r->idx < sizeof(r->name))
-				r->name[r->idx] = (char)(c | ((c >= 'A' && c <= 'Z') ? 0x20 : 0));
+				r->name[r->idx] = lower(c);
 			if (r->idx < UINT16_MAX)
 				r->idx++;
 		} else {
@@ -352,9 +366,18 @@ static enum ag_http_state step(struct ag_http_resp *r, unsigned char c)
 		if (c != '\n')
 			return fail(r, "invalid header field name");
 		return end_head(r);
-	case S_CHUNK_SIZE: {
-		int v = hex_value(c);
+	}
+	return fail(r, "internal parser state");
+}
 
+/* One byte of a chunk-size line (size, extensions, CRLF) or of the CRLF after chunk data. */
+static enum ag_http_state chunk_line_step(struct ag_http_resp *r, unsigned char c)
+{
+	int v;
+
+	switch (r->st) {
+	case S_CHUNK_SIZE:
+		v = hex_value(c);
 		if (v >= 0) {
 			if (r->remaining >> 60 || ++r->idx > CHUNK_SIZE_DIGITS_MAX)
 				return fail(r, "bad chunk size");
@@ -363,25 +386,17 @@ static enum ag_http_state step(struct ag_http_resp *r, unsigned char c)
 		}
 		if (!r->idx)
 			return fail(r, "bad chunk size");
-		if (c == ';') {
-			r->ext_len = 0;
-			r->st = S_CHUNK_EXT;
-		} else if (is_ows(c)) {
-			r->st = S_CHUNK_BWS;
-		} else if (c == '\r') {
-			r->st = S_CHUNK_SIZE_LF;
-		} else {
-			return fail(r, "bad chunk size");
-		}
-		return AG_HTTP_MORE;
-	}
+		/* What may follow the size is what may follow whitespace after it. */
+		/* fall through */
 	case S_CHUNK_BWS:
 		if (c == ';') {
 			r->ext_len = 0;
 			r->st = S_CHUNK_EXT;
 		} else if (c == '\r') {
 			r->st = S_CHUNK_SIZE_LF;
-		} else if (!is_ows(c)) {
+		} else if (is_ows(c)) {
+			r->st = S_CHUNK_BWS;
+		} else {
 			return fail(r, "bad chunk size");
 		}
 		return AG_HTTP_MORE;
@@ -420,6 +435,20 @@ static enum ag_http_state step(struct ag_http_resp *r, unsigned char c)
 		return AG_HTTP_MORE;
 	}
 	return fail(r, "internal parser state");
+}
+
+/*
+ * One byte of a line: of the status line, of a field line or of a chunk-size line (the
+ * states are declared in that order). Bodies and chunk data go through ag_http__feed()
+ * in bulk, never here.
+ */
+static enum ag_http_state step(struct ag_http_resp *r, unsigned char c)
+{
+	if (r->st <= S_STATUS_LF)
+		return status_line_step(r, c);
+	if (r->st <= S_SECTION_LF)
+		return field_line_step(r, c);
+	return chunk_line_step(r, c);
 }
 
 static bool in_section(const struct ag_http_resp *r)
