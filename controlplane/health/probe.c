@@ -982,78 +982,84 @@ static void abandon(struct ag_prober *p, struct target *t)
 	}
 }
 
-int ag_prober__set_targets(struct ag_prober *p, const struct ag_probe_target *in, unsigned int n)
+/* order: in sorted by id; -EINVAL when two targets share an id. */
+static int sort_inputs(const struct ag_probe_target *in, unsigned int n,
+		       const struct ag_probe_target **order)
 {
-	const struct ag_probe_target **order = NULL;
-	struct target **nt = NULL, **heap = NULL, **old = p->targets;
-	char **labels = NULL; /* new label strings for kept targets */
-	bool *kept = NULL;
-	unsigned int i, j;
-	uint64_t now = ag_now_ns();
-	int err = -ENOMEM;
+	unsigned int i;
 
-	if (n && !in)
-		return -EINVAL;
-	order = calloc(n ? n : 1, sizeof(const struct ag_probe_target *));
-	nt = calloc(n ? n : 1, sizeof(struct target *));
-	heap = calloc(n ? n : 1, sizeof(struct target *));
-	labels = calloc(n ? n : 1, sizeof(*labels));
-	kept = calloc(p->n_targets ? p->n_targets : 1, sizeof(*kept));
-	if (!order || !nt || !heap || !labels || !kept)
-		goto cleanup;
 	for (i = 0; i < n; i++)
 		order[i] = &in[i];
 	qsort(order, n, sizeof(const struct ag_probe_target *), cmp_input_id);
 	for (i = 1; i < n; i++) {
 		if (order[i]->id == order[i - 1]->id) {
 			pr_warn("probe: two targets with id %u\n", order[i]->id);
-			err = -EINVAL;
-			goto cleanup;
+			return -EINVAL;
 		}
 	}
+	return 0;
+}
 
-	/* Everything that can fail happens before the running set is touched. */
-	for (i = 0; i < n; i++) {
-		const struct ag_probe_target *x = order[i];
-		struct target *o = find(p, x->id);
-		char fallback[INET_ADDRSTRLEN] = "", *label;
-		struct check c;
+/*
+ * The target that probes x in the new set, touching nothing of the running one. A running
+ * target whose address and check stay the same is kept (its state, RTTs and probe in flight
+ * with it): *out is that target and *label its new label, which it takes at the commit.
+ * Otherwise *out is a new target that holds its own label, and *label is left alone.
+ */
+static int prepare_target(const struct ag_prober *p, const struct ag_probe_target *x, uint64_t now,
+			  struct target **out, char **label)
+{
+	struct target *o = find(p, x->id), *t;
+	char fallback[INET_ADDRSTRLEN] = "", *l;
+	struct check c;
+	int err;
 
-		if (!x->label)
-			inet_ntop(AF_INET, &x->addr, fallback, sizeof(fallback));
-		err = check_init(&c, x, x->label ? x->label : fallback);
-		if (err)
-			goto cleanup;
-		label = strdup(x->label ? x->label : fallback);
-		if (!label) {
-			check_free(&c);
-			err = -ENOMEM;
-			goto cleanup;
-		}
-		if (o && o->addr == x->addr && o->port == x->port && check_eq(&o->chk, &c)) {
-			check_free(&c);
-			nt[i] = o;
-			labels[i] = label;
-			continue;
-		}
-		nt[i] = calloc(1, sizeof(**nt));
-		if (!nt[i]) {
-			check_free(&c);
-			free(label);
-			err = -ENOMEM;
-			goto cleanup;
-		}
-		nt[i]->id = x->id;
-		nt[i]->addr = x->addr;
-		nt[i]->port = x->port;
-		nt[i]->up = true;
-		nt[i]->chk = c;
-		nt[i]->label = label;
-		nt[i]->heap_idx = NOT_IN_HEAP;
-		nt[i]->next_ns = now + first_offset(x->id, c.interval_ms);
+	if (!x->label)
+		inet_ntop(AF_INET, &x->addr, fallback, sizeof(fallback));
+	err = check_init(&c, x, x->label ? x->label : fallback);
+	if (err)
+		return err;
+	l = strdup(x->label ? x->label : fallback);
+	if (!l) {
+		check_free(&c);
+		return -ENOMEM;
 	}
+	if (o && o->addr == x->addr && o->port == x->port && check_eq(&o->chk, &c)) {
+		check_free(&c);
+		*out = o;
+		*label = l;
+		return 0;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		check_free(&c);
+		free(l);
+		return -ENOMEM;
+	}
+	t->id = x->id;
+	t->addr = x->addr;
+	t->port = x->port;
+	t->up = true;
+	t->chk = c;
+	t->label = l;
+	t->heap_idx = NOT_IN_HEAP;
+	t->next_ns = now + first_offset(x->id, c.interval_ms);
+	*out = t;
+	return 0;
+}
 
-	/* Commit: nothing fails from here. */
+/*
+ * Swap the prepared set nt (n targets, sorted by id) in; nothing fails here. Kept targets
+ * take their new labels (labels[i] becomes NULL), running targets not kept are dropped with
+ * their probe in flight or place in the queue, and heap replaces the (empty) heap.
+ * kept: room for one flag per running target.
+ */
+static void commit_targets(struct ag_prober *p, struct target **nt, char **labels, unsigned int n,
+			   struct target **heap, bool *kept)
+{
+	struct target **old = p->targets;
+	unsigned int i, j;
+
 	for (i = 0; i < n; i++) {
 		if (!labels[i])
 			continue;
@@ -1078,8 +1084,16 @@ int ag_prober__set_targets(struct ag_prober *p, const struct ag_probe_target *in
 	p->n_targets = n;
 	p->heap = heap;
 	p->n_heap = 0;
-	for (i = 0; i < n; i++) {
-		struct target *t = nt[i];
+}
+
+/* Every target not waiting in the queue goes on the heap: at its next start, or at its
+ * timeout while a probe is in flight. */
+static void rebuild_heap(struct ag_prober *p)
+{
+	unsigned int i;
+
+	for (i = 0; i < p->n_targets; i++) {
+		struct target *t = p->targets[i];
 
 		t->heap_idx = NOT_IN_HEAP;
 		if (t->queued)
@@ -1088,9 +1102,40 @@ int ag_prober__set_targets(struct ag_prober *p, const struct ag_probe_target *in
 				    : t->next_ns;
 		heap_push(p, t);
 	}
+}
+
+int ag_prober__set_targets(struct ag_prober *p, const struct ag_probe_target *in, unsigned int n)
+{
+	const struct ag_probe_target **order = NULL;
+	struct target **nt = NULL, **heap = NULL;
+	char **labels = NULL; /* new label strings for kept targets */
+	bool *kept = NULL;
+	unsigned int i;
+	uint64_t now = ag_now_ns();
+	int err = -ENOMEM;
+
+	if (n && !in)
+		return -EINVAL;
+	order = calloc(n ? n : 1, sizeof(const struct ag_probe_target *));
+	nt = calloc(n ? n : 1, sizeof(struct target *));
+	heap = calloc(n ? n : 1, sizeof(struct target *));
+	labels = calloc(n ? n : 1, sizeof(*labels));
+	kept = calloc(p->n_targets ? p->n_targets : 1, sizeof(*kept));
+	if (!order || !nt || !heap || !labels || !kept)
+		goto cleanup;
+	err = sort_inputs(in, n, order);
+	if (err)
+		goto cleanup;
+	/* Everything that can fail happens before the running set is touched. */
+	for (i = 0; i < n; i++) {
+		err = prepare_target(p, order[i], now, &nt[i], &labels[i]);
+		if (err)
+			goto cleanup;
+	}
+	commit_targets(p, nt, labels, n, heap, kept);
+	rebuild_heap(p);
 	nt = NULL;
 	heap = NULL;
-	err = 0;
 	run_pending(p);
 cleanup:
 	/* Before the commit, labels[i] is set exactly for the kept (old) targets. */
