@@ -45,9 +45,11 @@ SHOW_MAX=60
 #  bugprone-reserved-identifier            bpftool's skeletons and kernel-style __u32 names
 #  bugprone-suspicious-string-compare      "!strcmp(a, b)" is this tree's idiom
 #  bugprone-not-null-terminated-result     memcpy of byte runs that are not strings
-# The analyzer's per-function budget is cut from 225000 to 50000 explored nodes: the same
-# findings on this tree in a third of the time. Findings in bpftool's generated skeletons and
-# those left for other branches are listed, with a reason each, in check-suppressions.txt.
+# The analyzer's per-function budget is cut from 225000 to 50000 explored nodes: on this tree
+# it reports what the default budget reports (one finding more), in a third of the time.
+# CUnit tests are analyzed with check-cunit-model.h, so a failed fatal assertion ends the
+# path. Findings in bpftool's generated skeletons and those left for other branches are
+# listed, with a reason each, in check-suppressions.txt.
 TIDY_CHECKS=$(
 	tr -d ' \n' <<-'EOF'
 		-*,bugprone-*,clang-analyzer-*,
@@ -60,7 +62,8 @@ TIDY_CHECKS=$(
 )
 TIDY_MAX_NODES=50000
 # Headers whose findings count: the project's own (a name without a dot before .h, so not
-# the generated *.skel.h), never /usr/include.
+# the generated *.skel.h), never /usr/include. An analyzer path that starts in a source file
+# is reported wherever it ends, skeletons included.
 TIDY_HEADERS='(^|/)(controlplane|dataplane|tests|bpf|scripts)/(.*/)?[A-Za-z0-9_-]+\.h$'
 
 # The controlplane layers: the folders a file in each folder may include headers from,
@@ -207,6 +210,8 @@ tidy_db() {
 		    if src in seen or not src.startswith(root + "/"):
 		        return
 		    seen.add(src)
+		    # Compiler warnings are the werror step's (gcc's, as built), not clang's here.
+		    args = args + ["-Wno-error"]
 		    with open(src, errors="replace") as f:
 		        if "#include <CUnit/" in f.read():
 		            args = args[:1] + ["-include", model] + args[1:]
