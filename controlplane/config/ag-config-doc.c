@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "doc.h"
 #include "keys.h"
 
 static void print_block(const struct ag_cfg_block *b, void *arg)

@@ -18,27 +18,6 @@
 
 #include "parse.h"
 
-const struct ag_cfg_key *ag_cfg__key(const struct ag_cfg_block *b, const char *name)
-{
-	unsigned int i;
-
-	for (i = 0; i < b->n_keys; i++)
-		if (!strcmp(b->keys[i].name, name))
-			return &b->keys[i];
-	return NULL;
-}
-
-void ag_cfg__walk(const struct ag_cfg_block *b, void (*fn)(const struct ag_cfg_block *, void *),
-		  void *arg)
-{
-	unsigned int i;
-
-	fn(b, arg);
-	for (i = 0; i < b->n_keys; i++)
-		if (b->keys[i].sub)
-			ag_cfg__walk(b->keys[i].sub, fn, arg);
-}
-
 void *ag_cfg__field(const struct ag_cfg_scope *sc, const struct ag_cfg_key *k)
 {
 	return (char *)sc->base + k->offset;

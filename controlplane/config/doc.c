@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "doc.h"
 #include "parse.h"
 
 static const char *const type_names[] = {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "keys.h"
 #include "parse.h"
 
 /* A config larger than this is a mistake (a wrong file), not a fleet. */

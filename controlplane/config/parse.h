@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "keys.h"
+#include "schema.h"
 
 /* Dotted setting paths: the deepest is about 80 characters. */
 #define KEY_MAX 256

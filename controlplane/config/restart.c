@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "keys.h"
 #include "parse.h"
 
 static bool same_string(const char *a, const char *b)

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "fastpath.h"
+#include "kinds.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "loop.h"

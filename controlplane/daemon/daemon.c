@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fastpath.h"
+#include "kinds.h"
 #include "log.h"
 
 int ag_daemon__init(struct ag_daemon *d, const char *config_path)

@@ -80,9 +80,6 @@ struct ag_fastpath_ops {
 	int (*walk_flows)(struct ag_fastpath *fp, ag_flow_fn fn, void *ctx);
 };
 
-/* The operations of a kind; NULL for an unknown one. */
-const struct ag_fastpath_ops *ag_fastpath__ops(enum ag_fastpath_kind kind);
-
 /* Metric label of a reason ("drop_truncated_ipv4"). */
 const char *ag_reason__name(enum ag_reason r);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "doc.h"
 #include "keys.h"
 
 static char tmpdir[] = "/tmp/ag-test-config-keys-XXXXXX";
