@@ -434,11 +434,16 @@ static int sink_settings(void *ctx, const struct ag_settings *s)
 	return 0;
 }
 
-/* Rewrite the spare copy of a table whole, then switch to it. */
-typedef void (*insert_fn)(struct ag_shm_table *t, const void *key, const void *val);
+/*
+ * Rewrite the spare copy of a table whole, then switch to it. insert puts
+ * entry i of the caller's arrays (keys, and vals where the table has values)
+ * into the copy.
+ */
+typedef void (*insert_fn)(struct ag_shm_table *t, const void *keys, const void *vals,
+			  unsigned int i);
 
 static int replace_table(struct ag_shm_hdr *h, const __u64 *off, uint32_t *live, const void *keys,
-			 size_t ks, const void *vals, size_t vs, unsigned int n, insert_fn insert)
+			 const void *vals, unsigned int n, insert_fn insert)
 {
 	uint32_t spare = __atomic_load_n(live, __ATOMIC_RELAXED) ^ 1;
 	struct ag_shm_table *t = ag_shm__table(h, off[spare]);
@@ -449,7 +454,7 @@ static int replace_table(struct ag_shm_hdr *h, const __u64 *off, uint32_t *live,
 	write_begin(t);
 	memset(ag_shm__entries(t), 0, (size_t)t->cap * t->entry_size);
 	for (i = 0; i < n; i++)
-		insert(t, (const char *)keys + i * ks, vals ? (const char *)vals + i * vs : NULL);
+		insert(t, keys, vals, i);
 	t->count = n;
 	write_end(t);
 	switch_live(h, live, spare);
@@ -457,13 +462,12 @@ static int replace_table(struct ag_shm_hdr *h, const __u64 *off, uint32_t *live,
 }
 
 /* Linear probing as the readers of abi_shm.h; a key given twice keeps the last value. */
-static void insert_vip(struct ag_shm_table *t, const void *key, const void *val)
+static void insert_vip(struct ag_shm_table *t, const void *keys, const void *vals, unsigned int n)
 {
 	struct ag_shm_vip *e = ag_shm__entries(t);
 	uint32_t mask = t->cap - 1, i;
-	__be32 vip;
+	__be32 vip = ((const __be32 *)keys)[n];
 
-	memcpy(&vip, key, sizeof(vip));
 	for (i = ag_shm__vip_hash(vip);; i++) {
 		struct ag_shm_vip *c = &e[i & mask];
 
@@ -475,34 +479,34 @@ static void insert_vip(struct ag_shm_table *t, const void *key, const void *val)
 	}
 }
 
-static void insert_lkey(struct ag_shm_table *t, const void *key, const void *val)
+static void insert_lkey(struct ag_shm_table *t, const void *keys, const void *vals, unsigned int n)
 {
 	struct ag_shm_lkey *e = ag_shm__entries(t);
-	const struct ag_listener_key *k = key;
+	const struct ag_listener_key *k = &((const struct ag_listener_key *)keys)[n];
 	uint32_t mask = t->cap - 1, i;
 
 	for (i = ag_shm__lkey_hash(k);; i++) {
 		struct ag_shm_lkey *c = &e[i & mask];
 
 		if (!c->key.proto || !memcmp(&c->key, k, sizeof(*k))) {
-			memcpy(&c->id, val, sizeof(c->id));
+			c->id = ((const uint32_t *)vals)[n];
 			c->key = *k;
 			return;
 		}
 	}
 }
 
-static void insert_ovr(struct ag_shm_table *t, const void *key, const void *val)
+static void insert_ovr(struct ag_shm_table *t, const void *keys, const void *vals, unsigned int n)
 {
 	struct ag_shm_ovr *e = ag_shm__entries(t);
-	const struct ag_port_ovr_key *k = key;
+	const struct ag_port_ovr_key *k = &((const struct ag_port_ovr_key *)keys)[n];
 	uint32_t mask = t->cap - 1, i;
 
 	for (i = ag_shm__ovr_hash(k);; i++) {
 		struct ag_shm_ovr *c = &e[i & mask];
 
 		if (!c->key.port || !memcmp(&c->key, k, sizeof(*k))) {
-			memcpy(&c->val, val, sizeof(c->val));
+			c->val = ((const struct ag_port_ovr *)vals)[n];
 			c->key = *k;
 			return;
 		}
@@ -517,8 +521,7 @@ static int sink_vips(void *ctx, const uint32_t *vips, unsigned int n)
 	for (i = 0; i < n; i++)
 		if (!vips[i])
 			return -EINVAL; /* 0.0.0.0 marks an empty entry */
-	return replace_table(h, h->ident.off_vips, &h->pub.vips_live, vips, sizeof(*vips), NULL, 0,
-			     n, insert_vip);
+	return replace_table(h, h->ident.off_vips, &h->pub.vips_live, vips, NULL, n, insert_vip);
 }
 
 static int sink_listener_keys(void *ctx, const struct ag_listener_key *keys, const uint32_t *ids,
@@ -530,8 +533,7 @@ static int sink_listener_keys(void *ctx, const struct ag_listener_key *keys, con
 	for (i = 0; i < n; i++)
 		if (!keys[i].proto || keys[i].pad)
 			return -EINVAL;
-	return replace_table(h, h->ident.off_lkeys, &h->pub.lkeys_live, keys, sizeof(*keys), ids,
-			     sizeof(*ids), n, insert_lkey);
+	return replace_table(h, h->ident.off_lkeys, &h->pub.lkeys_live, keys, ids, n, insert_lkey);
 }
 
 static int sink_port_overrides(void *ctx, const struct ag_port_ovr_key *keys,
@@ -543,8 +545,7 @@ static int sink_port_overrides(void *ctx, const struct ag_port_ovr_key *keys,
 	for (i = 0; i < n; i++)
 		if (!keys[i].port || keys[i].pad)
 			return -EINVAL;
-	return replace_table(h, h->ident.off_ovr, &h->pub.ovr_live, keys, sizeof(*keys), vals,
-			     sizeof(*vals), n, insert_ovr);
+	return replace_table(h, h->ident.off_ovr, &h->pub.ovr_live, keys, vals, n, insert_ovr);
 }
 
 /*

@@ -741,7 +741,7 @@ static int replace_hash(int fd, size_t key_size, const void *keys, const void *v
 {
 	unsigned char cur[64], next[64], *stale = NULL;
 	unsigned int i, n_stale = 0, cap = 0;
-	void *probe = cur;
+	void *probe;
 	int err = 0;
 
 	for (i = 0; i < n; i++) {
