@@ -43,6 +43,34 @@ static __always_inline int ag_nat_rev__belongs(const struct ag_flow_key *rk,
 }
 
 /*
+ * The reverse entry of flow f (key k): *rk its key, and 1 with *r a copy when
+ * the entry there is still f's; 0 when there is none or another flow took it.
+ */
+static __always_inline int ag_flow__own_rev(struct ag_tables *t, const struct ag_flow_key *k,
+					    const struct ag_flow *f, struct ag_flow_key *rk,
+					    struct ag_nat_rev *r)
+{
+	ag_flow_key__reply_of(rk, f, k->proto);
+	return ag_tables__nat_rev(t, rk, r) == 1 && ag_nat_rev__belongs(rk, r, k, f);
+}
+
+/*
+ * Flow k moved from old to the reverse key rk. Its old reverse entry goes (the
+ * dead backend's late replies must find no flow): 1 with *ork its key when it
+ * is still there, still old's, and not rk itself.
+ */
+static __always_inline int ag_flow__stale_rev(struct ag_tables *t, const struct ag_flow_key *k,
+					      const struct ag_flow *old,
+					      const struct ag_flow_key *rk, struct ag_flow_key *ork)
+{
+	struct ag_nat_rev r;
+
+	return ag_flow__own_rev(t, k, old, ork, &r) &&
+	       (ork->saddr != rk->saddr || ork->sport != rk->sport || ork->daddr != rk->daddr ||
+		ork->dport != rk->dport);
+}
+
+/*
  * Is flow f (key k) live at now, under the idle timeouts of s? Seen within
  * its protocol's timeout on the client's side, or, idle there, its reverse
  * entry (still its own) seen within it: one-way traffic from the server keeps
@@ -59,9 +87,7 @@ static __always_inline int ag_flow__live(struct ag_tables *t, const struct ag_fl
 
 	if (!ag_flow__is_idle(now, f->last_seen_ns, idle))
 		return 1;
-	ag_flow_key__reply_of(&rk, f, k->proto);
-	return ag_tables__nat_rev(t, &rk, &r) == 1 && ag_nat_rev__belongs(&rk, &r, k, f) &&
-	       !ag_flow__is_idle(now, r.last_seen_ns, idle);
+	return ag_flow__own_rev(t, k, f, &rk, &r) && !ag_flow__is_idle(now, r.last_seen_ns, idle);
 }
 
 #endif /* AG_CORE_FLOWLIFE_H */
