@@ -22,6 +22,9 @@
 #include "csum.h"
 #include "nat.h"
 #include "flow.h"
+#include "flowlife.h"
+#include "natclaim.h"
+#include "choose.h"
 #include "rst.h"
 
 /* <sys/socket.h> is not available to BPF programs. */
@@ -279,75 +282,134 @@ static __always_inline struct ag_settings *ag_settings_get(void)
 }
 
 /*
- * Is flow f (key k) still alive at now? Idle on its own side, it still lives
- * while the backend's replies flow (one-way traffic from the server).
+ * dataplane/core reads the tables through ag_tables__*() (choose.h,
+ * flowlife.h, natclaim.h). The XDP program's tables are its maps, so struct
+ * ag_tables is never defined here: every call passes AG_MAPS.
  */
-static __always_inline int ag_flow_alive(const struct ag_flow_key *k, const struct ag_flow *f,
-					 const struct ag_settings *s, __u64 now)
-{
-	__u64 idle = ag_settings__idle_ns(s, k->proto);
-	struct ag_flow_key rk;
-	struct ag_nat_rev *rp;
+#define AG_MAPS ((struct ag_tables *)0)
 
-	if (!ag_flow__is_idle(now, f->last_seen_ns, idle))
-		return 1;
-	ag_flow_key__reply_of(&rk, f, k->proto);
-	rp = bpf_map_lookup_elem(&ag_nat_rev, &rk);
-	return rp && ag_nat_rev__owned_by(rp, k) && !ag_flow__is_idle(now, rp->last_seen_ns, idle);
+static __always_inline int ag_tables__listener(struct ag_tables *t,
+					       const struct ag_listener_key *lk, __u32 *lid)
+{
+	__u32 *p = bpf_map_lookup_elem(&ag_listeners, lk);
+
+	if (!p)
+		return 0;
+	*lid = *p;
+	return 1;
 }
 
-/* Remove the reverse entry of flow f (key k), if it is still the flow's. */
-static __always_inline void ag_nat_rev_delete(const struct ag_flow_key *k, const struct ag_flow *f)
+static __always_inline int ag_tables__lstate(struct ag_tables *t, __u32 lid,
+					     struct ag_listener_state *out)
 {
-	struct ag_flow_key rk;
-	struct ag_nat_rev *rp;
+	struct ag_listener_state *ls = bpf_map_lookup_elem(&ag_lstate, &lid);
 
-	ag_flow_key__reply_of(&rk, f, k->proto);
-	rp = bpf_map_lookup_elem(&ag_nat_rev, &rk);
-	if (rp && ag_nat_rev__owned_by(rp, k))
-		bpf_map_delete_elem(&ag_nat_rev, &rk);
+	if (!ls)
+		return 0;
+	/* The publisher switches slot with one store; read it exactly once. */
+	out->slot = AG_READ_ONCE(ls->slot);
+	out->affinity = ls->affinity;
+	out->flags = ls->flags;
+	return 1;
+}
+
+static __always_inline const struct ag_settings *ag_tables__settings(struct ag_tables *t)
+{
+	return ag_settings_get();
+}
+
+static __always_inline int ag_tables__lookup(struct ag_tables *t, __u32 idx, __u32 *bid)
+{
+	__u32 key = ag_lookup__bucket(idx);
+	struct ag_lookup_bucket *bucket = bpf_map_lookup_elem(&ag_lookup, &key);
+
+	if (!bucket) /* past the map's end */
+		return 0;
+	*bid = bucket->backend[ag_lookup__lane(idx)];
+	return 1;
+}
+
+static __always_inline int ag_tables__backend(struct ag_tables *t, __u32 bid,
+					      struct ag_backend *out)
+{
+	struct ag_backend *be = bpf_map_lookup_elem(&ag_backends, &bid);
+
+	if (!be)
+		return 0;
+	*out = *be;
+	return 1;
+}
+
+static __always_inline int ag_tables__port_ovr(struct ag_tables *t, const struct ag_port_ovr_key *k,
+					       __be16 *port)
+{
+	struct ag_port_ovr *ovr = bpf_map_lookup_elem(&ag_port_ovr, k);
+
+	if (!ovr)
+		return 0;
+	*port = ovr->port;
+	return 1;
+}
+
+static __always_inline int ag_tables__nat_rev(struct ag_tables *t, const struct ag_flow_key *rk,
+					      struct ag_nat_rev *out)
+{
+	struct ag_nat_rev *r = bpf_map_lookup_elem(&ag_nat_rev, rk);
+
+	if (!r)
+		return 0;
+	*out = *r;
+	return 1;
+}
+
+static __always_inline int ag_tables__flow(struct ag_tables *t, const struct ag_flow_key *k,
+					   struct ag_flow *out)
+{
+	struct ag_flow *f = bpf_map_lookup_elem(&ag_flows, k);
+
+	if (!f)
+		return 0;
+	*out = *f;
+	return 1;
 }
 
 /* Remove a flow and, when it is still the flow's, its reverse entry. */
 static __always_inline void ag_flow_delete(const struct ag_flow_key *k, const struct ag_flow *f)
 {
-	ag_nat_rev_delete(k, f);
+	struct ag_flow_key rk;
+	struct ag_nat_rev r;
+
+	if (ag_flow__own_rev(AG_MAPS, k, f, &rk, &r))
+		bpf_map_delete_elem(&ag_nat_rev, &rk);
 	bpf_map_delete_elem(&ag_flows, k);
 }
 
 /*
- * The NAT port rk names is taken. Take it over if its owner is idle on both
- * sides: delete the owner's flow (when that flow still uses this port), then
- * overwrite. Returns 1 when rk now maps to rv.
+ * The NAT port rk names is taken: take it over for rv (flow k) when its
+ * holder lets go (natclaim.h): its flow is gone, or idle on both sides and
+ * then deleted. Returns 1 when rk now maps to rv.
  */
 static __always_inline int ag_nat_rev_take_over(const struct ag_flow_key *rk,
 						const struct ag_nat_rev *rv,
+						const struct ag_flow_key *k,
 						const struct ag_settings *s, __u64 now)
 {
-	__u64 idle = ag_settings__idle_ns(s, rk->proto);
-	struct ag_flow_key ok;
-	struct ag_nat_rev *old;
-	struct ag_flow *of;
+	struct ag_nat_rev *old = bpf_map_lookup_elem(&ag_nat_rev, rk);
+	struct ag_flow_key owner;
+	int hold;
 
-	old = bpf_map_lookup_elem(&ag_nat_rev, rk);
 	if (!old) /* evicted or deleted since our insert failed */
 		return bpf_map_update_elem(&ag_nat_rev, rk, rv, BPF_NOEXIST) == 0;
-	if (!ag_flow__is_idle(now, old->last_seen_ns, idle))
+	hold = ag_nat_rev__hold(AG_MAPS, rk, old, s, now, &owner);
+	if (hold == AG_NAT_HOLD_BUSY)
 		return 0;
-	ag_flow_key__client_of(&ok, old, rk->proto);
-	of = bpf_map_lookup_elem(&ag_flows, &ok);
-	if (of && of->nat_addr == rk->daddr && of->nat_port == rk->dport &&
-	    of->backend_addr == rk->saddr && of->backend_port == rk->sport) {
-		if (!ag_flow__is_idle(now, of->last_seen_ns, idle))
-			return 0;
-		bpf_map_delete_elem(&ag_flows, &ok);
-	}
+	if (hold == AG_NAT_HOLD_IDLE)
+		bpf_map_delete_elem(&ag_flows, &owner);
 	if (bpf_map_update_elem(&ag_nat_rev, rk, rv, BPF_ANY))
 		return 0;
 	/* Another CPU may have taken the same stale port at once: keep it only if ours. */
 	old = bpf_map_lookup_elem(&ag_nat_rev, rk);
-	return old && old->client_addr == rv->client_addr && old->client_port == rv->client_port &&
-	       old->vip == rv->vip && old->vip_port == rv->vip_port;
+	return old && ag_nat_rev__owned_by(old, k);
 }
 
 /*
@@ -414,164 +476,76 @@ static __always_inline int ag_reset(struct xdp_md *ctx, struct ag_pkt *p,
 }
 
 /*
- * ag_new_flow() results besides an AG_R_* reason: *f holds the flow to
- * forward on.
+ * Pin moved flow k (was old, now f with reverse key rk), replaced whole: a
+ * reader sees the old flow or the new one, never a mix. (A CPU moving the
+ * same flow at the same time may leave one reverse entry that still names
+ * the client; it ages out like any idle port.)
  */
-#define AG_NEW_FLOW_CREATED   (AG_R__MAX + 1) /* a new flow, pinned by us */
-#define AG_NEW_FLOW_JOINED    (AG_R__MAX + 2) /* another CPU pinned it first: its choice */
-#define AG_NEW_FLOW_RESTEERED (AG_R__MAX + 3) /* an existing flow moved to a live backend */
+static __always_inline int ag_flow_move(const struct ag_flow_key *k, const struct ag_flow *f,
+					const struct ag_flow_key *rk, const struct ag_flow *old)
+{
+	struct ag_flow_key ork;
+
+	if (bpf_map_update_elem(&ag_flows, k, f, BPF_ANY)) {
+		bpf_map_delete_elem(&ag_nat_rev, rk);
+		return AG_R_DROP_FLOW_INSERT;
+	}
+	if (ag_flow__stale_rev(AG_MAPS, k, old, rk, &ork))
+		bpf_map_delete_elem(&ag_nat_rev, &ork);
+	return AG_FLOW_RESTEERED;
+}
 
 /*
- * Choose a backend from the listener's live lookup table and a NAT port, and
- * pin both: the first packet of a flow, or (resteer, *f the flow) a UDP flow
- * whose backend went down, which moves to the backend a new flow with its
- * tuple would get now. A moved flow keeps its NAT port when that port is
- * free towards the new backend, else gets one as a new flow does; its old
- * reverse entry goes. The flow entry carries the next hop towards the
- * backend from the start.
+ * Choose a backend (dataplane/core/choose.h), claim a NAT port and pin both:
+ * the first packet of a flow, or (resteer, *f the flow) a UDP flow whose
+ * backend went down, which moves to the backend a new flow with its tuple
+ * would get now. A moved flow keeps its NAT port when that port is free
+ * towards the new backend, else gets one as a new flow does; its old reverse
+ * entry goes. The flow entry carries the next hop towards the backend from
+ * the start. Returns an AG_R_* reason, or AG_FLOW_* with *f the flow.
  */
 static __always_inline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p,
 				       const struct ag_flow_key *k, struct ag_flow *f, int resteer)
 {
-	struct ag_listener_key lk = {
-	    .vip = k->daddr,
-	    .port = k->dport,
-	    .proto = k->proto,
-	    .pad = 0,
-	};
 	struct bpf_fib_lookup fib;
-	struct ag_port_ovr_key ok;
-	struct ag_listener_state *ls;
-	struct ag_port_ovr *ovr;
-	struct ag_settings *s;
-	struct ag_backend *be;
-	struct ag_flow_key rk, ork;
+	struct ag_flow_key rk;
+	struct ag_choice c;
 	struct ag_nat_rev rv;
-	struct ag_flow *fp;
-	__u32 *lidp, bucket_idx;
-	struct ag_lookup_bucket *bucket;
-	__u32 lid, bid, slot, idx, h, h2, i;
-	__be32 baddr, naddr;
-	__be16 bport, old_port = 0;
+	struct ag_flow old, *fp;
+	__be16 own_port = 0;
 	__u64 now;
+	__u32 i;
+	int r;
 
 	/* What a moved flow keeps or gives back, read before *f is rewritten. */
 	if (resteer) {
-		old_port = f->nat_port;
-		ag_flow_key__reply_of(&ork, f, k->proto);
+		old = *f;
+		own_port = f->nat_port;
 	}
-
-	lidp = bpf_map_lookup_elem(&ag_listeners, &lk);
-	if (!lidp)
-		return AG_R_PASS_NO_LISTENER;
-	lid = *lidp;
-	ls = bpf_map_lookup_elem(&ag_lstate, &lid);
-	if (!ls || !(ls->flags & AG_LF_ACTIVE))
-		return AG_R_DROP_BAD_STATE;
-	/* Before any state is created: the kernel answers with time exceeded. */
-	if (p->ip->ttl <= 1)
-		return AG_R_PASS_TTL;
-	s = ag_settings_get();
-	if (!s || !ag_settings__usable(s))
-		return AG_R_DROP_BAD_STATE;
+	r = ag_choose(AG_MAPS, k, p->ip->ttl, &c);
+	if (r != AG_CHOICE_OK)
+		return r;
 	/* Read the clock only here: traffic that is not ours never pays for it. */
 	now = bpf_ktime_get_ns();
-
-	/* The publisher switches slot with one store; read it exactly once. */
-	slot = AG_READ_ONCE(ls->slot);
-	if (slot >= AG_LOOKUP_SLOTS)
-		return AG_R_DROP_BAD_STATE;
-	h = ag_hash__select(k, ls->affinity, s->hash_seed);
-	idx = ag_lookup__index(slot, s->ring_size, h);
-	bucket_idx = ag_lookup__bucket(idx);
-	bucket = bpf_map_lookup_elem(&ag_lookup, &bucket_idx);
-	if (!bucket) /* ring_size and the map's size disagree */
-		return AG_R_DROP_BAD_STATE;
-	bid = bucket->backend[ag_lookup__lane(idx)];
-	if (bid == AG_BACKEND_NONE)
-		return AG_R_DROP_NO_BACKEND;
-	be = bpf_map_lookup_elem(&ag_backends, &bid);
-	if (!be || be->state != AG_BACKEND_UP)
-		return AG_R_DROP_NO_BACKEND;
-	if (be->mode != AG_MODE_NAT)
-		return AG_R_DROP_BAD_STATE;
-	baddr = be->addr;
-
-	ok.group_id = be->group_id;
-	ok.port = k->dport;
-	ok.pad = 0;
-	ovr = bpf_map_lookup_elem(&ag_port_ovr, &ok);
-	bport = ovr ? ovr->port : k->dport;
-
-	h2 = ag_hash__nat(k, s->hash_seed);
-	naddr = s->nat_addrs[ag_nat__addr_index(h2, s->nat_addr_count)];
-
-	__builtin_memset(&rv, 0, sizeof(rv));
-	rv.last_seen_ns = now;
-	rv.client_addr = k->saddr;
-	rv.vip = k->daddr;
-	rv.client_port = k->sport;
-	rv.vip_port = k->dport;
-	rv.backend_id = bid;
-	rv.listener_id = (__u16)lid;
-
-	rk.saddr = baddr;
-	rk.daddr = naddr;
-	rk.sport = bport;
-	rk.proto = k->proto;
-	rk.pad[0] = 0;
-	rk.pad[1] = 0;
-	rk.pad[2] = 0;
+	ag_choice__rev(&rv, &c, k, now);
 	for (i = 0; i < AG_NAT_PORT_RETRIES; i++) {
-		/* A moved flow tries its own port first: replies keep their tuple on our side. */
-		if (resteer && i == 0)
-			rk.dport = old_port;
-		else
-			rk.dport = ag_htons(
-			    ag_nat__port_candidate(h2, i, s->nat_port_min, s->nat_port_max));
-		if (bpf_map_update_elem(&ag_nat_rev, &rk, &rv, BPF_NOEXIST) == 0)
-			break;
-		if (ag_nat_rev_take_over(&rk, &rv, s, now))
+		ag_choice__rev_key(&rk, &c, k, ag_choice__nat_port(&c, i, resteer, own_port));
+		if (bpf_map_update_elem(&ag_nat_rev, &rk, &rv, BPF_NOEXIST) == 0 ||
+		    ag_nat_rev_take_over(&rk, &rv, k, c.s, now))
 			break;
 	}
 	if (i == AG_NAT_PORT_RETRIES)
 		return AG_R_DROP_NAT_PORTS;
 
-	__builtin_memset(f, 0, sizeof(*f));
-	f->last_seen_ns = now;
-	f->backend_id = bid;
-	f->listener_id = (__u16)lid;
-	f->nat_port = rk.dport;
-	f->nat_addr = naddr;
-	f->backend_addr = baddr;
-	f->backend_port = bport;
+	ag_choice__flow(f, &c, &rk, now);
 	/* Pinned with its next hop: the flow's next packet needs no route lookup. */
-	if (ag_fib(ctx, &fib, p->ip->tos, k->proto, naddr, rk.dport, baddr, bport, p->tot_len) ==
-	    BPF_FIB_LKUP_RET_SUCCESS)
+	if (ag_fib(ctx, &fib, p->ip->tos, k->proto, f->nat_addr, f->nat_port, f->backend_addr,
+		   f->backend_port, p->tot_len) == BPF_FIB_LKUP_RET_SUCCESS)
 		ag_nexthop_set(&f->nh, &fib, p->tot_len);
-
-	if (resteer) {
-		/* Replaced whole: a reader sees the old flow or the new one, never a mix. */
-		if (bpf_map_update_elem(&ag_flows, k, f, BPF_ANY)) {
-			bpf_map_delete_elem(&ag_nat_rev, &rk);
-			return AG_R_DROP_FLOW_INSERT;
-		}
-		/*
-		 * The dead backend's late replies find no flow now. (A CPU moving
-		 * the same flow at the same time may leave one reverse entry that
-		 * still names the client; it ages out like any idle port.)
-		 */
-		if (ork.saddr != rk.saddr || ork.sport != rk.sport || ork.daddr != rk.daddr ||
-		    ork.dport != rk.dport) {
-			struct ag_nat_rev *orp = bpf_map_lookup_elem(&ag_nat_rev, &ork);
-
-			if (orp && ag_nat_rev__owned_by(orp, k))
-				bpf_map_delete_elem(&ag_nat_rev, &ork);
-		}
-		return AG_NEW_FLOW_RESTEERED;
-	}
+	if (resteer)
+		return ag_flow_move(k, f, &rk, &old);
 	if (bpf_map_update_elem(&ag_flows, k, f, BPF_NOEXIST) == 0)
-		return AG_NEW_FLOW_CREATED;
+		return AG_FLOW_CREATED;
 	/*
 	 * Another CPU created this flow since our lookup (two packets of one
 	 * new flow at once): give our NAT port back and follow its choice.
@@ -581,7 +555,7 @@ static __always_inline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p,
 	if (!fp)
 		return AG_R_DROP_FLOW_INSERT;
 	*f = *fp;
-	return AG_NEW_FLOW_JOINED;
+	return AG_FLOW_JOINED;
 }
 
 SEC("xdp")
@@ -626,7 +600,7 @@ int anygate_xdp(struct xdp_md *ctx)
 		if (ag_flow__needs_refresh(bpf_ktime_get_coarse_ns(), f.last_seen_ns)) {
 			now = bpf_ktime_get_ns();
 			s = ag_settings_get();
-			if (!s || !ag_flow_alive(&k, &f, s, now)) {
+			if (!s || !ag_flow__live(AG_MAPS, &k, &f, s, now)) {
 				/* Expired: forget it, this packet starts a new flow. */
 				ag_flow_delete(&k, &f);
 				goto new_flow;
@@ -652,9 +626,9 @@ new_flow:
 	r = ag_new_flow(ctx, &p, &k, &f, resteer);
 	if (r < AG_R__MAX)
 		return ag_verdict(r, bytes);
-	if (r == AG_NEW_FLOW_RESTEERED)
+	if (r == AG_FLOW_RESTEERED)
 		ag_count_reason(AG_R_UDP_RESTEER, bytes);
-	created = r == AG_NEW_FLOW_CREATED;
+	created = r == AG_FLOW_CREATED;
 	/* f was just written whole, with a fresh next hop: no entry to update. */
 	fp = 0;
 	refresh = 0;
