@@ -6,8 +6,8 @@
  * checks decides which one a packet gets, so the XDP program and anygate-dp
  * refuse the same packet for the same reason (tests/bpf/test_dp_xcheck.c).
  * Also here: what both fast paths build from a choice (the reverse entry, the
- * flow entry, the reverse key of a NAT port, the NAT port of each attempt)
- * and the results of pinning a flow.
+ * flow entry, the reverse key of a NAT port, the NAT port of each attempt).
+ * What pinning a flow results in (AG_FLOW_*) is in flow.h.
  *
  * The control plane's tables are read through these accessors, which the
  * including code defines for its own struct ag_tables (map lookups in XDP,
@@ -48,14 +48,6 @@ static __always_inline int ag_tables__port_ovr(struct ag_tables *t, const struct
 
 /* ag_choose() made a choice; any other result is the AG_R_* reason it did not. */
 #define AG_CHOICE_OK AG_R__MAX
-
-/*
- * Pinning a new flow ends in an AG_R_* reason (refused) or one of these, and
- * then the flow to forward on is known.
- */
-#define AG_FLOW_CREATED	  (AG_R__MAX + 1) /* a new flow, pinned by us */
-#define AG_FLOW_JOINED	  (AG_R__MAX + 2) /* another CPU or lcore pinned (or moved) it first */
-#define AG_FLOW_RESTEERED (AG_R__MAX + 3) /* an existing flow moved to a live backend */
 
 /* What a new flow gets: backend, endpoint port, NAT address, and h2 for its NAT port. */
 struct ag_choice {

@@ -2,7 +2,8 @@
 /*
  * Flow keys and flow life: the forward key from a packet, the reverse (NAT)
  * key of a flow and back, idle expiry, last_seen refresh, NAT port choice and
- * the sanity of ag_settings. Pure functions over abi.h structures.
+ * the sanity of ag_settings. Pure functions over abi.h structures; what reads
+ * the tables is in flowlife.h, natclaim.h and choose.h.
  */
 #ifndef AG_CORE_FLOW_H
 #define AG_CORE_FLOW_H
@@ -14,6 +15,15 @@
 #include "abi.h"
 #include "hash.h"
 #include "parse.h"
+
+/*
+ * Pinning a new flow (choose.h, then each fast path's claim) ends in an
+ * AG_R_* reason (refused) or one of these, and then the flow to forward on is
+ * known.
+ */
+#define AG_FLOW_CREATED	  (AG_R__MAX + 1) /* a new flow, pinned by us */
+#define AG_FLOW_JOINED	  (AG_R__MAX + 2) /* another CPU or lcore pinned (or moved) it first */
+#define AG_FLOW_RESTEERED (AG_R__MAX + 3) /* an existing flow moved to a live backend */
 
 /* 5-tuple of a parsed packet (AG_PARSE_OK), pad zeroed: keys are compared as bytes. */
 static __always_inline void ag_flow_key__from_pkt(struct ag_flow_key *k, const struct ag_pkt *p)

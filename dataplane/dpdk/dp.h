@@ -9,6 +9,13 @@
  * lock-free); the flows and NAT reverse entries in rte_hash tables with
  * lock-free readers (flows.c); neighbours in an rte_hash plus an array
  * (neigh.c). Nothing on the per-packet path takes a lock.
+ *
+ * This header holds what every module shares: limits, the process's state
+ * (struct ag_dp, one per process, each module owning its fields) and the
+ * per-lcore counters. Each module's functions are in its own header, and a
+ * module calls only those below it:
+ *
+ *   port.h -> io.h -> neigh.h -> route.h -> flows.h -> fwd.h -> slow.h -> main.c
  */
 #ifndef AG_DP_H
 #define AG_DP_H
@@ -59,13 +66,6 @@ struct rte_rcu_qsbr;
 /* The main lcore sleeps this long when a round found nothing to do (workers forward). */
 #define AG_DP_MAIN_IDLE_US	 500
 #define AG_DP_NONE		 0xffffffffu
-
-/* Why a packet went to the main lcore (mbuf hash.fdir.lo, see ag_dp_slow_mark). */
-enum ag_dp_slow_kind {
-	AG_DP_SLOW_KERNEL = 1, /* exception path: to the tap of the input port */
-	AG_DP_SLOW_ARP = 2,    /* ARP: answer, learn, copy to the kernel */
-	AG_DP_SLOW_NEIGH = 3,  /* next hop unresolved: hold and resolve */
-};
 
 /* Where a flow's packets go: the route's result, resolved once per flow. */
 struct ag_dp_nh {
@@ -201,6 +201,7 @@ struct ag_dp {
 	/* neigh.c */
 	struct rte_hash *neigh_hash;
 	struct ag_dp_neigh *neigh;
+	/* route.c */
 	struct ag_dp_route routes[AG_MAX_ROUTES + AG_MAX_IFACES];
 	unsigned int n_routes;
 	/* lcores */
@@ -218,8 +219,6 @@ struct ag_dp {
 	uint32_t neigh_high; /* neighbour slots ever used: [0, neigh_high) */
 };
 
-extern volatile int ag_dp_quit;
-
 static inline uint64_t ag_dp__now(const struct ag_dp *dp)
 {
 	return (uint64_t)(((unsigned __int128)rte_rdtsc() * dp->tsc_mult) >> 32);
@@ -236,63 +235,5 @@ static inline void ag_dp__reason(struct ag_shm_lane *l, int reason, uint64_t byt
 	l->rstats[reason].packets++;
 	l->rstats[reason].bytes += bytes;
 }
-
-/*
- * Mark an mbuf for the main lcore (its RSS hash is of no use past RX): why,
- * and for a held packet its output port index and next hop. m->port then
- * holds the input port's index, not its DPDK id.
- */
-static inline void ag_dp_slow_mark(struct rte_mbuf *m, enum ag_dp_slow_kind kind, uint16_t out_port,
-				   uint32_t nh_ip)
-{
-	m->hash.fdir.lo = (uint32_t)kind | (uint32_t)out_port << 16;
-	m->hash.fdir.hi = nh_ip;
-}
-
-/* port.c */
-bool ag_dp__is_pci(const char *spec);
-int ag_dp_ports__setup(struct ag_dp *dp);
-int ag_dp_ports__taps(struct ag_dp *dp);
-void ag_dp_ports__close(struct ag_dp *dp);
-
-/* flows.c */
-int ag_dp_flows__init(struct ag_dp *dp);
-void ag_dp_flows__fini(struct ag_dp *dp);
-/*
- * Pin flow k to a backend (as ag_new_flow in XDP): a new flow, or (moving:
- * its current entry) a UDP flow whose backend is down, which moves to the
- * backend a new flow would get now and keeps its NAT port when it can.
- * Returns an AG_R_* reason, or one of these with *out the flow to forward on:
- */
-#define AG_DP_FLOW_CREATED   (AG_R__MAX + 1) /* pinned by us */
-#define AG_DP_FLOW_JOINED    (AG_R__MAX + 2) /* another lcore pinned (or moved) it first */
-#define AG_DP_FLOW_RESTEERED (AG_R__MAX + 3) /* moved to a live backend */
-int ag_dp_flows__create(struct ag_dp_lcore *lc, const struct ag_flow_key *k, uint8_t ttl,
-			uint64_t now, struct ag_dp_flow *moving, struct ag_dp_flow **out);
-void ag_dp_flows__expire(struct ag_dp *dp, const struct ag_flow_key *k, struct ag_dp_flow *fv);
-bool ag_dp_flows__alive(struct ag_dp *dp, const struct ag_flow_key *k, const struct ag_flow *f,
-			const struct ag_settings *s, uint64_t now);
-void ag_dp_flows__sweep(struct ag_dp *dp, uint64_t now);
-
-/* neigh.c */
-int ag_dp_neigh__init(struct ag_dp *dp);
-void ag_dp_neigh__fini(struct ag_dp *dp);
-void ag_dp_route__lookup(const struct ag_dp *dp, uint32_t dst, struct ag_dp_nh *nh);
-uint32_t ag_dp_neigh__find(const struct ag_dp *dp, uint32_t ip);
-void ag_dp_neigh__hold(struct ag_dp *dp, struct rte_mbuf *m, uint16_t port, uint32_t ip,
-		       uint64_t now);
-void ag_dp_arp__input(struct ag_dp *dp, struct rte_mbuf *m, uint64_t now);
-void ag_dp_neigh__tick(struct ag_dp *dp, uint64_t now);
-/* Hand a finished frame to lcore 0 for transmission on port index `port`. */
-void ag_dp__send_from_main(struct ag_dp *dp, struct rte_mbuf *m, uint16_t port);
-
-/* fwd.c */
-int ag_dp__fwd_loop(void *arg);
-void ag_dp__fwd_poll(struct ag_dp_lcore *lc);
-
-/* slow.c */
-int ag_dp__main_loop(struct ag_dp *dp);
-/* Exception path: hand m (arrived on port index p) to the kernel through p's tap. */
-void ag_dp__to_kernel(struct ag_dp *dp, struct rte_mbuf *m, uint16_t p);
 
 #endif /* AG_DP_H */

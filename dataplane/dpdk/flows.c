@@ -12,9 +12,10 @@
  * by exactly one flow. Only new flows and expiry take it, never a packet of
  * an established flow.
  *
- * The semantics are those of bpf/anygate.bpf.c: idle timeouts per protocol, a
- * flow lives while either direction is active, a NAT port of a flow idle on
- * both sides may be taken over.
+ * The semantics are the XDP program's, from the same dataplane/core code: the
+ * backend choice (choose.h, on the segment: select.h), when a flow is live
+ * and whose a reverse entry is (flowlife.h), when a NAT port may be taken
+ * over (natclaim.h). This file gives them the rte_hash tables to read.
  */
 #include <errno.h>
 #include <string.h>
@@ -29,7 +30,11 @@
 
 #include "dp.h"
 #include "flow.h"
+#include "flowlife.h"
+#include "flows.h"
 #include "log.h"
+#include "natclaim.h"
+#include "route.h"
 #include "select.h"
 
 static void value_free(void *pool, void *value)
@@ -153,33 +158,53 @@ static void *lookup(const struct rte_hash *h, const struct ag_flow_key *k)
 	return rte_hash_lookup_data(h, k, &d) >= 0 ? d : NULL;
 }
 
-bool ag_dp_flows__alive(struct ag_dp *dp, const struct ag_flow_key *k, const struct ag_flow *f,
-			const struct ag_settings *s, uint64_t now)
+/* What dataplane/core reads: the segment, settings s, and our two tables. */
+static inline struct ag_tables tables_of(const struct ag_dp *dp, const struct ag_settings *s)
 {
-	uint64_t idle = ag_settings__idle_ns(s, k->proto);
-	struct ag_flow_key rk;
-	struct ag_dp_rev *rv;
+	return (struct ag_tables){
+	    .hdr = dp->hdr, .settings = s, .flows = dp->flows, .revs = dp->revs};
+}
 
-	if (!ag_flow__is_idle(now, f->last_seen_ns, idle))
-		return true;
-	/* Idle on its own side, it still lives while the backend's replies flow. */
-	ag_flow_key__reply_of(&rk, f, k->proto);
-	rv = lookup(dp->revs, &rk);
-	return rv && ag_nat_rev__owned_by(&rv->r, k) &&
-	       !ag_flow__is_idle(now, rv->r.last_seen_ns, idle);
+static __always_inline int ag_tables__nat_rev(struct ag_tables *t, const struct ag_flow_key *rk,
+					      struct ag_nat_rev *out)
+{
+	const struct ag_dp_rev *rv = lookup(t->revs, rk);
+
+	if (!rv)
+		return 0;
+	*out = rv->r;
+	return 1;
+}
+
+static __always_inline int ag_tables__flow(struct ag_tables *t, const struct ag_flow_key *k,
+					   struct ag_flow *out)
+{
+	const struct ag_dp_flow *fv = lookup(t->flows, k);
+
+	if (!fv)
+		return 0;
+	*out = fv->f;
+	return 1;
+}
+
+bool ag_dp_flows__live(struct ag_dp *dp, const struct ag_flow_key *k, const struct ag_flow *f,
+		       const struct ag_settings *s, uint64_t now)
+{
+	struct ag_tables t = tables_of(dp, s);
+
+	return ag_flow__live(&t, k, f, s, now);
 }
 
 /* Under wlock: remove flow k (when it is still fv) and its reverse entry (when still its). */
 static void expire_locked(struct ag_dp *dp, const struct ag_flow_key *k, struct ag_dp_flow *fv)
 {
+	struct ag_tables t = tables_of(dp, NULL);
 	struct ag_flow_key rk;
-	struct ag_dp_rev *rv;
+	struct ag_nat_rev r;
 
 	if (lookup(dp->flows, k) != fv)
 		return;
-	ag_flow_key__reply_of(&rk, &fv->f, k->proto);
-	rv = lookup(dp->revs, &rk);
-	if (rv && ag_nat_rev__owned_by(&rv->r, k))
+	if (ag_flow__own_rev(&t, k, &fv->f, &rk, &r))
 		del(dp, dp->revs, &rk);
 	del(dp, dp->flows, k);
 }
@@ -192,47 +217,83 @@ void ag_dp_flows__expire(struct ag_dp *dp, const struct ag_flow_key *k, struct a
 }
 
 /*
- * Under wlock: claim NAT reverse key rk for rv. Free: take it. Taken by a flow
- * idle on both sides: take it over (as ag_nat_rev_take_over in XDP).
+ * Under wlock: claim NAT reverse key rk for rv. Free: take it. Held by an
+ * entry that lets go (natclaim.h): take it over, deleting its idle flow.
  */
-static bool rev_claim(struct ag_dp *dp, const struct ag_flow_key *rk, struct ag_dp_rev *rv,
-		      const struct ag_settings *s, uint64_t now)
+static bool rev_claim(struct ag_dp *dp, struct ag_tables *t, const struct ag_flow_key *rk,
+		      struct ag_dp_rev *rv, uint64_t now)
 {
-	uint64_t idle = ag_settings__idle_ns(s, rk->proto);
-	struct ag_dp_rev *old = lookup(dp->revs, rk);
-	struct ag_flow_key ok;
-	struct ag_dp_flow *of;
+	const struct ag_dp_rev *old = lookup(dp->revs, rk);
+	struct ag_flow_key owner;
+	int hold;
 
 	if (!old)
 		return add(dp, dp->revs, rk, rv);
-	if (!ag_flow__is_idle(now, old->r.last_seen_ns, idle))
+	hold = ag_nat_rev__hold(t, rk, &old->r, t->settings, now, &owner);
+	if (hold == AG_NAT_HOLD_BUSY)
 		return false;
-	ag_flow_key__client_of(&ok, &old->r, rk->proto);
-	of = lookup(dp->flows, &ok);
-	if (of && of->f.nat_addr == rk->daddr && of->f.nat_port == rk->dport &&
-	    of->f.backend_addr == rk->saddr && of->f.backend_port == rk->sport) {
-		if (!ag_flow__is_idle(now, of->f.last_seen_ns, idle))
-			return false;
-		del(dp, dp->flows, &ok);
-	}
+	if (hold == AG_NAT_HOLD_IDLE)
+		del(dp, dp->flows, &owner);
 	del(dp, dp->revs, rk);
 	return add(dp, dp->revs, rk, rv);
+}
+
+/* Under wlock: a NAT port for choice c of flow k (moving: its entry), its reverse key in *rk. */
+static bool nat_claim_locked(struct ag_dp *dp, struct ag_tables *t, const struct ag_flow_key *k,
+			     const struct ag_choice *c, struct ag_dp_rev *rv,
+			     const struct ag_dp_flow *moving, uint64_t now, struct ag_flow_key *rk)
+{
+	__be16 own = moving ? moving->f.nat_port : 0;
+	unsigned int i;
+
+	for (i = 0; i < AG_NAT_PORT_RETRIES; i++) {
+		ag_choice__rev_key(rk, c, k, ag_choice__nat_port(c, i, moving != NULL, own));
+		if (rev_claim(dp, t, rk, rv, now))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Under wlock: pin flow k (fv, reverse key rk claimed). A moved flow is
+ * replaced whole: delete, then add (a reader in between misses the flow,
+ * takes this lock to create it, and then finds the new one); the dead
+ * backend's late replies find no flow any more.
+ */
+static int pin_locked(struct ag_dp *dp, struct ag_tables *t, const struct ag_flow_key *k,
+		      struct ag_dp_flow *fv, const struct ag_flow_key *rk,
+		      const struct ag_dp_flow *moving)
+{
+	struct ag_flow_key ork;
+
+	if (moving) {
+		bool stale = ag_flow__stale_rev(t, k, &moving->f, rk, &ork);
+
+		del(dp, dp->flows, k);
+		if (stale)
+			del(dp, dp->revs, &ork);
+	}
+	if (!add(dp, dp->flows, k, fv)) {
+		/* The reverse entry goes back to its pool through the defer queue. */
+		del(dp, dp->revs, rk);
+		return AG_R_DROP_FLOW_INSERT;
+	}
+	return moving ? AG_FLOW_RESTEERED : AG_FLOW_CREATED;
 }
 
 int ag_dp_flows__create(struct ag_dp_lcore *lc, const struct ag_flow_key *k, uint8_t ttl,
 			uint64_t now, struct ag_dp_flow *moving, struct ag_dp_flow **out)
 {
 	struct ag_dp *dp = lc->dp;
-	const struct ag_settings *s = lc->settings_ok ? &lc->settings : NULL;
+	struct ag_tables t = tables_of(dp, lc->settings_ok ? &lc->settings : NULL);
 	struct ag_dp_flow *fv, *cur;
-	struct ag_flow_key rk, ork;
-	struct ag_dp_choice c;
+	struct ag_flow_key rk;
+	struct ag_choice c;
 	struct ag_dp_rev *rv;
-	unsigned int i;
 	int r;
 
-	r = ag_dp__choose(dp->hdr, s, k, ttl, &c);
-	if (r != AG_PARSE_OK)
+	r = ag_choose(&t, k, ttl, &c);
+	if (r != AG_CHOICE_OK)
 		return r;
 	if (rte_mempool_get(dp->flow_vals, (void **)&fv))
 		return AG_R_DROP_FLOW_INSERT;
@@ -240,23 +301,9 @@ int ag_dp_flows__create(struct ag_dp_lcore *lc, const struct ag_flow_key *k, uin
 		rte_mempool_put(dp->flow_vals, fv);
 		return AG_R_DROP_FLOW_INSERT;
 	}
-	memset(fv, 0, sizeof(*fv));
-	memset(rv, 0, sizeof(*rv));
-	rv->r.last_seen_ns = now;
-	rv->r.client_addr = k->saddr;
-	rv->r.vip = k->daddr;
-	rv->r.client_port = k->sport;
-	rv->r.vip_port = k->dport;
-	rv->r.backend_id = c.bid;
-	rv->r.listener_id = (uint16_t)c.lid;
+	ag_choice__rev(&rv->r, &c, k, now);
 	/* Replies go to the client, forwarded packets to the backend: route both once. */
 	ag_dp_route__lookup(dp, k->saddr, &rv->nh);
-	fv->f.last_seen_ns = now;
-	fv->f.backend_id = c.bid;
-	fv->f.listener_id = (uint16_t)c.lid;
-	fv->f.nat_addr = c.nat_addr;
-	fv->f.backend_addr = c.backend_addr;
-	fv->f.backend_port = c.backend_port;
 	ag_dp_route__lookup(dp, c.backend_addr, &fv->nh);
 
 	rte_spinlock_lock(&dp->wlock);
@@ -270,53 +317,80 @@ int ag_dp_flows__create(struct ag_dp_lcore *lc, const struct ag_flow_key *k, uin
 		rte_mempool_put(dp->flow_vals, fv);
 		rte_mempool_put(dp->rev_vals, rv);
 		*out = cur;
-		return AG_DP_FLOW_JOINED;
+		return AG_FLOW_JOINED;
 	}
-	if (moving && !cur) { /* expired and removed meanwhile: a new flow after all */
+	if (!cur) /* (moving) expired and removed meanwhile: a new flow after all */
 		moving = NULL;
-	}
-	for (i = 0; i < AG_NAT_PORT_RETRIES; i++) {
-		uint16_t port = ag_nat__port_candidate(c.h2, i, s->nat_port_min, s->nat_port_max);
-
-		/* A moved flow tries its own port first: replies keep their tuple on our side. */
-		if (moving && i == 0)
-			port = rte_be_to_cpu_16(moving->f.nat_port);
-		ag_dp__rev_key(&rk, &c, k->proto, port);
-		if (rev_claim(dp, &rk, rv, s, now))
-			break;
-	}
-	if (i == AG_NAT_PORT_RETRIES) {
-		rte_spinlock_unlock(&dp->wlock);
-		rte_mempool_put(dp->flow_vals, fv);
-		rte_mempool_put(dp->rev_vals, rv);
-		return AG_R_DROP_NAT_PORTS;
-	}
-	fv->f.nat_port = rk.dport;
-	if (moving) {
-		/*
-		 * Replaced whole: delete, then add (a reader in between misses the
-		 * flow, takes this lock to create it, and then finds the new one).
-		 * The dead backend's late replies find no flow any more.
-		 */
-		ag_flow_key__reply_of(&ork, &moving->f, k->proto);
-		del(dp, dp->flows, k);
-		if (memcmp(&ork, &rk, sizeof(rk))) {
-			struct ag_dp_rev *orv = lookup(dp->revs, &ork);
-
-			if (orv && ag_nat_rev__owned_by(&orv->r, k))
-				del(dp, dp->revs, &ork);
-		}
-	}
-	if (!add(dp, dp->flows, k, fv)) {
-		/* The reverse entry goes back to its pool through the defer queue. */
-		del(dp, dp->revs, &rk);
-		rte_spinlock_unlock(&dp->wlock);
-		rte_mempool_put(dp->flow_vals, fv);
-		return AG_R_DROP_FLOW_INSERT;
+	r = AG_R_DROP_NAT_PORTS;
+	if (nat_claim_locked(dp, &t, k, &c, rv, moving, now, &rk)) {
+		ag_choice__flow(&fv->f, &c, &rk, now);
+		r = pin_locked(dp, &t, k, fv, &rk, moving);
 	}
 	rte_spinlock_unlock(&dp->wlock);
+	if (r == AG_R_DROP_NAT_PORTS) /* else it is in the table, or on its way back */
+		rte_mempool_put(dp->rev_vals, rv);
+	if (r < AG_R__MAX) {
+		rte_mempool_put(dp->flow_vals, fv);
+		return r;
+	}
 	*out = fv;
-	return moving ? AG_DP_FLOW_RESTEERED : AG_DP_FLOW_CREATED;
+	return r;
+}
+
+/* A slice of the flow table: remove the flows that are not live. Returns how many. */
+static uint64_t sweep_flows(struct ag_dp *dp, const struct ag_settings *s, uint64_t now)
+{
+	uint64_t expired = 0;
+	unsigned int n;
+
+	for (n = 0; !dp->sweep_flows_done && n < AG_DP_SWEEP_PER_TICK; n++) {
+		const void *key;
+		void *data;
+
+		if (rte_hash_iterate(dp->flows, &key, &data, &dp->sweep_next_flow) < 0) {
+			dp->sweep_flows_done = true;
+			break;
+		}
+		if (ag_dp_flows__live(dp, key, &((struct ag_dp_flow *)data)->f, s, now))
+			continue;
+		ag_dp_flows__expire(dp, key, data);
+		expired++;
+	}
+	return expired;
+}
+
+/*
+ * A slice of the reverse table: remove the entries that are idle and
+ * orphaned (their flow is gone or uses another port). A flow's own entry
+ * goes with its flow.
+ */
+static void sweep_revs(struct ag_dp *dp, const struct ag_settings *s, uint64_t now)
+{
+	struct ag_tables t = tables_of(dp, s);
+	unsigned int n;
+
+	for (n = 0; !dp->sweep_revs_done && n < AG_DP_SWEEP_PER_TICK; n++) {
+		const struct ag_flow_key *rk;
+		struct ag_flow_key owner;
+		struct ag_dp_rev *rv;
+		const void *key;
+		void *data;
+
+		if (rte_hash_iterate(dp->revs, &key, &data, &dp->sweep_next_rev) < 0) {
+			dp->sweep_revs_done = true;
+			break;
+		}
+		rk = key;
+		rv = data;
+		/* The cheap test first, without the lock. */
+		if (!ag_flow__is_idle(now, rv->r.last_seen_ns, ag_settings__idle_ns(s, rk->proto)))
+			continue;
+		rte_spinlock_lock(&dp->wlock);
+		if (lookup(dp->revs, rk) == rv &&
+		    ag_nat_rev__hold(&t, rk, &rv->r, s, now, &owner) == AG_NAT_HOLD_ORPHAN)
+			del(dp, dp->revs, rk);
+		rte_spinlock_unlock(&dp->wlock);
+	}
 }
 
 /*
@@ -327,10 +401,7 @@ int ag_dp_flows__create(struct ag_dp_lcore *lc, const struct ag_flow_key *k, uin
 void ag_dp_flows__sweep(struct ag_dp *dp, uint64_t now)
 {
 	struct ag_settings s;
-	const void *key;
-	void *data;
-	unsigned int n;
-	uint64_t expired = 0;
+	uint64_t expired;
 
 	if (dp->sweep_flows_done && dp->sweep_revs_done) {
 		if (now < dp->next_sweep_ns)
@@ -342,44 +413,7 @@ void ag_dp_flows__sweep(struct ag_dp *dp, uint64_t now)
 	}
 	if (ag_shm__settings_get(dp->hdr, &s) != 1 || !ag_settings__usable(&s))
 		return;
-	for (n = 0; !dp->sweep_flows_done && n < AG_DP_SWEEP_PER_TICK; n++) {
-		const struct ag_flow_key *k;
-		struct ag_dp_flow *fv;
-
-		if (rte_hash_iterate(dp->flows, &key, &data, &dp->sweep_next_flow) < 0) {
-			dp->sweep_flows_done = true;
-			break;
-		}
-		k = key;
-		fv = data;
-		if (ag_dp_flows__alive(dp, k, &fv->f, &s, now))
-			continue;
-		ag_dp_flows__expire(dp, k, fv);
-		expired++;
-	}
-	for (n = 0; !dp->sweep_revs_done && n < AG_DP_SWEEP_PER_TICK; n++) {
-		const struct ag_flow_key *rk;
-		struct ag_flow_key ck;
-		struct ag_dp_flow *owner;
-		struct ag_dp_rev *rv;
-
-		if (rte_hash_iterate(dp->revs, &key, &data, &dp->sweep_next_rev) < 0) {
-			dp->sweep_revs_done = true;
-			break;
-		}
-		rk = key;
-		rv = data;
-		if (!ag_flow__is_idle(now, rv->r.last_seen_ns, ag_settings__idle_ns(&s, rk->proto)))
-			continue;
-		/* Idle and orphaned (its flow is gone or uses another port): remove. */
-		ag_flow_key__client_of(&ck, &rv->r, rk->proto);
-		rte_spinlock_lock(&dp->wlock);
-		owner = lookup(dp->flows, &ck);
-		if (lookup(dp->revs, rk) == rv &&
-		    (!owner || owner->f.nat_port != rk->dport || owner->f.nat_addr != rk->daddr ||
-		     owner->f.backend_addr != rk->saddr || owner->f.backend_port != rk->sport))
-			del(dp, dp->revs, rk);
-		rte_spinlock_unlock(&dp->wlock);
-	}
+	expired = sweep_flows(dp, &s, now);
+	sweep_revs(dp, &s, now);
 	ag_dp__count(dp->main_lane, AG_DPC_FLOWS_EXPIRED, expired);
 }

@@ -17,6 +17,12 @@
 
 #include "dp.h"
 #include "core.h"
+#include "flows.h"
+#include "fwd.h"
+#include "io.h"
+#include "neigh.h"
+
+volatile int ag_dp_quit;
 
 static inline void tx_flush(struct ag_dp_lcore *lc, uint16_t port)
 {
@@ -294,7 +300,7 @@ static void process_burst(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, uint16
 			/* Fresh within the refresh granularity: nothing to check or write. */
 			if (unlikely(ag_flow__needs_refresh(now, fv->f.last_seen_ns))) {
 				if (!lc->settings_ok ||
-				    !ag_dp_flows__alive(dp, k, &fv->f, &lc->settings, now)) {
+				    !ag_dp_flows__live(dp, k, &fv->f, &lc->settings, now)) {
 					/* Expired: forget it, this packet starts a new flow. */
 					ag_dp_flows__expire(dp, k, fv);
 					fv = NULL;
@@ -329,9 +335,9 @@ static void process_burst(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, uint16
 			verdict(lc, m, r, in_port);
 			continue;
 		}
-		if (r == AG_DP_FLOW_RESTEERED)
+		if (r == AG_FLOW_RESTEERED)
 			ag_dp__reason(lc->lane, AG_R_UDP_RESTEER, m->pkt_len);
-		forward(lc, m, p, fv, r == AG_DP_FLOW_CREATED, in_port);
+		forward(lc, m, p, fv, r == AG_FLOW_CREATED, in_port);
 	}
 }
 

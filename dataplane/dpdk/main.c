@@ -29,10 +29,14 @@
 #include <rte_ring.h>
 
 #include "dp.h"
+#include "flows.h"
+#include "fwd.h"
 #include "log.h"
+#include "neigh.h"
+#include "port.h"
+#include "route.h"
 #include "shm.h"
-
-volatile int ag_dp_quit;
+#include "slow.h"
 
 static void on_signal(int sig)
 {
@@ -354,7 +358,8 @@ int main(int argc, char **argv)
 	dp.tsc_mult = (uint64_t)((1000000000ull << 32) / rte_get_tsc_hz());
 
 	if (setup_lcores(&dp) || make_pool(&dp) || ag_dp_ports__setup(&dp) ||
-	    ag_dp_flows__init(&dp) || ag_dp_neigh__init(&dp) || ag_dp_ports__taps(&dp))
+	    ag_dp_flows__init(&dp) || ag_dp_route__init(&dp) || ag_dp_neigh__init(&dp) ||
+	    ag_dp_ports__taps(&dp))
 		goto out_ports;
 	for (i = 0; i < dp.n_fwd; i++)
 		rte_rcu_qsbr_thread_register(dp.qsbr, dp.lcores[i].lcore_id);

@@ -1,21 +1,18 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Routes, neighbours and ARP: what bpf_fib_lookup and the kernel's neighbour
- * table do for the XDP path.
+ * Neighbours and ARP: what the kernel's neighbour table does for the XDP
+ * path (bpf_fib_lookup's NO_NEIGH).
  *
- * Routes come from the config (edge.dpdk.routes) plus one on-link route per
- * port subnet; a flow looks its routes up once, at creation. Neighbours live
- * in an array indexed through an rte_hash (ip -> index) that only the main
- * lcore changes; forwarding lcores read an entry's ip and its packed
- * MAC/state word without locks and check the ip again after (a slot is reset
- * and reused only after an RCU grace period, and a flow's cached index is
- * always checked against its next-hop ip). Unresolved next hops: the
+ * Neighbours live in an array indexed through an rte_hash (ip -> index) that
+ * only the main lcore changes; forwarding lcores read an entry's ip and its
+ * packed MAC/state word without locks and check the ip again after (a slot is
+ * reset and reused only after an RCU grace period, and a flow's cached index
+ * is always checked against its next-hop ip). Unresolved next hops: the
  * forwarding lcore hands the (already rewritten) packet to the main lcore,
  * which holds a few per neighbour, asks by ARP and sends them on the answer.
  */
 #include <errno.h>
 #include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <rte_arp.h>
@@ -24,25 +21,15 @@
 #include <rte_jhash.h>
 #include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
-#include <rte_ring.h>
 
 #include "dp.h"
+#include "io.h"
 #include "log.h"
+#include "neigh.h"
+#include "port.h"
 
 static uint32_t free_stack[AG_DP_MAX_NEIGH];
 static unsigned int n_free;
-
-static uint32_t mask_of(uint8_t len)
-{
-	return len ? rte_cpu_to_be_32(~0u << (32 - len)) : 0;
-}
-
-static int cmp_route(const void *a, const void *b)
-{
-	const struct ag_dp_route *x = a, *y = b;
-
-	return (int)y->len - (int)x->len; /* longest prefix first */
-}
 
 /* The neighbour hash's deferred free: the slot may be reused now. */
 static void neigh_slot_free(void *p, void *data)
@@ -59,16 +46,6 @@ static void neigh_slot_free(void *p, void *data)
 	memset((char *)n + offsetof(struct ag_dp_neigh, used), 0,
 	       sizeof(*n) - offsetof(struct ag_dp_neigh, used));
 	free_stack[n_free++] = idx;
-}
-
-static int port_index_of(const struct ag_dp *dp, uint32_t addr)
-{
-	unsigned int i;
-
-	for (i = 0; i < dp->n_ports; i++)
-		if ((addr & dp->ports[i].mask) == (dp->ports[i].addr & dp->ports[i].mask))
-			return (int)i;
-	return -1;
 }
 
 static uint32_t neigh_create(struct ag_dp *dp, uint32_t ip, uint16_t port, uint8_t state,
@@ -134,38 +111,9 @@ int ag_dp_neigh__init(struct ag_dp *dp)
 		free_stack[i] = AG_DP_MAX_NEIGH - 1 - i;
 	n_free = AG_DP_MAX_NEIGH;
 
-	/* On-link routes of the port subnets, then the configured ones; longest first. */
-	for (i = 0; i < dp->n_ports; i++) {
-		struct ag_dp_route *r = &dp->routes[dp->n_routes++];
-
-		r->mask = dp->ports[i].mask;
-		r->prefix = dp->ports[i].addr & r->mask;
-		r->len = (uint8_t)__builtin_popcount(r->mask);
-		r->via = 0;
-		r->port = (uint16_t)i;
-	}
-	for (i = 0; i < c->n_routes; i++) {
-		struct ag_dp_route *r = &dp->routes[dp->n_routes];
-		int port = port_index_of(dp, c->routes[i].via);
-
-		if (port < 0) {
-			pr_err("route to %08x via %08x: the next hop is on no port's subnet\n",
-			       rte_be_to_cpu_32(c->routes[i].to.addr),
-			       rte_be_to_cpu_32(c->routes[i].via));
-			return -EINVAL;
-		}
-		r->mask = mask_of(c->routes[i].to.len);
-		r->prefix = c->routes[i].to.addr;
-		r->len = c->routes[i].to.len;
-		r->via = c->routes[i].via;
-		r->port = (uint16_t)port;
-		dp->n_routes++;
-	}
-	qsort(dp->routes, dp->n_routes, sizeof(dp->routes[0]), cmp_route);
-
 	for (i = 0; i < c->n_neighbours; i++) {
 		struct rte_ether_addr mac;
-		int port = port_index_of(dp, c->neighbours[i].addr);
+		int port = ag_dp_ports__of_addr(dp, c->neighbours[i].addr);
 
 		memcpy(mac.addr_bytes, c->neighbours[i].mac, RTE_ETHER_ADDR_LEN);
 		if (port < 0 || neigh_create(dp, c->neighbours[i].addr, (uint16_t)port,
@@ -192,25 +140,6 @@ void ag_dp_neigh__fini(struct ag_dp *dp)
 	dp->neigh = NULL;
 }
 
-void ag_dp_route__lookup(const struct ag_dp *dp, uint32_t dst, struct ag_dp_nh *nh)
-{
-	unsigned int i;
-
-	memset(nh, 0, sizeof(*nh));
-	nh->port = AG_DP_NO_PORT;
-	nh->neigh = AG_DP_NONE;
-	for (i = 0; i < dp->n_routes; i++) {
-		const struct ag_dp_route *r = &dp->routes[i];
-
-		if ((dst & r->mask) == r->prefix) {
-			nh->port = r->port;
-			nh->ip = r->via ? r->via : dst;
-			nh->neigh = ag_dp_neigh__find(dp, nh->ip);
-			return;
-		}
-	}
-}
-
 uint32_t ag_dp_neigh__find(const struct ag_dp *dp, uint32_t ip)
 {
 	void *d;
@@ -218,15 +147,6 @@ uint32_t ag_dp_neigh__find(const struct ag_dp *dp, uint32_t ip)
 	if (rte_hash_lookup_data(dp->neigh_hash, &ip, &d) < 0)
 		return AG_DP_NONE;
 	return (uint32_t)(uintptr_t)d - 1;
-}
-
-void ag_dp__send_from_main(struct ag_dp *dp, struct rte_mbuf *m, uint16_t port)
-{
-	m->hash.fdir.lo = port;
-	if (rte_ring_enqueue(dp->lcores[0].from_main, m)) {
-		rte_pktmbuf_free(m);
-		ag_dp__count(dp->main_lane, AG_DPC_TX_DROPPED, 1);
-	}
 }
 
 /* Frame m for neighbour n and send it. */

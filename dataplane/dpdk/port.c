@@ -21,6 +21,7 @@
 
 #include "dp.h"
 #include "log.h"
+#include "port.h"
 
 static int port_start(struct ag_dp *dp, uint16_t pid, const char *what, uint16_t nq)
 {
@@ -139,6 +140,16 @@ int ag_dp_ports__setup(struct ag_dp *dp)
 			dp->n_fwd == 1 ? "" : "s");
 	}
 	return 0;
+}
+
+int ag_dp_ports__of_addr(const struct ag_dp *dp, uint32_t addr)
+{
+	unsigned int i;
+
+	for (i = 0; i < dp->n_ports; i++)
+		if ((addr & dp->ports[i].mask) == (dp->ports[i].addr & dp->ports[i].mask))
+			return (int)i;
+	return -1;
 }
 
 /* Give the kernel side of a tap the port's address. */

@@ -14,20 +14,12 @@
 #include <rte_ring.h>
 
 #include "dp.h"
-#include "log.h"
+#include "flows.h"
+#include "fwd.h"
+#include "io.h"
+#include "neigh.h"
 #include "shm.h"
-
-void ag_dp__to_kernel(struct ag_dp *dp, struct rte_mbuf *m, uint16_t p)
-{
-	uint16_t tap = p < dp->n_ports ? dp->ports[p].tap : AG_DP_NO_PORT;
-
-	if (tap == AG_DP_NO_PORT || rte_eth_tx_burst(tap, 0, &m, 1) != 1) {
-		rte_pktmbuf_free(m);
-		ag_dp__count(dp->main_lane, AG_DPC_KERNEL_DROPPED, 1);
-		return;
-	}
-	ag_dp__count(dp->main_lane, AG_DPC_TO_KERNEL, 1);
-}
+#include "slow.h"
 
 /* Returns how many packets it moved. */
 static unsigned int drain(struct ag_dp *dp, uint64_t now)

@@ -4,8 +4,9 @@
  * loaded with the fixture tables of xdp_env.c; those maps are copied, through
  * the shared-memory publisher sink (controlplane/fastpath/shm.c), into a DPDK segment;
  * then thousands of first packets of random flows go through the XDP program
- * (BPF_PROG_TEST_RUN) and through anygate-dp's ag_dp__choose()
- * (dataplane/dpdk/select.h, built here in user space). For every flow:
+ * (BPF_PROG_TEST_RUN) and through anygate-dp's ag_dp__choose(): ag_choose()
+ * (dataplane/core/choose.h) on anygate-dp's segment accessors
+ * (dataplane/dpdk/select.h), built here in user space. For every flow:
  *   - both forward, and the XDP output carries exactly the backend address
  *     and port, NAT address and NAT port the DPDK choice names (the NAT port:
  *     the first of ag_nat__port_candidate()'s sequence not already taken, as
@@ -183,7 +184,7 @@ static void test_same_choice(void)
 		struct ag_pkt_spec spec;
 		uint8_t in[AG_PKT_MAX], out[AG_PKT_MAX];
 		struct ag_flow_key k;
-		struct ag_dp_choice c = {0};
+		struct ag_choice c = {0};
 		uint32_t verdict;
 		int in_len, out_len, r, xr, off;
 		bool bad = false;
@@ -284,7 +285,7 @@ static void test_same_spread(void)
 		    .dport = htons(80),
 		    .proto = IPPROTO_TCP,
 		};
-		struct ag_dp_choice c = {0};
+		struct ag_choice c = {0};
 		uint32_t idx;
 
 		CU_ASSERT_EQUAL_FATAL(ag_dp__choose(h, &s, &k, 64, &c), AG_PARSE_OK);
