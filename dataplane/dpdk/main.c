@@ -247,7 +247,18 @@ static int check_config(const struct ag_config *cfg, const char *path)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* What the command line asks for. */
+struct ag_dp_opts {
+	const char *config_path;
+	unsigned int wait_s;
+	unsigned int idle_sleep_us;
+	int verbosity;
+};
+
+/* parse_args(): go on and run (any other result is main's exit status). */
+#define AG_DP_RUN (-1)
+
+static int parse_args(int argc, char **argv, struct ag_dp_opts *o)
 {
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
@@ -259,41 +270,36 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {},
 	};
-	static struct ag_dp dp; /* big (per-lcore arrays): not on the stack */
-	const char *config_path = NULL;
-	int verbosity = AG_LOG_INFO, c, err, ret = 1, eal_argc = 0;
-	unsigned int wait_s = 0, i, lcore;
-	char **eal_args = NULL;
-	struct ag_config *cfg = NULL;
-	struct sigaction sa;
-	bool eal_up = false;
 	char *end;
+	int c;
 
+	memset(o, 0, sizeof(*o));
+	o->verbosity = AG_LOG_INFO;
 	while ((c = getopt_long(argc, argv, "c:vqVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			config_path = optarg;
+			o->config_path = optarg;
 			break;
 		case 'w':
-			wait_s = (unsigned int)strtoul(optarg, &end, 10);
-			if (*end || wait_s > 3600) {
+			o->wait_s = (unsigned int)strtoul(optarg, &end, 10);
+			if (*end || o->wait_s > 3600) {
 				fprintf(stderr, "--wait-shm: seconds 0-3600 (got %s)\n", optarg);
 				return 2;
 			}
 			break;
 		case 'i':
-			dp.idle_sleep_us = (unsigned int)strtoul(optarg, &end, 10);
-			if (*end || dp.idle_sleep_us > 100000) {
+			o->idle_sleep_us = (unsigned int)strtoul(optarg, &end, 10);
+			if (*end || o->idle_sleep_us > 100000) {
 				fprintf(stderr, "--idle-sleep: microseconds 0-100000 (got %s)\n",
 					optarg);
 				return 2;
 			}
 			break;
 		case 'v':
-			verbosity++;
+			o->verbosity++;
 			break;
 		case 'q':
-			verbosity = AG_LOG_WARN;
+			o->verbosity = AG_LOG_WARN;
 			break;
 		case 'V':
 			printf("anygate-dp %s (ABI %d, segment layout %d)\n", AG_VERSION,
@@ -307,108 +313,172 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!config_path || optind != argc) {
+	if (!o->config_path || optind != argc) {
 		usage(stderr);
 		return 2;
 	}
-	ag_log__set_level(verbosity > AG_LOG_DEBUG ? AG_LOG_DEBUG : verbosity);
+	return AG_DP_RUN;
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+}
 
-	cfg = ag_config__load_or_report(config_path);
-	if (!cfg)
-		return 1;
-	dp.cfg = cfg;
-	if (check_config(cfg, config_path) || check_hugepages(&cfg->edge.dpdk))
-		goto out;
+static int attach(struct ag_dp *dp, unsigned int wait_s)
+{
+	dp->shm = attach_shm(dp->cfg, wait_s);
+	if (!dp->shm)
+		return -ENOENT;
+	dp->hdr = ag_shm__hdr(dp->shm);
+	pr_info("attached to %s (ring_size %u, generation %llu)\n", ag_shm__path(dp->shm),
+		dp->hdr->ident.ring_size, (unsigned long long)dp->hdr->pub.generation);
+	return 0;
+}
 
-	dp.shm = attach_shm(cfg, wait_s);
-	if (!dp.shm)
-		goto out;
-	dp.hdr = ag_shm__hdr(dp.shm);
-	pr_info("attached to %s (ring_size %u, generation %llu)\n", ag_shm__path(dp.shm),
-		dp.hdr->ident.ring_size, (unsigned long long)dp.hdr->pub.generation);
+/* EAL's arguments: kept until after rte_eal_cleanup(), EAL may point into them. */
+struct ag_dp_eal {
+	char **args;
+	int argc;
+	bool up;
+};
 
-	eal_args = eal_argv(&cfg->edge.dpdk, &eal_argc);
-	if (!eal_args) {
+static int eal_start(struct ag_dp *dp, struct ag_dp_eal *e)
+{
+	char **copy;
+	int err;
+
+	e->args = eal_argv(&dp->cfg->edge.dpdk, &e->argc);
+	if (!e->args) {
 		pr_err("out of memory\n");
-		goto out;
+		return -ENOMEM;
 	}
-	{
-		/* rte_eal_init permutes argv: give it a copy of the pointers. */
-		char **copy = calloc(eal_argc + 1, sizeof(*copy));
-
-		if (!copy)
-			goto out;
-		memcpy(copy, eal_args, eal_argc * sizeof(*copy));
-		err = rte_eal_init(eal_argc, copy);
-		free(copy);
-	}
+	/* rte_eal_init permutes argv: give it a copy of the pointers. */
+	copy = calloc(e->argc + 1, sizeof(*copy));
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, e->args, e->argc * sizeof(*copy));
+	err = rte_eal_init(e->argc, copy);
+	free(copy);
 	if (err < 0) {
 		pr_err("EAL initialisation failed: %s (the EAL messages above say why; check "
 		       "edge.dpdk.eal_args, hugepages, and that every port exists)\n",
 		       rte_strerror(rte_errno));
-		goto out;
+		return -rte_errno;
 	}
-	eal_up = true;
-	dp.tsc_mult = (uint64_t)((1000000000ull << 32) / rte_get_tsc_hz());
+	e->up = true;
+	dp->tsc_mult = (uint64_t)((1000000000ull << 32) / rte_get_tsc_hz());
+	return 0;
+}
 
-	if (setup_lcores(&dp) || make_pool(&dp) || ag_dp_ports__setup(&dp) ||
-	    ag_dp_flows__init(&dp) || ag_dp_route__init(&dp) || ag_dp_neigh__init(&dp) ||
-	    ag_dp_ports__taps(&dp))
-		goto out_ports;
-	for (i = 0; i < dp.n_fwd; i++)
-		rte_rcu_qsbr_thread_register(dp.qsbr, dp.lcores[i].lcore_id);
-	if (!dp.main_forwards)
-		rte_rcu_qsbr_thread_register(dp.qsbr, rte_get_main_lcore());
+static void eal_stop(struct ag_dp_eal *e)
+{
+	int i;
 
-	dp.hdr->dp.lanes_used = dp.main_forwards ? 1 : dp.n_fwd + 1;
-	dp.hdr->dp.started_ns = ag_shm__now_ns();
-	dp.hdr->dp.heartbeat_ns = dp.hdr->dp.started_ns;
-	__atomic_store_n(&dp.hdr->dp.pid, (uint32_t)getpid(), __ATOMIC_RELEASE);
+	if (e->up)
+		rte_eal_cleanup();
+	if (e->args) {
+		for (i = 0; i < e->argc; i++)
+			free(e->args[i]);
+		free(e->args);
+	}
+}
+
+/* Lcores, buffers, ports, tables, taps: everything the loops need, in that order. */
+static int setup(struct ag_dp *dp)
+{
+	unsigned int i;
+
+	if (setup_lcores(dp) || make_pool(dp) || ag_dp_ports__setup(dp) || ag_dp_flows__init(dp) ||
+	    ag_dp_route__init(dp) || ag_dp_neigh__init(dp) || ag_dp_ports__taps(dp))
+		return -1;
+	for (i = 0; i < dp->n_fwd; i++)
+		rte_rcu_qsbr_thread_register(dp->qsbr, dp->lcores[i].lcore_id);
+	if (!dp->main_forwards)
+		rte_rcu_qsbr_thread_register(dp->qsbr, rte_get_main_lcore());
+	return 0;
+}
+
+static void teardown(struct ag_dp *dp)
+{
+	unsigned int i;
+
+	ag_dp_ports__close(dp);
+	ag_dp_neigh__fini(dp);
+	ag_dp_flows__fini(dp);
+	for (i = 0; i < dp->n_fwd; i++)
+		rte_ring_free(dp->lcores[i].to_main);
+	rte_ring_free(dp->lcores[0].from_main);
+	rte_mempool_free(dp->pool);
+}
+
+/* Forward until a signal: workers on their lcores, the main loop here. */
+static void run(struct ag_dp *dp)
+{
+	unsigned int i, lcore;
+	int err;
+
+	/* What anygated reads of us: lanes in use, start, heartbeat, and (last) our pid. */
+	dp->hdr->dp.lanes_used = dp->main_forwards ? 1 : dp->n_fwd + 1;
+	dp->hdr->dp.started_ns = ag_shm__now_ns();
+	dp->hdr->dp.heartbeat_ns = dp->hdr->dp.started_ns;
+	__atomic_store_n(&dp->hdr->dp.pid, (uint32_t)getpid(), __ATOMIC_RELEASE);
 
 	pr_info("anygate-dp ready: edge %s, %u ports, %u forwarding lcores, segment %s\n",
-		cfg->edge.name, dp.n_ports, dp.n_fwd, ag_shm__path(dp.shm));
-	if (!dp.main_forwards) {
-		for (i = 0; i < dp.n_fwd; i++) {
-			err = rte_eal_remote_launch(ag_dp__fwd_loop, &dp.lcores[i],
-						    dp.lcores[i].lcore_id);
-			if (err) {
-				pr_err("launching lcore %u: %s\n", dp.lcores[i].lcore_id,
-				       rte_strerror(-err));
-				ag_dp_quit = SIGTERM;
-				break;
-			}
+		dp->cfg->edge.name, dp->n_ports, dp->n_fwd, ag_shm__path(dp->shm));
+	for (i = 0; !dp->main_forwards && i < dp->n_fwd; i++) {
+		err =
+		    rte_eal_remote_launch(ag_dp__fwd_loop, &dp->lcores[i], dp->lcores[i].lcore_id);
+		if (err) {
+			pr_err("launching lcore %u: %s\n", dp->lcores[i].lcore_id,
+			       rte_strerror(-err));
+			ag_dp_quit = SIGTERM;
+			break;
 		}
 	}
-	ag_dp__main_loop(&dp);
+	ag_dp__main_loop(dp);
 	RTE_LCORE_FOREACH_WORKER(lcore)
 	rte_eal_wait_lcore(lcore);
 	pr_info("%s: shutting down\n", strsignal(ag_dp_quit ? ag_dp_quit : SIGTERM));
-	__atomic_store_n(&dp.hdr->dp.pid, 0, __ATOMIC_RELEASE);
-	ret = 0;
+	__atomic_store_n(&dp->hdr->dp.pid, 0, __ATOMIC_RELEASE);
+}
 
-out_ports:
-	ag_dp_ports__close(&dp);
-	ag_dp_neigh__fini(&dp);
-	ag_dp_flows__fini(&dp);
-	for (i = 0; i < dp.n_fwd; i++)
-		rte_ring_free(dp.lcores[i].to_main);
-	rte_ring_free(dp.lcores[0].from_main);
-	rte_mempool_free(dp.pool);
-out:
-	if (eal_up)
-		rte_eal_cleanup();
-	ag_shm__close(dp.shm);
-	if (eal_args) {
-		for (i = 0; i < (unsigned int)eal_argc; i++)
-			free(eal_args[i]);
-		free(eal_args);
+int main(int argc, char **argv)
+{
+	static struct ag_dp dp; /* big (per-lcore arrays): not on the stack */
+	struct ag_dp_eal eal = {0};
+	struct ag_config *cfg;
+	struct ag_dp_opts o;
+	int ret;
+
+	ret = parse_args(argc, argv, &o);
+	if (ret != AG_DP_RUN)
+		return ret;
+	ag_log__set_level(o.verbosity > AG_LOG_DEBUG ? AG_LOG_DEBUG : o.verbosity);
+	catch_signals();
+	cfg = ag_config__load_or_report(o.config_path);
+	if (!cfg)
+		return 1;
+	dp.cfg = cfg;
+	dp.idle_sleep_us = o.idle_sleep_us;
+	ret = 1;
+	if (check_config(cfg, o.config_path) || check_hugepages(&cfg->edge.dpdk) ||
+	    attach(&dp, o.wait_s) || eal_start(&dp, &eal))
+		goto out;
+	if (!setup(&dp)) {
+		run(&dp);
+		ret = 0;
 	}
+	teardown(&dp);
+out:
+	eal_stop(&eal);
+	ag_shm__close(dp.shm);
 	ag_config__free(cfg);
 	return ret;
 }
