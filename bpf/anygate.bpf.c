@@ -5,8 +5,10 @@
  *
  * Maps are defined here with the names of abi.h (AG_MAP_*) and no pinning:
  * anygated sizes them (bpf_map__set_max_entries) and pins them
- * (bpf_map__set_pin_path) before load. All parsing, hashing, rewriting and
- * checksum work is dataplane/core, shared with the DPDK fast path.
+ * (bpf_map__set_pin_path) before load. All parsing, hashing, the backend
+ * choice, flow liveness and NAT port decisions, rewriting and checksum work
+ * is dataplane/core, shared with the DPDK fast path; this file reads the
+ * maps for it (ag_tables__*()) and does the inserts and deletes.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
