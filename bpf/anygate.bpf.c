@@ -290,6 +290,18 @@ static __always_inline struct ag_settings *ag_settings_get(void)
  */
 #define AG_MAPS ((struct ag_tables *)0)
 
+/*
+ * *out = the value at key in map: 1, or 0 when there is none. A macro so that
+ * the copy keeps its type's alignment (a memcpy from void * goes byte by byte).
+ */
+#define ag_map_copy(map, key, out)                                                                 \
+	({                                                                                         \
+		const __typeof__(*(out)) *v_ = bpf_map_lookup_elem(map, key);                      \
+		if (v_)                                                                            \
+			*(out) = *v_;                                                              \
+		v_ != 0;                                                                           \
+	})
+
 static __always_inline int ag_tables__listener(struct ag_tables *t,
 					       const struct ag_listener_key *lk, __u32 *lid)
 {
@@ -334,12 +346,7 @@ static __always_inline int ag_tables__lookup(struct ag_tables *t, __u32 idx, __u
 static __always_inline int ag_tables__backend(struct ag_tables *t, __u32 bid,
 					      struct ag_backend *out)
 {
-	struct ag_backend *be = bpf_map_lookup_elem(&ag_backends, &bid);
-
-	if (!be)
-		return 0;
-	*out = *be;
-	return 1;
+	return ag_map_copy(&ag_backends, &bid, out);
 }
 
 static __always_inline int ag_tables__port_ovr(struct ag_tables *t, const struct ag_port_ovr_key *k,
@@ -356,23 +363,13 @@ static __always_inline int ag_tables__port_ovr(struct ag_tables *t, const struct
 static __always_inline int ag_tables__nat_rev(struct ag_tables *t, const struct ag_flow_key *rk,
 					      struct ag_nat_rev *out)
 {
-	struct ag_nat_rev *r = bpf_map_lookup_elem(&ag_nat_rev, rk);
-
-	if (!r)
-		return 0;
-	*out = *r;
-	return 1;
+	return ag_map_copy(&ag_nat_rev, rk, out);
 }
 
 static __always_inline int ag_tables__flow(struct ag_tables *t, const struct ag_flow_key *k,
 					   struct ag_flow *out)
 {
-	struct ag_flow *f = bpf_map_lookup_elem(&ag_flows, k);
-
-	if (!f)
-		return 0;
-	*out = *f;
-	return 1;
+	return ag_map_copy(&ag_flows, k, out);
 }
 
 /* Remove a flow and, when it is still the flow's, its reverse entry. */

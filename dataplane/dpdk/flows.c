@@ -18,6 +18,7 @@
  * over (natclaim.h). This file gives them the rte_hash tables to read.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <rte_errno.h>
@@ -165,26 +166,30 @@ static inline struct ag_tables tables_of(const struct ag_dp *dp, const struct ag
 	    .hdr = dp->hdr, .settings = s, .flows = dp->flows, .revs = dp->revs};
 }
 
+/* The ABI part of the value at k (it leads ours): 1 with a copy of size bytes, or 0. */
+_Static_assert(offsetof(struct ag_dp_flow, f) == 0 && offsetof(struct ag_dp_rev, r) == 0,
+	       "the ABI struct first");
+static inline int lookup_copy(const struct rte_hash *h, const struct ag_flow_key *k, void *out,
+			      size_t size)
+{
+	const void *v = lookup(h, k);
+
+	if (!v)
+		return 0;
+	memcpy(out, v, size);
+	return 1;
+}
+
 static __always_inline int ag_tables__nat_rev(struct ag_tables *t, const struct ag_flow_key *rk,
 					      struct ag_nat_rev *out)
 {
-	const struct ag_dp_rev *rv = lookup(t->revs, rk);
-
-	if (!rv)
-		return 0;
-	*out = rv->r;
-	return 1;
+	return lookup_copy(t->revs, rk, out, sizeof(*out));
 }
 
 static __always_inline int ag_tables__flow(struct ag_tables *t, const struct ag_flow_key *k,
 					   struct ag_flow *out)
 {
-	const struct ag_dp_flow *fv = lookup(t->flows, k);
-
-	if (!fv)
-		return 0;
-	*out = fv->f;
-	return 1;
+	return lookup_copy(t->flows, k, out, sizeof(*out));
 }
 
 bool ag_dp_flows__live(struct ag_dp *dp, const struct ag_flow_key *k, const struct ag_flow *f,

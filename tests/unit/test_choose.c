@@ -66,20 +66,29 @@ struct ag_tables {
 	unsigned int lstate_reads, flow_reads, rev_reads;
 };
 
-static __always_inline int ag_tables__listener(struct ag_tables *t,
-					       const struct ag_listener_key *lk, __u32 *lid)
+/* Index of the entry with key *key in arr, n entries {k, value} (k first), or -1. */
+static int find(const void *arr, unsigned int n, size_t stride, const void *key, size_t len)
 {
 	unsigned int i;
 
+	for (i = 0; i < n; i++)
+		if (!memcmp((const char *)arr + (size_t)i * stride, key, len))
+			return (int)i;
+	return -1;
+}
+#define FIND(arr, n, key) find((arr), (n), sizeof((arr)[0]), (key), sizeof((arr)[0].k))
+
+static __always_inline int ag_tables__listener(struct ag_tables *t,
+					       const struct ag_listener_key *lk, __u32 *lid)
+{
+	int i = FIND(t->lkeys, t->n_lkeys, lk);
+
 	if (t->lkeys_torn)
 		return -1;
-	for (i = 0; i < t->n_lkeys; i++) {
-		if (!memcmp(&t->lkeys[i].k, lk, sizeof(*lk))) {
-			*lid = t->lkeys[i].id;
-			return 1;
-		}
-	}
-	return 0;
+	if (i < 0)
+		return 0;
+	*lid = t->lkeys[i].id;
+	return 1;
 }
 
 static __always_inline int ag_tables__lstate(struct ag_tables *t, __u32 lid,
@@ -117,47 +126,38 @@ static __always_inline int ag_tables__backend(struct ag_tables *t, __u32 bid,
 static __always_inline int ag_tables__port_ovr(struct ag_tables *t, const struct ag_port_ovr_key *k,
 					       __be16 *port)
 {
-	unsigned int i;
+	int i = FIND(t->ovr, t->n_ovr, k);
 
 	if (t->ovr_torn)
 		return -1;
-	for (i = 0; i < t->n_ovr; i++) {
-		if (!memcmp(&t->ovr[i].k, k, sizeof(*k))) {
-			*port = t->ovr[i].port;
-			return 1;
-		}
-	}
-	return 0;
+	if (i < 0)
+		return 0;
+	*port = t->ovr[i].port;
+	return 1;
 }
 
 static __always_inline int ag_tables__flow(struct ag_tables *t, const struct ag_flow_key *k,
 					   struct ag_flow *out)
 {
-	unsigned int i;
+	int i = FIND(t->flows, t->n_flows, k);
 
 	t->flow_reads++;
-	for (i = 0; i < t->n_flows; i++) {
-		if (!memcmp(&t->flows[i].k, k, sizeof(*k))) {
-			*out = t->flows[i].f;
-			return 1;
-		}
-	}
-	return 0;
+	if (i < 0)
+		return 0;
+	*out = t->flows[i].f;
+	return 1;
 }
 
 static __always_inline int ag_tables__nat_rev(struct ag_tables *t, const struct ag_flow_key *rk,
 					      struct ag_nat_rev *out)
 {
-	unsigned int i;
+	int i = FIND(t->revs, t->n_revs, rk);
 
 	t->rev_reads++;
-	for (i = 0; i < t->n_revs; i++) {
-		if (!memcmp(&t->revs[i].k, rk, sizeof(*rk))) {
-			*out = t->revs[i].r;
-			return 1;
-		}
-	}
-	return 0;
+	if (i < 0)
+		return 0;
+	*out = t->revs[i].r;
+	return 1;
 }
 
 static struct ag_tables tb;
@@ -463,30 +463,27 @@ static void test_choice_builders(void)
 	CU_ASSERT(ag_nat_rev__belongs(&rk, &r, &k, &f));
 }
 
-/* Flow k on backend B0 with NAT port `port`, its reverse entry (if rev_client) naming rev_client.
+/*
+ * Flow k on backend B0 with NAT port `port`, *rk its reverse key; and (unless
+ * rev_client is NULL) the reverse entry there, naming rev_client. Built with
+ * the choice builders that test_choice_builders() checks field by field.
  */
 static void put_flow(const struct ag_flow_key *k, __u16 port, __u64 seen,
 		     const struct ag_flow_key *rev_client, __u64 rev_seen, struct ag_flow_key *rk)
 {
-	struct ag_flow *f = &tb.flows[tb.n_flows].f;
+	struct ag_choice c = {
+	    .s = &tb.settings,
+	    .bid = B0,
+	    .backend_addr = tb.backends[B0].addr,
+	    .backend_port = htons(8080),
+	    .nat_addr = tb.settings.nat_addrs[0],
+	};
 
-	memset(f, 0, sizeof(*f));
-	f->last_seen_ns = seen;
-	f->backend_addr = tb.backends[B0].addr;
-	f->backend_port = htons(8080);
-	f->nat_addr = tb.settings.nat_addrs[0];
-	f->nat_port = htons(port);
+	ag_choice__rev_key(rk, &c, k, htons(port));
+	ag_choice__flow(&tb.flows[tb.n_flows].f, &c, rk, seen);
 	tb.flows[tb.n_flows++].k = *k;
-	ag_flow_key__reply_of(rk, f, k->proto);
 	if (rev_client) {
-		struct ag_nat_rev *r = &tb.revs[tb.n_revs].r;
-
-		memset(r, 0, sizeof(*r));
-		r->last_seen_ns = rev_seen;
-		r->client_addr = rev_client->saddr;
-		r->vip = rev_client->daddr;
-		r->client_port = rev_client->sport;
-		r->vip_port = rev_client->dport;
+		ag_choice__rev(&tb.revs[tb.n_revs].r, &c, rev_client, rev_seen);
 		tb.revs[tb.n_revs++].k = *rk;
 	}
 }
