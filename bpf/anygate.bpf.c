@@ -294,7 +294,7 @@ static __always_inline struct ag_settings *ag_settings_get(void)
  * *out = the value at key in map: 1, or 0 when there is none. A macro so that
  * the copy keeps its type's alignment (a memcpy from void * goes byte by byte).
  */
-#define ag_map_copy(map, key, out)                                                                 \
+#define AG_MAP_COPY(map, key, out)                                                                 \
 	({                                                                                         \
 		const __typeof__(*(out)) *v_ = bpf_map_lookup_elem(map, key);                      \
 		if (v_)                                                                            \
@@ -305,12 +305,7 @@ static __always_inline struct ag_settings *ag_settings_get(void)
 static __always_inline int ag_tables__listener(struct ag_tables *t,
 					       const struct ag_listener_key *lk, __u32 *lid)
 {
-	__u32 *p = bpf_map_lookup_elem(&ag_listeners, lk);
-
-	if (!p)
-		return 0;
-	*lid = *p;
-	return 1;
+	return AG_MAP_COPY(&ag_listeners, lk, lid);
 }
 
 static __always_inline int ag_tables__lstate(struct ag_tables *t, __u32 lid,
@@ -346,7 +341,7 @@ static __always_inline int ag_tables__lookup(struct ag_tables *t, __u32 idx, __u
 static __always_inline int ag_tables__backend(struct ag_tables *t, __u32 bid,
 					      struct ag_backend *out)
 {
-	return ag_map_copy(&ag_backends, &bid, out);
+	return AG_MAP_COPY(&ag_backends, &bid, out);
 }
 
 static __always_inline int ag_tables__port_ovr(struct ag_tables *t, const struct ag_port_ovr_key *k,
@@ -363,13 +358,13 @@ static __always_inline int ag_tables__port_ovr(struct ag_tables *t, const struct
 static __always_inline int ag_tables__nat_rev(struct ag_tables *t, const struct ag_flow_key *rk,
 					      struct ag_nat_rev *out)
 {
-	return ag_map_copy(&ag_nat_rev, rk, out);
+	return AG_MAP_COPY(&ag_nat_rev, rk, out);
 }
 
 static __always_inline int ag_tables__flow(struct ag_tables *t, const struct ag_flow_key *k,
 					   struct ag_flow *out)
 {
-	return ag_map_copy(&ag_flows, k, out);
+	return AG_MAP_COPY(&ag_flows, k, out);
 }
 
 /* Remove a flow and, when it is still the flow's, its reverse entry. */
