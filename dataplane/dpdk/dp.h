@@ -13,9 +13,9 @@
  * This header holds what every module shares: limits, the process's state
  * (struct ag_dp, one per process, each module owning its fields) and the
  * per-lcore counters. Each module's functions are in its own header, and a
- * module calls only those below it:
+ * module calls only those before it in this order (lowest first):
  *
- *   port.h -> io.h -> neigh.h -> route.h -> flows.h -> fwd.h -> slow.h -> main.c
+ *   port.h, io.h, neigh.h, route.h, flows.h, fwd.h, slow.h, then main.c
  */
 #ifndef AG_DP_H
 #define AG_DP_H
