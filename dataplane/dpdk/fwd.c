@@ -364,7 +364,8 @@ void ag_dp__fwd_poll(struct ag_dp_lcore *lc)
 {
 	struct ag_dp *dp = lc->dp;
 	struct rte_mbuf *pkts[AG_DP_BURST];
-	uint16_t port, n, total = 0;
+	unsigned int port; /* < n_ports <= AG_MAX_IFACES */
+	uint16_t n, total = 0;
 	uint64_t now = 0;
 
 	settings_refresh(lc);
@@ -376,12 +377,12 @@ void ag_dp__fwd_poll(struct ag_dp_lcore *lc)
 			now = ag_dp__now(dp);
 		total += n;
 		ag_dp__count(lc->lane, AG_DPC_RX_PACKETS, n);
-		process_burst(lc, pkts, n, port, now);
+		process_burst(lc, pkts, n, (uint16_t)port, now);
 	}
 	if (lc->from_main)
 		drain_from_main(lc);
 	for (port = 0; port < dp->n_ports; port++)
-		tx_flush(lc, port);
+		tx_flush(lc, (uint16_t)port);
 	if (total) {
 		lc->idle_polls = 0;
 	} else if (dp->idle_sleep_us && ++lc->idle_polls > 1024) {

@@ -25,8 +25,7 @@
 static unsigned int drain(struct ag_dp *dp, uint64_t now)
 {
 	struct rte_mbuf *ms[AG_DP_BURST];
-	unsigned int l, i, n, moved = 0;
-	uint16_t p;
+	unsigned int l, i, n, p, moved = 0;
 
 	for (l = 0; l < dp->n_fwd; l++) {
 		n = rte_ring_sc_dequeue_burst(dp->lcores[l].to_main, (void **)ms, AG_DP_BURST,
@@ -58,7 +57,7 @@ static unsigned int drain(struct ag_dp *dp, uint64_t now)
 		n = rte_eth_rx_burst(dp->ports[p].tap, 0, ms, AG_DP_BURST);
 		ag_dp__count(dp->main_lane, AG_DPC_FROM_KERNEL, n);
 		for (i = 0; i < n; i++)
-			ag_dp__send_from_main(dp, ms[i], p);
+			ag_dp__send_from_main(dp, ms[i], (uint16_t)p);
 		moved += n;
 	}
 	return moved;
