@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cu_main.h"
 #include "abi.h"
 #include "choose.h"
 #include "flowlife.h"
@@ -618,28 +619,18 @@ static void test_stale_rev(void)
 
 int main(void)
 {
-	CU_pSuite s;
-	unsigned int failed;
+	static const struct ag_cu_test tests[] = {
+	    {"choose: a forwarded choice", test_choose_forward},
+	    {"choose: every refusal, in order", test_choose_refusals},
+	    {"choose: slot switch", test_choose_slot_switch},
+	    {"choose: port override", test_choose_port_override},
+	    {"choose: source affinity", test_choose_affinity},
+	    {"choice: NAT port, reverse key and entries", test_choice_builders},
+	    {"flowlife: ownership", test_belongs},
+	    {"flowlife: liveness", test_live},
+	    {"natclaim: who holds a NAT port", test_nat_hold},
+	    {"flowlife: a moved flow's old entry", test_stale_rev},
+	};
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return CU_get_error();
-	s = CU_add_suite("choose", NULL, NULL);
-	if (!s || !CU_add_test(s, "choose: a forwarded choice", test_choose_forward) ||
-	    !CU_add_test(s, "choose: every refusal, in order", test_choose_refusals) ||
-	    !CU_add_test(s, "choose: slot switch", test_choose_slot_switch) ||
-	    !CU_add_test(s, "choose: port override", test_choose_port_override) ||
-	    !CU_add_test(s, "choose: source affinity", test_choose_affinity) ||
-	    !CU_add_test(s, "choice: NAT port, reverse key and entries", test_choice_builders) ||
-	    !CU_add_test(s, "flowlife: ownership", test_belongs) ||
-	    !CU_add_test(s, "flowlife: liveness", test_live) ||
-	    !CU_add_test(s, "natclaim: who holds a NAT port", test_nat_hold) ||
-	    !CU_add_test(s, "flowlife: a moved flow's old entry", test_stale_rev)) {
-		CU_cleanup_registry();
-		return CU_get_error();
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return AG_CU_MAIN("choose", NULL, NULL, tests);
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "cu_main.h"
 #include "doc.h"
 #include "keys.h"
 
@@ -316,31 +317,11 @@ static void test_restart_only(void)
 
 int main(void)
 {
-	static const struct {
-		const char *name;
-		CU_TestFunc fn;
-	} tests[] = {
+	static const struct ag_cu_test tests[] = {
 	    {"docs/config.md key tables", test_doc_tables},
 	    {"declarations complete", test_declarations},
 	    {"restart-only keys", test_restart_only},
 	};
-	CU_pSuite suite;
-	unsigned int i, failed;
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return CU_get_error();
-	suite = CU_add_suite("config-keys", suite_init, suite_clean);
-	if (!suite)
-		goto cleanup;
-	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-			goto cleanup;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-cleanup:
-	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	if (CU_get_error() != CUE_SUCCESS)
-		failed++;
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return AG_CU_MAIN("config-keys", suite_init, suite_clean, tests);
 }

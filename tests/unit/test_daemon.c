@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cu_main.h"
 #include "abi_shm.h"
 #include "ctl_client.h"
 #include "daemon.h"
@@ -1047,10 +1048,7 @@ static int suite_clean(void)
 
 int main(void)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(void);
-	} tests[] = {
+	static const struct ag_cu_test tests[] = {
 	    {"start publishes; read-only commands", test_start_publishes},
 	    {"set weight", test_set_weight},
 	    {"set dial", test_set_dial},
@@ -1065,21 +1063,6 @@ int main(void)
 	    {"health: a backend down and up again", test_health_down_up},
 	    {"metrics: collect from the segment", test_metrics_collect},
 	};
-	CU_pSuite suite;
-	unsigned int i, failed;
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return CU_get_error();
-	suite = CU_add_suite("daemon", suite_init, suite_clean);
-	if (!suite)
-		goto out;
-	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-			goto out;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-out:
-	failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : CU_get_error();
+	return AG_CU_MAIN("daemon", suite_init, suite_clean, tests);
 }
