@@ -605,9 +605,10 @@ int anygate_xdp(struct xdp_md *ctx)
 		/* The backend's health, as anygated last published it. */
 		bid = f.backend_id;
 		be = bpf_map_lookup_elem(&ag_backends, &bid);
-		if (!be || !ag_flow__backend_down(&f, be))
+		r = ag_flow__on_backend(&f, be, p.proto);
+		if (r == AG_HIT_FORWARD)
 			goto forward;
-		if (p.proto == IPPROTO_TCP)
+		if (r == AG_HIT_RESET)
 			return ag_reset(ctx, &p, &k, &f, bytes);
 		resteer = 1;
 	} else {

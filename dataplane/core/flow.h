@@ -86,6 +86,26 @@ static __always_inline int ag_flow__backend_down(const struct ag_flow *f,
 	return b->state == AG_BACKEND_DOWN && b->addr == f->backend_addr;
 }
 
+/* What a packet of a pinned, live flow does (ag_flow__on_backend). */
+enum ag_hit_action {
+	AG_HIT_FORWARD = 0, /* to its pinned backend */
+	AG_HIT_RESET = 1,   /* TCP, backend down: RST to the client, flow forgotten */
+	AG_HIT_RESTEER = 2, /* UDP, backend down: moved to the backend a new flow gets */
+};
+
+/*
+ * The one rule for a flow whose backend the control plane marked down, for
+ * both fast paths: b is ag_backends[f->backend_id], NULL when the id is out
+ * of the table (then nothing is known against it: forward).
+ */
+static __always_inline int ag_flow__on_backend(const struct ag_flow *f, const struct ag_backend *b,
+					       __u8 proto)
+{
+	if (!b || !ag_flow__backend_down(f, b))
+		return AG_HIT_FORWARD;
+	return proto == IPPROTO_TCP ? AG_HIT_RESET : AG_HIT_RESTEER;
+}
+
 /*
  * Settings usable for new flows: written by this ABI, ring size and NAT
  * parameters within limits (the modulo divisors below are never zero).

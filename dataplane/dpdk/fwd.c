@@ -309,18 +309,21 @@ static void process_burst(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, uint16
 				fv->f.last_seen_ns = now;
 			}
 			/* The backend's health, as anygated last published it. */
-			if (likely(fv->f.backend_id < AG_MAX_BACKENDS) &&
-			    unlikely(ag_flow__backend_down(
-				&fv->f, &ag_shm__backends(dp->hdr)[fv->f.backend_id]))) {
-				if (p->proto == IPPROTO_TCP) {
-					reset(lc, m, p, k, fv, in_port);
-					continue;
-				}
-				moving = fv;
-				goto new_flow;
+			r = ag_flow__on_backend(&fv->f,
+						likely(fv->f.backend_id < AG_MAX_BACKENDS)
+						    ? &ag_shm__backends(dp->hdr)[fv->f.backend_id]
+						    : NULL,
+						p->proto);
+			if (likely(r == AG_HIT_FORWARD)) {
+				forward(lc, m, p, fv, false, in_port);
+				continue;
 			}
-			forward(lc, m, p, fv, false, in_port);
-			continue;
+			if (r == AG_HIT_RESET) {
+				reset(lc, m, p, k, fv, in_port);
+				continue;
+			}
+			moving = fv;
+			goto new_flow;
 		} else {
 			void *rd;
 

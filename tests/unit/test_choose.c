@@ -617,6 +617,24 @@ static void test_stale_rev(void)
 	CU_ASSERT_FALSE(ag_flow__stale_rev(&tb, &a, &old, &nk, &ork));
 }
 
+/* A pinned flow's packet when its backend is down: TCP resets, UDP moves, else forward. */
+static void test_on_backend(void)
+{
+	struct ag_flow f = {.backend_addr = 0x0a01010b};
+	struct ag_backend b = {.addr = 0x0a01010b, .state = AG_BACKEND_UP};
+
+	CU_ASSERT_EQUAL(ag_flow__on_backend(&f, &b, IPPROTO_TCP), AG_HIT_FORWARD);
+	CU_ASSERT_EQUAL(ag_flow__on_backend(&f, NULL, IPPROTO_TCP), AG_HIT_FORWARD);
+	b.state = AG_BACKEND_DRAINING;
+	CU_ASSERT_EQUAL(ag_flow__on_backend(&f, &b, IPPROTO_UDP), AG_HIT_FORWARD);
+	b.state = AG_BACKEND_DOWN;
+	CU_ASSERT_EQUAL(ag_flow__on_backend(&f, &b, IPPROTO_TCP), AG_HIT_RESET);
+	CU_ASSERT_EQUAL(ag_flow__on_backend(&f, &b, IPPROTO_UDP), AG_HIT_RESTEER);
+	/* The id now names another endpoint (a reload): its health says nothing of f's. */
+	b.addr = 0x0a01010c;
+	CU_ASSERT_EQUAL(ag_flow__on_backend(&f, &b, IPPROTO_TCP), AG_HIT_FORWARD);
+}
+
 int main(void)
 {
 	static const struct ag_cu_test tests[] = {
@@ -630,6 +648,7 @@ int main(void)
 	    {"flowlife: liveness", test_live},
 	    {"natclaim: who holds a NAT port", test_nat_hold},
 	    {"flowlife: a moved flow's old entry", test_stale_rev},
+	    {"flow: what a packet does when its backend is down", test_on_backend},
 	};
 
 	return AG_CU_MAIN("choose", NULL, NULL, tests);
