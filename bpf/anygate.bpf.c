@@ -29,8 +29,10 @@
 #include "choose.h"
 #include "rst.h"
 
-/* <sys/socket.h> is not available to BPF programs. */
+/* <sys/socket.h> and <errno.h> are not available to BPF programs. */
 #define AG_AF_INET 2
+#define AG_EEXIST  17
+#define AG_E2BIG   7
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -85,19 +87,34 @@ struct {
 	__type(value, __u32);
 } ag_vips SEC(".maps");
 
+/* Preallocated, never LRU: a live flow is never evicted to make room (abi.h). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, AG_FLOWS_DEFAULT);
 	__type(key, struct ag_flow_key);
 	__type(value, struct ag_flow);
 } ag_flows SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, AG_FLOWS_DEFAULT);
 	__type(key, struct ag_flow_key);
 	__type(value, struct ag_nat_rev);
 } ag_nat_rev SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ag_cpu_state);
+} ag_cpu SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, AG_SYN_AUTH_ENTRIES);
+	__type(key, union ag_addr);
+	__type(value, __u64);
+} ag_syn_auth SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -380,19 +397,20 @@ static __always_inline void ag_flow_delete(const struct ag_flow_key *k, const st
 
 /*
  * The NAT port rk names is taken: take it over for rv (flow k) when its
- * holder lets go (natclaim.h): its flow is gone, or idle on both sides and
- * then deleted. Returns 1 when rk now maps to rv.
+ * holder lets go (natclaim.h): its flow is over (expired, or closed and
+ * quiet), then deleted, or it has none. Returns 1 when rk now maps to rv.
  */
 static __always_inline int ag_nat_rev_take_over(const struct ag_flow_key *rk,
 						const struct ag_nat_rev *rv,
 						const struct ag_flow_key *k,
-						const struct ag_settings *s, __u64 now)
+						const struct ag_settings *s, __u64 now,
+						__u64 bytes)
 {
 	struct ag_nat_rev *old = bpf_map_lookup_elem(&ag_nat_rev, rk);
 	struct ag_flow_key owner;
 	int hold;
 
-	if (!old) /* evicted or deleted since our insert failed */
+	if (!old) /* deleted since our insert failed */
 		return bpf_map_update_elem(&ag_nat_rev, rk, rv, BPF_NOEXIST) == 0;
 	hold = ag_nat_rev__hold(AG_MAPS, rk, old, s, now, &owner);
 	if (hold == AG_NAT_HOLD_BUSY)
@@ -401,9 +419,12 @@ static __always_inline int ag_nat_rev_take_over(const struct ag_flow_key *rk,
 		bpf_map_delete_elem(&ag_flows, &owner);
 	if (bpf_map_update_elem(&ag_nat_rev, rk, rv, BPF_ANY))
 		return 0;
-	/* Another CPU may have taken the same stale port at once: keep it only if ours. */
+	/* Another CPU may have taken the same port at once: keep it only if ours. */
 	old = bpf_map_lookup_elem(&ag_nat_rev, rk);
-	return old && ag_nat_rev__owned_by(old, k);
+	if (!old || !ag_nat_rev__owned_by(old, k))
+		return 0;
+	ag_count_reason(AG_R_NAT_TAKEOVER, bytes);
+	return 1;
 }
 
 /*
@@ -424,17 +445,48 @@ static __always_inline int ag_forward(struct xdp_md *ctx, struct ag_pkt *p, cons
 	return ag_xmit(ctx, p, bytes, &f->nh, fp ? &fp->nh : 0, refresh);
 }
 
-/* A backend's reply to a NAT port: back to the client, from the VIP. */
-static __always_inline int ag_reply(struct xdp_md *ctx, struct ag_pkt *p, struct ag_nat_rev *rp,
+/*
+ * A backend's TCP segment with SYN, FIN or RST moves its flow's state (rk is
+ * its tuple, r the reverse entry): the flow is found from the client's side.
+ */
+static __always_inline void ag_reply_state(const struct ag_flow_key *rk, const struct ag_nat_rev *r,
+					   __u8 flags)
+{
+	struct ag_flow_key ck;
+	struct ag_flow *fp;
+	__u32 add;
+
+	ag_flow_key__client_of(&ck, r, IPPROTO_TCP);
+	fp = bpf_map_lookup_elem(&ag_flows, &ck);
+	if (!fp || !ag_nat_rev__belongs(rk, r, &ck, fp))
+		return;
+	add = ag_tcp__backend_bits(fp->tcp, flags);
+	if (add)
+		__sync_fetch_and_or(&fp->tcp, add);
+}
+
+/* A backend's reply to a NAT port (tuple rk): back to the client, from the VIP. */
+static __always_inline int ag_reply(struct xdp_md *ctx, struct ag_pkt *p,
+				    const struct ag_flow_key *rk, struct ag_nat_rev *rp, __u8 flags,
 				    __u64 bytes)
 {
 	struct ag_nat_rev r = *rp;
 	int refresh = 0;
 
+	if (p->proto == IPPROTO_TCP) {
+		if (!ag_tcp__flags_valid(flags))
+			return ag_verdict(AG_R_DROP_TCP_FLAGS, bytes);
+		if (flags & (AG_TCPF_SYN | AG_TCPF_FIN | AG_TCPF_RST))
+			ag_reply_state(rk, &r, flags);
+	}
 	if (p->ip->ttl <= 1)
 		return ag_verdict(AG_R_PASS_TTL, bytes);
-	/* Cheap clock to decide, precise one to stamp (as for forward flows). */
-	if (ag_flow__needs_refresh(bpf_ktime_get_coarse_ns(), r.last_seen_ns)) {
+	/*
+	 * Cheap clock to decide, precise one to stamp (as for forward flows),
+	 * finer than the forward side: how recent the replies are tells an
+	 * overloaded backend from a dead one (ag_flow__on_backend).
+	 */
+	if (ag_flow__age(bpf_ktime_get_coarse_ns(), r.last_seen_ns) >= AG_REPLY_GRANULARITY_NS) {
 		rp->last_seen_ns = bpf_ktime_get_ns();
 		refresh = 1;
 	}
@@ -469,11 +521,79 @@ static __always_inline int ag_reset(struct xdp_md *ctx, struct ag_pkt *p,
 	return XDP_TX;
 }
 
+/* An unverified SYN past the budget: answer it with the challenge (rst.h), no state kept. */
+static __always_inline int ag_challenge(struct xdp_md *ctx, struct ag_pkt *p,
+					const struct ag_flow_key *k, const struct ag_settings *s,
+					__u64 now, __u64 bytes)
+{
+	int len = ag_tcp__make_syn_challenge(p, ag_syn__cookie(k, s->syn_auth_secret, now));
+
+	if (len < 0)
+		return ag_verdict(AG_R_DROP_TRUNC_L4, bytes);
+	if ((__u64)len < bytes)
+		bpf_xdp_adjust_tail(ctx, -(int)(bytes - (__u64)len));
+	ag_count_reason(AG_R_TX_SYN_CHALLENGE, bytes);
+	return XDP_TX;
+}
+
+/*
+ * A TCP segment to a listener that is not a SYN, with no flow: nothing is
+ * created for it. The RST that answers a SYN challenge verifies its source;
+ * anything else is dropped (a RST from the edge would make every spoofed
+ * segment a reflected one). Not to a listener: the kernel's, as before.
+ */
+static __always_inline int ag_not_syn(struct ag_pkt *p, const struct ag_flow_key *k, __u8 flags,
+				      __u64 bytes)
+{
+	struct tcphdr *th = p->l4;
+	struct ag_listener_key lk;
+	struct ag_settings *s;
+	__u64 now;
+
+	ag_listener_key__of(&lk, k);
+	if (!bpf_map_lookup_elem(&ag_listeners, &lk))
+		return ag_verdict(AG_R_PASS_NO_LISTENER, bytes);
+	if (!ag_tcp__flags_valid(flags))
+		return ag_verdict(AG_R_DROP_TCP_FLAGS, bytes);
+	if ((flags & AG_TCPF_CHECKED) == AG_TCPF_RST && (void *)(th + 1) <= p->data_end) {
+		s = ag_settings_get();
+		now = bpf_ktime_get_ns();
+		if (s && s->syn_cpu_rate &&
+		    ag_syn__cookie_ok(k, s->syn_auth_secret, now, ag_ntohl(th->seq))) {
+			bpf_map_update_elem(&ag_syn_auth, &k->saddr, &now, BPF_ANY);
+			ag_count_reason(AG_R_SYN_AUTH_PASSED, bytes);
+			return XDP_DROP;
+		}
+	}
+	return ag_verdict(AG_R_DROP_TCP_NO_FLOW, bytes);
+}
+
+/*
+ * May flow k (choice under settings s) be created now on this CPU? Within
+ * the CPU's budget for its protocol; TCP past it only from a verified source
+ * (else AG_FLOW_CHALLENGE), UDP past it not at all. A moved flow is not new.
+ */
+static __always_inline int ag_admit(const struct ag_flow_key *k, const struct ag_settings *s,
+				    struct ag_cpu_state *cpu, __u64 now)
+{
+	__u64 *verified;
+
+	if (k->proto != IPPROTO_TCP)
+		return ag_bucket__take(&cpu->udp, s->udp_cpu_rate, now) ? AG_CHOICE_OK
+									 : AG_R_DROP_UDP_BUDGET;
+	if (ag_bucket__take(&cpu->syn, s->syn_cpu_rate, now))
+		return AG_CHOICE_OK;
+	verified = bpf_map_lookup_elem(&ag_syn_auth, &k->saddr);
+	if (verified && !ag_flow__is_idle(now, *verified, s->syn_auth_ttl_ns))
+		return AG_CHOICE_OK;
+	return AG_FLOW_CHALLENGE;
+}
+
 /*
  * Pin moved flow k (was old, now f with reverse key rk), replaced whole: a
  * reader sees the old flow or the new one, never a mix. (A CPU moving the
  * same flow at the same time may leave one reverse entry that still names
- * the client; it ages out like any idle port.)
+ * the client; the sweeper removes it as an orphan.)
  */
 static __always_inline int ag_flow_move(const struct ag_flow_key *k, const struct ag_flow *f,
 					const struct ag_flow_key *rk, const struct ag_flow *old)
@@ -490,25 +610,58 @@ static __always_inline int ag_flow_move(const struct ag_flow_key *k, const struc
 }
 
 /*
- * Choose a backend (dataplane/core/choose.h), claim a NAT port and pin both:
- * the first packet of a flow, or (resteer, *f the flow) a UDP flow whose
- * backend went down, which moves to the backend a new flow with its tuple
- * would get now. A moved flow keeps its NAT port when that port is free
- * towards the new backend, else gets one as a new flow does; its old reverse
- * entry goes. The flow entry carries the next hop towards the backend from
- * the start. Returns an AG_R_* reason, or AG_FLOW_* with *f the flow.
+ * Claim a NAT port for choice c of flow k: from this CPU's cursor on, the
+ * first port that is free or whose holder lets go. Returns AG_CHOICE_OK with
+ * *rk the claimed reverse key and *rv written there, or an AG_R_* reason.
  */
-static __always_inline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p,
-				       const struct ag_flow_key *k, struct ag_flow *f, int resteer)
+static __always_inline int ag_claim(const struct ag_choice *c, const struct ag_flow_key *k,
+				    struct ag_cpu_state *cpu, struct ag_flow_key *rk,
+				    struct ag_nat_rev *rv, int resteer, __be16 own_port, __u64 now,
+				    __u64 bytes)
 {
+	__u32 i, cursor;
+	long rc;
+
+	if (!cpu->nat_cursor)
+		cpu->nat_cursor = ag_nat__cursor_start(bpf_get_smp_processor_id());
+	cursor = cpu->nat_cursor;
+	for (i = 0; i < AG_NAT_PORT_RETRIES; i++) {
+		ag_choice__rev_key(rk, c, k, ag_choice__nat_port(c, cursor, i, resteer, own_port));
+		rc = bpf_map_update_elem(&ag_nat_rev, rk, rv, BPF_NOEXIST);
+		if (rc == 0)
+			break;
+		if (rc != -AG_EEXIST)
+			return rc == -AG_E2BIG ? AG_R_DROP_FLOW_FULL : AG_R_DROP_FLOW_INSERT;
+		if (ag_nat_rev_take_over(rk, rv, k, c->s, now, bytes))
+			break;
+	}
+	cpu->nat_cursor = cursor + i + 1;
+	return i == AG_NAT_PORT_RETRIES ? AG_R_DROP_NAT_PORTS : AG_CHOICE_OK;
+}
+
+/*
+ * Choose a backend (dataplane/core/choose.h), admit the flow, claim a NAT
+ * port and pin both: the first packet of a flow (a TCP SYN, or UDP), or
+ * (resteer, *f the flow) a UDP flow whose backend went down, which moves to
+ * the backend a new flow with its tuple would get now. A moved flow keeps its
+ * NAT port when that port is free towards the new backend, else gets one as a
+ * new flow does; its old reverse entry goes. The flow entry carries the next
+ * hop towards the backend from the start. Returns an AG_R_* reason, or
+ * AG_FLOW_* with *f the flow (AG_FLOW_CHALLENGE: nothing created).
+ */
+static __noinline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p,
+				  const struct ag_flow_key *k, struct ag_flow *f, int resteer)
+{
+	__u64 bytes = (__u64)(ctx->data_end - ctx->data);
 	struct bpf_fib_lookup fib;
+	struct ag_cpu_state *cpu;
 	struct ag_flow_key rk;
 	struct ag_choice c;
 	struct ag_nat_rev rv;
 	struct ag_flow old, *fp;
 	__be16 own_port = 0;
+	__u32 zero = 0;
 	__u64 now;
-	__u32 i;
 	int r;
 
 	/* What a moved flow keeps or gives back, read before *f is rewritten. */
@@ -519,32 +672,38 @@ static __always_inline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p,
 	r = ag_choose(AG_MAPS, k, p->ip->ttl, &c);
 	if (r != AG_CHOICE_OK)
 		return r;
+	cpu = bpf_map_lookup_elem(&ag_cpu, &zero);
+	if (!cpu)
+		return AG_R_DROP_BAD_STATE;
 	/* Read the clock only here: traffic that is not ours never pays for it. */
 	now = bpf_ktime_get_ns();
-	ag_choice__rev(&rv, &c, k, now);
-	for (i = 0; i < AG_NAT_PORT_RETRIES; i++) {
-		ag_choice__rev_key(&rk, &c, k, ag_choice__nat_port(&c, i, resteer, own_port));
-		if (bpf_map_update_elem(&ag_nat_rev, &rk, &rv, BPF_NOEXIST) == 0 ||
-		    ag_nat_rev_take_over(&rk, &rv, k, c.s, now))
-			break;
+	if (!resteer) {
+		r = ag_admit(k, c.s, cpu, now);
+		if (r != AG_CHOICE_OK)
+			return r;
 	}
-	if (i == AG_NAT_PORT_RETRIES)
-		return AG_R_DROP_NAT_PORTS;
+	ag_choice__rev(&rv, &c, k, now);
+	r = ag_claim(&c, k, cpu, &rk, &rv, resteer, own_port, now, bytes);
+	if (r != AG_CHOICE_OK)
+		return r;
 
 	ag_choice__flow(f, &c, &rk, now);
 	/* Pinned with its next hop: the flow's next packet needs no route lookup. */
-	if (ag_fib(ctx, &fib, p->ip->tos, k->proto, f->nat_addr, f->nat_port, f->backend_addr,
-		   f->backend_port, p->tot_len) == BPF_FIB_LKUP_RET_SUCCESS)
+	if (ag_fib(ctx, &fib, p->ip->tos, k->proto, f->nat_addr.v4, f->nat_port,
+		   f->backend_addr.v4, f->backend_port, p->tot_len) == BPF_FIB_LKUP_RET_SUCCESS)
 		ag_nexthop_set(&f->nh, &fib, p->tot_len);
 	if (resteer)
 		return ag_flow_move(k, f, &rk, &old);
-	if (bpf_map_update_elem(&ag_flows, k, f, BPF_NOEXIST) == 0)
+	r = bpf_map_update_elem(&ag_flows, k, f, BPF_NOEXIST);
+	if (r == 0)
 		return AG_FLOW_CREATED;
+	bpf_map_delete_elem(&ag_nat_rev, &rk);
+	if (r != -AG_EEXIST)
+		return r == -AG_E2BIG ? AG_R_DROP_FLOW_FULL : AG_R_DROP_FLOW_INSERT;
 	/*
 	 * Another CPU created this flow since our lookup (two packets of one
-	 * new flow at once): give our NAT port back and follow its choice.
+	 * new flow at once): our NAT port is given back, follow its choice.
 	 */
-	bpf_map_delete_elem(&ag_nat_rev, &rk);
 	fp = bpf_map_lookup_elem(&ag_flows, k);
 	if (!fp)
 		return AG_R_DROP_FLOW_INSERT;
@@ -565,7 +724,8 @@ int anygate_xdp(struct xdp_md *ctx)
 	struct ag_flow f, *fp;
 	struct ag_pkt p;
 	int r, created = 0, refresh = 0, resteer = 0;
-	__u32 bid;
+	__u8 flags = 0;
+	__u32 bid, add;
 	__u64 now;
 
 	r = ag_parse(&p, data, data_end);
@@ -580,10 +740,14 @@ int anygate_xdp(struct xdp_md *ctx)
 		return ag_verdict(r, bytes);
 	}
 	ag_flow_key__from_pkt(&k, &p);
+	if (p.proto == IPPROTO_TCP)
+		flags = ag_tcp__flags(&p);
 
 	fp = bpf_map_lookup_elem(&ag_flows, &k);
 	if (fp) {
 		f = *fp;
+		if (p.proto == IPPROTO_TCP && !ag_tcp__flags_valid(flags))
+			return ag_verdict(AG_R_DROP_TCP_FLAGS, bytes);
 		/*
 		 * Fresh within the refresh granularity (<= the minimum idle
 		 * time): nothing to check or write. The coarse clock is the
@@ -595,32 +759,58 @@ int anygate_xdp(struct xdp_md *ctx)
 			now = bpf_ktime_get_ns();
 			s = ag_settings_get();
 			if (!s || !ag_flow__live(AG_MAPS, &k, &f, s, now)) {
-				/* Expired: forget it, this packet starts a new flow. */
+				/* Over: forget it; this packet is one of no flow. */
 				ag_flow_delete(&k, &f);
-				goto new_flow;
+				goto no_flow;
 			}
 			fp->last_seen_ns = now;
 			refresh = 1;
 		}
+		if (p.proto == IPPROTO_TCP) {
+			/* A new connection on the tuple of a closed one. */
+			if (ag_tcp__is_syn(flags) && ag_tcp__closed(f.tcp)) {
+				ag_flow_delete(&k, &f);
+				goto no_flow;
+			}
+			add = ag_tcp__client_bits(f.tcp, flags);
+			if (add) {
+				__sync_fetch_and_or(&fp->tcp, add);
+				f.tcp |= add;
+			}
+		}
 		/* The backend's health, as anygated last published it. */
 		bid = f.backend_id;
 		be = bpf_map_lookup_elem(&ag_backends, &bid);
-		r = ag_flow__on_backend(&f, be, p.proto);
-		if (r == AG_HIT_FORWARD)
+		if (!be || !ag_flow__backend_down(&f, be))
 			goto forward;
+		r = ag_flow__on_backend(AG_MAPS, &k, &f, be, ag_settings_get(), bpf_ktime_get_ns());
+		if (r == AG_HIT_KEPT) {
+			ag_count_reason(AG_R_KEPT_BACKEND_REPLYING, bytes);
+			goto forward;
+		}
 		if (r == AG_HIT_RESET)
 			return ag_reset(ctx, &p, &k, &f, bytes);
 		resteer = 1;
-	} else {
-		rp = bpf_map_lookup_elem(&ag_nat_rev, &k);
-		if (rp)
-			return ag_reply(ctx, &p, rp, bytes);
+		goto new_flow;
 	}
+	rp = bpf_map_lookup_elem(&ag_nat_rev, &k);
+	if (rp)
+		return ag_reply(ctx, &p, &k, rp, flags, bytes);
 
+no_flow:
+	/* Only a SYN opens a TCP flow. */
+	if (p.proto == IPPROTO_TCP && !ag_tcp__is_syn(flags))
+		return ag_not_syn(&p, &k, flags, bytes);
 new_flow:
 	r = ag_new_flow(ctx, &p, &k, &f, resteer);
 	if (r < AG_R__MAX)
 		return ag_verdict(r, bytes);
+	if (r == AG_FLOW_CHALLENGE) {
+		s = ag_settings_get();
+		if (!s)
+			return ag_verdict(AG_R_DROP_BAD_STATE, bytes);
+		return ag_challenge(ctx, &p, &k, s, bpf_ktime_get_ns(), bytes);
+	}
 	if (r == AG_FLOW_RESTEERED)
 		ag_count_reason(AG_R_UDP_RESTEER, bytes);
 	created = r == AG_FLOW_CREATED;

@@ -988,8 +988,8 @@ static void list_flow(void *ctx, const struct ag_flow_key *k, const struct ag_fl
 	char lname[96] = "-";
 	json_t *row;
 
-	if ((fl->by_backend && f->backend_addr != fl->backend) ||
-	    (fl->by_client && k->saddr != fl->client))
+	if ((fl->by_backend && f->backend_addr.v4 != fl->backend) ||
+	    (fl->by_client && k->saddr.v4 != fl->client))
 		return;
 	if (!live) {
 		fl->expired++;
@@ -998,9 +998,9 @@ static void list_flow(void *ctx, const struct ag_flow_key *k, const struct ag_fl
 	fl->count++;
 	if (fl->err || json_array_size(fl->rows) >= fl->limit)
 		return;
-	fmt_addr(k->saddr, c);
-	fmt_addr(k->daddr, v);
-	fmt_addr(f->backend_addr, b);
+	fmt_addr(k->saddr.v4, c);
+	fmt_addr(k->daddr.v4, v);
+	fmt_addr(f->backend_addr.v4, b);
 	snprintf(cs, sizeof(cs), "%s:%u", c, ntohs(k->sport));
 	snprintf(vs, sizeof(vs), "%s:%u", v, ntohs(k->dport));
 	snprintf(bs, sizeof(bs), "%s:%u", b, ntohs(f->backend_port));

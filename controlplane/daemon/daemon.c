@@ -294,7 +294,7 @@ static void tally_flow(void *ctx, const struct ag_flow_key *k, const struct ag_f
 
 	t->entries++;
 	if (live && f->backend_id < t->plan->n_backends &&
-	    t->plan->backends[f->backend_id].addr == f->backend_addr)
+	    t->plan->backends[f->backend_id].addr == f->backend_addr.v4)
 		t->per_backend[f->backend_id]++;
 }
 

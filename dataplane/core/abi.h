@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include "consts.h"
 
-#define AG_ABI_VERSION 2
+#define AG_ABI_VERSION 3
 
 /* --- map names (BPF object names, and pin file names under bpffs_dir) --- */
 #define AG_MAP_SETTINGS	 "ag_settings"
@@ -30,6 +30,9 @@
 #define AG_MAP_LSTATS	 "ag_lstats"
 #define AG_MAP_BSTATS	 "ag_bstats"
 #define AG_MAP_RSTATS	 "ag_rstats"
+#define AG_MAP_NEXTHOPS	 "ag_nexthops"
+#define AG_MAP_CPU	 "ag_cpu"
+#define AG_MAP_SYN_AUTH	 "ag_syn_auth"
 
 /* --- ag_settings: ARRAY, one entry, written by anygated before traffic --- */
 struct ag_settings {
@@ -38,13 +41,32 @@ struct ag_settings {
 	__u32 ring_size;      /* M, prime; lookup index = slot * M + hash % M */
 	__u32 nat_addr_count; /* valid entries of nat_addrs, >= 1 for NAT */
 	__be32 nat_addrs[AG_MAX_NAT_ADDRS];
-	__u64 tcp_idle_ns; /* a flow idle longer than this is a new flow */
+	__u64 tcp_idle_ns; /* an established TCP flow idle longer than this is over */
 	__u64 udp_idle_ns;
 	__u16 nat_port_min; /* inclusive NAT source port range */
 	__u16 nat_port_max;
 	__u32 flags; /* reserved, zero */
+	/* A TCP flow whose handshake has not completed (half-open) lives this long idle. */
+	__u64 tcp_syn_idle_ns;
+	/* A TCP flow that saw a RST, or a FIN from both sides, lives this long idle. */
+	__u64 tcp_closing_ns;
+	/*
+	 * A flow on a backend marked DOWN whose replies are this recent is kept:
+	 * the backend is overloaded (probes time out), not gone. 0: never kept.
+	 */
+	__u64 backend_alive_ns;
+	/*
+	 * New-flow budgets, per CPU (anygate-dp: per lcore) per second; 0 = no
+	 * limit. syn_cpu_rate: new TCP flows from sources not yet verified, past
+	 * which a SYN is answered with a SYN authentication challenge (flow.h).
+	 * udp_cpu_rate: new UDP flows, past which they are dropped.
+	 */
+	__u32 syn_cpu_rate;
+	__u32 udp_cpu_rate;
+	__u64 syn_auth_secret; /* keys the SYN challenge cookies; random per start */
+	__u64 syn_auth_ttl_ns; /* a verified source stays verified this long */
 };
-_Static_assert(sizeof(struct ag_settings) == 104, "ag_settings layout");
+_Static_assert(sizeof(struct ag_settings) == 152, "ag_settings layout");
 
 /* --- ag_vips: HASH __be32 vip -> __u32 flags; marks VIPs (fragments to them drop) --- */
 
@@ -139,18 +161,37 @@ struct ag_port_ovr {
 _Static_assert(sizeof(struct ag_port_ovr) == 4, "ag_port_ovr layout");
 
 /*
- * --- ag_flows: LRU_HASH key = 5-tuple of the client packet -> ag_flow ---
- * --- ag_nat_rev: LRU_HASH key = 5-tuple of the backend's reply -> ag_nat_rev ---
+ * An address of either family, so that flow keys and entries take IPv6 without
+ * another layout change: IPv4 in v4 (the first word), the other 12 bytes zero.
+ */
+union ag_addr {
+	__be32 v4;
+	__be32 w[4];
+	__u8 b[16];
+};
+_Static_assert(sizeof(union ag_addr) == 16, "ag_addr layout");
+
+#define AG_FAMILY_IPV4 4
+#define AG_FAMILY_IPV6 6
+
+/*
+ * --- ag_flows: HASH key = 5-tuple of the client packet -> ag_flow ---
+ * --- ag_nat_rev: HASH key = 5-tuple of the backend's reply -> ag_nat_rev ---
+ * Preallocated, not LRU: nothing is evicted behind the fast path's back. A
+ * flow and its reverse entry are created and removed together; a full table
+ * refuses new flows (drop_flow_table_full). Expired pairs are removed by the
+ * packet that finds them and by a sweeper (anygated for XDP, anygate-dp).
  */
 struct ag_flow_key {
-	__be32 saddr;
-	__be32 daddr;
+	union ag_addr saddr;
+	union ag_addr daddr;
 	__be16 sport;
 	__be16 dport;
 	__u8 proto;
-	__u8 pad[3];
+	__u8 family; /* AG_FAMILY_* */
+	__u8 pad[2];
 };
-_Static_assert(sizeof(struct ag_flow_key) == 16, "ag_flow_key layout");
+_Static_assert(sizeof(struct ag_flow_key) == 40, "ag_flow_key layout");
 
 /*
  * Next hop of a flow direction, cached from bpf_fib_lookup() so that a packet
@@ -171,31 +212,86 @@ struct ag_nexthop {
 };
 _Static_assert(sizeof(struct ag_nexthop) == 20, "ag_nexthop layout");
 
+/*
+ * TCP state of a flow: the events seen so far, as bits that are only ever
+ * added (atomically: both directions of a flow may be on different CPUs). The
+ * state and its idle timeout follow from them (flow.h). UDP flows keep 0.
+ */
+#define AG_TCP_SYN_C	0x01 /* the client's SYN: every TCP flow starts with it */
+#define AG_TCP_SYNACK_B 0x02 /* the backend's SYN-ACK */
+#define AG_TCP_EST	0x04 /* the client's ACK after the SYN-ACK: established */
+#define AG_TCP_FIN_C	0x08 /* FIN from the client */
+#define AG_TCP_FIN_B	0x10 /* FIN from the backend */
+#define AG_TCP_RST	0x20 /* RST from either side */
+
 struct ag_flow {
-	__u64 last_seen_ns; /* bpf_ktime_get_ns(), refreshed at most once per second */
+	__u64 last_seen_ns;	    /* bpf_ktime_get_ns(), refreshed at most once per second */
+	union ag_addr backend_addr; /* copied at creation: a pinned flow keeps its target */
+	union ag_addr nat_addr;
 	__u32 backend_id;
 	__u16 listener_id;
 	__be16 nat_port;
-	__be32 nat_addr;
-	__be32 backend_addr; /* copied at creation: a pinned flow keeps its target */
 	__be16 backend_port;
-	__u16 flags;
+	__u16 pad;
+	__u32 tcp;	      /* AG_TCP_* */
 	struct ag_nexthop nh; /* towards the backend */
+	__u32 pad2;
 };
-_Static_assert(sizeof(struct ag_flow) == 48, "ag_flow layout");
+_Static_assert(sizeof(struct ag_flow) == 80, "ag_flow layout");
 
 struct ag_nat_rev {
-	__u64 last_seen_ns;
-	__be32 client_addr;
-	__be32 vip;
+	__u64 last_seen_ns; /* of the backend's replies, refreshed at most every 100 ms */
+	union ag_addr client_addr;
+	union ag_addr vip;
 	__be16 client_port;
 	__be16 vip_port;
 	__u32 backend_id;
 	__u16 listener_id;
-	__u16 pad;
+	__u8 family; /* AG_FAMILY_* of the client side */
+	__u8 pad;
 	struct ag_nexthop nh; /* towards the client */
 };
-_Static_assert(sizeof(struct ag_nat_rev) == 48, "ag_nat_rev layout");
+_Static_assert(sizeof(struct ag_nat_rev) == 72, "ag_nat_rev layout");
+
+/*
+ * --- ag_nexthops: ARRAY [AG_MAX_BACKENDS * AG_MAX_NAT_ADDRS], written by the
+ * XDP program: the next hop from NAT address n to backend b at index
+ * b * AG_MAX_NAT_ADDRS + n, so that a new flow needs no route lookup. Looked
+ * up again when older than AG_LAST_SEEN_GRANULARITY_NS.
+ */
+struct ag_nexthop_cache {
+	__u64 stamp_ns;	     /* when nh was looked up; 0: never */
+	__be32 backend_addr; /* what nh was looked up for (an id may be reused) */
+	__be32 nat_addr;
+	struct ag_nexthop nh;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct ag_nexthop_cache) == 40, "ag_nexthop_cache layout");
+
+/*
+ * --- ag_cpu: PERCPU_ARRAY, one entry: what each CPU (anygate-dp: lcore) keeps
+ * for new flows of its own: the new-flow budgets (token buckets) and where
+ * its NAT port cursor stands.
+ */
+struct ag_bucket {
+	__u64 stamp_ns;	    /* tokens were counted up to this time; 0: never */
+	__u64 tokens_milli; /* thousandths of a new flow, at most one second's worth */
+};
+
+struct ag_cpu_state {
+	struct ag_bucket syn; /* new TCP flows from unverified sources (syn_cpu_rate) */
+	struct ag_bucket udp; /* new UDP flows (udp_cpu_rate) */
+	__u32 nat_cursor;     /* offset into the NAT port range of the next claim */
+	__u32 pad;
+	__u64 pad2;
+};
+_Static_assert(sizeof(struct ag_cpu_state) == 48, "ag_cpu_state layout");
+
+/*
+ * --- ag_syn_auth: LRU_HASH union ag_addr (client address) -> __u64 time it
+ * proved itself (answered a SYN challenge). LRU on purpose: losing an entry
+ * only costs that client one more challenge.
+ */
 
 /* --- stats: PERCPU_ARRAY, summed by anygated --- */
 /* ag_lstats [AG_MAX_LISTENERS], ag_bstats [AG_MAX_BACKENDS] */
@@ -235,13 +331,25 @@ _Static_assert(sizeof(struct ag_traffic_stats) == 64, "ag_traffic_stats layout")
 	X(DROP_NO_BACKEND, "drop_no_backend") /* no live backend for the packet */                 \
 	X(DROP_NAT_PORTS, "drop_nat_ports_exhausted")                                              \
 	X(DROP_FLOW_INSERT, "drop_flow_insert_failed")                                             \
-	X(DROP_BAD_STATE, "drop_bad_state") /* settings/listener not usable */
+	X(DROP_BAD_STATE, "drop_bad_state")	  /* settings/listener not usable */               \
+	X(DROP_TCP_FLAGS, "drop_tcp_bad_flags")	  /* SYN+FIN, no flags, FIN without ACK, ... */    \
+	X(DROP_TCP_NO_FLOW, "drop_tcp_no_flow")	  /* not a SYN, and no flow it belongs to */       \
+	X(DROP_FLOW_FULL, "drop_flow_table_full") /* no room, and no live flow is evicted */       \
+	X(DROP_UDP_BUDGET, "drop_udp_budget")	  /* new UDP flows past udp_cpu_rate */
 
 #define AG_REASONS_ACT(X)                                                                          \
 	/* TCP flow on a DOWN backend: the client gets a RST (XDP_TX), flow deleted */             \
 	X(TX_RST_BACKEND_DOWN, "tcp_rst_backend_down")                                             \
 	/* UDP flow on a DOWN backend: moved to a live one, this packet forwarded */               \
-	X(UDP_RESTEER, "udp_resteer")
+	X(UDP_RESTEER, "udp_resteer")                                                              \
+	/* Unverified SYN past syn_cpu_rate: answered with a challenge SYN-ACK (XDP_TX) */         \
+	X(TX_SYN_CHALLENGE, "tcp_syn_challenge")                                                   \
+	/* The client's RST proved its address: it is verified, the RST goes no further */         \
+	X(SYN_AUTH_PASSED, "tcp_syn_auth_passed")                                                  \
+	/* Flow on a DOWN backend that still replies (overloaded, not gone): forwarded */          \
+	X(KEPT_BACKEND_REPLYING, "flow_kept_backend_replying")                                     \
+	/* New flow took over the NAT port of an expired or closed flow (then removed) */          \
+	X(NAT_TAKEOVER, "nat_port_takeover")
 
 #define AG_REASONS(X) AG_REASONS_PASS(X) AG_REASONS_DROP(X) AG_REASONS_ACT(X)
 

@@ -58,8 +58,19 @@ struct ag_choice {
 	__be16 backend_port;
 	__u16 pad;
 	__be32 nat_addr;
-	__u32 h2; /* ag_hash__nat: NAT address index and port candidates */
+	__u32 nat_index; /* of nat_addr in s->nat_addrs */
+	__u32 h2;	 /* ag_hash__nat: the NAT address */
 };
+
+/* The listener key a packet of flow k is looked up with. */
+static __always_inline void ag_listener_key__of(struct ag_listener_key *lk,
+						const struct ag_flow_key *k)
+{
+	lk->vip = k->daddr.v4;
+	lk->port = k->dport;
+	lk->proto = k->proto;
+	lk->pad = 0;
+}
 
 /* The backend entry of flow k in the live table of listener state ls (AG_CHOICE_OK: *bid). */
 static __always_inline int ag_choose__entry(struct ag_tables *t, const struct ag_flow_key *k,
@@ -88,18 +99,14 @@ static __always_inline int ag_choose__entry(struct ag_tables *t, const struct ag
 static __always_inline int ag_choose(struct ag_tables *t, const struct ag_flow_key *k, __u8 ttl,
 				     struct ag_choice *c)
 {
-	struct ag_listener_key lk = {
-	    .vip = k->daddr,
-	    .port = k->dport,
-	    .proto = k->proto,
-	    .pad = 0,
-	};
+	struct ag_listener_key lk;
 	struct ag_listener_state ls;
 	struct ag_port_ovr_key ok;
 	struct ag_backend be;
 	__be16 port;
 	int r;
 
+	ag_listener_key__of(&lk, k);
 	r = ag_tables__listener(t, &lk, &c->lid);
 	if (r == 0)
 		return AG_R_PASS_NO_LISTENER;
@@ -128,36 +135,32 @@ static __always_inline int ag_choose(struct ag_tables *t, const struct ag_flow_k
 		return AG_R_DROP_BAD_STATE;
 	c->backend_port = r ? port : k->dport;
 	c->h2 = ag_hash__nat(k, c->s->hash_seed);
-	c->nat_addr = c->s->nat_addrs[ag_nat__addr_index(c->h2, c->s->nat_addr_count)];
+	c->nat_index = ag_nat__addr_index(c->h2, c->s->nat_addr_count);
+	c->nat_addr = c->s->nat_addrs[c->nat_index];
 	c->pad = 0;
 	return AG_CHOICE_OK;
 }
 
 /*
- * NAT port (network order) of claim attempt n for choice c. A moved flow
- * (moved, its port own) tries its own port first: the backend's replies keep
- * their tuple on our side.
+ * NAT port (network order) of claim attempt n for choice c, from the claiming
+ * CPU's cursor (flow.h). A moved flow (moved, its port own) tries its own
+ * port first: the backend's replies keep their tuple on our side.
  */
-static __always_inline __be16 ag_choice__nat_port(const struct ag_choice *c, __u32 n, int moved,
-						  __be16 own)
+static __always_inline __be16 ag_choice__nat_port(const struct ag_choice *c, __u32 cursor, __u32 n,
+						  int moved, __be16 own)
 {
 	if (moved && n == 0)
 		return own;
-	return ag_htons(ag_nat__port_candidate(c->h2, n, c->s->nat_port_min, c->s->nat_port_max));
+	return ag_htons(ag_nat__port_at(cursor, n, c->s->nat_port_min, c->s->nat_port_max));
 }
 
 /* The reverse (NAT) key choice c claims for flow k with NAT port (network order). */
 static __always_inline void ag_choice__rev_key(struct ag_flow_key *rk, const struct ag_choice *c,
 					       const struct ag_flow_key *k, __be16 port)
 {
-	rk->saddr = c->backend_addr;
-	rk->daddr = c->nat_addr;
-	rk->sport = c->backend_port;
-	rk->dport = port;
-	rk->proto = k->proto;
-	rk->pad[0] = 0;
-	rk->pad[1] = 0;
-	rk->pad[2] = 0;
+	ag_addr__set4(&rk->saddr, c->backend_addr);
+	ag_addr__set4(&rk->daddr, c->nat_addr);
+	ag_flow_key__ports(rk, c->backend_port, port, k->proto);
 }
 
 /* The reverse entry of flow k under choice c: the backend's replies go back to k's client. */
@@ -168,13 +171,17 @@ static __always_inline void ag_choice__rev(struct ag_nat_rev *r, const struct ag
 	r->last_seen_ns = now;
 	r->client_addr = k->saddr;
 	r->vip = k->daddr;
+	r->family = k->family;
 	r->client_port = k->sport;
 	r->vip_port = k->dport;
 	r->backend_id = c->bid;
 	r->listener_id = (__u16)c->lid;
 }
 
-/* The flow entry of choice c with the NAT port its reverse key rk claimed (no next hop yet). */
+/*
+ * The flow entry of choice c with the NAT port its reverse key rk claimed (no
+ * next hop yet). A TCP flow starts half-open: only a SYN creates one.
+ */
 static __always_inline void ag_choice__flow(struct ag_flow *f, const struct ag_choice *c,
 					    const struct ag_flow_key *rk, __u64 now)
 {
@@ -183,9 +190,10 @@ static __always_inline void ag_choice__flow(struct ag_flow *f, const struct ag_c
 	f->backend_id = c->bid;
 	f->listener_id = (__u16)c->lid;
 	f->nat_port = rk->dport;
-	f->nat_addr = c->nat_addr;
-	f->backend_addr = c->backend_addr;
+	f->nat_addr = rk->daddr;
+	f->backend_addr = rk->saddr;
 	f->backend_port = c->backend_port;
+	f->tcp = rk->proto == IPPROTO_TCP ? AG_TCP_SYN_C : 0;
 }
 
 #endif /* AG_CORE_CHOOSE_H */

@@ -33,8 +33,17 @@
 
 /* NAT source addresses of one edge. */
 #define AG_MAX_NAT_ADDRS	16
-/* Attempts at a free NAT port before the new flow is dropped (counted). */
-#define AG_NAT_PORT_RETRIES	8
+/*
+ * Ports a new flow tries, in order from its CPU's cursor, before it is dropped
+ * (counted): the cursor walks the range, so ports are reused oldest first.
+ */
+#define AG_NAT_PORT_RETRIES	16
+/*
+ * A closed TCP flow (RST, or FIN both ways) keeps its entry for tcp_closing_s
+ * to carry late packets, but its NAT port may go to a new flow once the pair
+ * has been quiet this long.
+ */
+#define AG_NAT_CLOSED_REUSE_NS	2000000000ULL
 /* Default NAT source port range (inclusive). */
 #define AG_NAT_PORT_MIN_DEFAULT 1024
 #define AG_NAT_PORT_MAX_DEFAULT 65535
@@ -53,6 +62,9 @@
 /* Idle timeouts, seconds (as Global Accelerator: TCP 340 s, UDP 30 s). */
 #define AG_TCP_IDLE_DEFAULT	    340
 #define AG_UDP_IDLE_DEFAULT	    30
+/* Half-open TCP flows (handshake not completed), and closed ones (RST or FIN both ways). */
+#define AG_TCP_SYN_IDLE_DEFAULT	    5
+#define AG_TCP_CLOSING_DEFAULT	    10
 #define AG_IDLE_MIN		    1
 #define AG_IDLE_MAX		    86400
 /*
@@ -60,6 +72,19 @@
  * does not dirty its cache line on every packet.
  */
 #define AG_LAST_SEEN_GRANULARITY_NS 1000000000ULL
+/*
+ * The reverse entry's last_seen (replies) is rewritten at most this often: it
+ * tells an overloaded backend (still replying) from a dead one within the
+ * health checks' detection time.
+ */
+#define AG_REPLY_GRANULARITY_NS	    100000000ULL
+
+/* Verified client addresses remembered by the SYN authentication (LRU). */
+#define AG_SYN_AUTH_ENTRIES	262144
+/* How long a verified address stays verified, seconds. */
+#define AG_SYN_AUTH_TTL_DEFAULT 600
+/* The challenge cookie is valid for the window it was made in and the one before: 2^32 ns. */
+#define AG_SYN_COOKIE_SHIFT	32
 
 /* Interfaces the fast path attaches to. */
 #define AG_MAX_IFACES 32

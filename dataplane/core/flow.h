@@ -24,18 +24,41 @@
 #define AG_FLOW_CREATED	  (AG_R__MAX + 1) /* a new flow, pinned by us */
 #define AG_FLOW_JOINED	  (AG_R__MAX + 2) /* another CPU or lcore pinned (or moved) it first */
 #define AG_FLOW_RESTEERED (AG_R__MAX + 3) /* an existing flow moved to a live backend */
+#define AG_FLOW_CHALLENGE (AG_R__MAX + 4) /* not admitted yet: answer the SYN with a challenge */
 
-/* 5-tuple of a parsed packet (AG_PARSE_OK), pad zeroed: keys are compared as bytes. */
-static __always_inline void ag_flow_key__from_pkt(struct ag_flow_key *k, const struct ag_pkt *p)
+/* An IPv4 address in the family-neutral form of keys and entries (abi.h). */
+static __always_inline void ag_addr__set4(union ag_addr *a, __be32 v4)
 {
-	k->saddr = p->ip->saddr;
-	k->daddr = p->ip->daddr;
-	k->sport = p->sport;
-	k->dport = p->dport;
-	k->proto = p->proto;
+	a->w[0] = v4;
+	a->w[1] = 0;
+	a->w[2] = 0;
+	a->w[3] = 0;
+}
+
+static __always_inline int ag_addr__equal(const union ag_addr *a, const union ag_addr *b)
+{
+	return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) | (a->w[2] ^ b->w[2]) |
+		(a->w[3] ^ b->w[3])) == 0;
+}
+
+/* A key's tail: ports, protocol, family and zeroed padding (keys are compared as bytes). */
+static __always_inline void ag_flow_key__ports(struct ag_flow_key *k, __be16 sport, __be16 dport,
+					       __u8 proto)
+{
+	k->sport = sport;
+	k->dport = dport;
+	k->proto = proto;
+	k->family = AG_FAMILY_IPV4;
 	k->pad[0] = 0;
 	k->pad[1] = 0;
-	k->pad[2] = 0;
+}
+
+/* 5-tuple of a parsed packet (AG_PARSE_OK). */
+static __always_inline void ag_flow_key__from_pkt(struct ag_flow_key *k, const struct ag_pkt *p)
+{
+	ag_addr__set4(&k->saddr, p->ip->saddr);
+	ag_addr__set4(&k->daddr, p->ip->daddr);
+	ag_flow_key__ports(k, p->sport, p->dport, p->proto);
 }
 
 /* Key of the backend's replies to flow f: backend -> NAT address. */
@@ -44,12 +67,7 @@ static __always_inline void ag_flow_key__reply_of(struct ag_flow_key *k, const s
 {
 	k->saddr = f->backend_addr;
 	k->daddr = f->nat_addr;
-	k->sport = f->backend_port;
-	k->dport = f->nat_port;
-	k->proto = proto;
-	k->pad[0] = 0;
-	k->pad[1] = 0;
-	k->pad[2] = 0;
+	ag_flow_key__ports(k, f->backend_port, f->nat_port, proto);
 }
 
 /* Key of the client flow that owns reverse entry r: client -> VIP. */
@@ -58,20 +76,15 @@ static __always_inline void ag_flow_key__client_of(struct ag_flow_key *k,
 {
 	k->saddr = r->client_addr;
 	k->daddr = r->vip;
-	k->sport = r->client_port;
-	k->dport = r->vip_port;
-	k->proto = proto;
-	k->pad[0] = 0;
-	k->pad[1] = 0;
-	k->pad[2] = 0;
+	ag_flow_key__ports(k, r->client_port, r->vip_port, proto);
 }
 
 /* Does reverse entry r belong to the client flow with key k? (A NAT port can be taken over.) */
 static __always_inline int ag_nat_rev__owned_by(const struct ag_nat_rev *r,
 						const struct ag_flow_key *k)
 {
-	return r->client_addr == k->saddr && r->vip == k->daddr && r->client_port == k->sport &&
-	       r->vip_port == k->dport;
+	return ag_addr__equal(&r->client_addr, &k->saddr) && ag_addr__equal(&r->vip, &k->daddr) &&
+	       r->client_port == k->sport && r->vip_port == k->dport;
 }
 
 /*
@@ -83,27 +96,7 @@ static __always_inline int ag_nat_rev__owned_by(const struct ag_nat_rev *r,
 static __always_inline int ag_flow__backend_down(const struct ag_flow *f,
 						 const struct ag_backend *b)
 {
-	return b->state == AG_BACKEND_DOWN && b->addr == f->backend_addr;
-}
-
-/* What a packet of a pinned, live flow does (ag_flow__on_backend). */
-enum ag_hit_action {
-	AG_HIT_FORWARD = 0, /* to its pinned backend */
-	AG_HIT_RESET = 1,   /* TCP, backend down: RST to the client, flow forgotten */
-	AG_HIT_RESTEER = 2, /* UDP, backend down: moved to the backend a new flow gets */
-};
-
-/*
- * The one rule for a flow whose backend the control plane marked down, for
- * both fast paths: b is ag_backends[f->backend_id], NULL when the id is out
- * of the table (then nothing is known against it: forward).
- */
-static __always_inline int ag_flow__on_backend(const struct ag_flow *f, const struct ag_backend *b,
-					       __u8 proto)
-{
-	if (!b || !ag_flow__backend_down(f, b))
-		return AG_HIT_FORWARD;
-	return proto == IPPROTO_TCP ? AG_HIT_RESET : AG_HIT_RESTEER;
+	return b->state == AG_BACKEND_DOWN && b->addr == f->backend_addr.v4;
 }
 
 /*
@@ -115,12 +108,105 @@ static __always_inline int ag_settings__usable(const struct ag_settings *s)
 	return s->abi_version == AG_ABI_VERSION && s->ring_size >= AG_RING_SIZE_MIN &&
 	       s->ring_size <= AG_RING_SIZE_MAX && s->nat_addr_count >= 1 &&
 	       s->nat_addr_count <= AG_MAX_NAT_ADDRS && s->nat_port_min != 0 &&
-	       s->nat_port_min <= s->nat_port_max;
+	       s->nat_port_min <= s->nat_port_max && s->tcp_syn_idle_ns != 0 &&
+	       s->tcp_closing_ns != 0;
 }
 
-static __always_inline __u64 ag_settings__idle_ns(const struct ag_settings *s, __u8 proto)
+/* --- TCP: which segments are valid, which start a flow, what state they move it to --- */
+
+/*
+ * Flag sets a TCP segment may carry (PSH, ECE and CWR aside), as netfilter's
+ * conntrack has them: SYN, SYN|URG, SYN|ACK, RST, RST|ACK, FIN|ACK,
+ * FIN|ACK|URG, ACK, ACK|URG. Everything else (SYN+FIN, SYN+RST, no flags, FIN
+ * without ACK, Xmas, ...) is dropped: no stack sends it, scanners and
+ * floods do. One bit per combination of FIN, SYN, RST, ACK, URG.
+ */
+#define AG_TCPF_CHECKED (AG_TCPF_FIN | AG_TCPF_SYN | AG_TCPF_RST | AG_TCPF_ACK | AG_TCPF_URG)
+#define AG_TCPF_VALID_SETS                                                                         \
+	((1ULL << AG_TCPF_SYN) | (1ULL << (AG_TCPF_SYN | AG_TCPF_URG)) |                           \
+	 (1ULL << (AG_TCPF_SYN | AG_TCPF_ACK)) | (1ULL << AG_TCPF_RST) |                            \
+	 (1ULL << (AG_TCPF_RST | AG_TCPF_ACK)) | (1ULL << (AG_TCPF_FIN | AG_TCPF_ACK)) |            \
+	 (1ULL << (AG_TCPF_FIN | AG_TCPF_ACK | AG_TCPF_URG)) | (1ULL << AG_TCPF_ACK) |              \
+	 (1ULL << (AG_TCPF_ACK | AG_TCPF_URG)))
+
+static __always_inline int ag_tcp__flags_valid(__u8 flags)
 {
-	return proto == IPPROTO_TCP ? s->tcp_idle_ns : s->udp_idle_ns;
+	return (AG_TCPF_VALID_SETS >> (flags & AG_TCPF_CHECKED)) & 1;
+}
+
+/* A segment that may open a flow: SYN without ACK, RST or FIN. */
+static __always_inline int ag_tcp__is_syn(__u8 flags)
+{
+	return (flags & (AG_TCPF_SYN | AG_TCPF_ACK | AG_TCPF_RST | AG_TCPF_FIN)) == AG_TCPF_SYN;
+}
+
+/* The flags byte of a TCP segment ag_parse() accepted (0, invalid, if it is not there). */
+static __always_inline __u8 ag_tcp__flags(const struct ag_pkt *p)
+{
+	const __u8 *th = p->l4;
+
+	if ((const void *)(th + 20) > p->data_end)
+		return 0;
+	return th[13];
+}
+
+/* AG_TCP_* bits a client segment with flags adds to a flow that has cur. */
+static __always_inline __u32 ag_tcp__client_bits(__u32 cur, __u8 flags)
+{
+	__u32 add = 0;
+
+	if (flags & AG_TCPF_RST)
+		add |= AG_TCP_RST;
+	if (flags & AG_TCPF_FIN)
+		add |= AG_TCP_FIN_C;
+	/* The third step of the handshake: only after the backend's SYN-ACK. */
+	if ((flags & (AG_TCPF_ACK | AG_TCPF_SYN)) == AG_TCPF_ACK && (cur & AG_TCP_SYNACK_B))
+		add |= AG_TCP_EST;
+	return add & ~cur;
+}
+
+/* AG_TCP_* bits a backend segment with flags adds to a flow that has cur. */
+static __always_inline __u32 ag_tcp__backend_bits(__u32 cur, __u8 flags)
+{
+	__u32 add = 0;
+
+	if (flags & AG_TCPF_RST)
+		add |= AG_TCP_RST;
+	if (flags & AG_TCPF_FIN)
+		add |= AG_TCP_FIN_B;
+	if ((flags & (AG_TCPF_SYN | AG_TCPF_ACK)) == (AG_TCPF_SYN | AG_TCPF_ACK))
+		add |= AG_TCP_SYNACK_B;
+	return add & ~cur;
+}
+
+/* Over: a RST, or a FIN from both sides. Its port may soon serve another flow. */
+static __always_inline int ag_tcp__closed(__u32 tcp)
+{
+	return (tcp & AG_TCP_RST) || (tcp & (AG_TCP_FIN_C | AG_TCP_FIN_B)) ==
+					     (AG_TCP_FIN_C | AG_TCP_FIN_B);
+}
+
+/* Handshake not completed: the backend has not answered, or the client not acknowledged. */
+static __always_inline int ag_tcp__half_open(__u32 tcp)
+{
+	return !(tcp & AG_TCP_EST) && !ag_tcp__closed(tcp);
+}
+
+/*
+ * How long a flow of protocol proto in TCP state tcp lives without a packet:
+ * UDP udp_idle; TCP closed tcp_closing, established tcp_idle, half-open
+ * tcp_syn_idle. A half-open flow is what a spoofed SYN leaves behind.
+ */
+static __always_inline __u64 ag_flow__timeout_ns(const struct ag_settings *s, __u8 proto,
+						 __u32 tcp)
+{
+	if (proto != IPPROTO_TCP)
+		return s->udp_idle_ns;
+	if (ag_tcp__closed(tcp))
+		return s->tcp_closing_ns;
+	if (tcp & AG_TCP_EST)
+		return s->tcp_idle_ns;
+	return s->tcp_syn_idle_ns;
 }
 
 /*
@@ -155,18 +241,90 @@ static __always_inline __u32 ag_nat__addr_index(__u32 h2, __u32 count)
 }
 
 /*
- * NAT source port (host order) of attempt n for a flow with second hash h2.
- * h2 is remixed first: the address index is h2 % count, and using h2 % range
- * here too would tie port parity to the address (half the ports per address
- * unused with two addresses). Each attempt remixes differently, so colliding
- * flows do not walk the same sequence. min <= max, min != 0 (ag_settings__usable).
+ * NAT source port (host order) at offset cursor + attempt into [min, max]:
+ * each CPU walks the range in order from its own cursor, so a port comes back
+ * only after the whole range went by (the oldest flows' ports first, and a
+ * backend's TIME_WAIT for the tuple as long past as the range allows), and a
+ * claim at 90% occupancy still finds a free port within a few attempts where
+ * random tries fail. min <= max, min != 0 (ag_settings__usable).
  */
-static __always_inline __u16 ag_nat__port_candidate(__u32 h2, __u32 attempt, __u16 min, __u16 max)
+static __always_inline __u16 ag_nat__port_at(__u32 cursor, __u32 attempt, __u16 min, __u16 max)
 {
 	__u32 range = (__u32)max - min + 1;
-	__u32 h = ag_hash__mix32(h2 + attempt * AG_HASH_NAT_SALT);
 
-	return (__u16)(min + h % range);
+	return (__u16)(min + (cursor + attempt) % range);
+}
+
+/*
+ * Where a CPU's cursor starts (its state is zero at first): spread over the
+ * range so that CPUs do not walk the same ports one behind the other.
+ */
+static __always_inline __u32 ag_nat__cursor_start(__u32 cpu)
+{
+	return ag_hash__mix32(cpu + AG_HASH_NAT_SALT) | 1;
+}
+
+/*
+ * Take one new flow from bucket b, refilled at rate per second up to one
+ * second's worth (rate 0: no limit). 1 when admitted. Per CPU: no atomics.
+ */
+static __always_inline int ag_bucket__take(struct ag_bucket *b, __u32 rate, __u64 now)
+{
+	__u64 cap = (__u64)rate * 1000, tokens, dt;
+
+	if (!rate)
+		return 1;
+	tokens = b->tokens_milli;
+	dt = ag_flow__age(now, b->stamp_ns);
+	if (!b->stamp_ns || dt >= 1000000000ULL)
+		tokens = cap;
+	else
+		tokens += dt * rate / 1000000; /* ns x flows/s = milli-flows x 10^6 */
+	if (tokens > cap)
+		tokens = cap;
+	b->stamp_ns = now;
+	if (tokens < 1000) {
+		b->tokens_milli = tokens;
+		return 0;
+	}
+	b->tokens_milli = tokens - 1000;
+	return 1;
+}
+
+/*
+ * The SYN challenge cookie of flow k at now: keyed by the secret, valid in its
+ * 2^32 ns window and the next one. The challenge SYN-ACK carries it as its ACK
+ * number; the client's RST carries it back as its sequence number.
+ */
+static __always_inline __u32 ag_syn__cookie(const struct ag_flow_key *k, __u64 secret, __u64 now)
+{
+	__u32 window = (__u32)(now >> AG_SYN_COOKIE_SHIFT);
+
+	return ag_jhash_4words(k->saddr.w[0] ^ k->saddr.w[1] ^ k->saddr.w[2] ^ k->saddr.w[3],
+			       k->daddr.w[0] ^ k->daddr.w[1] ^ k->daddr.w[2] ^ k->daddr.w[3],
+			       ((__u32)k->sport << 16) | k->dport, window ^ (__u32)(secret >> 32),
+			       (__u32)secret);
+}
+
+/*
+ * The ACK number of the challenge to a SYN with sequence number seq (host
+ * order): the cookie, its lowest bit chosen so that it is never seq + 1, the
+ * one ACK the client would accept (then it would not answer with a RST).
+ */
+static __always_inline __u32 ag_syn__challenge_ack(__u32 cookie, __u32 seq)
+{
+	return (cookie & ~1u) | (~(seq + 1) & 1u);
+}
+
+/* Does a RST with sequence number seq (host order) answer our challenge to flow k? */
+static __always_inline int ag_syn__cookie_ok(const struct ag_flow_key *k, __u64 secret, __u64 now,
+					     __u32 seq)
+{
+	__u64 window = 1ULL << AG_SYN_COOKIE_SHIFT;
+
+	if (((ag_syn__cookie(k, secret, now) ^ seq) & ~1u) == 0)
+		return 1;
+	return now >= window && ((ag_syn__cookie(k, secret, now - window) ^ seq) & ~1u) == 0;
 }
 
 #endif /* AG_CORE_FLOW_H */

@@ -38,8 +38,9 @@ static __always_inline int ag_nat_rev__belongs(const struct ag_flow_key *rk,
 					       const struct ag_nat_rev *r,
 					       const struct ag_flow_key *k, const struct ag_flow *f)
 {
-	return ag_nat_rev__owned_by(r, k) && f->backend_addr == rk->saddr &&
-	       f->nat_addr == rk->daddr && f->backend_port == rk->sport && f->nat_port == rk->dport;
+	return ag_nat_rev__owned_by(r, k) && ag_addr__equal(&f->backend_addr, &rk->saddr) &&
+	       ag_addr__equal(&f->nat_addr, &rk->daddr) && f->backend_port == rk->sport &&
+	       f->nat_port == rk->dport;
 }
 
 /*
@@ -66,28 +67,62 @@ static __always_inline int ag_flow__stale_rev(struct ag_tables *t, const struct 
 	struct ag_nat_rev r;
 
 	return ag_flow__own_rev(t, k, old, ork, &r) &&
-	       (ork->saddr != rk->saddr || ork->sport != rk->sport || ork->daddr != rk->daddr ||
-		ork->dport != rk->dport);
+	       (!ag_addr__equal(&ork->saddr, &rk->saddr) || ork->sport != rk->sport ||
+		!ag_addr__equal(&ork->daddr, &rk->daddr) || ork->dport != rk->dport);
 }
 
 /*
- * Is flow f (key k) live at now, under the idle timeouts of s? Seen within
- * its protocol's timeout on the client's side, or, idle there, its reverse
- * entry (still its own) seen within it: one-way traffic from the server keeps
- * a flow. A flow that is not live is a new flow to its next packet. The
- * reverse table is read only for a flow idle on its own side.
+ * Is flow f (key k) live at now, under the timeouts of s for its state
+ * (ag_flow__timeout_ns)? Seen within it on the client's side, or, idle
+ * there, its reverse entry (still its own) seen within it: one-way traffic
+ * from the server keeps a flow. A flow that is not live is over: its pair is
+ * removed and its NAT port free. The reverse table is read only for a flow
+ * idle on its own side.
  */
 static __always_inline int ag_flow__live(struct ag_tables *t, const struct ag_flow_key *k,
 					 const struct ag_flow *f, const struct ag_settings *s,
 					 __u64 now)
 {
-	__u64 idle = ag_settings__idle_ns(s, k->proto);
+	__u64 idle = ag_flow__timeout_ns(s, k->proto, f->tcp);
 	struct ag_flow_key rk;
 	struct ag_nat_rev r;
 
 	if (!ag_flow__is_idle(now, f->last_seen_ns, idle))
 		return 1;
 	return ag_flow__own_rev(t, k, f, &rk, &r) && !ag_flow__is_idle(now, r.last_seen_ns, idle);
+}
+
+/* What a packet of a pinned, live flow does (ag_flow__on_backend). */
+enum ag_hit_action {
+	AG_HIT_FORWARD = 0, /* to its pinned backend */
+	AG_HIT_RESET = 1,   /* TCP, backend down: RST to the client, flow forgotten */
+	AG_HIT_RESTEER = 2, /* UDP, backend down: moved to the backend a new flow gets */
+	AG_HIT_KEPT = 3,    /* backend down but still replying: forwarded (counted) */
+};
+
+/*
+ * The one rule for a flow whose backend the control plane marked down, for
+ * both fast paths. b is ag_backends[f->backend_id], NULL when the id is out of
+ * the table (then nothing is known against it: forward). Probes that time out
+ * say "down" for a dead backend and for an overloaded one alike; what tells
+ * them apart is the flow's own return traffic: replies within
+ * backend_alive_ns (the health checks' detection time) mean the backend is
+ * alive for this flow, which then goes on. Only then is the reverse table
+ * read (and *now, the caller's clock, needed).
+ */
+static __always_inline int ag_flow__on_backend(struct ag_tables *t, const struct ag_flow_key *k,
+					       const struct ag_flow *f, const struct ag_backend *b,
+					       const struct ag_settings *s, __u64 now)
+{
+	struct ag_flow_key rk;
+	struct ag_nat_rev r;
+
+	if (!b || !ag_flow__backend_down(f, b))
+		return AG_HIT_FORWARD;
+	if (s && s->backend_alive_ns && ag_flow__own_rev(t, k, f, &rk, &r) &&
+	    !ag_flow__is_idle(now, r.last_seen_ns, s->backend_alive_ns))
+		return AG_HIT_KEPT;
+	return k->proto == IPPROTO_TCP ? AG_HIT_RESET : AG_HIT_RESTEER;
 }
 
 #endif /* AG_CORE_FLOWLIFE_H */

@@ -92,10 +92,14 @@ static __always_inline __u32 ag_jhash_3words(__u32 w0, __u32 w1, __u32 w2, __u32
 	return c;
 }
 
-/* Hash of the whole 5-tuple (AG_AFFINITY_NONE). Pad bytes do not take part. */
+/*
+ * Hash of the whole 5-tuple (AG_AFFINITY_NONE). Pad bytes do not take part.
+ * IPv4 keys hash their one address word (the same value on every edge and
+ * every version since the first).
+ */
 static __always_inline __u32 ag_hash__flow(const struct ag_flow_key *k, __u32 seed)
 {
-	return ag_jhash_4words(ag_ntohl(k->saddr), ag_ntohl(k->daddr),
+	return ag_jhash_4words(ag_ntohl(k->saddr.v4), ag_ntohl(k->daddr.v4),
 			       ((__u32)ag_ntohs(k->sport) << 16) | ag_ntohs(k->dport), k->proto,
 			       seed);
 }
@@ -103,7 +107,7 @@ static __always_inline __u32 ag_hash__flow(const struct ag_flow_key *k, __u32 se
 /* Hash of (client address, VIP, protocol): AG_AFFINITY_SOURCE_IP, all ports of a client stick. */
 static __always_inline __u32 ag_hash__source(const struct ag_flow_key *k, __u32 seed)
 {
-	return ag_jhash_3words(ag_ntohl(k->saddr), ag_ntohl(k->daddr), k->proto, seed);
+	return ag_jhash_3words(ag_ntohl(k->saddr.v4), ag_ntohl(k->daddr.v4), k->proto, seed);
 }
 
 /* The backend-choosing hash for a listener's affinity (enum ag_affinity). */
@@ -115,7 +119,7 @@ static __always_inline __u32 ag_hash__select(const struct ag_flow_key *k, __u8 a
 }
 
 /*
- * Second hash of the 5-tuple: picks the NAT address and the first NAT port.
+ * Second hash of the 5-tuple: picks the NAT address of a new flow.
  * Salted, so it is independent of the backend choice even under source affinity.
  */
 static __always_inline __u32 ag_hash__nat(const struct ag_flow_key *k, __u32 seed)
@@ -123,7 +127,7 @@ static __always_inline __u32 ag_hash__nat(const struct ag_flow_key *k, __u32 see
 	return ag_hash__flow(k, seed ^ AG_HASH_NAT_SALT);
 }
 
-/* murmur3 fmix32: a cheap full-avalanche remix (NAT port retry candidates). */
+/* murmur3 fmix32: a cheap full-avalanche remix (NAT port cursor starts). */
 static __always_inline __u32 ag_hash__mix32(__u32 h)
 {
 	h ^= h >> 16;

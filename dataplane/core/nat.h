@@ -68,13 +68,13 @@ static __always_inline int ag_nat__rewrite(struct ag_pkt *p, __be32 saddr, __be1
 /* Client -> backend: from nat_addr:nat_port to backend_addr:backend_port. */
 static __always_inline int ag_nat__forward(struct ag_pkt *p, const struct ag_flow *f)
 {
-	return ag_nat__rewrite(p, f->nat_addr, f->nat_port, f->backend_addr, f->backend_port);
+	return ag_nat__rewrite(p, f->nat_addr.v4, f->nat_port, f->backend_addr.v4, f->backend_port);
 }
 
 /* Backend reply -> client: from vip:vip_port to client_addr:client_port. */
 static __always_inline int ag_nat__reverse(struct ag_pkt *p, const struct ag_nat_rev *r)
 {
-	return ag_nat__rewrite(p, r->vip, r->vip_port, r->client_addr, r->client_port);
+	return ag_nat__rewrite(p, r->vip.v4, r->vip_port, r->client_addr.v4, r->client_port);
 }
 
 /*

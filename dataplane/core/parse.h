@@ -34,6 +34,14 @@ struct ag_vlan_hdr {
 };
 
 /* What ag_parse() found. Pointers are valid only for the fields the result promises. */
+/* TCP header flags (byte 13). */
+#define AG_TCPF_FIN 0x01
+#define AG_TCPF_SYN 0x02
+#define AG_TCPF_RST 0x04
+#define AG_TCPF_PSH 0x08
+#define AG_TCPF_ACK 0x10
+#define AG_TCPF_URG 0x20
+
 struct ag_pkt {
 	void *data;
 	void *data_end;

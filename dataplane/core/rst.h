@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * TCP reset generation (RFC 9293, 3.10.7.1): the fast path answers a client
- * segment itself when the flow's backend is down, so the client learns at
- * once instead of retransmitting into a dead end. The RST is built in place
- * over the segment it answers, from the VIP back to the client; both fast
- * paths then trim the frame to the returned length (bpf_xdp_adjust_tail,
+ * TCP segments the fast path answers itself: a RST (RFC 9293, 3.10.7.1) when
+ * a flow's backend is down, so the client learns at once instead of
+ * retransmitting into a dead end, and the SYN authentication challenge. Each
+ * is built in place over the segment it answers, from the VIP back to the
+ * client; both fast paths then trim the frame to the returned length (bpf_xdp_adjust_tail,
  * rte_pktmbuf_trim) and send it out of the interface it came in on.
  */
 #ifndef AG_CORE_RST_H
@@ -19,11 +19,7 @@
 #include "compat.h"
 #include "csum.h"
 #include "parse.h"
-
-#define AG_TCPF_FIN 0x01
-#define AG_TCPF_SYN 0x02
-#define AG_TCPF_RST 0x04
-#define AG_TCPF_ACK 0x10
+#include "flow.h"
 
 /* The RST leaves with a fresh TTL: it starts here, it is not forwarded. */
 #define AG_RST_TTL    64
@@ -31,60 +27,35 @@
 #define AG_RST_L3_LEN (sizeof(struct iphdr) + sizeof(struct tcphdr))
 
 /*
- * Turn the TCP segment p (ag_parse() returned AG_PARSE_OK, p->proto TCP) into
- * the RST that answers it, in place:
- *   segment has ACK:    <SEQ=SEG.ACK><CTL=RST>
- *   otherwise:          <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
- * (SEG.LEN counts the payload, SYN and FIN). From the segment's destination
- * (the VIP and port) to its source, MACs swapped, VLAN tags kept; a new
- * 20-byte IPv4 header (TTL 64, DF, id 0, TOS 0: IP options dropped) and a
- * 20-byte TCP header (window 0, no options), both checksums computed in full.
- * p is updated to describe the RST (data_end = its end).
- *
- * Returns the new frame length from p->data; the caller trims the buffer to
- * it. Returns -1 when the segment must not be answered: it is a RST itself
- * (RFC 9293: never answer a reset with a reset), or the headers are not where
- * ag_parse() put them (the checks are repeated for the BPF verifier).
+ * Answer the TCP segment p (ag_parse() returned AG_PARSE_OK, p->proto TCP) in
+ * place with a bare segment of flags rflags, seq and ack (network order): from
+ * the segment's destination (the VIP and port) to its source, MACs swapped,
+ * VLAN tags kept; a new 20-byte IPv4 header (TTL 64, DF, id 0, TOS 0: IP
+ * options dropped) and a 20-byte TCP header (window wnd, no options), both
+ * checksums computed in full. p is updated to describe the answer (data_end =
+ * its end). Returns the new frame length from p->data (the caller trims the
+ * buffer to it), or -1 when the headers are not where ag_parse() put them
+ * (the checks are repeated for the BPF verifier).
  */
-static __always_inline int ag_tcp__make_rst(struct ag_pkt *p)
+static __always_inline int ag_tcp__answer(struct ag_pkt *p, __u8 rflags, __be32 seq, __be32 ack,
+					  __u16 wnd)
 {
 	struct ethhdr *eth = p->eth;
 	struct iphdr *ip = p->ip;
 	struct tcphdr *th = p->l4, *rth;
-	__u32 ihl_len, doff_len, seg_len, sum;
-	__be32 saddr, daddr, seq, ack;
+	__be32 saddr, daddr;
 	__be16 sport, dport;
-	__u8 mac[ETH_ALEN], flags, rflags;
+	__u8 mac[ETH_ALEN];
+	__u32 sum;
 
 	if ((void *)(eth + 1) > p->data_end || (void *)(ip + 1) > p->data_end ||
 	    (void *)(th + 1) > p->data_end)
 		return -1;
-	flags = ((__u8 *)th)[13];
-	if (flags & AG_TCPF_RST)
-		return -1;
-	ihl_len = (__u32)(*(__u8 *)ip & 0xf) * 4;
-	doff_len = (__u32)(((__u8 *)th)[12] >> 4) * 4;
-	/* ag_parse() checked ihl_len + doff_len <= tot_len. */
-	seg_len = (__u32)p->tot_len - ihl_len - doff_len;
-	if (flags & AG_TCPF_SYN)
-		seg_len++;
-	if (flags & AG_TCPF_FIN)
-		seg_len++;
-
-	/* Everything the RST needs is read before the new headers overwrite it. */
+	/* Everything the answer needs is read before the new headers overwrite it. */
 	saddr = ip->saddr;
 	daddr = ip->daddr;
 	sport = th->source;
 	dport = th->dest;
-	if (flags & AG_TCPF_ACK) {
-		seq = th->ack_seq;
-		ack = 0;
-		rflags = AG_TCPF_RST;
-	} else {
-		seq = 0;
-		ack = ag_htonl(ag_ntohl(th->seq) + seg_len);
-		rflags = AG_TCPF_RST | AG_TCPF_ACK;
-	}
 
 	/* The TCP header follows a 20-byte IP header now, over options or the old header. */
 	rth = (struct tcphdr *)((__u8 *)ip + sizeof(*ip));
@@ -113,7 +84,7 @@ static __always_inline int ag_tcp__make_rst(struct ag_pkt *p)
 	rth->ack_seq = ack;
 	((__u8 *)rth)[12] = 5 << 4; /* data offset 5, reserved bits 0 */
 	((__u8 *)rth)[13] = rflags;
-	rth->window = 0;
+	rth->window = ag_htons(wnd);
 	rth->check = 0;
 	rth->urg_ptr = 0;
 	/* Pseudo header: addresses (raw halves), protocol and TCP length as network words. */
@@ -130,6 +101,60 @@ static __always_inline int ag_tcp__make_rst(struct ag_pkt *p)
 	p->data_end = (void *)(rth + 1);
 	/* ag_parse() layout: the IP header follows Ethernet and p->vlans tags. */
 	return (int)(sizeof(struct ethhdr) + p->vlans * sizeof(struct ag_vlan_hdr) + AG_RST_L3_LEN);
+}
+
+/*
+ * Turn the TCP segment p into the RST that answers it (RFC 9293 3.10.7.1):
+ *   segment has ACK:    <SEQ=SEG.ACK><CTL=RST>
+ *   otherwise:          <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
+ * (SEG.LEN counts the payload, SYN and FIN), window 0. Returns the frame
+ * length as ag_tcp__answer(), or -1 when the segment must not be answered: it
+ * is a RST itself (never answer a reset with a reset).
+ */
+static __always_inline int ag_tcp__make_rst(struct ag_pkt *p)
+{
+	struct iphdr *ip = p->ip;
+	struct tcphdr *th = p->l4;
+	__u32 ihl_len, doff_len, seg_len;
+	__u8 flags;
+
+	if ((void *)(ip + 1) > p->data_end || (void *)(th + 1) > p->data_end)
+		return -1;
+	flags = ((__u8 *)th)[13];
+	if (flags & AG_TCPF_RST)
+		return -1;
+	if (flags & AG_TCPF_ACK)
+		return ag_tcp__answer(p, AG_TCPF_RST, th->ack_seq, 0, 0);
+	ihl_len = (__u32)(*(__u8 *)ip & 0xf) * 4;
+	doff_len = (__u32)(((__u8 *)th)[12] >> 4) * 4;
+	/* ag_parse() checked ihl_len + doff_len <= tot_len. */
+	seg_len = (__u32)p->tot_len - ihl_len - doff_len;
+	if (flags & AG_TCPF_SYN)
+		seg_len++;
+	if (flags & AG_TCPF_FIN)
+		seg_len++;
+	return ag_tcp__answer(p, AG_TCPF_RST | AG_TCPF_ACK, 0,
+			      ag_htonl(ag_ntohl(th->seq) + seg_len), 0);
+}
+
+/*
+ * Turn the SYN p into the SYN authentication challenge (flow.h): a SYN-ACK
+ * whose ACK number is the cookie (made never acceptable to the client), so
+ * that a real client answers <SEQ=cookie><CTL=RST> (RFC 9293 3.10.7.3,
+ * SYN-SENT: an unacceptable ACK is answered with a reset) and retransmits its
+ * SYN; a spoofed source never answers. Returns the frame length as
+ * ag_tcp__answer().
+ */
+static __always_inline int ag_tcp__make_syn_challenge(struct ag_pkt *p, __u32 cookie)
+{
+	struct tcphdr *th = p->l4;
+	__u32 ack;
+
+	if ((void *)(th + 1) > p->data_end)
+		return -1;
+	ack = ag_syn__challenge_ack(cookie, ag_ntohl(th->seq));
+	return ag_tcp__answer(p, AG_TCPF_SYN | AG_TCPF_ACK, ag_htonl(cookie ^ 0x5ca1ab1eu),
+			      ag_htonl(ack), 1024);
 }
 
 #endif /* AG_CORE_RST_H */
