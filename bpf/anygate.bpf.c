@@ -116,6 +116,24 @@ struct {
 	__type(value, __u64);
 } ag_syn_auth SEC(".maps");
 
+/*
+ * Per-CPU room for what a new flow builds: the program's stack (512 bytes
+ * over all its calls) cannot hold it beside the packet's own state. Not part
+ * of the ABI; nothing survives from one packet to the next.
+ */
+struct ag_scratch {
+	struct ag_flow old;
+	struct ag_nat_rev rv;
+	struct bpf_fib_lookup fib;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ag_scratch);
+} ag_scratch SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, AG_MAX_LISTENERS);
@@ -403,8 +421,7 @@ static __always_inline void ag_flow_delete(const struct ag_flow_key *k, const st
 static __always_inline int ag_nat_rev_take_over(const struct ag_flow_key *rk,
 						const struct ag_nat_rev *rv,
 						const struct ag_flow_key *k,
-						const struct ag_settings *s, __u64 now,
-						__u64 bytes)
+						const struct ag_settings *s, __u64 now, __u64 bytes)
 {
 	struct ag_nat_rev *old = bpf_map_lookup_elem(&ag_nat_rev, rk);
 	struct ag_flow_key owner;
@@ -466,14 +483,16 @@ static __always_inline void ag_reply_state(const struct ag_flow_key *rk, const s
 }
 
 /* A backend's reply to a NAT port (tuple rk): back to the client, from the VIP. */
-static __always_inline int ag_reply(struct xdp_md *ctx, struct ag_pkt *p,
-				    const struct ag_flow_key *rk, struct ag_nat_rev *rp, __u8 flags,
-				    __u64 bytes)
+static __noinline int ag_reply(struct xdp_md *ctx, struct ag_pkt *p, const struct ag_flow_key *rk,
+			       struct ag_nat_rev *rp)
 {
+	__u64 bytes = (__u64)(p->data_end - p->data);
 	struct ag_nat_rev r = *rp;
 	int refresh = 0;
+	__u8 flags;
 
 	if (p->proto == IPPROTO_TCP) {
+		flags = ag_tcp__flags(p);
 		if (!ag_tcp__flags_valid(flags))
 			return ag_verdict(AG_R_DROP_TCP_FLAGS, bytes);
 		if (flags & (AG_TCPF_SYN | AG_TCPF_FIN | AG_TCPF_RST))
@@ -522,12 +541,17 @@ static __always_inline int ag_reset(struct xdp_md *ctx, struct ag_pkt *p,
 }
 
 /* An unverified SYN past the budget: answer it with the challenge (rst.h), no state kept. */
-static __always_inline int ag_challenge(struct xdp_md *ctx, struct ag_pkt *p,
-					const struct ag_flow_key *k, const struct ag_settings *s,
-					__u64 now, __u64 bytes)
+static __noinline int ag_challenge(struct xdp_md *ctx, struct ag_pkt *p,
+				   const struct ag_flow_key *k)
 {
-	int len = ag_tcp__make_syn_challenge(p, ag_syn__cookie(k, s->syn_auth_secret, now));
+	__u64 bytes = (__u64)(p->data_end - p->data);
+	struct ag_settings *s = ag_settings_get();
+	int len;
 
+	if (!s)
+		return ag_verdict(AG_R_DROP_BAD_STATE, bytes);
+	len = ag_tcp__make_syn_challenge(p,
+					 ag_syn__cookie(k, s->syn_auth_secret, bpf_ktime_get_ns()));
 	if (len < 0)
 		return ag_verdict(AG_R_DROP_TRUNC_L4, bytes);
 	if ((__u64)len < bytes)
@@ -542,13 +566,13 @@ static __always_inline int ag_challenge(struct xdp_md *ctx, struct ag_pkt *p,
  * anything else is dropped (a RST from the edge would make every spoofed
  * segment a reflected one). Not to a listener: the kernel's, as before.
  */
-static __always_inline int ag_not_syn(struct ag_pkt *p, const struct ag_flow_key *k, __u8 flags,
-				      __u64 bytes)
+static __noinline int ag_not_syn(struct ag_pkt *p, const struct ag_flow_key *k)
 {
+	__u64 bytes = (__u64)(p->data_end - p->data), now;
+	__u8 flags = ag_tcp__flags(p);
 	struct tcphdr *th = p->l4;
 	struct ag_listener_key lk;
 	struct ag_settings *s;
-	__u64 now;
 
 	ag_listener_key__of(&lk, k);
 	if (!bpf_map_lookup_elem(&ag_listeners, &lk))
@@ -580,7 +604,7 @@ static __always_inline int ag_admit(const struct ag_flow_key *k, const struct ag
 
 	if (k->proto != IPPROTO_TCP)
 		return ag_bucket__take(&cpu->udp, s->udp_cpu_rate, now) ? AG_CHOICE_OK
-									 : AG_R_DROP_UDP_BUDGET;
+									: AG_R_DROP_UDP_BUDGET;
 	if (ag_bucket__take(&cpu->syn, s->syn_cpu_rate, now))
 		return AG_CHOICE_OK;
 	verified = bpf_map_lookup_elem(&ag_syn_auth, &k->saddr);
@@ -635,7 +659,7 @@ static __always_inline int ag_claim(const struct ag_choice *c, const struct ag_f
 		if (ag_nat_rev_take_over(rk, rv, k, c->s, now, bytes))
 			break;
 	}
-	cpu->nat_cursor = cursor + i + 1;
+	cpu->nat_cursor = ag_nat__cursor_next(cursor, i, c->s->nat_port_min, c->s->nat_port_max);
 	return i == AG_NAT_PORT_RETRIES ? AG_R_DROP_NAT_PORTS : AG_CHOICE_OK;
 }
 
@@ -649,32 +673,32 @@ static __always_inline int ag_claim(const struct ag_choice *c, const struct ag_f
  * hop towards the backend from the start. Returns an AG_R_* reason, or
  * AG_FLOW_* with *f the flow (AG_FLOW_CHALLENGE: nothing created).
  */
-static __noinline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p,
-				  const struct ag_flow_key *k, struct ag_flow *f, int resteer)
+static __noinline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p, const struct ag_flow_key *k,
+				  struct ag_flow *f, int resteer)
 {
-	__u64 bytes = (__u64)(ctx->data_end - ctx->data);
-	struct bpf_fib_lookup fib;
+	__u64 bytes = (__u64)(p->data_end - p->data);
 	struct ag_cpu_state *cpu;
+	struct ag_scratch *sc;
 	struct ag_flow_key rk;
 	struct ag_choice c;
-	struct ag_nat_rev rv;
-	struct ag_flow old, *fp;
+	struct ag_flow *fp;
 	__be16 own_port = 0;
 	__u32 zero = 0;
 	__u64 now;
 	int r;
 
+	cpu = bpf_map_lookup_elem(&ag_cpu, &zero);
+	sc = bpf_map_lookup_elem(&ag_scratch, &zero);
+	if (!cpu || !sc)
+		return AG_R_DROP_BAD_STATE;
 	/* What a moved flow keeps or gives back, read before *f is rewritten. */
 	if (resteer) {
-		old = *f;
+		sc->old = *f;
 		own_port = f->nat_port;
 	}
 	r = ag_choose(AG_MAPS, k, p->ip->ttl, &c);
 	if (r != AG_CHOICE_OK)
 		return r;
-	cpu = bpf_map_lookup_elem(&ag_cpu, &zero);
-	if (!cpu)
-		return AG_R_DROP_BAD_STATE;
 	/* Read the clock only here: traffic that is not ours never pays for it. */
 	now = bpf_ktime_get_ns();
 	if (!resteer) {
@@ -682,18 +706,18 @@ static __noinline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p,
 		if (r != AG_CHOICE_OK)
 			return r;
 	}
-	ag_choice__rev(&rv, &c, k, now);
-	r = ag_claim(&c, k, cpu, &rk, &rv, resteer, own_port, now, bytes);
+	ag_choice__rev(&sc->rv, &c, k, now);
+	r = ag_claim(&c, k, cpu, &rk, &sc->rv, resteer, own_port, now, bytes);
 	if (r != AG_CHOICE_OK)
 		return r;
 
 	ag_choice__flow(f, &c, &rk, now);
 	/* Pinned with its next hop: the flow's next packet needs no route lookup. */
-	if (ag_fib(ctx, &fib, p->ip->tos, k->proto, f->nat_addr.v4, f->nat_port,
+	if (ag_fib(ctx, &sc->fib, p->ip->tos, k->proto, f->nat_addr.v4, f->nat_port,
 		   f->backend_addr.v4, f->backend_port, p->tot_len) == BPF_FIB_LKUP_RET_SUCCESS)
-		ag_nexthop_set(&f->nh, &fib, p->tot_len);
+		ag_nexthop_set(&f->nh, &sc->fib, p->tot_len);
 	if (resteer)
-		return ag_flow_move(k, f, &rk, &old);
+		return ag_flow_move(k, f, &rk, &sc->old);
 	r = bpf_map_update_elem(&ag_flows, k, f, BPF_NOEXIST);
 	if (r == 0)
 		return AG_FLOW_CREATED;
@@ -711,22 +735,94 @@ static __noinline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p,
 	return AG_FLOW_JOINED;
 }
 
+/* Results of ag_hit() besides XDP verdicts: the packet goes on as the first of a flow. */
+#define AG_HIT_GO_NEW  16 /* its flow is over (expired, or closed and this is a SYN) */
+#define AG_HIT_GO_MOVE 17 /* UDP flow on a DOWN backend: move it (*f the flow) */
+
+/*
+ * A packet of known flow fp (key k): check its flags, refresh and expire the
+ * flow at most once a second, move its TCP state, and forward it unless its
+ * backend is down. *f is a copy of the flow for the caller.
+ */
+static __noinline int ag_hit(struct xdp_md *ctx, struct ag_pkt *p, const struct ag_flow_key *k,
+			     struct ag_flow *fp, struct ag_flow *f)
+{
+	__u64 bytes = (__u64)(p->data_end - p->data), now;
+	struct ag_settings *s;
+	struct ag_backend *be;
+	__u8 flags = 0;
+	int r, refresh = 0;
+	__u32 bid, add;
+
+	*f = *fp;
+	if (p->proto == IPPROTO_TCP) {
+		flags = ag_tcp__flags(p);
+		if (!ag_tcp__flags_valid(flags))
+			return ag_verdict(AG_R_DROP_TCP_FLAGS, bytes);
+	}
+	/*
+	 * Fresh within the refresh granularity (<= the minimum idle time):
+	 * nothing to check or write. The coarse clock is the same
+	 * CLOCK_MONOTONIC at tick resolution for a fraction of the cost (about
+	 * 20 ns per packet here); it only decides whether to look closer.
+	 * Stamps are always bpf_ktime_get_ns().
+	 */
+	if (ag_flow__needs_refresh(bpf_ktime_get_coarse_ns(), f->last_seen_ns)) {
+		now = bpf_ktime_get_ns();
+		s = ag_settings_get();
+		if (!s || !ag_flow__live(AG_MAPS, k, f, s, now)) {
+			/* Over: forget it; this packet is one of no flow. */
+			ag_flow_delete(k, f);
+			return AG_HIT_GO_NEW;
+		}
+		fp->last_seen_ns = now;
+		refresh = 1;
+	}
+	if (p->proto == IPPROTO_TCP) {
+		/* A new connection on the tuple of a closed one. */
+		if (ag_tcp__is_syn(flags) && ag_tcp__closed(f->tcp)) {
+			ag_flow_delete(k, f);
+			return AG_HIT_GO_NEW;
+		}
+		add = ag_tcp__client_bits(f->tcp, flags);
+		if (add) {
+			__sync_fetch_and_or(&fp->tcp, add);
+			f->tcp |= add;
+		}
+	}
+	/* The backend's health, as anygated last published it. */
+	bid = f->backend_id;
+	be = bpf_map_lookup_elem(&ag_backends, &bid);
+	if (be && ag_flow__backend_down(f, be)) {
+		r = ag_flow__on_backend(AG_MAPS, k, f, be, ag_settings_get(), bpf_ktime_get_ns());
+		if (r == AG_HIT_RESET)
+			return ag_reset(ctx, p, k, f, bytes);
+		if (r == AG_HIT_RESTEER)
+			return AG_HIT_GO_MOVE;
+		ag_count_reason(AG_R_KEPT_BACKEND_REPLYING, bytes);
+	}
+	return ag_forward(ctx, p, f, fp, bytes, 0, refresh);
+}
+
+/* The first packet of a flow, pinned as f (created: by us, not joined or moved). */
+static __noinline int ag_forward_new(struct xdp_md *ctx, struct ag_pkt *p, const struct ag_flow *f,
+				     int created)
+{
+	/* f was just written whole, with a fresh next hop: no entry to update. */
+	return ag_forward(ctx, p, f, 0, (__u64)(p->data_end - p->data), created, 0);
+}
+
 SEC("xdp")
 int anygate_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 bytes = (__u64)(data_end - data);
-	struct ag_settings *s;
-	struct ag_backend *be;
 	struct ag_flow_key k;
 	struct ag_nat_rev *rp;
 	struct ag_flow f, *fp;
 	struct ag_pkt p;
-	int r, created = 0, refresh = 0, resteer = 0;
-	__u8 flags = 0;
-	__u32 bid, add;
-	__u64 now;
+	int r, resteer = 0;
 
 	r = ag_parse(&p, data, data_end);
 	if (r != AG_PARSE_OK) {
@@ -740,83 +836,27 @@ int anygate_xdp(struct xdp_md *ctx)
 		return ag_verdict(r, bytes);
 	}
 	ag_flow_key__from_pkt(&k, &p);
-	if (p.proto == IPPROTO_TCP)
-		flags = ag_tcp__flags(&p);
 
 	fp = bpf_map_lookup_elem(&ag_flows, &k);
 	if (fp) {
-		f = *fp;
-		if (p.proto == IPPROTO_TCP && !ag_tcp__flags_valid(flags))
-			return ag_verdict(AG_R_DROP_TCP_FLAGS, bytes);
-		/*
-		 * Fresh within the refresh granularity (<= the minimum idle
-		 * time): nothing to check or write. The coarse clock is the
-		 * same CLOCK_MONOTONIC at tick resolution for a fraction of
-		 * the cost (about 20 ns per packet here); it only decides
-		 * whether to look closer. Stamps are always bpf_ktime_get_ns().
-		 */
-		if (ag_flow__needs_refresh(bpf_ktime_get_coarse_ns(), f.last_seen_ns)) {
-			now = bpf_ktime_get_ns();
-			s = ag_settings_get();
-			if (!s || !ag_flow__live(AG_MAPS, &k, &f, s, now)) {
-				/* Over: forget it; this packet is one of no flow. */
-				ag_flow_delete(&k, &f);
-				goto no_flow;
-			}
-			fp->last_seen_ns = now;
-			refresh = 1;
-		}
-		if (p.proto == IPPROTO_TCP) {
-			/* A new connection on the tuple of a closed one. */
-			if (ag_tcp__is_syn(flags) && ag_tcp__closed(f.tcp)) {
-				ag_flow_delete(&k, &f);
-				goto no_flow;
-			}
-			add = ag_tcp__client_bits(f.tcp, flags);
-			if (add) {
-				__sync_fetch_and_or(&fp->tcp, add);
-				f.tcp |= add;
-			}
-		}
-		/* The backend's health, as anygated last published it. */
-		bid = f.backend_id;
-		be = bpf_map_lookup_elem(&ag_backends, &bid);
-		if (!be || !ag_flow__backend_down(&f, be))
-			goto forward;
-		r = ag_flow__on_backend(AG_MAPS, &k, &f, be, ag_settings_get(), bpf_ktime_get_ns());
-		if (r == AG_HIT_KEPT) {
-			ag_count_reason(AG_R_KEPT_BACKEND_REPLYING, bytes);
-			goto forward;
-		}
-		if (r == AG_HIT_RESET)
-			return ag_reset(ctx, &p, &k, &f, bytes);
-		resteer = 1;
-		goto new_flow;
+		r = ag_hit(ctx, &p, &k, fp, &f);
+		if (r != AG_HIT_GO_NEW && r != AG_HIT_GO_MOVE)
+			return r;
+		resteer = r == AG_HIT_GO_MOVE;
+	} else {
+		rp = bpf_map_lookup_elem(&ag_nat_rev, &k);
+		if (rp)
+			return ag_reply(ctx, &p, &k, rp);
 	}
-	rp = bpf_map_lookup_elem(&ag_nat_rev, &k);
-	if (rp)
-		return ag_reply(ctx, &p, &k, rp, flags, bytes);
-
-no_flow:
 	/* Only a SYN opens a TCP flow. */
-	if (p.proto == IPPROTO_TCP && !ag_tcp__is_syn(flags))
-		return ag_not_syn(&p, &k, flags, bytes);
-new_flow:
+	if (!resteer && p.proto == IPPROTO_TCP && !ag_tcp__is_syn(ag_tcp__flags(&p)))
+		return ag_not_syn(&p, &k);
 	r = ag_new_flow(ctx, &p, &k, &f, resteer);
 	if (r < AG_R__MAX)
 		return ag_verdict(r, bytes);
-	if (r == AG_FLOW_CHALLENGE) {
-		s = ag_settings_get();
-		if (!s)
-			return ag_verdict(AG_R_DROP_BAD_STATE, bytes);
-		return ag_challenge(ctx, &p, &k, s, bpf_ktime_get_ns(), bytes);
-	}
+	if (r == AG_FLOW_CHALLENGE)
+		return ag_challenge(ctx, &p, &k);
 	if (r == AG_FLOW_RESTEERED)
 		ag_count_reason(AG_R_UDP_RESTEER, bytes);
-	created = r == AG_FLOW_CREATED;
-	/* f was just written whole, with a fresh next hop: no entry to update. */
-	fp = 0;
-	refresh = 0;
-forward:
-	return ag_forward(ctx, &p, &f, fp, bytes, created, refresh);
+	return ag_forward_new(ctx, &p, &f, r == AG_FLOW_CREATED);
 }

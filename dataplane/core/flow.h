@@ -124,9 +124,9 @@ static __always_inline int ag_settings__usable(const struct ag_settings *s)
 #define AG_TCPF_CHECKED (AG_TCPF_FIN | AG_TCPF_SYN | AG_TCPF_RST | AG_TCPF_ACK | AG_TCPF_URG)
 #define AG_TCPF_VALID_SETS                                                                         \
 	((1ULL << AG_TCPF_SYN) | (1ULL << (AG_TCPF_SYN | AG_TCPF_URG)) |                           \
-	 (1ULL << (AG_TCPF_SYN | AG_TCPF_ACK)) | (1ULL << AG_TCPF_RST) |                            \
-	 (1ULL << (AG_TCPF_RST | AG_TCPF_ACK)) | (1ULL << (AG_TCPF_FIN | AG_TCPF_ACK)) |            \
-	 (1ULL << (AG_TCPF_FIN | AG_TCPF_ACK | AG_TCPF_URG)) | (1ULL << AG_TCPF_ACK) |              \
+	 (1ULL << (AG_TCPF_SYN | AG_TCPF_ACK)) | (1ULL << AG_TCPF_RST) |                           \
+	 (1ULL << (AG_TCPF_RST | AG_TCPF_ACK)) | (1ULL << (AG_TCPF_FIN | AG_TCPF_ACK)) |           \
+	 (1ULL << (AG_TCPF_FIN | AG_TCPF_ACK | AG_TCPF_URG)) | (1ULL << AG_TCPF_ACK) |             \
 	 (1ULL << (AG_TCPF_ACK | AG_TCPF_URG)))
 
 static __always_inline int ag_tcp__flags_valid(__u8 flags)
@@ -182,8 +182,8 @@ static __always_inline __u32 ag_tcp__backend_bits(__u32 cur, __u8 flags)
 /* Over: a RST, or a FIN from both sides. Its port may soon serve another flow. */
 static __always_inline int ag_tcp__closed(__u32 tcp)
 {
-	return (tcp & AG_TCP_RST) || (tcp & (AG_TCP_FIN_C | AG_TCP_FIN_B)) ==
-					     (AG_TCP_FIN_C | AG_TCP_FIN_B);
+	return (tcp & AG_TCP_RST) ||
+	       (tcp & (AG_TCP_FIN_C | AG_TCP_FIN_B)) == (AG_TCP_FIN_C | AG_TCP_FIN_B);
 }
 
 /* Handshake not completed: the backend has not answered, or the client not acknowledged. */
@@ -197,8 +197,7 @@ static __always_inline int ag_tcp__half_open(__u32 tcp)
  * UDP udp_idle; TCP closed tcp_closing, established tcp_idle, half-open
  * tcp_syn_idle. A half-open flow is what a spoofed SYN leaves behind.
  */
-static __always_inline __u64 ag_flow__timeout_ns(const struct ag_settings *s, __u8 proto,
-						 __u32 tcp)
+static __always_inline __u64 ag_flow__timeout_ns(const struct ag_settings *s, __u8 proto, __u32 tcp)
 {
 	if (proto != IPPROTO_TCP)
 		return s->udp_idle_ns;
@@ -256,6 +255,18 @@ static __always_inline __u16 ag_nat__port_at(__u32 cursor, __u32 attempt, __u16 
 }
 
 /*
+ * The cursor after a claim that used n attempts from cursor: kept within
+ * [1, range] (the same offsets modulo range) so that it never wraps at 2^32
+ * and jumps back, and never reads as 0, "not started".
+ */
+static __always_inline __u32 ag_nat__cursor_next(__u32 cursor, __u32 n, __u16 min, __u16 max)
+{
+	__u32 range = (__u32)max - min + 1;
+
+	return (cursor + n) % range + 1;
+}
+
+/*
  * Where a CPU's cursor starts (its state is zero at first): spread over the
  * range so that CPUs do not walk the same ports one behind the other.
  */
@@ -270,19 +281,26 @@ static __always_inline __u32 ag_nat__cursor_start(__u32 cpu)
  */
 static __always_inline int ag_bucket__take(struct ag_bucket *b, __u32 rate, __u64 now)
 {
-	__u64 cap = (__u64)rate * 1000, tokens, dt;
+	__u64 cap = (__u64)rate * 1000, tokens, dt, add, stamp;
 
 	if (!rate)
 		return 1;
 	tokens = b->tokens_milli;
 	dt = ag_flow__age(now, b->stamp_ns);
-	if (!b->stamp_ns || dt >= 1000000000ULL)
+	if (!b->stamp_ns || dt >= 1000000000ULL) {
 		tokens = cap;
-	else
-		tokens += dt * rate / 1000000; /* ns x flows/s = milli-flows x 10^6 */
-	if (tokens > cap)
+		stamp = now;
+	} else {
+		add = dt * rate / 1000000; /* ns x flows/s = milli-flows x 10^6 */
+		tokens += add;
+		/* only the time the credited thousandths account for is spent */
+		stamp = b->stamp_ns + add * 1000000 / rate;
+	}
+	if (tokens >= cap) {
 		tokens = cap;
-	b->stamp_ns = now;
+		stamp = now;
+	}
+	b->stamp_ns = stamp;
 	if (tokens < 1000) {
 		b->tokens_milli = tokens;
 		return 0;

@@ -22,6 +22,6 @@ struct ag_hash_probe_rec {
 	__u32 mix;		/* out: ag_hash__mix32(seed) */
 	__u32 pad;
 };
-_Static_assert(sizeof(struct ag_hash_probe_rec) == 48, "probe record layout");
+_Static_assert(sizeof(struct ag_hash_probe_rec) == 72, "probe record layout");
 
 #endif /* AG_TEST_HASH_PROBE_H */

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "parse.h"
 #include <stdio.h>
 
 #define AG_PKT_MAX 1600
@@ -58,12 +59,6 @@ struct ag_pkt_spec {
 	int raw_l3_len; /* non-IPv4 ethertype: this many filler bytes */
 	int truncate;	/* > 0: cut the frame to this many bytes */
 };
-
-#define AG_TCP_FIN 0x01
-#define AG_TCP_SYN 0x02
-#define AG_TCP_RST 0x04
-#define AG_TCP_PSH 0x08
-#define AG_TCP_ACK 0x10
 
 #define AG_IP4(a, b, c, d)                                                                         \
 	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))

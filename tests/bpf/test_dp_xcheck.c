@@ -199,7 +199,7 @@ static void test_same_choice(void)
 		spec.sport = (uint16_t)(1024 + (rnd >> 16) % 60000);
 		spec.daddr = (rnd >> 40) % 40 == 0 ? AG_TN_OTHER : AG_TN_VIP;
 		spec.dport = targets[t].port;
-		spec.tcp_flags = AG_TCP_SYN;
+		spec.tcp_flags = AG_TCPF_SYN;
 		spec.seq = (uint32_t)rnd;
 		in_len = ag_pkt__build(&spec, in);
 

@@ -98,7 +98,7 @@ static uint32_t ref_fmix32(uint32_t h)
 /* The words hash.h documents: fields in host order, ports packed sport:dport. */
 static uint32_t ref_flow(const struct ag_flow_key *k, uint32_t seed)
 {
-	uint32_t w[4] = {ntohl(k->saddr), ntohl(k->daddr),
+	uint32_t w[4] = {ntohl(k->saddr.v4), ntohl(k->daddr.v4),
 			 (uint32_t)ntohs(k->sport) << 16 | ntohs(k->dport), k->proto};
 
 	return ref_hashword(w, 4, seed);
@@ -106,7 +106,7 @@ static uint32_t ref_flow(const struct ag_flow_key *k, uint32_t seed)
 
 static uint32_t ref_source(const struct ag_flow_key *k, uint32_t seed)
 {
-	uint32_t w[3] = {ntohl(k->saddr), ntohl(k->daddr), k->proto};
+	uint32_t w[3] = {ntohl(k->saddr.v4), ntohl(k->daddr.v4), k->proto};
 
 	return ref_hashword(w, 3, seed);
 }
@@ -116,8 +116,8 @@ static void random_key(struct ag_flow_key *k, unsigned int i)
 	uint64_t a = prng(), b = prng();
 
 	memset(k, 0, sizeof(*k));
-	k->saddr = (__be32)a;
-	k->daddr = (__be32)(a >> 32);
+	k->saddr.v4 = (__be32)a;
+	k->daddr.v4 = (__be32)(a >> 32);
 	k->sport = (__be16)b;
 	k->dport = (__be16)(b >> 16);
 	/* Mostly TCP/UDP, sometimes any byte. */
@@ -126,7 +126,7 @@ static void random_key(struct ag_flow_key *k, unsigned int i)
 	if (i % 4 == 3) {
 		k->pad[0] = (__u8)(b >> 40);
 		k->pad[1] = (__u8)(b >> 48);
-		k->pad[2] = (__u8)(b >> 56) | 1;
+		k->family = (__u8)(b >> 56) | 1;
 	}
 }
 

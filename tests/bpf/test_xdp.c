@@ -15,6 +15,7 @@
  *
  * Needs root (unshare, BPF); exits 77 (skip) without it.
  */
+#include <sched.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -189,7 +190,7 @@ static struct ag_pkt_spec client_pkt(uint8_t proto, uint32_t saddr, uint16_t spo
 	s.sport = sport;
 	s.dport = dport;
 	s.seq = 0x01020304;
-	s.tcp_flags = AG_TCP_SYN;
+	s.tcp_flags = AG_TCPF_SYN;
 	return s;
 }
 
@@ -201,7 +202,7 @@ static struct ag_pkt_spec backend_pkt(uint8_t proto, uint32_t saddr, uint16_t sp
 
 	memcpy(s.dmac, env.tn.mac_b, 6);
 	memcpy(s.smac, env.tn.mac_router, 6);
-	s.tcp_flags = AG_TCP_SYN | AG_TCP_ACK;
+	s.tcp_flags = AG_TCPF_SYN | AG_TCPF_ACK;
 	s.ack = 0x01020305;
 	s.seq = 0x0a0b0c0d;
 	return s;
@@ -229,11 +230,12 @@ static struct ag_flow_key key_of(const struct ag_pkt_spec *s)
 	struct ag_flow_key k;
 
 	memset(&k, 0, sizeof(k));
-	k.saddr = htonl(s->saddr);
-	k.daddr = htonl(s->daddr);
+	k.saddr.v4 = htonl(s->saddr);
+	k.daddr.v4 = htonl(s->daddr);
 	k.sport = htons(s->sport);
 	k.dport = htons(s->dport);
 	k.proto = s->proto;
+	k.family = AG_FAMILY_IPV4;
 	return k;
 }
 
@@ -247,6 +249,23 @@ static uint32_t expected_backend(uint32_t listener, const struct ag_flow_key *k)
 	uint32_t h = ag_hash__select(k, l->affinity, AG_TE_SEED);
 
 	return ag_xdp_env__table_entry(&env, listener, h % AG_TE_RING);
+}
+
+/*
+ * The NAT port the next new flow tries first: the cursor of CPU 0, where every
+ * test run happens (main pins the process there), in the range of the env.
+ */
+static uint16_t next_nat_port(void)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct ag_cpu_state st[ncpu > 0 ? ncpu : 1];
+	uint32_t zero = 0, cursor = 0;
+
+	if (ncpu > 0 && !bpf_map_lookup_elem(bpf_map__fd(env.skel->maps.ag_cpu), &zero, st))
+		cursor = st[0].nat_cursor;
+	if (!cursor)
+		cursor = ag_nat__cursor_start(0);
+	return ag_nat__port_at(cursor, 0, AG_TE_NAT_PORT_MIN, AG_TE_NAT_PORT_MAX);
 }
 
 static bool flow_get(const struct ag_flow_key *k, struct ag_flow *f)
@@ -326,6 +345,7 @@ static struct ag_flow_key reply_key(const struct ag_flow *f, uint8_t proto)
 	rk.sport = f->backend_port;
 	rk.dport = f->nat_port;
 	rk.proto = proto;
+	rk.family = AG_FAMILY_IPV4;
 	return rk;
 }
 
@@ -340,8 +360,8 @@ static struct ag_pkt_spec forward_of(const struct ag_pkt_spec *in, const struct 
 		memcpy(w.smac, env.tn.mac_b, 6);
 		w.ttl = (uint8_t)(in->ttl - 1);
 	}
-	w.saddr = ntohl(f->nat_addr);
-	w.daddr = ntohl(f->backend_addr);
+	w.saddr = ntohl(f->nat_addr.v4);
+	w.daddr = ntohl(f->backend_addr.v4);
 	w.sport = ntohs(f->nat_port);
 	w.dport = ntohs(f->backend_port);
 	return w;
@@ -400,11 +420,11 @@ static struct ag_flow new_flow(const char *desc, const struct ag_pkt_spec *in, u
 	}
 	CHECK(f.backend_id == bid, "%s: backend %u, hash cross-check says %u", desc, f.backend_id,
 	      bid);
-	CHECK(ntohl(f.backend_addr) == ag_xdp_env__backend_addr(bid), "%s: backend_addr %08x", desc,
-	      ntohl(f.backend_addr));
+	CHECK(ntohl(f.backend_addr.v4) == ag_xdp_env__backend_addr(bid), "%s: backend_addr %08x",
+	      desc, ntohl(f.backend_addr.v4));
 	CHECK(ntohs(f.backend_port) == backend_port, "%s: backend_port %u, want %u", desc,
 	      ntohs(f.backend_port), backend_port);
-	CHECK(ntohl(f.nat_addr) == AG_TN_NAT, "%s: nat_addr %08x", desc, ntohl(f.nat_addr));
+	CHECK(ntohl(f.nat_addr.v4) == AG_TN_NAT, "%s: nat_addr %08x", desc, ntohl(f.nat_addr.v4));
 	CHECK(ntohs(f.nat_port) >= AG_TE_NAT_PORT_MIN && ntohs(f.nat_port) <= AG_TE_NAT_PORT_MAX,
 	      "%s: nat_port %u out of range", desc, ntohs(f.nat_port));
 	CHECK(f.listener_id == listener, "%s: listener_id %u, want %u", desc, f.listener_id,
@@ -417,10 +437,11 @@ static struct ag_flow new_flow(const char *desc, const struct ag_pkt_spec *in, u
 	rk.sport = f.backend_port;
 	rk.dport = f.nat_port;
 	rk.proto = in->proto;
+	rk.family = AG_FAMILY_IPV4;
 	if (nat_rev_get(&rk, &rv)) {
-		CHECK(rv.client_addr == k.saddr && rv.client_port == k.sport && rv.vip == k.daddr &&
-			  rv.vip_port == k.dport && rv.backend_id == bid &&
-			  rv.listener_id == listener,
+		CHECK(rv.client_addr.v4 == k.saddr.v4 && rv.client_port == k.sport &&
+			  rv.vip.v4 == k.daddr.v4 && rv.vip_port == k.dport &&
+			  rv.backend_id == bid && rv.listener_id == listener,
 		      "%s: ag_nat_rev entry does not describe the client flow", desc);
 	} else {
 		CHECK(0, "%s: no ag_nat_rev entry for the reply tuple", desc);
@@ -463,8 +484,8 @@ static void flow_packet(const char *desc, const struct ag_pkt_spec *in, const st
 	check_tstats_delta(desc, "listener", &l0, &l1, 1, (uint64_t)fx.in_len, 0, 0, 0);
 	check_tstats_delta(desc, "backend", &b0, &b1, 1, (uint64_t)fx.in_len, 0, 0, 0);
 	CHECK(flow_get(&k, &now) && now.backend_id == f->backend_id &&
-		  now.nat_port == f->nat_port && now.nat_addr == f->nat_addr &&
-		  now.backend_addr == f->backend_addr && now.backend_port == f->backend_port,
+		  now.nat_port == f->nat_port && now.nat_addr.v4 == f->nat_addr.v4 &&
+		  now.backend_addr.v4 == f->backend_addr.v4 && now.backend_port == f->backend_port,
 	      "%s: the flow entry changed", desc);
 	fixture_check(&fx, &r, failures);
 }
@@ -476,8 +497,8 @@ static void reply_packet(const char *desc, const struct ag_pkt_spec *client_in,
 {
 	static const uint8_t payload[] = "r1b1 says hello back";
 	struct ag_pkt_spec in =
-	    backend_pkt(client_in->proto, ntohl(f->backend_addr), ntohs(f->backend_port),
-			ntohl(f->nat_addr), ntohs(f->nat_port));
+	    backend_pkt(client_in->proto, ntohl(f->backend_addr.v4), ntohs(f->backend_port),
+			ntohl(f->nat_addr.v4), ntohs(f->nat_port));
 	unsigned int failures = CU_get_number_of_failures();
 	struct ag_traffic_stats l0, l1, b0, b1;
 	struct ag_pkt_spec w;
@@ -548,12 +569,12 @@ static void test_tcp_same_flow(void)
 	struct ag_flow f;
 
 	f = new_flow("TCP SYN (flow for repeat)", &in, AG_TE_L_TCP80, 80, XDP_REDIRECT, AG_FWD);
-	in.tcp_flags = AG_TCP_ACK | AG_TCP_PSH;
+	in.tcp_flags = AG_TCPF_ACK | AG_TCPF_PSH;
 	in.payload = http_get;
 	in.paylen = sizeof(http_get) - 1;
 	in.seq++;
 	flow_packet("TCP data on the same flow -> same backend, same NAT port", &in, &f);
-	in.tcp_flags = AG_TCP_ACK | AG_TCP_FIN;
+	in.tcp_flags = AG_TCPF_ACK | AG_TCPF_FIN;
 	in.paylen = 0;
 	flow_packet("TCP FIN on the same flow -> same backend, same NAT port", &in, &f);
 }
@@ -843,7 +864,7 @@ static void test_ttl(void)
 	f = new_flow("TTL 2, new flow -> forwarded with TTL 1", &in, AG_TE_L_TCP80, 80,
 		     XDP_REDIRECT, AG_FWD);
 	in.ttl = 1;
-	in.tcp_flags = AG_TCP_ACK;
+	in.tcp_flags = AG_TCPF_ACK;
 	{
 		struct fixture fx;
 
@@ -851,8 +872,8 @@ static void test_ttl(void)
 			   &in, XDP_PASS, AG_R_PASS_TTL);
 		run_fixture(&fx);
 	}
-	rep = backend_pkt(IPPROTO_TCP, ntohl(f.backend_addr), ntohs(f.backend_port),
-			  ntohl(f.nat_addr), ntohs(f.nat_port));
+	rep = backend_pkt(IPPROTO_TCP, ntohl(f.backend_addr.v4), ntohs(f.backend_port),
+			  ntohl(f.nat_addr.v4), ntohs(f.nat_port));
 	rep.ttl = 1;
 	{
 		struct fixture fx;
@@ -872,7 +893,7 @@ static void test_vlan(void)
 	in.vlan_tci[0] = 0x2064; /* PCP 1, VID 100 */
 	f = new_flow("802.1Q tagged SYN -> forwarded, tag intact", &in, AG_TE_L_TCP80, 80,
 		     XDP_REDIRECT, AG_FWD);
-	in.tcp_flags = AG_TCP_ACK;
+	in.tcp_flags = AG_TCPF_ACK;
 	in.payload = http_get;
 	in.paylen = 10;
 	flow_packet("802.1Q tagged data on the same flow", &in, &f);
@@ -1065,7 +1086,7 @@ static void test_flow_life(void)
 	int fd_rev = bpf_map__fd(env.skel->maps.ag_nat_rev);
 
 	f = new_flow("flow life: SYN", &in, AG_TE_L_TCP80, 80, XDP_REDIRECT, AG_FWD);
-	in.tcp_flags = AG_TCP_ACK;
+	in.tcp_flags = AG_TCPF_ACK;
 
 	/* Seen 2 s ago, idle limit 340 s: forwarded, last_seen refreshed, no new flow. */
 	t0 = mono_ns();
@@ -1096,19 +1117,25 @@ static void test_flow_life(void)
 	rk.sport = f.backend_port;
 	rk.dport = f.nat_port;
 	rk.proto = IPPROTO_TCP;
+	rk.family = AG_FAMILY_IPV4;
 	CHECK(nat_rev_get(&rk, &rv), "no reverse entry");
 	rv.last_seen_ns = t0 - AG_TE_AGED_NS;
 	CHECK(!bpf_map_update_elem(fd_rev, &rk, &rv, BPF_EXIST), "age the reverse entry");
 	g.last_seen_ns = t0 - AG_TE_AGED_NS;
 	CHECK(!bpf_map_update_elem(fd_flows, &k, &g, BPF_EXIST), "expire the flow");
+	/* Its next segment finds the pair over: both entries go, nothing is created for an ACK. */
+	untouched("flow idle past its timeout, an ACK -> pair removed, drop tcp_no_flow",
+		  env.tn.ifindex_c, &in, XDP_DROP, AG_R_DROP_TCP_NO_FLOW);
+	CHECK(!nat_rev_get(&rk, &rv), "the expired flow's reverse entry survived");
+	in.tcp_flags = AG_TCPF_SYN;
 	{
 		unsigned int failures = CU_get_number_of_failures();
 		struct fixture fx;
 		struct result r;
 		struct ag_pkt_spec w;
 
-		fixture_in(&fx, "flow idle past tcp_idle -> a new flow", env.tn.ifindex_c, &in,
-			   XDP_REDIRECT, AG_FWD);
+		fixture_in(&fx, "expired flow, the client's new SYN -> a new flow",
+			   env.tn.ifindex_c, &in, XDP_REDIRECT, AG_FWD);
 		l0 = tstats(false, AG_TE_L_TCP80);
 		fixture_exec(&fx, &r);
 		l1 = tstats(false, AG_TE_L_TCP80);
@@ -1177,8 +1204,8 @@ static void backend_state(uint32_t bid, uint8_t state)
  */
 static struct ag_pkt_spec rst_of(const struct ag_pkt_spec *in)
 {
-	uint32_t seg_len =
-	    (uint32_t)in->paylen + !!(in->tcp_flags & AG_TCP_SYN) + !!(in->tcp_flags & AG_TCP_FIN);
+	uint32_t seg_len = (uint32_t)in->paylen + !!(in->tcp_flags & AG_TCPF_SYN) +
+			   !!(in->tcp_flags & AG_TCPF_FIN);
 	struct ag_pkt_spec w;
 
 	memset(&w, 0, sizeof(w));
@@ -1194,12 +1221,12 @@ static struct ag_pkt_spec rst_of(const struct ag_pkt_spec *in)
 	w.daddr = in->saddr;
 	w.sport = in->dport;
 	w.dport = in->sport;
-	if (in->tcp_flags & AG_TCP_ACK) {
+	if (in->tcp_flags & AG_TCPF_ACK) {
 		w.seq = in->ack;
-		w.tcp_flags = AG_TCP_RST;
+		w.tcp_flags = AG_TCPF_RST;
 	} else {
 		w.ack = in->seq + seg_len;
-		w.tcp_flags = AG_TCP_RST | AG_TCP_ACK;
+		w.tcp_flags = AG_TCPF_RST | AG_TCPF_ACK;
 	}
 	w.window_set = true;
 	return w;
@@ -1212,7 +1239,7 @@ static struct ag_flow down_flow(const char *desc, const struct ag_pkt_spec *in, 
 	struct ag_pkt_spec syn = *in;
 	struct ag_flow f;
 
-	syn.tcp_flags = AG_TCP_SYN;
+	syn.tcp_flags = AG_TCPF_SYN;
 	syn.paylen = 0;
 	syn.tcp_optlen = 0;
 	if (in->proto == IPPROTO_UDP)
@@ -1258,7 +1285,7 @@ static void test_down_tcp_rst(void)
 	struct ag_flow f;
 
 	f = down_flow("down: flow for an ACK segment", &in, AG_TE_L_TCP80, 80);
-	in.tcp_flags = AG_TCP_ACK | AG_TCP_PSH;
+	in.tcp_flags = AG_TCPF_ACK | AG_TCPF_PSH;
 	in.seq = 0x01020305;
 	in.ack = 0x0a0b0c0e;
 	in.payload = http_get;
@@ -1274,11 +1301,12 @@ static void test_down_tcp_rst(void)
 	backend_state(f.backend_id, AG_BACKEND_UP);
 
 	in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 42002, AG_TN_VIP, 80);
-	f = down_flow("down: flow for a FIN without ACK", &in, AG_TE_L_TCP80, 80);
-	in.tcp_flags = AG_TCP_FIN;
+	f = down_flow("down: flow for a SYN again (no ACK)", &in, AG_TE_L_TCP80, 80);
+	/* The one valid segment without ACK that is answered: a SYN (here with fast-open data). */
+	in.tcp_flags = AG_TCPF_SYN;
 	in.payload = http_get;
 	in.paylen = 10;
-	rst_packet("backend DOWN, FIN without ACK, 10 bytes -> RST|ACK ack=seq+11", &in, &f);
+	rst_packet("backend DOWN, SYN again with 10 bytes -> RST|ACK ack=seq+11", &in, &f);
 	backend_state(f.backend_id, AG_BACKEND_UP);
 
 	/* IP options, TCP options and payload all go: a 54-byte RST. */
@@ -1287,7 +1315,7 @@ static void test_down_tcp_rst(void)
 	in.optlen = sizeof(ra);
 	in.tos = 0x28;
 	f = down_flow("down: flow for a segment with options", &in, AG_TE_L_TCP80, 80);
-	in.tcp_flags = AG_TCP_ACK | AG_TCP_PSH;
+	in.tcp_flags = AG_TCPF_ACK | AG_TCPF_PSH;
 	in.ack = 0x11223344;
 	in.tcp_opts = tcp_ts_opts;
 	in.tcp_optlen = sizeof(tcp_ts_opts);
@@ -1300,7 +1328,7 @@ static void test_down_tcp_rst(void)
 	in.nvlan = 1;
 	in.vlan_tci[0] = 0x2064;
 	f = down_flow("down: 802.1Q flow", &in, AG_TE_L_TCP80, 80);
-	in.tcp_flags = AG_TCP_ACK;
+	in.tcp_flags = AG_TCPF_ACK;
 	in.ack = 77;
 	rst_packet("backend DOWN, 802.1Q ACK -> RST with the tag kept", &in, &f);
 	backend_state(f.backend_id, AG_BACKEND_UP);
@@ -1308,7 +1336,7 @@ static void test_down_tcp_rst(void)
 	/* A client's RST is never answered; its flow is over all the same. */
 	in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 42005, AG_TN_VIP, 80);
 	f = down_flow("down: flow for a client RST", &in, AG_TE_L_TCP80, 80);
-	in.tcp_flags = AG_TCP_RST;
+	in.tcp_flags = AG_TCPF_RST;
 	{
 		unsigned int failures = CU_get_number_of_failures();
 		struct ag_flow_key k = key_of(&in), rk = reply_key(&f, IPPROTO_TCP);
@@ -1326,7 +1354,7 @@ static void test_down_tcp_rst(void)
 	}
 	/* The RST ended the flow: the next SYN is a new flow (the backend is still in the table).
 	 */
-	in.tcp_flags = AG_TCP_SYN;
+	in.tcp_flags = AG_TCPF_SYN;
 	untouched("SYN after the RST, DOWN backend still in the table -> drop no_backend",
 		  env.tn.ifindex_c, &in, XDP_DROP, AG_R_DROP_NO_BACKEND);
 	backend_state(f.backend_id, AG_BACKEND_UP);
@@ -1347,7 +1375,7 @@ static void test_down_other_states(void)
 	in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 42101, AG_TN_VIP, 80);
 	f = new_flow("draining: SYN", &in, AG_TE_L_TCP80, 80, XDP_REDIRECT, AG_FWD);
 	backend_state(f.backend_id, AG_BACKEND_DRAINING);
-	in.tcp_flags = AG_TCP_ACK;
+	in.tcp_flags = AG_TCPF_ACK;
 	in.payload = http_get;
 	in.paylen = 20;
 	flow_packet("backend DRAINING: the pinned flow continues unchanged", &in, &f);
@@ -1359,7 +1387,7 @@ static void test_down_other_states(void)
 	f = new_flow("reused id: SYN", &in, AG_TE_L_TCP80, 80, XDP_REDIRECT, AG_FWD);
 	err = ag_xdp_env__set_backend(&env, f.backend_id, AG_IP4(10, 1, 1, 99), 1, AG_BACKEND_DOWN);
 	CHECK(!err, "rewrite backend %u", f.backend_id);
-	in.tcp_flags = AG_TCP_ACK;
+	in.tcp_flags = AG_TCPF_ACK;
 	flow_packet("id now names another, DOWN endpoint: the flow continues", &in, &f);
 	err = ag_xdp_env__set_backend(&env, f.backend_id, ag_xdp_env__backend_addr(f.backend_id), 1,
 				      AG_BACKEND_UP);
@@ -1404,11 +1432,12 @@ static struct ag_flow resteer_packet(const char *desc, const struct ag_pkt_spec 
 		return g;
 	}
 	CHECK(g.backend_id == want_bid &&
-		  ntohl(g.backend_addr) == ag_xdp_env__backend_addr(want_bid) &&
+		  ntohl(g.backend_addr.v4) == ag_xdp_env__backend_addr(want_bid) &&
 		  g.backend_port == f->backend_port && g.listener_id == f->listener_id &&
-		  g.nat_addr == f->nat_addr,
+		  g.nat_addr.v4 == f->nat_addr.v4,
 	      "%s: flow now backend %u addr %08x port %u listener %u, want backend %u", desc,
-	      g.backend_id, ntohl(g.backend_addr), ntohs(g.backend_port), g.listener_id, want_bid);
+	      g.backend_id, ntohl(g.backend_addr.v4), ntohs(g.backend_port), g.listener_id,
+	      want_bid);
 	if (same_port)
 		CHECK(g.nat_port == f->nat_port, "%s: NAT port %u, want the old %u (free)", desc,
 		      ntohs(g.nat_port), ntohs(f->nat_port));
@@ -1421,9 +1450,9 @@ static struct ag_flow resteer_packet(const char *desc, const struct ag_pkt_spec 
 		 ip_len_of(in), ip_len_of(in));
 	CHECK(!nat_rev_get(&ork, &rv), "%s: the old reverse entry is still there", desc);
 	nrk = reply_key(&g, IPPROTO_UDP);
-	CHECK(nat_rev_get(&nrk, &rv) && rv.client_addr == k.saddr && rv.client_port == k.sport &&
-		  rv.vip == k.daddr && rv.vip_port == k.dport && rv.backend_id == want_bid &&
-		  rv.listener_id == f->listener_id,
+	CHECK(nat_rev_get(&nrk, &rv) && rv.client_addr.v4 == k.saddr.v4 &&
+		  rv.client_port == k.sport && rv.vip.v4 == k.daddr.v4 && rv.vip_port == k.dport &&
+		  rv.backend_id == want_bid && rv.listener_id == f->listener_id,
 	      "%s: no reverse entry for the new backend", desc);
 	check_tstats_delta(desc, "listener", &l0, &l1, 1, (uint64_t)fx.in_len, 0, 0, 0);
 	check_tstats_delta(desc, "new backend", &b0, &b1, 1, (uint64_t)fx.in_len, 0, 0, 0);
@@ -1471,8 +1500,8 @@ static void test_down_udp_resteer(void)
 		     env.tn.mac_client, 7, false);
 	{
 		struct ag_pkt_spec late =
-		    backend_pkt(IPPROTO_UDP, ntohl(f.backend_addr), ntohs(f.backend_port),
-				ntohl(f.nat_addr), ntohs(f.nat_port));
+		    backend_pkt(IPPROTO_UDP, ntohl(f.backend_addr.v4), ntohs(f.backend_port),
+				ntohl(f.nat_addr.v4), ntohs(f.nat_port));
 
 		late.payload = udp_hello;
 		late.paylen = 3;
@@ -1497,14 +1526,14 @@ static void test_down_udp_resteer(void)
 		struct timespec ts;
 		int fd = bpf_map__fd(env.skel->maps.ag_nat_rev), err;
 
-		moved.backend_addr = htonl(ag_xdp_env__backend_addr(other));
+		moved.backend_addr.v4 = htonl(ag_xdp_env__backend_addr(other));
 		tk = reply_key(&moved, IPPROTO_UDP);
 		memset(&busy, 0, sizeof(busy));
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		busy.last_seen_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-		busy.client_addr = htonl(AG_IP4(10, 0, 0, 77));
+		busy.client_addr.v4 = htonl(AG_IP4(10, 0, 0, 77));
 		busy.client_port = htons(1234);
-		busy.vip = htonl(AG_TN_VIP);
+		busy.vip.v4 = htonl(AG_TN_VIP);
 		busy.vip_port = htons(5000);
 		busy.backend_id = other;
 		busy.listener_id = AG_TE_L_UDP5000;
@@ -1513,7 +1542,7 @@ static void test_down_udp_resteer(void)
 		ag_xdp_env__set_table_entry(&env, AG_TE_L_UDP5000, h, other);
 		resteer_packet("backend DOWN, old NAT port busy towards the new one -> new port",
 			       &in, &f, other, false);
-		CHECK(nat_rev_get(&tk, &chk) && chk.client_addr == busy.client_addr &&
+		CHECK(nat_rev_get(&tk, &chk) && chk.client_addr.v4 == busy.client_addr.v4 &&
 			  chk.client_port == busy.client_port,
 		      "the other flow's reverse entry was touched");
 		bpf_map_delete_elem(fd, &tk);
@@ -1532,24 +1561,24 @@ static void test_down_udp_resteer(void)
 	k = key_of(&in);
 	h = ag_hash__select(&k, AG_AFFINITY_NONE, AG_TE_SEED) % AG_TE_RING;
 	{
-		uint16_t c0 = ag_nat__port_candidate(ag_hash__nat(&k, AG_TE_SEED), 0,
-						     AG_TE_NAT_PORT_MIN, AG_TE_NAT_PORT_MAX);
+		uint16_t c0 = next_nat_port();
 		uint32_t bid = expected_backend(AG_TE_L_UDP5000, &k);
 		int fd = bpf_map__fd(env.skel->maps.ag_nat_rev), err;
 		struct ag_flow_key tk;
 		struct ag_nat_rev busy;
 
 		memset(&tk, 0, sizeof(tk));
-		tk.saddr = htonl(ag_xdp_env__backend_addr(bid));
-		tk.daddr = htonl(AG_TN_NAT);
+		tk.saddr.v4 = htonl(ag_xdp_env__backend_addr(bid));
+		tk.daddr.v4 = htonl(AG_TN_NAT);
 		tk.sport = htons(5000);
 		tk.dport = htons(c0);
 		tk.proto = IPPROTO_UDP;
+		tk.family = AG_FAMILY_IPV4;
 		memset(&busy, 0, sizeof(busy));
 		busy.last_seen_ns = ~0ULL >> 1; /* far in the future: never idle */
-		busy.client_addr = htonl(AG_IP4(10, 0, 0, 78));
+		busy.client_addr.v4 = htonl(AG_IP4(10, 0, 0, 78));
 		busy.client_port = htons(4321);
-		busy.vip = htonl(AG_TN_VIP);
+		busy.vip.v4 = htonl(AG_TN_VIP);
 		busy.vip_port = htons(5000);
 		busy.backend_id = bid;
 		err = bpf_map_update_elem(fd, &tk, &busy, BPF_NOEXIST);
@@ -1576,9 +1605,9 @@ static uint16_t free_port_b3(void)
 	uint16_t port;
 
 	memset(&fake, 0, sizeof(fake));
-	fake.backend_addr = htonl(AG_IP4(10, 1, 1, 13));
+	fake.backend_addr.v4 = htonl(AG_IP4(10, 1, 1, 13));
 	fake.backend_port = htons(8080);
-	fake.nat_addr = htonl(AG_TN_NAT);
+	fake.nat_addr.v4 = htonl(AG_TN_NAT);
 	for (port = 2000; port < 3000; port++) {
 		fake.nat_port = htons(port);
 		rk = reply_key(&fake, IPPROTO_TCP);
@@ -1629,14 +1658,17 @@ static void test_nat_ports(void)
 	g.last_seen_ns = mono_ns() - AG_TE_AGED_NS;
 	CHECK(!bpf_map_update_elem(fd_flows, &ka, &g, BPF_EXIST), "age the first flow");
 	fb = new_flow("port idle on both sides -> taken over by the new flow", &b, AG_TE_L_TCP8000,
-		      8080, XDP_REDIRECT, AG_FWD);
+		      8080, XDP_REDIRECT, AG_R_NAT_TAKEOVER);
 	CHECK(ntohs(fb.nat_port) == port, "new flow got port %u, want %u", ntohs(fb.nat_port),
 	      port);
 	CHECK(!flow_get(&ka, &g), "the idle owner's flow survived the takeover");
 	CHECK(nat_rev_get(&rk, &rv) && rv.client_port == kb.sport,
 	      "the reverse entry does not belong to the new flow");
-	a.tcp_flags = AG_TCP_ACK;
-	untouched("the old flow comes back: its port is taken -> drop nat_ports_exhausted",
+	a.tcp_flags = AG_TCPF_ACK;
+	untouched("the old flow's next segment: its flow is gone -> drop tcp_no_flow",
+		  env.tn.ifindex_c, &a, XDP_DROP, AG_R_DROP_TCP_NO_FLOW);
+	a.tcp_flags = AG_TCPF_SYN;
+	untouched("the old client connects again: the port is taken -> drop nat_ports_exhausted",
 		  env.tn.ifindex_c, &a, XDP_DROP, AG_R_DROP_NAT_PORTS);
 
 	env.settings.nat_port_min = AG_TE_NAT_PORT_MIN;
@@ -1711,7 +1743,7 @@ static void test_nexthop_cache(void)
 
 	f = new_flow("next hop: SYN caches agb0 and the router's MAC", &in, AG_TE_L_TCP80, 80,
 		     XDP_REDIRECT, AG_FWD);
-	in.tcp_flags = AG_TCP_ACK;
+	in.tcp_flags = AG_TCPF_ACK;
 
 	/* A made-up hop in the cache is used as it is: proof that no lookup ran. */
 	flow_set_nh(&k, env.tn.ifindex_b, mac_fake_d, mac_fake_s, 40, false);
@@ -1836,12 +1868,20 @@ static const struct {
 
 int main(void)
 {
+	cpu_set_t cpu0;
 	CU_pSuite suite;
 	unsigned int failed;
 	size_t i;
 	int err;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* NAT ports come from a per-CPU cursor: run every packet on CPU 0 to know it. */
+	CPU_ZERO(&cpu0);
+	CPU_SET(0, &cpu0);
+	if (sched_setaffinity(0, sizeof(cpu0), &cpu0)) {
+		perror("sched_setaffinity");
+		return 1;
+	}
 	if (ag_testnet__check_privileges()) {
 		printf("SKIP: test_xdp needs root (network namespace, BPF_PROG_TEST_RUN)\n");
 		return 77;

@@ -181,6 +181,10 @@ static int fill_maps(struct ag_xdp_env *env)
 	s->nat_addrs[0] = htonl(AG_TN_NAT);
 	s->tcp_idle_ns = AG_TE_TCP_IDLE_NS;
 	s->udp_idle_ns = AG_TE_UDP_IDLE_NS;
+	s->tcp_syn_idle_ns = AG_TE_SYN_IDLE_NS;
+	s->tcp_closing_ns = AG_TE_CLOSING_NS;
+	s->syn_auth_secret = 0x0123456789abcdefULL;
+	s->syn_auth_ttl_ns = AG_TE_AUTH_TTL_NS;
 	s->nat_port_min = AG_TE_NAT_PORT_MIN;
 	s->nat_port_max = AG_TE_NAT_PORT_MAX;
 	err = ag_xdp_env__write_settings(env);

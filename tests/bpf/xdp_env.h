@@ -22,6 +22,9 @@
 #define AG_TE_NAT_PORT_MAX  60999 /* below 65535: the range check means something */
 #define AG_TE_TCP_IDLE_NS   (340ULL * 1000000000ULL)
 #define AG_TE_UDP_IDLE_NS   (30ULL * 1000000000ULL)
+#define AG_TE_SYN_IDLE_NS   (5ULL * 1000000000ULL)
+#define AG_TE_CLOSING_NS    (10ULL * 1000000000ULL)
+#define AG_TE_AUTH_TTL_NS   (600ULL * 1000000000ULL)
 /*
  * Expiry fixtures: a limit short enough that "older than the limit" is a
  * CLOCK_MONOTONIC stamp on a machine booted seconds ago, and the age given.

@@ -170,7 +170,7 @@ static int clear_flows(struct bench *b)
 /* Create the flow (a) and (b) time, and the frames and expected outputs for it. */
 static int establish(struct bench *b)
 {
-	struct ag_pkt_spec syn = base_spec(b, AG_TCP_SYN), fwd = base_spec(b, AG_TCP_ACK), ret, w;
+	struct ag_pkt_spec syn = base_spec(b, AG_TCPF_SYN), fwd = base_spec(b, AG_TCPF_ACK), ret, w;
 	struct ag_flow_key k;
 	struct ag_flow f;
 	uint8_t out[AG_PKT_MAX];
@@ -185,11 +185,12 @@ static int establish(struct bench *b)
 		return err ? err : -EPROTO;
 	}
 	memset(&k, 0, sizeof(k));
-	k.saddr = htonl(syn.saddr);
-	k.daddr = htonl(syn.daddr);
+	k.saddr.v4 = htonl(syn.saddr);
+	k.daddr.v4 = htonl(syn.daddr);
 	k.sport = htons(syn.sport);
 	k.dport = htons(syn.dport);
 	k.proto = IPPROTO_TCP;
+	k.family = AG_FAMILY_IPV4;
 	err = bpf_map_lookup_elem(bpf_map__fd(b->env.skel->maps.ag_flows), &k, &f);
 	if (err) {
 		fprintf(stderr, "bench: no flow after the first SYN\n");
@@ -200,18 +201,18 @@ static int establish(struct bench *b)
 	memcpy(w.dmac, b->env.tn.mac_router, 6);
 	memcpy(w.smac, b->env.tn.mac_b, 6);
 	w.ttl--;
-	w.saddr = ntohl(f.nat_addr);
-	w.daddr = ntohl(f.backend_addr);
+	w.saddr = ntohl(f.nat_addr.v4);
+	w.daddr = ntohl(f.backend_addr.v4);
 	w.sport = ntohs(f.nat_port);
 	w.dport = ntohs(f.backend_port);
 	b->fwd_want_len = ag_pkt__build(&w, b->fwd_want);
 
-	ret = base_spec(b, AG_TCP_ACK);
+	ret = base_spec(b, AG_TCPF_ACK);
 	memcpy(ret.dmac, b->env.tn.mac_b, 6);
 	memcpy(ret.smac, b->env.tn.mac_router, 6);
-	ret.saddr = ntohl(f.backend_addr);
+	ret.saddr = ntohl(f.backend_addr.v4);
 	ret.sport = ntohs(f.backend_port);
-	ret.daddr = ntohl(f.nat_addr);
+	ret.daddr = ntohl(f.nat_addr.v4);
 	ret.dport = ntohs(f.nat_port);
 	b->ret_len = ag_pkt__build(&ret, b->ret);
 	w = ret;
