@@ -13,6 +13,7 @@
  * does, so the IPv4 header is 4-byte aligned (UBSan checks alignment).
  */
 #include <CUnit/Basic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@
 #include "nat.h"
 #include "flow.h"
 #include "rst.h"
+
+#include "cu_main.h"
 
 static uint32_t rng_state;
 
@@ -480,12 +483,16 @@ static void test_flow_key(void)
 	CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
 	memset(&k, 0xa5, sizeof(k));
 	ag_flow_key__from_pkt(&k, &p);
-	CU_ASSERT_EQUAL(ag_ntohl(k.saddr), s.saddr);
-	CU_ASSERT_EQUAL(ag_ntohl(k.daddr), s.daddr);
+	CU_ASSERT_EQUAL(ag_ntohl(k.saddr.v4), s.saddr);
+	CU_ASSERT_EQUAL(ag_ntohl(k.daddr.v4), s.daddr);
+	/* IPv4 in the first word, the other three zero (keys are compared as bytes) */
+	CU_ASSERT(!k.saddr.w[1] && !k.saddr.w[2] && !k.saddr.w[3]);
+	CU_ASSERT(!k.daddr.w[1] && !k.daddr.w[2] && !k.daddr.w[3]);
 	CU_ASSERT_EQUAL(ag_ntohs(k.sport), 51234);
 	CU_ASSERT_EQUAL(ag_ntohs(k.dport), 5000);
 	CU_ASSERT_EQUAL(k.proto, IPPROTO_UDP);
-	CU_ASSERT(k.pad[0] == 0 && k.pad[1] == 0 && k.pad[2] == 0);
+	CU_ASSERT_EQUAL(k.family, AG_FAMILY_IPV4);
+	CU_ASSERT(k.pad[0] == 0 && k.pad[1] == 0);
 	frame_free(&f);
 }
 
@@ -587,18 +594,18 @@ static void test_nat_forward_reverse(void)
 		s.udp_no_csum = proto == IPPROTO_UDP && n % 10 == 0;
 
 		memset(&fl, 0, sizeof(fl));
-		fl.nat_addr = ag_htonl(rng_next());
+		ag_addr__set4(&fl.nat_addr, ag_htonl(rng_next()));
 		fl.nat_port = ag_htons((uint16_t)rng_next());
-		fl.backend_addr = ag_htonl(rng_next());
+		ag_addr__set4(&fl.backend_addr, ag_htonl(rng_next()));
 		fl.backend_port = ag_htons((uint16_t)rng_next());
 
 		/* client -> vip becomes nat -> backend */
 		frame_build(&f, &s);
 		CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
 		CU_ASSERT_EQUAL_FATAL(ag_nat__forward(&p, &fl), 0);
-		s.saddr = ag_ntohl(fl.nat_addr);
+		s.saddr = ag_ntohl(fl.nat_addr.v4);
 		s.sport = ag_ntohs(fl.nat_port);
-		s.daddr = ag_ntohl(fl.backend_addr);
+		s.daddr = ag_ntohl(fl.backend_addr.v4);
 		s.dport = ag_ntohs(fl.backend_port);
 		frame_build(&want, &s);
 		CU_ASSERT(memcmp(f.b, want.b, f.len) == 0);
@@ -608,20 +615,20 @@ static void test_nat_forward_reverse(void)
 
 		/* backend -> nat (a reply) becomes vip -> client */
 		memset(&rv, 0, sizeof(rv));
-		rv.client_addr = ag_htonl(rng_next());
+		ag_addr__set4(&rv.client_addr, ag_htonl(rng_next()));
 		rv.client_port = ag_htons((uint16_t)rng_next());
-		rv.vip = ag_htonl(rng_next());
+		ag_addr__set4(&rv.vip, ag_htonl(rng_next()));
 		rv.vip_port = ag_htons((uint16_t)rng_next());
-		s.saddr = ag_ntohl(fl.backend_addr);
+		s.saddr = ag_ntohl(fl.backend_addr.v4);
 		s.sport = ag_ntohs(fl.backend_port);
-		s.daddr = ag_ntohl(fl.nat_addr);
+		s.daddr = ag_ntohl(fl.nat_addr.v4);
 		s.dport = ag_ntohs(fl.nat_port);
 		frame_build(&f, &s);
 		CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
 		CU_ASSERT_EQUAL_FATAL(ag_nat__reverse(&p, &rv), 0);
-		s.saddr = ag_ntohl(rv.vip);
+		s.saddr = ag_ntohl(rv.vip.v4);
 		s.sport = ag_ntohs(rv.vip_port);
-		s.daddr = ag_ntohl(rv.client_addr);
+		s.daddr = ag_ntohl(rv.client_addr.v4);
 		s.dport = ag_ntohs(rv.client_port);
 		frame_build(&want, &s);
 		CU_ASSERT(memcmp(f.b, want.b, f.len) == 0);
@@ -646,9 +653,9 @@ static void test_nat_udp_zero(void)
 	uint16_t old_check, word;
 
 	memset(&fl, 0, sizeof(fl));
-	fl.nat_addr = ag_htonl(0x0aff0001);
+	ag_addr__set4(&fl.nat_addr, ag_htonl(0x0aff0001));
 	fl.nat_port = ag_htons(31337);
-	fl.backend_addr = ag_htonl(0x0a01010b);
+	ag_addr__set4(&fl.backend_addr, ag_htonl(0x0a01010b));
 	fl.backend_port = ag_htons(5000);
 
 	/* The rewritten packet with payload word 0: its sum, without the checksum field. */
@@ -677,9 +684,9 @@ static void test_nat_udp_zero(void)
 	CU_ASSERT_NOT_EQUAL(old_check, 0);
 	{
 		/* the same diff ag_nat__rewrite builds: addresses then ports */
-		__u32 d = ag_csum_diff32(0, p.ip->saddr, fl.nat_addr);
+		__u32 d = ag_csum_diff32(0, p.ip->saddr, fl.nat_addr.v4);
 
-		d = ag_csum_diff32(d, p.ip->daddr, fl.backend_addr);
+		d = ag_csum_diff32(d, p.ip->daddr, fl.backend_addr.v4);
 		d = ag_csum_diff16(d, p.sport, fl.nat_port);
 		d = ag_csum_diff16(d, p.dport, fl.backend_port);
 		CU_ASSERT_EQUAL(ag_csum_apply(ag_htons(old_check), d), 0);
@@ -701,9 +708,9 @@ static void test_nat_udp_zero(void)
 static void test_nat_udp_no_csum(void)
 {
 	struct ag_flow fl = {
-	    .nat_addr = ag_htonl(0x0aff0001),
+	    .nat_addr = {.v4 = ag_htonl(0x0aff0001)},
 	    .nat_port = ag_htons(2000),
-	    .backend_addr = ag_htonl(0x0a02010b),
+	    .backend_addr = {.v4 = ag_htonl(0x0a02010b)},
 	    .backend_port = ag_htons(5000),
 	};
 	struct ag_pkt p;
@@ -789,11 +796,10 @@ static uint32_t ref_hashword(const uint32_t *k, size_t length, uint32_t initval)
 static void random_key(struct ag_flow_key *k)
 {
 	memset(k, 0, sizeof(*k));
-	k->saddr = rng_next();
-	k->daddr = rng_next();
-	k->sport = (__be16)rng_next();
-	k->dport = (__be16)rng_next();
-	k->proto = (rng_next() & 1) ? IPPROTO_TCP : IPPROTO_UDP;
+	ag_addr__set4(&k->saddr, rng_next());
+	ag_addr__set4(&k->daddr, rng_next());
+	ag_flow_key__ports(k, (__be16)rng_next(), (__be16)rng_next(),
+			   (rng_next() & 1) ? IPPROTO_TCP : IPPROTO_UDP);
 }
 
 static void test_hash_reference(void)
@@ -806,8 +812,8 @@ static void test_hash_reference(void)
 		uint32_t seed = rng_next(), w[4];
 
 		random_key(&k);
-		w[0] = ag_ntohl(k.saddr);
-		w[1] = ag_ntohl(k.daddr);
+		w[0] = ag_ntohl(k.saddr.v4);
+		w[1] = ag_ntohl(k.daddr.v4);
 		w[2] = (uint32_t)ag_ntohs(k.sport) << 16 | ag_ntohs(k.dport);
 		w[3] = k.proto;
 		CU_ASSERT_EQUAL(ag_hash__flow(&k, seed), ref_hashword(w, 4, seed));
@@ -819,6 +825,55 @@ static void test_hash_reference(void)
 		CU_ASSERT_EQUAL(ag_hash__source(&k, seed), ref_hashword(w, 3, seed));
 		CU_ASSERT_EQUAL(ag_hash__select(&k, AG_AFFINITY_SOURCE_IP, seed),
 				ref_hashword(w, 3, seed));
+	}
+}
+
+/*
+ * Fixed vectors computed with the core of main at 3f11857 (16-byte keys,
+ * before ABI v3): an IPv4 flow keeps its hashes bit for bit, so every edge
+ * still running the old version picks the same backend and NAT address.
+ * Fields: saddr, daddr (host order), sport, dport, proto, seed, then
+ * ag_hash__flow, ag_hash__source, ag_hash__nat.
+ */
+static const struct {
+	uint32_t saddr, daddr;
+	uint16_t sport, dport;
+	uint8_t proto;
+	uint32_t seed, flow, source, nat;
+} hash_vectors[] = {
+    {0x00000000, 0x00000000, 0, 0, 6, 0x00000000, 0x4e80b279, 0xc2224323, 0xe00d31ce},
+    {0xffffffff, 0xffffffff, 65535, 65535, 17, 0xffffffff, 0x011462af, 0x0ce3265e, 0x7805069e},
+    {0x4d36599b, 0x46aa29b9, 28732, 1687, 17, 0xed3d42e0, 0xd0dd2fbb, 0x888b8723, 0xb86609d3},
+    {0xc4ee4233, 0x99aca887, 39733, 38393, 17, 0x18de86bc, 0x6c6285b7, 0x0b6be929, 0x1b702f0d},
+    {0x9dd24c51, 0x5f58c9dd, 35338, 5996, 17, 0xd41990ff, 0x6251d256, 0x6298a6c3, 0x4794ce15},
+    {0xc07893d8, 0x927ca1f9, 52787, 55768, 6, 0x1418e8dc, 0xb1380dc7, 0x7bae5f92, 0x3c63a454},
+    {0x47b69b95, 0x0c4a4f17, 61625, 13731, 17, 0x17aaea05, 0x35478678, 0x46748f27, 0x226c9a36},
+    {0x16b7a434, 0xa41bf0ac, 39885, 43211, 17, 0xf44f2b81, 0xe2b43de1, 0xb3b9b64b, 0x8fd4990b},
+    {0x825d7a3c, 0x8e477a91, 17336, 10619, 17, 0x947a2c30, 0xf323d602, 0x60766be6, 0xf5abee8f},
+    {0xcf71db64, 0x77b90c2a, 37296, 33204, 6, 0xb14e6f97, 0x15ac46b9, 0x38d4773b, 0xbfe618d3},
+    {0xfcc94bb2, 0x62534ccd, 29335, 52264, 17, 0xe943bd81, 0xecaf38f8, 0x26351bf5, 0xfeee5b0a},
+    {0x57e01903, 0xccca3f03, 61033, 18518, 17, 0x2b1e9707, 0x34e518f8, 0x8617bd92, 0x36d0bdaf},
+};
+
+static void test_hash_vectors(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(hash_vectors) / sizeof(hash_vectors[0]); i++) {
+		struct ag_flow_key k;
+
+		memset(&k, 0, sizeof(k));
+		ag_addr__set4(&k.saddr, ag_htonl(hash_vectors[i].saddr));
+		ag_addr__set4(&k.daddr, ag_htonl(hash_vectors[i].daddr));
+		ag_flow_key__ports(&k, ag_htons(hash_vectors[i].sport),
+				   ag_htons(hash_vectors[i].dport), hash_vectors[i].proto);
+		CU_ASSERT_EQUAL(ag_hash__flow(&k, hash_vectors[i].seed), hash_vectors[i].flow);
+		CU_ASSERT_EQUAL(ag_hash__source(&k, hash_vectors[i].seed), hash_vectors[i].source);
+		CU_ASSERT_EQUAL(ag_hash__nat(&k, hash_vectors[i].seed), hash_vectors[i].nat);
+		CU_ASSERT_EQUAL(ag_hash__select(&k, AG_AFFINITY_NONE, hash_vectors[i].seed),
+				hash_vectors[i].flow);
+		CU_ASSERT_EQUAL(ag_hash__select(&k, AG_AFFINITY_SOURCE_IP, hash_vectors[i].seed),
+				hash_vectors[i].source);
 	}
 }
 
@@ -835,7 +890,7 @@ static void test_hash_determinism(void)
 		b = a;
 		/* pad bytes are not part of the flow */
 		b.pad[0] = 0x55;
-		b.pad[2] = 0xaa;
+		b.pad[1] = 0xaa;
 		CU_ASSERT_EQUAL(ag_hash__flow(&a, seed), ag_hash__flow(&b, seed));
 		CU_ASSERT_EQUAL(ag_hash__source(&a, seed), ag_hash__source(&b, seed));
 		/* source affinity ignores ports */
@@ -872,17 +927,16 @@ static double chi2_z2(const uint32_t *cnt, uint32_t k, uint32_t n)
 static void even_port_key(struct ag_flow_key *k, uint32_t i)
 {
 	memset(k, 0, sizeof(*k));
-	k->saddr = ag_htonl(0x0a000a00 + 1 + i / 1000);
-	k->daddr = ag_htonl(0xc633640a);
-	k->sport = ag_htons((uint16_t)(32768 + 2 * (i % 1000)));
-	k->dport = ag_htons(443);
-	k->proto = IPPROTO_TCP;
+	ag_addr__set4(&k->saddr, ag_htonl(0x0a000a00 + 1 + i / 1000));
+	ag_addr__set4(&k->daddr, ag_htonl(0xc633640a));
+	ag_flow_key__ports(k, ag_htons((uint16_t)(32768 + 2 * (i % 1000))), ag_htons(443),
+			   IPPROTO_TCP);
 }
 
 /* A weak hash (a plain sum of the words), the negative control of the spread test. */
 static uint32_t weak_hash(const struct ag_flow_key *k, uint32_t seed)
 {
-	return ag_ntohl(k->saddr) * 31 + ag_ntohl(k->daddr) + ag_ntohs(k->sport) +
+	return ag_ntohl(k->saddr.v4) * 31 + ag_ntohl(k->daddr.v4) + ag_ntohs(k->sport) +
 	       ag_ntohs(k->dport) + seed;
 }
 
@@ -933,6 +987,20 @@ static void test_hash_spread(void)
 }
 
 /*
+ * The 13 bytes of an IPv4 key that make the flow (addresses, ports, protocol),
+ * as offsets into struct ag_flow_key: the 104 input bits of the avalanche test.
+ */
+static const size_t flow_bytes[13] = {
+    offsetof(struct ag_flow_key, saddr) + 0, offsetof(struct ag_flow_key, saddr) + 1,
+    offsetof(struct ag_flow_key, saddr) + 2, offsetof(struct ag_flow_key, saddr) + 3,
+    offsetof(struct ag_flow_key, daddr) + 0, offsetof(struct ag_flow_key, daddr) + 1,
+    offsetof(struct ag_flow_key, daddr) + 2, offsetof(struct ag_flow_key, daddr) + 3,
+    offsetof(struct ag_flow_key, sport) + 0, offsetof(struct ag_flow_key, sport) + 1,
+    offsetof(struct ag_flow_key, dport) + 0, offsetof(struct ag_flow_key, dport) + 1,
+    offsetof(struct ag_flow_key, proto),
+};
+
+/*
  * Avalanche: flipping any one input bit flips each output bit with
  * probability near 1/2. 2000 random keys; per (input bit, output bit) pair the
  * flip rate must lie in [0.40, 0.60] (about 9 sd of a fair coin over 2000).
@@ -953,8 +1021,8 @@ static void test_hash_avalanche(void)
 		h = ag_hash__flow(&k, seed);
 		for (bit = 0; bit < 104; bit++) {
 			k2 = k;
-			/* bits of the first 13 bytes: every field */
-			((uint8_t *)&k2)[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			/* bits of the 13 flow bytes: every field */
+			((uint8_t *)&k2)[flow_bytes[bit / 8]] ^= (uint8_t)(1u << (bit % 8));
 			d = h ^ ag_hash__flow(&k2, seed);
 			for (o = 0; o < 32; o++)
 				flips[bit][o] += (d >> o) & 1;
@@ -1008,49 +1076,88 @@ static void test_lookup_buckets(void)
 	CU_ASSERT_EQUAL(ag_lookup__lane(17), 1);
 }
 
-static void test_nat_port_candidates(void)
+/*
+ * One walk of the NAT port cursor from cursor over [min, max]: every port once,
+ * in order, from max back to min; the attempt after the last is the first
+ * again, and a cursor moved on by n stands where attempt n did.
+ */
+static void check_port_walk(uint32_t cursor, uint16_t min, uint16_t max)
 {
-	static uint8_t seen_port[65536];
-	unsigned int n, a, distinct = 0, ones;
-	uint32_t addr_cnt[4] = {0};
+	static uint8_t seen[65536];
+	uint32_t range = (uint32_t)max - min + 1, a, bad = 0;
+	uint16_t prev = 0, c;
+
+	memset(seen, 0, sizeof(seen));
+	for (a = 0; a < range; a++) {
+		c = ag_nat__port_at(cursor, a, min, max);
+		bad += c < min || c > max || seen[c];
+		seen[c] = 1;
+		if (a)
+			bad += c != (prev == max ? min : prev + 1);
+		prev = c;
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_EQUAL(ag_nat__port_at(cursor, range, min, max),
+			ag_nat__port_at(cursor, 0, min, max));
+	CU_ASSERT_EQUAL(ag_nat__port_at(cursor + 5, 0, min, max),
+			ag_nat__port_at(cursor, 5, min, max));
+}
+
+static void test_nat_port_at(void)
+{
+	static const uint16_t ranges[][2] = {
+	    {AG_NAT_PORT_MIN_DEFAULT, AG_NAT_PORT_MAX_DEFAULT},
+	    {1, 65535},
+	    {20000, 20999},
+	    {7000, 7000},
+	    {65535, 65535},
+	};
+	uint32_t cpu, other, r;
+
+	for (r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
+		uint16_t min = ranges[r][0], max = ranges[r][1];
+		uint32_t range = (uint32_t)max - min + 1;
+
+		check_port_walk(0, min, max);
+		check_port_walk(range - 1, min, max); /* the first attempt is max */
+		check_port_walk(range, min, max);
+		for (cpu = 0; cpu < 4; cpu++)
+			check_port_walk(ag_nat__cursor_start(cpu), min, max);
+		/* the offset is (cursor + attempt) % range, from min */
+		CU_ASSERT_EQUAL(ag_nat__port_at(0, 0, min, max), min);
+		CU_ASSERT_EQUAL(ag_nat__port_at(range - 1, 0, min, max), max);
+		CU_ASSERT_EQUAL(ag_nat__port_at(range - 1, 1, min, max), min);
+	}
+	CU_ASSERT_EQUAL(ag_nat__port_at(0x12345, 7, 1024, 65535), 1024 + (0x12345 + 7) % 64512);
+
+	/*
+	 * Cursor starts: never 0 (the fast paths' "not started yet"), and each
+	 * CPU its own, so that CPUs do not walk the same ports in step.
+	 */
+	for (cpu = 0; cpu < 1024; cpu++) {
+		CU_ASSERT_NOT_EQUAL(ag_nat__cursor_start(cpu), 0);
+		for (other = 0; other < cpu && cpu < 64; other++)
+			CU_ASSERT_NOT_EQUAL(ag_nat__cursor_start(cpu) % 64512,
+					    ag_nat__cursor_start(other) % 64512);
+	}
+}
+
+/* The NAT address of a new flow: nat_addrs[h2 % count], evenly over the addresses. */
+static void test_nat_addr_index(void)
+{
+	uint32_t addr_cnt[2] = {0};
+	unsigned int n;
 
 	rng_seed(0xbeef);
 	for (n = 0; n < 10000; n++) {
 		uint32_t h2 = rng_next();
-		uint16_t prev = 0, c;
 
-		for (a = 0; a < AG_NAT_PORT_RETRIES; a++) {
-			c = ag_nat__port_candidate(h2, a, 1024, 65535);
-			CU_ASSERT(c >= 1024);
-			CU_ASSERT_EQUAL(c, ag_nat__port_candidate(h2, a, 1024, 65535));
-			if (a)
-				distinct += c != prev;
-			prev = c;
-		}
-		c = ag_nat__port_candidate(h2, 0, 5000, 5003);
-		CU_ASSERT(c >= 5000 && c <= 5003);
-		CU_ASSERT_EQUAL(ag_nat__port_candidate(h2, 3, 7000, 7000), 7000);
 		CU_ASSERT(ag_nat__addr_index(h2, 3) < 3);
 		CU_ASSERT_EQUAL(ag_nat__addr_index(h2, AG_MAX_NAT_ADDRS), h2 % AG_MAX_NAT_ADDRS);
-		/* two NAT addresses: each must still reach odd and even ports */
-		a = ag_nat__addr_index(h2, 2);
-		addr_cnt[a * 2 + (ag_nat__port_candidate(h2, 0, 1024, 65535) & 1)]++;
+		CU_ASSERT_EQUAL(ag_nat__addr_index(h2, 1), 0);
+		addr_cnt[ag_nat__addr_index(h2, 2)]++;
 	}
-	/* retries walk to other ports (a repeat is a 1-in-64512 event) */
-	CU_ASSERT(distinct > 10000 * (AG_NAT_PORT_RETRIES - 1) - 10);
-	for (a = 0; a < 4; a++)
-		CU_ASSERT(addr_cnt[a] > 2000 && addr_cnt[a] < 3000);
-
-	/* first candidates of many flows cover the range evenly */
-	memset(seen_port, 0, sizeof(seen_port));
-	for (n = 0; n < 200000; n++)
-		seen_port[ag_nat__port_candidate(rng_next(), 0, 1024, 65535)] = 1;
-	for (n = 0, ones = 0; n < 65536; n++)
-		ones += seen_port[n];
-	/* 200000 draws over 64512 ports leave e^-3.1 (about 4.5%) unseen */
-	CU_ASSERT(ones > 60500 && ones < 62500);
-	for (n = 0; n < 1024; n++)
-		CU_ASSERT_EQUAL(seen_port[n], 0);
+	CU_ASSERT(addr_cnt[0] > 4700 && addr_cnt[1] > 4700);
 }
 
 static void good_settings(struct ag_settings *s)
@@ -1065,6 +1172,8 @@ static void good_settings(struct ag_settings *s)
 	s->udp_idle_ns = AG_UDP_IDLE_DEFAULT * 1000000000ULL;
 	s->nat_port_min = AG_NAT_PORT_MIN_DEFAULT;
 	s->nat_port_max = AG_NAT_PORT_MAX_DEFAULT;
+	s->tcp_syn_idle_ns = AG_TCP_SYN_IDLE_DEFAULT * 1000000000ULL;
+	s->tcp_closing_ns = AG_TCP_CLOSING_DEFAULT * 1000000000ULL;
 }
 
 static void test_settings(void)
@@ -1073,8 +1182,10 @@ static void test_settings(void)
 
 	good_settings(&s);
 	CU_ASSERT(ag_settings__usable(&s));
-	CU_ASSERT_EQUAL(ag_settings__idle_ns(&s, IPPROTO_TCP), 340000000000ULL);
-	CU_ASSERT_EQUAL(ag_settings__idle_ns(&s, IPPROTO_UDP), 30000000000ULL);
+	CU_ASSERT_EQUAL(
+	    ag_flow__timeout_ns(&s, IPPROTO_TCP, AG_TCP_SYN_C | AG_TCP_SYNACK_B | AG_TCP_EST),
+	    340000000000ULL);
+	CU_ASSERT_EQUAL(ag_flow__timeout_ns(&s, IPPROTO_UDP, 0), 30000000000ULL);
 	s.abi_version = 0; /* never written */
 	CU_ASSERT(!ag_settings__usable(&s));
 	good_settings(&s);
@@ -1094,6 +1205,16 @@ static void test_settings(void)
 	s.nat_port_min = 2000;
 	s.nat_port_max = 1999;
 	CU_ASSERT(!ag_settings__usable(&s));
+	/* a half-open or closed flow with no timeout would live for ever */
+	good_settings(&s);
+	s.tcp_syn_idle_ns = 0;
+	CU_ASSERT(!ag_settings__usable(&s));
+	good_settings(&s);
+	s.tcp_closing_ns = 0;
+	CU_ASSERT(!ag_settings__usable(&s));
+	good_settings(&s);
+	s.nat_port_min = s.nat_port_max = 65535; /* one port is a range */
+	CU_ASSERT(ag_settings__usable(&s));
 }
 
 static void test_flow_life(void)
@@ -1113,21 +1234,21 @@ static void test_flow_life(void)
 
 	/* the reply key of a flow, and back from its reverse entry */
 	memset(&fk, 0, sizeof(fk));
-	fk.saddr = ag_htonl(0x0a000002);
-	fk.daddr = ag_htonl(0xc633640a);
-	fk.sport = ag_htons(40000);
-	fk.dport = ag_htons(80);
-	fk.proto = IPPROTO_TCP;
+	ag_addr__set4(&fk.saddr, ag_htonl(0x0a000002));
+	ag_addr__set4(&fk.daddr, ag_htonl(0xc633640a));
+	ag_flow_key__ports(&fk, ag_htons(40000), ag_htons(80), IPPROTO_TCP);
 	memset(&fl, 0, sizeof(fl));
-	fl.nat_addr = ag_htonl(0x0aff0001);
+	ag_addr__set4(&fl.nat_addr, ag_htonl(0x0aff0001));
 	fl.nat_port = ag_htons(2222);
-	fl.backend_addr = ag_htonl(0x0a01010b);
+	ag_addr__set4(&fl.backend_addr, ag_htonl(0x0a01010b));
 	fl.backend_port = ag_htons(8080);
 	memset(&k2, 0xff, sizeof(k2));
 	ag_flow_key__reply_of(&k2, &fl, IPPROTO_TCP);
-	CU_ASSERT(k2.saddr == fl.backend_addr && k2.daddr == fl.nat_addr);
+	CU_ASSERT(ag_addr__equal(&k2.saddr, &fl.backend_addr) &&
+		  ag_addr__equal(&k2.daddr, &fl.nat_addr));
 	CU_ASSERT(k2.sport == fl.backend_port && k2.dport == fl.nat_port);
-	CU_ASSERT(k2.proto == IPPROTO_TCP && !k2.pad[0] && !k2.pad[1] && !k2.pad[2]);
+	CU_ASSERT(k2.proto == IPPROTO_TCP && !k2.pad[0] && !k2.pad[1]);
+	CU_ASSERT_EQUAL(k2.family, AG_FAMILY_IPV4);
 
 	memset(&rv, 0, sizeof(rv));
 	rv.client_addr = fk.saddr;
@@ -1140,6 +1261,30 @@ static void test_flow_life(void)
 	CU_ASSERT(memcmp(&k2, &fk, sizeof(fk)) == 0);
 	rv.client_port = ag_htons(40002);
 	CU_ASSERT(!ag_nat_rev__owned_by(&rv, &fk));
+	/* every word of an address counts: an IPv6 client is not the IPv4 one */
+	rv.client_port = fk.sport;
+	rv.client_addr.w[3] = 1;
+	CU_ASSERT(!ag_nat_rev__owned_by(&rv, &fk));
+}
+
+static void test_addr(void)
+{
+	union ag_addr a, b;
+	unsigned int i;
+
+	memset(&a, 0xa5, sizeof(a));
+	ag_addr__set4(&a, ag_htonl(0xc0000201));
+	CU_ASSERT_EQUAL(a.v4, ag_htonl(0xc0000201));
+	CU_ASSERT_EQUAL(a.w[0], a.v4);
+	CU_ASSERT(!a.w[1] && !a.w[2] && !a.w[3]);
+	CU_ASSERT(a.b[0] == 192 && a.b[3] == 1);
+	b = a;
+	CU_ASSERT(ag_addr__equal(&a, &b));
+	for (i = 0; i < 128; i++) {
+		b = a;
+		b.b[i / 8] ^= (uint8_t)(1u << (i % 8));
+		CU_ASSERT(!ag_addr__equal(&a, &b));
+	}
 }
 
 /* ---------- TCP RST (rst.h): every byte against an RST built here from the RFC ---------- */
@@ -1271,11 +1416,18 @@ static void test_reason_groups(void)
 
 	CU_ASSERT_EQUAL(AG_R__DROP_FIRST, AG_R_DROP_TRUNC_ETH);
 	CU_ASSERT_EQUAL(AG_R__ACT_FIRST, AG_R_TX_RST_BACKEND_DOWN);
-	CU_ASSERT_EQUAL(AG_R__MAX, AG_R_UDP_RESTEER + 1);
+	CU_ASSERT_EQUAL(AG_R__MAX, AG_R_NAT_TAKEOVER + 1);
 	for (r = 0; r < AG_R__MAX; r++)
 		CU_ASSERT_EQUAL(ag_reason__is_drop(r),
-				r >= AG_R_DROP_TRUNC_ETH && r <= AG_R_DROP_BAD_STATE);
+				r >= AG_R_DROP_TRUNC_ETH && r <= AG_R_DROP_UDP_BUDGET);
 	CU_ASSERT(!ag_reason__is_drop(AG_R__MAX));
+	/* issue 9's refusals drop; its answers and take-overs are acts, not drops */
+	CU_ASSERT(ag_reason__is_drop(AG_R_DROP_TCP_FLAGS) &&
+		  ag_reason__is_drop(AG_R_DROP_TCP_NO_FLOW));
+	CU_ASSERT(ag_reason__is_drop(AG_R_DROP_FLOW_FULL) &&
+		  ag_reason__is_drop(AG_R_DROP_UDP_BUDGET));
+	for (r = AG_R_TX_SYN_CHALLENGE; r <= AG_R_NAT_TAKEOVER; r++)
+		CU_ASSERT(r >= (int)AG_R__ACT_FIRST && !ag_reason__is_drop(r));
 }
 
 /* Which state of a flow's backend makes the fast path act on the flow. */
@@ -1286,8 +1438,8 @@ static void test_backend_down(void)
 
 	memset(&f, 0, sizeof(f));
 	memset(&b, 0, sizeof(b));
-	f.backend_addr = ag_htonl(0x0a01010b);
-	b.addr = f.backend_addr;
+	ag_addr__set4(&f.backend_addr, ag_htonl(0x0a01010b));
+	b.addr = f.backend_addr.v4;
 	b.state = AG_BACKEND_DOWN;
 	CU_ASSERT(ag_flow__backend_down(&f, &b));
 	b.state = AG_BACKEND_UP;
@@ -1302,41 +1454,566 @@ static void test_backend_down(void)
 	CU_ASSERT(!ag_flow__backend_down(&f, &b));
 }
 
+/* ---------- TCP flags and state (flow.h) ---------- */
+
+/* TCP header flag bits, written out here rather than taken from the core. */
+#define T_FIN 0x01
+#define T_SYN 0x02
+#define T_RST 0x04
+#define T_PSH 0x08
+#define T_ACK 0x10
+#define T_URG 0x20
+#define T_ECE 0x40
+#define T_CWR 0x80
+
+/*
+ * netfilter conntrack's tcp_valid_flags[] (nf_conntrack_proto_tcp.c), indexed
+ * as conntrack does by the flags without PSH, ECE and CWR.
+ */
+static int nf_flags_valid(uint8_t flags)
+{
+	static const uint8_t valid[(T_FIN | T_SYN | T_RST | T_ACK | T_URG) + 1] = {
+	    [T_SYN] = 1,	 [T_SYN | T_URG] = 1, [T_SYN | T_ACK] = 1,	   [T_RST] = 1,
+	    [T_RST | T_ACK] = 1, [T_FIN | T_ACK] = 1, [T_FIN | T_ACK | T_URG] = 1, [T_ACK] = 1,
+	    [T_ACK | T_URG] = 1,
+	};
+
+	return valid[flags & ~(T_PSH | T_ECE | T_CWR)];
+}
+
+static void test_tcp_flags_valid(void)
+{
+	unsigned int f, valid = 0;
+
+	for (f = 0; f < 256; f++) {
+		int got = ag_tcp__flags_valid((uint8_t)f);
+
+		if (!!got != nf_flags_valid((uint8_t)f))
+			fprintf(stderr, "\n  flags %#04x: got %d, conntrack %d\n", f, got,
+				nf_flags_valid((uint8_t)f));
+		CU_ASSERT_EQUAL(!!got, nf_flags_valid((uint8_t)f));
+		valid += !!got;
+	}
+	/* nine sets, each with any of PSH, ECE, CWR */
+	CU_ASSERT_EQUAL(valid, 9 * 8);
+	/* the combinations the issue names */
+	CU_ASSERT(!ag_tcp__flags_valid(T_SYN | T_FIN));
+	CU_ASSERT(!ag_tcp__flags_valid(T_SYN | T_RST));
+	CU_ASSERT(!ag_tcp__flags_valid(0));
+	CU_ASSERT(!ag_tcp__flags_valid(T_FIN));
+	CU_ASSERT(!ag_tcp__flags_valid(T_FIN | T_PSH | T_URG)); /* Xmas */
+	CU_ASSERT(!ag_tcp__flags_valid(T_PSH));
+	CU_ASSERT(ag_tcp__flags_valid(T_PSH | T_ACK));
+	CU_ASSERT(ag_tcp__flags_valid(T_SYN | T_ECE | T_CWR)); /* an ECN-setup SYN */
+	CU_ASSERT(ag_tcp__flags_valid(T_FIN | T_PSH | T_ACK));
+}
+
+static void test_tcp_is_syn(void)
+{
+	unsigned int f, n = 0;
+
+	for (f = 0; f < 256; f++) {
+		int want = (f & T_SYN) && !(f & (T_ACK | T_RST | T_FIN));
+
+		CU_ASSERT_EQUAL(!!ag_tcp__is_syn((uint8_t)f), want);
+		/* a SYN that creates a flow is also a valid segment: SYN or SYN|URG */
+		if (ag_tcp__is_syn((uint8_t)f) && ag_tcp__flags_valid((uint8_t)f)) {
+			CU_ASSERT((f & (T_FIN | T_SYN | T_RST | T_ACK | T_URG)) == T_SYN ||
+				  (f & (T_FIN | T_SYN | T_RST | T_ACK | T_URG)) == (T_SYN | T_URG));
+			n++;
+		}
+	}
+	CU_ASSERT_EQUAL(n, 2 * 8);
+	CU_ASSERT(ag_tcp__is_syn(T_SYN));
+	CU_ASSERT(ag_tcp__is_syn(T_SYN | T_ECE | T_CWR));
+	CU_ASSERT(!ag_tcp__is_syn(T_SYN | T_ACK));
+	CU_ASSERT(!ag_tcp__is_syn(T_SYN | T_RST));
+	CU_ASSERT(!ag_tcp__is_syn(T_SYN | T_FIN));
+	CU_ASSERT(!ag_tcp__is_syn(T_ACK));
+}
+
+/* The flags byte of a parsed segment, and 0 (invalid) when the header is not all there. */
+static void test_tcp_flags_read(void)
+{
+	struct ag_pkt p;
+	struct frame f;
+	struct spec s;
+
+	spec_default(&s, IPPROTO_TCP);
+	frame_build(&f, &s);
+	f.b[f.l4 + 13] = T_FIN | T_ACK | T_ECE;
+	CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+	CU_ASSERT_EQUAL(ag_tcp__flags(&p), T_FIN | T_ACK | T_ECE);
+	p.data_end = f.b + f.l4 + 19;
+	CU_ASSERT_EQUAL(ag_tcp__flags(&p), 0);
+	frame_free(&f);
+}
+
+/* A segment of a flow, from the client (C) or the backend (B). */
+enum { C, B };
+struct seg {
+	int from;
+	uint8_t flags;
+};
+
+/*
+ * The TCP state of a flow after segs, from its creation by the client's SYN
+ * (ag_choice__flow: AG_TCP_SYN_C). Every step only adds bits it did not have.
+ */
+static uint32_t tcp_run(const struct seg *segs, size_t n)
+{
+	uint32_t tcp = AG_TCP_SYN_C, add;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		add = segs[i].from == C ? ag_tcp__client_bits(tcp, segs[i].flags)
+					: ag_tcp__backend_bits(tcp, segs[i].flags);
+		CU_ASSERT_EQUAL(add & tcp, 0);
+		tcp |= add;
+	}
+	return tcp;
+}
+
+#define TCP_RUN(...)                                                                               \
+	tcp_run((const struct seg[]){__VA_ARGS__},                                                 \
+		sizeof((const struct seg[]){__VA_ARGS__}) / sizeof(struct seg))
+
+#define S_EST	 (AG_TCP_SYN_C | AG_TCP_SYNACK_B | AG_TCP_EST)
+#define S_CLOSED (S_EST | AG_TCP_FIN_C | AG_TCP_FIN_B)
+
+static void test_tcp_transitions(void)
+{
+	/* the handshake: SYN, SYN-ACK, ACK */
+	CU_ASSERT_EQUAL(TCP_RUN({C, T_SYN}), AG_TCP_SYN_C); /* a retransmitted SYN adds nothing */
+	CU_ASSERT_EQUAL(TCP_RUN({B, T_SYN | T_ACK}), AG_TCP_SYN_C | AG_TCP_SYNACK_B);
+	CU_ASSERT_EQUAL(TCP_RUN({B, T_SYN | T_ACK}, {C, T_ACK}), S_EST);
+	CU_ASSERT_EQUAL(TCP_RUN({B, T_SYN | T_ACK | T_ECE}, {C, T_ACK | T_PSH}), S_EST);
+	/* a client ACK before the SYN-ACK establishes nothing, nor does a backend ACK */
+	CU_ASSERT_EQUAL(TCP_RUN({C, T_ACK}), AG_TCP_SYN_C);
+	CU_ASSERT_EQUAL(TCP_RUN({C, T_ACK}, {B, T_SYN | T_ACK}), AG_TCP_SYN_C | AG_TCP_SYNACK_B);
+	CU_ASSERT_EQUAL(TCP_RUN({C, T_ACK}, {B, T_SYN | T_ACK}, {C, T_ACK}), S_EST);
+	CU_ASSERT_EQUAL(TCP_RUN({B, T_ACK}, {C, T_ACK}), AG_TCP_SYN_C);
+	/* the client's SYN|ACK (simultaneous open) is not the third step */
+	CU_ASSERT_EQUAL(TCP_RUN({B, T_SYN | T_ACK}, {C, T_SYN | T_ACK}),
+			AG_TCP_SYN_C | AG_TCP_SYNACK_B);
+	/* data both ways changes nothing */
+	CU_ASSERT_EQUAL(TCP_RUN({B, T_SYN | T_ACK}, {C, T_ACK}, {C, T_PSH | T_ACK},
+				{B, T_PSH | T_ACK}, {B, T_ACK | T_URG}),
+			S_EST);
+
+	/* FIN both ways, in either order, closes; one FIN does not */
+	CU_ASSERT_EQUAL(TCP_RUN({B, T_SYN | T_ACK}, {C, T_ACK}, {C, T_FIN | T_ACK}),
+			S_EST | AG_TCP_FIN_C);
+	CU_ASSERT_EQUAL(TCP_RUN({B, T_SYN | T_ACK}, {C, T_ACK}, {B, T_FIN | T_ACK}),
+			S_EST | AG_TCP_FIN_B);
+	CU_ASSERT_EQUAL(TCP_RUN({B, T_SYN | T_ACK}, {C, T_ACK}, {C, T_FIN | T_ACK},
+				{B, T_FIN | T_ACK}, {C, T_ACK}),
+			S_CLOSED);
+	CU_ASSERT_EQUAL(
+	    TCP_RUN({B, T_SYN | T_ACK}, {C, T_ACK}, {B, T_FIN | T_PSH | T_ACK}, {C, T_FIN | T_ACK}),
+	    S_CLOSED);
+	/* the client's FIN|ACK right after the SYN-ACK is also its third step */
+	CU_ASSERT_EQUAL(TCP_RUN({B, T_SYN | T_ACK}, {C, T_FIN | T_ACK}), S_EST | AG_TCP_FIN_C);
+
+	/* a RST from either side, at any stage */
+	CU_ASSERT_EQUAL(TCP_RUN({C, T_RST}), AG_TCP_SYN_C | AG_TCP_RST);
+	CU_ASSERT_EQUAL(TCP_RUN({B, T_RST | T_ACK}), AG_TCP_SYN_C | AG_TCP_RST); /* port closed */
+	CU_ASSERT_EQUAL(TCP_RUN({B, T_SYN | T_ACK}, {C, T_ACK}, {C, T_RST | T_ACK}),
+			S_EST | AG_TCP_RST);
+	CU_ASSERT_EQUAL(TCP_RUN({B, T_SYN | T_ACK}, {C, T_ACK}, {B, T_RST}), S_EST | AG_TCP_RST);
+	/* and nothing after it takes anything away */
+	CU_ASSERT_EQUAL(TCP_RUN({B, T_SYN | T_ACK}, {C, T_ACK}, {B, T_RST}, {C, T_ACK},
+				{B, T_SYN | T_ACK}, {C, T_SYN}),
+			S_EST | AG_TCP_RST);
+}
+
+/* Every state and every flags byte: only new bits, each side only its own, as specified. */
+static void test_tcp_bits_exhaustive(void)
+{
+	const uint32_t all =
+	    AG_TCP_SYN_C | AG_TCP_SYNACK_B | AG_TCP_EST | AG_TCP_FIN_C | AG_TCP_FIN_B | AG_TCP_RST;
+	uint32_t cur, want, bad = 0;
+	unsigned int f;
+
+	for (cur = 0; cur <= all; cur++) {
+		for (f = 0; f < 256; f++) {
+			uint32_t cb = ag_tcp__client_bits(cur, (uint8_t)f);
+			uint32_t bb = ag_tcp__backend_bits(cur, (uint8_t)f);
+
+			want = ((f & T_RST) ? AG_TCP_RST : 0) | ((f & T_FIN) ? AG_TCP_FIN_C : 0) |
+			       ((f & T_ACK) && !(f & T_SYN) && (cur & AG_TCP_SYNACK_B) ? AG_TCP_EST
+										       : 0);
+			bad += cb != (want & ~cur);
+			want = ((f & T_RST) ? AG_TCP_RST : 0) | ((f & T_FIN) ? AG_TCP_FIN_B : 0) |
+			       ((f & T_SYN) && (f & T_ACK) ? AG_TCP_SYNACK_B : 0);
+			bad += bb != (want & ~cur);
+			bad += (cb & cur) != 0 || (bb & cur) != 0;
+			bad += (cb & ~(AG_TCP_RST | AG_TCP_FIN_C | AG_TCP_EST)) != 0;
+			bad += (bb & ~(AG_TCP_RST | AG_TCP_FIN_B | AG_TCP_SYNACK_B)) != 0;
+		}
+		/* closed: a RST, or a FIN both ways; half-open: neither closed nor established */
+		want = (cur & AG_TCP_RST) || ((cur & AG_TCP_FIN_C) && (cur & AG_TCP_FIN_B));
+		CU_ASSERT_EQUAL(!!ag_tcp__closed(cur), want);
+		CU_ASSERT_EQUAL(!!ag_tcp__half_open(cur), !want && !(cur & AG_TCP_EST));
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT(ag_tcp__half_open(AG_TCP_SYN_C));
+	CU_ASSERT(ag_tcp__half_open(AG_TCP_SYN_C | AG_TCP_SYNACK_B));
+	CU_ASSERT(!ag_tcp__half_open(S_EST));
+	CU_ASSERT(!ag_tcp__closed(S_EST | AG_TCP_FIN_C));
+	CU_ASSERT(ag_tcp__closed(AG_TCP_SYN_C | AG_TCP_RST));
+	CU_ASSERT(!ag_tcp__half_open(AG_TCP_SYN_C | AG_TCP_RST));
+}
+
+#define NS 1000000000ULL
+
+static void test_flow_timeout(void)
+{
+	const uint32_t all =
+	    AG_TCP_SYN_C | AG_TCP_SYNACK_B | AG_TCP_EST | AG_TCP_FIN_C | AG_TCP_FIN_B | AG_TCP_RST;
+	struct ag_settings s;
+	uint32_t tcp;
+
+	good_settings(&s);
+	CU_ASSERT_EQUAL(ag_flow__timeout_ns(&s, IPPROTO_TCP, AG_TCP_SYN_C), 5 * NS);
+	CU_ASSERT_EQUAL(ag_flow__timeout_ns(&s, IPPROTO_TCP, AG_TCP_SYN_C | AG_TCP_SYNACK_B),
+			5 * NS);
+	CU_ASSERT_EQUAL(ag_flow__timeout_ns(&s, IPPROTO_TCP, S_EST), 340 * NS);
+	CU_ASSERT_EQUAL(ag_flow__timeout_ns(&s, IPPROTO_TCP, S_EST | AG_TCP_FIN_C), 340 * NS);
+	CU_ASSERT_EQUAL(ag_flow__timeout_ns(&s, IPPROTO_TCP, S_CLOSED), 10 * NS);
+	CU_ASSERT_EQUAL(ag_flow__timeout_ns(&s, IPPROTO_TCP, S_EST | AG_TCP_RST), 10 * NS);
+	CU_ASSERT_EQUAL(ag_flow__timeout_ns(&s, IPPROTO_TCP, AG_TCP_SYN_C | AG_TCP_RST), 10 * NS);
+	CU_ASSERT_EQUAL(ag_flow__timeout_ns(&s, IPPROTO_UDP, 0), 30 * NS);
+	/* distinct values, so that every state shows which timeout it got */
+	s.tcp_idle_ns = 1;
+	s.udp_idle_ns = 2;
+	s.tcp_syn_idle_ns = 3;
+	s.tcp_closing_ns = 4;
+	for (tcp = 0; tcp <= all; tcp++) {
+		uint64_t want = ag_tcp__closed(tcp) ? 4 : (tcp & AG_TCP_EST) ? 1 : 3;
+
+		CU_ASSERT_EQUAL(ag_flow__timeout_ns(&s, IPPROTO_TCP, tcp), want);
+		CU_ASSERT_EQUAL(ag_flow__timeout_ns(&s, IPPROTO_UDP, tcp), 2);
+	}
+}
+
+/* ---------- new-flow budget (ag_bucket__take) ---------- */
+
+/* Flows admitted from b at rate, all at time now, until the first refusal (at most limit). */
+static uint64_t bucket_drain(struct ag_bucket *b, uint32_t rate, uint64_t now, uint64_t limit)
+{
+	uint64_t n = 0;
+
+	while (n < limit && ag_bucket__take(b, rate, now))
+		n++;
+	return n;
+}
+
+static void test_bucket(void)
+{
+	static const uint32_t rates[] = {1, 7, 1000, 100000};
+	const uint64_t t0 = 5000 * NS;
+	struct ag_bucket b;
+	unsigned __int128 want;
+	unsigned int i;
+
+	/* rate 0: no limit, and the bucket is not even written */
+	memset(&b, 0, sizeof(b));
+	CU_ASSERT_EQUAL(bucket_drain(&b, 0, t0, 1000000), 1000000);
+	CU_ASSERT(b.stamp_ns == 0 && b.tokens_milli == 0);
+
+	for (i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+		uint32_t r = rates[i];
+
+		/* a new bucket holds one second's worth, and no more after a long pause */
+		memset(&b, 0, sizeof(b));
+		CU_ASSERT_EQUAL(bucket_drain(&b, r, t0, 4ULL * r), r);
+		CU_ASSERT_EQUAL(bucket_drain(&b, r, t0 + 5 * NS, 4ULL * r), r);
+		CU_ASSERT_EQUAL(bucket_drain(&b, r, t0 + 6 * NS, 4ULL * r), r);
+		/* half a second gives half a second's worth */
+		CU_ASSERT_EQUAL(bucket_drain(&b, r, t0 + 6 * NS + NS / 2, 4ULL * r), r / 2);
+	}
+	/* refill in proportion to the time gone by: 1000/s is one flow per ms */
+	memset(&b, 0, sizeof(b));
+	CU_ASSERT_EQUAL(bucket_drain(&b, 1000, t0, 5000), 1000);
+	CU_ASSERT_EQUAL(bucket_drain(&b, 1000, t0 + 10 * NS / 1000, 5000), 10);
+	CU_ASSERT_EQUAL(bucket_drain(&b, 1000, t0 + 10 * NS / 1000 + 2500000, 5000), 2);
+	CU_ASSERT_EQUAL(b.tokens_milli, 500); /* the half flow left waits for the next one */
+	CU_ASSERT_EQUAL(bucket_drain(&b, 1000, t0 + 10 * NS / 1000 + 3000000, 5000), 1);
+	/* rate 1: one a second */
+	memset(&b, 0, sizeof(b));
+	CU_ASSERT_EQUAL(bucket_drain(&b, 1, t0, 10), 1);
+	CU_ASSERT_EQUAL(bucket_drain(&b, 1, t0 + NS / 2, 10), 0);
+	CU_ASSERT_EQUAL(bucket_drain(&b, 1, t0 + NS, 10), 1);
+
+	/* no overflow at the largest rate, just under a second after an empty bucket */
+	b.stamp_ns = t0;
+	b.tokens_milli = 0;
+	CU_ASSERT_EQUAL(ag_bucket__take(&b, 0xffffffffu, t0 + NS - 1), 1);
+	want = (unsigned __int128)(NS - 1) * 0xffffffffu / 1000000 - 1000;
+	CU_ASSERT(b.tokens_milli == (uint64_t)want);
+	CU_ASSERT(b.tokens_milli < 0xffffffffULL * 1000);
+	/* nor from a full one: capped at one second's worth */
+	b.stamp_ns = t0;
+	b.tokens_milli = 0xffffffffULL * 1000;
+	CU_ASSERT_EQUAL(ag_bucket__take(&b, 0xffffffffu, t0 + NS - 1), 1);
+	CU_ASSERT_EQUAL(b.tokens_milli, 0xffffffffULL * 1000 - 1000);
+
+	/* the clock going backwards refills nothing (no 2^64 ns pause) */
+	b.stamp_ns = t0;
+	b.tokens_milli = 500;
+	CU_ASSERT_EQUAL(ag_bucket__take(&b, 1000, t0 - NS / 2), 0);
+	CU_ASSERT_EQUAL(b.tokens_milli, 500);
+	CU_ASSERT_EQUAL(ag_bucket__take(&b, 1000, t0 - 3 * NS), 0);
+	CU_ASSERT_EQUAL(b.tokens_milli, 500);
+	CU_ASSERT_EQUAL(ag_bucket__take(&b, 0xffffffffu, t0 - 3 * NS - 1), 0);
+	CU_ASSERT_EQUAL(b.tokens_milli, 500);
+}
+
+/*
+ * The budget holds its rate however often it is asked: a CPU under a new-flow
+ * flood calls it for every packet, far more often than one thousandth of a
+ * flow's refill time. Each case: an empty bucket, a call every dt ns for 2 s.
+ */
+static void test_bucket_frequent(void)
+{
+	static const struct {
+		uint32_t rate;
+		uint64_t dt;
+	} cases[] = {
+	    {1000, 500},   /* 2 Mpps on one CPU */
+	    {100, 5952},   /* 168,000 pps (issue 9's SYN flood) on one CPU */
+	    {10000, 150},  /* 6.7 Mpps */
+	    {1000, 1000},  /* exactly one thousandth of a flow per call */
+	    {50000, 1000}, /* 1 Mpps, 50 thousandths per call */
+	};
+	const uint64_t t0 = 5000 * NS;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ag_bucket b = {.stamp_ns = t0, .tokens_milli = 0};
+		uint64_t t, admitted = 0, want = 2ULL * cases[i].rate;
+
+		for (t = t0 + cases[i].dt; t <= t0 + 2 * NS; t += cases[i].dt)
+			admitted += ag_bucket__take(&b, cases[i].rate, t);
+		if (admitted < want * 99 / 100 || admitted > want)
+			fprintf(
+			    stderr,
+			    "\n  rate %u, a call every %llu ns: %llu admitted in 2 s, want %llu\n",
+			    cases[i].rate, (unsigned long long)cases[i].dt,
+			    (unsigned long long)admitted, (unsigned long long)want);
+		CU_ASSERT(admitted >= want * 99 / 100 && admitted <= want);
+	}
+}
+
+/* ---------- SYN authentication: cookie, challenge ACK, challenge segment ---------- */
+
+static void test_syn_challenge_ack(void)
+{
+	static const uint32_t edge[] = {0, 1, 2, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff};
+	unsigned int i, j, n, bad = 0;
+
+	for (i = 0; i < 7; i++)
+		for (j = 0; j < 7; j++) {
+			uint32_t ack = ag_syn__challenge_ack(edge[j], edge[i]);
+
+			bad += ack == edge[i] + 1;
+			bad += (ack & ~1u) != (edge[j] & ~1u);
+		}
+	rng_seed(0xacc);
+	for (n = 0; n < 1000000; n++) {
+		uint32_t seq = rng_next(), cookie = rng_next();
+		uint32_t ack = ag_syn__challenge_ack(cookie, seq);
+
+		bad += ack == seq + 1;
+		bad += (ack & ~1u) != (cookie & ~1u);
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	/* the one ACK a SYN-SENT client accepts for ISS 0xffffffff is 0: never sent */
+	CU_ASSERT_EQUAL(ag_syn__challenge_ack(0, 0xffffffffu), 1);
+	CU_ASSERT_EQUAL(ag_syn__challenge_ack(0xffffffffu, 0xffffffffu), 0xffffffffu);
+	CU_ASSERT_EQUAL(ag_syn__challenge_ack(0x100, 0xff), 0x101);
+}
+
+static void test_syn_cookie(void)
+{
+	const uint64_t w = 1ULL << AG_SYN_COOKIE_SHIFT, secret = 0x0123456789abcdefULL;
+	const uint64_t win = 1000 * w, now0 = win + w / 3; /* a third into window 1000 */
+	unsigned int n, bad = 0, moves = 0;
+
+	rng_seed(0xc00c1e);
+	for (n = 0; n < 10000; n++) {
+		uint64_t other = ((uint64_t)rng_next() << 32 | rng_next()) | 1;
+		struct ag_flow_key k, k2;
+		uint32_t c;
+
+		random_key(&k);
+		k.proto = IPPROTO_TCP;
+		c = ag_syn__cookie(&k, secret, now0);
+		/* the same all through its window */
+		bad += c != ag_syn__cookie(&k, secret, win);
+		bad += c != ag_syn__cookie(&k, secret, win + w - 1);
+		moves += c != ag_syn__cookie(&k, secret, win + w);
+		/* valid in its window and the next, the low bit aside */
+		bad += !ag_syn__cookie_ok(&k, secret, now0, c);
+		bad += !ag_syn__cookie_ok(&k, secret, now0, c ^ 1);
+		bad += !ag_syn__cookie_ok(&k, secret, win, c);
+		bad += !ag_syn__cookie_ok(&k, secret, win + w, c);
+		bad += !ag_syn__cookie_ok(&k, secret, win + 2 * w - 1, c ^ 1);
+		/* not two windows later, nor before it was made, nor any other bit */
+		bad += ag_syn__cookie_ok(&k, secret, win + 2 * w, c);
+		bad += ag_syn__cookie_ok(&k, secret, win - 1, c);
+		bad += ag_syn__cookie_ok(&k, secret, now0, c ^ 2);
+		bad += ag_syn__cookie_ok(&k, secret, now0, c ^ 0x80000000u);
+		/* not for another tuple */
+		k2 = k;
+		k2.sport ^= ag_htons(1);
+		bad += ag_syn__cookie_ok(&k2, secret, now0, c);
+		k2 = k;
+		k2.dport ^= ag_htons(0x100);
+		bad += ag_syn__cookie_ok(&k2, secret, now0, c);
+		k2 = k;
+		k2.saddr.v4 ^= ag_htonl(1);
+		bad += ag_syn__cookie_ok(&k2, secret, now0, c);
+		k2 = k;
+		k2.daddr.v4 ^= ag_htonl(0x80);
+		bad += ag_syn__cookie_ok(&k2, secret, now0, c);
+		/* nor under another secret: a random one, or one that differs in its low half */
+		bad += ag_syn__cookie_ok(&k, other, now0, c);
+		bad += ag_syn__cookie_ok(&k, secret ^ 0x10, now0, c);
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	/* the window is part of the cookie (a 2^-32 chance each that it is not) */
+	CU_ASSERT(moves >= 9999);
+}
+
+static uint32_t get32(const uint8_t *b, size_t off)
+{
+	return (uint32_t)get16(b, off) << 16 | get16(b, off + 2);
+}
+
+/*
+ * The challenge answering a SYN, checked field by field and both checksums
+ * summed in full here: a SYN-ACK from the VIP back to the client whose ACK is
+ * the challenge ACK, and whose RST answer (SEQ = that ACK) passes the cookie.
+ */
+static void check_syn_challenge(unsigned int n, uint32_t seq)
+{
+	const uint64_t secret = 0xfeedface0badf00dULL, now = 777 * NS;
+	uint8_t mac[12], tags[8];
+	struct ag_flow_key k;
+	struct ag_pkt p;
+	struct frame f;
+	struct spec s;
+	uint32_t cookie, ack, acc;
+	size_t l3, l4;
+	int len;
+
+	spec_default(&s, IPPROTO_TCP);
+	s.vlans = n % 3;
+	s.tpid[0] = 0x88a8;
+	s.tpid[1] = 0x8100;
+	s.ihl = (uint8_t)(5 + rng_next() % 11);
+	s.doff = (uint8_t)(5 + rng_next() % 11); /* SYN options: MSS, SACK, TS, WS */
+	s.saddr = rng_next();
+	s.daddr = rng_next();
+	s.sport = (uint16_t)rng_next();
+	s.dport = (uint16_t)rng_next();
+	s.payload = n % 5 ? 0 : rng_next() % 40; /* TCP Fast Open data */
+	frame_build(&f, &s);
+	put32(f.b, f.l4 + 4, seq);
+	f.b[f.l4 + 13] = n % 4 ? T_SYN : T_SYN | T_ECE | T_CWR;
+	fix_checksums(f.b, f.l3, &s);
+	CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+	memcpy(mac, f.b, 12);
+	memcpy(tags, f.b + 12, f.l3 - 14);
+	ag_flow_key__from_pkt(&k, &p);
+	cookie = ag_syn__cookie(&k, secret, now);
+
+	len = ag_tcp__make_syn_challenge(&p, cookie);
+	l3 = f.l3;
+	l4 = l3 + 20;
+	CU_ASSERT_EQUAL_FATAL(len, (int)(l4 + 20));
+	/* Ethernet: MACs swapped, tags and ethertype kept */
+	CU_ASSERT(memcmp(f.b, mac + 6, 6) == 0 && memcmp(f.b + 6, mac, 6) == 0);
+	CU_ASSERT(memcmp(f.b + 12, tags, l3 - 14) == 0 && get16(f.b, l3 - 2) == 0x0800);
+	/* IPv4: 20 bytes, VIP -> client, DF, TTL 64, header checksum right */
+	CU_ASSERT(f.b[l3] == 0x45 && get16(f.b, l3 + 2) == 40 && get16(f.b, l3 + 6) == 0x4000);
+	CU_ASSERT(f.b[l3 + 8] == 64 && f.b[l3 + 9] == IPPROTO_TCP);
+	CU_ASSERT(get32(f.b, l3 + 12) == s.daddr && get32(f.b, l3 + 16) == s.saddr);
+	CU_ASSERT_EQUAL(ref_fold(ref_sum(f.b + l3, 20, 0)), 0xffff);
+	/* TCP: ports swapped, SYN|ACK, no options, an open window, checksum right */
+	CU_ASSERT(get16(f.b, l4) == s.dport && get16(f.b, l4 + 2) == s.sport);
+	CU_ASSERT(f.b[l4 + 12] == 0x50 && f.b[l4 + 13] == (T_SYN | T_ACK));
+	CU_ASSERT(get16(f.b, l4 + 14) != 0 && get16(f.b, l4 + 18) == 0);
+	acc = ref_sum(f.b + l3 + 12, 8, 0) + IPPROTO_TCP + 20;
+	CU_ASSERT_EQUAL(ref_fold(ref_sum(f.b + l4, 20, acc)), 0xffff);
+	/* the ACK: the challenge ACK, never the one the client would accept */
+	ack = get32(f.b, l4 + 8);
+	CU_ASSERT_EQUAL(ack, ag_syn__challenge_ack(cookie, seq));
+	CU_ASSERT(ack != seq + 1);
+	/* the client's RST <SEQ=SEG.ACK> proves its address */
+	CU_ASSERT(ag_syn__cookie_ok(&k, secret, now, ack));
+	/* p describes the answer, and the answer parses */
+	CU_ASSERT_PTR_EQUAL(p.data_end, f.b + len);
+	CU_ASSERT_PTR_EQUAL(p.l4, f.b + l4);
+	CU_ASSERT(p.tot_len == 40 && ag_ntohs(p.sport) == s.dport && ag_ntohs(p.dport) == s.sport);
+	CU_ASSERT_EQUAL(ag_parse(&p, f.b, f.b + len), AG_PARSE_OK);
+	CU_ASSERT(ag_tcp__flags_valid(ag_tcp__flags(&p)) && !ag_tcp__is_syn(ag_tcp__flags(&p)));
+	frame_free(&f);
+}
+
+static void test_syn_challenge(void)
+{
+	unsigned int n;
+
+	rng_seed(0x5a5a);
+	check_syn_challenge(0, 0xffffffffu);
+	check_syn_challenge(1, 0xfffffffeu);
+	check_syn_challenge(2, 0);
+	for (n = 3; n < 3000; n++)
+		check_syn_challenge(n, rng_next());
+}
+
 int main(void)
 {
-	CU_pSuite s;
-	unsigned int failed;
+	static const struct ag_cu_test tests[] = {
+	    {"parse: good frames", test_parse_good},
+	    {"parse: bad frames and their reasons", test_parse_bad},
+	    {"parse: every truncation", test_parse_every_length},
+	    {"flow key from packet", test_flow_key},
+	    {"addr: IPv4 in the family-neutral form", test_addr},
+	    {"csum: RFC 1624 replace vs recompute", test_csum_replace},
+	    {"csum: TTL decrement", test_csum_ttl},
+	    {"nat: forward and reverse rewrites", test_nat_forward_reverse},
+	    {"nat: UDP computed zero is 0xffff", test_nat_udp_zero},
+	    {"nat: UDP without checksum", test_nat_udp_no_csum},
+	    {"hash: matches reference lookup3", test_hash_reference},
+	    {"hash: IPv4 vectors of 3f11857", test_hash_vectors},
+	    {"hash: determinism, seed, pad", test_hash_determinism},
+	    {"hash: spread on even source ports", test_hash_spread},
+	    {"hash: avalanche", test_hash_avalanche},
+	    {"lookup index", test_lookup_index},
+	    {"lookup buckets and lanes", test_lookup_buckets},
+	    {"nat: port cursor walks the range", test_nat_port_at},
+	    {"nat: address choice", test_nat_addr_index},
+	    {"settings sanity", test_settings},
+	    {"flow life: idle, refresh, keys", test_flow_life},
+	    {"tcp: valid flags as conntrack", test_tcp_flags_valid},
+	    {"tcp: which segment opens a flow", test_tcp_is_syn},
+	    {"tcp: flags of a parsed segment", test_tcp_flags_read},
+	    {"tcp: state transitions", test_tcp_transitions},
+	    {"tcp: state bits, every state and flags", test_tcp_bits_exhaustive},
+	    {"flow: timeout by state", test_flow_timeout},
+	    {"bucket: budget, burst, refill, limits", test_bucket},
+	    {"bucket: rate held under frequent calls", test_bucket_frequent},
+	    {"syn auth: challenge ACK never acceptable", test_syn_challenge_ack},
+	    {"syn auth: cookie windows, tuple, secret", test_syn_cookie},
+	    {"syn auth: challenge SYN-ACK, every field", test_syn_challenge},
+	    {"tcp rst: RFC 9293 reset, every byte", test_tcp_rst},
+	    {"reasons: pass, drop, act groups", test_reason_groups},
+	    {"flow: backend down", test_backend_down},
+	};
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return CU_get_error();
-	s = CU_add_suite("core", NULL, NULL);
-	if (!s || !CU_add_test(s, "parse: good frames", test_parse_good) ||
-	    !CU_add_test(s, "parse: bad frames and their reasons", test_parse_bad) ||
-	    !CU_add_test(s, "parse: every truncation", test_parse_every_length) ||
-	    !CU_add_test(s, "flow key from packet", test_flow_key) ||
-	    !CU_add_test(s, "csum: RFC 1624 replace vs recompute", test_csum_replace) ||
-	    !CU_add_test(s, "csum: TTL decrement", test_csum_ttl) ||
-	    !CU_add_test(s, "nat: forward and reverse rewrites", test_nat_forward_reverse) ||
-	    !CU_add_test(s, "nat: UDP computed zero is 0xffff", test_nat_udp_zero) ||
-	    !CU_add_test(s, "nat: UDP without checksum", test_nat_udp_no_csum) ||
-	    !CU_add_test(s, "hash: matches reference lookup3", test_hash_reference) ||
-	    !CU_add_test(s, "hash: determinism, seed, pad", test_hash_determinism) ||
-	    !CU_add_test(s, "hash: spread on even source ports", test_hash_spread) ||
-	    !CU_add_test(s, "hash: avalanche", test_hash_avalanche) ||
-	    !CU_add_test(s, "lookup index", test_lookup_index) ||
-	    !CU_add_test(s, "lookup buckets and lanes", test_lookup_buckets) ||
-	    !CU_add_test(s, "nat: port and address choice", test_nat_port_candidates) ||
-	    !CU_add_test(s, "settings sanity", test_settings) ||
-	    !CU_add_test(s, "flow life: idle, refresh, keys", test_flow_life) ||
-	    !CU_add_test(s, "tcp rst: RFC 9293 reset, every byte", test_tcp_rst) ||
-	    !CU_add_test(s, "reasons: pass, drop, act groups", test_reason_groups) ||
-	    !CU_add_test(s, "flow: backend down", test_backend_down)) {
-		CU_cleanup_registry();
-		return CU_get_error();
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return AG_CU_MAIN("core", NULL, NULL, tests);
 }
