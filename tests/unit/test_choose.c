@@ -28,6 +28,9 @@
 #define T_NOW	 (1000 * T_NS)
 #define T_TCP_NS (340 * T_NS)
 #define T_UDP_NS (30 * T_NS)
+#define T_SYN_NS (5 * T_NS)
+#define T_CLO_NS (10 * T_NS)
+#define T_ALIVE	 (3 * T_NS) /* backend_alive_ns */
 #define T_MAX	 8
 
 /* Backends: B0 and B1 in group 1, B2 in group 2, B3 a spare to play with. */
@@ -173,11 +176,9 @@ static struct ag_flow_key key(__be32 saddr, __u16 sport, __u16 dport, __u8 proto
 	struct ag_flow_key k;
 
 	memset(&k, 0, sizeof(k));
-	k.saddr = saddr;
-	k.daddr = ip4(192, 0, 2, 1); /* the VIP */
-	k.sport = htons(sport);
-	k.dport = htons(dport);
-	k.proto = proto;
+	ag_addr__set4(&k.saddr, saddr);
+	ag_addr__set4(&k.daddr, ip4(192, 0, 2, 1)); /* the VIP */
+	ag_flow_key__ports(&k, htons(sport), htons(dport), proto);
 	return k;
 }
 
@@ -221,6 +222,9 @@ static int setup(void)
 	tb.settings.udp_idle_ns = T_UDP_NS;
 	tb.settings.nat_port_min = 20000;
 	tb.settings.nat_port_max = 20999;
+	tb.settings.tcp_syn_idle_ns = T_SYN_NS;
+	tb.settings.tcp_closing_ns = T_CLO_NS;
+	tb.settings.backend_alive_ns = T_ALIVE;
 	for (i = 0; i < T_SLOTS * T_RING; i++)
 		tb.lookup[i] = AG_BACKEND_NONE;
 	fill_slot(0, B0);
@@ -263,6 +267,7 @@ static void test_choose_forward(void)
 	CU_ASSERT_EQUAL(c.backend_addr, tb.backends[B0].addr);
 	CU_ASSERT_EQUAL(c.h2, h2);
 	CU_ASSERT_EQUAL(c.nat_addr, tb.settings.nat_addrs[h2 % 2]);
+	CU_ASSERT_EQUAL(c.nat_index, h2 % 2);
 	CU_ASSERT_EQUAL(c.pad, 0);
 	/* The listener state (and its slot in it) is read once per choice. */
 	CU_ASSERT_EQUAL(tb.lstate_reads, 1);
@@ -302,6 +307,12 @@ static void test_choose_refusals(void)
 	CU_ASSERT_EQUAL(choose(&k, 64, &c), AG_R_DROP_BAD_STATE);
 	setup();
 	tb.settings.nat_addr_count = 0;
+	CU_ASSERT_EQUAL(choose(&k, 64, &c), AG_R_DROP_BAD_STATE);
+	setup();
+	tb.settings.tcp_syn_idle_ns = 0;
+	CU_ASSERT_EQUAL(choose(&k, 64, &c), AG_R_DROP_BAD_STATE);
+	setup();
+	tb.settings.tcp_closing_ns = 0;
 	CU_ASSERT_EQUAL(choose(&k, 64, &c), AG_R_DROP_BAD_STATE);
 
 	setup();
@@ -404,7 +415,7 @@ static void test_choose_affinity(void)
 			CU_ASSERT_EQUAL(c.bid, first);
 			nat_varies |= c.h2 != nat_first;
 		}
-		/* The NAT hash stays per flow: a client's flows do not share one port. */
+		/* The NAT hash stays per flow: a client's flows spread over NAT addresses. */
 		CU_ASSERT(nat_varies);
 	}
 	/* The same table with a 5-tuple listener: one client's ports land on several backends. */
@@ -422,29 +433,38 @@ static void test_choose_affinity(void)
 static void test_choice_builders(void)
 {
 	struct ag_flow_key k = key(ip4(203, 0, 113, 7), 40000, 80, IPPROTO_TCP), rk;
+	const __u32 cursors[] = {0, 999, 1000, ag_nat__cursor_start(3)};
+	struct ag_flow_key uk = key(ip4(203, 0, 113, 7), 40000, 53, IPPROTO_UDP);
 	struct ag_choice c;
 	struct ag_nat_rev r;
 	struct ag_flow f;
-	__u32 n;
+	__u32 n, i;
 
 	setup();
 	CU_ASSERT_EQUAL_FATAL(choose(&k, 64, &c), AG_CHOICE_OK);
-	for (n = 0; n < AG_NAT_PORT_RETRIES; n++) {
-		__be16 p = ag_choice__nat_port(&c, n, 0, htons(1));
+	for (i = 0; i < sizeof(cursors) / sizeof(cursors[0]); i++)
+		for (n = 0; n < AG_NAT_PORT_RETRIES; n++) {
+			__be16 p = ag_choice__nat_port(&c, cursors[i], n, 0, htons(1));
 
-		CU_ASSERT_EQUAL(p, htons(ag_nat__port_candidate(c.h2, n, 20000, 20999)));
-		CU_ASSERT(ntohs(p) >= 20000 && ntohs(p) <= 20999);
-		/* A moved flow tries its own port first, then the sequence a new flow walks. */
-		CU_ASSERT_EQUAL(ag_choice__nat_port(&c, n, 1, htons(1)), n ? p : htons(1));
-	}
+			/* attempt n: n ports on from the CPU's cursor, in the range */
+			CU_ASSERT_EQUAL(p, htons(20000 + (cursors[i] + n) % 1000));
+			CU_ASSERT(ntohs(p) >= 20000 && ntohs(p) <= 20999);
+			/* A moved flow tries its own port first, then the walk a new flow does. */
+			CU_ASSERT_EQUAL(ag_choice__nat_port(&c, cursors[i], n, 1, htons(1)),
+					n ? p : htons(1));
+		}
 
+	memset(&rk, 0xa5, sizeof(rk));
 	ag_choice__rev_key(&rk, &c, &k, htons(20123));
-	CU_ASSERT_EQUAL(rk.saddr, tb.backends[B0].addr);
-	CU_ASSERT_EQUAL(rk.daddr, c.nat_addr);
+	CU_ASSERT_EQUAL(rk.saddr.v4, tb.backends[B0].addr);
+	CU_ASSERT_EQUAL(rk.daddr.v4, c.nat_addr);
+	CU_ASSERT(!rk.saddr.w[1] && !rk.saddr.w[2] && !rk.saddr.w[3]);
+	CU_ASSERT(!rk.daddr.w[1] && !rk.daddr.w[2] && !rk.daddr.w[3]);
 	CU_ASSERT_EQUAL(rk.sport, htons(8080));
 	CU_ASSERT_EQUAL(rk.dport, htons(20123));
 	CU_ASSERT_EQUAL(rk.proto, IPPROTO_TCP);
-	CU_ASSERT(!rk.pad[0] && !rk.pad[1] && !rk.pad[2]);
+	CU_ASSERT_EQUAL(rk.family, AG_FAMILY_IPV4);
+	CU_ASSERT(!rk.pad[0] && !rk.pad[1]);
 
 	memset(&r, 0xa5, sizeof(r));
 	ag_choice__rev(&r, &c, &k, T_NOW);
@@ -452,6 +472,8 @@ static void test_choice_builders(void)
 	CU_ASSERT(ag_nat_rev__owned_by(&r, &k));
 	CU_ASSERT_EQUAL(r.backend_id, B0);
 	CU_ASSERT_EQUAL(r.listener_id, L0);
+	CU_ASSERT_EQUAL(r.family, AG_FAMILY_IPV4);
+	CU_ASSERT_EQUAL(r.pad, 0);
 	CU_ASSERT_EQUAL(r.nh.ifindex, 0); /* no next hop yet */
 
 	memset(&f, 0xa5, sizeof(f));
@@ -460,14 +482,28 @@ static void test_choice_builders(void)
 	CU_ASSERT_EQUAL(f.backend_id, B0);
 	CU_ASSERT_EQUAL(f.listener_id, L0);
 	CU_ASSERT_EQUAL(f.nh.ifindex, 0);
+	CU_ASSERT(ag_addr__equal(&f.backend_addr, &rk.saddr));
+	CU_ASSERT(ag_addr__equal(&f.nat_addr, &rk.daddr));
+	CU_ASSERT_EQUAL(f.nat_port, htons(20123));
+	/* A TCP flow starts half-open, at the client's SYN: the only segment that creates one. */
+	CU_ASSERT_EQUAL(f.tcp, AG_TCP_SYN_C);
+	CU_ASSERT(ag_tcp__half_open(f.tcp));
 	/* The flow's replies arrive with exactly the claimed key: the pair belongs together. */
 	CU_ASSERT(ag_nat_rev__belongs(&rk, &r, &k, &f));
+
+	/* A UDP flow has no TCP state. */
+	CU_ASSERT_EQUAL_FATAL(choose(&uk, 64, &c), AG_CHOICE_OK);
+	ag_choice__rev_key(&rk, &c, &uk, htons(20124));
+	memset(&f, 0xa5, sizeof(f));
+	ag_choice__flow(&f, &c, &rk, T_NOW);
+	CU_ASSERT_EQUAL(f.tcp, 0);
 }
 
 /*
  * Flow k on backend B0 with NAT port `port`, *rk its reverse key; and (unless
  * rev_client is NULL) the reverse entry there, naming rev_client. Built with
- * the choice builders that test_choice_builders() checks field by field.
+ * the choice builders that test_choice_builders() checks field by field. A
+ * TCP flow is established (handshake done): tests of other states set it.
  */
 static void put_flow(const struct ag_flow_key *k, __u16 port, __u64 seen,
 		     const struct ag_flow_key *rev_client, __u64 rev_seen, struct ag_flow_key *rk)
@@ -482,6 +518,8 @@ static void put_flow(const struct ag_flow_key *k, __u16 port, __u64 seen,
 
 	ag_choice__rev_key(rk, &c, k, htons(port));
 	ag_choice__flow(&tb.flows[tb.n_flows].f, &c, rk, seen);
+	if (k->proto == IPPROTO_TCP)
+		tb.flows[tb.n_flows].f.tcp = AG_TCP_SYN_C | AG_TCP_SYNACK_B | AG_TCP_EST;
 	tb.flows[tb.n_flows++].k = *k;
 	if (rev_client) {
 		ag_choice__rev(&tb.revs[tb.n_revs].r, &c, rev_client, rev_seen);
@@ -506,13 +544,13 @@ static void test_belongs(void)
 	f.nat_port = htons(20002);
 	CU_ASSERT_FALSE(ag_nat_rev__belongs(&rk, &tb.revs[0].r, &k, &f));
 	f = tb.flows[0].f;
-	f.backend_addr = tb.backends[B1].addr;
+	ag_addr__set4(&f.backend_addr, tb.backends[B1].addr);
 	CU_ASSERT_FALSE(ag_nat_rev__belongs(&rk, &tb.revs[0].r, &k, &f));
 	f = tb.flows[0].f;
 	f.backend_port = htons(80);
 	CU_ASSERT_FALSE(ag_nat_rev__belongs(&rk, &tb.revs[0].r, &k, &f));
 	f = tb.flows[0].f;
-	f.nat_addr = tb.settings.nat_addrs[1];
+	ag_addr__set4(&f.nat_addr, tb.settings.nat_addrs[1]);
 	CU_ASSERT_FALSE(ag_nat_rev__belongs(&rk, &tb.revs[0].r, &k, &f));
 }
 
@@ -583,7 +621,8 @@ static void test_nat_hold(void)
 	tb.revs[tb.n_revs++].k.dport = htons(20010);
 
 	CU_ASSERT_EQUAL(hold(0, &owner), AG_NAT_HOLD_BUSY);
-	CU_ASSERT_EQUAL(tb.flow_reads, 0); /* a busy entry needs no flow lookup */
+	/* The holder's state sets its timeout: one flow lookup per entry, busy or not. */
+	CU_ASSERT_EQUAL(tb.flow_reads, 1);
 	CU_ASSERT_EQUAL(hold(1, &owner), AG_NAT_HOLD_IDLE);
 	CU_ASSERT_EQUAL(memcmp(&owner, &b, sizeof(b)), 0);
 	CU_ASSERT_EQUAL(hold(2, &owner), AG_NAT_HOLD_BUSY);
@@ -604,7 +643,7 @@ static void test_stale_rev(void)
 	put_flow(&a, 20001, T_NOW, &a, T_NOW, &rk);
 	old = tb.flows[0].f;
 	nk = rk;
-	nk.saddr = tb.backends[B1].addr; /* moved to B1, same NAT port */
+	ag_addr__set4(&nk.saddr, tb.backends[B1].addr); /* moved to B1, same NAT port */
 	CU_ASSERT(ag_flow__stale_rev(&tb, &a, &old, &nk, &ork));
 	CU_ASSERT_EQUAL(memcmp(&ork, &rk, sizeof(rk)), 0);
 	/* Back onto the very same key: nothing to delete. */
@@ -617,22 +656,231 @@ static void test_stale_rev(void)
 	CU_ASSERT_FALSE(ag_flow__stale_rev(&tb, &a, &old, &nk, &ork));
 }
 
+#define S_HALF	 AG_TCP_SYN_C
+#define S_SYNACK (AG_TCP_SYN_C | AG_TCP_SYNACK_B)
+#define S_EST	 (AG_TCP_SYN_C | AG_TCP_SYNACK_B | AG_TCP_EST)
+#define S_FIN_C	 (S_EST | AG_TCP_FIN_C)
+#define S_FINS	 (S_EST | AG_TCP_FIN_C | AG_TCP_FIN_B)
+#define S_RST	 (S_EST | AG_TCP_RST)
+#define S_RST_H	 (AG_TCP_SYN_C | AG_TCP_RST) /* refused by the backend */
+#define NO_REV	 (~0ull)
+
+/*
+ * One flow (entry 0) of protocol proto in TCP state tcp, seen `ago` ns before
+ * T_NOW on the client's side and, unless rev_ago is NO_REV, with its own
+ * reverse entry seen rev_ago ns before T_NOW.
+ */
+static void put_one(__u8 proto, __u32 tcp, __u64 ago, __u64 rev_ago, struct ag_flow_key *k)
+{
+	struct ag_flow_key rk;
+
+	*k = key(ip4(203, 0, 113, 1), 40001, proto == IPPROTO_TCP ? 80 : 53, proto);
+	setup();
+	put_flow(k, 20001, T_NOW - ago, rev_ago == NO_REV ? NULL : k, T_NOW - rev_ago, &rk);
+	tb.flows[0].f.tcp = tcp;
+}
+
+static int live_one(__u8 proto, __u32 tcp, __u64 ago, __u64 rev_ago)
+{
+	struct ag_flow_key k;
+
+	put_one(proto, tcp, ago, rev_ago, &k);
+	return live(0);
+}
+
+/*
+ * Liveness under the timeout of each state: a flow lives while it or its own
+ * reverse entry was seen within it (the boundary itself included).
+ */
+static void test_live_states(void)
+{
+	static const struct {
+		__u32 tcp;
+		__u64 timeout;
+	} st[] = {
+	    {S_HALF, T_SYN_NS}, {S_SYNACK, T_SYN_NS}, {S_EST, T_TCP_NS},   {S_FIN_C, T_TCP_NS},
+	    {S_FINS, T_CLO_NS}, {S_RST, T_CLO_NS},    {S_RST_H, T_CLO_NS},
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+		__u64 t = st[i].timeout;
+
+		CU_ASSERT(live_one(IPPROTO_TCP, st[i].tcp, t, NO_REV));
+		CU_ASSERT_FALSE(live_one(IPPROTO_TCP, st[i].tcp, t + 1, NO_REV));
+		CU_ASSERT(live_one(IPPROTO_TCP, st[i].tcp, t + 1, t));
+		CU_ASSERT(live_one(IPPROTO_TCP, st[i].tcp, t + 1, 0));
+		CU_ASSERT_FALSE(live_one(IPPROTO_TCP, st[i].tcp, t + 1, t + 1));
+		CU_ASSERT(live_one(IPPROTO_TCP, st[i].tcp, 0, t + 1));
+	}
+	/* UDP keeps udp_idle whatever its (unused) state word says */
+	CU_ASSERT(live_one(IPPROTO_UDP, 0, T_UDP_NS, NO_REV));
+	CU_ASSERT_FALSE(live_one(IPPROTO_UDP, 0, T_UDP_NS + 1, NO_REV));
+	CU_ASSERT(live_one(IPPROTO_UDP, 0, T_UDP_NS + 1, T_UDP_NS));
+	CU_ASSERT_FALSE(live_one(IPPROTO_UDP, S_RST, T_UDP_NS + 1, NO_REV));
+	/* what a spoofed SYN leaves: gone after seconds, where an established flow lives on */
+	CU_ASSERT_FALSE(live_one(IPPROTO_TCP, S_HALF, 6 * T_NS, NO_REV));
+	CU_ASSERT(live_one(IPPROTO_TCP, S_EST, 6 * T_NS, NO_REV));
+	/* stamped by another CPU just after our clock read: seen now */
+	CU_ASSERT(live_one(IPPROTO_TCP, S_HALF, 0, NO_REV));
+	tb.flows[0].f.last_seen_ns = T_NOW + 5;
+	CU_ASSERT(live(0));
+}
+
+static int hold_one(__u8 proto, __u32 tcp, __u64 ago, __u64 rev_ago)
+{
+	struct ag_flow_key k, owner;
+	int r;
+
+	put_one(proto, tcp, ago, rev_ago, &k);
+	memset(&owner, 0xa5, sizeof(owner));
+	r = hold(0, &owner);
+	CU_ASSERT_EQUAL(memcmp(&owner, &k, sizeof(k)), 0);
+	return r;
+}
+
+/*
+ * The NAT port of a flow is free when the flow is over (ag_flow__live says
+ * no, under its state's timeout), or closed and quiet both ways for
+ * AG_NAT_CLOSED_REUSE_NS; one with no flow (orphan) when it is quiet that long.
+ */
+static void test_nat_hold_rules(void)
+{
+	const __u64 q = AG_NAT_CLOSED_REUSE_NS;
+	struct ag_flow_key k, thief = key(ip4(203, 0, 113, 9), 40009, 80, IPPROTO_TCP);
+
+	/* established: busy while either side was seen within tcp_idle */
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_TCP, S_EST, 0, 0), AG_NAT_HOLD_BUSY);
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_TCP, S_EST, T_TCP_NS, T_TCP_NS), AG_NAT_HOLD_BUSY);
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_TCP, S_EST, T_TCP_NS + 1, T_TCP_NS), AG_NAT_HOLD_BUSY);
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_TCP, S_EST, T_TCP_NS, T_TCP_NS + 1), AG_NAT_HOLD_BUSY);
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_TCP, S_EST, T_TCP_NS + 1, T_TCP_NS + 1), AG_NAT_HOLD_IDLE);
+	/* half-closed is not closed: one FIN keeps tcp_idle */
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_TCP, S_FIN_C, q + 1, q + 1), AG_NAT_HOLD_BUSY);
+	/* half-open: expired after tcp_syn_idle, not tcp_idle */
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_TCP, S_HALF, T_SYN_NS, T_SYN_NS), AG_NAT_HOLD_BUSY);
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_TCP, S_HALF, T_SYN_NS + 1, T_SYN_NS + 1),
+			AG_NAT_HOLD_IDLE);
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_TCP, S_SYNACK, T_SYN_NS + 1, T_SYN_NS + 1),
+			AG_NAT_HOLD_IDLE);
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_TCP, S_SYNACK, T_SYN_NS + 1, 0), AG_NAT_HOLD_BUSY);
+
+	/* closed and quiet both ways for 2 s: free, though the flow still lives (closing) */
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_TCP, S_FINS, q + 1, q + 1), AG_NAT_HOLD_IDLE);
+	CU_ASSERT(live(0));
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_TCP, S_RST, q + 1, q + 1), AG_NAT_HOLD_IDLE);
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_TCP, S_RST_H, q + 1, q + 1), AG_NAT_HOLD_IDLE);
+	/* closed but recent on either side (late segments still pass): busy */
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_TCP, S_FINS, q, q), AG_NAT_HOLD_BUSY);
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_TCP, S_FINS, T_NS, q + 1), AG_NAT_HOLD_BUSY);
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_TCP, S_RST, q + 1, T_NS), AG_NAT_HOLD_BUSY);
+	/* a closing time shorter than 2 s is the one that counts */
+	put_one(IPPROTO_TCP, S_FINS, T_NS + 1, T_NS + 1, &k);
+	tb.settings.tcp_closing_ns = T_NS;
+	CU_ASSERT_EQUAL(hold(0, &k), AG_NAT_HOLD_IDLE);
+	put_one(IPPROTO_TCP, S_FINS, T_NS, T_NS, &k);
+	tb.settings.tcp_closing_ns = T_NS;
+	CU_ASSERT_EQUAL(hold(0, &k), AG_NAT_HOLD_BUSY);
+
+	/* UDP: udp_idle; its state word, whatever it holds, closes nothing */
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_UDP, 0, T_UDP_NS, T_UDP_NS), AG_NAT_HOLD_BUSY);
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_UDP, 0, T_UDP_NS + 1, T_UDP_NS + 1), AG_NAT_HOLD_IDLE);
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_UDP, S_RST, q + 1, q + 1), AG_NAT_HOLD_BUSY);
+
+	/* orphans: no flow at all, or another client's flow holds the key */
+	CU_ASSERT_EQUAL(hold_one(IPPROTO_TCP, S_EST, 0, q + 1), AG_NAT_HOLD_BUSY);
+	tb.n_flows = 0;
+	CU_ASSERT_EQUAL(hold(0, &k), AG_NAT_HOLD_ORPHAN);
+	put_one(IPPROTO_TCP, S_EST, 0, q, &k);
+	tb.n_flows = 0;
+	CU_ASSERT_EQUAL(hold(0, &k), AG_NAT_HOLD_BUSY); /* quiet for less than 2 s */
+	put_one(IPPROTO_TCP, S_EST, 0, 0, &k);
+	tb.flows[0].k = thief; /* the entry's client has no flow; another one does */
+	CU_ASSERT_EQUAL(hold(0, &k), AG_NAT_HOLD_BUSY);
+	tb.revs[0].r.last_seen_ns = T_NOW - q - 1;
+	CU_ASSERT_EQUAL(hold(0, &k), AG_NAT_HOLD_ORPHAN);
+	/* the flow moved to another NAT port: its old entry is an orphan too */
+	put_one(IPPROTO_UDP, 0, 0, q + 1, &k);
+	tb.flows[0].f.nat_port = htons(20002);
+	CU_ASSERT_EQUAL(hold(0, &k), AG_NAT_HOLD_ORPHAN);
+	tb.revs[0].r.last_seen_ns = T_NOW - T_NS;
+	CU_ASSERT_EQUAL(hold(0, &k), AG_NAT_HOLD_BUSY);
+}
+
+static int on_backend(const struct ag_flow_key *k, const struct ag_backend *b)
+{
+	return ag_flow__on_backend(&tb, k, &tb.flows[0].f, b, &tb.settings, T_NOW);
+}
+
 /* A pinned flow's packet when its backend is down: TCP resets, UDP moves, else forward. */
 static void test_on_backend(void)
 {
-	struct ag_flow f = {.backend_addr = 0x0a01010b};
-	struct ag_backend b = {.addr = 0x0a01010b, .state = AG_BACKEND_UP};
+	struct ag_flow_key kt, ku;
+	struct ag_backend b;
 
-	CU_ASSERT_EQUAL(ag_flow__on_backend(&f, &b, IPPROTO_TCP), AG_HIT_FORWARD);
-	CU_ASSERT_EQUAL(ag_flow__on_backend(&f, NULL, IPPROTO_TCP), AG_HIT_FORWARD);
+	put_one(IPPROTO_TCP, S_EST, 0, NO_REV, &kt);
+	b = tb.backends[B0];
+	CU_ASSERT_EQUAL(on_backend(&kt, &b), AG_HIT_FORWARD);
+	CU_ASSERT_EQUAL(on_backend(&kt, NULL), AG_HIT_FORWARD);
+	put_one(IPPROTO_UDP, 0, 0, NO_REV, &ku);
 	b.state = AG_BACKEND_DRAINING;
-	CU_ASSERT_EQUAL(ag_flow__on_backend(&f, &b, IPPROTO_UDP), AG_HIT_FORWARD);
+	CU_ASSERT_EQUAL(on_backend(&ku, &b), AG_HIT_FORWARD);
+	/* a backend that is not down costs no reverse lookup */
+	CU_ASSERT_EQUAL(tb.rev_reads, 0);
 	b.state = AG_BACKEND_DOWN;
-	CU_ASSERT_EQUAL(ag_flow__on_backend(&f, &b, IPPROTO_TCP), AG_HIT_RESET);
-	CU_ASSERT_EQUAL(ag_flow__on_backend(&f, &b, IPPROTO_UDP), AG_HIT_RESTEER);
+	CU_ASSERT_EQUAL(on_backend(&ku, &b), AG_HIT_RESTEER);
+	put_one(IPPROTO_TCP, S_EST, 0, NO_REV, &kt);
+	CU_ASSERT_EQUAL(on_backend(&kt, &b), AG_HIT_RESET);
 	/* The id now names another endpoint (a reload): its health says nothing of f's. */
-	b.addr = 0x0a01010c;
-	CU_ASSERT_EQUAL(ag_flow__on_backend(&f, &b, IPPROTO_TCP), AG_HIT_FORWARD);
+	b.addr = ip4(10, 1, 0, 99);
+	CU_ASSERT_EQUAL(on_backend(&kt, &b), AG_HIT_FORWARD);
+}
+
+/*
+ * Down but still replying (overloaded, probes time out) or down and silent
+ * (gone): the flow's own replies within backend_alive_ns tell them apart.
+ */
+static void test_on_backend_alive(void)
+{
+	struct ag_backend b;
+	struct ag_flow_key k;
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
+		__u8 proto = i ? IPPROTO_UDP : IPPROTO_TCP;
+		int gone = i ? AG_HIT_RESTEER : AG_HIT_RESET;
+
+		put_one(proto, S_EST, 0, T_NS, &k);
+		b = tb.backends[B0];
+		b.state = AG_BACKEND_DOWN;
+		CU_ASSERT_EQUAL(on_backend(&k, &b), AG_HIT_KEPT);
+		CU_ASSERT_EQUAL(tb.rev_reads, 1);
+		tb.revs[0].r.last_seen_ns = T_NOW - T_ALIVE;
+		CU_ASSERT_EQUAL(on_backend(&k, &b), AG_HIT_KEPT);
+		tb.revs[0].r.last_seen_ns = T_NOW + 5; /* another CPU's clock, just ahead */
+		CU_ASSERT_EQUAL(on_backend(&k, &b), AG_HIT_KEPT);
+		/* replies too old: gone, however recent the client's own packets */
+		tb.revs[0].r.last_seen_ns = T_NOW - T_ALIVE - 1;
+		CU_ASSERT_EQUAL(on_backend(&k, &b), gone);
+		/* no reverse entry at all */
+		tb.n_revs = 0;
+		CU_ASSERT_EQUAL(on_backend(&k, &b), gone);
+		/* fresh replies, but to another client that took the port over */
+		put_one(proto, S_EST, 0, 0, &k);
+		tb.revs[0].r.client_port = htons(40009);
+		CU_ASSERT_EQUAL(on_backend(&k, &b), gone);
+		/* backend_alive_ns 0: a down backend is never kept */
+		put_one(proto, S_EST, 0, 0, &k);
+		tb.settings.backend_alive_ns = 0;
+		CU_ASSERT_EQUAL(on_backend(&k, &b), gone);
+		/* no settings: nothing to keep it by */
+		tb.settings.backend_alive_ns = T_ALIVE;
+		CU_ASSERT_EQUAL(ag_flow__on_backend(&tb, &k, &tb.flows[0].f, &b, NULL, T_NOW),
+				gone);
+		/* an up backend is forwarded to, replies or not */
+		b.state = AG_BACKEND_UP;
+		CU_ASSERT_EQUAL(on_backend(&k, &b), AG_HIT_FORWARD);
+	}
 }
 
 int main(void)
@@ -646,9 +894,12 @@ int main(void)
 	    {"choice: NAT port, reverse key and entries", test_choice_builders},
 	    {"flowlife: ownership", test_belongs},
 	    {"flowlife: liveness", test_live},
+	    {"flowlife: liveness by TCP state", test_live_states},
 	    {"natclaim: who holds a NAT port", test_nat_hold},
+	    {"natclaim: expired, closed and orphan ports", test_nat_hold_rules},
 	    {"flowlife: a moved flow's old entry", test_stale_rev},
 	    {"flow: what a packet does when its backend is down", test_on_backend},
+	    {"flow: a down backend that still replies", test_on_backend_alive},
 	};
 
 	return AG_CU_MAIN("choose", NULL, NULL, tests);
