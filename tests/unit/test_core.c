@@ -1330,6 +1330,21 @@ static size_t rst_expect(uint8_t *w, const struct frame *f, const struct spec *s
 	return l4 + 20;
 }
 
+/* A TCP segment with n % 3 tags, IP and TCP options and a random tuple. */
+static void random_tcp_spec(struct spec *s, unsigned int n)
+{
+	spec_default(s, IPPROTO_TCP);
+	s->vlans = n % 3;
+	s->tpid[0] = 0x88a8;
+	s->tpid[1] = 0x8100;
+	s->ihl = (uint8_t)(5 + rng_next() % 11);
+	s->doff = (uint8_t)(5 + rng_next() % 11);
+	s->saddr = rng_next();
+	s->daddr = rng_next();
+	s->sport = (uint16_t)rng_next();
+	s->dport = (uint16_t)rng_next();
+}
+
 static void test_tcp_rst(void)
 {
 	static const uint8_t flag_set[] = {
@@ -1350,16 +1365,7 @@ static void test_tcp_rst(void)
 		size_t want_len;
 		int len;
 
-		spec_default(&s, IPPROTO_TCP);
-		s.vlans = n % 3;
-		s.tpid[0] = 0x88a8;
-		s.tpid[1] = 0x8100;
-		s.ihl = (uint8_t)(5 + rng_next() % 11);
-		s.doff = (uint8_t)(5 + rng_next() % 11);
-		s.saddr = rng_next();
-		s.daddr = rng_next();
-		s.sport = (uint16_t)rng_next();
-		s.dport = (uint16_t)rng_next();
+		random_tcp_spec(&s, n);
 		s.payload = rng_next() % 80;
 		if (n % 7 == 0)
 			seq = 0xffffffffu - (uint32_t)(rng_next() % 8); /* ack wraps */
@@ -1909,16 +1915,7 @@ static void check_syn_challenge(unsigned int n, uint32_t seq)
 	size_t l3, l4;
 	int len;
 
-	spec_default(&s, IPPROTO_TCP);
-	s.vlans = n % 3;
-	s.tpid[0] = 0x88a8;
-	s.tpid[1] = 0x8100;
-	s.ihl = (uint8_t)(5 + rng_next() % 11);
-	s.doff = (uint8_t)(5 + rng_next() % 11); /* SYN options: MSS, SACK, TS, WS */
-	s.saddr = rng_next();
-	s.daddr = rng_next();
-	s.sport = (uint16_t)rng_next();
-	s.dport = (uint16_t)rng_next();
+	random_tcp_spec(&s, n);			 /* TCP options too: a SYN's MSS, SACK, TS, WS */
 	s.payload = n % 5 ? 0 : rng_next() % 40; /* TCP Fast Open data */
 	frame_build(&f, &s);
 	put32(f.b, f.l4 + 4, seq);
