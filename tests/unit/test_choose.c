@@ -6,8 +6,10 @@
  * every refusal reason and the order of the checks that decide between
  * them, slot switching, port overrides, source affinity; a flow idle on the
  * client's side but live on the reply side; a reverse entry taken over by
- * another flow. The accessors count their reads, so the tests also see what
- * the core reads and what it leaves alone.
+ * another flow; each TCP state's timeout; when a closed or expired flow lets
+ * its NAT port go; a down backend's flow kept while it still replies. The
+ * accessors count their reads, so the tests also see what the core reads and
+ * what it leaves alone. Times are relative to T_NOW, never small stamps.
  */
 #include <CUnit/Basic.h>
 #include <arpa/inet.h>

@@ -3,9 +3,12 @@
  * dataplane/core compiled for user space: parsing of good and bad frames,
  * incremental checksums and NAT rewrites against checksums recomputed from
  * scratch by the routines in this file, the flow hash against a reference
- * lookup3 written here, its spread on even source ports, and the small flow
- * helpers. Inputs come from a fixed xorshift PRNG: every run checks the same
- * cases and a failure reproduces.
+ * lookup3 written here (and IPv4 vectors of the 16-byte-key core), its
+ * spread on even source ports, and the small flow helpers; the TCP rules
+ * (valid flags as conntrack's table, state bits, timeouts), the new-flow
+ * budget, and the SYN challenge (cookie, ACK, the SYN-ACK's every field).
+ * Inputs come from a fixed xorshift PRNG: every run checks the same cases
+ * and a failure reproduces.
  *
  * Frames are built byte by byte here (not with the core's structs) and copied
  * into heap buffers of exactly their length, so ASan reports any read past
