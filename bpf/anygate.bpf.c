@@ -116,6 +116,13 @@ struct {
 	__type(value, __u64);
 } ag_syn_auth SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, AG_MAX_BACKENDS *AG_MAX_NAT_ADDRS);
+	__type(key, __u32);
+	__type(value, struct ag_nexthop_cache);
+} ag_nexthops SEC(".maps");
+
 /*
  * Per-CPU room for what a new flow builds: the program's stack (512 bytes
  * over all its calls) cannot hold it beside the packet's own state. Not part
@@ -673,6 +680,40 @@ static __always_inline int ag_claim(const struct ag_choice *c, const struct ag_f
  * hop towards the backend from the start. Returns an AG_R_* reason, or
  * AG_FLOW_* with *f the flow (AG_FLOW_CHALLENGE: nothing created).
  */
+/*
+ * The next hop of new flow f (choice c) towards its backend: the one cached
+ * for its backend and NAT address when looked up within the last second for
+ * the same endpoint and at least this packet's length, else looked up and
+ * cached. One lookup per backend and second instead of one per new flow;
+ * the flow's own refresh (ag_xmit) looks its route up again with its ports
+ * within a second, so a multipath route to the backend spreads flows again.
+ */
+static __always_inline void ag_new_flow_nexthop(struct xdp_md *ctx, struct ag_pkt *p,
+						const struct ag_choice *c, struct ag_flow *f,
+						struct bpf_fib_lookup *fib, __u64 now)
+{
+	__u32 idx = c->bid * AG_MAX_NAT_ADDRS + c->nat_index;
+	struct ag_nexthop_cache *nc = bpf_map_lookup_elem(&ag_nexthops, &idx);
+
+	if (nc && nc->stamp_ns &&
+	    !ag_flow__is_idle(now, nc->stamp_ns, AG_LAST_SEEN_GRANULARITY_NS) &&
+	    nc->backend_addr == c->backend_addr && nc->nat_addr == c->nat_addr && nc->nh.ifindex &&
+	    p->tot_len <= nc->nh.max_len) {
+		f->nh = nc->nh;
+		return;
+	}
+	if (ag_fib(ctx, fib, p->ip->tos, p->proto, c->nat_addr, f->nat_port, c->backend_addr,
+		   f->backend_port, p->tot_len) != BPF_FIB_LKUP_RET_SUCCESS)
+		return;
+	ag_nexthop_set(&f->nh, fib, p->tot_len);
+	if (nc) {
+		nc->nh = f->nh;
+		nc->backend_addr = c->backend_addr;
+		nc->nat_addr = c->nat_addr;
+		nc->stamp_ns = now;
+	}
+}
+
 static __noinline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p, const struct ag_flow_key *k,
 				  struct ag_flow *f, int resteer)
 {
@@ -713,9 +754,7 @@ static __noinline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p, const st
 
 	ag_choice__flow(f, &c, &rk, now);
 	/* Pinned with its next hop: the flow's next packet needs no route lookup. */
-	if (ag_fib(ctx, &sc->fib, p->ip->tos, k->proto, f->nat_addr.v4, f->nat_port,
-		   f->backend_addr.v4, f->backend_port, p->tot_len) == BPF_FIB_LKUP_RET_SUCCESS)
-		ag_nexthop_set(&f->nh, &sc->fib, p->tot_len);
+	ag_new_flow_nexthop(ctx, p, &c, f, &sc->fib, now);
 	if (resteer)
 		return ag_flow_move(k, f, &rk, &sc->old);
 	r = bpf_map_update_elem(&ag_flows, k, f, BPF_NOEXIST);

@@ -447,10 +447,14 @@ static struct ag_flow new_flow(const char *desc, const struct ag_pkt_spec *in, u
 		CHECK(0, "%s: no ag_nat_rev entry for the reply tuple", desc);
 	}
 
-	/* Pinned with its next hop when the route resolved, with none when it did not. */
+	/*
+	 * Pinned with its next hop when the route resolved, with none when it did
+	 * not. The hop may come from the backend's cache, checked for a longer
+	 * packet of an earlier flow: it covers at least this one.
+	 */
 	if (xmit)
 		check_nh(desc, "flow", &f.nh, env.tn.ifindex_b, env.tn.mac_router, env.tn.mac_b,
-			 ip_len_of(in), ip_len_of(in));
+			 ip_len_of(in), AG_PKT_MAX);
 	else
 		CHECK(f.nh.ifindex == 0, "%s: next hop cached (ifindex %u) without a route", desc,
 		      f.nh.ifindex);
@@ -1447,7 +1451,7 @@ static struct ag_flow resteer_packet(const char *desc, const struct ag_pkt_spec 
 		      "%s: NAT port %u (old %u, taken towards the new backend)", desc,
 		      ntohs(g.nat_port), ntohs(f->nat_port));
 	check_nh(desc, "moved flow", &g.nh, env.tn.ifindex_b, env.tn.mac_router, env.tn.mac_b,
-		 ip_len_of(in), ip_len_of(in));
+		 ip_len_of(in), AG_PKT_MAX); /* may come from the backend's cache */
 	CHECK(!nat_rev_get(&ork, &rv), "%s: the old reverse entry is still there", desc);
 	nrk = reply_key(&g, IPPROTO_UDP);
 	CHECK(nat_rev_get(&nrk, &rv) && rv.client_addr.v4 == k.saddr.v4 &&
