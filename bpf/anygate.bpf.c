@@ -857,6 +857,7 @@ int anygate_xdp(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 bytes = (__u64)(data_end - data);
+	struct ag_settings *s;
 	struct ag_flow_key k;
 	struct ag_nat_rev *rp;
 	struct ag_flow f, *fp;
@@ -883,9 +884,12 @@ int anygate_xdp(struct xdp_md *ctx)
 			return r;
 		resteer = r == AG_HIT_GO_MOVE;
 	} else {
-		rp = bpf_map_lookup_elem(&ag_nat_rev, &k);
-		if (rp)
-			return ag_reply(ctx, &p, &k, rp);
+		s = ag_settings_get();
+		if (s && ag_settings__is_nat_addr(s, p.ip->daddr)) {
+			rp = bpf_map_lookup_elem(&ag_nat_rev, &k);
+			if (rp)
+				return ag_reply(ctx, &p, &k, rp);
+		}
 	}
 	/* Only a SYN opens a TCP flow. */
 	if (!resteer && p.proto == IPPROTO_TCP && !ag_tcp__is_syn(ag_tcp__flags(&p)))

@@ -112,6 +112,25 @@ static __always_inline int ag_settings__usable(const struct ag_settings *s)
 	       s->tcp_closing_ns != 0;
 }
 
+/*
+ * Is addr one of the NAT addresses of s? Only a packet to one can be a
+ * backend's reply: a client's packet to a VIP skips the reverse table (a
+ * lookup that misses costs a new flow about a cache miss). A NAT address
+ * removed by a reload ends the flows that use it: their replies go to the
+ * kernel, which owns the address.
+ */
+static __always_inline int ag_settings__is_nat_addr(const struct ag_settings *s, __be32 addr)
+{
+	__u32 i;
+
+	AG_UNROLL for (i = 0; i < AG_MAX_NAT_ADDRS; i++)
+	{
+		if (i < s->nat_addr_count && s->nat_addrs[i] == addr)
+			return 1;
+	}
+	return 0;
+}
+
 /* --- TCP: which segments are valid, which start a flow, what state they move it to --- */
 
 /*
