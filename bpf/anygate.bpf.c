@@ -27,6 +27,7 @@
 #include "flowlife.h"
 #include "natclaim.h"
 #include "choose.h"
+#include "admit.h"
 #include "rst.h"
 
 /* <sys/socket.h> and <errno.h> are not available to BPF programs. */
@@ -409,6 +410,12 @@ static __always_inline int ag_tables__flow(struct ag_tables *t, const struct ag_
 	return AG_MAP_COPY(&ag_flows, k, out);
 }
 
+static __always_inline int ag_tables__syn_verified(struct ag_tables *t, const union ag_addr *a,
+						   __u64 *when)
+{
+	return AG_MAP_COPY(&ag_syn_auth, a, when);
+}
+
 /* Remove a flow and, when it is still the flow's, its reverse entry. */
 static __always_inline void ag_flow_delete(const struct ag_flow_key *k, const struct ag_flow *f)
 {
@@ -568,56 +575,19 @@ static __noinline int ag_challenge(struct xdp_md *ctx, struct ag_pkt *p,
 }
 
 /*
- * A TCP segment to a listener that is not a SYN, with no flow: nothing is
- * created for it. The RST that answers a SYN challenge verifies its source;
- * anything else is dropped (a RST from the edge would make every spoofed
- * segment a reflected one). Not to a listener: the kernel's, as before.
+ * A TCP segment of no flow that is not a SYN (admit.h decides): nothing is
+ * created for it. The RST that answers a SYN challenge verifies its source.
  */
 static __noinline int ag_not_syn(struct ag_pkt *p, const struct ag_flow_key *k)
 {
-	__u64 bytes = (__u64)(p->data_end - p->data), now;
-	__u8 flags = ag_tcp__flags(p);
-	struct tcphdr *th = p->l4;
-	struct ag_listener_key lk;
-	struct ag_settings *s;
+	__u64 bytes = (__u64)(p->data_end - p->data), now = bpf_ktime_get_ns();
+	int r = ag_tcp__not_syn(AG_MAPS, p, k, ag_tcp__flags(p), now);
 
-	ag_listener_key__of(&lk, k);
-	if (!bpf_map_lookup_elem(&ag_listeners, &lk))
-		return ag_verdict(AG_R_PASS_NO_LISTENER, bytes);
-	if (!ag_tcp__flags_valid(flags))
-		return ag_verdict(AG_R_DROP_TCP_FLAGS, bytes);
-	if ((flags & AG_TCPF_CHECKED) == AG_TCPF_RST && (void *)(th + 1) <= p->data_end) {
-		s = ag_settings_get();
-		now = bpf_ktime_get_ns();
-		if (s && s->syn_cpu_rate &&
-		    ag_syn__cookie_ok(k, s->syn_auth_secret, now, ag_ntohl(th->seq))) {
-			bpf_map_update_elem(&ag_syn_auth, &k->saddr, &now, BPF_ANY);
-			ag_count_reason(AG_R_SYN_AUTH_PASSED, bytes);
-			return XDP_DROP;
-		}
-	}
-	return ag_verdict(AG_R_DROP_TCP_NO_FLOW, bytes);
-}
-
-/*
- * May flow k (choice under settings s) be created now on this CPU? Within
- * the CPU's budget for its protocol; TCP past it only from a verified source
- * (else AG_FLOW_CHALLENGE), UDP past it not at all. A moved flow is not new.
- */
-static __always_inline int ag_admit(const struct ag_flow_key *k, const struct ag_settings *s,
-				    struct ag_cpu_state *cpu, __u64 now)
-{
-	__u64 *verified;
-
-	if (k->proto != IPPROTO_TCP)
-		return ag_bucket__take(&cpu->udp, s->udp_cpu_rate, now) ? AG_CHOICE_OK
-									: AG_R_DROP_UDP_BUDGET;
-	if (ag_bucket__take(&cpu->syn, s->syn_cpu_rate, now))
-		return AG_CHOICE_OK;
-	verified = bpf_map_lookup_elem(&ag_syn_auth, &k->saddr);
-	if (verified && !ag_flow__is_idle(now, *verified, s->syn_auth_ttl_ns))
-		return AG_CHOICE_OK;
-	return AG_FLOW_CHALLENGE;
+	if (r != AG_R_SYN_AUTH_PASSED)
+		return ag_verdict(r, bytes);
+	bpf_map_update_elem(&ag_syn_auth, &k->saddr, &now, BPF_ANY);
+	ag_count_reason(AG_R_SYN_AUTH_PASSED, bytes);
+	return XDP_DROP;
 }
 
 /*
@@ -743,7 +713,7 @@ static __noinline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p, const st
 	/* Read the clock only here: traffic that is not ours never pays for it. */
 	now = bpf_ktime_get_ns();
 	if (!resteer) {
-		r = ag_admit(k, c.s, cpu, now);
+		r = ag_admit(AG_MAPS, k, c.s, cpu, now);
 		if (r != AG_CHOICE_OK)
 			return r;
 	}
