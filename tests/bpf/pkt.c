@@ -136,6 +136,35 @@ out:
 	return len;
 }
 
+bool ag_pkt__csums_ok(const uint8_t *frame, int len, int l3_off)
+{
+	const uint8_t *ip = frame + l3_off;
+	uint8_t pseudo[12];
+	int ihl, tot_len, l4len;
+	uint16_t sum;
+
+	if (l3_off + 20 > len)
+		return false;
+	ihl = (ip[0] & 0xf) * 4;
+	tot_len = ip[2] << 8 | ip[3];
+	if (ihl < 20 || tot_len < ihl || l3_off + tot_len > len)
+		return false;
+	/* A valid header or segment sums, checksum included, to 0xffff: ~sum is 0. */
+	if (ag_pkt__csum(ip, (size_t)ihl, 0) != 0)
+		return false;
+	if (ip[9] != 6 && ip[9] != 17)
+		return true;
+	l4len = tot_len - ihl;
+	if (ip[9] == 17 && l4len >= 8 && ip[ihl + 6] == 0 && ip[ihl + 7] == 0)
+		return true; /* RFC 768: no checksum */
+	memcpy(pseudo, ip + 12, 8);
+	pseudo[8] = 0;
+	pseudo[9] = ip[9];
+	put16(pseudo + 10, (uint16_t)l4len);
+	sum = ag_pkt__csum(pseudo, sizeof(pseudo), 0);
+	return ag_pkt__csum(ip + ihl, (size_t)l4len, (uint16_t)~sum) == 0;
+}
+
 void ag_pkt__hexdump(FILE *out, const uint8_t *p, int len)
 {
 	int i;

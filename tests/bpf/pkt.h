@@ -73,6 +73,13 @@ int ag_pkt__l3_off(const struct ag_pkt_spec *spec);
 uint16_t ag_pkt__csum(const uint8_t *p, size_t len, uint32_t sum);
 
 /*
+ * True when the IPv4 header at frame + l3_off and its TCP or UDP segment
+ * (the IPv4 total length) carry valid checksums: what a receiver checks of
+ * a frame the program built itself (a RST, a SYN challenge).
+ */
+bool ag_pkt__csums_ok(const uint8_t *frame, int len, int l3_off);
+
+/*
  * True when both buffers are equal; otherwise prints what (a label), a row
  * by row hex dump of both with differing bytes marked, and returns false.
  */
