@@ -387,10 +387,12 @@ static struct ag_pkt_spec return_of(const struct ag_pkt_spec *in, uint32_t clien
  * Send the first packet of a flow and check everything about it: verdict,
  * the backend chosen against the hash cross-check, the pinned flow and its
  * reverse entry, the exact output frame, the listener and backend counters.
- * Returns the flow read from ag_flows (zeroed when there is none).
+ * Returns the flow read from ag_flows (zeroed when there is none). An entry
+ * on the tuple before it (closed or expired) is not looked at: see new_flow().
  */
-static struct ag_flow new_flow(const char *desc, const struct ag_pkt_spec *in, uint32_t listener,
-			       uint16_t backend_port, uint32_t verdict, int reason)
+static struct ag_flow first_packet(const char *desc, const struct ag_pkt_spec *in,
+				   uint32_t listener, uint16_t backend_port, uint32_t verdict,
+				   int reason)
 {
 	const bool xmit = verdict == XDP_REDIRECT;
 	struct ag_traffic_stats l0, l1, b0, b1;
@@ -403,8 +405,6 @@ static struct ag_flow new_flow(const char *desc, const struct ag_pkt_spec *in, u
 	struct result r;
 	struct ag_flow f;
 
-	memset(&f, 0, sizeof(f));
-	CHECK(!flow_get(&k, &f), "%s: flow exists before its first packet", desc);
 	fixture_in(&fx, desc, env.tn.ifindex_c, in, verdict, reason);
 	l0 = tstats(false, listener);
 	b0 = tstats(true, bid);
@@ -467,8 +467,23 @@ static struct ag_flow new_flow(const char *desc, const struct ag_pkt_spec *in, u
 	return f;
 }
 
-/* A later packet of flow f: same output tuple, flow entry unchanged, no new flow counted. */
-static void flow_packet(const char *desc, const struct ag_pkt_spec *in, const struct ag_flow *f)
+/* The first packet of a flow on a tuple that has none (first_packet()). */
+static struct ag_flow new_flow(const char *desc, const struct ag_pkt_spec *in, uint32_t listener,
+			       uint16_t backend_port, uint32_t verdict, int reason)
+{
+	struct ag_flow_key k = key_of(in);
+	struct ag_flow f;
+
+	CHECK(!flow_get(&k, &f), "%s: flow exists before its first packet", desc);
+	return first_packet(desc, in, listener, backend_port, verdict, reason);
+}
+
+/*
+ * A later packet of flow f: same output tuple, flow entry unchanged, no new
+ * flow counted; reason is AG_FWD, or a reason counted beside the forwarding.
+ */
+static void flow_packet_as(const char *desc, const struct ag_pkt_spec *in, const struct ag_flow *f,
+			   int reason)
 {
 	struct ag_traffic_stats l0, l1, b0, b1;
 	struct ag_flow_key k = key_of(in);
@@ -478,7 +493,7 @@ static void flow_packet(const char *desc, const struct ag_pkt_spec *in, const st
 	struct fixture fx;
 	struct result r;
 
-	fixture_in(&fx, desc, env.tn.ifindex_c, in, XDP_REDIRECT, AG_FWD);
+	fixture_in(&fx, desc, env.tn.ifindex_c, in, XDP_REDIRECT, reason);
 	fixture_want(&fx, &w);
 	l0 = tstats(false, f->listener_id);
 	b0 = tstats(true, f->backend_id);
@@ -494,10 +509,15 @@ static void flow_packet(const char *desc, const struct ag_pkt_spec *in, const st
 	fixture_check(&fx, &r, failures);
 }
 
-/* The backend's reply to flow f (client tuple of in), back to the client. */
-static void reply_packet(const char *desc, const struct ag_pkt_spec *client_in,
-			 const struct ag_flow *f, const uint8_t *client_mac, int paylen,
-			 bool udp_csum_zero)
+static void flow_packet(const char *desc, const struct ag_pkt_spec *in, const struct ag_flow *f)
+{
+	flow_packet_as(desc, in, f, AG_FWD);
+}
+
+/* The backend's reply to flow f (client tuple of in), TCP flags tcp_flags, back to the client. */
+static void reply_segment(const char *desc, const struct ag_pkt_spec *client_in,
+			  const struct ag_flow *f, const uint8_t *client_mac, int paylen,
+			  bool udp_csum_zero, uint8_t tcp_flags)
 {
 	static const uint8_t payload[] = "r1b1 says hello back";
 	struct ag_pkt_spec in =
@@ -513,6 +533,7 @@ static void reply_packet(const char *desc, const struct ag_pkt_spec *client_in,
 	in.paylen = paylen < (int)sizeof(payload) ? paylen : (int)sizeof(payload);
 	in.udp_csum_zero = udp_csum_zero;
 	in.ttl = 63;
+	in.tcp_flags = tcp_flags;
 	w = return_of(&in, client_in->saddr, client_in->sport, client_in->dport, client_mac);
 	fixture_in(&fx, desc, env.tn.ifindex_b, &in, XDP_REDIRECT, AG_FWD);
 	fixture_want(&fx, &w);
@@ -535,6 +556,15 @@ static void reply_packet(const char *desc, const struct ag_pkt_spec *client_in,
 			CHECK(0, "%s: no reverse entry", desc);
 	}
 	fixture_check(&fx, &r, failures);
+}
+
+/* The backend's SYN-ACK (UDP: a datagram) to flow f, back to the client. */
+static void reply_packet(const char *desc, const struct ag_pkt_spec *client_in,
+			 const struct ag_flow *f, const uint8_t *client_mac, int paylen,
+			 bool udp_csum_zero)
+{
+	reply_segment(desc, client_in, f, client_mac, paylen, udp_csum_zero,
+		      AG_TCPF_SYN | AG_TCPF_ACK);
 }
 
 /* A packet that must leave untouched with the given verdict and reason, creating no flow. */
