@@ -32,6 +32,7 @@
 
 #include "anygate.skel.h"
 #include "flow.h"
+#include "flowlife.h"
 #include "hash.h"
 #include "parse.h"
 #include "pkt.h"
@@ -1868,6 +1869,549 @@ static void test_nexthop_cache(void)
 	}
 }
 
+/*
+ * --- issue 9: TCP state and timeouts, invalid flags, segments without a
+ * flow, full tables, SYN authentication, the UDP budget, overloaded against
+ * dead backends, the NAT port cursor ---
+ *
+ * These fixtures use client ports AG_T9_SPORT_MIN..MAX (and clients
+ * AG_T9_CLIENT(n) where a fresh source address matters), so that
+ * pairs_agree() can check every pair they leave without meeting the
+ * hand-made entries of the fixtures above.
+ */
+#define AG_T9_SPORT_MIN	  45000
+#define AG_T9_SPORT_MAX	  49999
+#define AG_T9_CLIENT(n)	  (AG_TN_CLIENTS_NET + 100 + (n))
+#define AG_T9_MS	  1000000ULL
+/* Either side of AG_NAT_CLOSED_REUSE_NS (2 s): seen just now, and quiet long enough. */
+#define AG_T9_RECENT_NS	  (500 * AG_T9_MS)
+#define AG_T9_QUIET_NS	  (3000 * AG_T9_MS)
+/* TCP flags parse.h has no name for (conntrack ignores them, so does the program). */
+#define AG_T9_TCPF_ECE	  0x40
+#define AG_T9_TCPF_CWR	  0x80
+/* ag_flows / ag_nat_rev size of the full-table fixtures' own env. */
+#define AG_T9_SMALL_FLOWS 8
+
+/*
+ * dataplane/core reads the reverse table through this accessor (flowlife.h);
+ * here it reads the program's map, so the user-space build of the rules
+ * judges the entries the program wrote. struct ag_tables is never defined.
+ */
+static __always_inline int ag_tables__nat_rev(struct ag_tables *t, const struct ag_flow_key *rk,
+					      struct ag_nat_rev *out)
+{
+	(void)t;
+	return nat_rev_get(rk, out);
+}
+
+#define AG_T9_MAPS ((struct ag_tables *)0)
+
+static int fd_flows(void)
+{
+	return bpf_map__fd(env.skel->maps.ag_flows);
+}
+
+static int fd_rev(void)
+{
+	return bpf_map__fd(env.skel->maps.ag_nat_rev);
+}
+
+/* Entries in ag_flows or ag_nat_rev (both keyed by struct ag_flow_key). */
+static unsigned int map_count(int fd)
+{
+	struct ag_flow_key key, next;
+	unsigned int n = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		n++;
+	}
+	return n;
+}
+
+/* Flow k and its reverse entry agree (ag_nat_rev__belongs): both there, each naming the other. */
+static struct ag_flow check_pair(const char *desc, const struct ag_flow_key *k)
+{
+	struct ag_flow_key rk;
+	struct ag_nat_rev r;
+	struct ag_flow f;
+
+	memset(&f, 0, sizeof(f));
+	if (!flow_get(k, &f)) {
+		CHECK(0, "%s: no flow", desc);
+		return f;
+	}
+	CHECK(ag_flow__own_rev(AG_T9_MAPS, k, &f, &rk, &r),
+	      "%s: the flow's reverse entry (NAT port %u) is missing or another flow's", desc,
+	      ntohs(f.nat_port));
+	return f;
+}
+
+/* Flow k, pinned as old before, is gone with its reverse entry (or that is another's now). */
+static void check_gone(const char *desc, const struct ag_flow_key *k, const struct ag_flow *old)
+{
+	struct ag_flow_key rk = reply_key(old, k->proto);
+	struct ag_nat_rev r;
+	struct ag_flow f;
+
+	CHECK(!flow_get(k, &f), "%s: the flow is still there", desc);
+	CHECK(!nat_rev_get(&rk, &r) || !ag_nat_rev__owned_by(&r, k),
+	      "%s: its reverse entry (NAT port %u) is still there", desc, ntohs(old->nat_port));
+}
+
+/* A fixture that checks a rule or a table rather than a packet: counted as one. */
+static void rule_fixture(bool ok, const char *desc)
+{
+	nfixtures++;
+	CHECK(ok, "%s", desc);
+	if (!ok) {
+		nfixtures_failed++;
+		printf("\n  FIXTURE FAILED: %s\n", desc);
+	}
+}
+
+static bool t9_port(__be16 port, bool all)
+{
+	return all || (ntohs(port) >= AG_T9_SPORT_MIN && ntohs(port) <= AG_T9_SPORT_MAX);
+}
+
+/*
+ * Every flow (all, or of the issue 9 client ports) has its own reverse entry
+ * and every reverse entry naming such a client belongs to its flow: the pair
+ * is created, moved and removed together, and nothing is left half.
+ */
+static void pairs_agree(const char *desc, bool all)
+{
+	unsigned int flows = 0, revs = 0, bad = 0;
+	struct ag_flow_key key, next, rk, ck;
+	struct ag_nat_rev r;
+	struct ag_flow f;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd_flows(), prev, &next)) {
+		key = next;
+		prev = &key;
+		if (!t9_port(key.sport, all) || !flow_get(&key, &f))
+			continue;
+		flows++;
+		if (!ag_flow__own_rev(AG_T9_MAPS, &key, &f, &rk, &r)) {
+			bad++;
+			printf("\n  %s: flow from port %u: no reverse entry of its own\n", desc,
+			       ntohs(key.sport));
+		}
+	}
+	prev = NULL;
+	while (!bpf_map_get_next_key(fd_rev(), prev, &next)) {
+		key = next;
+		prev = &key;
+		if (!nat_rev_get(&key, &r) || !t9_port(r.client_port, all))
+			continue;
+		revs++;
+		ag_flow_key__client_of(&ck, &r, key.proto);
+		if (!flow_get(&ck, &f) || !ag_nat_rev__belongs(&key, &r, &ck, &f)) {
+			bad++;
+			printf("\n  %s: reverse entry of NAT port %u (client port %u): no flow "
+			       "owns it\n",
+			       desc, ntohs(key.dport), ntohs(r.client_port));
+		}
+	}
+	if (bad || flows != revs)
+		printf("\n  %s: %u flows, %u reverse entries, %u without their pair\n", desc, flows,
+		       revs, bad);
+	rule_fixture(!bad && flows == revs, desc);
+}
+
+static void settings_write(const char *what)
+{
+	int err = ag_xdp_env__write_settings(&env);
+
+	CHECK(!err, "settings: %s: %s", what, strerror(-err));
+}
+
+/* The env's settings again, for everything the issue 9 fixtures change. */
+static void settings_restore(void)
+{
+	struct ag_settings *s = &env.settings;
+
+	s->tcp_idle_ns = AG_TE_TCP_IDLE_NS;
+	s->udp_idle_ns = AG_TE_UDP_IDLE_NS;
+	s->tcp_syn_idle_ns = AG_TE_SYN_IDLE_NS;
+	s->tcp_closing_ns = AG_TE_CLOSING_NS;
+	s->backend_alive_ns = 0;
+	s->syn_cpu_rate = 0;
+	s->udp_cpu_rate = 0;
+	s->syn_auth_ttl_ns = AG_TE_AUTH_TTL_NS;
+	s->nat_port_min = AG_TE_NAT_PORT_MIN;
+	s->nat_port_max = AG_TE_NAT_PORT_MAX;
+	settings_write("restore");
+}
+
+/*
+ * Stamp flow k as last seen flow_ago ns before now, and its reverse entry
+ * rev_ago before now: relative to the clock, never small absolute stamps.
+ */
+static void age_pair(const struct ag_flow_key *k, uint64_t flow_ago, uint64_t rev_ago)
+{
+	uint64_t now = mono_ns();
+	struct ag_flow_key rk;
+	struct ag_nat_rev r;
+	struct ag_flow f;
+
+	if (!flow_get(k, &f) || !ag_flow__own_rev(AG_T9_MAPS, k, &f, &rk, &r)) {
+		CHECK(0, "age: no pair for client port %u", ntohs(k->sport));
+		return;
+	}
+	f.last_seen_ns = now - flow_ago;
+	r.last_seen_ns = now - rev_ago;
+	CHECK(!bpf_map_update_elem(fd_flows(), k, &f, BPF_EXIST) &&
+		  !bpf_map_update_elem(fd_rev(), &rk, &r, BPF_EXIST),
+	      "age the pair of client port %u", ntohs(k->sport));
+}
+
+/* Flow k's TCP state bits are want, and its pair agrees. */
+static void check_tcp(const char *desc, const struct ag_flow_key *k, uint32_t want)
+{
+	struct ag_flow f = check_pair(desc, k);
+
+	CHECK(f.tcp == want, "%s: tcp state 0x%02x, want 0x%02x", desc, f.tcp, want);
+}
+
+/* The timeout the rules give flow k now (flow.h), against what the fixture expects. */
+static void check_timeout(const char *desc, const struct ag_flow_key *k, uint64_t want)
+{
+	struct ag_flow f;
+	uint64_t got;
+
+	memset(&f, 0, sizeof(f));
+	CHECK(flow_get(k, &f), "%s: no flow", desc);
+	got = ag_flow__timeout_ns(&env.settings, k->proto, f.tcp);
+	CHECK(got == want, "%s: timeout %llu ns, want %llu", desc, (unsigned long long)got,
+	      (unsigned long long)want);
+}
+
+/* Segment in with other TCP flags, no payload. */
+static struct ag_pkt_spec segment(const struct ag_pkt_spec *in, uint8_t flags)
+{
+	struct ag_pkt_spec s = *in;
+
+	s.tcp_flags = flags;
+	s.payload = NULL;
+	s.paylen = 0;
+	return s;
+}
+
+/* The MAC the client's traffic comes back to: itself on-link, else its gateway. */
+static const uint8_t *client_mac(uint32_t client)
+{
+	return client == AG_TN_CLIENT ? env.tn.mac_client : env.tn.mac_client_gw;
+}
+
+/* A TCP connection through the program: the client's SYN, the backend's SYN-ACK, the ACK. */
+static struct ag_flow establish(const char *what, const struct ag_pkt_spec *syn, uint32_t listener,
+				uint16_t backend_port)
+{
+	struct ag_pkt_spec ack = segment(syn, AG_TCPF_ACK);
+	struct ag_flow_key k = key_of(syn);
+	struct ag_flow f;
+	char d[160];
+
+	snprintf(d, sizeof(d), "%s: SYN", what);
+	f = new_flow(d, syn, listener, backend_port, XDP_REDIRECT, AG_FWD);
+	snprintf(d, sizeof(d), "%s: the backend's SYN-ACK", what);
+	reply_packet(d, syn, &f, client_mac(syn->saddr), 0, false);
+	snprintf(d, sizeof(d), "%s: the client's ACK", what);
+	flow_packet(d, &ack, &f);
+	check_tcp(d, &k, AG_TCP_SYN_C | AG_TCP_SYNACK_B | AG_TCP_EST);
+	return f;
+}
+
+/*
+ * The first packet of a new flow on the tuple of flow old, which is over
+ * (closed and this is a SYN, or expired): the old pair goes, the new flow
+ * takes the cursor's next NAT port and starts over (TCP: SYN_C).
+ */
+static struct ag_flow renew_flow(const char *desc, const struct ag_pkt_spec *in,
+				 const struct ag_flow *old, uint32_t listener,
+				 uint16_t backend_port)
+{
+	struct ag_flow_key k = key_of(in), ork = reply_key(old, in->proto);
+	uint16_t port = next_nat_port();
+	struct ag_nat_rev r;
+	struct ag_flow f;
+
+	CHECK(flow_get(&k, &f), "%s: no old flow on the tuple", desc);
+	f = first_packet(desc, in, listener, backend_port, XDP_REDIRECT, AG_FWD);
+	CHECK(ntohs(f.nat_port) == port && f.nat_port != old->nat_port,
+	      "%s: NAT port %u, want the cursor's %u (the old flow had %u)", desc,
+	      ntohs(f.nat_port), port, ntohs(old->nat_port));
+	CHECK(f.tcp == (in->proto == IPPROTO_TCP ? AG_TCP_SYN_C : 0u),
+	      "%s: the new flow's tcp state 0x%02x", desc, f.tcp);
+	CHECK(!nat_rev_get(&ork, &r), "%s: the old reverse entry (NAT port %u) is still there",
+	      desc, ntohs(old->nat_port));
+	check_pair(desc, &k);
+	return f;
+}
+
+/* untouched(), and neither table grew: no flow, no reverse entry, for anyone. */
+static void creates_nothing(const char *desc, int ifindex, const struct ag_pkt_spec *in,
+			    uint32_t verdict, int reason)
+{
+	unsigned int flows = map_count(fd_flows()), revs = map_count(fd_rev());
+
+	untouched(desc, ifindex, in, verdict, reason);
+	CHECK(map_count(fd_flows()) <= flows && map_count(fd_rev()) <= revs,
+	      "%s: tables grew: %u -> %u flows, %u -> %u reverse entries", desc, flows,
+	      map_count(fd_flows()), revs, map_count(fd_rev()));
+}
+
+/* --- TCP state: every transition, from both sides (flow.h) --- */
+
+static void test_tcp_states(void)
+{
+	const struct ag_settings *st = &env.settings;
+	struct ag_pkt_spec syn = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45000, AG_TN_VIP, 80);
+	struct ag_pkt_spec ack = segment(&syn, AG_TCPF_ACK), s;
+	struct ag_flow_key k = key_of(&syn);
+	const uint8_t *mac = env.tn.mac_client;
+	const uint32_t est = AG_TCP_SYN_C | AG_TCP_SYNACK_B | AG_TCP_EST;
+	struct ag_flow f;
+
+	f = new_flow("state: SYN -> a half-open flow", &syn, AG_TE_L_TCP80, 80, XDP_REDIRECT,
+		     AG_FWD);
+	check_tcp("state: the SYN sets SYN_C only", &k, AG_TCP_SYN_C);
+	CHECK(ag_tcp__half_open(f.tcp) && !ag_tcp__closed(f.tcp), "state: SYN_C is half-open");
+	check_timeout("state: half-open lives tcp_syn_idle", &k, st->tcp_syn_idle_ns);
+	flow_packet("state: the client's ACK before any SYN-ACK -> forwarded", &ack, &f);
+	check_tcp("state: an ACK before the SYN-ACK does not establish", &k, AG_TCP_SYN_C);
+	flow_packet("state: retransmitted SYN on the half-open flow -> same flow", &syn, &f);
+	check_tcp("state: a retransmitted SYN changes nothing", &k, AG_TCP_SYN_C);
+	reply_packet("state: the backend's SYN-ACK -> to the client", &syn, &f, mac, 0, false);
+	check_tcp("state: the SYN-ACK adds SYNACK_B", &k, AG_TCP_SYN_C | AG_TCP_SYNACK_B);
+	check_timeout("state: SYN-ACK seen, no ACK yet: still half-open", &k, st->tcp_syn_idle_ns);
+	flow_packet("state: the client's ACK after the SYN-ACK -> forwarded", &ack, &f);
+	check_tcp("state: the ACK after the SYN-ACK establishes", &k, est);
+	check_timeout("state: established lives tcp_idle", &k, st->tcp_idle_ns);
+	s = ack;
+	s.tcp_flags = AG_TCPF_ACK | AG_TCPF_PSH;
+	s.payload = http_get;
+	s.paylen = 16;
+	flow_packet("state: the client's data -> forwarded", &s, &f);
+	reply_segment("state: the backend's data -> to the client", &syn, &f, mac, 12, false,
+		      AG_TCPF_ACK | AG_TCPF_PSH);
+	check_tcp("state: data in both directions changes nothing", &k, est);
+	s = segment(&syn, AG_TCPF_FIN | AG_TCPF_ACK);
+	flow_packet("state: the client's FIN -> forwarded", &s, &f);
+	check_tcp("state: the client's FIN adds FIN_C", &k, est | AG_TCP_FIN_C);
+	check_timeout("state: half-closed (FIN from the client only) keeps tcp_idle", &k,
+		      st->tcp_idle_ns);
+	reply_segment("state: the backend's FIN -> to the client", &syn, &f, mac, 0, false,
+		      AG_TCPF_FIN | AG_TCPF_ACK);
+	check_tcp("state: the backend's FIN adds FIN_B", &k, est | AG_TCP_FIN_C | AG_TCP_FIN_B);
+	CHECK(ag_tcp__closed(est | AG_TCP_FIN_C | AG_TCP_FIN_B), "state: FIN both ways is closed");
+	check_timeout("state: FIN both ways lives tcp_closing", &k, st->tcp_closing_ns);
+	flow_packet("state: the client's last ACK on the closed flow -> forwarded", &ack, &f);
+	check_tcp("state: the last ACK changes nothing", &k, est | AG_TCP_FIN_C | AG_TCP_FIN_B);
+	renew_flow("state: a SYN on the closed flow -> a new flow on a new NAT port", &syn, &f,
+		   AG_TE_L_TCP80, 80);
+	pairs_agree("state: every flow and reverse entry agree", false);
+}
+
+/* The other ways a connection ends: the backend first, a RST either side, a refusal. */
+static void test_tcp_closes(void)
+{
+	const struct ag_settings *st = &env.settings;
+	const uint32_t est = AG_TCP_SYN_C | AG_TCP_SYNACK_B | AG_TCP_EST;
+	const uint8_t *mac = env.tn.mac_client;
+	struct ag_pkt_spec syn, ack, s;
+	struct ag_flow_key k;
+	struct ag_flow f;
+
+	syn = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45001, AG_TN_VIP, 80);
+	k = key_of(&syn);
+	f = establish("state: backend closes first", &syn, AG_TE_L_TCP80, 80);
+	reply_segment("state: the backend's FIN first -> to the client", &syn, &f, mac, 0, false,
+		      AG_TCPF_FIN | AG_TCPF_ACK);
+	check_tcp("state: the backend's FIN alone adds FIN_B", &k, est | AG_TCP_FIN_B);
+	check_timeout("state: half-closed (FIN from the backend only) keeps tcp_idle", &k,
+		      st->tcp_idle_ns);
+	s = segment(&syn, AG_TCPF_FIN | AG_TCPF_ACK);
+	flow_packet("state: the client's FIN second -> forwarded", &s, &f);
+	check_tcp("state: FIN both ways, backend first", &k, est | AG_TCP_FIN_B | AG_TCP_FIN_C);
+	check_timeout("state: closed by the backend first lives tcp_closing", &k,
+		      st->tcp_closing_ns);
+
+	/* RST from the client on an established flow: forwarded, the flow is closed. */
+	syn = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45002, AG_TN_VIP, 80);
+	ack = segment(&syn, AG_TCPF_ACK);
+	k = key_of(&syn);
+	f = establish("state: client RST", &syn, AG_TE_L_TCP80, 80);
+	s = segment(&syn, AG_TCPF_RST);
+	flow_packet("state: the client's RST -> forwarded to the backend", &s, &f);
+	check_tcp("state: the client's RST adds RST", &k, est | AG_TCP_RST);
+	check_timeout("state: reset lives tcp_closing", &k, st->tcp_closing_ns);
+	flow_packet("state: a late ACK after the RST -> still forwarded", &ack, &f);
+
+	/* RST from the backend. */
+	syn = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45003, AG_TN_VIP, 80);
+	ack = segment(&syn, AG_TCPF_ACK);
+	k = key_of(&syn);
+	f = establish("state: backend RST", &syn, AG_TE_L_TCP80, 80);
+	reply_segment("state: the backend's RST -> to the client", &syn, &f, mac, 0, false,
+		      AG_TCPF_RST | AG_TCPF_ACK);
+	check_tcp("state: the backend's RST adds RST", &k, est | AG_TCP_RST);
+	check_timeout("state: reset by the backend lives tcp_closing", &k, st->tcp_closing_ns);
+	flow_packet("state: the client's late ACK after the backend's RST -> forwarded", &ack, &f);
+	renew_flow("state: a SYN after the backend's RST -> a new flow", &syn, &f, AG_TE_L_TCP80,
+		   80);
+
+	/* The backend refuses the connection: RST|ACK answers the SYN. */
+	syn = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45004, AG_TN_VIP, 80);
+	k = key_of(&syn);
+	f = new_flow("state: SYN to a closed backend port", &syn, AG_TE_L_TCP80, 80, XDP_REDIRECT,
+		     AG_FWD);
+	reply_segment("state: the backend's RST|ACK to the SYN -> to the client", &syn, &f, mac, 0,
+		      false, AG_TCPF_RST | AG_TCPF_ACK);
+	check_tcp("state: refused: SYN_C and RST, never established", &k,
+		  AG_TCP_SYN_C | AG_TCP_RST);
+	renew_flow("state: the client's next SYN after the refusal -> a new flow", &syn, &f,
+		   AG_TE_L_TCP80, 80);
+
+	/* The client gives up on a half-open connection. */
+	syn = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45005, AG_TN_VIP, 80);
+	k = key_of(&syn);
+	f = new_flow("state: SYN the client abandons", &syn, AG_TE_L_TCP80, 80, XDP_REDIRECT,
+		     AG_FWD);
+	s = segment(&syn, AG_TCPF_RST);
+	flow_packet("state: the client's RST on the half-open flow -> forwarded", &s, &f);
+	check_tcp("state: half-open then RST: closed", &k, AG_TCP_SYN_C | AG_TCP_RST);
+	check_timeout("state: reset half-open lives tcp_closing", &k, st->tcp_closing_ns);
+	pairs_agree("closes: every flow and reverse entry agree", false);
+}
+
+/* --- timeouts by state, relative to now (settings lowered: see test_flow_life) --- */
+
+static void test_tcp_timeouts(void)
+{
+	struct ag_pkt_spec syn, ack, fin;
+	struct ag_flow_key k;
+	struct ag_flow f, g;
+	uint64_t t0;
+
+	env.settings.tcp_syn_idle_ns = AG_TE_SHORT_IDLE_NS;
+	env.settings.tcp_closing_ns = AG_TE_SHORT_IDLE_NS;
+	settings_write("short half-open and closing limits");
+
+	syn = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45050, AG_TN_VIP, 80);
+	ack = segment(&syn, AG_TCPF_ACK);
+	k = key_of(&syn);
+	f = new_flow("timeout: half-open flow", &syn, AG_TE_L_TCP80, 80, XDP_REDIRECT, AG_FWD);
+	age_pair(&k, AG_TE_AGED_NS, AG_TE_AGED_NS);
+	creates_nothing("timeout: half-open past tcp_syn_idle, its ACK -> pair gone, tcp_no_flow",
+			env.tn.ifindex_c, &ack, XDP_DROP, AG_R_DROP_TCP_NO_FLOW);
+	check_gone("timeout: half-open past tcp_syn_idle", &k, &f);
+
+	syn.sport = 45051;
+	ack.sport = 45051;
+	k = key_of(&syn);
+	f = new_flow("timeout: half-open, SYN-ACK seen", &syn, AG_TE_L_TCP80, 80, XDP_REDIRECT,
+		     AG_FWD);
+	reply_packet("timeout: the backend's SYN-ACK", &syn, &f, env.tn.mac_client, 0, false);
+	age_pair(&k, AG_TE_AGED_NS, AG_TE_AGED_NS);
+	creates_nothing("timeout: SYN-ACK but no ACK, past tcp_syn_idle -> gone, tcp_no_flow",
+			env.tn.ifindex_c, &ack, XDP_DROP, AG_R_DROP_TCP_NO_FLOW);
+	check_gone("timeout: SYN-ACK but no ACK, past tcp_syn_idle", &k, &f);
+
+	/* One side recent keeps the pair (liveness is the later of both stamps). */
+	syn.sport = 45052;
+	ack.sport = 45052;
+	k = key_of(&syn);
+	f = new_flow("timeout: half-open, the backend retransmits", &syn, AG_TE_L_TCP80, 80,
+		     XDP_REDIRECT, AG_FWD);
+	age_pair(&k, AG_TE_AGED_NS, 0);
+	flow_packet("timeout: client side past tcp_syn_idle, replies recent -> forwarded", &ack,
+		    &f);
+	check_pair("timeout: kept by its replies", &k);
+
+	syn.sport = 45053;
+	k = key_of(&syn);
+	f = establish("timeout: established", &syn, AG_TE_L_TCP80, 80);
+	age_pair(&k, AG_TE_AGED_NS, AG_TE_AGED_NS);
+	ack.sport = 45053;
+	t0 = mono_ns();
+	flow_packet("timeout: established aged past tcp_syn_idle and tcp_closing -> still live",
+		    &ack, &f);
+	CHECK(flow_get(&k, &g) && g.last_seen_ns + AG_LAST_SEEN_GRANULARITY_NS > t0,
+	      "timeout: the established flow's last_seen was not refreshed");
+	check_pair("timeout: established and aged", &k);
+
+	syn.sport = 45054;
+	k = key_of(&syn);
+	f = establish("timeout: half-closed", &syn, AG_TE_L_TCP80, 80);
+	fin = segment(&syn, AG_TCPF_FIN | AG_TCPF_ACK);
+	flow_packet("timeout: the client's FIN", &fin, &f);
+	age_pair(&k, AG_TE_AGED_NS, AG_TE_AGED_NS);
+	ack.sport = 45054;
+	flow_packet("timeout: half-closed (FIN one way) aged the same -> live (tcp_idle)", &ack,
+		    &f);
+	settings_restore();
+	pairs_agree("timeouts: every flow and reverse entry agree", false);
+}
+
+/* Closed flows expire after tcp_closing, UDP after udp_idle, as before. */
+static void test_closed_timeouts(void)
+{
+	struct ag_pkt_spec syn, ack, fin, rst, u;
+	struct ag_flow_key k;
+	struct ag_flow f;
+
+	env.settings.tcp_syn_idle_ns = AG_TE_SHORT_IDLE_NS;
+	env.settings.tcp_closing_ns = AG_TE_SHORT_IDLE_NS;
+	settings_write("short half-open and closing limits");
+	syn = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45055, AG_TN_VIP, 80);
+	ack = segment(&syn, AG_TCPF_ACK);
+	k = key_of(&syn);
+	f = establish("timeout: closed by FINs", &syn, AG_TE_L_TCP80, 80);
+	fin = segment(&syn, AG_TCPF_FIN | AG_TCPF_ACK);
+	flow_packet("timeout: the client's FIN", &fin, &f);
+	reply_segment("timeout: the backend's FIN", &syn, &f, env.tn.mac_client, 0, false,
+		      AG_TCPF_FIN | AG_TCPF_ACK);
+	age_pair(&k, AG_TE_AGED_NS, AG_TE_AGED_NS);
+	creates_nothing("timeout: closed past tcp_closing, a late ACK -> pair gone, tcp_no_flow",
+			env.tn.ifindex_c, &ack, XDP_DROP, AG_R_DROP_TCP_NO_FLOW);
+	check_gone("timeout: closed past tcp_closing", &k, &f);
+
+	syn.sport = 45056;
+	k = key_of(&syn);
+	f = establish("timeout: reset", &syn, AG_TE_L_TCP80, 80);
+	rst = segment(&syn, AG_TCPF_RST);
+	flow_packet("timeout: the client's RST", &rst, &f);
+	age_pair(&k, 2000 * AG_T9_MS, 2000 * AG_T9_MS);
+	ack.sport = 45056;
+	flow_packet("timeout: reset 2 s ago, within tcp_closing -> late ACK forwarded", &ack, &f);
+	age_pair(&k, AG_TE_AGED_NS, AG_TE_AGED_NS);
+	renew_flow("timeout: reset and past tcp_closing, a new SYN -> a new flow", &syn, &f,
+		   AG_TE_L_TCP80, 80);
+
+	/* UDP keeps udp_idle: older than both short TCP limits, still live. */
+	u = client_pkt(IPPROTO_UDP, AG_TN_CLIENT, 45057, AG_TN_VIP, 5000);
+	u.payload = udp_hello;
+	u.paylen = 6;
+	k = key_of(&u);
+	f = new_flow("timeout: UDP flow", &u, AG_TE_L_UDP5000, 5000, XDP_REDIRECT, AG_FWD);
+	check_timeout("timeout: UDP lives udp_idle", &k, env.settings.udp_idle_ns);
+	age_pair(&k, AG_TE_AGED_NS, AG_TE_AGED_NS);
+	flow_packet("timeout: UDP aged past the TCP limits, within udp_idle -> live", &u, &f);
+	env.settings.udp_idle_ns = AG_TE_SHORT_IDLE_NS;
+	settings_write("short udp idle limit");
+	age_pair(&k, AG_TE_AGED_NS, AG_TE_AGED_NS);
+	renew_flow("timeout: UDP past udp_idle -> the datagram starts a new flow", &u, &f,
+		   AG_TE_L_UDP5000, 5000);
+	settings_restore();
+	pairs_agree("closed timeouts: every flow and reverse entry agree", false);
+}
+
 static const struct {
 	const char *name;
 	CU_TestFunc fn;
@@ -1898,6 +2442,10 @@ static const struct {
     {"backend down: udp re-steer", test_down_udp_resteer},
     {"nat ports: exhausted, takeover", test_nat_ports},
     {"next-hop cache", test_nexthop_cache},
+    {"tcp state transitions", test_tcp_states},
+    {"tcp closes, either side first, rst", test_tcp_closes},
+    {"tcp timeouts: half-open, established", test_tcp_timeouts},
+    {"timeouts: closed tcp, udp", test_closed_timeouts},
 };
 
 int main(void)
