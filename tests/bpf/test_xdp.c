@@ -2154,6 +2154,44 @@ static struct ag_flow renew_flow(const char *desc, const struct ag_pkt_spec *in,
 	return f;
 }
 
+/*
+ * Map entries compared as the map stores them, padding and all: the kernel
+ * copies whole values, so "unchanged" means every byte.
+ */
+static bool same_bytes(const void *a, const void *b, size_t len)
+{
+	return memcmp(a, b, len) == 0;
+}
+
+/*
+ * A packet that leaves untouched (verdict, reason) while flow k and its
+ * reverse entry stay byte for byte as they were: no state bit, no stamp.
+ */
+static void unchanged(const char *desc, int ifindex, const struct ag_pkt_spec *in, uint32_t verdict,
+		      int reason, const struct ag_flow_key *k)
+{
+	unsigned int failures = CU_get_number_of_failures();
+	struct ag_nat_rev r0, r1;
+	struct ag_flow_key rk;
+	struct ag_flow f0, f1;
+	struct fixture fx;
+	struct result r;
+
+	memset(&f0, 0, sizeof(f0));
+	memset(&r0, 0, sizeof(r0));
+	if (!flow_get(k, &f0) || !ag_flow__own_rev(AG_T9_MAPS, k, &f0, &rk, &r0)) {
+		CHECK(0, "%s: no pair before the packet", desc);
+		rk = reply_key(&f0, k->proto);
+	}
+	fixture_in(&fx, desc, ifindex, in, verdict, reason);
+	fixture_exec(&fx, &r);
+	CHECK(flow_get(k, &f1) && same_bytes(&f0, &f1, sizeof(f0)), "%s: the flow entry changed",
+	      desc);
+	CHECK(nat_rev_get(&rk, &r1) && same_bytes(&r0, &r1, sizeof(r0)),
+	      "%s: the reverse entry changed", desc);
+	fixture_check(&fx, &r, failures);
+}
+
 /* untouched(), and neither table grew: no flow, no reverse entry, for anyone. */
 static void creates_nothing(const char *desc, int ifindex, const struct ag_pkt_spec *in,
 			    uint32_t verdict, int reason)
@@ -2412,6 +2450,139 @@ static void test_closed_timeouts(void)
 	pairs_agree("closed timeouts: every flow and reverse entry agree", false);
 }
 
+/* --- invalid flag combinations (flow.h, conntrack's table) --- */
+
+static const struct {
+	uint8_t flags;
+	const char *name;
+} bad_flags[] = {
+    {AG_TCPF_SYN | AG_TCPF_FIN, "SYN+FIN"},
+    {AG_TCPF_SYN | AG_TCPF_RST, "SYN+RST"},
+    {0, "no flags (NULL)"},
+    {AG_TCPF_FIN, "FIN without ACK"},
+    {AG_TCPF_FIN | AG_TCPF_PSH | AG_TCPF_URG, "Xmas (FIN+PSH+URG)"},
+    {AG_TCPF_SYN | AG_TCPF_FIN | AG_TCPF_ACK | AG_TCPF_PSH, "SYN+FIN+ACK+PSH"},
+    {AG_TCPF_RST | AG_TCPF_FIN | AG_TCPF_ACK, "RST+FIN+ACK"},
+    {AG_TCPF_SYN | AG_TCPF_RST | AG_TCPF_ACK, "SYN+RST+ACK"},
+};
+
+#define AG_T9_NBAD (sizeof(bad_flags) / sizeof(bad_flags[0]))
+
+static void test_tcp_bad_flags(void)
+{
+	struct ag_pkt_spec est = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45120, AG_TN_VIP, 80);
+	struct ag_pkt_spec half = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45121, AG_TN_VIP, 80);
+	struct ag_flow_key ke = key_of(&est), kh = key_of(&half);
+	struct ag_pkt_spec s, rep;
+	struct ag_flow fe, fh;
+	char d[160];
+	size_t i;
+
+	fe = establish("bad flags: established flow", &est, AG_TE_L_TCP80, 80);
+	fh = new_flow("bad flags: half-open flow", &half, AG_TE_L_TCP80, 80, XDP_REDIRECT, AG_FWD);
+	rep = backend_pkt(IPPROTO_TCP, ntohl(fe.backend_addr.v4), ntohs(fe.backend_port),
+			  ntohl(fe.nat_addr.v4), ntohs(fe.nat_port));
+	rep.ttl = 63;
+	for (i = 0; i < AG_T9_NBAD; i++) {
+		s = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, (uint16_t)(45100 + i), AG_TN_VIP, 80);
+		s.tcp_flags = bad_flags[i].flags;
+		snprintf(d, sizeof(d),
+			 "bad flags: %s, new tuple to a listener -> drop tcp_bad_flags",
+			 bad_flags[i].name);
+		creates_nothing(d, env.tn.ifindex_c, &s, XDP_DROP, AG_R_DROP_TCP_FLAGS);
+		s.daddr = AG_TN_OTHER;
+		snprintf(d, sizeof(d), "bad flags: %s, not to a VIP -> the kernel's (no_listener)",
+			 bad_flags[i].name);
+		creates_nothing(d, env.tn.ifindex_c, &s, XDP_PASS, AG_R_PASS_NO_LISTENER);
+		s.daddr = AG_TN_VIP;
+		s.dport = 81;
+		snprintf(d, sizeof(d), "bad flags: %s, VIP port without listener -> no_listener",
+			 bad_flags[i].name);
+		creates_nothing(d, env.tn.ifindex_c, &s, XDP_PASS, AG_R_PASS_NO_LISTENER);
+
+		s = segment(&est, bad_flags[i].flags);
+		snprintf(d, sizeof(d), "bad flags: %s on an established flow -> dropped, untouched",
+			 bad_flags[i].name);
+		unchanged(d, env.tn.ifindex_c, &s, XDP_DROP, AG_R_DROP_TCP_FLAGS, &ke);
+		s = segment(&half, bad_flags[i].flags);
+		snprintf(d, sizeof(d), "bad flags: %s on a half-open flow -> dropped, untouched",
+			 bad_flags[i].name);
+		unchanged(d, env.tn.ifindex_c, &s, XDP_DROP, AG_R_DROP_TCP_FLAGS, &kh);
+		s = rep;
+		s.tcp_flags = bad_flags[i].flags;
+		snprintf(d, sizeof(d), "bad flags: %s from the backend -> dropped, untouched",
+			 bad_flags[i].name);
+		unchanged(d, env.tn.ifindex_b, &s, XDP_DROP, AG_R_DROP_TCP_FLAGS, &ke);
+	}
+	check_tcp("bad flags: the established flow kept its state", &ke,
+		  AG_TCP_SYN_C | AG_TCP_SYNACK_B | AG_TCP_EST);
+	check_tcp("bad flags: the half-open flow kept its state", &kh, AG_TCP_SYN_C);
+
+	/* PSH, ECE and CWR are not judged: an ECN setup SYN is a SYN. */
+	s = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45122, AG_TN_VIP, 80);
+	s.tcp_flags = AG_TCPF_SYN | AG_T9_TCPF_ECE | AG_T9_TCPF_CWR;
+	new_flow("valid flags: SYN+ECE+CWR (ECN setup) -> a new flow", &s, AG_TE_L_TCP80, 80,
+		 XDP_REDIRECT, AG_FWD);
+	s = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45123, AG_TN_VIP, 80);
+	s.tcp_flags = AG_TCPF_SYN | AG_TCPF_URG;
+	new_flow("valid flags: SYN+URG -> a new flow", &s, AG_TE_L_TCP80, 80, XDP_REDIRECT, AG_FWD);
+	s = segment(&est, AG_TCPF_ACK | AG_TCPF_URG | AG_TCPF_PSH);
+	flow_packet("valid flags: ACK+URG+PSH on the established flow -> forwarded", &s, &fe);
+	s = segment(&est, AG_TCPF_ACK | AG_T9_TCPF_ECE);
+	flow_packet("valid flags: ACK+ECE on the established flow -> forwarded", &s, &fe);
+	s = segment(&half, AG_TCPF_FIN | AG_TCPF_ACK | AG_TCPF_URG | AG_TCPF_PSH);
+	flow_packet("valid flags: FIN+ACK+URG+PSH on the half-open flow -> forwarded", &s, &fh);
+	check_tcp("valid flags: FIN+ACK+URG adds FIN_C", &kh, AG_TCP_SYN_C | AG_TCP_FIN_C);
+	pairs_agree("bad flags: every flow and reverse entry agree", false);
+}
+
+/* --- segments that are not a SYN and belong to no flow: nothing created --- */
+
+static void test_tcp_no_flow(void)
+{
+	static const struct {
+		uint8_t flags;
+		int paylen;
+		const char *name;
+	} segs[] = {
+	    {AG_TCPF_ACK, 0, "ACK"},
+	    {AG_TCPF_ACK | AG_TCPF_PSH, 20, "ACK+PSH with data"},
+	    {AG_TCPF_RST, 0, "RST"},
+	    {AG_TCPF_RST | AG_TCPF_ACK, 0, "RST+ACK"},
+	    {AG_TCPF_FIN | AG_TCPF_ACK, 0, "FIN+ACK"},
+	    {AG_TCPF_SYN | AG_TCPF_ACK, 0, "SYN+ACK from a client"},
+	    {AG_TCPF_ACK | AG_TCPF_URG, 0, "ACK+URG"},
+	};
+	struct ag_pkt_spec s;
+	char d[160];
+	size_t i;
+
+	for (i = 0; i < sizeof(segs) / sizeof(segs[0]); i++) {
+		s = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, (uint16_t)(45200 + i), AG_TN_VIP, 80);
+		s.tcp_flags = segs[i].flags;
+		s.ack = 0x31323334;
+		s.payload = http_get;
+		s.paylen = segs[i].paylen;
+		snprintf(d, sizeof(d), "no flow: unknown %s to a listener -> drop tcp_no_flow",
+			 segs[i].name);
+		creates_nothing(d, env.tn.ifindex_c, &s, XDP_DROP, AG_R_DROP_TCP_NO_FLOW);
+		s.daddr = AG_TN_OTHER;
+		snprintf(d, sizeof(d), "no flow: %s not to a VIP -> the kernel's (no_listener)",
+			 segs[i].name);
+		creates_nothing(d, env.tn.ifindex_c, &s, XDP_PASS, AG_R_PASS_NO_LISTENER);
+	}
+	/* The same from a source behind the gateway, to another TCP listener. */
+	s = client_pkt(IPPROTO_TCP, AG_T9_CLIENT(40), 45210, AG_TN_VIP, 8000);
+	s.tcp_flags = AG_TCPF_ACK;
+	creates_nothing("no flow: unknown ACK to listener 8000 -> drop tcp_no_flow",
+			env.tn.ifindex_c, &s, XDP_DROP, AG_R_DROP_TCP_NO_FLOW);
+	/* Without flow, not a SYN: nothing about the listener's state is asked for. */
+	s.dport = 8003;
+	creates_nothing("no flow: unknown ACK to an inactive listener -> drop tcp_no_flow",
+			env.tn.ifindex_c, &s, XDP_DROP, AG_R_DROP_TCP_NO_FLOW);
+	pairs_agree("no flow: every flow and reverse entry agree", false);
+}
+
 static const struct {
 	const char *name;
 	CU_TestFunc fn;
@@ -2446,6 +2617,8 @@ static const struct {
     {"tcp closes, either side first, rst", test_tcp_closes},
     {"tcp timeouts: half-open, established", test_tcp_timeouts},
     {"timeouts: closed tcp, udp", test_closed_timeouts},
+    {"tcp invalid flags", test_tcp_bad_flags},
+    {"tcp segments without a flow", test_tcp_no_flow},
 };
 
 int main(void)
