@@ -2583,6 +2583,301 @@ static void test_tcp_no_flow(void)
 	pairs_agree("no flow: every flow and reverse entry agree", false);
 }
 
+/* --- SYN authentication (flow.h, rst.h): budget, challenge, proof, allowlist --- */
+
+/* CPU 0's ag_cpu entry: every packet runs there (main), so it is the one the program uses. */
+static struct ag_cpu_state cpu0_get(void)
+{
+	struct ag_cpu_state v[env.ncpus];
+	uint32_t zero = 0;
+
+	memset(v, 0, sizeof(v));
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(env.skel->maps.ag_cpu), &zero, v), "read ag_cpu");
+	return v[0];
+}
+
+static void cpu0_put(const struct ag_cpu_state *st)
+{
+	struct ag_cpu_state v[env.ncpus];
+	int fd = bpf_map__fd(env.skel->maps.ag_cpu);
+	uint32_t zero = 0;
+
+	memset(v, 0, sizeof(v));
+	CHECK(!bpf_map_lookup_elem(fd, &zero, v), "read ag_cpu");
+	v[0] = *st;
+	CHECK(!bpf_map_update_elem(fd, &zero, v, BPF_ANY), "write ag_cpu");
+}
+
+/* Set CPU 0's SYN (or UDP) bucket: tokens_milli counted up to stamp_ns (0: never used). */
+static void bucket_set(bool udp, uint64_t stamp_ns, uint64_t tokens_milli)
+{
+	struct ag_cpu_state st = cpu0_get();
+	struct ag_bucket *b = udp ? &st.udp : &st.syn;
+
+	b->stamp_ns = stamp_ns;
+	b->tokens_milli = tokens_milli;
+	cpu0_put(&st);
+}
+
+static bool syn_verified(uint32_t client, uint64_t *stamp)
+{
+	union ag_addr a;
+
+	memset(&a, 0, sizeof(a));
+	a.v4 = htonl(client);
+	return !bpf_map_lookup_elem(bpf_map__fd(env.skel->maps.ag_syn_auth), &a, stamp);
+}
+
+static void syn_verified_at(uint32_t client, uint64_t stamp)
+{
+	union ag_addr a;
+
+	memset(&a, 0, sizeof(a));
+	a.v4 = htonl(client);
+	CHECK(!bpf_map_update_elem(bpf_map__fd(env.skel->maps.ag_syn_auth), &a, &stamp, BPF_ANY),
+	      "stamp a verified source");
+}
+
+/*
+ * Keep a cookie fixture within one 2^32 ns cookie window: when the window
+ * ends in less than 100 ms, wait for the next one.
+ */
+static void cookie_window_settle(void)
+{
+	const uint64_t w = 1ULL << AG_SYN_COOKIE_SHIFT;
+	uint64_t left = w - (mono_ns() & (w - 1));
+
+	if (left < 100 * AG_T9_MS)
+		usleep((useconds_t)(left / 1000 + 1000));
+}
+
+/*
+ * The challenge that answers SYN in (rst.h), built from scratch: a SYN-ACK
+ * from the VIP back to the client, MACs swapped, tags kept, TTL 64, DF, id
+ * 0, no options or payload, window 1024, ACK the cookie made never
+ * acceptable, SEQ the cookie xor 0x5ca1ab1e (the challenge's own number).
+ */
+static struct ag_pkt_spec challenge_of(const struct ag_pkt_spec *in, uint32_t cookie)
+{
+	struct ag_pkt_spec w = rst_of(in);
+
+	w.tcp_flags = AG_TCPF_SYN | AG_TCPF_ACK;
+	w.seq = cookie ^ 0x5ca1ab1eu;
+	w.ack = ag_syn__challenge_ack(cookie, in->seq);
+	w.window = 1024;
+	return w;
+}
+
+/* A SYN past the budget from an unverified source: answered, nothing created. Returns its ACK. */
+static uint32_t challenge(const char *desc, const struct ag_pkt_spec *syn)
+{
+	unsigned int failures = CU_get_number_of_failures();
+	unsigned int flows = map_count(fd_flows()), revs = map_count(fd_rev());
+	struct ag_traffic_stats l0, l1;
+	struct ag_flow_key k = key_of(syn);
+	struct ag_pkt_spec w;
+	struct fixture fx;
+	struct result r;
+	uint32_t cookie;
+	struct ag_flow f;
+
+	cookie_window_settle();
+	cookie = ag_syn__cookie(&k, env.settings.syn_auth_secret, mono_ns());
+	w = challenge_of(syn, cookie);
+	fixture_in(&fx, desc, env.tn.ifindex_c, syn, XDP_TX, AG_R_TX_SYN_CHALLENGE);
+	fixture_want(&fx, &w);
+	l0 = tstats(false, AG_TE_L_TCP80);
+	fixture_exec(&fx, &r);
+	l1 = tstats(false, AG_TE_L_TCP80);
+	check_tstats_delta(desc, "listener", &l0, &l1, 0, 0, 0, 0, 0);
+	CHECK(!flow_get(&k, &f), "%s: a flow was created", desc);
+	CHECK(map_count(fd_flows()) == flows && map_count(fd_rev()) == revs,
+	      "%s: tables changed: %u -> %u flows, %u -> %u reverse entries", desc, flows,
+	      map_count(fd_flows()), revs, map_count(fd_rev()));
+	CHECK(r.out_len == ag_pkt__l3_off(syn) + 40 &&
+		  ag_pkt__csums_ok(r.out, r.out_len, ag_pkt__l3_off(syn)),
+	      "%s: the challenge (%d bytes) is not 40 bytes of IPv4 + TCP with valid checksums",
+	      desc, r.out_len);
+	CHECK(w.ack != syn->seq + 1 && (w.ack & ~1u) == (cookie & ~1u),
+	      "%s: the challenge ACK %08x is acceptable or not the cookie %08x", desc, w.ack,
+	      cookie);
+	fixture_check(&fx, &r, failures);
+	return w.ack;
+}
+
+/* The client's answer to a SYN-ACK it finds unacceptable (RFC 9293): <SEQ=SEG.ACK><CTL=RST>. */
+static struct ag_pkt_spec rst_seq(const struct ag_pkt_spec *syn, uint32_t seq)
+{
+	struct ag_pkt_spec s = segment(syn, AG_TCPF_RST);
+
+	s.seq = seq;
+	s.ack = 0;
+	s.tcp_opts = NULL;
+	s.tcp_optlen = 0;
+	s.window_set = true;
+	s.window = 0;
+	return s;
+}
+
+/* A RST that proves its source: dropped, counted, the address verified from now. */
+static void auth_passed(const char *desc, const struct ag_pkt_spec *rst)
+{
+	uint64_t t0 = mono_ns(), t1, stamp = 0;
+
+	creates_nothing(desc, env.tn.ifindex_c, rst, XDP_DROP, AG_R_SYN_AUTH_PASSED);
+	t1 = mono_ns();
+	CHECK(syn_verified(rst->saddr, &stamp) && stamp >= t0 && stamp <= t1,
+	      "%s: source not verified (stamp %llu, want %llu..%llu)", desc,
+	      (unsigned long long)stamp, (unsigned long long)t0, (unsigned long long)t1);
+}
+
+/* A RST that proves nothing: dropped as a segment of no flow, the source not verified. */
+static void auth_failed(const char *desc, const struct ag_pkt_spec *rst)
+{
+	uint64_t stamp;
+
+	creates_nothing(desc, env.tn.ifindex_c, rst, XDP_DROP, AG_R_DROP_TCP_NO_FLOW);
+	CHECK(!syn_verified(rst->saddr, &stamp), "%s: the source was verified", desc);
+}
+
+/*
+ * The cookie window rule on the user-space build, at shifted clocks: the
+ * program's clock cannot be moved, and its windows last 4.3 s.
+ */
+static void cookie_windows(const struct ag_flow_key *k)
+{
+	const uint64_t w = 1ULL << AG_SYN_COOKIE_SHIFT, secret = env.settings.syn_auth_secret;
+	uint64_t t = mono_ns();
+	uint32_t c = ag_syn__cookie(k, secret, t);
+
+	rule_fixture(ag_syn__cookie_ok(k, secret, t, c), "cookie: accepted in its own window");
+	rule_fixture(ag_syn__cookie_ok(k, secret, t + w, c), "cookie: accepted in the next window");
+	rule_fixture(!ag_syn__cookie_ok(k, secret, t + 2 * w, c),
+		     "cookie: refused two windows later");
+	rule_fixture(!ag_syn__cookie_ok(k, secret ^ 1, t, c),
+		     "cookie: refused under another secret");
+	rule_fixture(ag_syn__cookie_ok(k, secret, t, ag_syn__challenge_ack(c, 0x01020304)),
+		     "cookie: the challenge's ACK (low bit chosen) is accepted back");
+}
+
+static const uint8_t ip_ra[4] = {0x94, 0x04, 0x00, 0x00}; /* router alert */
+
+static void test_syn_auth(void)
+{
+	struct ag_pkt_spec a = client_pkt(IPPROTO_TCP, AG_T9_CLIENT(0), 45300, AG_TN_VIP, 80);
+	struct ag_pkt_spec b = client_pkt(IPPROTO_TCP, AG_T9_CLIENT(1), 45301, AG_TN_VIP, 80);
+	struct ag_pkt_spec s;
+	struct ag_flow_key kb = key_of(&b), k;
+	const uint64_t w = 1ULL << AG_SYN_COOKIE_SHIFT, secret = env.settings.syn_auth_secret;
+	uint32_t ack;
+
+	env.settings.syn_cpu_rate = 1;
+	settings_write("syn_cpu_rate 1");
+	/* Never used: the next SYN finds one second's worth, one new flow. */
+	bucket_set(false, 0, 0);
+	new_flow("syn auth: 1/s, the first SYN takes the second's token -> flow", &a, AG_TE_L_TCP80,
+		 80, XDP_REDIRECT, AG_FWD);
+	b.tcp_opts = tcp_ts_opts;
+	b.tcp_optlen = sizeof(tcp_ts_opts);
+	b.seq = 0x7ffffffe;
+	ack = challenge("syn auth: budget spent, unverified source -> challenge SYN-ACK (XDP_TX)",
+			&b);
+	CHECK(cpu0_get().syn.tokens_milli < 1000, "syn auth: the budget is not spent");
+	b.tcp_opts = NULL;
+	b.tcp_optlen = 0;
+	b.seq = 0xffffffff; /* seq + 1 wraps: the ACK still differs from it */
+	challenge("syn auth: a retransmitted SYN (seq 0xffffffff) -> challenged again", &b);
+	s = b;
+	s.sport = 45308;
+	s.nvlan = 1;
+	s.vlan_tci[0] = 0x2064;
+	s.opts = ip_ra;
+	s.optlen = sizeof(ip_ra);
+	s.tos = 0x28;
+	s.payload = http_get;
+	s.paylen = 20;
+	challenge("syn auth: 802.1Q SYN with IP options and data -> 54+4-byte challenge, tag kept",
+		  &s);
+
+	s = rst_seq(&b, ack ^ 2);
+	auth_failed("syn auth: RST with a wrong seq -> drop tcp_no_flow, not verified", &s);
+	s = rst_seq(&b, ag_syn__cookie(&kb, secret, mono_ns() - 2 * w));
+	auth_failed("syn auth: RST with a cookie of two windows ago -> drop tcp_no_flow", &s);
+	k = kb;
+	k.sport = htons(45302);
+	s = rst_seq(&b, ag_syn__cookie(&k, secret, mono_ns()));
+	auth_failed("syn auth: RST with another tuple's cookie -> drop tcp_no_flow", &s);
+	s = rst_seq(&b, ack);
+	s.tcp_flags = AG_TCPF_RST | AG_TCPF_ACK;
+	auth_failed("syn auth: RST+ACK is not the answer (SYN-SENT sends RST) -> tcp_no_flow", &s);
+	cookie_window_settle();
+	s = rst_seq(&b, ack);
+	auth_passed("syn auth: RST with seq = the challenge's ACK -> verified, dropped", &s);
+
+	new_flow("syn auth: the verified source's next SYN -> flow, budget still spent", &b,
+		 AG_TE_L_TCP80, 80, XDP_REDIRECT, AG_FWD);
+	CHECK(cpu0_get().syn.tokens_milli < 1000, "syn auth: the budget refilled meanwhile");
+	s = b;
+	s.sport = 45303;
+	new_flow("syn auth: another connection of the verified address -> flow", &s, AG_TE_L_TCP80,
+		 80, XDP_REDIRECT, AG_FWD);
+
+	/* The program accepts the window before the current one (what 4.3 s windows allow). */
+	s = client_pkt(IPPROTO_TCP, AG_T9_CLIENT(2), 45304, AG_TN_VIP, 80);
+	k = key_of(&s);
+	cookie_window_settle();
+	s = rst_seq(&s, ag_syn__cookie(&k, secret, mono_ns() - w));
+	auth_passed("syn auth: RST with the cookie of the window before -> verified", &s);
+	cookie_windows(&kb);
+	settings_restore();
+	pairs_agree("syn auth: every flow and reverse entry agree", false);
+}
+
+/* How long a source stays verified, the budget's refill, and no budget at all. */
+static void test_syn_auth_life(void)
+{
+	const uint64_t secret = env.settings.syn_auth_secret;
+	struct ag_pkt_spec s;
+	struct ag_flow_key k;
+	uint32_t i;
+
+	env.settings.syn_cpu_rate = 1;
+	env.settings.syn_auth_ttl_ns = AG_TE_SHORT_IDLE_NS;
+	settings_write("syn_cpu_rate 1, short syn_auth_ttl");
+	bucket_set(false, mono_ns(), 0); /* spent just now */
+	syn_verified_at(AG_T9_CLIENT(5), mono_ns() - AG_T9_QUIET_NS);
+	s = client_pkt(IPPROTO_TCP, AG_T9_CLIENT(5), 45320, AG_TN_VIP, 80);
+	new_flow("syn auth: verified 3 s ago, within syn_auth_ttl -> flow", &s, AG_TE_L_TCP80, 80,
+		 XDP_REDIRECT, AG_FWD);
+	syn_verified_at(AG_T9_CLIENT(5), mono_ns() - AG_TE_AGED_NS);
+	s.sport = 45321;
+	challenge("syn auth: verified longer ago than syn_auth_ttl -> challenged again", &s);
+
+	/* A second later the budget has one new flow again. */
+	bucket_set(false, mono_ns() - 1000 * AG_T9_MS, 0);
+	s = client_pkt(IPPROTO_TCP, AG_T9_CLIENT(3), 45322, AG_TN_VIP, 80);
+	new_flow("syn auth: budget refilled after 1 s -> an unverified SYN gets a flow", &s,
+		 AG_TE_L_TCP80, 80, XDP_REDIRECT, AG_FWD);
+	s.sport = 45323;
+	challenge("syn auth: and the next one is challenged", &s);
+
+	/* syn_cpu_rate 0: no budget, nobody challenged, and a RST proves nothing. */
+	env.settings.syn_cpu_rate = 0;
+	settings_write("syn_cpu_rate 0");
+	for (i = 0; i < 3; i++) {
+		s = client_pkt(IPPROTO_TCP, AG_T9_CLIENT(4), (uint16_t)(45310 + i), AG_TN_VIP, 80);
+		new_flow("syn auth off: every unverified SYN -> flow", &s, AG_TE_L_TCP80, 80,
+			 XDP_REDIRECT, AG_FWD);
+	}
+	s = client_pkt(IPPROTO_TCP, AG_T9_CLIENT(4), 45313, AG_TN_VIP, 80);
+	k = key_of(&s);
+	cookie_window_settle();
+	s = rst_seq(&s, ag_syn__cookie(&k, secret, mono_ns()));
+	auth_failed("syn auth off: a RST with a valid cookie -> drop tcp_no_flow", &s);
+	settings_restore();
+	pairs_agree("syn auth life: every flow and reverse entry agree", false);
+}
+
 static const struct {
 	const char *name;
 	CU_TestFunc fn;
@@ -2619,6 +2914,8 @@ static const struct {
     {"timeouts: closed tcp, udp", test_closed_timeouts},
     {"tcp invalid flags", test_tcp_bad_flags},
     {"tcp segments without a flow", test_tcp_no_flow},
+    {"syn authentication", test_syn_auth},
+    {"syn authentication: ttl, refill, off", test_syn_auth_life},
 };
 
 int main(void)
