@@ -2878,6 +2878,113 @@ static void test_syn_auth_life(void)
 	pairs_agree("syn auth life: every flow and reverse entry agree", false);
 }
 
+/* --- the UDP new-flow budget --- */
+
+static void test_udp_budget(void)
+{
+	struct ag_pkt_spec a = client_pkt(IPPROTO_UDP, AG_TN_CLIENT, 45400, AG_TN_VIP, 5000);
+	struct ag_pkt_spec b = client_pkt(IPPROTO_UDP, AG_TN_CLIENT, 45401, AG_TN_VIP, 5000);
+	struct ag_pkt_spec c = client_pkt(IPPROTO_UDP, AG_TN_CLIENT, 45402, AG_TN_VIP, 5000);
+	struct ag_pkt_spec t = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45403, AG_TN_VIP, 80);
+	struct ag_flow_key ka = key_of(&a);
+	uint32_t h = ag_hash__select(&ka, AG_AFFINITY_NONE, AG_TE_SEED) % AG_TE_RING, other;
+	struct ag_flow fa, fc;
+
+	a.payload = b.payload = c.payload = udp_hello;
+	a.paylen = b.paylen = c.paylen = 7;
+	fc = new_flow("udp budget: a flow from before the budget", &c, AG_TE_L_UDP5000, 5000,
+		      XDP_REDIRECT, AG_FWD);
+	env.settings.udp_cpu_rate = 1;
+	settings_write("udp_cpu_rate 1");
+	bucket_set(true, 0, 0);
+	fa = new_flow("udp budget 1/s: the first new flow takes the token", &a, AG_TE_L_UDP5000,
+		      5000, XDP_REDIRECT, AG_FWD);
+	creates_nothing("udp budget: a second new flow within the second -> drop udp_budget",
+			env.tn.ifindex_c, &b, XDP_DROP, AG_R_DROP_UDP_BUDGET);
+	flow_packet("udp budget spent: the admitted flow goes on", &a, &fa);
+	reply_packet("udp budget spent: its replies go on", &a, &fa, env.tn.mac_client, 4, false);
+	flow_packet("udp budget spent: a flow from before goes on", &c, &fc);
+	new_flow("udp budget spent: a TCP SYN is not held to it", &t, AG_TE_L_TCP80, 80,
+		 XDP_REDIRECT, AG_FWD);
+
+	/* A flow moved off a DOWN backend is not a new flow. */
+	other = other_backend(fa.backend_id);
+	backend_state(fa.backend_id, AG_BACKEND_DOWN);
+	ag_xdp_env__set_table_entry(&env, AG_TE_L_UDP5000, h, other);
+	resteer_packet("udp budget spent: a re-steer is not held to it", &a, &fa, other, true);
+	backend_state(fa.backend_id, AG_BACKEND_UP);
+	ag_xdp_env__set_table_entry(&env, AG_TE_L_UDP5000, h, fa.backend_id);
+
+	bucket_set(true, mono_ns() - 1000 * AG_T9_MS, 0);
+	new_flow("udp budget: refilled after 1 s -> the refused flow gets in", &b, AG_TE_L_UDP5000,
+		 5000, XDP_REDIRECT, AG_FWD);
+	settings_restore();
+	pairs_agree("udp budget: every flow and reverse entry agree", false);
+}
+
+/* --- a DOWN backend: overloaded (still replying) or dead (flowlife.h) --- */
+
+static void test_backend_alive(void)
+{
+	struct ag_pkt_spec in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45500, AG_TN_VIP, 80);
+	struct ag_pkt_spec data = segment(&in, AG_TCPF_ACK | AG_TCPF_PSH), u;
+	struct ag_flow_key k = key_of(&in);
+	uint32_t h, other;
+	struct ag_flow f;
+
+	data.payload = http_get;
+	data.paylen = 18;
+	data.ack = 0x0a0b0c0e;
+	env.settings.backend_alive_ns = 1000 * AG_T9_MS;
+	settings_write("backend_alive 1 s");
+
+	f = establish("alive: TCP", &in, AG_TE_L_TCP80, 80);
+	backend_state(f.backend_id, AG_BACKEND_DOWN);
+	age_pair(&k, 0, 0);
+	flow_packet_as("backend DOWN, replies just now (alive 1 s) -> forwarded, kept", &data, &f,
+		       AG_R_KEPT_BACKEND_REPLYING);
+	check_pair("alive: kept", &k);
+	reply_segment("backend DOWN but replying: its data still reaches the client", &in, &f,
+		      env.tn.mac_client, 9, false, AG_TCPF_ACK | AG_TCPF_PSH);
+	age_pair(&k, 0, 2000 * AG_T9_MS);
+	rst_packet("backend DOWN, replies 2 s old (alive 1 s) -> RST, pair gone", &data, &f);
+	backend_state(f.backend_id, AG_BACKEND_UP);
+
+	u = client_pkt(IPPROTO_UDP, AG_TN_CLIENT, 45501, AG_TN_VIP, 5000);
+	u.payload = udp_hello;
+	u.paylen = 8;
+	k = key_of(&u);
+	h = ag_hash__select(&k, AG_AFFINITY_NONE, AG_TE_SEED) % AG_TE_RING;
+	f = new_flow("alive: UDP", &u, AG_TE_L_UDP5000, 5000, XDP_REDIRECT, AG_FWD);
+	reply_packet("alive: UDP reply", &u, &f, env.tn.mac_client, 5, false);
+	other = other_backend(f.backend_id);
+	backend_state(f.backend_id, AG_BACKEND_DOWN);
+	ag_xdp_env__set_table_entry(&env, AG_TE_L_UDP5000, h, other);
+	age_pair(&k, 0, 0);
+	flow_packet_as("UDP, backend DOWN, replies just now -> forwarded, not moved, kept", &u, &f,
+		       AG_R_KEPT_BACKEND_REPLYING);
+	age_pair(&k, 0, 2000 * AG_T9_MS);
+	resteer_packet("UDP, backend DOWN, replies 2 s old -> re-steered", &u, &f, other, true);
+	check_pair("alive: re-steered", &k);
+	backend_state(f.backend_id, AG_BACKEND_UP);
+	ag_xdp_env__set_table_entry(&env, AG_TE_L_UDP5000, h, f.backend_id);
+
+	/*
+	 * No reply ever: the backend is not "still replying" for this flow. The
+	 * issue: "a backend that is really gone (no replies either) still gets
+	 * today's fast RST".
+	 */
+	in = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45502, AG_TN_VIP, 80);
+	k = key_of(&in);
+	f = new_flow("alive: SYN the backend never answers", &in, AG_TE_L_TCP80, 80, XDP_REDIRECT,
+		     AG_FWD);
+	backend_state(f.backend_id, AG_BACKEND_DOWN);
+	rst_packet("backend DOWN, no reply ever, flow 0 s old -> RST (no replies either)", &in, &f);
+	backend_state(f.backend_id, AG_BACKEND_UP);
+	settings_restore();
+	pairs_agree("backend alive: every flow and reverse entry agree", false);
+}
+
 static const struct {
 	const char *name;
 	CU_TestFunc fn;
@@ -2916,6 +3023,8 @@ static const struct {
     {"tcp segments without a flow", test_tcp_no_flow},
     {"syn authentication", test_syn_auth},
     {"syn authentication: ttl, refill, off", test_syn_auth_life},
+    {"udp new-flow budget", test_udp_budget},
+    {"backend down: overloaded or dead", test_backend_alive},
 };
 
 int main(void)
