@@ -2048,6 +2048,14 @@ static void settings_restore(void)
 	settings_write("restore");
 }
 
+/* Only NAT port `port` (host order) for new flows. */
+static void one_port(uint16_t port)
+{
+	env.settings.nat_port_min = port;
+	env.settings.nat_port_max = port;
+	settings_write("one NAT port");
+}
+
 /*
  * Stamp flow k as last seen flow_ago ns before now, and its reverse entry
  * rev_ago before now: relative to the clock, never small absolute stamps.
@@ -2985,6 +2993,410 @@ static void test_backend_alive(void)
 	pairs_agree("backend alive: every flow and reverse entry agree", false);
 }
 
+/* --- the NAT port cursor, and taking a held port over (natclaim.h) --- */
+
+static uint16_t port_after(uint16_t port)
+{
+	return port == AG_TE_NAT_PORT_MAX ? AG_TE_NAT_PORT_MIN : (uint16_t)(port + 1);
+}
+
+/* A reverse entry for B3:8080 -> NAT:port that no flow owns, stamped ago ns before now. */
+static struct ag_flow_key orphan_rev(uint16_t port, uint64_t ago)
+{
+	struct ag_flow_key rk;
+	struct ag_nat_rev r;
+
+	memset(&rk, 0, sizeof(rk));
+	rk.saddr.v4 = htonl(AG_IP4(10, 1, 1, 13));
+	rk.daddr.v4 = htonl(AG_TN_NAT);
+	rk.sport = htons(8080);
+	rk.dport = htons(port);
+	rk.proto = IPPROTO_TCP;
+	rk.family = AG_FAMILY_IPV4;
+	memset(&r, 0, sizeof(r));
+	r.last_seen_ns = mono_ns() - ago;
+	r.client_addr.v4 = htonl(AG_IP4(10, 0, 0, 79));
+	r.client_port = htons(4321);
+	r.vip.v4 = htonl(AG_TN_VIP);
+	r.vip_port = htons(8000);
+	r.backend_id = AG_TE_B3;
+	r.listener_id = AG_TE_L_TCP8000;
+	r.family = AG_FAMILY_IPV4;
+	CHECK(!bpf_map_update_elem(fd_rev(), &rk, &r, BPF_ANY), "write a reverse entry for port %u",
+	      port);
+	return rk;
+}
+
+/*
+ * A claim that finds every port it tries held (AG_NAT_PORT_RETRIES of
+ * them) is refused; the cursor goes on from the first port not tried, so
+ * that the walk stays in order (flow.h).
+ */
+static void cursor_after_exhausted(void)
+{
+	enum { RANGE = AG_NAT_PORT_RETRIES + 4 };
+	struct ag_flow_key held[RANGE];
+	struct ag_cpu_state st;
+	struct ag_pkt_spec s;
+	struct ag_nat_rev rv;
+	struct ag_flow fake;
+	uint16_t base = 0, p;
+	int i;
+
+	/* RANGE ports in a row that no earlier fixture holds towards B3:8080. */
+	memset(&fake, 0, sizeof(fake));
+	fake.backend_addr.v4 = htonl(AG_IP4(10, 1, 1, 13));
+	fake.backend_port = htons(8080);
+	fake.nat_addr.v4 = htonl(AG_TN_NAT);
+	for (p = 3000, i = 0; p < 4000 && i < RANGE; p++) {
+		struct ag_flow_key rk;
+
+		fake.nat_port = htons(p);
+		rk = reply_key(&fake, IPPROTO_TCP);
+		i = nat_rev_get(&rk, &rv) ? 0 : i + 1;
+		base = (uint16_t)(p + 1 - i);
+	}
+	CHECK(i == RANGE, "cursor: no %d free NAT ports in a row in 3000..3999", RANGE);
+	env.settings.nat_port_min = base;
+	env.settings.nat_port_max = (uint16_t)(base + RANGE - 1);
+	settings_write("a range of AG_NAT_PORT_RETRIES + 4 ports");
+	for (i = 0; i < RANGE; i++)
+		held[i] = orphan_rev((uint16_t)(base + i), 0);
+	st = cpu0_get();
+	st.nat_cursor = RANGE; /* offset 0: the walk starts at base */
+	cpu0_put(&st);
+	s = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45605, AG_TN_VIP, 8000);
+	creates_nothing("cursor: every port it tries is held -> drop nat_ports_exhausted",
+			env.tn.ifindex_c, &s, XDP_DROP, AG_R_DROP_NAT_PORTS);
+	st = cpu0_get();
+	p = ag_nat__port_at(st.nat_cursor, 0, base, (uint16_t)(base + RANGE - 1));
+	printf("\n  cursor: after an exhausted claim over ports %u..%u the next starts at %u\n",
+	       base, base + AG_NAT_PORT_RETRIES - 1, p);
+	rule_fixture(
+	    p == base + AG_NAT_PORT_RETRIES,
+	    "cursor: after an exhausted claim, the next starts at the first port not tried");
+	for (i = 0; i < RANGE; i++)
+		bpf_map_delete_elem(fd_rev(), &held[i]);
+	settings_restore();
+}
+
+static void test_nat_cursor(void)
+{
+	struct ag_flow_key rk;
+	struct ag_pkt_spec s;
+	struct ag_nat_rev rv;
+	uint16_t want;
+	struct ag_flow f;
+	char d[160];
+	int i;
+
+	/* Consecutive new flows take consecutive ports, from where the CPU's cursor stands. */
+	for (i = 0; i < 4; i++) {
+		s = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, (uint16_t)(45600 + i), AG_TN_VIP, 8000);
+		want = next_nat_port();
+		snprintf(d, sizeof(d), "cursor: new flow %d -> the cursor's port %u", i, want);
+		f = new_flow(d, &s, AG_TE_L_TCP8000, 8080, XDP_REDIRECT, AG_FWD);
+		CHECK(ntohs(f.nat_port) == want && next_nat_port() == port_after(want),
+		      "%s: got port %u, cursor now at %u", d, ntohs(f.nat_port), next_nat_port());
+	}
+	/* A held port is stepped over; the cursor goes on after the port taken. */
+	want = next_nat_port();
+	rk = orphan_rev(want, 0);
+	s = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45604, AG_TN_VIP, 8000);
+	f = new_flow("cursor: the cursor's port is held (just seen) -> the next one", &s,
+		     AG_TE_L_TCP8000, 8080, XDP_REDIRECT, AG_FWD);
+	CHECK(ntohs(f.nat_port) == port_after(want) &&
+		  next_nat_port() == port_after(port_after(want)),
+	      "cursor: got port %u (held %u), cursor at %u", ntohs(f.nat_port), want,
+	      next_nat_port());
+	CHECK(nat_rev_get(&rk, &rv) && rv.client_port == htons(4321),
+	      "cursor: the held port's entry was touched");
+	bpf_map_delete_elem(fd_rev(), &rk);
+	cursor_after_exhausted();
+	pairs_agree("nat cursor: every flow and reverse entry agree", false);
+}
+
+/* One NAT port: who may take it from its holder, and when (natclaim.h). */
+static void test_nat_takeover(void)
+{
+	struct ag_pkt_spec s, hs;
+	struct ag_flow_key k, kh, rk;
+	struct ag_nat_rev rv;
+	struct ag_flow f, h;
+	uint16_t port;
+
+	/* Held by a closed connection: free once the pair is quiet for 2 s. */
+	port = free_port_b3();
+	CHECK(port != 0, "cursor: no free NAT port in 2000..2999");
+	one_port(port);
+	hs = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45610, AG_TN_VIP, 8000);
+	kh = key_of(&hs);
+	h = establish("one port: the holder", &hs, AG_TE_L_TCP8000, 8080);
+	CHECK(ntohs(h.nat_port) == port, "one port: the holder got %u, want %u", ntohs(h.nat_port),
+	      port);
+	s = segment(&hs, AG_TCPF_RST);
+	flow_packet("one port: the holder's client resets", &s, &h);
+	s = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45611, AG_TN_VIP, 8000);
+	age_pair(&kh, AG_T9_RECENT_NS, AG_T9_RECENT_NS);
+	creates_nothing("one port: holder closed, seen 0.5 s ago -> drop nat_ports_exhausted",
+			env.tn.ifindex_c, &s, XDP_DROP, AG_R_DROP_NAT_PORTS);
+	age_pair(&kh, AG_T9_QUIET_NS, AG_T9_RECENT_NS);
+	creates_nothing("one port: closed, its replies 0.5 s ago -> drop nat_ports_exhausted",
+			env.tn.ifindex_c, &s, XDP_DROP, AG_R_DROP_NAT_PORTS);
+	age_pair(&kh, AG_T9_RECENT_NS, AG_T9_QUIET_NS);
+	creates_nothing("one port: closed, its client 0.5 s ago -> drop nat_ports_exhausted",
+			env.tn.ifindex_c, &s, XDP_DROP, AG_R_DROP_NAT_PORTS);
+	check_pair("one port: the holder survived the refusals", &kh);
+	age_pair(&kh, AG_T9_QUIET_NS, AG_T9_QUIET_NS);
+	f = new_flow("one port: closed and quiet for 3 s -> taken over", &s, AG_TE_L_TCP8000, 8080,
+		     XDP_REDIRECT, AG_R_NAT_TAKEOVER);
+	CHECK(ntohs(f.nat_port) == port, "one port: the new flow got %u, want %u",
+	      ntohs(f.nat_port), port);
+	check_gone("one port: the closed holder after the takeover", &kh, &h);
+	k = key_of(&s);
+	check_pair("one port: the new flow after the takeover", &k);
+	s = segment(&hs, AG_TCPF_ACK);
+	creates_nothing("one port: the old connection's late ACK -> drop tcp_no_flow",
+			env.tn.ifindex_c, &s, XDP_DROP, AG_R_DROP_TCP_NO_FLOW);
+
+	/* Held by a half-open flow: not closed, so only its expiry frees the port. */
+	hs = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45611, AG_TN_VIP, 8000);
+	kh = key_of(&hs);
+	h = f;
+	s = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45612, AG_TN_VIP, 8000);
+	age_pair(&kh, AG_T9_QUIET_NS, AG_T9_QUIET_NS);
+	creates_nothing("one port: half-open holder quiet 3 s (< tcp_syn_idle) -> exhausted",
+			env.tn.ifindex_c, &s, XDP_DROP, AG_R_DROP_NAT_PORTS);
+	age_pair(&kh, AG_TE_AGED_NS, AG_TE_AGED_NS);
+	f = new_flow("one port: half-open holder past tcp_syn_idle -> taken over", &s,
+		     AG_TE_L_TCP8000, 8080, XDP_REDIRECT, AG_R_NAT_TAKEOVER);
+	check_gone("one port: the expired holder after the takeover", &kh, &h);
+
+	/* Held by a reverse entry no flow owns (its flow gone): free when quiet for 2 s. */
+	hs = s;
+	kh = key_of(&hs);
+	CHECK(!bpf_map_delete_elem(fd_flows(), &kh), "one port: remove the holder's flow");
+	rk = reply_key(&f, IPPROTO_TCP);
+	s = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45613, AG_TN_VIP, 8000);
+	creates_nothing("one port: orphan reverse entry seen just now -> exhausted",
+			env.tn.ifindex_c, &s, XDP_DROP, AG_R_DROP_NAT_PORTS);
+	CHECK(nat_rev_get(&rk, &rv), "one port: the orphan entry is gone");
+	rv.last_seen_ns = mono_ns() - AG_T9_QUIET_NS;
+	CHECK(!bpf_map_update_elem(fd_rev(), &rk, &rv, BPF_EXIST), "age the orphan entry");
+	new_flow("one port: orphan reverse entry quiet 3 s -> taken over", &s, AG_TE_L_TCP8000,
+		 8080, XDP_REDIRECT, AG_R_NAT_TAKEOVER);
+	settings_restore();
+	pairs_agree("nat takeover: every flow and reverse entry agree", false);
+}
+
+/* --- a full flow table: established flows stay, new ones are refused and counted --- */
+
+static void check_counts(const char *desc, unsigned int flows, unsigned int revs)
+{
+	unsigned int nf = map_count(fd_flows()), nr = map_count(fd_rev());
+
+	CHECK(nf == flows && nr == revs, "%s: %u flows and %u reverse entries, want %u and %u",
+	      desc, nf, nr, flows, revs);
+}
+
+/*
+ * A UDP flow whose backend goes down while the table is full is moved, not
+ * refused: moving takes no room from anyone (one pair before, one after).
+ * Room for it is made by reclaiming the pair of closed TCP flow *t (in).
+ */
+static void full_table_resteer(const struct ag_pkt_spec *in, const struct ag_flow *t)
+{
+	struct ag_pkt_spec u = client_pkt(IPPROTO_UDP, AG_TN_CLIENT, 46200, AG_TN_VIP, 5000);
+	struct ag_pkt_spec s = segment(in, AG_TCPF_RST);
+	struct ag_flow_key k = key_of(in), ku = key_of(&u);
+	uint32_t h = ag_hash__select(&ku, AG_AFFINITY_NONE, AG_TE_SEED) % AG_TE_RING, other;
+	struct ag_flow fu;
+
+	flow_packet("full table: TCP flow 2's client resets", &s, t);
+	age_pair(&k, AG_TE_AGED_NS, AG_TE_AGED_NS);
+	s = segment(in, AG_TCPF_ACK);
+	creates_nothing("full table: flow 2's late ACK -> pair removed, drop tcp_no_flow",
+			env.tn.ifindex_c, &s, XDP_DROP, AG_R_DROP_TCP_NO_FLOW);
+	u.payload = udp_hello;
+	u.paylen = 5;
+	fu = new_flow("full table: a UDP flow takes the room", &u, AG_TE_L_UDP5000, 5000,
+		      XDP_REDIRECT, AG_FWD);
+	check_counts("full table: full again, with a UDP flow", AG_T9_SMALL_FLOWS,
+		     AG_T9_SMALL_FLOWS);
+	other = other_backend(fu.backend_id);
+	backend_state(fu.backend_id, AG_BACKEND_DOWN);
+	ag_xdp_env__set_table_entry(&env, AG_TE_L_UDP5000, h, other);
+	resteer_packet("full table: UDP flow's backend DOWN -> re-steered, not refused", &u, &fu,
+		       other, true);
+	check_counts("full table: a move takes no room", AG_T9_SMALL_FLOWS, AG_T9_SMALL_FLOWS);
+	backend_state(fu.backend_id, AG_BACKEND_UP);
+	ag_xdp_env__set_table_entry(&env, AG_TE_L_UDP5000, h, fu.backend_id);
+}
+
+/*
+ * In an env of AG_T9_SMALL_FLOWS flows (listener 8000, backend B3 only).
+ * The program reclaims an expired (or closed and quiet) pair only when a
+ * packet of it arrives, or when a NAT port claim lands on its port; a new
+ * flow that finds the table full is refused without looking for one: the
+ * sweeper that reclaims the rest is anygated's.
+ */
+/* The connections that fill the small table: client in[i], key k[i], flow f[i]. */
+struct full_table {
+	struct ag_pkt_spec in[AG_T9_SMALL_FLOWS];
+	struct ag_flow_key k[AG_T9_SMALL_FLOWS];
+	struct ag_flow f[AG_T9_SMALL_FLOWS];
+};
+
+/* Fill the table with established flows: a new flow is refused, every old one goes on. */
+static void full_table_fill(struct full_table *t)
+{
+	struct ag_flow_key rk;
+	struct ag_pkt_spec s, n;
+	struct ag_nat_rev rv;
+	char d[160];
+	int i;
+
+	for (i = 0; i < AG_T9_SMALL_FLOWS; i++) {
+		t->in[i] =
+		    client_pkt(IPPROTO_TCP, AG_TN_CLIENT, (uint16_t)(46000 + i), AG_TN_VIP, 8000);
+		t->k[i] = key_of(&t->in[i]);
+		snprintf(d, sizeof(d), "full table: established flow %d", i);
+		t->f[i] = establish(d, &t->in[i], AG_TE_L_TCP8000, 8080);
+	}
+	check_counts("full table: filled", AG_T9_SMALL_FLOWS, AG_T9_SMALL_FLOWS);
+	n = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 46100, AG_TN_VIP, 8000);
+	creates_nothing("full table: a new SYN -> drop flow_table_full", env.tn.ifindex_c, &n,
+			XDP_DROP, AG_R_DROP_FLOW_FULL);
+	n.tcp_flags = AG_TCPF_SYN | AG_TCPF_FIN;
+	creates_nothing("full table: a new SYN+FIN -> drop tcp_bad_flags first", env.tn.ifindex_c,
+			&n, XDP_DROP, AG_R_DROP_TCP_FLAGS);
+	for (i = 0; i < AG_T9_SMALL_FLOWS; i++) {
+		s = segment(&t->in[i], AG_TCPF_ACK | AG_TCPF_PSH);
+		s.payload = http_get;
+		s.paylen = 12;
+		snprintf(d, sizeof(d), "full table: established flow %d still forwards", i);
+		flow_packet(d, &s, &t->f[i]);
+	}
+
+	/* The flow entry cannot be written after the port was claimed: the claim is undone. */
+	rk = reply_key(&t->f[7], IPPROTO_TCP);
+	CHECK(nat_rev_get(&rk, &rv) && !bpf_map_delete_elem(fd_rev(), &rk),
+	      "full table: take flow 7's reverse entry away");
+	n = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 46101, AG_TN_VIP, 8000);
+	creates_nothing("full table: NAT port claimed, flow table full -> claim undone, refused",
+			env.tn.ifindex_c, &n, XDP_DROP, AG_R_DROP_FLOW_FULL);
+	check_counts("full table: the claimed port was given back", AG_T9_SMALL_FLOWS,
+		     AG_T9_SMALL_FLOWS - 1);
+	CHECK(!bpf_map_update_elem(fd_rev(), &rk, &rv, BPF_NOEXIST),
+	      "full table: give flow 7 its reverse entry back");
+}
+
+/*
+ * Flow i of t is replaced by the flow of client n: the new one's key and
+ * flow take its place.
+ */
+static void full_table_replace(struct full_table *t, int i, const struct ag_pkt_spec *n,
+			       const struct ag_flow *f)
+{
+	t->in[i] = *n;
+	t->k[i] = key_of(n);
+	t->f[i] = *f;
+}
+
+/* Closed and half-open pairs past their time: what reclaims them, and what does not. */
+static void full_table_reclaim(struct full_table *t)
+{
+	struct ag_pkt_spec s, n;
+	struct ag_flow g;
+
+	env.settings.tcp_closing_ns = AG_TE_SHORT_IDLE_NS;
+	env.settings.tcp_syn_idle_ns = AG_TE_SHORT_IDLE_NS;
+	settings_write("short closing and half-open limits");
+	s = segment(&t->in[0], AG_TCPF_RST);
+	flow_packet("full table: flow 0's client resets", &s, &t->f[0]);
+	age_pair(&t->k[0], AG_TE_AGED_NS, AG_TE_AGED_NS);
+	n = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 46102, AG_TN_VIP, 8000);
+	creates_nothing("full table: flow 0 closed and expired, another SYN -> flow_table_full",
+			env.tn.ifindex_c, &n, XDP_DROP, AG_R_DROP_FLOW_FULL);
+	check_pair("full table: the expired pair is still there (no sweep in XDP)", &t->k[0]);
+	s = segment(&t->in[0], AG_TCPF_ACK);
+	creates_nothing("full table: flow 0's late ACK -> pair removed, drop tcp_no_flow",
+			env.tn.ifindex_c, &s, XDP_DROP, AG_R_DROP_TCP_NO_FLOW);
+	check_gone("full table: flow 0 after its late ACK", &t->k[0], &t->f[0]);
+	check_counts("full table: one pair reclaimed", AG_T9_SMALL_FLOWS - 1,
+		     AG_T9_SMALL_FLOWS - 1);
+	g = new_flow("full table: the room goes to the next SYN", &n, AG_TE_L_TCP8000, 8080,
+		     XDP_REDIRECT, AG_FWD);
+	full_table_replace(t, 0, &n, &g);
+
+	/* A half-open pair past its time: its own retransmitted SYN starts over in its place. */
+	age_pair(&t->k[0], AG_TE_AGED_NS, AG_TE_AGED_NS);
+	n = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 46103, AG_TN_VIP, 8000);
+	creates_nothing("full table: a half-open flow expired, another SYN -> flow_table_full",
+			env.tn.ifindex_c, &n, XDP_DROP, AG_R_DROP_FLOW_FULL);
+	t->f[0] = renew_flow("full table: the expired half-open flow's own SYN -> a new flow",
+			     &t->in[0], &t->f[0], AG_TE_L_TCP8000, 8080);
+	check_counts("full table: still full", AG_T9_SMALL_FLOWS, AG_T9_SMALL_FLOWS);
+
+	/* A claim that lands on an expired half-open pair takes it over, full table or not. */
+	age_pair(&t->k[0], AG_TE_AGED_NS, AG_TE_AGED_NS);
+	one_port(ntohs(t->f[0].nat_port));
+	g = new_flow("full table: claim on an expired half-open flow's port -> taken over", &n,
+		     AG_TE_L_TCP8000, 8080, XDP_REDIRECT, AG_R_NAT_TAKEOVER);
+	check_gone("full table: the expired half-open flow after the takeover", &t->k[0], &t->f[0]);
+	full_table_replace(t, 0, &n, &g);
+
+	/* And one on a closed pair quiet for 2 s. */
+	s = segment(&t->in[1], AG_TCPF_RST);
+	flow_packet("full table: flow 1's client resets", &s, &t->f[1]);
+	age_pair(&t->k[1], AG_T9_QUIET_NS, AG_T9_QUIET_NS);
+	one_port(ntohs(t->f[1].nat_port));
+	n = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 46104, AG_TN_VIP, 8000);
+	g = new_flow("full table: claim on a closed, quiet flow's port -> taken over", &n,
+		     AG_TE_L_TCP8000, 8080, XDP_REDIRECT, AG_R_NAT_TAKEOVER);
+	check_gone("full table: the closed flow after the takeover", &t->k[1], &t->f[1]);
+	full_table_replace(t, 1, &n, &g);
+	settings_restore();
+}
+
+static void full_table_fixtures(void)
+{
+	struct full_table t;
+	struct ag_pkt_spec s;
+	char d[160];
+	int i;
+
+	full_table_fill(&t);
+	full_table_reclaim(&t);
+	env.settings.tcp_closing_ns = AG_TE_SHORT_IDLE_NS;
+	settings_write("short closing limit");
+	full_table_resteer(&t.in[2], &t.f[2]);
+	settings_restore();
+	check_counts("full table: full at the end", AG_T9_SMALL_FLOWS, AG_T9_SMALL_FLOWS);
+	for (i = 3; i < AG_T9_SMALL_FLOWS; i++) {
+		s = segment(&t.in[i], AG_TCPF_ACK);
+		snprintf(d, sizeof(d), "full table: established flow %d forwards at the end", i);
+		flow_packet(d, &s, &t.f[i]);
+	}
+	pairs_agree("full table: every flow and reverse entry agree", true);
+}
+
+static void test_full_table(void)
+{
+	struct ag_xdp_env big = env;
+	int err;
+
+	memset(&env, 0, sizeof(env));
+	env.tn = big.tn;
+	err = ag_xdp_env__open(&env, AG_T9_SMALL_FLOWS);
+	CHECK(!err, "open an env of %d flows: %s", AG_T9_SMALL_FLOWS, strerror(-err));
+	if (!err) {
+		full_table_fixtures();
+		ag_xdp_env__close(&env);
+	}
+	env = big;
+}
+
 static const struct {
 	const char *name;
 	CU_TestFunc fn;
@@ -3025,6 +3437,9 @@ static const struct {
     {"syn authentication: ttl, refill, off", test_syn_auth_life},
     {"udp new-flow budget", test_udp_budget},
     {"backend down: overloaded or dead", test_backend_alive},
+    {"nat port cursor", test_nat_cursor},
+    {"nat port takeover", test_nat_takeover},
+    {"full flow table", test_full_table},
 };
 
 int main(void)
