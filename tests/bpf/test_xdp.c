@@ -1631,21 +1631,28 @@ static void test_down_udp_resteer(void)
 	ag_xdp_env__set_table_entry(&env, AG_TE_L_UDP5000, h, f.backend_id);
 }
 
-/* A free NAT port towards B3:8080 for a one-port range (earlier tests hold some). */
-static uint16_t free_port_b3(void)
+/* The reverse key of NAT port `port` (host order) towards B3:8080, listener 8000's backend. */
+static struct ag_flow_key b3_rev_key(uint16_t port)
 {
 	struct ag_flow fake;
-	struct ag_flow_key rk;
-	struct ag_nat_rev rv;
-	uint16_t port;
 
 	memset(&fake, 0, sizeof(fake));
 	fake.backend_addr.v4 = htonl(AG_IP4(10, 1, 1, 13));
 	fake.backend_port = htons(8080);
 	fake.nat_addr.v4 = htonl(AG_TN_NAT);
+	fake.nat_port = htons(port);
+	return reply_key(&fake, IPPROTO_TCP);
+}
+
+/* A free NAT port towards B3:8080 for a one-port range (earlier tests hold some). */
+static uint16_t free_port_b3(void)
+{
+	struct ag_flow_key rk;
+	struct ag_nat_rev rv;
+	uint16_t port;
+
 	for (port = 2000; port < 3000; port++) {
-		fake.nat_port = htons(port);
-		rk = reply_key(&fake, IPPROTO_TCP);
+		rk = b3_rev_key(port);
 		if (!nat_rev_get(&rk, &rv))
 			return port;
 	}
@@ -2338,6 +2345,32 @@ static void test_tcp_closes(void)
 
 /* --- timeouts by state, relative to now (settings lowered: see test_flow_life) --- */
 
+/*
+ * A half-open flow (with the backend's SYN-ACK seen when synack, still no
+ * ACK) aged past tcp_syn_idle: its next ACK finds nothing, and both entries
+ * are gone.
+ */
+static void half_open_expires(const char *what, uint16_t sport, bool synack)
+{
+	struct ag_pkt_spec syn = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, sport, AG_TN_VIP, 80);
+	struct ag_pkt_spec ack = segment(&syn, AG_TCPF_ACK);
+	struct ag_flow_key k = key_of(&syn);
+	struct ag_flow f;
+	char d[160];
+
+	snprintf(d, sizeof(d), "%s: SYN", what);
+	f = new_flow(d, &syn, AG_TE_L_TCP80, 80, XDP_REDIRECT, AG_FWD);
+	if (synack) {
+		snprintf(d, sizeof(d), "%s: the backend's SYN-ACK", what);
+		reply_packet(d, &syn, &f, env.tn.mac_client, 0, false);
+	}
+	age_pair(&k, AG_TE_AGED_NS, AG_TE_AGED_NS);
+	snprintf(d, sizeof(d), "%s, past tcp_syn_idle: its ACK -> pair gone, drop tcp_no_flow",
+		 what);
+	creates_nothing(d, env.tn.ifindex_c, &ack, XDP_DROP, AG_R_DROP_TCP_NO_FLOW);
+	check_gone(d, &k, &f);
+}
+
 static void test_tcp_timeouts(void)
 {
 	struct ag_pkt_spec syn, ack, fin;
@@ -2349,29 +2382,12 @@ static void test_tcp_timeouts(void)
 	env.settings.tcp_closing_ns = AG_TE_SHORT_IDLE_NS;
 	settings_write("short half-open and closing limits");
 
-	syn = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45050, AG_TN_VIP, 80);
+	half_open_expires("timeout: half-open", 45050, false);
+	half_open_expires("timeout: half-open, SYN-ACK seen", 45051, true);
+
+	syn = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, 45052, AG_TN_VIP, 80);
 	ack = segment(&syn, AG_TCPF_ACK);
-	k = key_of(&syn);
-	f = new_flow("timeout: half-open flow", &syn, AG_TE_L_TCP80, 80, XDP_REDIRECT, AG_FWD);
-	age_pair(&k, AG_TE_AGED_NS, AG_TE_AGED_NS);
-	creates_nothing("timeout: half-open past tcp_syn_idle, its ACK -> pair gone, tcp_no_flow",
-			env.tn.ifindex_c, &ack, XDP_DROP, AG_R_DROP_TCP_NO_FLOW);
-	check_gone("timeout: half-open past tcp_syn_idle", &k, &f);
-
-	syn.sport = 45051;
-	ack.sport = 45051;
-	k = key_of(&syn);
-	f = new_flow("timeout: half-open, SYN-ACK seen", &syn, AG_TE_L_TCP80, 80, XDP_REDIRECT,
-		     AG_FWD);
-	reply_packet("timeout: the backend's SYN-ACK", &syn, &f, env.tn.mac_client, 0, false);
-	age_pair(&k, AG_TE_AGED_NS, AG_TE_AGED_NS);
-	creates_nothing("timeout: SYN-ACK but no ACK, past tcp_syn_idle -> gone, tcp_no_flow",
-			env.tn.ifindex_c, &ack, XDP_DROP, AG_R_DROP_TCP_NO_FLOW);
-	check_gone("timeout: SYN-ACK but no ACK, past tcp_syn_idle", &k, &f);
-
 	/* One side recent keeps the pair (liveness is the later of both stamps). */
-	syn.sport = 45052;
-	ack.sport = 45052;
 	k = key_of(&syn);
 	f = new_flow("timeout: half-open, the backend retransmits", &syn, AG_TE_L_TCP80, 80,
 		     XDP_REDIRECT, AG_FWD);
@@ -2460,6 +2476,22 @@ static void test_closed_timeouts(void)
 
 /* --- invalid flag combinations (flow.h, conntrack's table) --- */
 
+/*
+ * Segment s, of no flow, to its listener: dropped for reason, nothing
+ * created. The same to an address that is not a VIP: the kernel's, as ever.
+ */
+static void listener_or_kernel(const char *what, const struct ag_pkt_spec *s, int reason)
+{
+	struct ag_pkt_spec o = *s;
+	char d[200];
+
+	snprintf(d, sizeof(d), "%s to a listener -> %s", what, reason_names[reason]);
+	creates_nothing(d, env.tn.ifindex_c, s, XDP_DROP, reason);
+	o.daddr = AG_TN_OTHER;
+	snprintf(d, sizeof(d), "%s not to a VIP -> the kernel's (pass_no_listener)", what);
+	creates_nothing(d, env.tn.ifindex_c, &o, XDP_PASS, AG_R_PASS_NO_LISTENER);
+}
+
 static const struct {
 	uint8_t flags;
 	const char *name;
@@ -2494,15 +2526,8 @@ static void test_tcp_bad_flags(void)
 	for (i = 0; i < AG_T9_NBAD; i++) {
 		s = client_pkt(IPPROTO_TCP, AG_TN_CLIENT, (uint16_t)(45100 + i), AG_TN_VIP, 80);
 		s.tcp_flags = bad_flags[i].flags;
-		snprintf(d, sizeof(d),
-			 "bad flags: %s, new tuple to a listener -> drop tcp_bad_flags",
-			 bad_flags[i].name);
-		creates_nothing(d, env.tn.ifindex_c, &s, XDP_DROP, AG_R_DROP_TCP_FLAGS);
-		s.daddr = AG_TN_OTHER;
-		snprintf(d, sizeof(d), "bad flags: %s, not to a VIP -> the kernel's (no_listener)",
-			 bad_flags[i].name);
-		creates_nothing(d, env.tn.ifindex_c, &s, XDP_PASS, AG_R_PASS_NO_LISTENER);
-		s.daddr = AG_TN_VIP;
+		snprintf(d, sizeof(d), "bad flags: %s, new tuple", bad_flags[i].name);
+		listener_or_kernel(d, &s, AG_R_DROP_TCP_FLAGS);
 		s.dport = 81;
 		snprintf(d, sizeof(d), "bad flags: %s, VIP port without listener -> no_listener",
 			 bad_flags[i].name);
@@ -2571,13 +2596,8 @@ static void test_tcp_no_flow(void)
 		s.ack = 0x31323334;
 		s.payload = http_get;
 		s.paylen = segs[i].paylen;
-		snprintf(d, sizeof(d), "no flow: unknown %s to a listener -> drop tcp_no_flow",
-			 segs[i].name);
-		creates_nothing(d, env.tn.ifindex_c, &s, XDP_DROP, AG_R_DROP_TCP_NO_FLOW);
-		s.daddr = AG_TN_OTHER;
-		snprintf(d, sizeof(d), "no flow: %s not to a VIP -> the kernel's (no_listener)",
-			 segs[i].name);
-		creates_nothing(d, env.tn.ifindex_c, &s, XDP_PASS, AG_R_PASS_NO_LISTENER);
+		snprintf(d, sizeof(d), "no flow: unknown %s", segs[i].name);
+		listener_or_kernel(d, &s, AG_R_DROP_TCP_NO_FLOW);
 	}
 	/* The same from a source behind the gateway, to another TCP listener. */
 	s = client_pkt(IPPROTO_TCP, AG_T9_CLIENT(40), 45210, AG_TN_VIP, 8000);
@@ -3003,16 +3023,9 @@ static uint16_t port_after(uint16_t port)
 /* A reverse entry for B3:8080 -> NAT:port that no flow owns, stamped ago ns before now. */
 static struct ag_flow_key orphan_rev(uint16_t port, uint64_t ago)
 {
-	struct ag_flow_key rk;
+	struct ag_flow_key rk = b3_rev_key(port);
 	struct ag_nat_rev r;
 
-	memset(&rk, 0, sizeof(rk));
-	rk.saddr.v4 = htonl(AG_IP4(10, 1, 1, 13));
-	rk.daddr.v4 = htonl(AG_TN_NAT);
-	rk.sport = htons(8080);
-	rk.dport = htons(port);
-	rk.proto = IPPROTO_TCP;
-	rk.family = AG_FAMILY_IPV4;
 	memset(&r, 0, sizeof(r));
 	r.last_seen_ns = mono_ns() - ago;
 	r.client_addr.v4 = htonl(AG_IP4(10, 0, 0, 79));
@@ -3039,20 +3052,13 @@ static void cursor_after_exhausted(void)
 	struct ag_cpu_state st;
 	struct ag_pkt_spec s;
 	struct ag_nat_rev rv;
-	struct ag_flow fake;
 	uint16_t base = 0, p;
 	int i;
 
 	/* RANGE ports in a row that no earlier fixture holds towards B3:8080. */
-	memset(&fake, 0, sizeof(fake));
-	fake.backend_addr.v4 = htonl(AG_IP4(10, 1, 1, 13));
-	fake.backend_port = htons(8080);
-	fake.nat_addr.v4 = htonl(AG_TN_NAT);
 	for (p = 3000, i = 0; p < 4000 && i < RANGE; p++) {
-		struct ag_flow_key rk;
+		struct ag_flow_key rk = b3_rev_key(p);
 
-		fake.nat_port = htons(p);
-		rk = reply_key(&fake, IPPROTO_TCP);
 		i = nat_rev_get(&rk, &rv) ? 0 : i + 1;
 		base = (uint16_t)(p + 1 - i);
 	}
