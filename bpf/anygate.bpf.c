@@ -130,6 +130,7 @@ struct {
  * of the ABI; nothing survives from one packet to the next.
  */
 struct ag_scratch {
+	struct ag_flow_key ork;
 	struct ag_flow old;
 	struct ag_nat_rev rv;
 	struct bpf_fib_lookup fib;
@@ -517,10 +518,13 @@ static __noinline int ag_reply(struct xdp_md *ctx, struct ag_pkt *p, const struc
 	/*
 	 * Cheap clock to decide, precise one to stamp (as for forward flows),
 	 * finer than the forward side: how recent the replies are tells an
-	 * overloaded backend from a dead one (ag_flow__on_backend).
+	 * overloaded backend from a dead one (ag_flow__on_backend). The first
+	 * reply always stamps: until then last_seen is the flow's creation.
 	 */
-	if (ag_flow__age(bpf_ktime_get_coarse_ns(), r.last_seen_ns) >= AG_REPLY_GRANULARITY_NS) {
+	if (!(r.flags & AG_REV_REPLIED) ||
+	    ag_flow__age(bpf_ktime_get_coarse_ns(), r.last_seen_ns) >= AG_REPLY_GRANULARITY_NS) {
 		rp->last_seen_ns = bpf_ktime_get_ns();
+		rp->flags = r.flags | AG_REV_REPLIED;
 		refresh = 1;
 	}
 	if (ag_nat__reverse(p, &r))
@@ -636,8 +640,14 @@ static __always_inline int ag_claim(const struct ag_choice *c, const struct ag_f
 		if (ag_nat_rev_take_over(rk, rv, k, c->s, now, bytes))
 			break;
 	}
-	cpu->nat_cursor = ag_nat__cursor_next(cursor, i, c->s->nat_port_min, c->s->nat_port_max);
-	return i == AG_NAT_PORT_RETRIES ? AG_R_DROP_NAT_PORTS : AG_CHOICE_OK;
+	if (i == AG_NAT_PORT_RETRIES) {
+		cpu->nat_cursor =
+		    ag_nat__cursor_next(cursor, i, c->s->nat_port_min, c->s->nat_port_max);
+		return AG_R_DROP_NAT_PORTS;
+	}
+	cpu->nat_cursor =
+	    ag_nat__cursor_next(cursor, i + 1, c->s->nat_port_min, c->s->nat_port_max);
+	return AG_CHOICE_OK;
 }
 
 /*
@@ -706,6 +716,9 @@ static __noinline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p, const st
 	if (resteer) {
 		sc->old = *f;
 		own_port = f->nat_port;
+		/* Its old reverse entry goes first: a move needs no room, even in a full table. */
+		if (ag_flow__own_rev(AG_MAPS, k, f, &sc->ork, &sc->rv))
+			bpf_map_delete_elem(&ag_nat_rev, &sc->ork);
 	}
 	r = ag_choose(AG_MAPS, k, p->ip->ttl, &c);
 	if (r != AG_CHOICE_OK)

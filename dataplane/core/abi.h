@@ -239,16 +239,23 @@ struct ag_flow {
 };
 _Static_assert(sizeof(struct ag_flow) == 80, "ag_flow layout");
 
+/*
+ * The backend has replied at least once: last_seen_ns is then the time of a
+ * reply, not of the flow's creation (which it also stamps, so that a claim in
+ * progress is never taken for an orphan).
+ */
+#define AG_REV_REPLIED 0x01
+
 struct ag_nat_rev {
-	__u64 last_seen_ns; /* of the backend's replies, refreshed at most every 100 ms */
+	__u64 last_seen_ns; /* replies (creation until the first), refreshed every 100 ms at most */
 	union ag_addr client_addr;
 	union ag_addr vip;
 	__be16 client_port;
 	__be16 vip_port;
 	__u32 backend_id;
 	__u16 listener_id;
-	__u8 family; /* AG_FAMILY_* of the client side */
-	__u8 pad;
+	__u8 family;	      /* AG_FAMILY_* of the client side */
+	__u8 flags;	      /* AG_REV_* */
 	struct ag_nexthop nh; /* towards the client */
 };
 _Static_assert(sizeof(struct ag_nat_rev) == 72, "ag_nat_rev layout");

@@ -274,15 +274,16 @@ static __always_inline __u16 ag_nat__port_at(__u32 cursor, __u32 attempt, __u16 
 }
 
 /*
- * The cursor after a claim that used n attempts from cursor: kept within
+ * The cursor after a claim that tried `tried` ports (>= 1) from cursor: the
+ * next claim starts at the port after the last one tried. Kept within
  * [1, range] (the same offsets modulo range) so that it never wraps at 2^32
  * and jumps back, and never reads as 0, "not started".
  */
-static __always_inline __u32 ag_nat__cursor_next(__u32 cursor, __u32 n, __u16 min, __u16 max)
+static __always_inline __u32 ag_nat__cursor_next(__u32 cursor, __u32 tried, __u16 min, __u16 max)
 {
 	__u32 range = (__u32)max - min + 1;
 
-	return (cursor + n) % range + 1;
+	return (cursor + tried - 1) % range + 1;
 }
 
 /*

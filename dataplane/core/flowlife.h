@@ -107,7 +107,8 @@ enum ag_hit_action {
  * say "down" for a dead backend and for an overloaded one alike; what tells
  * them apart is the flow's own return traffic: replies within
  * backend_alive_ns (the health checks' detection time) mean the backend is
- * alive for this flow, which then goes on. Only then is the reverse table
+ * alive for this flow, which then goes on. A flow the backend never answered
+ * is not kept, however young. Only then is the reverse table
  * read (and *now, the caller's clock, needed).
  */
 static __always_inline int ag_flow__on_backend(struct ag_tables *t, const struct ag_flow_key *k,
@@ -120,6 +121,7 @@ static __always_inline int ag_flow__on_backend(struct ag_tables *t, const struct
 	if (!b || !ag_flow__backend_down(f, b))
 		return AG_HIT_FORWARD;
 	if (s && s->backend_alive_ns && ag_flow__own_rev(t, k, f, &rk, &r) &&
+	    (r.flags & AG_REV_REPLIED) &&
 	    !ag_flow__is_idle(now, r.last_seen_ns, s->backend_alive_ns))
 		return AG_HIT_KEPT;
 	return k->proto == IPPROTO_TCP ? AG_HIT_RESET : AG_HIT_RESTEER;

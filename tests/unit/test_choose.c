@@ -481,7 +481,7 @@ static void test_choice_builders(void)
 	CU_ASSERT_EQUAL(r.backend_id, B0);
 	CU_ASSERT_EQUAL(r.listener_id, L0);
 	CU_ASSERT_EQUAL(r.family, AG_FAMILY_IPV4);
-	CU_ASSERT_EQUAL(r.pad, 0);
+	CU_ASSERT_EQUAL(r.flags, 0); /* no reply yet */
 	CU_ASSERT_EQUAL(r.nh.ifindex, 0); /* no next hop yet */
 
 	memset(&f, 0xa5, sizeof(f));
@@ -686,6 +686,9 @@ static void put_one(__u8 proto, __u32 tcp, __u64 ago, __u64 rev_ago, struct ag_f
 	setup();
 	put_flow(k, 20001, T_NOW - ago, rev_ago == NO_REV ? NULL : k, T_NOW - rev_ago, &rk);
 	tb.flows[0].f.tcp = tcp;
+	/* A reverse entry stamped here stands for the backend's replies. */
+	if (rev_ago != NO_REV)
+		tb.revs[0].r.flags = AG_REV_REPLIED;
 }
 
 static int live_one(__u8 proto, __u32 tcp, __u64 ago, __u64 rev_ago)
@@ -869,6 +872,10 @@ static void test_on_backend_alive(void)
 		CU_ASSERT_EQUAL(on_backend(&k, &b), AG_HIT_KEPT);
 		/* replies too old: gone, however recent the client's own packets */
 		tb.revs[0].r.last_seen_ns = T_NOW - T_ALIVE - 1;
+		CU_ASSERT_EQUAL(on_backend(&k, &b), gone);
+		/* fresh stamp, but the backend never replied: the stamp is the flow's creation */
+		tb.revs[0].r.last_seen_ns = T_NOW;
+		tb.revs[0].r.flags = 0;
 		CU_ASSERT_EQUAL(on_backend(&k, &b), gone);
 		/* no reverse entry at all */
 		tb.n_revs = 0;
