@@ -177,11 +177,17 @@ struct ag_cfg_edge {
 	unsigned int n_nat_addrs;
 	uint16_t nat_port_min; /* host order, default 1024-65535 */
 	uint16_t nat_port_max;
-	char *bpffs_dir;       /* default "/sys/fs/bpf/anygate" */
-	uint32_t tcp_idle_s;   /* default 340 */
-	uint32_t udp_idle_s;   /* default 30 */
-	uint32_t ring_size;    /* lookup table size M, prime, default 65537 */
-	uint32_t max_flows;    /* flow table entries, default AG_FLOWS_DEFAULT */
+	char *bpffs_dir;	 /* default "/sys/fs/bpf/anygate" */
+	uint32_t tcp_idle_s;	 /* default 340 */
+	uint32_t udp_idle_s;	 /* default 30 */
+	uint32_t tcp_syn_idle_s; /* half-open TCP; default min(5, tcp_idle_s) */
+	uint32_t tcp_closing_s;	 /* RST, or FIN both ways; default min(10, tcp_idle_s) */
+	uint32_t ring_size;	 /* lookup table size M, prime, default 65537 */
+	uint32_t max_flows;	 /* flow table entries, default AG_FLOWS_DEFAULT */
+	uint32_t syn_auth_rate;	 /* unverified new TCP flows/s before the SYN challenge; 0 never */
+	uint32_t syn_auth_ttl_s; /* a verified source stays verified this long */
+	uint32_t
+	    udp_flow_rate;     /* new UDP flows/s; 0 no limit; default max_flows / (2 udp_idle_s) */
 	char *control_socket;  /* default "/run/anygate/anygated.sock" */
 	char *admin_group;     /* group allowed to change state, NULL = root only */
 	char *control_group;   /* group of the control socket file, NULL = the daemon's */

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /*
  * The edge block's own rules: interfaces (names, roles), NAT addresses, the
- * metrics address, and what fastpath = "dpdk" requires.
+ * metrics address, what fastpath = "dpdk" requires, the short TCP timeouts
+ * and the defaults derived from other keys.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +144,52 @@ int ag_cfg__parse_metrics(struct ag_cfg_scope *sc, const struct ag_cfg_key *k, c
 	return ag_cfg__value(sc, k, m, key);
 }
 
+/*
+ * tcp_syn_idle_s, tcp_closing_s: at most tcp_idle_s. A handshake or a close
+ * that may outlast an established flow's idle time is a typo, not a policy.
+ */
+int ag_cfg__parse_tcp_short(struct ag_cfg_scope *sc, const struct ag_cfg_key *k,
+			    config_setting_t *m, const char *key)
+{
+	const struct ag_cfg_edge *edge = sc->base;
+	long long n;
+
+	if (ag_cfg__int(sc->ctx, k, m, key, &n) != AG_CFG_VALUE)
+		return AG_CFG_INVALID;
+	/* against an invalid tcp_idle_s, nothing can be said */
+	if (!ag_cfg__was_bad(sc, "tcp_idle_s") && n > edge->tcp_idle_s) {
+		ag_cfg__err(sc->ctx, m, key, "must be %lld-%u, at most tcp_idle_s (got %lld)",
+			    k->min, edge->tcp_idle_s, n);
+		return AG_CFG_INVALID;
+	}
+	return ag_cfg__value(sc, k, m, key);
+}
+
+static bool has_key(const struct ag_cfg_scope *sc, const char *name)
+{
+	return sc->grp && config_setting_get_member(sc->grp, name);
+}
+
+/*
+ * Defaults that follow other keys: the short TCP timeouts never exceed
+ * tcp_idle_s; new UDP flows at the default rate, each living udp_idle_s at
+ * least, fill at most half the flow table, leaving the rest to TCP.
+ */
+static void derived_defaults(struct ag_cfg_scope *sc)
+{
+	struct ag_cfg_edge *edge = sc->base;
+	uint32_t rate;
+
+	if (!has_key(sc, "tcp_syn_idle_s") && edge->tcp_syn_idle_s > edge->tcp_idle_s)
+		edge->tcp_syn_idle_s = edge->tcp_idle_s;
+	if (!has_key(sc, "tcp_closing_s") && edge->tcp_closing_s > edge->tcp_idle_s)
+		edge->tcp_closing_s = edge->tcp_idle_s;
+	if (!has_key(sc, "udp_flow_rate")) {
+		rate = edge->max_flows / (2 * edge->udp_idle_s);
+		edge->udp_flow_rate = rate ? rate : 1;
+	}
+}
+
 /* fastpath = "dpdk" runs anygate-dp on the ports of edge.dpdk: it needs at least one. */
 static void check_dpdk(struct ag_cfg_scope *sc)
 {
@@ -167,6 +214,7 @@ void ag_cfg__edge_finish(struct ag_cfg_scope *sc)
 
 	if (sc->grp && edge->fastpath == AG_FASTPATH_DPDK)
 		check_dpdk(sc);
+	derived_defaults(sc);
 	/* the address the metrics server binds: from the key, or its default */
 	edge->metrics_ip = 0;
 	edge->metrics_port = 0;

@@ -299,7 +299,7 @@ static const struct ag_cfg_key edge_keys[] = {
 	.max = AG_IDLE_MAX,
 	.def = AG_TCP_IDLE_DEFAULT,
 	FIELD(struct ag_cfg_edge, tcp_idle_s),
-	.doc.help = "a TCP flow idle this long is forgotten",
+	.doc.help = "an established TCP flow idle this long is forgotten, and its NAT port free",
     },
     {
 	.name = "udp_idle_s",
@@ -309,6 +309,34 @@ static const struct ag_cfg_key edge_keys[] = {
 	.def = AG_UDP_IDLE_DEFAULT,
 	FIELD(struct ag_cfg_edge, udp_idle_s),
 	.doc.help = "same for UDP",
+    },
+    {
+	/* after tcp_idle_s: bounded by it */
+	.name = "tcp_syn_idle_s",
+	.type = AG_CFG_INT,
+	.min = AG_IDLE_MIN,
+	.max = AG_IDLE_MAX,
+	.def = AG_TCP_SYN_IDLE_DEFAULT,
+	.parse = ag_cfg__parse_tcp_short,
+	FIELD(struct ag_cfg_edge, tcp_syn_idle_s),
+	.doc.def = "min(5, tcp_idle_s)",
+	.doc.range = "1-tcp_idle_s",
+	.doc.help = "a half-open TCP flow (handshake not completed: what a spoofed SYN leaves) "
+		    "idle this long is forgotten (docs/flows.md)",
+    },
+    {
+	.name = "tcp_closing_s",
+	.type = AG_CFG_INT,
+	.min = AG_IDLE_MIN,
+	.max = AG_IDLE_MAX,
+	.def = AG_TCP_CLOSING_DEFAULT,
+	.parse = ag_cfg__parse_tcp_short,
+	FIELD(struct ag_cfg_edge, tcp_closing_s),
+	.doc.def = "min(10, tcp_idle_s)",
+	.doc.range = "1-tcp_idle_s",
+	.doc.help = "a TCP flow that saw a RST, or a FIN from both sides, idle this long is "
+		    "forgotten; late segments pass until then, its NAT port may serve a new flow "
+		    "once the pair is quiet for 2 s",
     },
     {
 	.name = "ring_size",
@@ -329,7 +357,44 @@ static const struct ag_cfg_key edge_keys[] = {
 	.max = AG_FLOWS_MAX,
 	.def = AG_FLOWS_DEFAULT,
 	FIELD(struct ag_cfg_edge, max_flows),
-	.doc.help = "flow table entries (preallocated)",
+	.doc.help = "flow table entries (preallocated; the NAT reverse table has as many): a full "
+		    "table refuses new flows (drop_flow_table_full), it never evicts a live one",
+    },
+    {
+	.name = "syn_auth_rate",
+	.type = AG_CFG_INT,
+	.min = 0,
+	.max = AG_NEW_FLOW_RATE_MAX,
+	.def = AG_SYN_AUTH_RATE_DEFAULT,
+	FIELD(struct ag_cfg_edge, syn_auth_rate),
+	.doc.help =
+	    "new TCP flows per second (per edge, divided over the fast path's CPUs) from "
+	    "sources not yet verified; past it the fast path answers a SYN with a challenge "
+	    "a real client answers with a RST, which verifies its address (docs/flows.md); "
+	    "0 = never challenge. Each such flow holds a NAT port half-open for "
+	    "tcp_syn_idle_s: 5000 × 5 s is 25,000 ports at most, under the 64,512 of one "
+	    "NAT address towards one backend port",
+    },
+    {
+	.name = "syn_auth_ttl_s",
+	.type = AG_CFG_INT,
+	.min = AG_IDLE_MIN,
+	.max = AG_IDLE_MAX,
+	.def = AG_SYN_AUTH_TTL_DEFAULT,
+	FIELD(struct ag_cfg_edge, syn_auth_ttl_s),
+	.doc.help = "a source that answered a challenge opens new flows without one for this long",
+    },
+    {
+	.name = "udp_flow_rate",
+	.type = AG_CFG_INT,
+	.min = 0,
+	.max = AG_NEW_FLOW_RATE_MAX,
+	FIELD(struct ag_cfg_edge, udp_flow_rate),
+	.doc.def = "max_flows / (2 × udp_idle_s)",
+	.doc.help = "new UDP flows per second (per edge, divided over the fast path's CPUs); past "
+		    "it new UDP flows are dropped (drop_udp_budget), established flows never are; "
+		    "0 = no limit. Each lives udp_idle_s at least: the default lets UDP alone fill "
+		    "at most half the flow table",
     },
     {
 	.name = "control_socket",

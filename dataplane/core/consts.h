@@ -54,7 +54,7 @@
 /* 128 slots x 262139 x 4 bytes = 128 MiB of lookup tables at most. */
 #define AG_RING_SIZE_MAX     262139
 
-/* Flow table (LRU) size: preallocated, so configurable per edge. */
+/* Flow table size (each of ag_flows, ag_nat_rev): preallocated, so configurable per edge. */
 #define AG_FLOWS_DEFAULT 1048576
 #define AG_FLOWS_MIN	 1024
 #define AG_FLOWS_MAX	 67108864
@@ -78,6 +78,16 @@
  * health checks' detection time.
  */
 #define AG_REPLY_GRANULARITY_NS	    100000000ULL
+
+/*
+ * New TCP flows per second per edge from unverified sources before SYNs are
+ * answered with the challenge (edge.syn_auth_rate). Each lives as a half-open
+ * flow for tcp_syn_idle_s holding a NAT port: 5000/s x 5 s = 25,000 ports at
+ * most, well under the 64,512 of one NAT address towards one backend port.
+ */
+#define AG_SYN_AUTH_RATE_DEFAULT 5000
+/* New-flow rates per edge (syn_auth_rate, udp_flow_rate): far past any machine. */
+#define AG_NEW_FLOW_RATE_MAX	 10000000
 
 /* Verified client addresses remembered by the SYN authentication (LRU). */
 #define AG_SYN_AUTH_ENTRIES	262144

@@ -346,6 +346,68 @@ static void test_edge_numbers(void)
 	    "t.conf:5: edge.hash_seed: must be 0-4294967295 (got -1)");
 }
 
+/* The flow-state keys: short TCP timeouts bounded by tcp_idle_s, new-flow rates. */
+static void test_edge_flow_state(void)
+{
+	BAD(EDGE_WITH("  tcp_syn_idle_s = 20; tcp_idle_s = 10;\n") ACCEL_OK,
+	    "t.conf:5: edge.tcp_syn_idle_s: must be 1-10, at most tcp_idle_s (got 20)");
+	BAD(EDGE_WITH("  tcp_closing_s = 341;\n") ACCEL_OK,
+	    "t.conf:5: edge.tcp_closing_s: must be 1-340, at most tcp_idle_s (got 341)");
+	BAD(EDGE_WITH("  tcp_syn_idle_s = 0; tcp_closing_s = 86401;\n") ACCEL_OK,
+	    "t.conf:5: edge.tcp_syn_idle_s: must be 1-86400 (got 0)",
+	    "t.conf:5: edge.tcp_closing_s: must be 1-86400 (got 86401)");
+	/* against an invalid tcp_idle_s only that one is refused */
+	BAD(EDGE_WITH("  tcp_idle_s = 0; tcp_syn_idle_s = 400;\n") ACCEL_OK,
+	    "t.conf:5: edge.tcp_idle_s: must be 1-86400 (got 0)");
+	BAD(EDGE_WITH("  syn_auth_rate = -1; syn_auth_ttl_s = 0; udp_flow_rate = 10000001;\n")
+		ACCEL_OK,
+	    "t.conf:5: edge.syn_auth_rate: must be 0-10000000 (got -1)",
+	    "t.conf:5: edge.syn_auth_ttl_s: must be 1-86400 (got 0)",
+	    "t.conf:5: edge.udp_flow_rate: must be 0-10000000 (got 10000001)");
+	BAD(EDGE_WITH("  udp_flow_rate = \"auto\";\n") ACCEL_OK,
+	    "t.conf:5: edge.udp_flow_rate: must be an integer (got a string)");
+}
+
+/* Defaults that follow other keys (edge.c: derived_defaults). */
+static void test_edge_flow_state_defaults(void)
+{
+	struct ag_config *cfg;
+
+	/* a short tcp_idle_s bounds the defaults of the shorter timeouts */
+	cfg = load_good_text(EDGE_WITH("  tcp_idle_s = 3;\n") ACCEL_OK);
+	if (cfg) {
+		CU_ASSERT_EQUAL(cfg->edge.tcp_syn_idle_s, 3);
+		CU_ASSERT_EQUAL(cfg->edge.tcp_closing_s, 3);
+	}
+	ag_config__free(cfg);
+	cfg = load_good_text(EDGE_WITH("  tcp_idle_s = 7;\n") ACCEL_OK);
+	if (cfg) {
+		CU_ASSERT_EQUAL(cfg->edge.tcp_syn_idle_s, AG_TCP_SYN_IDLE_DEFAULT);
+		CU_ASSERT_EQUAL(cfg->edge.tcp_closing_s, 7);
+	}
+	ag_config__free(cfg);
+	/* UDP at the default rate fills at most half the table: 65536 / (2 x 20) */
+	cfg = load_good_text(EDGE_WITH("  max_flows = 65536; udp_idle_s = 20;\n") ACCEL_OK);
+	if (cfg)
+		CU_ASSERT_EQUAL(cfg->edge.udp_flow_rate, 1638);
+	ag_config__free(cfg);
+	/* never 0 (which would mean no limit) */
+	cfg = load_good_text(EDGE_WITH("  max_flows = 1024; udp_idle_s = 86400;\n") ACCEL_OK);
+	if (cfg)
+		CU_ASSERT_EQUAL(cfg->edge.udp_flow_rate, 1);
+	ag_config__free(cfg);
+	/* written, they are taken as written: 0 = no limit, never challenge */
+	cfg = load_good_text(EDGE_WITH("  udp_flow_rate = 0; syn_auth_rate = 0; tcp_idle_s = 3;"
+				       " tcp_syn_idle_s = 2; tcp_closing_s = 3;\n") ACCEL_OK);
+	if (cfg) {
+		CU_ASSERT_EQUAL(cfg->edge.udp_flow_rate, 0);
+		CU_ASSERT_EQUAL(cfg->edge.syn_auth_rate, 0);
+		CU_ASSERT_EQUAL(cfg->edge.tcp_syn_idle_s, 2);
+		CU_ASSERT_EQUAL(cfg->edge.tcp_closing_s, 3);
+	}
+	ag_config__free(cfg);
+}
+
 static void test_edge_fastpath(void)
 {
 	BAD(EDGE_WITH("  fastpath = \"ebpf\";\n") ACCEL_OK,
@@ -1125,6 +1187,11 @@ static void test_defaults(void)
 	CU_ASSERT_EQUAL(e->udp_idle_s, AG_UDP_IDLE_DEFAULT);
 	CU_ASSERT_EQUAL(e->ring_size, AG_RING_SIZE_DEFAULT);
 	CU_ASSERT_EQUAL(e->max_flows, AG_FLOWS_DEFAULT);
+	CU_ASSERT_EQUAL(e->tcp_syn_idle_s, AG_TCP_SYN_IDLE_DEFAULT);
+	CU_ASSERT_EQUAL(e->tcp_closing_s, AG_TCP_CLOSING_DEFAULT);
+	CU_ASSERT_EQUAL(e->syn_auth_rate, AG_SYN_AUTH_RATE_DEFAULT);
+	CU_ASSERT_EQUAL(e->syn_auth_ttl_s, AG_SYN_AUTH_TTL_DEFAULT);
+	CU_ASSERT_EQUAL(e->udp_flow_rate, AG_FLOWS_DEFAULT / (2 * AG_UDP_IDLE_DEFAULT));
 	CU_ASSERT_STRING_EQUAL(e->control_socket, "/run/anygate/anygated.sock");
 	CU_ASSERT_PTR_NULL(e->admin_group);
 	CU_ASSERT_PTR_NULL(e->control_group);
@@ -1462,6 +1529,8 @@ int main(void)
 	    {"missing required keys", test_missing_keys},
 	    {"wrong types", test_wrong_types},
 	    {"edge numbers", test_edge_numbers},
+	    {"edge flow state and admission", test_edge_flow_state},
+	    {"edge flow state derived defaults", test_edge_flow_state_defaults},
 	    {"edge fastpath and dpdk", test_edge_fastpath},
 	    {"edge dpdk addresses, routes, neighbours", test_edge_dpdk_net},
 	    {"edge interfaces", test_edge_interfaces},

@@ -311,6 +311,9 @@ static void test_restart_only(void)
 	RELOAD_OK("{ name = \"e0\"; role = \"client\"; }, { name = \"e1\"; role = \"backend\"; }",
 		  "hash_seed = 7; tcp_idle_s = 60; udp_idle_s = 5; nat_ports = \"2000-3000\";"
 		  " state_file = \"/run/s.json\"; dpdk = { eal_args = [ \"--no-huge\" ]; };");
+	/* the flow-state keys are published with the settings: a reload applies them */
+	RELOAD_OK(IFACES, "tcp_syn_idle_s = 3; tcp_closing_s = 20; syn_auth_rate = 0;"
+			  " syn_auth_ttl_s = 60; udp_flow_rate = 100;");
 	RELOAD_OK(IFACES, "ring_size = 65537; metrics = \"127.0.0.1:9464\"; dpdk = { shm_name = "
 			  "\"anygate\"; };");
 }
