@@ -212,6 +212,27 @@ static __always_inline int ag_tcp__half_open(__u32 tcp)
 }
 
 /*
+ * The state whose idle timeout a flow follows (ag_flow__timeout_ns), as the
+ * sweepers count and operators see it.
+ */
+enum ag_flow_state {
+	AG_FLOW_STATE_HALF_OPEN = 0,   /* TCP, handshake not completed: tcp_syn_idle */
+	AG_FLOW_STATE_ESTABLISHED = 1, /* TCP: tcp_idle */
+	AG_FLOW_STATE_CLOSING = 2,     /* TCP, a RST or a FIN from both sides: tcp_closing */
+	AG_FLOW_STATE_UDP = 3,	       /* udp_idle */
+	AG_FLOW_STATE__MAX
+};
+
+static __always_inline int ag_flow__state(__u8 proto, __u32 tcp)
+{
+	if (proto != IPPROTO_TCP)
+		return AG_FLOW_STATE_UDP;
+	if (ag_tcp__closed(tcp))
+		return AG_FLOW_STATE_CLOSING;
+	return (tcp & AG_TCP_EST) ? AG_FLOW_STATE_ESTABLISHED : AG_FLOW_STATE_HALF_OPEN;
+}
+
+/*
  * How long a flow of protocol proto in TCP state tcp lives without a packet:
  * UDP udp_idle; TCP closed tcp_closing, established tcp_idle, half-open
  * tcp_syn_idle. A half-open flow is what a spoofed SYN leaves behind.
