@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "log.h"
@@ -36,8 +37,22 @@ int ag_publisher__init(struct ag_publisher *p, const struct ag_sink_ops *ops, vo
 	 * hold backends of a larger config from an earlier anygated.
 	 */
 	p->n_backends_published = AG_MAX_BACKENDS;
+	p->cpus = 1;
+	if (getrandom(&p->syn_auth_secret, sizeof(p->syn_auth_secret), 0) !=
+	    sizeof(p->syn_auth_secret))
+		return -(errno ? errno : EIO);
 	p->scratch = calloc(ring_size, sizeof(*p->scratch));
 	return p->scratch ? 0 : -ENOMEM;
+}
+
+bool ag_publisher__set_cpus(struct ag_publisher *p, unsigned int cpus)
+{
+	if (!cpus)
+		cpus = 1;
+	if (cpus == p->cpus)
+		return false;
+	p->cpus = cpus;
+	return true;
 }
 
 void ag_publisher__fini(struct ag_publisher *p)
@@ -46,8 +61,39 @@ void ag_publisher__fini(struct ag_publisher *p)
 	p->scratch = NULL;
 }
 
-void ag_publish__settings_from(const struct ag_cfg_edge *edge, struct ag_settings *s)
+uint32_t ag_publish__per_cpu(uint32_t rate, unsigned int cpus)
 {
+	if (!cpus)
+		cpus = 1;
+	return (uint32_t)(((uint64_t)rate + cpus - 1) / cpus);
+}
+
+uint64_t ag_publish__backend_alive_ns(const struct ag_config *cfg)
+{
+	uint64_t ms, most = 0;
+	unsigned int a, l, g;
+
+	for (a = 0; a < cfg->n_accels; a++) {
+		const struct ag_cfg_accelerator *ac = &cfg->accels[a];
+
+		for (l = 0; l < ac->n_listeners; l++) {
+			for (g = 0; g < ac->listeners[l].n_groups; g++) {
+				const struct ag_cfg_health *hc = &ac->listeners[l].groups[g].health;
+
+				ms = (uint64_t)hc->interval_ms * hc->unhealthy_threshold +
+				     hc->timeout_ms;
+				if (ms > most)
+					most = ms;
+			}
+		}
+	}
+	return most * 1000000ull;
+}
+
+void ag_publish__settings_from(const struct ag_config *cfg, unsigned int cpus,
+			       uint64_t syn_auth_secret, struct ag_settings *s)
+{
+	const struct ag_cfg_edge *edge = &cfg->edge;
 	unsigned int i;
 
 	memset(s, 0, sizeof(*s));
@@ -61,6 +107,13 @@ void ag_publish__settings_from(const struct ag_cfg_edge *edge, struct ag_setting
 	s->udp_idle_ns = (uint64_t)edge->udp_idle_s * 1000000000ull;
 	s->nat_port_min = edge->nat_port_min;
 	s->nat_port_max = edge->nat_port_max;
+	s->tcp_syn_idle_ns = (uint64_t)edge->tcp_syn_idle_s * 1000000000ull;
+	s->tcp_closing_ns = (uint64_t)edge->tcp_closing_s * 1000000000ull;
+	s->backend_alive_ns = ag_publish__backend_alive_ns(cfg);
+	s->syn_cpu_rate = ag_publish__per_cpu(edge->syn_auth_rate, cpus);
+	s->udp_cpu_rate = ag_publish__per_cpu(edge->udp_flow_rate, cpus);
+	s->syn_auth_secret = syn_auth_secret;
+	s->syn_auth_ttl_ns = (uint64_t)edge->syn_auth_ttl_s * 1000000000ull;
 }
 
 uint32_t ag_publish__backend_key(const struct ag_plan *plan, const struct ag_plan_backend *b)
@@ -283,13 +336,18 @@ int ag_publisher__diff(struct ag_publisher *p, const struct ag_plan *plan, uint3
 	return 0;
 }
 
-int ag_publisher__publish_config(struct ag_publisher *p, const struct ag_plan *plan)
+int ag_publisher__publish_settings(struct ag_publisher *p, const struct ag_config *cfg)
 {
 	struct ag_settings s;
-	int err;
 
-	ag_publish__settings_from(&plan->cfg->edge, &s);
-	err = p->ops->settings(p->ctx, &s);
+	ag_publish__settings_from(cfg, p->cpus, p->syn_auth_secret, &s);
+	return p->ops->settings(p->ctx, &s);
+}
+
+int ag_publisher__publish_config(struct ag_publisher *p, const struct ag_plan *plan)
+{
+	int err = ag_publisher__publish_settings(p, plan->cfg);
+
 	if (err)
 		return err;
 	return publish_keys(p, plan);

@@ -8,6 +8,7 @@
 #ifndef AG_PUBLISH_H
 #define AG_PUBLISH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "abi.h"
@@ -41,14 +42,45 @@ struct ag_publisher {
 	uint32_t *scratch; /* ring_size entries */
 	struct ag_publish_stats stats;
 	unsigned int n_backends_published;
+	/* CPUs (anygate-dp: forwarding lcores) the new-flow budgets divide over, >= 1 */
+	unsigned int cpus;
+	/* Keys the SYN challenge cookies: random per publisher, i.e. per anygated start. */
+	uint64_t syn_auth_secret;
 };
 
+/* 0, or -errno (no memory, no randomness for the secret). */
 int ag_publisher__init(struct ag_publisher *p, const struct ag_sink_ops *ops, void *ctx,
 		       uint32_t ring_size, uint32_t seed);
 void ag_publisher__fini(struct ag_publisher *p);
 
-/* Settings for an edge config (abi version, seed, timeouts, NAT). */
-void ag_publish__settings_from(const struct ag_cfg_edge *edge, struct ag_settings *s);
+/*
+ * The fast path's CPUs (or lcores) changed: true when that changes what the
+ * settings say (then ag_publisher__publish_settings). 0 counts as 1.
+ */
+bool ag_publisher__set_cpus(struct ag_publisher *p, unsigned int cpus);
+
+/*
+ * A per-edge rate (per second) as each of cpus CPUs applies it: divided, and
+ * rounded up so that a limit never becomes 0 (which means no limit).
+ */
+uint32_t ag_publish__per_cpu(uint32_t rate, unsigned int cpus);
+
+/*
+ * How recent a down backend's replies must be for its flows to be kept
+ * (ag_settings.backend_alive_ns): the health checks' detection time, the
+ * longest over all groups: interval_ms x unhealthy_threshold + timeout_ms.
+ */
+uint64_t ag_publish__backend_alive_ns(const struct ag_config *cfg);
+
+/*
+ * Settings for a config: abi version, seed, NAT, timeouts by flow state,
+ * backend_alive_ns, and the edge's new-flow rates divided over cpus CPUs.
+ */
+void ag_publish__settings_from(const struct ag_config *cfg, unsigned int cpus,
+			       uint64_t syn_auth_secret, struct ag_settings *s);
+
+/* Only the settings (the CPUs changed): 0 or -errno. */
+int ag_publisher__publish_settings(struct ag_publisher *p, const struct ag_config *cfg);
 
 /*
  * Settings, VIPs, listener keys and port overrides: what changes only with the

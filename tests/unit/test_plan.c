@@ -423,6 +423,54 @@ static void test_publish_removed_listener_deactivated(void)
 	free_config(cfg);
 }
 
+/* The edge's rates over the fast path's CPUs: rounded up, never 0 by division. */
+static void test_per_cpu_rates(void)
+{
+	CU_ASSERT_EQUAL(ag_publish__per_cpu(5000, 1), 5000);
+	CU_ASSERT_EQUAL(ag_publish__per_cpu(5000, 2), 2500);
+	CU_ASSERT_EQUAL(ag_publish__per_cpu(5000, 3), 1667);
+	CU_ASSERT_EQUAL(ag_publish__per_cpu(1, 64), 1);
+	CU_ASSERT_EQUAL(ag_publish__per_cpu(0, 4), 0); /* no limit stays no limit */
+	CU_ASSERT_EQUAL(ag_publish__per_cpu(7, 0), 7); /* unknown CPUs: one */
+	CU_ASSERT_EQUAL(ag_publish__per_cpu(UINT32_MAX, 1), UINT32_MAX);
+	CU_ASSERT_EQUAL(ag_publish__per_cpu(UINT32_MAX, 2), 2147483648u);
+}
+
+/* Settings from a config: timeouts by state, the slowest health check's detection time. */
+static void test_settings_from(void)
+{
+	static const uint8_t w[] = {1};
+	struct ag_config *cfg = new_config();
+	struct ag_cfg_listener *l = listener0(cfg);
+	struct ag_settings st;
+
+	add_group(l, "eu-west", 100, 1, w);
+	add_group(l, "us-east", 100, 1, w);
+	l->groups[0].health =
+	    (struct ag_cfg_health){.interval_ms = 100, .timeout_ms = 50, .unhealthy_threshold = 3};
+	l->groups[1].health = (struct ag_cfg_health){
+	    .interval_ms = 1000, .timeout_ms = 500, .unhealthy_threshold = 2};
+	cfg->edge.tcp_syn_idle_s = 5;
+	cfg->edge.tcp_closing_s = 10;
+	cfg->edge.syn_auth_rate = 5000;
+	cfg->edge.syn_auth_ttl_s = 600;
+	cfg->edge.udp_flow_rate = 1001;
+	ag_publish__settings_from(cfg, 4, 0x1234, &st);
+	CU_ASSERT_EQUAL(st.abi_version, AG_ABI_VERSION);
+	CU_ASSERT_EQUAL(st.tcp_idle_ns, 340ull * 1000000000ull);
+	CU_ASSERT_EQUAL(st.tcp_syn_idle_ns, 5ull * 1000000000ull);
+	CU_ASSERT_EQUAL(st.tcp_closing_ns, 10ull * 1000000000ull);
+	CU_ASSERT_EQUAL(st.udp_idle_ns, 30ull * 1000000000ull);
+	/* max(100 x 3 + 50, 1000 x 2 + 500) ms */
+	CU_ASSERT_EQUAL(st.backend_alive_ns, 2500ull * 1000000ull);
+	CU_ASSERT_EQUAL(st.syn_cpu_rate, 1250);
+	CU_ASSERT_EQUAL(st.udp_cpu_rate, 251);
+	CU_ASSERT_EQUAL(st.syn_auth_secret, 0x1234);
+	CU_ASSERT_EQUAL(st.syn_auth_ttl_ns, 600ull * 1000000000ull);
+	CU_ASSERT_EQUAL(st.flags, 0);
+	free_config(cfg);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -443,6 +491,8 @@ int main(void)
 		    test_publish_double_buffer);
 	CU_add_test(s, "publish deactivates removed listeners",
 		    test_publish_removed_listener_deactivated);
+	CU_add_test(s, "new-flow rates per CPU", test_per_cpu_rates);
+	CU_add_test(s, "settings from a config", test_settings_from);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
