@@ -16,6 +16,7 @@ int ag_daemon__init(struct ag_daemon *d, const char *config_path)
 {
 	memset(d, 0, sizeof(*d));
 	d->loop.epfd = -1;
+	d->upkeep.ev.fd = -1;
 	d->config_path = config_path;
 	d->started_ns = ag_now_ns();
 	ag_ovr_state__init(&d->ovr);
@@ -84,6 +85,17 @@ out:
 	free(gshare);
 }
 
+/* The edge's new-flow budgets as each CPU (lcore) of the fast path applies them. */
+static void log_budgets(const struct ag_daemon *d)
+{
+	const struct ag_cfg_edge *e = &d->cfg->edge;
+
+	pr_info("new-flow budgets over %u CPUs of the fast path: unverified TCP %u/s (%u per "
+		"CPU), UDP %u/s (%u per CPU); 0 = no limit\n",
+		d->pub.cpus, e->syn_auth_rate, ag_publish__per_cpu(e->syn_auth_rate, d->pub.cpus),
+		e->udp_flow_rate, ag_publish__per_cpu(e->udp_flow_rate, d->pub.cpus));
+}
+
 int ag_daemon__open_fastpath(struct ag_daemon *d)
 {
 	const struct ag_fastpath_ops *ops = ag_fastpath__ops(d->cfg->edge.fastpath);
@@ -103,6 +115,8 @@ int ag_daemon__open_fastpath(struct ag_daemon *d)
 		pr_err("publisher: %s\n", strerror(-err));
 		return err;
 	}
+	ag_publisher__set_cpus(&d->pub, d->fp->ops->cpus(d->fp));
+	log_budgets(d);
 	/* Tables before attach: the first packet already finds them. */
 	err = ag_publisher__publish(&d->pub, d->plan, &d->view);
 	if (err) {
@@ -126,6 +140,46 @@ void ag_daemon__release_fastpath(struct ag_daemon *d, bool failed)
 	 * it found it.
 	 */
 	d->fp->ops->release(d->fp, d->keep_fastpath || (failed && d->fp->ops->adopted(d->fp)));
+}
+
+static void upkeep(struct ag_timer *t)
+{
+	struct ag_daemon *d = t->data;
+	const struct ag_fastpath_ops *ops = d->fp->ops;
+	unsigned int cpus = ops->cpus(d->fp);
+	int err;
+
+	/* 0: not known now (anygate-dp not running): the last count stays */
+	if (cpus && ag_publisher__set_cpus(&d->pub, cpus)) {
+		err = ag_publisher__publish_settings(&d->pub, d->cfg);
+		if (err)
+			pr_err("publishing the settings for %u CPUs: %s\n", cpus, strerror(-err));
+		else
+			log_budgets(d);
+	}
+	if (!ops->sweep)
+		return;
+	err = ops->sweep(d->fp);
+	if (err && err != d->sweep_err)
+		pr_err("sweeping the flow tables: %s (expired flows stay until it works again)\n",
+		       strerror(-err));
+	else if (!err && d->sweep_err)
+		pr_info("sweeping the flow tables works again\n");
+	d->sweep_err = err;
+}
+
+int ag_daemon__start_upkeep(struct ag_daemon *d)
+{
+	int err = ag_timer__init(&d->loop, &d->upkeep, upkeep, d);
+
+	if (!err)
+		err = ag_timer__arm(&d->upkeep, AG_SWEEP_PERIOD_NS, AG_SWEEP_PERIOD_NS);
+	return err;
+}
+
+void ag_daemon__stop_upkeep(struct ag_daemon *d)
+{
+	ag_timer__fini(&d->loop, &d->upkeep);
 }
 
 void ag_daemon__fini(struct ag_daemon *d)

@@ -59,6 +59,8 @@ struct ag_daemon {
 	struct ag_ctl *ctl;		/* commands.c: the control socket */
 	struct ag_cmds *cmds;		/* commands.c: confirm-within timer */
 	struct ag_metrics_src *metrics; /* metrics_src.c; NULL: metrics disabled */
+	struct ag_timer upkeep;		/* every AG_SWEEP_PERIOD_NS: sweep, CPUs of the fast path */
+	int sweep_err;			/* of the last sweep, logged when it changes */
 	struct ag_failover_timing last_change;
 	uint64_t started_ns;
 	uint64_t reloads;
@@ -85,6 +87,15 @@ int ag_daemon__open_fastpath(struct ag_daemon *d);
  * else remove it.
  */
 void ag_daemon__release_fastpath(struct ag_daemon *d, bool failed);
+
+/*
+ * The fast path's upkeep, every AG_SWEEP_PERIOD_NS from the loop: its sweep
+ * (XDP: anygated reclaims the flow tables) and the CPUs its budgets divide
+ * over (anygate-dp reports them once it runs: the settings follow). 0 or
+ * -errno; stop undoes start (and nothing when it did not start).
+ */
+int ag_daemon__start_upkeep(struct ag_daemon *d);
+void ag_daemon__stop_upkeep(struct ag_daemon *d);
 /* After the loop and every part have stopped. */
 void ag_daemon__fini(struct ag_daemon *d);
 

@@ -21,6 +21,8 @@ int ag_lifecycle__start(struct ag_daemon *d)
 		goto fail;
 	}
 	err = ag_daemon__open_fastpath(d);
+	if (!err)
+		err = ag_daemon__start_upkeep(d);
 	if (err)
 		goto fail;
 	err = ag_health__start(d);
@@ -46,6 +48,7 @@ void ag_lifecycle__stop(struct ag_daemon *d, bool failed)
 {
 	ag_metrics_src__stop(d);
 	ag_health__stop(d);
+	ag_daemon__stop_upkeep(d);
 	ag_daemon__release_fastpath(d, failed);
 	ag_cmds__free(d);
 }

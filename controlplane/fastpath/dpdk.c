@@ -89,6 +89,12 @@ static void dpdk_sink(struct ag_fastpath *fp, const struct ag_sink_ops **ops, vo
 	*ctx = shm_of(fp);
 }
 
+/* What the live anygate-dp forwards on; it may start after anygated, or restart with others. */
+static unsigned int dpdk_cpus(struct ag_fastpath *fp)
+{
+	return ag_shm__fwd_lcores(shm_of(fp));
+}
+
 static int dpdk_listener_stats(struct ag_fastpath *fp, uint32_t lid, struct ag_traffic_stats *out)
 {
 	return ag_shm__listener_stats(shm_of(fp), lid, out);
@@ -116,6 +122,12 @@ static int dpdk_walk_flows(struct ag_fastpath *fp, ag_flow_fn fn, void *ctx)
 	return -EOPNOTSUPP;
 }
 
+/* anygate-dp sweeps its own tables (counted as flows_expired among its counters). */
+static int dpdk_reclaim_stats(struct ag_fastpath *fp, struct ag_reclaim_stats *out)
+{
+	return -EOPNOTSUPP;
+}
+
 const struct ag_fastpath_ops ag_dpdk__ops = {
     .kind = "dpdk",
     .open = dpdk_open,
@@ -125,9 +137,11 @@ const struct ag_fastpath_ops ag_dpdk__ops = {
     .close = dpdk_close,
     .remove_kept = dpdk_remove_kept,
     .sink = dpdk_sink,
+    .cpus = dpdk_cpus,
     .listener_stats = dpdk_listener_stats,
     .backend_stats = dpdk_backend_stats,
     .reason_stats = dpdk_reason_stats,
     .flow_entries = dpdk_flow_entries,
     .walk_flows = dpdk_walk_flows,
+    .reclaim_stats = dpdk_reclaim_stats,
 };

@@ -3,8 +3,9 @@
  * The fast path as anygated sees it, and the only seam between them: one
  * table of operations per kind (edge.fastpath), chosen once at start-up.
  *
- *   xdp   the XDP program and its maps pinned in bpffs (xdp.c, the only
- *         file of the control plane that includes libbpf)
+ *   xdp   the XDP program and its maps pinned in bpffs (xdp.c, and
+ *         xdp_flows.c for the flow tables: the only files of the control
+ *         plane that include libbpf)
  *   dpdk  anygate-dp, which attaches to a shared-memory segment that
  *         anygated creates and publishes into (dpdk.c over shm.c)
  *
@@ -39,6 +40,24 @@ struct ag_fastpath {
 typedef void (*ag_flow_fn)(void *ctx, const struct ag_flow_key *k, const struct ag_flow *f,
 			   bool live, uint64_t idle_ns);
 
+/* Flow states (enum ag_flow_state of flow.h, which needs <linux/in.h>: not included here). */
+#define AG_FLOW_STATES 4
+
+/*
+ * What the sweeper of the flow table did since anygated started
+ * (docs/flows.md), by the state a flow was in (enum ag_flow_state, flow.h).
+ */
+struct ag_reclaim_stats {
+	uint64_t expired[AG_FLOW_STATES]; /* pairs removed: idle past their state's timeout */
+	uint64_t evicted[AG_FLOW_STATES]; /* removed before it, the table near full */
+	uint64_t orphans;		  /* reverse entries no flow owns, removed once quiet */
+	uint64_t passes;		  /* sweeps */
+	uint64_t last_pass_ns;		  /* how long the last one took */
+	uint64_t flows;			  /* flow entries after the last complete walk */
+	uint64_t nat_revs;		  /* reverse entries after the last complete walk */
+	bool pressure;			  /* the last pass found the table near full */
+};
+
 struct ag_fastpath_ops {
 	const char *kind; /* "xdp" or "dpdk": metric label, status, logs */
 	/*
@@ -65,6 +84,12 @@ struct ag_fastpath_ops {
 
 	/* Where the publisher writes: its ops and their ctx. */
 	void (*sink)(struct ag_fastpath *fp, const struct ag_sink_ops **ops, void **ctx);
+	/*
+	 * CPUs (anygate-dp: forwarding lcores) that each apply the new-flow
+	 * budgets of the settings on their own: the edge's rates are divided
+	 * over them. 0 while unknown (no anygate-dp attached yet).
+	 */
+	unsigned int (*cpus)(struct ag_fastpath *fp);
 
 	/* Counters, summed over CPUs or lanes. 0 or -errno. */
 	int (*listener_stats)(struct ag_fastpath *fp, uint32_t lid, struct ag_traffic_stats *out);
@@ -78,9 +103,26 @@ struct ag_fastpath_ops {
 	 * the flows live in another process's memory (anygate-dp), or -errno.
 	 */
 	int (*walk_flows)(struct ag_fastpath *fp, ag_flow_fn fn, void *ctx);
+	/*
+	 * One pass of the flow-table sweeper, every AG_SWEEP_PERIOD_NS with
+	 * bounded work: remove every pair that is not live, orphan reverse
+	 * entries, and with the table near full half-open and closing flows
+	 * before their timeout. NULL where the fast path reclaims its own
+	 * tables (anygate-dp). 0 or -errno.
+	 */
+	int (*sweep)(struct ag_fastpath *fp);
+	/* The sweeper's counters; -EOPNOTSUPP where anygated does not sweep. */
+	int (*reclaim_stats)(struct ag_fastpath *fp, struct ag_reclaim_stats *out);
 };
+
+/* How often anygated runs the fast path's sweep. */
+#define AG_SWEEP_PERIOD_NS 1000000000ull
 
 /* Metric label of a reason ("drop_truncated_ipv4"). */
 const char *ag_reason__name(enum ag_reason r);
+/* What a reason's group says the fast path did: "pass", "drop" or "act". */
+const char *ag_reason__action(enum ag_reason r);
+/* Label of a flow state: "half-open", "established", "closing", "udp". */
+const char *ag_flow_state__name(int state);
 
 #endif /* AG_FASTPATH_H */

@@ -672,7 +672,17 @@ long ag_shm__flow_count(struct ag_shm *m)
 {
 	struct ag_shm_dp st;
 
-	if (ag_shm__fastpath(m, 2000000000ull, &st))
+	if (ag_shm__fastpath(m, AG_SHM_ALIVE_NS, &st))
 		return -ESRCH;
 	return (long)st.flows;
+}
+
+unsigned int ag_shm__fwd_lcores(struct ag_shm *m)
+{
+	struct ag_shm_dp st;
+
+	if (ag_shm__fastpath(m, AG_SHM_ALIVE_NS, &st) || !st.lanes_used)
+		return 0;
+	/* one lane per forwarding lcore and one for the main lcore, unless it forwards alone */
+	return st.lanes_used > 1 ? st.lanes_used - 1 : 1;
 }

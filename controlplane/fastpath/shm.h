@@ -65,8 +65,13 @@ int ag_shm__dp_counter(struct ag_shm *m, enum ag_dp_counter c, uint64_t *out);
  * Fills *st with its status either way. 0 alive, -ESRCH none or stale.
  */
 int ag_shm__fastpath(struct ag_shm *m, uint64_t max_age_ns, struct ag_shm_dp *st);
+/* A fast path whose heartbeat is older than this is not alive. */
+#define AG_SHM_ALIVE_NS 2000000000ull
+
 /* Flow-table entries reported by a live fast path, or -ESRCH. */
 long ag_shm__flow_count(struct ag_shm *m);
+/* Forwarding lcores of a live anygate-dp (each with its own budgets), 0 when none is alive. */
+unsigned int ag_shm__fwd_lcores(struct ag_shm *m);
 
 /* Metric label of an anygate-dp counter ("tx_dropped"). */
 const char *ag_dp_counter__name(enum ag_dp_counter c);

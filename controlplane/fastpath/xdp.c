@@ -19,9 +19,10 @@
 #include <unistd.h>
 
 #include "anygate.skel.h"
-#include "flowlife.h"
+#include "flow.h"
 #include "log.h"
 #include "loop.h"
+#include "xdp_flows.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -56,6 +57,9 @@ struct ag_xdp {
 	int ncpus;
 	unsigned int maps_found;  /* compatible maps already pinned at open */
 	unsigned int links_found; /* pinned links adopted at attach */
+	struct ag_xdp_sweep sweep;
+	uint64_t full_seen; /* drop_flow_table_full at the last sweep */
+	bool swept_once;
 };
 
 static struct ag_xdp *xdp_of(const struct ag_fastpath *fp)
@@ -87,16 +91,29 @@ static void hook_libbpf(void)
 	libbpf_set_print(libbpf_print);
 }
 
+/*
+ * The i-th map of the program, NULL past the last: every map it declares,
+ * so that a map the program gains is pinned, adopted and removed with the
+ * others without a list to keep here.
+ */
+static struct bpf_map *nth_map(struct bpf_object *obj, unsigned int i)
+{
+	struct bpf_map *map;
+	unsigned int n = 0;
+
+	bpf_object__for_each_map(map, obj)
+	{
+		if (bpf_map__is_internal(map))
+			continue; /* .rodata, .bss: the object's own, never pinned */
+		if (n++ == i)
+			return map;
+	}
+	return NULL;
+}
+
 static struct bpf_map *all_maps(struct ag_xdp *x, unsigned int i)
 {
-	struct bpf_map *maps[] = {
-	    x->skel->maps.ag_settings, x->skel->maps.ag_listeners, x->skel->maps.ag_lstate,
-	    x->skel->maps.ag_lookup,   x->skel->maps.ag_backends,  x->skel->maps.ag_port_ovr,
-	    x->skel->maps.ag_vips,     x->skel->maps.ag_flows,	   x->skel->maps.ag_nat_rev,
-	    x->skel->maps.ag_lstats,   x->skel->maps.ag_bstats,	   x->skel->maps.ag_rstats,
-	};
-
-	return i < sizeof(maps) / sizeof(maps[0]) ? maps[i] : NULL;
+	return nth_map(x->skel->obj, i);
 }
 
 static void *map_mmap(struct bpf_map *map, size_t *len)
@@ -146,6 +163,30 @@ static const char *size_hint(const char *map)
 	if (!strcmp(map, AG_MAP_FLOWS) || !strcmp(map, AG_MAP_NAT_REV))
 		return " (edge.max_flows changed?)";
 	return " (pinned by another anygate version?)";
+}
+
+/*
+ * The ABI version the pinned settings were written by: 0 when there are
+ * none (or nothing was published into them), else the version, whatever the
+ * layout around it (abi_version is the first field of every version).
+ */
+static unsigned int pinned_abi(const struct ag_xdp *x)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), zero = 0, abi = 0;
+	void *val = NULL;
+	int fd;
+
+	fd = bpf_obj_get(bpf_map__pin_path(x->skel->maps.ag_settings));
+	if (fd < 0)
+		return 0;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.key_size == sizeof(zero) &&
+	    info.value_size >= sizeof(abi) && (val = calloc(1, info.value_size)) &&
+	    !bpf_map_lookup_elem(fd, &zero, val))
+		memcpy(&abi, val, sizeof(abi));
+	free(val);
+	close(fd);
+	return abi;
 }
 
 /*
@@ -247,10 +288,31 @@ static int set_pin_paths(struct ag_xdp *x, const struct ag_cfg_edge *edge)
 	return 0;
 }
 
+/*
+ * Pins written under another ABI version (ABI 2: LRU flow tables of other
+ * layouts) hold tables this program cannot read: refused as a whole, with
+ * the way out, before each of their maps would be listed as a mismatch.
+ */
+static int check_pinned_abi(struct ag_xdp *x)
+{
+	unsigned int abi = pinned_abi(x);
+
+	if (!abi || abi == AG_ABI_VERSION)
+		return 0;
+	pr_err("pinned maps under %s were written by anygate ABI version %u, this anygated "
+	       "speaks %u: their tables (flows included) cannot be adopted. Remove them with "
+	       "`anygated --detach -c CONFIG` (stops forwarding, drops the flows), then start "
+	       "anygated again\n",
+	       x->dir, abi, AG_ABI_VERSION);
+	return -EPROTO;
+}
+
 static int load_program(struct ag_xdp *x)
 {
-	int err = check_pinned_maps(x);
+	int err = check_pinned_abi(x);
 
+	if (!err)
+		err = check_pinned_maps(x);
 	if (err)
 		return err;
 	err = anygate_bpf__load(x->skel);
@@ -330,6 +392,10 @@ static struct ag_fastpath *xdp_open(const struct ag_cfg_edge *edge)
 		pr_err("mmap of lookup tables: %s\n", strerror(errno));
 		goto err_destroy;
 	}
+	err = ag_xdp_sweep__init(&x->sweep, bpf_map__fd(x->skel->maps.ag_flows),
+				 bpf_map__fd(x->skel->maps.ag_nat_rev), edge->max_flows);
+	if (err)
+		goto err_destroy;
 	if (x->maps_found)
 		pr_info("XDP program loaded; adopted %u pinned maps under %s (flows kept; lookup "
 			"%u x %u, flows %u)\n",
@@ -600,41 +666,22 @@ static void keep_pinned(struct ag_xdp *x)
 		x->dir);
 }
 
-/*
- * `anygated --detach`: without loading anything, detach every XDP link
- * pinned under edge->bpffs_dir and remove the links' and anygate's maps'
- * pins (only names anygate uses). 0 (also when nothing was there) or -errno.
- */
-static int xdp_remove_kept(const struct ag_cfg_edge *edge)
+/* Detach and unpin every link pinned under dir; *removed counts the pins. 0 or -errno. */
+static int remove_link_pins(const char *dir, unsigned int *removed)
 {
-	static const char *const maps[] = {
-	    AG_MAP_SETTINGS, AG_MAP_LISTENERS, AG_MAP_LSTATE, AG_MAP_LOOKUP,
-	    AG_MAP_BACKENDS, AG_MAP_PORT_OVR,  AG_MAP_VIPS,   AG_MAP_FLOWS,
-	    AG_MAP_NAT_REV,  AG_MAP_LSTATS,    AG_MAP_BSTATS, AG_MAP_RSTATS,
-	};
-	unsigned int i, removed = 0;
 	char path[PATH_MAX];
 	struct dirent *de;
-	int err = 0;
-	DIR *dir;
+	int fd, err = 0;
+	DIR *d = opendir(dir);
 
-	hook_libbpf();
-	err = check_bpffs(edge->bpffs_dir);
-	if (err)
-		return err;
-	dir = opendir(edge->bpffs_dir);
-	if (!dir) {
+	if (!d) {
 		err = -errno;
-		pr_err("%s: %s\n", edge->bpffs_dir, strerror(errno));
+		pr_err("%s: %s\n", dir, strerror(errno));
 		return err;
 	}
-	/* Links first: traffic stops being forwarded before the tables go. */
-	while ((de = readdir(dir))) {
-		int fd;
-
+	while ((de = readdir(d))) {
 		if (strncmp(de->d_name, AG_LINK_PIN_PREFIX, strlen(AG_LINK_PIN_PREFIX)) ||
-		    link_pin_path(edge->bpffs_dir, de->d_name + strlen(AG_LINK_PIN_PREFIX), path,
-				  sizeof(path)))
+		    link_pin_path(dir, de->d_name + strlen(AG_LINK_PIN_PREFIX), path, sizeof(path)))
 			continue;
 		fd = bpf_obj_get(path);
 		if (fd >= 0) {
@@ -649,15 +696,37 @@ static int xdp_remove_kept(const struct ag_cfg_edge *edge)
 			err = -errno;
 			continue;
 		}
-		removed++;
+		(*removed)++;
 		pr_info("detached XDP from %s, removed %s\n",
 			de->d_name + strlen(AG_LINK_PIN_PREFIX), path);
 	}
-	closedir(dir);
-	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-		if (snprintf(path, sizeof(path), "%s/%s", edge->bpffs_dir, maps[i]) >=
-		    (int)sizeof(path))
-			return -ENAMETOOLONG;
+	closedir(d);
+	return err;
+}
+
+/*
+ * Unpin every map of the program under dir, by the names of the embedded
+ * object (opened, not loaded): the pins it would have made. 0 or -errno.
+ */
+static int remove_map_pins(const char *dir, unsigned int *removed)
+{
+	struct anygate_bpf *skel = anygate_bpf__open();
+	char path[PATH_MAX];
+	struct bpf_map *map;
+	unsigned int i;
+	int err = 0;
+
+	if (!skel) {
+		err = -errno;
+		pr_err("opening the embedded XDP object: %s\n", strerror(errno));
+		return err;
+	}
+	for (i = 0; (map = nth_map(skel->obj, i)); i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(map)) >=
+		    (int)sizeof(path)) {
+			err = -ENAMETOOLONG;
+			break;
+		}
 		if (unlink(path)) {
 			if (errno == ENOENT)
 				continue;
@@ -665,9 +734,34 @@ static int xdp_remove_kept(const struct ag_cfg_edge *edge)
 			err = -errno;
 			continue;
 		}
-		removed++;
+		(*removed)++;
 		pr_info("removed pinned map %s\n", path);
 	}
+	anygate_bpf__destroy(skel);
+	return err;
+}
+
+/*
+ * `anygated --detach`: without loading anything, detach every XDP link
+ * pinned under edge->bpffs_dir and remove the links' and anygate's maps'
+ * pins (only names anygate uses). 0 (also when nothing was there) or -errno.
+ */
+static int xdp_remove_kept(const struct ag_cfg_edge *edge)
+{
+	unsigned int removed = 0;
+	int err, err2;
+
+	hook_libbpf();
+	err = check_bpffs(edge->bpffs_dir);
+	if (err)
+		return err;
+	/* Links first: traffic stops being forwarded before the tables go. */
+	err = remove_link_pins(edge->bpffs_dir, &removed);
+	if (err == -ENOENT || err == -ENOTDIR)
+		return err;
+	err2 = remove_map_pins(edge->bpffs_dir, &removed);
+	if (!err)
+		err = err2;
 	if (!err)
 		pr_info("%s: %u pins removed; no anygate fast path left there\n", edge->bpffs_dir,
 			removed);
@@ -707,6 +801,7 @@ static void xdp_release(struct ag_fastpath *fp, bool keep)
 static void xdp_free(struct ag_xdp *x)
 {
 	detach_links(x);
+	ag_xdp_sweep__fini(&x->sweep);
 	if (x->lookup)
 		munmap(x->lookup, x->lookup_len);
 	if (x->lstate)
@@ -913,6 +1008,14 @@ static void xdp_sink(struct ag_fastpath *fp, const struct ag_sink_ops **ops, voi
 	*ctx = xdp_of(fp);
 }
 
+/* The program runs on whichever CPU takes the packet: each has its own ag_cpu budgets. */
+static unsigned int xdp_cpus(struct ag_fastpath *fp)
+{
+	int n = xdp_of(fp)->ncpus;
+
+	return n > 0 ? (unsigned int)n : 0;
+}
+
 /* --- counters --- */
 
 static int sum_percpu(struct ag_xdp *x, struct bpf_map *map, uint32_t idx, uint64_t *out,
@@ -978,106 +1081,61 @@ static long xdp_flow_entries(struct ag_fastpath *fp)
 	return n;
 }
 
-/* --- flows: every entry with its liveness, as the program itself decides it --- */
+/* --- flows: the walk and the sweeper (xdp_flows.c) --- */
 
-/* flowlife.h reads the reverse table through this accessor: here, the pinned ag_nat_rev. */
-struct ag_tables {
-	int nat_rev_fd;
-};
-
-static __always_inline int ag_tables__nat_rev(struct ag_tables *t, const struct ag_flow_key *rk,
-					      struct ag_nat_rev *out)
+/* The settings the program applies now: 0, or -errno (-EAGAIN: none published yet). */
+static int read_settings(struct ag_xdp *x, struct ag_settings *s)
 {
-	return bpf_map_lookup_elem(t->nat_rev_fd, rk, out) ? 0 : 1;
-}
+	uint32_t zero = 0;
 
-#define FLOW_BATCH 4096 /* flow entries per bpf_map_lookup_batch call */
-
-struct flow_walk {
-	struct ag_tables tables;
-	struct ag_settings settings; /* the idle timeouts the program applies */
-	uint64_t now;		     /* CLOCK_MONOTONIC: bpf_ktime_get_ns's clock */
-	ag_flow_fn fn;
-	void *ctx;
-};
-
-static void visit(struct flow_walk *w, const struct ag_flow_key *k, const struct ag_flow *f)
-{
-	bool live = ag_flow__live(&w->tables, k, f, &w->settings, w->now);
-
-	w->fn(w->ctx, k, f, live, ag_flow__age(w->now, f->last_seen_ns));
-}
-
-/* Key by key, where the kernel has no batch lookup for the map. */
-static int walk_one_by_one(int fd, struct flow_walk *w)
-{
-	struct ag_flow_key key, next;
-	struct ag_flow val;
-	void *probe = NULL;
-
-	while (!bpf_map_get_next_key(fd, probe, &next)) {
-		key = next;
-		probe = &key;
-		/* An entry evicted between the two calls is simply gone. */
-		if (!bpf_map_lookup_elem(fd, &key, &val))
-			visit(w, &key, &val);
-	}
-	return 0;
-}
-
-/* In batches: one syscall per FLOW_BATCH entries, not two per entry. */
-static int walk_batched(int fd, struct flow_walk *w)
-{
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	struct ag_flow_key *keys = calloc(FLOW_BATCH, sizeof(*keys));
-	struct ag_flow *vals = calloc(FLOW_BATCH, sizeof(*vals));
-	uint64_t batch_in = 0, batch_out = 0;
-	bool first = true;
-	__u32 count, i;
-	int ret, err = 0;
-
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		count = FLOW_BATCH;
-		ret = bpf_map_lookup_batch(fd, first ? NULL : &batch_in, &batch_out, keys, vals,
-					   &count, &opts);
-		if (ret < 0 && ret != -ENOENT) {
-			if (first && (ret == -EINVAL || ret == -ENOTSUP || ret == -524))
-				err = walk_one_by_one(fd, w);
-			else
-				err = ret;
-			goto out;
-		}
-		for (i = 0; i < count; i++)
-			visit(w, &keys[i], &vals[i]);
-		if (ret == -ENOENT)
-			goto out; /* that was the last batch */
-		batch_in = batch_out;
-		first = false;
-	}
-out:
-	free(keys);
-	free(vals);
-	return err;
+	if (bpf_map_lookup_elem(bpf_map__fd(x->skel->maps.ag_settings), &zero, s))
+		return -errno;
+	return ag_settings__usable(s) ? 0 : -EAGAIN;
 }
 
 static int xdp_walk_flows(struct ag_fastpath *fp, ag_flow_fn fn, void *ctx)
 {
 	struct ag_xdp *x = xdp_of(fp);
-	struct flow_walk w = {
-	    .tables = {.nat_rev_fd = bpf_map__fd(x->skel->maps.ag_nat_rev)},
-	    .now = ag_now_ns(),
-	    .fn = fn,
-	    .ctx = ctx,
-	};
+	struct ag_settings s;
 	uint32_t zero = 0;
 
-	if (bpf_map_lookup_elem(bpf_map__fd(x->skel->maps.ag_settings), &zero, &w.settings))
+	/* every entry, also before the first publish (then nothing is live) */
+	if (bpf_map_lookup_elem(bpf_map__fd(x->skel->maps.ag_settings), &zero, &s))
 		return -errno;
-	return walk_batched(bpf_map__fd(x->skel->maps.ag_flows), &w);
+	return ag_xdp_flows__walk(bpf_map__fd(x->skel->maps.ag_flows),
+				  bpf_map__fd(x->skel->maps.ag_nat_rev), &s, ag_now_ns(), fn, ctx);
+}
+
+/*
+ * One sweep. The program's refusals for a full table since the last pass
+ * put the table under pressure at once, before the sweeper's own count of
+ * it (which needs a whole walk) says so.
+ */
+static int xdp_sweep(struct ag_fastpath *fp)
+{
+	struct ag_xdp *x = xdp_of(fp);
+	struct ag_reason_stats full;
+	struct ag_settings s;
+	bool table_full;
+	int err;
+
+	err = read_settings(x, &s);
+	if (err)
+		return err == -EAGAIN ? 0 : err;
+	err = sum_percpu(x, x->skel->maps.ag_rstats, AG_R_DROP_FLOW_FULL, (uint64_t *)&full,
+			 sizeof(full) / 8);
+	if (err)
+		return err;
+	table_full = x->swept_once && full.packets > x->full_seen;
+	x->full_seen = full.packets;
+	x->swept_once = true;
+	return ag_xdp_sweep__pass(&x->sweep, &s, table_full, ag_now_ns());
+}
+
+static int xdp_reclaim_stats(struct ag_fastpath *fp, struct ag_reclaim_stats *out)
+{
+	*out = xdp_of(fp)->sweep.st;
+	return 0;
 }
 
 const struct ag_fastpath_ops ag_xdp__ops = {
@@ -1089,9 +1147,12 @@ const struct ag_fastpath_ops ag_xdp__ops = {
     .close = xdp_close,
     .remove_kept = xdp_remove_kept,
     .sink = xdp_sink,
+    .cpus = xdp_cpus,
     .listener_stats = xdp_listener_stats,
     .backend_stats = xdp_backend_stats,
     .reason_stats = xdp_reason_stats,
     .flow_entries = xdp_flow_entries,
     .walk_flows = xdp_walk_flows,
+    .sweep = xdp_sweep,
+    .reclaim_stats = xdp_reclaim_stats,
 };

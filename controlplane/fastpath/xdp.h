@@ -5,7 +5,8 @@
  * there), attach in native mode through pinned bpf_links, expose the maps as
  * a publisher sink, read the per-CPU counters and walk the flow table, and on
  * exit either keep everything pinned (upgrade) or detach and unpin.
- * xdp.c is the only file of the control plane that includes libbpf.
+ * xdp.c and xdp_flows.c (the flow tables) are the only files of the
+ * control plane that include libbpf.
  */
 #ifndef AG_XDP_H
 #define AG_XDP_H

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The XDP fast path's flow tables from user space, private to xdp.c: the
+ * walk behind `anygatectl flows` and the metrics, and the sweeper. Since the
+ * flow maps are plain preallocated hashes, nothing in the kernel evicts: an
+ * expired pair is removed by the packet that finds it (the program) or by
+ * this sweeper, which anygated runs every AG_SWEEP_PERIOD_NS. Both decide
+ * with dataplane/core (ag_flow__live, ag_nat_rev__hold), as the program does.
+ */
+#ifndef AG_XDP_FLOWS_H
+#define AG_XDP_FLOWS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "abi.h"
+#include "fastpath.h"
+
+/* Entries per bpf_map_lookup_batch call. */
+#define AG_SWEEP_BATCH		4096
+/*
+ * Flow entries one pass looks at, going on where the last one stopped: a
+ * table this size or smaller is walked whole every pass; a larger one over
+ * several (4 s for 1M entries), so a pass stays within tens of milliseconds.
+ */
+#define AG_SWEEP_PASS_FLOWS	262144
+/* Reverse entries per pass, looking for orphans (only races leave them). */
+#define AG_SWEEP_PASS_REVS	65536
+/*
+ * Above this fill (percent of max_flows), or when the program refused a
+ * flow for a full table since the last pass, the table is under pressure:
+ * the pass walks it to its end and also removes half-open and closing flows
+ * before their timeout.
+ */
+#define AG_SWEEP_PRESSURE_PCT	90
+/* ... once quiet this long on both sides: a handshake in progress is not cut. */
+#define AG_SWEEP_EVICT_QUIET_NS 1000000000ull
+
+/* fn for every flow entry with its liveness, in batches. 0 or -errno. */
+int ag_xdp_flows__walk(int flows_fd, int revs_fd, const struct ag_settings *s, uint64_t now,
+		       ag_flow_fn fn, void *ctx);
+
+/* A bpf_map_lookup_batch walk that can stop and go on later where it stopped. */
+struct ag_batch_walk {
+	int fd;
+	void *keys, *vals; /* AG_SWEEP_BATCH entries each */
+	uint64_t cursor;   /* where the next batch starts (the kernel's token) */
+	bool resume;	   /* cursor is valid; else the next batch starts a walk */
+};
+
+struct ag_xdp_sweep {
+	struct ag_batch_walk flows, revs;
+	uint32_t max_flows;
+	/* Entries a pass walks: AG_SWEEP_PASS_FLOWS and _REVS (tests lower them). */
+	uint64_t pass_flows, pass_revs;
+	uint64_t cycle_flows, cycle_revs; /* entries left in the walk under way */
+	/* Victims of one batch: keys to delete and the state each flow was in. */
+	struct ag_flow_key *del_flows, *del_revs;
+	uint8_t *del_state, *del_evicted;
+	bool *gone;
+	struct ag_reclaim_stats st;
+};
+
+/* 0 or -ENOMEM. The fds stay the caller's. */
+int ag_xdp_sweep__init(struct ag_xdp_sweep *sw, int flows_fd, int revs_fd, uint32_t max_flows);
+void ag_xdp_sweep__fini(struct ag_xdp_sweep *sw);
+
+/*
+ * One pass at now under settings s; table_full: the program refused a flow
+ * for a full table since the last pass. 0 or -errno (the walk resumes at
+ * its start next time).
+ */
+int ag_xdp_sweep__pass(struct ag_xdp_sweep *sw, const struct ag_settings *s, bool table_full,
+		       uint64_t now);
+
+#endif /* AG_XDP_FLOWS_H */
