@@ -36,6 +36,7 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "fastpath.h"
+#include "flow.h"
 #include "log.h"
 #include "overrides.h"
 #include "plan.h"
@@ -1006,9 +1007,11 @@ static void list_flow(void *ctx, const struct ag_flow_key *k, const struct ag_fl
 	snprintf(bs, sizeof(bs), "%s:%u", b, ntohs(f->backend_port));
 	if (f->listener_id < fl->d->plan->n_listeners)
 		listener_label(fl->d->plan, f->listener_id, lname, sizeof(lname));
-	row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:f}", "client", cs, "vip", vs, "proto",
-			proto_name(k->proto), "listener", lname, "backend", bs, "nat_port",
-			(int)ntohs(f->nat_port), "idle_s", round(idle / 1e8) / 10.0);
+	row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:f}", "client", cs, "vip", vs,
+			"proto", proto_name(k->proto), "state",
+			ag_flow_state__name(ag_flow__state(k->proto, f->tcp)), "listener", lname,
+			"backend", bs, "nat_port", (int)ntohs(f->nat_port), "idle_s",
+			round(idle / 1e8) / 10.0);
 	if (!row || json_array_append_new(fl->rows, row))
 		fl->err = -ENOMEM;
 }
@@ -1065,6 +1068,48 @@ static int cmd_flows(struct ag_ctl_req *req, json_t **data, char **err)
 	return *data ? AG_CTL_OK : -ENOMEM;
 }
 
+/*
+ * The flow table into o: its fill and, where anygated sweeps it, what the
+ * sweeper removed by flow state. Entries: as the sweeper last counted them,
+ * else as the fast path reports them. 0 or -ENOMEM.
+ */
+static int stats_flow_table(struct ag_daemon *d, json_t *o)
+{
+	uint64_t max = d->cfg->edge.max_flows, n = 0;
+	struct ag_reclaim_stats rs;
+	json_t *states;
+	bool swept;
+	long e;
+	int i;
+
+	swept = !d->fp->ops->reclaim_stats(d->fp, &rs) && rs.passes;
+	if (swept) {
+		n = rs.flows;
+	} else {
+		e = d->fp->ops->flow_entries(d->fp);
+		n = e > 0 ? (uint64_t)e : 0;
+	}
+	json_object_set_new(o, "flow_entries", json_integer((json_int_t)n));
+	json_object_set_new(o, "flow_max_entries", json_integer((json_int_t)max));
+	json_object_set_new(o, "flow_fill_pct", json_real(round(1000.0 * n / max) / 10.0));
+	if (!swept)
+		return 0;
+	json_object_set_new(o, "nat_rev_entries", json_integer((json_int_t)rs.nat_revs));
+	json_object_set_new(o, "table_pressure", json_boolean(rs.pressure));
+	json_object_set_new(o, "sweeps", json_integer((json_int_t)rs.passes));
+	json_object_set_new(o, "last_sweep_ms", json_real(ms(rs.last_pass_ns)));
+	json_object_set_new(o, "nat_orphans_removed", json_integer((json_int_t)rs.orphans));
+	states = json_array();
+	if (!states)
+		return -ENOMEM;
+	for (i = 0; i < AG_FLOW_STATE__MAX; i++)
+		json_array_append_new(states,
+				      json_pack("{s:s, s:I, s:I}", "state", ag_flow_state__name(i),
+						"expired", (json_int_t)rs.expired[i], "evicted",
+						(json_int_t)rs.evicted[i]));
+	return json_object_set_new(o, "flows_removed", states) ? -ENOMEM : 0;
+}
+
 static int cmd_stats(struct ag_ctl_req *req, json_t **data, char **err)
 {
 	struct ag_daemon *d = req->ctx;
@@ -1072,20 +1117,17 @@ static int cmd_stats(struct ag_ctl_req *req, json_t **data, char **err)
 	unsigned int r, l;
 
 	(void)err;
+	*data = NULL;
 	if (!reasons || !ls)
 		goto enomem;
 	for (r = 0; r < AG_R__MAX; r++) {
 		struct ag_reason_stats rs = {0};
-		const char *name = ag_reason__name(r);
 
 		d->fp->ops->reason_stats(d->fp, r, &rs);
-		json_array_append_new(reasons,
-				      json_pack("{s:s, s:s, s:I, s:I}", "reason", name, "action",
-						!strncmp(name, "pass_", 5)   ? "pass"
-						: !strncmp(name, "drop_", 5) ? "drop"
-									     : "other",
-						"packets", (json_int_t)rs.packets, "bytes",
-						(json_int_t)rs.bytes));
+		json_array_append_new(
+		    reasons, json_pack("{s:s, s:s, s:I, s:I}", "reason", ag_reason__name(r),
+				       "action", ag_reason__action(r), "packets",
+				       (json_int_t)rs.packets, "bytes", (json_int_t)rs.bytes));
 	}
 	for (l = 0; l < d->plan->n_listeners; l++) {
 		struct ag_traffic_stats ts = {0};
@@ -1100,9 +1142,20 @@ static int cmd_stats(struct ag_ctl_req *req, json_t **data, char **err)
 						    (json_int_t)ts.ret_packets, "ret_bytes",
 						    (json_int_t)ts.ret_bytes));
 	}
-	*data = json_pack("{s:o, s:o}", "reasons", reasons, "listeners", ls);
-	return *data ? AG_CTL_OK : -ENOMEM;
+	*data = json_object();
+	if (!*data || stats_flow_table(d, *data))
+		goto enomem;
+	/* each call takes its reference, also when it fails */
+	if (json_object_set_new(*data, "reasons", reasons) |
+	    json_object_set_new(*data, "listeners", ls)) {
+		json_decref(*data);
+		*data = NULL;
+		return -ENOMEM;
+	}
+	return AG_CTL_OK;
 enomem:
+	json_decref(*data);
+	*data = NULL;
 	json_decref(reasons);
 	json_decref(ls);
 	return -ENOMEM;

@@ -156,6 +156,29 @@ static int fill_reasons(struct ag_daemon *d, struct ag_metrics_snapshot *s)
 	return 0;
 }
 
+_Static_assert(AG_METRICS_FLOW_STATES == AG_FLOW_STATES, "one series per flow state");
+
+/* The flow table's size, and what anygated's sweeper removed (where it sweeps). */
+static void fill_flow_table(struct ag_daemon *d, struct ag_metrics_snapshot *s)
+{
+	struct ag_reclaim_stats rs;
+	unsigned int i;
+
+	s->flow_max_entries = d->cfg->edge.max_flows;
+	if (d->fp->ops->reclaim_stats(d->fp, &rs))
+		return;
+	for (i = 0; i < AG_FLOW_STATES; i++) {
+		s->flow_states[i].state = ag_flow_state__name((int)i);
+		s->flow_states[i].expired = rs.expired[i];
+		s->flow_states[i].evicted = rs.evicted[i];
+	}
+	s->n_flow_states = AG_FLOW_STATES;
+	s->nat_rev_entries = rs.nat_revs;
+	s->nat_orphans_removed = rs.orphans;
+	s->sweeps = rs.passes;
+	s->last_sweep_ns = rs.last_pass_ns;
+}
+
 int ag_metrics_src__collect(void *ctx, struct ag_metrics_snapshot *s)
 {
 	struct ag_metrics_src *g = ctx;
@@ -182,6 +205,7 @@ int ag_metrics_src__collect(void *ctx, struct ag_metrics_snapshot *s)
 	if (err)
 		goto out;
 	s->flow_entries = g->entries;
+	fill_flow_table(d, s);
 	s->publishes = d->pub.stats.publishes;
 	s->last_publish_ns = d->pub.stats.last_duration_ns;
 	s->reloads = d->reloads;

@@ -294,36 +294,47 @@ static void render_backends(struct text *t, const struct ag_metrics_snapshot *s)
 	}
 }
 
+/* The reason's name says which family it is in (abi.h): "drop_...", "pass_...", or neither. */
+static unsigned int reason_kind(const char *name)
+{
+	if (!strncmp(name, "drop_", 5))
+		return 0;
+	return !strncmp(name, "pass_", 5) ? 1 : 2;
+}
+
 static void render_reasons(struct text *t, const struct ag_metrics_snapshot *s)
 {
 	static const struct {
-		const char *prefix;
 		const char *packets, *packets_help;
 		const char *bytes, *bytes_help;
 	} kinds[] = {
-	    {"drop_", "anygate_dropped_packets_total", "Packets the fast path dropped, by reason.",
+	    {"anygate_dropped_packets_total", "Packets the fast path dropped, by reason.",
 	     "anygate_dropped_bytes_total", "Bytes of packets the fast path dropped, by reason."},
-	    {"pass_", "anygate_passed_packets_total",
+	    {"anygate_passed_packets_total",
 	     "Packets the fast path passed to the kernel instead of forwarding, by reason.",
 	     "anygate_passed_bytes_total", "Bytes of packets passed to the kernel, by reason."},
+	    {"anygate_handled_packets_total",
+	     "Packets the fast path handled itself besides forwarding: answered (RST, SYN "
+	     "challenge), verified their source, moved or kept their flow, or took over a NAT "
+	     "port, by reason.",
+	     "anygate_handled_bytes_total",
+	     "Bytes of packets the fast path handled itself, by "
+	     "reason."},
 	};
 	const char *kv[4] = {"reason", NULL, NULL, NULL};
 	unsigned int k, i;
 
-	/* The reason's name says which it is (abi.h: "drop_..." or "pass_..."). */
-	for (k = 0; k < 2; k++) {
-		size_t pl = strlen(kinds[k].prefix);
-
+	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 		family(t, kinds[k].packets, "counter", kinds[k].packets_help);
 		for (i = 0; i < s->n_reasons; i++) {
-			if (!s->reasons[i].name || strncmp(s->reasons[i].name, kinds[k].prefix, pl))
+			if (!s->reasons[i].name || reason_kind(s->reasons[i].name) != k)
 				continue;
 			kv[1] = s->reasons[i].name;
 			sample_u64(t, kinds[k].packets, kv, s->reasons[i].packets);
 		}
 		family(t, kinds[k].bytes, "counter", kinds[k].bytes_help);
 		for (i = 0; i < s->n_reasons; i++) {
-			if (!s->reasons[i].name || strncmp(s->reasons[i].name, kinds[k].prefix, pl))
+			if (!s->reasons[i].name || reason_kind(s->reasons[i].name) != k)
 				continue;
 			kv[1] = s->reasons[i].name;
 			sample_u64(t, kinds[k].bytes, kv, s->reasons[i].bytes);
@@ -331,15 +342,63 @@ static void render_reasons(struct text *t, const struct ag_metrics_snapshot *s)
 	}
 }
 
+/* The flow table: fill, and what the sweeper removed (no series where anygated does not sweep). */
+static void render_flow_table(struct text *t, const struct ag_metrics_snapshot *s)
+{
+	const char *none[1] = {NULL}, *kv[3] = {"state", NULL, NULL};
+	bool swept = s->n_flow_states > 0;
+	unsigned int i;
+
+	family(t, "anygate_flow_table_entries", "gauge",
+	       "Entries in the fast path's flow table, expired ones not yet removed included.");
+	sample_u64(t, "anygate_flow_table_entries", none, s->flow_entries);
+	family(t, "anygate_flow_table_max_entries", "gauge",
+	       "Size of the flow table (edge.max_flows); the NAT reverse table has as many.");
+	if (s->flow_max_entries)
+		sample_u64(t, "anygate_flow_table_max_entries", none, s->flow_max_entries);
+	family(t, "anygate_flow_table_fill_ratio", "gauge",
+	       "Flow table entries over its size (0-1): past 0.9 the sweeper removes half-open and "
+	       "closing flows before their timeout, when full new flows are refused.");
+	if (s->flow_max_entries)
+		sample_double(t, "anygate_flow_table_fill_ratio", none,
+			      (double)s->flow_entries / s->flow_max_entries);
+	family(t, "anygate_flows_expired_total", "counter",
+	       "Flows (with their NAT reverse entry) the sweeper removed idle past the timeout of "
+	       "their state.");
+	for (i = 0; i < s->n_flow_states; i++) {
+		kv[1] = s->flow_states[i].state;
+		sample_u64(t, "anygate_flows_expired_total", kv, s->flow_states[i].expired);
+	}
+	family(t, "anygate_flows_evicted_total", "counter",
+	       "Flows the sweeper removed before their timeout because the table was near full "
+	       "(half-open and closing flows only; an established flow never is).");
+	for (i = 0; i < s->n_flow_states; i++) {
+		kv[1] = s->flow_states[i].state;
+		sample_u64(t, "anygate_flows_evicted_total", kv, s->flow_states[i].evicted);
+	}
+	family(t, "anygate_nat_reverse_entries", "gauge",
+	       "Entries in the NAT reverse table at the sweeper's last complete walk.");
+	if (swept)
+		sample_u64(t, "anygate_nat_reverse_entries", none, s->nat_rev_entries);
+	family(t, "anygate_nat_orphans_removed_total", "counter",
+	       "NAT reverse entries no flow owned that the sweeper removed once quiet.");
+	if (swept)
+		sample_u64(t, "anygate_nat_orphans_removed_total", none, s->nat_orphans_removed);
+	family(t, "anygate_flow_sweeps_total", "counter", "Passes of the flow-table sweeper.");
+	if (swept)
+		sample_u64(t, "anygate_flow_sweeps_total", none, s->sweeps);
+	family(t, "anygate_flow_sweep_last_duration_seconds", "gauge",
+	       "How long the sweeper's last pass took.");
+	if (swept)
+		sample_double(t, "anygate_flow_sweep_last_duration_seconds", none,
+			      s->last_sweep_ns / 1e9);
+}
+
 static void render_daemon(struct text *t, const struct ag_metrics_snapshot *s)
 {
 	const char *none[1] = {NULL};
 	char abi[16];
 	const char *info[5] = {"version", s->version, "abi", abi, NULL};
-
-	family(t, "anygate_flow_table_entries", "gauge",
-	       "Entries in the fast path's flow table, idle ones not yet evicted included.");
-	sample_u64(t, "anygate_flow_table_entries", none, s->flow_entries);
 
 	family(t, "anygate_table_publishes_total", "counter",
 	       "Lookup-table publishes (start, reload, health or operator change).");
@@ -379,6 +438,7 @@ char *ag_metrics__render(const struct ag_metrics_snapshot *s, size_t *len)
 	render_listeners(&t, s);
 	render_backends(&t, s);
 	render_reasons(&t, s);
+	render_flow_table(&t, s);
 	render_daemon(&t, s);
 	if (t.oom || !t.buf) {
 		free(t.buf);

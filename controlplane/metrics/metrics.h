@@ -44,10 +44,19 @@ struct ag_metrics_backend {
 };
 
 struct ag_metrics_reason {
-	const char *name; /* ag_reason__name(): "pass_..." or "drop_..." */
+	const char *name; /* ag_reason__name(): "pass_...", "drop_...", or what the fast path did */
 	uint64_t packets;
 	uint64_t bytes;
 };
+
+/* What the sweeper of the flow table removed in one flow state. */
+struct ag_metrics_flow_state {
+	const char *state; /* "half-open", "established", "closing", "udp" */
+	uint64_t expired;  /* idle past the timeout of the state */
+	uint64_t evicted;  /* before it, the table near full */
+};
+
+#define AG_METRICS_FLOW_STATES 4
 
 /* Everything one scrape shows, read at one moment. */
 struct ag_metrics_snapshot {
@@ -57,7 +66,18 @@ struct ag_metrics_snapshot {
 	unsigned int n_backends;
 	struct ag_metrics_reason reasons[AG_R__MAX];
 	unsigned int n_reasons;
-	uint64_t flow_entries;	  /* entries in the flow table, idle ones included */
+	uint64_t flow_entries;	   /* entries in the flow table, expired ones included */
+	uint64_t flow_max_entries; /* its size (edge.max_flows); 0: unknown, no fill series */
+	/*
+	 * The sweeper (anygated's, for XDP): n_flow_states 0 when anygated does
+	 * not sweep this fast path, then these families have no series.
+	 */
+	struct ag_metrics_flow_state flow_states[AG_METRICS_FLOW_STATES];
+	unsigned int n_flow_states;
+	uint64_t nat_rev_entries;     /* reverse entries after its last complete walk */
+	uint64_t nat_orphans_removed; /* reverse entries no flow owned */
+	uint64_t sweeps;
+	uint64_t last_sweep_ns;
 	uint64_t publishes;	  /* table publishes */
 	uint64_t last_publish_ns; /* duration of the last one */
 	uint64_t reloads;

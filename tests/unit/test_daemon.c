@@ -995,6 +995,118 @@ static void test_metrics_collect(void)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Settings: flow-state timeouts, budgets divided over anygate-dp's lcores   */
+
+static struct ag_settings now_settings(void)
+{
+	struct ag_shm *obs = ag_shm__observe(shm_name);
+	struct ag_settings st = {0};
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(obs);
+	CU_ASSERT_EQUAL(ag_shm__settings_get(ag_shm__hdr(obs), &st), 1);
+	ag_shm__close(obs);
+	return st;
+}
+
+/* anygate-dp alive on `lanes` lanes (one per forwarding lcore, one for its main lcore). */
+static void fake_fastpath_alive(struct ag_shm *dp, uint32_t lanes)
+{
+	struct ag_shm_hdr *h = ag_shm__hdr(dp);
+
+	h->dp.lanes_used = lanes;
+	h->dp.pid = (uint32_t)getpid();
+	__atomic_store_n(&h->dp.heartbeat_ns, ag_shm__now_ns(), __ATOMIC_RELEASE);
+}
+
+static bool syn_rate_is(void *ctx)
+{
+	return now_settings().syn_cpu_rate == *(uint32_t *)ctx;
+}
+
+static void test_settings_budgets(void)
+{
+	uint32_t want = 2500;
+	struct ag_settings st;
+	struct ag_shm *dp;
+	uint64_t secret;
+
+	START();
+	st = now_settings();
+	CU_ASSERT_EQUAL(st.tcp_syn_idle_ns, AG_TCP_SYN_IDLE_DEFAULT * 1000000000ull);
+	CU_ASSERT_EQUAL(st.tcp_closing_ns, AG_TCP_CLOSING_DEFAULT * 1000000000ull);
+	CU_ASSERT_EQUAL(st.syn_auth_ttl_ns, AG_SYN_AUTH_TTL_DEFAULT * 1000000000ull);
+	/* the probes' detection time: 100 ms x 2 + 100 ms */
+	CU_ASSERT_EQUAL(st.backend_alive_ns, 300000000ull);
+	/* no anygate-dp yet: the whole edge's rate on one lcore; UDP: 4096 / (2 x 30) */
+	CU_ASSERT_EQUAL(st.syn_cpu_rate, AG_SYN_AUTH_RATE_DEFAULT);
+	CU_ASSERT_EQUAL(st.udp_cpu_rate, 68);
+	secret = st.syn_auth_secret;
+
+	/* anygate-dp attaches with two forwarding lcores: the rates are divided (rounded up) */
+	dp = ag_shm__attach(shm_name, RING);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dp);
+	fake_fastpath_alive(dp, 3);
+	CU_ASSERT(run_until(syn_rate_is, &want, WAIT_S));
+	st = now_settings();
+	CU_ASSERT_EQUAL(st.udp_cpu_rate, 34);
+	CU_ASSERT_EQUAL(st.syn_auth_secret, secret);
+	/* a reload keeps the division and the secret, and applies new rates */
+	CU_ASSERT_EQUAL_FATAL(write_conf(RING, "syn_auth_rate = 7; udp_flow_rate = 0;", 128), 0);
+	fake_fastpath_alive(dp, 3);
+	CU_ASSERT(do_ok("reload", NULL));
+	st = now_settings();
+	CU_ASSERT_EQUAL(st.syn_cpu_rate, 4);
+	CU_ASSERT_EQUAL(st.udp_cpu_rate, 0);
+	CU_ASSERT_EQUAL(st.syn_auth_secret, secret);
+	ag_shm__close(dp);
+	daemon_stop();
+}
+
+/* stats: the flow table's fill, and every reason of abi.h with what the fast path did. */
+static void test_stats_reasons(void)
+{
+	json_t *r, *data, *row;
+	bool seen[AG_R__MAX] = {0};
+	const char *action;
+	struct ag_shm *dp;
+	size_t i;
+	int n;
+
+	START();
+	dp = ag_shm__attach(shm_name, RING);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dp);
+	fake_fastpath_counts(dp, AG_R_TX_SYN_CHALLENGE);
+	r = ask("stats", NULL);
+	data = data_of(r);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+	CU_ASSERT_EQUAL(int_of(data, "flow_entries"), 42);
+	CU_ASSERT_EQUAL(int_of(data, "flow_max_entries"), 4096);
+	CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(data, "flow_fill_pct")), 1.0, 0.01);
+	/* anygate-dp sweeps its own tables: no sweeper counters from anygated */
+	CU_ASSERT_PTR_NULL(json_object_get(data, "flows_removed"));
+	json_array_foreach(json_object_get(data, "reasons"), i, row)
+	{
+		for (n = 0; n < AG_R__MAX; n++)
+			if (!strcmp(json_string_value(json_object_get(row, "reason")),
+				    ag_reason__name(n)))
+				break;
+		CU_ASSERT_FATAL(n < AG_R__MAX);
+		seen[n] = true;
+		action = json_string_value(json_object_get(row, "action"));
+		CU_ASSERT_STRING_EQUAL(action, n < AG_R__DROP_FIRST  ? "pass"
+					       : n < AG_R__ACT_FIRST ? "drop"
+								     : "act");
+		if (n == AG_R_TX_SYN_CHALLENGE)
+			CU_ASSERT_EQUAL(int_of(row, "packets"), 4);
+	}
+	for (n = 0; n < AG_R__MAX; n++)
+		CU_ASSERT(seen[n]);
+	json_decref(r);
+	ag_shm__close(dp);
+	daemon_stop();
+}
+
+/* ------------------------------------------------------------------------ */
 
 static void remove_everything(void)
 {
@@ -1062,6 +1174,8 @@ int main(void)
 	    {"reload keeps the overrides", test_reload_keeps_overrides},
 	    {"health: a backend down and up again", test_health_down_up},
 	    {"metrics: collect from the segment", test_metrics_collect},
+	    {"settings: flow timeouts, budgets per lcore", test_settings_budgets},
+	    {"stats: flow table and every reason", test_stats_reasons},
 	};
 
 	return AG_CU_MAIN("daemon", suite_init, suite_clean, tests);

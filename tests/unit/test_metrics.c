@@ -50,8 +50,17 @@ static void fake_fill(struct ag_metrics_snapshot *s, const char *accel)
 	s->n_backends = 1;
 	s->reasons[0] = (struct ag_metrics_reason){"pass_no_listener", 3, 180};
 	s->reasons[1] = (struct ag_metrics_reason){"drop_truncated_eth", 1, 10};
-	s->n_reasons = 2;
+	s->reasons[2] = (struct ag_metrics_reason){"nat_port_takeover", 2, 120};
+	s->n_reasons = 3;
 	s->flow_entries = 5;
+	s->flow_max_entries = 10;
+	s->flow_states[0] = (struct ag_metrics_flow_state){"half-open", 3, 1};
+	s->flow_states[1] = (struct ag_metrics_flow_state){"udp", 4, 0};
+	s->n_flow_states = 2;
+	s->nat_rev_entries = 6;
+	s->nat_orphans_removed = 2;
+	s->sweeps = 9;
+	s->last_sweep_ns = 1500000; /* 1.5 ms */
 	s->publishes = 4;
 	s->last_publish_ns = 250000; /* 0.25 ms */
 	s->reloads = 1;
@@ -141,10 +150,53 @@ static const char expected[] =
     "# HELP anygate_passed_bytes_total Bytes of packets passed to the kernel, by reason.\n"
     "# TYPE anygate_passed_bytes_total counter\n"
     "anygate_passed_bytes_total{reason=\"pass_no_listener\"} 180\n"
-    "# HELP anygate_flow_table_entries Entries in the fast path's flow table, idle ones not yet "
-    "evicted included.\n"
+    "# HELP anygate_handled_packets_total Packets the fast path handled itself besides "
+    "forwarding: answered (RST, SYN challenge), verified their source, moved or kept their "
+    "flow, or took over a NAT port, by reason.\n"
+    "# TYPE anygate_handled_packets_total counter\n"
+    "anygate_handled_packets_total{reason=\"nat_port_takeover\"} 2\n"
+    "# HELP anygate_handled_bytes_total Bytes of packets the fast path handled itself, by "
+    "reason.\n"
+    "# TYPE anygate_handled_bytes_total counter\n"
+    "anygate_handled_bytes_total{reason=\"nat_port_takeover\"} 120\n"
+    "# HELP anygate_flow_table_entries Entries in the fast path's flow table, expired ones not "
+    "yet removed included.\n"
     "# TYPE anygate_flow_table_entries gauge\n"
     "anygate_flow_table_entries 5\n"
+    "# HELP anygate_flow_table_max_entries Size of the flow table (edge.max_flows); the NAT "
+    "reverse table has as many.\n"
+    "# TYPE anygate_flow_table_max_entries gauge\n"
+    "anygate_flow_table_max_entries 10\n"
+    "# HELP anygate_flow_table_fill_ratio Flow table entries over its size (0-1): past 0.9 the "
+    "sweeper removes half-open and closing flows before their timeout, when full new flows are "
+    "refused.\n"
+    "# TYPE anygate_flow_table_fill_ratio gauge\n"
+    "anygate_flow_table_fill_ratio 0.5\n"
+    "# HELP anygate_flows_expired_total Flows (with their NAT reverse entry) the sweeper "
+    "removed idle past the timeout of their state.\n"
+    "# TYPE anygate_flows_expired_total counter\n"
+    "anygate_flows_expired_total{state=\"half-open\"} 3\n"
+    "anygate_flows_expired_total{state=\"udp\"} 4\n"
+    "# HELP anygate_flows_evicted_total Flows the sweeper removed before their timeout because "
+    "the table was near full (half-open and closing flows only; an established flow never "
+    "is).\n"
+    "# TYPE anygate_flows_evicted_total counter\n"
+    "anygate_flows_evicted_total{state=\"half-open\"} 1\n"
+    "anygate_flows_evicted_total{state=\"udp\"} 0\n"
+    "# HELP anygate_nat_reverse_entries Entries in the NAT reverse table at the sweeper's last "
+    "complete walk.\n"
+    "# TYPE anygate_nat_reverse_entries gauge\n"
+    "anygate_nat_reverse_entries 6\n"
+    "# HELP anygate_nat_orphans_removed_total NAT reverse entries no flow owned that the "
+    "sweeper removed once quiet.\n"
+    "# TYPE anygate_nat_orphans_removed_total counter\n"
+    "anygate_nat_orphans_removed_total 2\n"
+    "# HELP anygate_flow_sweeps_total Passes of the flow-table sweeper.\n"
+    "# TYPE anygate_flow_sweeps_total counter\n"
+    "anygate_flow_sweeps_total 9\n"
+    "# HELP anygate_flow_sweep_last_duration_seconds How long the sweeper's last pass took.\n"
+    "# TYPE anygate_flow_sweep_last_duration_seconds gauge\n"
+    "anygate_flow_sweep_last_duration_seconds 0.0015\n"
     "# HELP anygate_table_publishes_total Lookup-table publishes (start, reload, health or "
     "operator change).\n"
     "# TYPE anygate_table_publishes_total counter\n"
@@ -243,6 +295,27 @@ static void test_unknown_series_left_out(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "# TYPE anygate_last_failover_switch_seconds gauge\n"
 					    "# HELP anygate_build_info"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nanygate_backend_up" BL "} 0\n"));
+	free(text);
+	ag_metrics_snapshot__free(&s);
+}
+
+/* A fast path anygated does not sweep (anygate-dp), and an unknown table size: no series. */
+static void test_no_sweeper_series(void)
+{
+	struct ag_metrics_snapshot s = {};
+	size_t len;
+	char *text;
+
+	fake_fill(&s, "web");
+	s.n_flow_states = 0;
+	s.flow_max_entries = 0;
+	text = ag_metrics__render(&s, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nanygate_flow_table_entries 5\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "# TYPE anygate_flows_expired_total counter\n# HELP"));
+	CU_ASSERT_PTR_NULL(strstr(text, "\nanygate_flows_expired_total{"));
+	CU_ASSERT_PTR_NULL(strstr(text, "\nanygate_flow_table_fill_ratio "));
+	CU_ASSERT_PTR_NULL(strstr(text, "\nanygate_flow_sweeps_total "));
 	free(text);
 	ag_metrics_snapshot__free(&s);
 }
@@ -384,6 +457,7 @@ int main(void)
 	CU_add_test(s, "exact output of a small case", test_exact_output);
 	CU_add_test(s, "label values escaped", test_label_escaping);
 	CU_add_test(s, "unknown RTT and failover: no series", test_unknown_series_left_out);
+	CU_add_test(s, "no sweeper, unknown size: no flow-table series", test_no_sweeper_series);
 	CU_add_test(s, "empty snapshot: families still announced", test_empty_snapshot);
 	CU_add_test(s, "HTTP endpoint on the event loop", test_http_endpoint);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
