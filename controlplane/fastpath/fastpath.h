@@ -104,8 +104,8 @@ struct ag_fastpath_ops {
 	 */
 	int (*walk_flows)(struct ag_fastpath *fp, ag_flow_fn fn, void *ctx);
 	/*
-	 * One pass of the flow-table sweeper, every AG_SWEEP_PERIOD_NS with
-	 * bounded work: remove every pair that is not live, orphan reverse
+	 * One pass of the flow-table sweeper, every AG_SWEEP_PERIOD_NS, a
+	 * bounded slice of work: remove every pair that is not live, orphan reverse
 	 * entries, and with the table near full half-open and closing flows
 	 * before their timeout. NULL where the fast path reclaims its own
 	 * tables (anygate-dp). 0 or -errno.
@@ -115,8 +115,8 @@ struct ag_fastpath_ops {
 	int (*reclaim_stats)(struct ag_fastpath *fp, struct ag_reclaim_stats *out);
 };
 
-/* How often anygated runs the fast path's sweep. */
-#define AG_SWEEP_PERIOD_NS 1000000000ull
+/* How often anygated runs the fast path's sweep: short slices, often (xdp_flows.h). */
+#define AG_SWEEP_PERIOD_NS 100000000ull
 
 /* Metric label of a reason ("drop_truncated_ipv4"). */
 const char *ag_reason__name(enum ag_reason r);

@@ -237,7 +237,8 @@ static unsigned int delete_keys(int fd, const struct ag_flow_key *keys, unsigned
 /* One pass: the settings the program applies, its clock, and whether the table is near full. */
 struct pass {
 	const struct ag_settings *s;
-	uint64_t now;
+	uint64_t now;	   /* the program's clock, for the entries' stamps */
+	uint64_t deadline; /* CLOCK_MONOTONIC: the pass stops after the batch that passes it */
 	bool pressure;
 };
 
@@ -332,9 +333,11 @@ static unsigned int sweep_rev_batch(struct ag_xdp_sweep *sw, const struct pass *
 }
 
 /*
- * Up to budget entries of walk w from where it stopped, each batch through
- * fn (which returns how many of its entries it removed); *left counts the
- * entries left by the walk under way, and *total gets it when the walk ends.
+ * Walk w from where it stopped, each batch through fn (which returns how
+ * many of its entries it removed), until budget entries were seen or the
+ * pass's time is up (one batch at least); *left counts the entries left by
+ * the walk under way, and *total gets it when the walk ends. 1 when the walk
+ * ended, 0 when it goes on next time, or -errno.
  */
 static int sweep_walk(struct ag_xdp_sweep *sw, const struct pass *p, struct ag_batch_walk *w,
 		      uint64_t budget, uint64_t *left, uint64_t *total,
@@ -353,12 +356,12 @@ static int sweep_walk(struct ag_xdp_sweep *sw, const struct pass *p, struct ag_b
 		}
 		*left += count - fn(sw, p, count);
 		seen += count;
-	} while (more > 0 && seen < budget);
-	if (!more) {
-		*total = *left;
-		*left = 0;
-	}
-	return 0;
+	} while (more > 0 && seen < budget && ag_now_ns() < p->deadline);
+	if (more)
+		return 0;
+	*total = *left;
+	*left = 0;
+	return 1;
 }
 
 int ag_xdp_sweep__pass(struct ag_xdp_sweep *sw, const struct ag_settings *s, bool table_full,
@@ -371,7 +374,7 @@ int ag_xdp_sweep__pass(struct ag_xdp_sweep *sw, const struct ag_settings *s, boo
 	    .pressure =
 		table_full || sw->st.flows * 100 >= (uint64_t)sw->max_flows * AG_SWEEP_PRESSURE_PCT,
 	};
-	int err;
+	int ended;
 
 	if (p.pressure != sw->st.pressure) {
 		if (p.pressure)
@@ -385,14 +388,16 @@ int ag_xdp_sweep__pass(struct ag_xdp_sweep *sw, const struct ag_settings *s, boo
 				AG_SWEEP_PRESSURE_PCT, (unsigned long long)sw->st.flows,
 				sw->max_flows);
 	}
-	/* Under pressure the walk goes on to the table's end: room is needed now. */
-	err = sweep_walk(sw, &p, &sw->flows, p.pressure ? sw->max_flows : sw->pass_flows,
-			 &sw->cycle_flows, &sw->st.flows, sweep_flow_batch);
-	if (!err)
-		err = sweep_walk(sw, &p, &sw->revs, sw->pass_revs, &sw->cycle_revs,
-				 &sw->st.nat_revs, sweep_rev_batch);
 	sw->st.passes++;
 	sw->st.pressure = p.pressure;
+	/* Under pressure a longer slice, and no cap on entries: room is needed now. */
+	p.deadline = start + (p.pressure ? AG_SWEEP_PRESSURE_SLICE_NS : AG_SWEEP_SLICE_NS);
+	ended = sweep_walk(sw, &p, &sw->flows, p.pressure ? sw->max_flows : sw->pass_flows,
+			   &sw->cycle_flows, &sw->st.flows, sweep_flow_batch);
+	/* Orphans are rare (races only): their walk goes on once per walk of the flows. */
+	if (ended == 1)
+		ended = sweep_walk(sw, &p, &sw->revs, sw->pass_revs, &sw->cycle_revs,
+				   &sw->st.nat_revs, sweep_rev_batch);
 	sw->st.last_pass_ns = ag_now_ns() - start;
-	return err;
+	return ended < 0 ? ended : 0;
 }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * anygated's sweeper of the XDP flow tables on the real thing: the program
- * opened by the XDP fast path (ag_xdp__ops), its maps pinned in a bpffs of
- * our own, flow and reverse entries written into them as the program writes
- * them, then sweeps, and what is left in the maps read back.
+ * The XDP fast path as anygated drives it (controlplane/fastpath/xdp.c,
+ * xdp_flows.c) on the real thing: the program opened by ag_xdp__ops, its
+ * maps pinned in a bpffs of our own. The sweeper: flow and reverse entries
+ * written as the program writes them, sweeps, and what is left in the maps
+ * read back. Pins: kept and adopted across a restart (every map of the
+ * program), pins of another ABI refused, `--detach` removing them.
  *
  * Time: entries are stamped relative to a clock of the test's choosing,
  * passed to the sweeper, a day ahead of CLOCK_MONOTONIC: nothing depends on
@@ -29,7 +31,7 @@
 #define SEC_NS 1000000000ull
 #define MS_NS  1000000ull
 
-static char dir[] = "/tmp/ag-test-sweep-XXXXXX";
+static char dir[] = "/tmp/ag-test-fastpath-xdp-XXXXXX";
 static bool mounted;
 
 struct fixture {
@@ -399,6 +401,89 @@ static void test_through_ops(void)
 	close_fastpath(&fx);
 }
 
+static bool pin_exists(const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return !access(path, F_OK);
+}
+
+/*
+ * A restart: the fast path kept (its pins stay), then adopted by the next
+ * open with its flows; every map is pinned, the new ones of ABI 3 too. A
+ * clean exit unpins everything.
+ */
+static void test_keep_and_adopt(void)
+{
+	static const char *const maps[] = {AG_MAP_SETTINGS, AG_MAP_FLOWS,    AG_MAP_NAT_REV,
+					   AG_MAP_CPU,	    AG_MAP_SYN_AUTH, AG_MAP_RSTATS};
+	struct ag_flow_key k;
+	struct fixture fx;
+	unsigned int i;
+
+	open_fastpath(&fx, 1024);
+	CU_ASSERT(!fx.fp->ops->adopted(fx.fp));
+	k = put_pair(&fx, 1, IPPROTO_TCP, TCP_EST, 0, 0);
+	close(fx.flows_fd);
+	close(fx.revs_fd);
+	fx.fp->ops->release(fx.fp, true);
+	fx.fp->ops->close(fx.fp);
+	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		CU_ASSERT(pin_exists(maps[i]));
+
+	open_fastpath(&fx, 1024);
+	CU_ASSERT(fx.fp->ops->adopted(fx.fp));
+	CU_ASSERT(has_flow(&fx, &k));
+	close_fastpath(&fx);
+	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		CU_ASSERT(!pin_exists(maps[i]));
+}
+
+/* A map pinned under dir/name: type, key and value sizes, entries; value 0 written. */
+static void pin_map(const char *name, enum bpf_map_type type, __u32 ks, __u32 vs, __u32 n,
+		    const void *val0)
+{
+	char path[PATH_MAX];
+	__u32 zero = 0;
+	int fd = bpf_map_create(type, name, ks, vs, n, NULL);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	if (val0)
+		CU_ASSERT_EQUAL(bpf_map_update_elem(fd, &zero, val0, BPF_ANY), 0);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	CU_ASSERT_EQUAL_FATAL(bpf_obj_pin(fd, path), 0);
+	close(fd);
+}
+
+/*
+ * Pins an anygated of ABI 2 left (LRU flow tables of other layouts, 104-byte
+ * settings): refused whole, left as they are; `anygated --detach` removes
+ * them, and then the fast path opens afresh.
+ */
+static void test_old_abi_refused(void)
+{
+	struct ag_cfg_edge edge = {.ring_size = 13, .max_flows = 1024, .bpffs_dir = dir};
+	unsigned char old_settings[104] = {2}; /* abi_version 2, little endian */
+	struct ag_fastpath *fp;
+
+	pin_map(AG_MAP_SETTINGS, BPF_MAP_TYPE_ARRAY, 4, sizeof(old_settings), 1, old_settings);
+	pin_map(AG_MAP_FLOWS, BPF_MAP_TYPE_LRU_HASH, 16, 48, 1024, NULL);
+	errno = 0;
+	fp = ag_xdp__ops.open(&edge);
+	CU_ASSERT_PTR_NULL(fp);
+	CU_ASSERT_EQUAL(errno, EPROTO);
+	CU_ASSERT(pin_exists(AG_MAP_SETTINGS) && pin_exists(AG_MAP_FLOWS));
+
+	CU_ASSERT_EQUAL(ag_xdp__ops.remove_kept(&edge), 0);
+	CU_ASSERT(!pin_exists(AG_MAP_SETTINGS) && !pin_exists(AG_MAP_FLOWS));
+	fp = ag_xdp__ops.open(&edge);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+	CU_ASSERT(!fp->ops->adopted(fp));
+	fp->ops->release(fp, false);
+	fp->ops->close(fp);
+}
+
 static int suite_init(void)
 {
 	if (!mkdtemp(dir))
@@ -426,17 +511,19 @@ int main(void)
 	    {"pressure: half-open and closing go first", test_pressure},
 	    {"bounded passes over a large table", test_bounded_passes},
 	    {"through the fast path's operations", test_through_ops},
+	    {"kept on exit, adopted with the flows", test_keep_and_adopt},
+	    {"pins of ABI 2 refused, --detach removes them", test_old_abi_refused},
 	};
 	unsigned int i, failed;
 	CU_pSuite suite;
 
 	if (geteuid() != 0) {
-		printf("SKIP: test_sweep needs root (BPF maps, a bpffs mount)\n");
+		printf("SKIP: test_fastpath_xdp needs root (BPF maps, a bpffs mount)\n");
 		return 77;
 	}
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
-	suite = CU_add_suite("sweep", suite_init, suite_clean);
+	suite = CU_add_suite("fastpath-xdp", suite_init, suite_clean);
 	for (i = 0; suite && i < sizeof(tests) / sizeof(tests[0]); i++)
 		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
 			suite = NULL;
