@@ -18,6 +18,21 @@
 
 #include "parse.h"
 
+int ag_cfg__int_at_most(struct ag_cfg_scope *sc, const struct ag_cfg_key *k,
+			const config_setting_t *m, const char *key, const char *bound,
+			long long limit, long long *out)
+{
+	if (ag_cfg__int(sc->ctx, k, m, key, out) != AG_CFG_VALUE)
+		return AG_CFG_INVALID;
+	/* against an invalid bound, nothing can be said */
+	if (!ag_cfg__was_bad(sc, bound) && *out > limit) {
+		ag_cfg__err(sc->ctx, m, key, "must be %lld-%lld, at most %s (got %lld)", k->min,
+			    limit, bound, *out);
+		return AG_CFG_INVALID;
+	}
+	return AG_CFG_VALUE;
+}
+
 void *ag_cfg__field(const struct ag_cfg_scope *sc, const struct ag_cfg_key *k)
 {
 	return (char *)sc->base + k->offset;

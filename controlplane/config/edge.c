@@ -154,14 +154,8 @@ int ag_cfg__parse_tcp_short(struct ag_cfg_scope *sc, const struct ag_cfg_key *k,
 	const struct ag_cfg_edge *edge = sc->base;
 	long long n;
 
-	if (ag_cfg__int(sc->ctx, k, m, key, &n) != AG_CFG_VALUE)
+	if (ag_cfg__int_at_most(sc, k, m, key, "tcp_idle_s", edge->tcp_idle_s, &n) != AG_CFG_VALUE)
 		return AG_CFG_INVALID;
-	/* against an invalid tcp_idle_s, nothing can be said */
-	if (!ag_cfg__was_bad(sc, "tcp_idle_s") && n > edge->tcp_idle_s) {
-		ag_cfg__err(sc->ctx, m, key, "must be %lld-%u, at most tcp_idle_s (got %lld)",
-			    k->min, edge->tcp_idle_s, n);
-		return AG_CFG_INVALID;
-	}
 	return ag_cfg__value(sc, k, m, key);
 }
 

@@ -26,14 +26,8 @@ int ag_cfg__parse_timeout(struct ag_cfg_scope *sc, const struct ag_cfg_key *k, c
 	struct ag_cfg_health *hc = sc->base;
 	long long n;
 
-	if (ag_cfg__int(sc->ctx, k, m, key, &n) != AG_CFG_VALUE)
+	if (ag_cfg__int_at_most(sc, k, m, key, "interval_ms", hc->interval_ms, &n) != AG_CFG_VALUE)
 		return AG_CFG_INVALID;
-	/* against an invalid interval_ms, nothing can be said */
-	if (!ag_cfg__was_bad(sc, "interval_ms") && n > hc->interval_ms) {
-		ag_cfg__err(sc->ctx, m, key, "must be %lld-%u, at most interval_ms (got %lld)",
-			    k->min, hc->interval_ms, n);
-		return AG_CFG_INVALID;
-	}
 	hc->timeout_ms = n;
 	return AG_CFG_VALUE;
 }

@@ -162,6 +162,15 @@ int ag_cfg__parse_key(struct ag_cfg_scope *sc, const struct ag_cfg_key *k);
 /* The parse by type, for a parse_fn that adds rules to it. */
 int ag_cfg__value(struct ag_cfg_scope *sc, const struct ag_cfg_key *k, config_setting_t *m,
 		  const char *key);
+/*
+ * An INT key that may not exceed another key of the block, `bound` (parsed
+ * before it), now at limit: "must be 1-100, at most interval_ms (got 150)".
+ * Nothing more is said against an invalid bound. AG_CFG_VALUE with *out, or
+ * AG_CFG_INVALID (recorded).
+ */
+int ag_cfg__int_at_most(struct ag_cfg_scope *sc, const struct ag_cfg_key *k,
+			const config_setting_t *m, const char *key, const char *bound,
+			long long limit, long long *out);
 /* Whether key `name` of the scope's block was found invalid. */
 bool ag_cfg__was_bad(const struct ag_cfg_scope *sc, const char *name);
 /* The field of key k in the scope's structure. */

@@ -22,6 +22,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include "../unit/cu_main.h"
 #include "fastpath.h"
 #include "flow.h"
 #include "loop.h"
@@ -122,12 +123,10 @@ static void put_flow(struct fixture *fx, const struct ag_flow_key *k, uint16_t n
 	CU_ASSERT_EQUAL_FATAL(bpf_map_update_elem(fx->flows_fd, k, &f, BPF_NOEXIST), 0);
 }
 
-/* The reverse entry of NAT port nat_port naming client k, replies seen rev_age ago. */
-static void put_rev(struct fixture *fx, const struct ag_flow_key *k, uint16_t nat_port,
-		    uint64_t rev_age)
+/* The key of the backend's replies to NAT port nat_port (proto): 10.1.1.11:80 -> 10.255.0.1. */
+static struct ag_flow_key rev_key(uint16_t nat_port, uint8_t proto)
 {
 	struct ag_flow_key rk;
-	struct ag_nat_rev r;
 	struct ag_flow f;
 
 	memset(&f, 0, sizeof(f));
@@ -135,7 +134,17 @@ static void put_rev(struct fixture *fx, const struct ag_flow_key *k, uint16_t na
 	ag_addr__set4(&f.nat_addr, htonl(0x0aff0001));
 	f.nat_port = htons(nat_port);
 	f.backend_port = htons(80);
-	ag_flow_key__reply_of(&rk, &f, k->proto);
+	ag_flow_key__reply_of(&rk, &f, proto);
+	return rk;
+}
+
+/* The reverse entry of NAT port nat_port naming client k, replies seen rev_age ago. */
+static void put_rev(struct fixture *fx, const struct ag_flow_key *k, uint16_t nat_port,
+		    uint64_t rev_age)
+{
+	struct ag_flow_key rk = rev_key(nat_port, k->proto);
+	struct ag_nat_rev r;
+
 	memset(&r, 0, sizeof(r));
 	r.last_seen_ns = fx->now - rev_age;
 	r.client_addr = k->saddr;
@@ -168,16 +177,9 @@ static bool has_flow(struct fixture *fx, const struct ag_flow_key *k)
 /* Is the reverse entry of NAT port nat_port (proto) there, naming client k? */
 static bool has_rev(struct fixture *fx, const struct ag_flow_key *k, uint16_t nat_port)
 {
-	struct ag_flow_key rk;
+	struct ag_flow_key rk = rev_key(nat_port, k->proto);
 	struct ag_nat_rev r;
-	struct ag_flow f;
 
-	memset(&f, 0, sizeof(f));
-	ag_addr__set4(&f.backend_addr, htonl(0x0a01010b));
-	ag_addr__set4(&f.nat_addr, htonl(0x0aff0001));
-	f.nat_port = htons(nat_port);
-	f.backend_port = htons(80);
-	ag_flow_key__reply_of(&rk, &f, k->proto);
 	return !bpf_map_lookup_elem(fx->revs_fd, &rk, &r) && ag_nat_rev__owned_by(&r, k);
 }
 
@@ -504,10 +506,7 @@ static int suite_clean(void)
 
 int main(void)
 {
-	static const struct {
-		const char *name;
-		CU_TestFunc fn;
-	} tests[] = {
+	static const struct ag_cu_test tests[] = {
 	    {"expiry by state, orphans, taken-over ports", test_expiry_by_state},
 	    {"pressure: half-open and closing go first", test_pressure},
 	    {"bounded passes over a large table", test_bounded_passes},
@@ -515,25 +514,10 @@ int main(void)
 	    {"kept on exit, adopted with the flows", test_keep_and_adopt},
 	    {"pins of ABI 2 refused, --detach removes them", test_old_abi_refused},
 	};
-	unsigned int i, failed;
-	CU_pSuite suite;
 
 	if (geteuid() != 0) {
 		printf("SKIP: test_fastpath_xdp needs root (BPF maps, a bpffs mount)\n");
 		return 77;
 	}
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	suite = CU_add_suite("fastpath-xdp", suite_init, suite_clean);
-	for (i = 0; suite && i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-			suite = NULL;
-	if (!suite)
-		return 1;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed() +
-		 (CU_get_error() != CUE_SUCCESS);
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return AG_CU_MAIN("fastpath-xdp", suite_init, suite_clean, tests);
 }
