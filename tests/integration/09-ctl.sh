@@ -110,6 +110,19 @@ ctl --json endpoints | json '[round(sum(r["share_pct"] for r in d if r["listener
 	grep -qx '\[100, 100\]' || ag_fail "table shares of a listener do not add up to 100%"
 ctl --json stats | json '[r["reason"] for r in d["reasons"]]' | grep -q drop_no_backend ||
 	ag_fail "stats lists no drop reasons"
+# stats: the flow table's fill, the sweeper's counters by flow state, what each reason did
+ctl --json stats >"$AG_RUN/stats.json"
+[ "$(json '(d["flow_max_entries"], sorted(r["state"] for r in d["flows_removed"]), d["sweeps"] > 0)' \
+	<"$AG_RUN/stats.json")" = "(65536, ['closing', 'established', 'half-open', 'udp'], True)" ] ||
+	ag_fail "stats: no flow table or sweeper counters: $(head -c 600 "$AG_RUN/stats.json")"
+[ "$(json '[r["action"] for r in d["reasons"] if r["reason"] in ("tcp_syn_challenge", "drop_tcp_no_flow")]' \
+	<"$AG_RUN/stats.json")" = '["drop", "act"]' ] || ag_fail "stats: reasons without their action"
+# flows: each row's state (a finished HTTP request is closing, a UDP request udp)
+curls 2 >/dev/null
+udp 2 31000 >/dev/null || ag_fail "UDP requests failed"
+[ "$(ctl --json flows client 10.0.0.2 limit 100000 |
+	json 'sorted({(r["proto"], r["state"]) for r in d["flows"]})')" = '[["tcp", "closing"], ["udp", "udp"]]' ] ||
+	ag_fail "flows: states $(ctl --json flows client 10.0.0.2 | head -c 600)"
 ctl listeners | grep -q 'eu-west .*ms > us-east .*ms > ap-south' ||
 	ag_fail "listeners shows no region order with RTTs: $(ctl listeners)"
 ctl help | grep -q '^region fail' || ag_fail "help does not list region fail"

@@ -74,7 +74,10 @@ for f in anygate_listener_packets_total anygate_listener_bytes_total \
 	anygate_table_publishes_total anygate_table_last_publish_duration_seconds \
 	anygate_config_reloads_total anygate_config_reload_failures_total \
 	anygate_failovers_total anygate_last_failover_switch_seconds anygate_build_info \
-	anygate_flow_table_entries; do
+	anygate_flow_table_entries anygate_handled_packets_total anygate_flow_table_max_entries \
+	anygate_flow_table_fill_ratio anygate_flows_expired_total anygate_flows_evicted_total \
+	anygate_nat_reverse_entries anygate_nat_orphans_removed_total anygate_flow_sweeps_total \
+	anygate_flow_sweep_last_duration_seconds; do
 	grep -q "^# TYPE $f " "$AG_RUN/s0.prom" || ag_fail "family $f missing"
 done
 grep -q '^anygate_build_info{version="[0-9.]*",abi="[0-9]*"} 1$' "$AG_RUN/s0.prom" ||
@@ -137,6 +140,7 @@ active_ok() {
 wait_for 5 "$D active flows on tcp:80" active_ok ||
 	ag_fail "active flows on tcp:80: $(sum a anygate_backend_active_flows "$L80"), expected >= $D"
 [ "$(val a anygate_flow_table_entries)" -ge "$D" ] || ag_fail "flow table holds fewer than $D entries"
+[ "$(val a anygate_flow_table_max_entries)" = 65536 ] || ag_fail "flow table size is not 65536"
 
 # --- UDP: K requests, each from its own source port
 K=50
@@ -173,10 +177,20 @@ s=$(sum f anygate_backend_new_flow_share_ratio "$L80")
 awk -v s="$s" 'BEGIN { exit !(s > 0.999999 && s < 1.000001) }' || ag_fail "tcp:80 shares add up to $s after the failure"
 ag_info "r1b1 down: $refused refused probes, failover switch ${sw}s, shares still add up to $s"
 
+# --- the sweeper: the closed TCP flows go tcp_closing_s (10 s) after their last packet
+swept() {
+	scrape w && [ "$(val w anygate_flow_table_entries)" -lt "$D" ] &&
+		[ "$(val w anygate_flows_expired_total 'state="closing"')" -ge 1 ]
+}
+wait_for 30 "closed TCP flows removed by the sweeper" swept ||
+	ag_fail "closed flows not swept: $(grep -E '^anygate_(flow|nat)' "$AG_RUN/w.prom" | tr '\n' ' ')"
+[ "$(sum w anygate_flows_evicted_total)" = 0 ] || ag_fail "flows evicted with a table far from full"
+ag_info "sweeper: $(val w anygate_flows_expired_total 'state="closing"') closing flows expired, $(val w anygate_flow_table_entries) entries left, $(val w anygate_flow_sweeps_total) passes"
+
 # --- only GET /metrics
 code=$(nsx edge curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://127.0.0.1:9464/)
 [ "$code" = 404 ] || ag_fail "GET / answered $code, expected 404"
 code=$(nsx edge curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST -d x "$URL")
 [ "$code" = 405 ] || ag_fail "POST /metrics answered $code, expected 405"
 agd_alive || ag_fail "anygated died"
-echo "PASS: metrics match the traffic sent ($D TCP flows, $K UDP flows, 3 pings), health and failover shown"
+echo "PASS: metrics match the traffic sent ($D TCP flows, $K UDP flows, 3 pings), health, failover and the sweeper shown"
