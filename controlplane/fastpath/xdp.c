@@ -1114,7 +1114,7 @@ static int xdp_walk_flows(struct ag_fastpath *fp, ag_flow_fn fn, void *ctx)
 static int xdp_sweep(struct ag_fastpath *fp)
 {
 	struct ag_xdp *x = xdp_of(fp);
-	struct ag_reason_stats full;
+	struct ag_reason_stats full = {0};
 	struct ag_settings s;
 	bool table_full;
 	int err;

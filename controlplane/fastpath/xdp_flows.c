@@ -25,10 +25,17 @@ struct ag_tables {
 	struct ag_nat_rev cr;
 };
 
+static bool same_key(const struct ag_flow_key *a, const struct ag_flow_key *b)
+{
+	return ag_addr__equal(&a->saddr, &b->saddr) && ag_addr__equal(&a->daddr, &b->daddr) &&
+	       a->sport == b->sport && a->dport == b->dport && a->proto == b->proto &&
+	       a->family == b->family;
+}
+
 static __always_inline int ag_tables__nat_rev(struct ag_tables *t, const struct ag_flow_key *rk,
 					      struct ag_nat_rev *out)
 {
-	if (!t->cached || memcmp(&t->ck, rk, sizeof(*rk))) {
+	if (!t->cached || !same_key(&t->ck, rk)) {
 		t->ck = *rk;
 		t->found = !bpf_map_lookup_elem(t->revs_fd, rk, &t->cr);
 		t->cached = true;
