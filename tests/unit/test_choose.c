@@ -481,7 +481,7 @@ static void test_choice_builders(void)
 	CU_ASSERT_EQUAL(r.backend_id, B0);
 	CU_ASSERT_EQUAL(r.listener_id, L0);
 	CU_ASSERT_EQUAL(r.family, AG_FAMILY_IPV4);
-	CU_ASSERT_EQUAL(r.flags, 0); /* no reply yet */
+	CU_ASSERT_EQUAL(r.flags, 0);	  /* no reply yet */
 	CU_ASSERT_EQUAL(r.nh.ifindex, 0); /* no next hop yet */
 
 	memset(&f, 0xa5, sizeof(f));
