@@ -9,12 +9,19 @@
  * reverse NAT). Exit 0 only when every request got a reply from ADDR:PORT.
  * --timestamps prefixes each line with the CLOCK_REALTIME milliseconds at which
  * the request was sent (for failover timing).
+ * --stream-pps P: instead, COUNT requests from one socket (one flow, from port N
+ * when --sport-base is given) at P a second, replies counted as they come and
+ * for T ms after the last request; prints one line
+ *   stream sent=N replies=M lost=L loss_pct=X moved=K
+ * (moved: replies from another backend than the first reply's). Exit 0 when
+ * every request got a reply.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +33,8 @@ static void usage(void)
 {
 	fprintf(
 	    stderr,
-	    "usage: ag-testcli ADDR PORT COUNT [--sport-base N] [--timeout-ms T] [--timestamps]\n");
+	    "usage: ag-testcli ADDR PORT COUNT [--sport-base N] [--timeout-ms T] [--timestamps]\n"
+	    "                  [--stream-pps P]\n");
 	exit(2);
 }
 
@@ -103,16 +111,84 @@ out:
 	return rc;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+struct stream_count {
+	long replies, moved;
+	char first[64];
+};
+
+/* Count the replies waiting on fd (connected: only ADDR:PORT's reach it) until `until` ns. */
+static void stream_drain(int fd, uint64_t until, struct stream_count *c)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	char buf[512];
+	uint64_t now;
+	ssize_t n;
+
+	while ((now = mono_ns()) < until) {
+		if (poll(&pfd, 1, (int)((until - now + 999999) / 1000000)) <= 0)
+			continue;
+		while ((n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) >= 0) {
+			buf[n] = '\0';
+			buf[strcspn(buf, "\r\n")] = '\0';
+			buf[sizeof(c->first) - 1] = '\0'; /* a backend's name is short */
+			if (!c->replies++)
+				memcpy(c->first, buf, sizeof(c->first));
+			else if (strcmp(buf, c->first))
+				c->moved++;
+		}
+	}
+}
+
+/* --stream-pps: one flow, COUNT requests at pps a second; 0 when all were answered. */
+static int stream(const struct sockaddr_in *dst, int sport, long count, long pps, int timeout_ms)
+{
+	struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = htons(sport)};
+	struct stream_count c = {0};
+	uint64_t t0;
+	char req[64];
+	long i, sent = 0;
+	int fd, one = 1;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, (struct sockaddr *)&src, sizeof(src)) ||
+	    connect(fd, (const struct sockaddr *)dst, sizeof(*dst))) {
+		perror("ag-testcli: stream socket");
+		return 1;
+	}
+	t0 = mono_ns();
+	for (i = 0; i < count; i++) {
+		stream_drain(fd, t0 + (uint64_t)i * 1000000000ULL / (uint64_t)pps, &c);
+		snprintf(req, sizeof(req), "stream %ld\n", i);
+		if (send(fd, req, strlen(req), 0) >= 0)
+			sent++;
+	}
+	stream_drain(fd, mono_ns() + (uint64_t)timeout_ms * 1000000ULL, &c);
+	close(fd);
+	printf("stream sent=%ld replies=%ld lost=%ld loss_pct=%.2f moved=%ld\n", count, c.replies,
+	       count - c.replies, 100.0 * (double)(count - c.replies) / (double)count, c.moved);
+	return sent == count && c.replies == count ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"sport-base", required_argument, NULL, 's'},
 	    {"timeout-ms", required_argument, NULL, 't'},
 	    {"timestamps", no_argument, NULL, 'T'},
+	    {"stream-pps", required_argument, NULL, 'p'},
 	    {0},
 	};
 	struct sockaddr_in dst = {.sin_family = AF_INET};
-	long count, i, sport_base = 0, timeout_ms = 2000, failed = 0;
+	long count, i, sport_base = 0, timeout_ms = 2000, failed = 0, stream_pps = 0;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -125,6 +201,9 @@ int main(int argc, char **argv)
 			break;
 		case 'T':
 			timestamps = 1;
+			break;
+		case 'p':
+			stream_pps = num(optarg, 1, 1000000);
 			break;
 		default:
 			usage();
@@ -144,6 +223,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (stream_pps)
+		return stream(&dst, (int)sport_base, count, stream_pps, (int)timeout_ms);
 	for (i = 0; i < count; i++)
 		failed += one_request(&dst, sport_base ? sport_base + i : 0, i, timeout_ms);
 	fprintf(stderr, "ag-testcli: %ld requests, %ld replied, %ld failed\n", count,
