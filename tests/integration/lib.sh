@@ -645,3 +645,50 @@ if [ "${AG_FASTPATH:-xdp}" = dpdk ]; then
 	# shellcheck source=lib-dpdk.sh
 	. "$(dirname "${BASH_SOURCE[0]}")/lib-dpdk.sh"
 fi
+
+# ---------------------------------------------------------------- floods
+
+AG_FLOOD=$AG_BUILD/tests/integration/ag-flood
+# shellcheck disable=SC2034 # used by the tests that source this file
+AG_NEWCONN=$AG_BUILD/tests/integration/ag-newconn
+# Spoofed sources: shared address space, routed nowhere in the lab.
+AG_FLOOD_CIDR=${AG_FLOOD_CIDR:-100.64.0.0/10}
+
+# lab_mac NS IF: the MAC address of interface IF in lab namespace NS.
+lab_mac() { ip -n "$(ns "$1")" -br link show "$2" | awk '{ print $3 }'; }
+
+# ag_flood MODE PORT SECONDS [OPTION...]: ag-flood from the client's namespace out of
+# c0 to the VIP (MODE syn or udp, sources random in AG_FLOOD_CIDR), at its highest
+# rate unless OPTION says --rate; ag-flood's output on stdout.
+ag_flood() {
+	local mode=$1 port=$2 secs=$3
+	shift 3
+	nsx client "$AG_FLOOD" --dev c0 --dst-mac "$(lab_mac edge e0)" --dst "$AG_VIP" \
+		--port "$port" --mode "$mode" --src-cidr "$AG_FLOOD_CIDR" --seconds "$secs" "$@"
+}
+
+# ag_kv FILE KEY: KEY's value on the last "key=value ..." line of FILE that has it
+# (ag-flood's "flood ..." and ag-newconn's "newconn ..." lines).
+ag_kv() { sed -n "s/^.* $2=\([^ ]*\).*$/\1/p" "$1" | tail -n 1; }
+
+# ag_reason_count NAME: packets the fast path counted under reason NAME (0 if none).
+ag_reason_count() {
+	"$AG_BUILD/controlplane/anygatectl" -s "$AG_RUN/anygated.sock" --json stats |
+		python3 -c 'import json, sys
+print(sum(r["packets"] for r in json.load(sys.stdin)["reasons"] if r["reason"] == sys.argv[1]))' "$1"
+}
+
+# ag_reasons_nonzero: every fast-path reason with packets, "name=packets ..." on one line.
+ag_reasons_nonzero() {
+	"$AG_BUILD/controlplane/anygatectl" -s "$AG_RUN/anygated.sock" --json stats |
+		python3 -c 'import json, sys
+print(" ".join("%s=%d" % (r["reason"], r["packets"]) for r in json.load(sys.stdin)["reasons"] if r["packets"]))'
+}
+
+# ag_established N PORT: N or more established TCP connections from the client to VIP:PORT.
+ag_established() {
+	[ "$(nsx client ss -Htn state established dst "$AG_VIP" dport = ":$2" | wc -l)" -ge "$1" ]
+}
+
+# ag_backends_down_logged: anygated's log lines that marked a backend down (none: status 1).
+ag_backends_down_logged() { grep -E 'backend [0-9]+ \(.*\) down:' "$AG_AGD_LOG"; }
