@@ -692,3 +692,10 @@ ag_established() {
 
 # ag_backends_down_logged: anygated's log lines that marked a backend down (none: status 1).
 ag_backends_down_logged() { grep -E 'backend [0-9]+ \(.*\) down:' "$AG_AGD_LOG"; }
+
+# ag_all_backends_up: anygated has every backend up (anygatectl endpoints).
+ag_all_backends_up() {
+	"$AG_BUILD/controlplane/anygatectl" -s "$AG_RUN/anygated.sock" --json endpoints |
+		python3 -c 'import json, sys
+sys.exit(any(e["health"] != "up" for e in json.load(sys.stdin)))'
+}
