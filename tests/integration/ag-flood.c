@@ -49,6 +49,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "cli.h"
 #include "flood.h"
 #include "flood.skel.h" /* struct ag_flood_bpf */
 
@@ -103,20 +104,6 @@ static void usage(void)
 	exit(2);
 }
 
-static long num(const char *s, long min, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end || end == s || v < min || v > max) {
-		fprintf(stderr, "ag-flood: bad number '%s' (%ld-%ld)\n", s, min, max);
-		exit(2);
-	}
-	return v;
-}
-
 static void parse_mac(const char *s, uint8_t *mac)
 {
 	unsigned int b[ETH_ALEN];
@@ -146,7 +133,7 @@ static void parse_cidr(const char *s, struct ag_flood_opts *o)
 	}
 	memcpy(addr, s, slash - s);
 	addr[slash - s] = '\0';
-	len = num(slash + 1, 0, 32);
+	len = ag_cli__num(slash + 1, 0, 32);
 	if (inet_pton(AF_INET, addr, &a) != 1) {
 		fprintf(stderr, "ag-flood: bad CIDR address '%s'\n", addr);
 		exit(2);
@@ -173,7 +160,7 @@ static void parse_opt(int c, struct ag_flood_opts *o)
 
 	switch (c) {
 	case 'i':
-		o->ifindex = (int)num(optarg, 1, 0x7fffffff);
+		o->ifindex = (int)ag_cli__num(optarg, 1, 0x7fffffff);
 		break;
 	case 'd':
 		o->dev = optarg;
@@ -193,7 +180,7 @@ static void parse_opt(int c, struct ag_flood_opts *o)
 		}
 		break;
 	case 'p':
-		o->port = (uint16_t)num(optarg, 1, 65535);
+		o->port = (uint16_t)ag_cli__num(optarg, 1, 65535);
 		break;
 	case 'm':
 		o->proto = parse_choice(optarg, modes, 2) ? IPPROTO_UDP : IPPROTO_TCP;
@@ -202,16 +189,16 @@ static void parse_opt(int c, struct ag_flood_opts *o)
 		parse_cidr(optarg, o);
 		break;
 	case 's':
-		o->seconds = num(optarg, 1, FLOOD_MAX_SECONDS);
+		o->seconds = ag_cli__num(optarg, 1, FLOOD_MAX_SECONDS);
 		break;
 	case 'r':
-		o->rate = num(optarg, 1, FLOOD_MAX_RATE);
+		o->rate = ag_cli__num(optarg, 1, FLOOD_MAX_RATE);
 		break;
 	case 'n':
-		o->count = num(optarg, 1, 1000000000L);
+		o->count = ag_cli__num(optarg, 1, 1000000000L);
 		break;
 	case 'b':
-		o->batch = num(optarg, 1, FLOOD_MAX_BATCH);
+		o->batch = ag_cli__num(optarg, 1, FLOOD_MAX_BATCH);
 		break;
 	case 'e':
 		o->engine = (enum ag_flood_engine)parse_choice(optarg, engine_names, 3);

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
+
 #define LINE	  16
 #define MAX_CONNS 1024
 
@@ -50,20 +52,6 @@ static long long now_ms(clockid_t clk)
 
 	clock_gettime(clk, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long num(const char *s, long min, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end || end == s || v < min || v > max) {
-		fprintf(stderr, "ag-longconn: bad number '%s' (%ld-%ld)\n", s, min, max);
-		exit(2);
-	}
-	return v;
 }
 
 static void end(struct conn *c, enum status st, long long t)
@@ -145,13 +133,13 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
-			duration = num(optarg, 1, 3600000);
+			duration = ag_cli__num(optarg, 1, 3600000);
 			break;
 		case 'i':
-			interval = num(optarg, 1, 60000);
+			interval = ag_cli__num(optarg, 1, 60000);
 			break;
 		case 's':
-			stall = num(optarg, 1, 600000);
+			stall = ag_cli__num(optarg, 1, 600000);
 			break;
 		default:
 			fprintf(stderr, "usage: ag-longconn ADDR PORT COUNT [--duration-ms D] "
@@ -163,8 +151,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: ag-longconn ADDR PORT COUNT [options]\n");
 		return 2;
 	}
-	sa.sin_port = htons((uint16_t)num(argv[optind + 1], 1, 65535));
-	count = num(argv[optind + 2], 1, MAX_CONNS);
+	sa.sin_port = htons((uint16_t)ag_cli__num(argv[optind + 1], 1, 65535));
+	count = ag_cli__num(argv[optind + 2], 1, MAX_CONNS);
 	signal(SIGPIPE, SIG_IGN);
 
 	fprintf(stderr, "start-realtime-ms %lld\n", now_ms(CLOCK_REALTIME));

@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
+
 #define NC_MAX_COUNT	1000000
 #define NC_MAX_INFLIGHT 4096
 #define NC_REPLY	512
@@ -95,20 +97,6 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static long num(const char *s, long min, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end || end == s || v < min || v > max) {
-		fprintf(stderr, "ag-newconn: bad number '%s' (%ld-%ld)\n", s, min, max);
-		exit(2);
-	}
-	return v;
-}
-
 static void usage(void)
 {
 	fprintf(stderr, "usage: ag-newconn ADDR PORT COUNT [--spread-ms D] [--concurrency C]\n"
@@ -134,16 +122,16 @@ static void parse_args(int argc, char **argv, struct nc_run *r)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			r->spread_ms = num(optarg, 1, 3600000);
+			r->spread_ms = ag_cli__num(optarg, 1, 3600000);
 			break;
 		case 'c':
-			r->concurrency = num(optarg, 1, NC_MAX_INFLIGHT);
+			r->concurrency = ag_cli__num(optarg, 1, NC_MAX_INFLIGHT);
 			break;
 		case 'C':
-			r->connect_timeout_ms = num(optarg, 1, 600000);
+			r->connect_timeout_ms = ag_cli__num(optarg, 1, 600000);
 			break;
 		case 't':
-			r->timeout_ms = num(optarg, 1, 600000);
+			r->timeout_ms = ag_cli__num(optarg, 1, 600000);
 			break;
 		case 'l':
 			r->list = true;
@@ -159,8 +147,8 @@ static void parse_args(int argc, char **argv, struct nc_run *r)
 		fprintf(stderr, "ag-newconn: bad IPv4 address '%s'\n", argv[optind]);
 		exit(2);
 	}
-	r->dst.sin_port = htons((uint16_t)num(argv[optind + 1], 1, 65535));
-	r->count = num(argv[optind + 2], 1, NC_MAX_COUNT);
+	r->dst.sin_port = htons((uint16_t)ag_cli__num(argv[optind + 1], 1, 65535));
+	r->count = ag_cli__num(argv[optind + 2], 1, NC_MAX_COUNT);
 }
 
 static void nc_finish(struct nc_run *r, struct nc_conn *k, enum nc_status st)

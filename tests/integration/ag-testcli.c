@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
+
 static void usage(void)
 {
 	fprintf(
@@ -36,20 +38,6 @@ static void usage(void)
 	    "usage: ag-testcli ADDR PORT COUNT [--sport-base N] [--timeout-ms T] [--timestamps]\n"
 	    "                  [--stream-pps P]\n");
 	exit(2);
-}
-
-static long num(const char *s, long min, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end || end == s || v < min || v > max) {
-		fprintf(stderr, "ag-testcli: bad number '%s' (%ld-%ld)\n", s, min, max);
-		exit(2);
-	}
-	return v;
 }
 
 /* One request from its own socket; returns 0 when a good reply was printed. */
@@ -194,16 +182,16 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			sport_base = num(optarg, 1, 65535);
+			sport_base = ag_cli__num(optarg, 1, 65535);
 			break;
 		case 't':
-			timeout_ms = num(optarg, 1, 60000);
+			timeout_ms = ag_cli__num(optarg, 1, 60000);
 			break;
 		case 'T':
 			timestamps = 1;
 			break;
 		case 'p':
-			stream_pps = num(optarg, 1, 1000000);
+			stream_pps = ag_cli__num(optarg, 1, 1000000);
 			break;
 		default:
 			usage();
@@ -215,8 +203,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ag-testcli: bad IPv4 address '%s'\n", argv[optind]);
 		return 2;
 	}
-	dst.sin_port = htons(num(argv[optind + 1], 1, 65535));
-	count = num(argv[optind + 2], 1, 1000000);
+	dst.sin_port = htons(ag_cli__num(argv[optind + 1], 1, 65535));
+	count = ag_cli__num(argv[optind + 2], 1, 1000000);
 	if (sport_base && sport_base + count - 1 > 65535) {
 		fprintf(stderr, "ag-testcli: --sport-base %ld + COUNT runs past port 65535\n",
 			sport_base);
