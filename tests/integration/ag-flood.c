@@ -411,8 +411,7 @@ static uint64_t ag_flood__pace_next(struct ag_flood_pace *p, const struct ag_flo
 	}
 }
 
-/* Live frames: flood.bpf.c stamps and returns XDP_TX. -EPERM/-EINVAL/-EOPNOTSUPP: no live frames
- * here. */
+/* Live frames: flood.bpf.c stamps each frame and returns XDP_TX. */
 static int ag_flood__run_live(const struct ag_flood_opts *o, struct ag_flood_bpf *skel,
 			      const uint8_t *frame, int len, struct ag_flood_pace *p)
 {
@@ -435,14 +434,15 @@ static int ag_flood__run_live(const struct ag_flood_opts *o, struct ag_flood_bpf
 	return 0;
 }
 
-static int ag_flood__load(const struct ag_flood_opts *o, const uint8_t *frame, int len,
-			  struct ag_flood_bpf **out)
+/* The live engine's program, loaded with the template. NULL and errno on failure. */
+static struct ag_flood_bpf *ag_flood__load(const struct ag_flood_opts *o, const uint8_t *frame,
+					   int len)
 {
 	struct ag_flood_bpf *skel = ag_flood_bpf__open();
 	int err;
 
 	if (!skel)
-		return -errno;
+		return NULL;
 	memcpy(skel->bss->tmpl, frame, (size_t)len);
 	skel->bss->tmpl_len = (__u32)len;
 	skel->bss->src_base = o->src_base;
@@ -451,10 +451,10 @@ static int ag_flood__load(const struct ag_flood_opts *o, const uint8_t *frame, i
 	err = ag_flood_bpf__load(skel);
 	if (err) {
 		ag_flood_bpf__destroy(skel);
-		return err;
+		errno = -err;
+		return NULL;
 	}
-	*out = skel;
-	return 0;
+	return skel;
 }
 
 /* xorshift64*: random bits for the user-space stamp; no need for more. */
@@ -535,15 +535,17 @@ static int ag_flood__run_packet(const struct ag_flood_opts *o, const uint8_t *fr
 static int ag_flood__run(struct ag_flood_opts *o, const uint8_t *frame, int len,
 			 struct ag_flood_pace *p)
 {
-	struct ag_flood_bpf *skel = NULL;
+	struct ag_flood_bpf *skel;
 	int err;
 
 	if (o->engine == ENGINE_PACKET)
 		return ag_flood__run_packet(o, frame, len, p);
-	err = ag_flood__load(o, frame, len, &skel);
-	if (!err) {
+	skel = ag_flood__load(o, frame, len);
+	if (skel) {
 		err = ag_flood__run_live(o, skel, frame, len, p);
 		ag_flood_bpf__destroy(skel);
+	} else {
+		err = errno ? -errno : -ENOMEM;
 	}
 	if (o->engine == ENGINE_LIVE || p->sent || (err != -EPERM && err != -EOPNOTSUPP)) {
 		o->engine = ENGINE_LIVE;

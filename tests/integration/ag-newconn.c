@@ -392,12 +392,13 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	rc = 1;
 	r.res = calloc((size_t)r.count, sizeof(*r.res));
 	r.slots = calloc(NC_MAX_INFLIGHT, sizeof(*r.slots));
 	r.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (!r.res || !r.slots || r.ep < 0) {
 		perror("ag-newconn");
-		return 1;
+		goto out;
 	}
 	for (i = 0; i < NC_MAX_INFLIGHT; i++)
 		r.slots[i].fd = -1;
@@ -408,7 +409,9 @@ int main(int argc, char **argv)
 	for (i = 0; i < r.count; i++)
 		if (r.res[i].st != NC_OK)
 			rc = 1;
-	close(r.ep);
+out:
+	if (r.ep >= 0)
+		close(r.ep);
 	free(r.slots);
 	free(r.res);
 	return rc;
