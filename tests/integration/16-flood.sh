@@ -64,6 +64,7 @@ sed 's/^/  /' "$AG_RUN/long.out"
 broken=$(awk '$3 != "ok"' "$AG_RUN/long.out")
 ag_info "long-lived: $(awk '$3 == "ok"' "$AG_RUN/long.out" | wc -l) of 20 kept echoing"
 downs=$(ag_backends_down_logged)
+ag_info "backends marked down during the floods: $(echo -n "$downs" | grep -c .) times"
 
 [ -z "$broken" ] || ag_fail "long-lived connections broke during the flood: $(echo "$broken" | tr '\n' ';')"
 [ -z "$downs" ] || ag_fail "backends were marked down during the flood: $(echo "$downs" | tr '\n' ';')"
