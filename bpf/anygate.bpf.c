@@ -624,14 +624,19 @@ static __always_inline int ag_claim(const struct ag_choice *c, const struct ag_f
 				    struct ag_nat_rev *rv, int resteer, __be16 own_port, __u64 now,
 				    __u64 bytes)
 {
-	__u32 i, cursor;
+	__u16 min = c->s->nat_port_min, max = c->s->nat_port_max;
+	__u32 i, cursor, base, rnd = 0;
 	long rc;
 
 	if (!cpu->nat_cursor)
 		cpu->nat_cursor = ag_nat__cursor_start(bpf_get_smp_processor_id());
 	cursor = cpu->nat_cursor;
+	base = cursor;
 	for (i = 0; i < AG_NAT_PORT_RETRIES; i++) {
-		ag_choice__rev_key(rk, c, k, ag_choice__nat_port(c, cursor, i, resteer, own_port));
+		if (i == AG_NAT_PORT_RUN)
+			rnd = bpf_get_prandom_u32();
+		base = ag_nat__claim_base(cursor, rnd, i, min, max);
+		ag_choice__rev_key(rk, c, k, ag_choice__nat_port(c, base, i, resteer, own_port));
 		rc = bpf_map_update_elem(&ag_nat_rev, rk, rv, BPF_NOEXIST);
 		if (rc == 0)
 			break;
@@ -641,12 +646,10 @@ static __always_inline int ag_claim(const struct ag_choice *c, const struct ag_f
 			break;
 	}
 	if (i == AG_NAT_PORT_RETRIES) {
-		cpu->nat_cursor =
-		    ag_nat__cursor_next(cursor, i, c->s->nat_port_min, c->s->nat_port_max);
+		cpu->nat_cursor = ag_nat__cursor_next(base, i, min, max);
 		return AG_R_DROP_NAT_PORTS;
 	}
-	cpu->nat_cursor =
-	    ag_nat__cursor_next(cursor, i + 1, c->s->nat_port_min, c->s->nat_port_max);
+	cpu->nat_cursor = ag_nat__cursor_next(base, i + 1, min, max);
 	return AG_CHOICE_OK;
 }
 

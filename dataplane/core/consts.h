@@ -38,6 +38,8 @@
  * (counted): the cursor walks the range, so ports are reused oldest first.
  */
 #define AG_NAT_PORT_RETRIES	16
+/* Of those, tried in order from the cursor before the claim jumps to a random offset. */
+#define AG_NAT_PORT_RUN		8
 /*
  * A closed TCP flow (RST, or FIN both ways) keeps its entry for tcp_closing_s
  * to carry late packets, but its NAT port may go to a new flow once the pair

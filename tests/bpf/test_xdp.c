@@ -3041,15 +3041,17 @@ static struct ag_flow_key orphan_rev(uint16_t port, uint64_t ago)
 }
 
 /*
- * A claim that finds every port it tries held (AG_NAT_PORT_RETRIES of
- * them) is refused; the cursor goes on from the first port not tried, so
- * that the walk stays in order (flow.h).
+ * A claim that finds every port it tries held (AG_NAT_PORT_RETRIES of them:
+ * AG_NAT_PORT_RUN in order from the cursor, the rest from a random offset)
+ * is refused; the cursor goes on after the last port tried, and the next
+ * claim starts exactly where the cursor says (flow.h).
  */
 static void cursor_after_exhausted(void)
 {
 	enum { RANGE = AG_NAT_PORT_RETRIES + 4 };
 	struct ag_flow_key held[RANGE];
 	struct ag_cpu_state st;
+	struct ag_flow f;
 	struct ag_pkt_spec s;
 	struct ag_nat_rev rv;
 	uint16_t base = 0, p;
@@ -3075,14 +3077,18 @@ static void cursor_after_exhausted(void)
 	creates_nothing("cursor: every port it tries is held -> drop nat_ports_exhausted",
 			env.tn.ifindex_c, &s, XDP_DROP, AG_R_DROP_NAT_PORTS);
 	st = cpu0_get();
+	rule_fixture(st.nat_cursor >= 1 && st.nat_cursor <= RANGE,
+		     "cursor: after an exhausted claim it stays within [1, range]");
 	p = ag_nat__port_at(st.nat_cursor, 0, base, (uint16_t)(base + RANGE - 1));
-	printf("\n  cursor: after an exhausted claim over ports %u..%u the next starts at %u\n",
-	       base, base + AG_NAT_PORT_RETRIES - 1, p);
-	rule_fixture(
-	    p == base + AG_NAT_PORT_RETRIES,
-	    "cursor: after an exhausted claim, the next starts at the first port not tried");
+	printf("\n  cursor: after an exhausted claim over %u..%u the next starts at %u\n", base,
+	       base + RANGE - 1, p);
 	for (i = 0; i < RANGE; i++)
 		bpf_map_delete_elem(fd_rev(), &held[i]);
+	s.sport = 45606;
+	f = new_flow("cursor: the range free again -> the next flow takes the cursor's port", &s,
+		     AG_TE_L_TCP8000, 8080, XDP_REDIRECT, AG_FWD);
+	rule_fixture(ntohs(f.nat_port) == p,
+		     "cursor: after an exhausted claim, the next starts where the cursor says");
 	settings_restore();
 }
 

@@ -1106,6 +1106,45 @@ static void check_port_walk(uint32_t cursor, uint16_t min, uint16_t max)
 			ag_nat__port_at(cursor, 5, min, max));
 }
 
+/*
+ * A claim walks AG_NAT_PORT_RUN ports from the cursor, then the rest from a
+ * random offset: attempt n >= RUN lands on rnd % range + (n - RUN), for any
+ * rnd (0 and 2^32 - 1 included) and ranges from one port to the full one.
+ */
+static void test_nat_claim_base(void)
+{
+	static const __u16 ranges[][2] = {{1024, 65535}, {20000, 20999}, {3000, 3000}, {1, 65535}};
+	static const __u32 rnds[] = {0, 1, 7, 8, 0x7fffffffu, 0xffffffffu, 123456789u};
+	unsigned int i, j;
+	__u32 n;
+
+	for (i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+		__u16 min = ranges[i][0], max = ranges[i][1];
+		__u32 range = (__u32)max - min + 1;
+
+		for (j = 0; j < sizeof(rnds) / sizeof(rnds[0]); j++) {
+			for (n = 0; n < AG_NAT_PORT_RETRIES; n++) {
+				__u32 base = ag_nat__claim_base(77, rnds[j], n, min, max);
+				__u16 want =
+				    n < AG_NAT_PORT_RUN
+					? (__u16)(min + (77 + n) % range)
+					: (__u16)(min +
+						  (rnds[j] % range + n - AG_NAT_PORT_RUN) % range);
+
+				CU_ASSERT_EQUAL(ag_nat__port_at(base, n, min, max), want);
+			}
+			/* the cursor after an exhausted claim: just past the last port tried */
+			n = AG_NAT_PORT_RETRIES;
+			CU_ASSERT_EQUAL(
+			    ag_nat__port_at(
+				ag_nat__cursor_next(
+				    ag_nat__claim_base(77, rnds[j], n - 1, min, max), n, min, max),
+				0, min, max),
+			    (__u16)(min + (rnds[j] % range + n - AG_NAT_PORT_RUN) % range));
+		}
+	}
+}
+
 static void test_nat_port_at(void)
 {
 	static const uint16_t ranges[][2] = {
@@ -2005,6 +2044,7 @@ int main(void)
 	    {"lookup index", test_lookup_index},
 	    {"lookup buckets and lanes", test_lookup_buckets},
 	    {"nat: port cursor walks the range", test_nat_port_at},
+	    {"nat: a claim jumps after AG_NAT_PORT_RUN ports", test_nat_claim_base},
 	    {"nat: address choice", test_nat_addr_index},
 	    {"settings sanity", test_settings},
 	    {"flow life: idle, refresh, keys", test_flow_life},
