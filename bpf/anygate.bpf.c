@@ -767,7 +767,8 @@ static __noinline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p, const st
 /*
  * A packet of known flow fp (key k): check its flags, refresh and expire the
  * flow at most once a second, move its TCP state, and forward it unless its
- * backend is down. *f is a copy of the flow for the caller.
+ * backend is down. Read in place, not copied (80 bytes a packet): only a
+ * move replaces an entry, and it leaves *f, the copy, for the caller.
  */
 static __noinline int ag_hit(struct xdp_md *ctx, struct ag_pkt *p, const struct ag_flow_key *k,
 			     struct ag_flow *fp, struct ag_flow *f)
@@ -779,7 +780,6 @@ static __noinline int ag_hit(struct xdp_md *ctx, struct ag_pkt *p, const struct 
 	int r, refresh = 0;
 	__u32 bid, add;
 
-	*f = *fp;
 	if (p->proto == IPPROTO_TCP) {
 		flags = ag_tcp__flags(p);
 		if (!ag_tcp__flags_valid(flags))
@@ -792,12 +792,12 @@ static __noinline int ag_hit(struct xdp_md *ctx, struct ag_pkt *p, const struct 
 	 * 20 ns per packet here); it only decides whether to look closer.
 	 * Stamps are always bpf_ktime_get_ns().
 	 */
-	if (ag_flow__needs_refresh(bpf_ktime_get_coarse_ns(), f->last_seen_ns)) {
+	if (ag_flow__needs_refresh(bpf_ktime_get_coarse_ns(), fp->last_seen_ns)) {
 		now = bpf_ktime_get_ns();
 		s = ag_settings_get();
-		if (!s || !ag_flow__live(AG_MAPS, k, f, s, now)) {
+		if (!s || !ag_flow__live(AG_MAPS, k, fp, s, now)) {
 			/* Over: forget it; this packet is one of no flow. */
-			ag_flow_delete(k, f);
+			ag_flow_delete(k, fp);
 			return AG_HIT_GO_NEW;
 		}
 		fp->last_seen_ns = now;
@@ -805,28 +805,28 @@ static __noinline int ag_hit(struct xdp_md *ctx, struct ag_pkt *p, const struct 
 	}
 	if (p->proto == IPPROTO_TCP) {
 		/* A new connection on the tuple of a closed one. */
-		if (ag_tcp__is_syn(flags) && ag_tcp__closed(f->tcp)) {
-			ag_flow_delete(k, f);
+		if (ag_tcp__is_syn(flags) && ag_tcp__closed(fp->tcp)) {
+			ag_flow_delete(k, fp);
 			return AG_HIT_GO_NEW;
 		}
-		add = ag_tcp__client_bits(f->tcp, flags);
-		if (add) {
+		add = ag_tcp__client_bits(fp->tcp, flags);
+		if (add)
 			__sync_fetch_and_or(&fp->tcp, add);
-			f->tcp |= add;
-		}
 	}
 	/* The backend's health, as anygated last published it. */
-	bid = f->backend_id;
+	bid = fp->backend_id;
 	be = bpf_map_lookup_elem(&ag_backends, &bid);
-	if (be && ag_flow__backend_down(f, be)) {
-		r = ag_flow__on_backend(AG_MAPS, k, f, be, ag_settings_get(), bpf_ktime_get_ns());
+	if (be && ag_flow__backend_down(fp, be)) {
+		r = ag_flow__on_backend(AG_MAPS, k, fp, be, ag_settings_get(), bpf_ktime_get_ns());
 		if (r == AG_HIT_RESET)
-			return ag_reset(ctx, p, k, f, bytes);
-		if (r == AG_HIT_RESTEER)
+			return ag_reset(ctx, p, k, fp, bytes);
+		if (r == AG_HIT_RESTEER) {
+			*f = *fp;
 			return AG_HIT_GO_MOVE;
+		}
 		ag_count_reason(AG_R_KEPT_BACKEND_REPLYING, bytes);
 	}
-	return ag_forward(ctx, p, f, fp, bytes, 0, refresh);
+	return ag_forward(ctx, p, fp, fp, bytes, 0, refresh);
 }
 
 /* The first packet of a flow, pinned as f (created: by us, not joined or moved). */
@@ -863,18 +863,23 @@ int anygate_xdp(struct xdp_md *ctx)
 	}
 	ag_flow_key__from_pkt(&k, &p);
 
-	fp = bpf_map_lookup_elem(&ag_flows, &k);
-	if (fp) {
-		r = ag_hit(ctx, &p, &k, fp, &f);
-		if (r != AG_HIT_GO_NEW && r != AG_HIT_GO_MOVE)
-			return r;
-		resteer = r == AG_HIT_GO_MOVE;
+	/*
+	 * To a NAT address: a backend's reply, never a client's flow (a NAT
+	 * address is not a VIP). Else a client's packet, never a reply: each
+	 * packet costs one table lookup, not two.
+	 */
+	s = ag_settings_get();
+	if (s && ag_settings__is_nat_addr(s, p.ip->daddr)) {
+		rp = bpf_map_lookup_elem(&ag_nat_rev, &k);
+		if (rp)
+			return ag_reply(ctx, &p, &k, rp);
 	} else {
-		s = ag_settings_get();
-		if (s && ag_settings__is_nat_addr(s, p.ip->daddr)) {
-			rp = bpf_map_lookup_elem(&ag_nat_rev, &k);
-			if (rp)
-				return ag_reply(ctx, &p, &k, rp);
+		fp = bpf_map_lookup_elem(&ag_flows, &k);
+		if (fp) {
+			r = ag_hit(ctx, &p, &k, fp, &f);
+			if (r != AG_HIT_GO_NEW && r != AG_HIT_GO_MOVE)
+				return r;
+			resteer = r == AG_HIT_GO_MOVE;
 		}
 	}
 	/* Only a SYN opens a TCP flow. */

@@ -123,9 +123,10 @@ static __always_inline int ag_settings__is_nat_addr(const struct ag_settings *s,
 {
 	__u32 i;
 
-	AG_UNROLL for (i = 0; i < AG_MAX_NAT_ADDRS; i++)
-	{
-		if (i < s->nat_addr_count && s->nat_addrs[i] == addr)
+	for (i = 0; i < AG_MAX_NAT_ADDRS; i++) {
+		if (i >= s->nat_addr_count)
+			return 0;
+		if (s->nat_addrs[i] == addr)
 			return 1;
 	}
 	return 0;
