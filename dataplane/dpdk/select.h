@@ -6,6 +6,9 @@
  * backends are read with the acquire loads the publisher's release stores
  * pair with; the lookup tables and settings as abi_shm.h gives them.
  *
+ * Also the admission of new flows and the rule for a TCP segment of no flow
+ * (admit.h), with the SYN authentication allowlist (synauth.h) as its table.
+ *
  * No DPDK here, so the cross-check test (tests/bpf/test_dp_xcheck.c) runs it
  * beside the XDP program on the same tables. The flow and reverse tables
  * (rte_hash) are flows.c's, which defines their accessors.
@@ -19,6 +22,8 @@
 #include "abi_shm.h"
 #include "compat.h"
 #include "choose.h"
+#include "admit.h"
+#include "synauth.h"
 
 struct rte_hash;
 
@@ -27,6 +32,7 @@ struct ag_tables {
 	const struct ag_settings *settings; /* a consistent copy of the live ones, or NULL */
 	const struct rte_hash *flows;	    /* flows.c: flow key -> struct ag_dp_flow */
 	const struct rte_hash *revs;	    /* flows.c: reverse key -> struct ag_dp_rev */
+	const struct ag_dp_synauth *syn;    /* verified sources, NULL: none */
 };
 
 static __always_inline int ag_tables__listener(struct ag_tables *t,
@@ -85,6 +91,12 @@ static __always_inline int ag_tables__port_ovr(struct ag_tables *t, const struct
 	return ag_shm__ovr_get(t->hdr, k, port);
 }
 
+static __always_inline int ag_tables__syn_verified(struct ag_tables *t, const union ag_addr *a,
+						   __u64 *when)
+{
+	return t->syn && ag_dp_synauth__lookup(t->syn, a, when);
+}
+
 /*
  * ag_choose() on segment h under settings s (a consistent copy of the live
  * settings, or NULL when none could be read), for the cross-check test.
@@ -92,9 +104,22 @@ static __always_inline int ag_tables__port_ovr(struct ag_tables *t, const struct
 static __always_inline int ag_dp__choose(const struct ag_shm_hdr *h, const struct ag_settings *s,
 					 const struct ag_flow_key *k, __u8 ttl, struct ag_choice *c)
 {
-	struct ag_tables t = {.hdr = h, .settings = s, .flows = 0, .revs = 0};
+	struct ag_tables t = {.hdr = h, .settings = s, .flows = 0, .revs = 0, .syn = 0};
 
 	return ag_choose(&t, k, ttl, c);
+}
+
+/*
+ * ag_tcp__not_syn() on segment h under settings s: what anygate-dp does with
+ * TCP segment p of flow k (flags) that is not a SYN and has no flow.
+ */
+static __always_inline int ag_dp__not_syn(const struct ag_shm_hdr *h, const struct ag_settings *s,
+					  const struct ag_pkt *p, const struct ag_flow_key *k,
+					  __u8 flags, __u64 now)
+{
+	struct ag_tables t = {.hdr = h, .settings = s, .flows = 0, .revs = 0, .syn = 0};
+
+	return ag_tcp__not_syn(&t, p, k, flags, now);
 }
 
 #endif /* AG_DP_SELECT_H */
