@@ -35,6 +35,7 @@ struct rte_hash;
 struct rte_mempool;
 struct rte_ring;
 struct rte_rcu_qsbr;
+struct ag_dp_synauth;
 
 #define AG_DP_BURST		 32
 #define AG_DP_RX_DESC		 1024
@@ -79,19 +80,27 @@ struct ag_dp_nh {
 
 /*
  * Values of the flow tables: the ABI structs (their XDP next-hop cache, nh,
- * unused here) plus our own next hop, resolved by route at creation.
+ * unused here) plus our own next hop, resolved by route at creation. Since
+ * ABI v3 (16-byte addresses, TCP state) the ABI structs alone are 80 and 72
+ * bytes, so a value no longer fits one cache line: it takes two, aligned
+ * (128 bytes). The fields a packet reads are in the ABI struct's first 56
+ * bytes and our next hop in the second line; both lines are prefetched
+ * together after the bulk lookup, so a miss costs one memory round trip, not
+ * two. (Squeezing our next hop into the unused XDP cache bytes would save a
+ * line but alias an ABI field; measured, the second line costs nothing
+ * visible: README.md.)
  */
 struct ag_dp_flow {
 	struct ag_flow f;
 	struct ag_dp_nh nh;
 } __rte_cache_aligned;
-_Static_assert(sizeof(struct ag_dp_flow) == 64, "one cache line");
+_Static_assert(sizeof(struct ag_dp_flow) == 2 * RTE_CACHE_LINE_SIZE, "two cache lines");
 
 struct ag_dp_rev {
 	struct ag_nat_rev r;
 	struct ag_dp_nh nh;
 } __rte_cache_aligned;
-_Static_assert(sizeof(struct ag_dp_rev) == 64, "one cache line");
+_Static_assert(sizeof(struct ag_dp_rev) == 2 * RTE_CACHE_LINE_SIZE, "two cache lines");
 
 /* Neighbour states (packed into ag_dp_neigh.mac_state with the MAC). */
 enum ag_dp_neigh_state {
@@ -179,6 +188,8 @@ struct ag_dp_lcore {
 	struct ag_settings settings; /* copy of the live settings */
 	uint64_t settings_gen;
 	int settings_ok;
+	/* New-flow budgets and NAT port cursor: this lcore's, as the XDP ag_cpu per CPU. */
+	struct ag_cpu_state cpu;
 	uint64_t idle_polls;
 	struct ag_dp_txq txq[AG_MAX_IFACES];
 } __rte_cache_aligned;
@@ -196,8 +207,9 @@ struct ag_dp {
 	struct rte_mempool *flow_vals;
 	struct rte_mempool *rev_vals;
 	struct rte_rcu_qsbr *qsbr;
-	rte_spinlock_t wlock;	  /* serialises every change of flows and revs */
-	uint64_t n_flows, n_revs; /* live entries (changed under wlock) */
+	struct ag_dp_synauth *syn; /* verified sources (synauth.h), shared by the lcores */
+	rte_spinlock_t wlock;	   /* serialises every change of flows and revs */
+	uint64_t n_flows, n_revs;  /* live entries (changed under wlock) */
 	/* neigh.c */
 	struct rte_hash *neigh_hash;
 	struct ag_dp_neigh *neigh;

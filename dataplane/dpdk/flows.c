@@ -27,6 +27,7 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mempool.h>
+#include <rte_random.h>
 #include <rte_rcu_qsbr.h>
 
 #include "dp.h"
@@ -37,17 +38,18 @@
 #include "natclaim.h"
 #include "route.h"
 #include "select.h"
+#include "synauth.h"
 
 static void value_free(void *pool, void *value)
 {
 	rte_mempool_put(pool, value);
 }
 
-static struct rte_mempool *make_pool(const char *name, unsigned int n)
+static struct rte_mempool *make_pool(const char *name, unsigned int n, unsigned int size)
 {
 	struct rte_mempool *mp;
 
-	mp = rte_mempool_create(name, n, 64, 256, 0, NULL, NULL, NULL, NULL, SOCKET_ID_ANY, 0);
+	mp = rte_mempool_create(name, n, size, 256, 0, NULL, NULL, NULL, NULL, SOCKET_ID_ANY, 0);
 	if (!mp)
 		pr_err("%s: mempool of %u values: %s\n", name, n, rte_strerror(rte_errno));
 	return mp;
@@ -102,10 +104,17 @@ int ag_dp_flows__init(struct ag_dp *dp)
 		pr_err("RCU state: %s\n", rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
-	dp->flow_vals = make_pool("ag_flow_vals", n + slack);
-	dp->rev_vals = make_pool("ag_rev_vals", n + slack);
+	dp->flow_vals = make_pool("ag_flow_vals", n + slack, sizeof(struct ag_dp_flow));
+	dp->rev_vals = make_pool("ag_rev_vals", n + slack, sizeof(struct ag_dp_rev));
 	if (!dp->flow_vals || !dp->rev_vals)
 		return -ENOMEM;
+	dp->syn = rte_zmalloc("ag_syn_auth", sizeof(*dp->syn), RTE_CACHE_LINE_SIZE);
+	if (!dp->syn) {
+		pr_err("SYN authentication allowlist (%zu MiB): %s\n", sizeof(*dp->syn) >> 20,
+		       rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	dp->syn->seed = (uint32_t)rte_rand();
 	dp->flows = make_hash(dp, "ag_flows", n, dp->flow_vals);
 	dp->revs = make_hash(dp, "ag_nat_rev", n, dp->rev_vals);
 	if (!dp->flows || !dp->revs)
@@ -121,6 +130,8 @@ void ag_dp_flows__fini(struct ag_dp *dp)
 	rte_mempool_free(dp->flow_vals);
 	rte_mempool_free(dp->rev_vals);
 	rte_free(dp->qsbr);
+	rte_free(dp->syn);
+	dp->syn = NULL;
 	dp->flows = dp->revs = NULL;
 	dp->flow_vals = dp->rev_vals = NULL;
 	dp->qsbr = NULL;
@@ -129,17 +140,21 @@ void ag_dp_flows__fini(struct ag_dp *dp)
 /*
  * Every change of the tables goes through these, under wlock: they keep the
  * live entry counts (rte_hash_count() still counts a deleted key until its
- * deferred free, which may wait for the next change).
+ * deferred free, which may wait for the next change). add() returns
+ * AG_CHOICE_OK, or the AG_R_* reason the entry is refused: a full table is
+ * drop_flow_table_full, and nothing live is evicted to make room.
  */
-static bool add(struct ag_dp *dp, struct rte_hash *h, const struct ag_flow_key *k, void *v)
+static int add(struct ag_dp *dp, struct rte_hash *h, const struct ag_flow_key *k, void *v)
 {
-	if (rte_hash_add_key_data(h, k, v) < 0)
-		return false;
+	int rc = rte_hash_add_key_data(h, k, v);
+
+	if (rc < 0)
+		return rc == -ENOSPC ? AG_R_DROP_FLOW_FULL : AG_R_DROP_FLOW_INSERT;
 	if (h == dp->flows)
 		dp->n_flows++;
 	else
 		dp->n_revs++;
-	return true;
+	return AG_CHOICE_OK;
 }
 
 static void del(struct ag_dp *dp, struct rte_hash *h, const struct ag_flow_key *k)
@@ -159,11 +174,11 @@ static void *lookup(const struct rte_hash *h, const struct ag_flow_key *k)
 	return rte_hash_lookup_data(h, k, &d) >= 0 ? d : NULL;
 }
 
-/* What dataplane/core reads: the segment, settings s, and our two tables. */
+/* What dataplane/core reads: the segment, settings s, and our tables. */
 static inline struct ag_tables tables_of(const struct ag_dp *dp, const struct ag_settings *s)
 {
 	return (struct ag_tables){
-	    .hdr = dp->hdr, .settings = s, .flows = dp->flows, .revs = dp->revs};
+	    .hdr = dp->hdr, .settings = s, .flows = dp->flows, .revs = dp->revs, .syn = dp->syn};
 }
 
 /* The ABI part of the value at k (it leads ours): 1 with a copy of size bytes, or 0. */
@@ -200,6 +215,37 @@ bool ag_dp_flows__live(struct ag_dp *dp, const struct ag_flow_key *k, const stru
 	return ag_flow__live(&t, k, f, s, now);
 }
 
+int ag_dp_flows__on_backend(struct ag_dp *dp, const struct ag_flow_key *k, const struct ag_flow *f,
+			    const struct ag_backend *b, const struct ag_settings *s, uint64_t now)
+{
+	static const int reason[] = {
+	    [AG_HIT_FORWARD] = AG_CHOICE_OK,
+	    [AG_HIT_RESET] = AG_R_TX_RST_BACKEND_DOWN,
+	    [AG_HIT_RESTEER] = AG_R_UDP_RESTEER,
+	    [AG_HIT_KEPT] = AG_R_KEPT_BACKEND_REPLYING,
+	};
+	struct ag_tables t = tables_of(dp, s);
+
+	return reason[ag_flow__on_backend(&t, k, f, b, s, now)];
+}
+
+void ag_dp_flows__reply_state(struct ag_dp *dp, const struct ag_flow_key *rk,
+			      const struct ag_nat_rev *r, uint8_t flags)
+{
+	struct ag_flow_key ck;
+	struct ag_dp_flow *fv;
+	uint32_t bits;
+
+	ag_flow_key__client_of(&ck, r, IPPROTO_TCP);
+	fv = lookup(dp->flows, &ck);
+	if (!fv || !ag_nat_rev__belongs(rk, r, &ck, &fv->f))
+		return;
+	/* Bits are only ever added, from either direction, on any lcore. */
+	bits = ag_tcp__backend_bits(__atomic_load_n(&fv->f.tcp, __ATOMIC_RELAXED), flags);
+	if (bits)
+		__atomic_fetch_or(&fv->f.tcp, bits, __ATOMIC_RELAXED);
+}
+
 /* Under wlock: remove flow k (when it is still fv) and its reverse entry (when still its). */
 static void expire_locked(struct ag_dp *dp, const struct ag_flow_key *k, struct ag_dp_flow *fv)
 {
@@ -221,55 +267,81 @@ void ag_dp_flows__expire(struct ag_dp *dp, const struct ag_flow_key *k, struct a
 	rte_spinlock_unlock(&dp->wlock);
 }
 
+/* rev_claim(): the port is held, try the next one. */
+#define AG_DP_PORT_HELD (-1)
+
 /*
  * Under wlock: claim NAT reverse key rk for rv. Free: take it. Held by an
- * entry that lets go (natclaim.h): take it over, deleting its idle flow.
+ * entry that lets go (natclaim.h): take it over (counted nat_port_takeover),
+ * with its flow when that flow is over: the pair goes together. Returns
+ * AG_CHOICE_OK (rv is in the table), AG_DP_PORT_HELD, or the AG_R_* reason
+ * no port can be claimed (a full table).
  */
-static bool rev_claim(struct ag_dp *dp, struct ag_tables *t, const struct ag_flow_key *rk,
-		      struct ag_dp_rev *rv, uint64_t now)
+static int rev_claim(struct ag_dp_lcore *lc, struct ag_tables *t, const struct ag_flow_key *rk,
+		     struct ag_dp_rev *rv, uint64_t now, uint32_t bytes)
 {
+	struct ag_dp *dp = lc->dp;
 	const struct ag_dp_rev *old = lookup(dp->revs, rk);
 	struct ag_flow_key owner;
-	int hold;
+	int hold, r;
 
 	if (!old)
 		return add(dp, dp->revs, rk, rv);
 	hold = ag_nat_rev__hold(t, rk, &old->r, t->settings, now, &owner);
 	if (hold == AG_NAT_HOLD_BUSY)
-		return false;
+		return AG_DP_PORT_HELD;
 	if (hold == AG_NAT_HOLD_IDLE)
 		del(dp, dp->flows, &owner);
 	del(dp, dp->revs, rk);
-	return add(dp, dp->revs, rk, rv);
+	r = add(dp, dp->revs, rk, rv);
+	if (r == AG_CHOICE_OK)
+		ag_dp__reason(lc->lane, AG_R_NAT_TAKEOVER, bytes);
+	return r;
 }
 
-/* Under wlock: a NAT port for choice c of flow k (moving: its entry), its reverse key in *rk. */
-static bool nat_claim_locked(struct ag_dp *dp, struct ag_tables *t, const struct ag_flow_key *k,
-			     const struct ag_choice *c, struct ag_dp_rev *rv,
-			     const struct ag_dp_flow *moving, uint64_t now, struct ag_flow_key *rk)
+/*
+ * Under wlock: a NAT port for choice c of flow k (moving: its entry), as
+ * ag_claim() in XDP: from this lcore's cursor on, the first port that is
+ * free or whose holder lets go, at most AG_NAT_PORT_RETRIES tries. A moved
+ * flow tries its own port first. AG_CHOICE_OK with *rk the reverse key and
+ * rv in the table there, or the AG_R_* reason.
+ */
+static int nat_claim_locked(struct ag_dp_lcore *lc, struct ag_tables *t,
+			    const struct ag_flow_key *k, const struct ag_choice *c,
+			    struct ag_dp_rev *rv, const struct ag_dp_flow *moving, uint64_t now,
+			    uint32_t bytes, struct ag_flow_key *rk)
 {
+	struct ag_cpu_state *cpu = &lc->cpu;
 	__be16 own = moving ? moving->f.nat_port : 0;
-	unsigned int i;
+	int r = AG_DP_PORT_HELD;
+	uint32_t cursor, i;
 
-	for (i = 0; i < AG_NAT_PORT_RETRIES; i++) {
-		ag_choice__rev_key(rk, c, k, ag_choice__nat_port(c, i, moving != NULL, own));
-		if (rev_claim(dp, t, rk, rv, now))
-			return true;
+	if (!cpu->nat_cursor)
+		cpu->nat_cursor = ag_nat__cursor_start(lc->index);
+	cursor = cpu->nat_cursor;
+	for (i = 0; i < AG_NAT_PORT_RETRIES && r == AG_DP_PORT_HELD; i++) {
+		ag_choice__rev_key(rk, c, k,
+				   ag_choice__nat_port(c, cursor, i, moving != NULL, own));
+		r = rev_claim(lc, t, rk, rv, now, bytes);
 	}
-	return false;
+	/* The next claim starts past the ports this one looked at. */
+	cpu->nat_cursor = cursor + i;
+	return r == AG_DP_PORT_HELD ? AG_R_DROP_NAT_PORTS : r;
 }
 
 /*
  * Under wlock: pin flow k (fv, reverse key rk claimed). A moved flow is
  * replaced whole: delete, then add (a reader in between misses the flow,
  * takes this lock to create it, and then finds the new one); the dead
- * backend's late replies find no flow any more.
+ * backend's late replies find no flow any more. A flow that cannot be added
+ * gives its reverse entry back: the pair exists whole or not at all.
  */
 static int pin_locked(struct ag_dp *dp, struct ag_tables *t, const struct ag_flow_key *k,
 		      struct ag_dp_flow *fv, const struct ag_flow_key *rk,
 		      const struct ag_dp_flow *moving)
 {
 	struct ag_flow_key ork;
+	int r;
 
 	if (moving) {
 		bool stale = ag_flow__stale_rev(t, k, &moving->f, rk, &ork);
@@ -278,16 +350,30 @@ static int pin_locked(struct ag_dp *dp, struct ag_tables *t, const struct ag_flo
 		if (stale)
 			del(dp, dp->revs, &ork);
 	}
-	if (!add(dp, dp->flows, k, fv)) {
+	r = add(dp, dp->flows, k, fv);
+	if (r != AG_CHOICE_OK) {
 		/* The reverse entry goes back to its pool through the defer queue. */
 		del(dp, dp->revs, rk);
-		return AG_R_DROP_FLOW_INSERT;
+		return r;
 	}
 	return moving ? AG_FLOW_RESTEERED : AG_FLOW_CREATED;
 }
 
+/* Values for a new flow and its reverse entry, or AG_R_DROP_FLOW_INSERT. */
+static int values_get(struct ag_dp *dp, struct ag_dp_flow **fv, struct ag_dp_rev **rv)
+{
+	if (rte_mempool_get(dp->flow_vals, (void **)fv))
+		return AG_R_DROP_FLOW_INSERT;
+	if (rte_mempool_get(dp->rev_vals, (void **)rv)) {
+		rte_mempool_put(dp->flow_vals, *fv);
+		return AG_R_DROP_FLOW_INSERT;
+	}
+	return AG_CHOICE_OK;
+}
+
 int ag_dp_flows__create(struct ag_dp_lcore *lc, const struct ag_flow_key *k, uint8_t ttl,
-			uint64_t now, struct ag_dp_flow *moving, struct ag_dp_flow **out)
+			uint64_t now, uint32_t bytes, struct ag_dp_flow *moving,
+			struct ag_dp_flow **out)
 {
 	struct ag_dp *dp = lc->dp;
 	struct ag_tables t = tables_of(dp, lc->settings_ok ? &lc->settings : NULL);
@@ -295,20 +381,19 @@ int ag_dp_flows__create(struct ag_dp_lcore *lc, const struct ag_flow_key *k, uin
 	struct ag_flow_key rk;
 	struct ag_choice c;
 	struct ag_dp_rev *rv;
+	bool claimed;
 	int r;
 
 	r = ag_choose(&t, k, ttl, &c);
+	if (r == AG_CHOICE_OK && !moving)
+		r = ag_admit(&t, k, c.s, &lc->cpu, now);
+	if (r == AG_CHOICE_OK)
+		r = values_get(dp, &fv, &rv);
 	if (r != AG_CHOICE_OK)
 		return r;
-	if (rte_mempool_get(dp->flow_vals, (void **)&fv))
-		return AG_R_DROP_FLOW_INSERT;
-	if (rte_mempool_get(dp->rev_vals, (void **)&rv)) {
-		rte_mempool_put(dp->flow_vals, fv);
-		return AG_R_DROP_FLOW_INSERT;
-	}
 	ag_choice__rev(&rv->r, &c, k, now);
 	/* Replies go to the client, forwarded packets to the backend: route both once. */
-	ag_dp_route__lookup(dp, k->saddr, &rv->nh);
+	ag_dp_route__lookup(dp, k->saddr.v4, &rv->nh);
 	ag_dp_route__lookup(dp, c.backend_addr, &fv->nh);
 
 	rte_spinlock_lock(&dp->wlock);
@@ -326,23 +411,25 @@ int ag_dp_flows__create(struct ag_dp_lcore *lc, const struct ag_flow_key *k, uin
 	}
 	if (!cur) /* (moving) expired and removed meanwhile: a new flow after all */
 		moving = NULL;
-	r = AG_R_DROP_NAT_PORTS;
-	if (nat_claim_locked(dp, &t, k, &c, rv, moving, now, &rk)) {
+	r = nat_claim_locked(lc, &t, k, &c, rv, moving, now, bytes, &rk);
+	/* Not claimed: rv is ours to give back. Claimed, it is the table's from now on. */
+	claimed = r == AG_CHOICE_OK;
+	if (claimed) {
 		ag_choice__flow(&fv->f, &c, &rk, now);
 		r = pin_locked(dp, &t, k, fv, &rk, moving);
 	}
 	rte_spinlock_unlock(&dp->wlock);
-	if (r == AG_R_DROP_NAT_PORTS) /* else it is in the table, or on its way back */
-		rte_mempool_put(dp->rev_vals, rv);
 	if (r < AG_R__MAX) {
 		rte_mempool_put(dp->flow_vals, fv);
+		if (!claimed)
+			rte_mempool_put(dp->rev_vals, rv);
 		return r;
 	}
 	*out = fv;
 	return r;
 }
 
-/* A slice of the flow table: remove the flows that are not live. Returns how many. */
+/* A slice of the flow table: remove the flows that are over (ag_flow__live). Returns how many. */
 static uint64_t sweep_flows(struct ag_dp *dp, const struct ag_settings *s, uint64_t now)
 {
 	uint64_t expired = 0;
@@ -365,9 +452,9 @@ static uint64_t sweep_flows(struct ag_dp *dp, const struct ag_settings *s, uint6
 }
 
 /*
- * A slice of the reverse table: remove the entries that are idle and
- * orphaned (their flow is gone or uses another port). A flow's own entry
- * goes with its flow.
+ * A slice of the reverse table: remove the entries no flow owns (natclaim.h:
+ * orphans, quiet for AG_NAT_CLOSED_REUSE_NS). A flow's own entry goes with
+ * its flow; an orphan is left only by a change that failed half-way.
  */
 static void sweep_revs(struct ag_dp *dp, const struct ag_settings *s, uint64_t now)
 {
@@ -387,8 +474,9 @@ static void sweep_revs(struct ag_dp *dp, const struct ag_settings *s, uint64_t n
 		}
 		rk = key;
 		rv = data;
-		/* The cheap test first, without the lock. */
-		if (!ag_flow__is_idle(now, rv->r.last_seen_ns, ag_settings__idle_ns(s, rk->proto)))
+		/* The cheap tests first, without the lock (readers are lock-free). */
+		if (!ag_flow__is_idle(now, rv->r.last_seen_ns, AG_NAT_CLOSED_REUSE_NS) ||
+		    ag_nat_rev__hold(&t, rk, &rv->r, s, now, &owner) != AG_NAT_HOLD_ORPHAN)
 			continue;
 		rte_spinlock_lock(&dp->wlock);
 		if (lookup(dp->revs, rk) == rv &&
@@ -399,9 +487,10 @@ static void sweep_revs(struct ag_dp *dp, const struct ag_settings *s, uint64_t n
 }
 
 /*
- * Main lcore, every tick: visit a slice of both tables and remove what has
- * been idle past its timeout (the BPF tables are LRU instead; here an entry
- * that nobody touches again is found by this sweep).
+ * Main lcore, every tick: visit a slice of both tables and remove what is
+ * over under the timeouts of its state (flowlife.h; counted flows_expired).
+ * A flow that nobody touches again is found here; one that gets a packet is
+ * removed by that packet (and not counted: it starts afresh).
  */
 void ag_dp_flows__sweep(struct ag_dp *dp, uint64_t now)
 {

@@ -21,6 +21,8 @@
 #include "fwd.h"
 #include "io.h"
 #include "neigh.h"
+#include "select.h"
+#include "synauth.h"
 
 volatile int ag_dp_quit;
 
@@ -173,17 +175,31 @@ static inline void forward(struct ag_dp_lcore *lc, struct rte_mbuf *m, struct ag
 	xmit(lc, m, p, &fv->nh, in_port);
 }
 
-/* A backend's reply to a NAT port: back to the client, from the VIP. */
+/*
+ * A backend's reply to a NAT port (reverse key rk): back to the client, from
+ * the VIP. A TCP segment with SYN, FIN or RST moves its flow's state. The
+ * entry's last_seen is refreshed more often than a flow's: how recent the
+ * replies are tells an overloaded backend from a dead one.
+ */
 static inline void reply(struct ag_dp_lcore *lc, struct rte_mbuf *m, struct ag_pkt *p,
-			 struct ag_dp_rev *rv, uint64_t now, uint16_t in_port)
+			 const struct ag_flow_key *rk, struct ag_dp_rev *rv, uint8_t flags,
+			 uint64_t now, uint16_t in_port)
 {
 	struct ag_nat_rev r = rv->r;
 
+	if (p->proto == IPPROTO_TCP) {
+		if (unlikely(!ag_tcp__flags_valid(flags))) {
+			verdict(lc, m, AG_R_DROP_TCP_FLAGS, in_port);
+			return;
+		}
+		if (unlikely(flags & (AG_TCPF_SYN | AG_TCPF_FIN | AG_TCPF_RST)))
+			ag_dp_flows__reply_state(lc->dp, rk, &r, flags);
+	}
 	if (unlikely(p->ip->ttl <= 1)) {
 		verdict(lc, m, AG_R_PASS_TTL, in_port);
 		return;
 	}
-	if (ag_flow__needs_refresh(now, r.last_seen_ns))
+	if (ag_flow__age(now, r.last_seen_ns) >= AG_REPLY_GRANULARITY_NS)
 		rv->r.last_seen_ns = now;
 	if (unlikely(ag_nat__reverse(p, &r))) {
 		verdict(lc, m, AG_R_DROP_TRUNC_L4, in_port);
@@ -206,6 +222,19 @@ static inline void settings_refresh(struct ag_dp_lcore *lc)
 	}
 }
 
+/* p was rewritten in place into an answer of len bytes: trim it and send it back. */
+static void answer(struct ag_dp_lcore *lc, struct rte_mbuf *m, int len, int reason,
+		   uint16_t in_port)
+{
+	uint32_t bytes = m->pkt_len;
+
+	/* Payload and options go. */
+	if ((uint32_t)len < m->data_len)
+		rte_pktmbuf_trim(m, m->data_len - (uint16_t)len);
+	ag_dp__reason(lc->lane, reason, bytes);
+	tx_enqueue(lc, in_port, m);
+}
+
 /*
  * A TCP segment of a flow whose backend is down: answer the client with a RST
  * from the VIP, out of the port it came in on, and forget the flow. A RST
@@ -214,19 +243,26 @@ static inline void settings_refresh(struct ag_dp_lcore *lc)
 static void reset(struct ag_dp_lcore *lc, struct rte_mbuf *m, struct ag_pkt *p,
 		  const struct ag_flow_key *k, struct ag_dp_flow *fv, uint16_t in_port)
 {
-	uint32_t bytes = m->pkt_len;
 	int len = ag_tcp__make_rst(p);
 
 	ag_dp_flows__expire(lc->dp, k, fv);
-	if (len < 0) {
+	if (len < 0)
 		verdict(lc, m, AG_R_DROP_NO_BACKEND, in_port);
-		return;
-	}
-	/* Payload and options go. */
-	if ((uint32_t)len < m->data_len)
-		rte_pktmbuf_trim(m, m->data_len - (uint16_t)len);
-	ag_dp__reason(lc->lane, AG_R_TX_RST_BACKEND_DOWN, bytes);
-	tx_enqueue(lc, in_port, m);
+	else
+		answer(lc, m, len, AG_R_TX_RST_BACKEND_DOWN, in_port);
+}
+
+/* An unverified SYN past this lcore's budget: answer it with the challenge (rst.h), no state. */
+static void challenge(struct ag_dp_lcore *lc, struct rte_mbuf *m, struct ag_pkt *p,
+		      const struct ag_flow_key *k, uint64_t now, uint16_t in_port)
+{
+	int len =
+	    ag_tcp__make_syn_challenge(p, ag_syn__cookie(k, lc->settings.syn_auth_secret, now));
+
+	if (len < 0)
+		verdict(lc, m, AG_R_DROP_TRUNC_L4, in_port);
+	else
+		answer(lc, m, len, AG_R_TX_SYN_CHALLENGE, in_port);
 }
 
 /*
@@ -242,13 +278,129 @@ static inline void flow_key(struct ag_flow_key *k, const struct ag_pkt *p)
 	uint32_t ports;
 
 	memcpy(&ports, p->l4, sizeof(ports));
-	k->saddr = p->ip->saddr;
-	k->daddr = p->ip->daddr;
+	ag_addr__set4(&k->saddr, p->ip->saddr);
+	ag_addr__set4(&k->daddr, p->ip->daddr);
 	memcpy(&k->sport, &ports, sizeof(ports));
 	k->proto = p->proto;
+	k->family = AG_FAMILY_IPV4;
 	k->pad[0] = 0;
 	k->pad[1] = 0;
-	k->pad[2] = 0;
+}
+
+/*
+ * Choose, admit and pin a new flow (or move flow moving), then forward the
+ * packet on it; or answer the SYN with a challenge; or count the refusal.
+ */
+static void new_flow(struct ag_dp_lcore *lc, struct rte_mbuf *m, struct ag_pkt *p,
+		     const struct ag_flow_key *k, struct ag_dp_flow *moving, uint64_t now,
+		     uint16_t in_port)
+{
+	struct ag_dp_flow *fv;
+	int r;
+
+	r = ag_dp_flows__create(lc, k, p->ip->ttl, now, m->pkt_len, moving, &fv);
+	if (r < AG_R__MAX) {
+		verdict(lc, m, r, in_port);
+		return;
+	}
+	if (r == AG_FLOW_CHALLENGE) {
+		challenge(lc, m, p, k, now, in_port);
+		return;
+	}
+	if (r == AG_FLOW_RESTEERED)
+		ag_dp__reason(lc->lane, AG_R_UDP_RESTEER, m->pkt_len);
+	forward(lc, m, p, fv, r == AG_FLOW_CREATED, in_port);
+}
+
+/*
+ * A packet of no flow (none, or its flow just ended). Only a SYN opens a TCP
+ * flow; any other segment creates nothing (admit.h): the RST that answers a
+ * challenge verifies its source, the rest is refused.
+ */
+static void no_flow(struct ag_dp_lcore *lc, struct rte_mbuf *m, struct ag_pkt *p,
+		    const struct ag_flow_key *k, uint8_t flags, uint64_t now, uint16_t in_port)
+{
+	int r;
+
+	if (p->proto != IPPROTO_TCP || ag_tcp__is_syn(flags)) {
+		new_flow(lc, m, p, k, NULL, now, in_port);
+		return;
+	}
+	r = ag_dp__not_syn(lc->dp->hdr, lc->settings_ok ? &lc->settings : NULL, p, k, flags, now);
+	if (r == AG_R_SYN_AUTH_PASSED) {
+		ag_dp_synauth__record(lc->dp->syn, &k->saddr, now);
+		ag_dp__reason(lc->lane, r, m->pkt_len);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	verdict(lc, m, r, in_port);
+}
+
+/* The backend flow fv is pinned to, as anygated last published it (NULL: id out of range). */
+static inline const struct ag_backend *backend_of(const struct ag_dp *dp,
+						  const struct ag_dp_flow *fv)
+{
+	return likely(fv->f.backend_id < AG_MAX_BACKENDS)
+		   ? &ag_shm__backends(dp->hdr)[fv->f.backend_id]
+		   : NULL;
+}
+
+/*
+ * A packet of flow fv (key k), in the XDP program's order: TCP flags valid;
+ * the flow still live (checked when last_seen is due for a refresh, else it
+ * is fresh by definition); a SYN on a closed flow starts a new one; the
+ * client's flags move the state; then the backend's health decides.
+ */
+static void on_flow(struct ag_dp_lcore *lc, struct rte_mbuf *m, struct ag_pkt *p,
+		    const struct ag_flow_key *k, struct ag_dp_flow *fv, uint8_t flags, uint64_t now,
+		    uint16_t in_port)
+{
+	struct ag_dp *dp = lc->dp;
+	const struct ag_settings *s = lc->settings_ok ? &lc->settings : NULL;
+	const struct ag_backend *b;
+	uint32_t bits;
+
+	if (p->proto == IPPROTO_TCP && unlikely(!ag_tcp__flags_valid(flags))) {
+		verdict(lc, m, AG_R_DROP_TCP_FLAGS, in_port);
+		return;
+	}
+	if (unlikely(ag_flow__needs_refresh(now, fv->f.last_seen_ns))) {
+		if (!s || !ag_dp_flows__live(dp, k, &fv->f, s, now))
+			goto over;
+		fv->f.last_seen_ns = now;
+	}
+	if (p->proto == IPPROTO_TCP) {
+		bits = __atomic_load_n(&fv->f.tcp, __ATOMIC_RELAXED);
+		/* A new connection on the tuple of a closed one. */
+		if (unlikely(ag_tcp__is_syn(flags) && ag_tcp__closed(bits)))
+			goto over;
+		bits = ag_tcp__client_bits(bits, flags);
+		if (unlikely(bits))
+			__atomic_fetch_or(&fv->f.tcp, bits, __ATOMIC_RELAXED);
+	}
+	b = backend_of(dp, fv);
+	if (likely(!b || !ag_flow__backend_down(&fv->f, b))) {
+		forward(lc, m, p, fv, false, in_port);
+		return;
+	}
+	switch (ag_dp_flows__on_backend(dp, k, &fv->f, b, s, now)) {
+	case AG_R_TX_RST_BACKEND_DOWN:
+		reset(lc, m, p, k, fv, in_port);
+		return;
+	case AG_R_UDP_RESTEER:
+		new_flow(lc, m, p, k, fv, now, in_port);
+		return;
+	case AG_R_KEPT_BACKEND_REPLYING:
+		ag_dp__reason(lc->lane, AG_R_KEPT_BACKEND_REPLYING, m->pkt_len);
+		/* fall through */
+	default:
+		forward(lc, m, p, fv, false, in_port);
+		return;
+	}
+over:
+	/* Over: forget it; this packet is one of no flow. */
+	ag_dp_flows__expire(dp, k, fv);
+	no_flow(lc, m, p, k, flags, now, in_port);
 }
 
 static void process_burst(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, uint16_t n,
@@ -284,63 +436,27 @@ static void process_burst(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, uint16
 	if (!nk)
 		return;
 	rte_hash_lookup_bulk_data(dp->flows, kp, nk, &hits, data);
-	for (i = 0; i < nk; i++)
-		if (hits & (1ull << i))
+	/* A value is two cache lines (dp.h): fetch both at once. */
+	for (i = 0; i < nk; i++) {
+		if (hits & (1ull << i)) {
 			rte_prefetch0(data[i]);
+			rte_prefetch0((const char *)data[i] + RTE_CACHE_LINE_SIZE);
+		}
+	}
 
 	for (i = 0; i < nk; i++) {
 		struct rte_mbuf *m = pkts[idx[i]];
 		struct ag_pkt *p = &pp[idx[i]];
 		const struct ag_flow_key *k = &keys[i];
-		struct ag_dp_flow *fv = NULL, *moving = NULL;
-		int r;
+		uint8_t flags = p->proto == IPPROTO_TCP ? ag_tcp__flags(p) : 0;
+		void *rd;
 
-		if (likely(hits & (1ull << i))) {
-			fv = data[i];
-			/* Fresh within the refresh granularity: nothing to check or write. */
-			if (unlikely(ag_flow__needs_refresh(now, fv->f.last_seen_ns))) {
-				if (!lc->settings_ok ||
-				    !ag_dp_flows__live(dp, k, &fv->f, &lc->settings, now)) {
-					/* Expired: forget it, this packet starts a new flow. */
-					ag_dp_flows__expire(dp, k, fv);
-					fv = NULL;
-					goto new_flow;
-				}
-				fv->f.last_seen_ns = now;
-			}
-			/* The backend's health, as anygated last published it. */
-			r = ag_flow__on_backend(&fv->f,
-						likely(fv->f.backend_id < AG_MAX_BACKENDS)
-						    ? &ag_shm__backends(dp->hdr)[fv->f.backend_id]
-						    : NULL,
-						p->proto);
-			if (likely(r == AG_HIT_FORWARD)) {
-				forward(lc, m, p, fv, false, in_port);
-				continue;
-			}
-			if (r == AG_HIT_RESET) {
-				reset(lc, m, p, k, fv, in_port);
-				continue;
-			}
-			moving = fv;
-			goto new_flow;
-		} else {
-			void *rd;
-
-			if (rte_hash_lookup_data(dp->revs, k, &rd) >= 0) {
-				reply(lc, m, p, rd, now, in_port);
-				continue;
-			}
-		}
-	new_flow:
-		r = ag_dp_flows__create(lc, k, p->ip->ttl, now, moving, &fv);
-		if (r < AG_R__MAX) {
-			verdict(lc, m, r, in_port);
-			continue;
-		}
-		if (r == AG_FLOW_RESTEERED)
-			ag_dp__reason(lc->lane, AG_R_UDP_RESTEER, m->pkt_len);
-		forward(lc, m, p, fv, r == AG_FLOW_CREATED, in_port);
+		if (likely(hits & (1ull << i)))
+			on_flow(lc, m, p, k, data[i], flags, now, in_port);
+		else if (rte_hash_lookup_data(dp->revs, k, &rd) >= 0)
+			reply(lc, m, p, k, rd, flags, now, in_port);
+		else
+			no_flow(lc, m, p, k, flags, now, in_port);
 	}
 }
 
