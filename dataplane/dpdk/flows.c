@@ -313,19 +313,21 @@ static int nat_claim_locked(struct ag_dp_lcore *lc, struct ag_tables *t,
 {
 	struct ag_cpu_state *cpu = &lc->cpu;
 	__be16 own = moving ? moving->f.nat_port : 0;
-	int r = AG_DP_PORT_HELD;
 	uint32_t cursor, i;
+	int r = AG_DP_PORT_HELD;
 
 	if (!cpu->nat_cursor)
 		cpu->nat_cursor = ag_nat__cursor_start(lc->index);
 	cursor = cpu->nat_cursor;
-	for (i = 0; i < AG_NAT_PORT_RETRIES && r == AG_DP_PORT_HELD; i++) {
+	for (i = 0; i < AG_NAT_PORT_RETRIES; i++) {
 		ag_choice__rev_key(rk, c, k,
 				   ag_choice__nat_port(c, cursor, i, moving != NULL, own));
 		r = rev_claim(lc, t, rk, rv, now, bytes);
+		if (r != AG_DP_PORT_HELD)
+			break;
 	}
 	/* The next claim starts past the ports this one looked at. */
-	cpu->nat_cursor = cursor + i;
+	cpu->nat_cursor = ag_nat__cursor_next(cursor, i, c->s->nat_port_min, c->s->nat_port_max);
 	return r == AG_DP_PORT_HELD ? AG_R_DROP_NAT_PORTS : r;
 }
 

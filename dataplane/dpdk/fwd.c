@@ -453,7 +453,9 @@ static void process_burst(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, uint16
 
 		if (likely(hits & (1ull << i)))
 			on_flow(lc, m, p, k, data[i], flags, now, in_port);
-		else if (rte_hash_lookup_data(dp->revs, k, &rd) >= 0)
+		/* Only a packet to a NAT address can be a reply: a new flow skips the lookup. */
+		else if (lc->settings_ok && ag_settings__is_nat_addr(&lc->settings, k->daddr.v4) &&
+			 rte_hash_lookup_data(dp->revs, k, &rd) >= 0)
 			reply(lc, m, p, k, rd, flags, now, in_port);
 		else
 			no_flow(lc, m, p, k, flags, now, in_port);
