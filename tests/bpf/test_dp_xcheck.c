@@ -1,27 +1,40 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * XDP and DPDK make the same choice for the same flow. The XDP program is
+ * XDP and DPDK decide the same for the same packet. The XDP program is
  * loaded with the fixture tables of xdp_env.c; those maps are copied, through
- * the shared-memory publisher sink (controlplane/fastpath/shm.c), into a DPDK segment;
- * then thousands of first packets of random flows go through the XDP program
- * (BPF_PROG_TEST_RUN) and through anygate-dp's ag_dp__choose(): ag_choose()
- * (dataplane/core/choose.h) on anygate-dp's segment accessors
- * (dataplane/dpdk/select.h), built here in user space. For every flow:
- *   - both forward, and the XDP output carries exactly the backend address
- *     and port, NAT address and NAT port the DPDK choice names (the NAT port:
- *     the first of ag_nat__port_candidate()'s sequence not already taken, as
- *     both fast paths claim it on empty tables); or
- *   - both refuse it, for the same reason (the XDP one read from ag_rstats).
+ * the shared-memory publisher sink (controlplane/fastpath/shm.c), into a DPDK
+ * segment; then packets go through the XDP program (BPF_PROG_TEST_RUN) and
+ * through anygate-dp's own decision functions on that segment
+ * (dataplane/dpdk/select.h: ag_choose(), ag_tcp__not_syn() and ag_admit() of
+ * dataplane/core on anygate-dp's accessors, and its SYN allowlist,
+ * synauth.h), built here in user space.
+ *
+ * First packets of thousands of random flows, TCP with random flags (mostly
+ * SYNs): either both forward, and the XDP output carries exactly the backend
+ * address and port and the NAT address the DPDK choice names, with a NAT port
+ * in range that no earlier flow to that backend holds; or both refuse, for
+ * the same reason (the XDP one read from ag_rstats): no listener, TTL, bad
+ * state, no backend, bad TCP flags, a non-SYN segment of no flow. The NAT
+ * port itself is not compared: since ABI v3 each CPU (lcore) claims ports
+ * from its own cursor, so the port depends on which CPU a flow arrives on.
  * The flows cover every fixture listener (5-tuple and source affinity, port
  * override, empty table, inactive listener, DOWN backend, unresolved next
  * hop), a protocol and a port without listener, another VIP, and TTL 1.
  *
+ * SYN authentication, with a budget of one new TCP flow per second: past it
+ * both challenge an unverified SYN (the XDP challenge's cookie is one the
+ * DPDK side accepts), both verify a source by the RST that answers it and
+ * admit its next SYN, and both refuse a RST with a wrong cookie and keep
+ * challenging a source that never answered.
+ *
  * Needs root (namespace, BPF); exits 77 (skip) without it.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -156,9 +169,107 @@ static const char *reason_label(int r)
 #undef AG_REASON_NAME
 	};
 
-	if (r == AG_PARSE_OK)
+	if (r == AG_CHOICE_OK)
 		return "forward";
 	return r >= 0 && r < AG_R__MAX ? names[r] : "none/several";
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	/* bpf_ktime_get_ns()'s clock: cookies of both sides fall in the same windows. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* TCP flags of a first packet: mostly a SYN, else a valid or invalid other set. */
+static uint8_t random_flags(uint64_t rnd)
+{
+	static const uint8_t other[] = {
+	    AG_TCPF_ACK,
+	    AG_TCPF_ACK | AG_TCPF_PSH,
+	    AG_TCPF_RST,
+	    AG_TCPF_RST | AG_TCPF_ACK,
+	    AG_TCPF_FIN | AG_TCPF_ACK,
+	    AG_TCPF_SYN | AG_TCPF_ACK,
+	    AG_TCPF_SYN | AG_TCPF_FIN,
+	    AG_TCPF_SYN | AG_TCPF_RST,
+	    0,
+	    AG_TCPF_FIN,
+	    AG_TCPF_FIN | AG_TCPF_PSH | AG_TCPF_URG,
+	    AG_TCPF_SYN | AG_TCPF_PSH, /* a SYN: PSH is ignored */
+	};
+
+	if (rnd % 8 < 5)
+		return AG_TCPF_SYN;
+	return other[(rnd >> 3) % (sizeof(other) / sizeof(other[0]))];
+}
+
+/* What the XDP program did with one packet. */
+struct xdp_result {
+	uint32_t verdict;
+	int reason; /* the one ag_rstats reason it counted; -1 none, -2 several */
+	int out_len;
+	uint8_t out[AG_PKT_MAX];
+};
+
+static void xdp_run(const uint8_t *in, int in_len, struct xdp_result *x)
+{
+	struct ag_reason_stats before[AG_R__MAX], after[AG_R__MAX];
+
+	CU_ASSERT_EQUAL_FATAL(ag_xdp_env__rstats(&env, before), 0);
+	CU_ASSERT_EQUAL_FATAL(ag_xdp_env__run(&env, env.tn.ifindex_c, in, in_len, 0, x->out,
+					      &x->out_len, &x->verdict),
+			      0);
+	CU_ASSERT_EQUAL_FATAL(ag_xdp_env__rstats(&env, after), 0);
+	x->reason = reason_delta(before, after);
+}
+
+/*
+ * anygate-dp's decision for the first packet of flow *k (frame in): a TCP
+ * segment that is not a SYN goes to ag_tcp__not_syn() (fwd.c's no_flow()),
+ * anything else to ag_choose() (flows.c's ag_dp_flows__create()).
+ */
+static int dp_first(const struct ag_shm_hdr *h, const struct ag_settings *s, const uint8_t *in,
+		    int in_len, struct ag_flow_key *k, struct ag_choice *c, uint64_t now)
+{
+	uint8_t buf[AG_PKT_MAX];
+	struct ag_pkt p;
+	uint8_t flags;
+
+	memcpy(buf, in, (size_t)in_len);
+	CU_ASSERT_EQUAL_FATAL(ag_parse(&p, buf, buf + in_len), AG_PARSE_OK);
+	ag_flow_key__from_pkt(k, &p);
+	flags = p.proto == IPPROTO_TCP ? ag_tcp__flags(&p) : 0;
+	if (p.proto == IPPROTO_TCP && !ag_tcp__is_syn(flags))
+		return ag_dp__not_syn(h, s, &p, k, flags, now);
+	return ag_dp__choose(h, s, k, p.ip->ttl, c);
+}
+
+/*
+ * A forwarded first packet: the XDP output goes to the backend and from the
+ * NAT address the DPDK choice names, from a NAT port in range that no flow
+ * to the same backend endpoint holds yet (then it is claimed).
+ */
+static bool same_forward(const struct xdp_result *x, int off, const struct ag_choice *c,
+			 const struct ag_settings *s)
+{
+	uint32_t saddr, daddr;
+	uint16_t sport, dport, port;
+
+	memcpy(&saddr, x->out + off + 12, 4);
+	memcpy(&daddr, x->out + off + 16, 4);
+	memcpy(&sport, x->out + off + 20, 2);
+	memcpy(&dport, x->out + off + 22, 2);
+	port = ntohs(sport);
+	if ((x->reason != -1 && x->reason != AG_R_PASS_NO_NEIGH) || x->verdict == XDP_DROP ||
+	    daddr != c->backend_addr || dport != c->backend_port || saddr != c->nat_addr ||
+	    port < s->nat_port_min || port > s->nat_port_max ||
+	    claimed(c->backend_addr, c->nat_addr, c->backend_port, port))
+		return false;
+	claims[n_claims++] = (struct claim){c->backend_addr, c->nat_addr, c->backend_port, port};
+	return true;
 }
 
 static void test_same_choice(void)
@@ -171,10 +282,10 @@ static void test_same_choice(void)
 	    {IPPROTO_TCP, 8002}, {IPPROTO_UDP, 5001}, {IPPROTO_TCP, 8003}, {IPPROTO_TCP, 8004},
 	    {IPPROTO_UDP, 80},	 {IPPROTO_TCP, 9},
 	};
-	struct ag_reason_stats before[AG_R__MAX], after[AG_R__MAX];
 	const struct ag_shm_hdr *h = ag_shm__hdr(shm);
 	unsigned int i, mismatches = 0, forwarded = 0, refused = 0;
 	unsigned int per_reason[AG_R__MAX + 1] = {0};
+	static struct xdp_result x;
 	struct ag_settings s;
 
 	CU_ASSERT_EQUAL_FATAL(ag_shm__settings_get(h, &s), 1);
@@ -182,12 +293,11 @@ static void test_same_choice(void)
 		uint64_t rnd = prng();
 		unsigned int t = (unsigned int)(rnd % (sizeof(targets) / sizeof(targets[0])));
 		struct ag_pkt_spec spec;
-		uint8_t in[AG_PKT_MAX], out[AG_PKT_MAX];
+		uint8_t in[AG_PKT_MAX];
 		struct ag_flow_key k;
 		struct ag_choice c = {0};
-		uint32_t verdict;
-		int in_len, out_len, r, xr, off;
-		bool bad = false;
+		int in_len, r;
+		bool bad;
 
 		memset(&spec, 0, sizeof(spec));
 		memcpy(spec.dmac, env.tn.mac_c, 6);
@@ -199,61 +309,27 @@ static void test_same_choice(void)
 		spec.sport = (uint16_t)(1024 + (rnd >> 16) % 60000);
 		spec.daddr = (rnd >> 40) % 40 == 0 ? AG_TN_OTHER : AG_TN_VIP;
 		spec.dport = targets[t].port;
-		spec.tcp_flags = AG_TCPF_SYN;
+		spec.tcp_flags = random_flags(rnd >> 48);
 		spec.seq = (uint32_t)rnd;
 		in_len = ag_pkt__build(&spec, in);
 
-		k.saddr = htonl(spec.saddr);
-		k.daddr = htonl(spec.daddr);
-		k.sport = htons(spec.sport);
-		k.dport = htons(spec.dport);
-		k.proto = spec.proto;
-		memset(k.pad, 0, sizeof(k.pad));
-		r = ag_dp__choose(h, &s, &k, spec.ttl, &c);
-
-		CU_ASSERT_EQUAL_FATAL(ag_xdp_env__rstats(&env, before), 0);
-		CU_ASSERT_EQUAL_FATAL(
-		    ag_xdp_env__run(&env, env.tn.ifindex_c, in, in_len, 0, out, &out_len, &verdict),
-		    0);
-		CU_ASSERT_EQUAL_FATAL(ag_xdp_env__rstats(&env, after), 0);
-		xr = reason_delta(before, after);
-		off = ag_pkt__l3_off(&spec);
-
-		if (r == AG_PARSE_OK) {
-			/* The XDP output: saddr 12, daddr 16, then the L4 ports. */
-			uint32_t saddr, daddr;
-			uint16_t sport, dport, port;
-			unsigned int attempt;
-
-			memcpy(&saddr, out + off + 12, 4);
-			memcpy(&daddr, out + off + 16, 4);
-			memcpy(&sport, out + off + 20, 2);
-			memcpy(&dport, out + off + 22, 2);
-			for (attempt = 0; attempt < AG_NAT_PORT_RETRIES; attempt++) {
-				port = ag_nat__port_candidate(c.h2, attempt, s.nat_port_min,
-							      s.nat_port_max);
-				if (!claimed(c.backend_addr, c.nat_addr, c.backend_port, port))
-					break;
-			}
-			if ((xr != -1 && xr != AG_R_PASS_NO_NEIGH) || daddr != c.backend_addr ||
-			    dport != c.backend_port || saddr != c.nat_addr ||
-			    ntohs(sport) != port || verdict == XDP_DROP)
-				bad = true;
-			claims[n_claims++] =
-			    (struct claim){c.backend_addr, c.nat_addr, c.backend_port, port};
+		r = dp_first(h, &s, in, in_len, &k, &c, now_ns());
+		xdp_run(in, in_len, &x);
+		if (r == AG_CHOICE_OK) {
+			bad = !same_forward(&x, ag_pkt__l3_off(&spec), &c, &s);
 			forwarded++;
 		} else {
-			if (xr != r)
-				bad = true;
+			bad = x.reason != r;
 			refused++;
 		}
-		per_reason[r == AG_PARSE_OK ? AG_R__MAX : r]++;
+		per_reason[r == AG_CHOICE_OK ? AG_R__MAX : r]++;
 		if (bad && mismatches++ < 5)
-			printf("\n  flow %u (%s:%u -> port %u, proto %u, ttl %u): DPDK says %s "
-			       "(backend %08x:%u nat %08x), XDP says %s (verdict %u)\n",
-			       i, inet_ntoa((struct in_addr){k.saddr}), spec.sport, spec.dport,
-			       spec.proto, spec.ttl, reason_label(r), ntohl(c.backend_addr),
-			       ntohs(c.backend_port), ntohl(c.nat_addr), reason_label(xr), verdict);
+			printf("\n  flow %u (%s:%u -> port %u, proto %u, flags %#x, ttl %u): DPDK "
+			       "says %s (backend %08x:%u nat %08x), XDP says %s (verdict %u)\n",
+			       i, inet_ntoa((struct in_addr){k.saddr.v4}), spec.sport, spec.dport,
+			       spec.proto, spec.tcp_flags, spec.ttl, reason_label(r),
+			       ntohl(c.backend_addr), ntohs(c.backend_port), ntohl(c.nat_addr),
+			       reason_label(x.reason), x.verdict);
 	}
 	printf("\n  %u flows: %u forwarded, %u refused (", NFLOWS, forwarded, refused);
 	for (i = 0; i < AG_R__MAX; i++)
@@ -262,11 +338,172 @@ static void test_same_choice(void)
 	printf("), %u mismatches\n", mismatches);
 	CU_ASSERT_EQUAL(mismatches, 0);
 	/* The sample reached every kind of decision the fixtures hold. */
-	CU_ASSERT(forwarded > NFLOWS / 3);
+	CU_ASSERT(forwarded > NFLOWS / 4);
 	CU_ASSERT(per_reason[AG_R_PASS_NO_LISTENER] > 0);
 	CU_ASSERT(per_reason[AG_R_DROP_NO_BACKEND] > 0);
 	CU_ASSERT(per_reason[AG_R_DROP_BAD_STATE] > 0);
 	CU_ASSERT(per_reason[AG_R_PASS_TTL] > 0);
+	CU_ASSERT(per_reason[AG_R_DROP_TCP_FLAGS] > 0);
+	CU_ASSERT(per_reason[AG_R_DROP_TCP_NO_FLOW] > 0);
+}
+
+/* Both sides' settings: env.settings written into the XDP map and the segment. */
+static void settings_both(void)
+{
+	CU_ASSERT_EQUAL_FATAL(ag_xdp_env__write_settings(&env), 0);
+	CU_ASSERT_EQUAL_FATAL(ag_shm__sink_ops()->settings(shm, &env.settings), 0);
+}
+
+/* A segment from client source j to the VIP's TCP port 80. */
+static int auth_segment(unsigned int j, uint8_t flags, uint32_t seq, uint8_t *out)
+{
+	struct ag_pkt_spec spec;
+
+	memset(&spec, 0, sizeof(spec));
+	memcpy(spec.dmac, env.tn.mac_c, 6);
+	memcpy(spec.smac, env.tn.mac_peer, 6);
+	spec.ttl = 64;
+	spec.proto = IPPROTO_TCP;
+	/* Sources the first test did not use (it takes 10.20.0.0 - 10.20.15.159). */
+	spec.saddr = AG_TN_CLIENTS_NET | 0x8000 | j;
+	spec.sport = 40000;
+	spec.daddr = AG_TN_VIP;
+	spec.dport = 80;
+	spec.tcp_flags = flags;
+	spec.seq = seq;
+	return ag_pkt__build(&spec, out);
+}
+
+/* The DPDK side: its tables as fwd.c and flows.c read them, this test's lcore state. */
+struct dp_side {
+	const struct ag_shm_hdr *h;
+	struct ag_settings s;
+	struct ag_dp_synauth *syn;
+	struct ag_cpu_state cpu;
+};
+
+/*
+ * A SYN from source j through both: anygate-dp's choice, then its admission
+ * (ag_admit() on this lcore's buckets and the allowlist). Returns the XDP
+ * outcome when both agree (AG_FLOW_CREATED: forwarded; AG_FLOW_CHALLENGE,
+ * with *ack the challenge's ACK number, host order), -1 when they differ.
+ */
+static int auth_syn(struct dp_side *d, unsigned int j, uint32_t seq, uint32_t *ack)
+{
+	struct ag_tables t = {.hdr = d->h, .settings = &d->s, .syn = d->syn};
+	static struct xdp_result x;
+	uint8_t in[AG_PKT_MAX];
+	struct ag_flow_key k;
+	struct ag_choice c;
+	int len = auth_segment(j, AG_TCPF_SYN, seq, in), r;
+	uint64_t now = now_ns();
+
+	r = dp_first(d->h, &d->s, in, len, &k, &c, now);
+	if (r == AG_CHOICE_OK)
+		r = ag_admit(&t, &k, &d->s, &d->cpu, now);
+	xdp_run(in, len, &x);
+	if (r == AG_CHOICE_OK && x.verdict != XDP_DROP &&
+	    (x.reason == -1 || x.reason == AG_R_PASS_NO_NEIGH))
+		return AG_FLOW_CREATED;
+	if (r != AG_FLOW_CHALLENGE || x.reason != AG_R_TX_SYN_CHALLENGE || x.verdict != XDP_TX)
+		return -1;
+	/* The challenge's ACK number: IPv4 (20 bytes, options dropped) + TCP offset 8. */
+	memcpy(ack, x.out + 14 + 20 + 8, 4);
+	*ack = ntohl(*ack);
+	return AG_FLOW_CHALLENGE;
+}
+
+/*
+ * The client's RST with sequence number seq, from source j, through both:
+ * the reason each gives (-1 when they differ). A source the DPDK side
+ * verifies goes into its allowlist, as fwd.c records it.
+ */
+static int auth_rst(struct dp_side *d, unsigned int j, uint32_t seq)
+{
+	static struct xdp_result x;
+	uint8_t in[AG_PKT_MAX];
+	struct ag_flow_key k;
+	struct ag_choice c;
+	int len = auth_segment(j, AG_TCPF_RST, seq, in), r;
+	uint64_t now = now_ns();
+
+	r = dp_first(d->h, &d->s, in, len, &k, &c, now);
+	if (r == AG_R_SYN_AUTH_PASSED)
+		ag_dp_synauth__record(d->syn, &k.saddr, now);
+	xdp_run(in, len, &x);
+	return x.reason == r && x.verdict == XDP_DROP ? r : -1;
+}
+
+/* How often each outcome was seen, and how often the two sides differed. */
+struct auth_tally {
+	unsigned int created, challenged, passed, refused, mismatches;
+};
+
+/*
+ * Source j's conversation past the budget: its SYN is challenged; an even j
+ * answers with the RST the challenge asks for (verified), an odd one with a
+ * RST of a wrong cookie (refused, still unverified); the retransmitted SYN
+ * is then admitted (even) or challenged again (odd).
+ */
+static void auth_source(struct dp_side *d, unsigned int j, struct auth_tally *n)
+{
+	uint32_t seq = (uint32_t)prng(), ack = 0, ack2 = 0;
+	bool verify = j % 2 == 0;
+	int r;
+
+	r = auth_syn(d, j, seq, &ack);
+	n->challenged += r == AG_FLOW_CHALLENGE;
+	if (r != AG_FLOW_CHALLENGE) {
+		n->mismatches++;
+		return;
+	}
+	r = auth_rst(d, j, verify ? ack : ack + 2);
+	n->passed += r == AG_R_SYN_AUTH_PASSED;
+	n->refused += r == AG_R_DROP_TCP_NO_FLOW;
+	if (r != (verify ? AG_R_SYN_AUTH_PASSED : AG_R_DROP_TCP_NO_FLOW))
+		n->mismatches++;
+	r = auth_syn(d, j, seq, &ack2);
+	n->created += r == AG_FLOW_CREATED;
+	n->challenged += r == AG_FLOW_CHALLENGE;
+	if (r != (verify ? AG_FLOW_CREATED : AG_FLOW_CHALLENGE))
+		n->mismatches++;
+}
+
+static void test_syn_auth(void)
+{
+	struct dp_side d = {.h = ag_shm__hdr(shm)};
+	struct auth_tally n = {0};
+	uint32_t ack;
+	cpu_set_t one;
+	unsigned int j;
+
+	/* XDP's budgets are per CPU: stay on one, as the DPDK side is one lcore. */
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	CU_ASSERT_EQUAL_FATAL(sched_setaffinity(0, sizeof(one), &one), 0);
+	d.syn = calloc(1, sizeof(*d.syn));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d.syn);
+	/* One new TCP flow a second per CPU; the test runs well within that second. */
+	env.settings.syn_cpu_rate = 1;
+	settings_both();
+	CU_ASSERT_EQUAL_FATAL(ag_shm__settings_get(d.h, &d.s), 1);
+
+	/* The budget's one flow, then only challenges for sources not yet verified. */
+	n.created += auth_syn(&d, 999, (uint32_t)prng(), &ack) == AG_FLOW_CREATED;
+	for (j = 0; j < 40; j++)
+		auth_source(&d, j, &n);
+	printf("\n  SYN authentication: %u created, %u challenged, %u verified, %u wrong "
+	       "cookies refused, %u mismatches\n",
+	       n.created, n.challenged, n.passed, n.refused, n.mismatches);
+	CU_ASSERT_EQUAL(n.mismatches, 0);
+	CU_ASSERT_EQUAL(n.created, 1 + 20);
+	CU_ASSERT_EQUAL(n.passed, 20);
+	CU_ASSERT_EQUAL(n.refused, 20);
+	CU_ASSERT_EQUAL(n.challenged, 40 + 20);
+
+	env.settings.syn_cpu_rate = 0;
+	settings_both();
+	free(d.syn);
 }
 
 /* Both sides' backend spread for one listener: the same counts, backend by backend. */
@@ -278,17 +515,16 @@ static void test_same_spread(void)
 
 	CU_ASSERT_EQUAL_FATAL(ag_shm__settings_get(h, &s), 1);
 	for (i = 0; i < 20000; i++) {
-		struct ag_flow_key k = {
-		    .saddr = htonl(AG_TN_CLIENTS_NET | (uint32_t)(prng() & 0xffff)),
-		    .daddr = htonl(AG_TN_VIP),
-		    .sport = htons((uint16_t)(1024 + prng() % 60000)),
-		    .dport = htons(80),
-		    .proto = IPPROTO_TCP,
-		};
 		struct ag_choice c = {0};
+		struct ag_flow_key k;
 		uint32_t idx;
 
-		CU_ASSERT_EQUAL_FATAL(ag_dp__choose(h, &s, &k, 64, &c), AG_PARSE_OK);
+		ag_addr__set4(&k.saddr, htonl(AG_TN_CLIENTS_NET | (uint32_t)(prng() & 0xffff)));
+		ag_addr__set4(&k.daddr, htonl(AG_TN_VIP));
+		ag_flow_key__ports(&k, htons((uint16_t)(1024 + prng() % 60000)), htons(80),
+				   IPPROTO_TCP);
+
+		CU_ASSERT_EQUAL_FATAL(ag_dp__choose(h, &s, &k, 64, &c), AG_CHOICE_OK);
 		/* The table entry the XDP program reads for this key, through its own mmap. */
 		idx = ag_lookup__index(ag_te_listeners[AG_TE_L_TCP80].slot, AG_TE_RING,
 				       ag_hash__select(&k, AG_AFFINITY_NONE, AG_TE_SEED));
@@ -352,6 +588,7 @@ int main(void)
 	suite = CU_add_suite("XDP / DPDK cross-check", NULL, NULL);
 	CU_add_test(suite, "same choice, flow by flow", test_same_choice);
 	CU_add_test(suite, "same table entry, key by key", test_same_spread);
+	CU_add_test(suite, "same SYN authentication, source by source", test_syn_auth);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	failed = CU_get_number_of_failures();
