@@ -64,6 +64,16 @@ struct ag_dp_synauth;
  */
 #define AG_DP_SWEEP_PERIOD_NS	 (1000ull * 1000000ull)
 #define AG_DP_SWEEP_PER_TICK	 4096
+/*
+ * Key slots of the flow and reverse tables beyond max_flows. A deleted key's
+ * slot comes back only after an RCU grace period (every lcore, the main one
+ * included, has passed a quiescent state), so a move or a NAT port take-over,
+ * which deletes then adds, would find no slot in a table that is exactly
+ * full. Fullness is counted on live entries (n_flows, n_revs) against
+ * max_flows; this slack holds what waits for its grace period (bounded by
+ * what one sweep slice and the lcores' bursts delete in that time).
+ */
+#define AG_DP_TABLE_SLACK(n)	 ((n) / 16 + 2 * AG_DP_SWEEP_PER_TICK)
 /* The main lcore sleeps this long when a round found nothing to do (workers forward). */
 #define AG_DP_MAIN_IDLE_US	 500
 #define AG_DP_NONE		 0xffffffffu
@@ -210,6 +220,7 @@ struct ag_dp {
 	struct ag_dp_synauth *syn; /* verified sources (synauth.h), shared by the lcores */
 	rte_spinlock_t wlock;	   /* serialises every change of flows and revs */
 	uint64_t n_flows, n_revs;  /* live entries (changed under wlock) */
+	uint64_t max_entries;	   /* of each table: edge.max_flows */
 	/* neigh.c */
 	struct rte_hash *neigh_hash;
 	struct ag_dp_neigh *neigh;

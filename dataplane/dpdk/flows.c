@@ -94,7 +94,7 @@ int ag_dp_flows__init(struct ag_dp *dp)
 {
 	unsigned int n = dp->cfg->edge.max_flows;
 	/* Values held in lcore caches and the defer queue on top of the table's own. */
-	unsigned int slack = (dp->n_fwd + 2) * 512 + n / 8;
+	unsigned int slack = (dp->n_fwd + 2) * 512 + n / 8 + AG_DP_TABLE_SLACK(n);
 	size_t sz;
 
 	rte_spinlock_init(&dp->wlock);
@@ -115,8 +115,9 @@ int ag_dp_flows__init(struct ag_dp *dp)
 		return -ENOMEM;
 	}
 	dp->syn->seed = (uint32_t)rte_rand();
-	dp->flows = make_hash(dp, "ag_flows", n, dp->flow_vals);
-	dp->revs = make_hash(dp, "ag_nat_rev", n, dp->rev_vals);
+	dp->max_entries = n;
+	dp->flows = make_hash(dp, "ag_flows", n + AG_DP_TABLE_SLACK(n), dp->flow_vals);
+	dp->revs = make_hash(dp, "ag_nat_rev", n + AG_DP_TABLE_SLACK(n), dp->rev_vals);
 	if (!dp->flows || !dp->revs)
 		return -ENOMEM;
 	pr_info("flow tables: %u flows, %u NAT reverse entries\n", n, n);
@@ -141,30 +142,32 @@ void ag_dp_flows__fini(struct ag_dp *dp)
  * Every change of the tables goes through these, under wlock: they keep the
  * live entry counts (rte_hash_count() still counts a deleted key until its
  * deferred free, which may wait for the next change). add() returns
- * AG_CHOICE_OK, or the AG_R_* reason the entry is refused: a full table is
+ * AG_CHOICE_OK, or the AG_R_* reason the entry is refused: max_flows live
+ * entries (or, past them, no key slot: AG_DP_TABLE_SLACK) is
  * drop_flow_table_full, and nothing live is evicted to make room.
  */
 static int add(struct ag_dp *dp, struct rte_hash *h, const struct ag_flow_key *k, void *v)
 {
-	int rc = rte_hash_add_key_data(h, k, v);
+	uint64_t *n = h == dp->flows ? &dp->n_flows : &dp->n_revs;
+	int rc;
 
+	if (*n >= dp->max_entries)
+		return AG_R_DROP_FLOW_FULL;
+	rc = rte_hash_add_key_data(h, k, v);
 	if (rc < 0)
 		return rc == -ENOSPC ? AG_R_DROP_FLOW_FULL : AG_R_DROP_FLOW_INSERT;
-	if (h == dp->flows)
-		dp->n_flows++;
-	else
-		dp->n_revs++;
+	__atomic_store_n(n, *n + 1, __ATOMIC_RELAXED);
 	return AG_CHOICE_OK;
 }
 
 static void del(struct ag_dp *dp, struct rte_hash *h, const struct ag_flow_key *k)
 {
+	uint64_t *n = h == dp->flows ? &dp->n_flows : &dp->n_revs;
+
 	if (rte_hash_del_key(h, k) < 0)
 		return;
-	if (h == dp->flows)
-		dp->n_flows--;
-	else
-		dp->n_revs--;
+	/* Read by the main lcore's heartbeat without the lock. */
+	__atomic_store_n(n, *n - 1, __ATOMIC_RELAXED);
 }
 
 static void *lookup(const struct rte_hash *h, const struct ag_flow_key *k)
@@ -326,32 +329,27 @@ static int nat_claim_locked(struct ag_dp_lcore *lc, struct ag_tables *t,
 		if (r != AG_DP_PORT_HELD)
 			break;
 	}
-	/* The next claim starts past the ports this one looked at. */
-	cpu->nat_cursor = ag_nat__cursor_next(cursor, i, c->s->nat_port_min, c->s->nat_port_max);
+	/* The next claim starts after the last port tried; a refused one tried none. */
+	if (r == AG_DP_PORT_HELD || r == AG_CHOICE_OK)
+		cpu->nat_cursor = ag_nat__cursor_next(cursor, i < AG_NAT_PORT_RETRIES ? i + 1 : i,
+						      c->s->nat_port_min, c->s->nat_port_max);
 	return r == AG_DP_PORT_HELD ? AG_R_DROP_NAT_PORTS : r;
 }
 
 /*
  * Under wlock: pin flow k (fv, reverse key rk claimed). A moved flow is
  * replaced whole: delete, then add (a reader in between misses the flow,
- * takes this lock to create it, and then finds the new one); the dead
- * backend's late replies find no flow any more. A flow that cannot be added
- * gives its reverse entry back: the pair exists whole or not at all.
+ * takes this lock to create it, and then finds the new one). A flow that
+ * cannot be added gives its reverse entry back: the pair exists whole or
+ * not at all.
  */
-static int pin_locked(struct ag_dp *dp, struct ag_tables *t, const struct ag_flow_key *k,
-		      struct ag_dp_flow *fv, const struct ag_flow_key *rk,
-		      const struct ag_dp_flow *moving)
+static int pin_locked(struct ag_dp *dp, const struct ag_flow_key *k, struct ag_dp_flow *fv,
+		      const struct ag_flow_key *rk, const struct ag_dp_flow *moving)
 {
-	struct ag_flow_key ork;
 	int r;
 
-	if (moving) {
-		bool stale = ag_flow__stale_rev(t, k, &moving->f, rk, &ork);
-
+	if (moving)
 		del(dp, dp->flows, k);
-		if (stale)
-			del(dp, dp->revs, &ork);
-	}
 	r = add(dp, dp->flows, k, fv);
 	if (r != AG_CHOICE_OK) {
 		/* The reverse entry goes back to its pool through the defer queue. */
@@ -359,6 +357,21 @@ static int pin_locked(struct ag_dp *dp, struct ag_tables *t, const struct ag_flo
 		return r;
 	}
 	return moving ? AG_FLOW_RESTEERED : AG_FLOW_CREATED;
+}
+
+/*
+ * Under wlock: flow k (moving) leaves its backend. Its reverse entry goes
+ * first (the dead backend's late replies find no flow), so that the move
+ * needs no room, even in a full table.
+ */
+static void unpin_rev_locked(struct ag_dp *dp, struct ag_tables *t, const struct ag_flow_key *k,
+			     const struct ag_dp_flow *moving)
+{
+	struct ag_flow_key ork;
+	struct ag_nat_rev r;
+
+	if (ag_flow__own_rev(t, k, &moving->f, &ork, &r))
+		del(dp, dp->revs, &ork);
 }
 
 /* Values for a new flow and its reverse entry, or AG_R_DROP_FLOW_INSERT. */
@@ -413,12 +426,14 @@ int ag_dp_flows__create(struct ag_dp_lcore *lc, const struct ag_flow_key *k, uin
 	}
 	if (!cur) /* (moving) expired and removed meanwhile: a new flow after all */
 		moving = NULL;
+	if (moving)
+		unpin_rev_locked(dp, &t, k, moving);
 	r = nat_claim_locked(lc, &t, k, &c, rv, moving, now, bytes, &rk);
 	/* Not claimed: rv is ours to give back. Claimed, it is the table's from now on. */
 	claimed = r == AG_CHOICE_OK;
 	if (claimed) {
 		ag_choice__flow(&fv->f, &c, &rk, now);
-		r = pin_locked(dp, &t, k, fv, &rk, moving);
+		r = pin_locked(dp, k, fv, &rk, moving);
 	}
 	rte_spinlock_unlock(&dp->wlock);
 	if (r < AG_R__MAX) {

@@ -199,8 +199,12 @@ static inline void reply(struct ag_dp_lcore *lc, struct rte_mbuf *m, struct ag_p
 		verdict(lc, m, AG_R_PASS_TTL, in_port);
 		return;
 	}
-	if (ag_flow__age(now, r.last_seen_ns) >= AG_REPLY_GRANULARITY_NS)
+	/* The first reply always stamps: until then last_seen is the flow's creation. */
+	if (unlikely(!(r.flags & AG_REV_REPLIED)) ||
+	    ag_flow__age(now, r.last_seen_ns) >= AG_REPLY_GRANULARITY_NS) {
 		rv->r.last_seen_ns = now;
+		rv->r.flags = r.flags | AG_REV_REPLIED;
+	}
 	if (unlikely(ag_nat__reverse(p, &r))) {
 		verdict(lc, m, AG_R_DROP_TRUNC_L4, in_port);
 		return;
