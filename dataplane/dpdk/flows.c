@@ -55,6 +55,43 @@ static struct rte_mempool *make_pool(const char *name, unsigned int n, unsigned 
 	return mp;
 }
 
+/*
+ * The flow tables' hash and key compare. Keys are 40 bytes since ABI v3
+ * (16-byte addresses), and rte_hash's own choices for that size, CRC32 over
+ * all of it and memcmp() (its vector compares take multiples of 16), cost
+ * established packets about 5% of their rate against the 16-byte keys
+ * before. The hash folds each address to one word first (an IPv4 key's
+ * other 12 bytes are zero), then is CRC32 over 16 bytes as before; the
+ * compare is five words XORed.
+ */
+_Static_assert(sizeof(struct ag_flow_key) == 5 * sizeof(uint64_t), "a key is five words");
+_Static_assert(offsetof(struct ag_flow_key, sport) == 32, "ports, protocol, family: word 4");
+
+static inline uint32_t addr_fold(const union ag_addr *a)
+{
+	return a->w[0] ^ a->w[1] ^ a->w[2] ^ a->w[3];
+}
+
+static uint32_t key_hash(const void *key, uint32_t len, uint32_t seed)
+{
+	const struct ag_flow_key *k = key;
+	uint64_t tail;
+
+	memcpy(&tail, &k->sport, sizeof(tail));
+	seed =
+	    rte_hash_crc_8byte((uint64_t)addr_fold(&k->saddr) << 32 | addr_fold(&k->daddr), seed);
+	return rte_hash_crc_8byte(tail, seed);
+}
+
+static int key_cmp(const void *a, const void *b, size_t len)
+{
+	uint64_t x[5], y[5];
+
+	memcpy(x, a, sizeof(x));
+	memcpy(y, b, sizeof(y));
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) != 0;
+}
+
 static struct rte_hash *make_hash(struct ag_dp *dp, const char *name, unsigned int entries,
 				  struct rte_mempool *vals)
 {
@@ -62,7 +99,7 @@ static struct rte_hash *make_hash(struct ag_dp *dp, const char *name, unsigned i
 	    .name = name,
 	    .entries = entries,
 	    .key_len = sizeof(struct ag_flow_key),
-	    .hash_func = rte_hash_crc,
+	    .hash_func = key_hash,
 	    .hash_func_init_val = 0x61676470,
 	    .socket_id = (int)rte_socket_id(),
 	    /* Lock-free readers; the extendable table keeps every entry insertable. */
@@ -87,6 +124,7 @@ static struct rte_hash *make_hash(struct ag_dp *dp, const char *name, unsigned i
 		rte_hash_free(h);
 		return NULL;
 	}
+	rte_hash_set_cmp_func(h, key_cmp);
 	return h;
 }
 
