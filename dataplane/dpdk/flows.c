@@ -342,10 +342,10 @@ static int rev_claim(struct ag_dp_lcore *lc, struct ag_tables *t, const struct a
 
 /*
  * Under wlock: a NAT port for choice c of flow k (moving: its entry), as
- * ag_claim() in XDP: from this lcore's cursor on, the first port that is
- * free or whose holder lets go, at most AG_NAT_PORT_RETRIES tries. A moved
- * flow tries its own port first. AG_CHOICE_OK with *rk the reverse key and
- * rv in the table there, or the AG_R_* reason.
+ * ag_claim() in XDP: from this lcore's cursor on (flow.h:
+ * ag_nat__claim_base), the first port that is free or whose holder lets go,
+ * at most AG_NAT_PORT_RETRIES tries. A moved flow tries its own port first. AG_CHOICE_OK with *rk
+ * the reverse key and rv in the table there, or the AG_R_* reason.
  */
 static int nat_claim_locked(struct ag_dp_lcore *lc, struct ag_tables *t,
 			    const struct ag_flow_key *k, const struct ag_choice *c,
@@ -353,24 +353,30 @@ static int nat_claim_locked(struct ag_dp_lcore *lc, struct ag_tables *t,
 			    uint32_t bytes, struct ag_flow_key *rk)
 {
 	struct ag_cpu_state *cpu = &lc->cpu;
+	uint16_t min = c->s->nat_port_min, max = c->s->nat_port_max;
 	__be16 own = moving ? moving->f.nat_port : 0;
-	uint32_t cursor, i;
+	uint32_t cursor, base, rnd = 0, i;
 	int r = AG_DP_PORT_HELD;
 
 	if (!cpu->nat_cursor)
 		cpu->nat_cursor = ag_nat__cursor_start(lc->index);
 	cursor = cpu->nat_cursor;
+	base = cursor;
 	for (i = 0; i < AG_NAT_PORT_RETRIES; i++) {
-		ag_choice__rev_key(rk, c, k,
-				   ag_choice__nat_port(c, cursor, i, moving != NULL, own));
+		/* AG_NAT_PORT_RUN ports on from the cursor, then from a random offset. */
+		if (i == AG_NAT_PORT_RUN)
+			rnd = (uint32_t)rte_rand();
+		base = ag_nat__claim_base(cursor, rnd, i, min, max);
+		ag_choice__rev_key(rk, c, k, ag_choice__nat_port(c, base, i, moving != NULL, own));
 		r = rev_claim(lc, t, rk, rv, now, bytes);
 		if (r != AG_DP_PORT_HELD)
 			break;
 	}
 	/* The next claim starts after the last port tried; a refused one tried none. */
-	if (r == AG_DP_PORT_HELD || r == AG_CHOICE_OK)
-		cpu->nat_cursor = ag_nat__cursor_next(cursor, i < AG_NAT_PORT_RETRIES ? i + 1 : i,
-						      c->s->nat_port_min, c->s->nat_port_max);
+	if (r == AG_DP_PORT_HELD)
+		cpu->nat_cursor = ag_nat__cursor_next(base, i, min, max);
+	else if (r == AG_CHOICE_OK)
+		cpu->nat_cursor = ag_nat__cursor_next(base, i + 1, min, max);
 	return r == AG_DP_PORT_HELD ? AG_R_DROP_NAT_PORTS : r;
 }
 
