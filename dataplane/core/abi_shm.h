@@ -109,7 +109,8 @@ _Static_assert(sizeof(struct ag_shm_ovr) == 12, "ag_shm_ovr layout");
 	X(FROM_KERNEL, "from_kernel")		/* exception path: out of the tap */               \
 	X(KERNEL_DROPPED, "kernel_dropped")	/* no tap, or tap queue full */                    \
 	X(FLOWS_EXPIRED, "flows_expired")	/* removed by the idle sweep */                    \
-	X(NO_ROUTE_DROPPED, "no_route_dropped") /* slow path: no route either */
+	X(NO_ROUTE_DROPPED, "no_route_dropped") /* slow path: no route either */                   \
+	X(FLOWS_EVICTED, "flows_evicted") /* half-open/closing, removed early: table near full */
 
 enum ag_dp_counter {
 #define AG_DP_COUNTER_ENUM(name, label) AG_DPC_##name,
