@@ -236,6 +236,8 @@ struct ag_dp {
 	uint64_t tsc_mult; /* ns = tsc * tsc_mult >> 32 */
 	uint32_t sweep_next_flow, sweep_next_rev;
 	bool sweep_flows_done, sweep_revs_done;
+	bool sweep_pressure;	/* this pass evicts (sweep.h) */
+	uint64_t sweep_refused; /* drop_flow_table_full over all lanes when it started */
 	uint64_t next_sweep_ns;
 	uint64_t next_tick_ns;
 	uint64_t next_neigh_tick_ns;

@@ -38,6 +38,7 @@
 #include "natclaim.h"
 #include "route.h"
 #include "select.h"
+#include "sweep.h"
 #include "synauth.h"
 
 static void value_free(void *pool, void *value)
@@ -490,11 +491,17 @@ int ag_dp_flows__create(struct ag_dp_lcore *lc, const struct ag_flow_key *k, uin
 	return r;
 }
 
-/* A slice of the flow table: remove the flows that are over (ag_flow__live). Returns how many. */
-static uint64_t sweep_flows(struct ag_dp *dp, const struct ag_settings *s, uint64_t now)
+/*
+ * A slice of the flow table: remove the flows that are over (ag_flow__live),
+ * and under pressure half-open and closing ones quiet for a second (sweep.h),
+ * counted flows_expired and flows_evicted.
+ */
+static void sweep_flows(struct ag_dp *dp, const struct ag_settings *s, uint64_t now)
 {
-	uint64_t expired = 0;
+	struct ag_tables t = tables_of(dp, s);
+	uint64_t n_by[AG_SWEEP_EVICTED + 1] = {0};
 	unsigned int n;
+	int v;
 
 	for (n = 0; !dp->sweep_flows_done && n < AG_DP_SWEEP_PER_TICK; n++) {
 		const void *key;
@@ -504,12 +511,15 @@ static uint64_t sweep_flows(struct ag_dp *dp, const struct ag_settings *s, uint6
 			dp->sweep_flows_done = true;
 			break;
 		}
-		if (ag_dp_flows__live(dp, key, &((struct ag_dp_flow *)data)->f, s, now))
+		v = ag_sweep__verdict(&t, key, &((struct ag_dp_flow *)data)->f, s, now,
+				      dp->sweep_pressure);
+		if (v == AG_SWEEP_KEEP)
 			continue;
 		ag_dp_flows__expire(dp, key, data);
-		expired++;
+		n_by[v]++;
 	}
-	return expired;
+	ag_dp__count(dp->main_lane, AG_DPC_FLOWS_EXPIRED, n_by[AG_SWEEP_EXPIRED]);
+	ag_dp__count(dp->main_lane, AG_DPC_FLOWS_EVICTED, n_by[AG_SWEEP_EVICTED]);
 }
 
 /*
@@ -547,28 +557,46 @@ static void sweep_revs(struct ag_dp *dp, const struct ag_settings *s, uint64_t n
 	}
 }
 
+/* Flows refused for a full table so far, over every lane. */
+static uint64_t full_refusals(const struct ag_dp *dp)
+{
+	uint64_t n = 0;
+	unsigned int l;
+
+	for (l = 0; l < AG_SHM_LANES; l++)
+		n += __atomic_load_n(&ag_shm__lane(dp->hdr, l)->rstats[AG_R_DROP_FLOW_FULL].packets,
+				     __ATOMIC_RELAXED);
+	return n;
+}
+
 /*
  * Main lcore, every tick: visit a slice of both tables and remove what is
- * over under the timeouts of its state (flowlife.h; counted flows_expired).
- * A flow that nobody touches again is found here; one that gets a packet is
- * removed by that packet (and not counted: it starts afresh).
+ * over under the timeouts of its state (flowlife.h). A pass starts once a
+ * second, or at once when the last one ended under pressure (sweep.h: the
+ * table 90% full, or a flow refused for a full table during it). A flow that
+ * nobody touches again is found here; one that gets a packet is removed by
+ * that packet (and not counted: it starts afresh).
  */
 void ag_dp_flows__sweep(struct ag_dp *dp, uint64_t now)
 {
 	struct ag_settings s;
-	uint64_t expired;
+	uint64_t refused;
 
 	if (dp->sweep_flows_done && dp->sweep_revs_done) {
-		if (now < dp->next_sweep_ns)
+		if (now < dp->next_sweep_ns && !dp->sweep_pressure)
 			return;
 		/* A new pass over both tables. */
+		refused = full_refusals(dp);
+		dp->sweep_pressure =
+		    ag_sweep__pressure(__atomic_load_n(&dp->n_flows, __ATOMIC_RELAXED),
+				       dp->max_entries, refused != dp->sweep_refused);
+		dp->sweep_refused = refused;
 		dp->next_sweep_ns = now + AG_DP_SWEEP_PERIOD_NS;
 		dp->sweep_flows_done = dp->sweep_revs_done = false;
 		dp->sweep_next_flow = dp->sweep_next_rev = 0;
 	}
 	if (ag_shm__settings_get(dp->hdr, &s) != 1 || !ag_settings__usable(&s))
 		return;
-	expired = sweep_flows(dp, &s, now);
+	sweep_flows(dp, &s, now);
 	sweep_revs(dp, &s, now);
-	ag_dp__count(dp->main_lane, AG_DPC_FLOWS_EXPIRED, expired);
 }
