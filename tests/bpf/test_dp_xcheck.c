@@ -383,6 +383,23 @@ struct dp_side {
 };
 
 /*
+ * Source j's segment (flags, seq) through both sides: anygate-dp's decision
+ * for it as a first packet (dp_first(), returned, with *k its key) and what
+ * the XDP program did (*x).
+ */
+static int auth_both(struct dp_side *d, unsigned int j, uint8_t flags, uint32_t seq, uint64_t now,
+		     struct ag_flow_key *k, struct xdp_result *x)
+{
+	uint8_t in[AG_PKT_MAX];
+	struct ag_choice c;
+	int len = auth_segment(j, flags, seq, in), r;
+
+	r = dp_first(d->h, &d->s, in, len, k, &c, now);
+	xdp_run(in, len, x);
+	return r;
+}
+
+/*
  * A SYN from source j through both: anygate-dp's choice, then its admission
  * (ag_admit() on this lcore's buckets and the allowlist). Returns the XDP
  * outcome when both agree (AG_FLOW_CREATED: forwarded; AG_FLOW_CHALLENGE,
@@ -392,16 +409,13 @@ static int auth_syn(struct dp_side *d, unsigned int j, uint32_t seq, uint32_t *a
 {
 	struct ag_tables t = {.hdr = d->h, .settings = &d->s, .syn = d->syn};
 	static struct xdp_result x;
-	uint8_t in[AG_PKT_MAX];
-	struct ag_flow_key k;
-	struct ag_choice c;
-	int len = auth_segment(j, AG_TCPF_SYN, seq, in), r;
 	uint64_t now = now_ns();
+	struct ag_flow_key k;
+	int r;
 
-	r = dp_first(d->h, &d->s, in, len, &k, &c, now);
+	r = auth_both(d, j, AG_TCPF_SYN, seq, now, &k, &x);
 	if (r == AG_CHOICE_OK)
 		r = ag_admit(&t, &k, &d->s, &d->cpu, now);
-	xdp_run(in, len, &x);
 	if (r == AG_CHOICE_OK && x.verdict != XDP_DROP &&
 	    (x.reason == -1 || x.reason == AG_R_PASS_NO_NEIGH))
 		return AG_FLOW_CREATED;
@@ -421,16 +435,13 @@ static int auth_syn(struct dp_side *d, unsigned int j, uint32_t seq, uint32_t *a
 static int auth_rst(struct dp_side *d, unsigned int j, uint32_t seq)
 {
 	static struct xdp_result x;
-	uint8_t in[AG_PKT_MAX];
-	struct ag_flow_key k;
-	struct ag_choice c;
-	int len = auth_segment(j, AG_TCPF_RST, seq, in), r;
 	uint64_t now = now_ns();
+	struct ag_flow_key k;
+	int r;
 
-	r = dp_first(d->h, &d->s, in, len, &k, &c, now);
+	r = auth_both(d, j, AG_TCPF_RST, seq, now, &k, &x);
 	if (r == AG_R_SYN_AUTH_PASSED)
 		ag_dp_synauth__record(d->syn, &k.saddr, now);
-	xdp_run(in, len, &x);
 	return x.reason == r && x.verdict == XDP_DROP ? r : -1;
 }
 
