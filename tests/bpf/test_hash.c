@@ -177,7 +177,12 @@ static void test_bpf_vs_user(void)
 			failed_runs++;
 			continue;
 		}
-		if (memcmp(&rec, &want, sizeof(rec))) {
+		/* The BPF build wrote its hashes over the outputs: compare those, field by field.
+		 */
+		if (rec.flow != want.flow || rec.source != want.source ||
+		    rec.select_none != want.select_none ||
+		    rec.select_source != want.select_source || rec.nat != want.nat ||
+		    rec.mix != want.mix) {
 			if (bad++ < 5)
 				printf(
 				    "\n  key %u seed %08x: bpf flow %08x source %08x sel %08x/%08x "
