@@ -407,17 +407,66 @@ over:
 	no_flow(lc, m, p, k, flags, now, in_port);
 }
 
+/* The packets of a burst bound for one table (process_burst). */
+struct ag_dp_group {
+	uint16_t n;
+	uint16_t idx[AG_DP_BURST]; /* of each packet in the burst */
+	const void *kp[AG_DP_BURST];
+	void *data[AG_DP_BURST];
+};
+
+/*
+ * One group's keys looked up in bulk, each found value's two cache lines
+ * fetched (dp.h), then each packet handled: rev, a group of replies.
+ */
+static void process_group(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, struct ag_pkt *pp,
+			  struct ag_dp_group *g, bool rev, uint16_t in_port, uint64_t now)
+{
+	struct rte_hash *h = rev ? lc->dp->revs : lc->dp->flows;
+	uint64_t hits = 0;
+	uint16_t i;
+
+	if (!g->n)
+		return;
+	rte_hash_lookup_bulk_data(h, g->kp, g->n, &hits, g->data);
+	for (i = 0; i < g->n; i++) {
+		if (hits & (1ull << i)) {
+			rte_prefetch0(g->data[i]);
+			rte_prefetch0((const char *)g->data[i] + RTE_CACHE_LINE_SIZE);
+		}
+	}
+	for (i = 0; i < g->n; i++) {
+		struct rte_mbuf *m = pkts[g->idx[i]];
+		struct ag_pkt *p = &pp[g->idx[i]];
+		const struct ag_flow_key *k = g->kp[i];
+		uint8_t flags = p->proto == IPPROTO_TCP ? ag_tcp__flags(p) : 0;
+
+		if (unlikely(!(hits & (1ull << i))))
+			no_flow(lc, m, p, k, flags, now, in_port);
+		else if (rev)
+			reply(lc, m, p, k, g->data[i], flags, now, in_port);
+		else
+			on_flow(lc, m, p, k, g->data[i], flags, now, in_port);
+	}
+}
+
+/*
+ * Parse a burst, then look each packet up in the one table it can be in (as
+ * the XDP program): a packet to a NAT address is a backend's reply, any
+ * other a client's. Clients' packets go first, then replies: the order
+ * within a flow is kept.
+ */
 static void process_burst(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, uint16_t n,
 			  uint16_t in_port, uint64_t now)
 {
 	struct ag_dp *dp = lc->dp;
 	struct ag_flow_key keys[AG_DP_BURST];
-	const void *kp[AG_DP_BURST];
 	struct ag_pkt pp[AG_DP_BURST];
-	void *data[AG_DP_BURST];
-	uint16_t idx[AG_DP_BURST], nk = 0, i;
-	uint64_t hits = 0;
+	struct ag_dp_group g[2];
+	uint16_t i;
+	bool rev;
 
+	g[0].n = g[1].n = 0;
 	for (i = 0; i < n; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 	for (i = 0; i < n; i++) {
@@ -433,37 +482,13 @@ static void process_burst(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, uint16
 			verdict(lc, m, r, in_port);
 			continue;
 		}
-		flow_key(&keys[nk], &pp[i]);
-		kp[nk] = &keys[nk];
-		idx[nk++] = i;
+		flow_key(&keys[i], &pp[i]);
+		rev = lc->settings_ok && ag_settings__is_nat_addr(&lc->settings, pp[i].ip->daddr);
+		g[rev].idx[g[rev].n] = i;
+		g[rev].kp[g[rev].n++] = &keys[i];
 	}
-	if (!nk)
-		return;
-	rte_hash_lookup_bulk_data(dp->flows, kp, nk, &hits, data);
-	/* A value is two cache lines (dp.h): fetch both at once. */
-	for (i = 0; i < nk; i++) {
-		if (hits & (1ull << i)) {
-			rte_prefetch0(data[i]);
-			rte_prefetch0((const char *)data[i] + RTE_CACHE_LINE_SIZE);
-		}
-	}
-
-	for (i = 0; i < nk; i++) {
-		struct rte_mbuf *m = pkts[idx[i]];
-		struct ag_pkt *p = &pp[idx[i]];
-		const struct ag_flow_key *k = &keys[i];
-		uint8_t flags = p->proto == IPPROTO_TCP ? ag_tcp__flags(p) : 0;
-		void *rd;
-
-		if (likely(hits & (1ull << i)))
-			on_flow(lc, m, p, k, data[i], flags, now, in_port);
-		/* Only a packet to a NAT address can be a reply: a new flow skips the lookup. */
-		else if (lc->settings_ok && ag_settings__is_nat_addr(&lc->settings, k->daddr.v4) &&
-			 rte_hash_lookup_data(dp->revs, k, &rd) >= 0)
-			reply(lc, m, p, k, rd, flags, now, in_port);
-		else
-			no_flow(lc, m, p, k, flags, now, in_port);
-	}
+	process_group(lc, pkts, pp, &g[0], false, in_port, now);
+	process_group(lc, pkts, pp, &g[1], true, in_port, now);
 }
 
 /* Transmissions of the main lcore (ARP, the kernel's packets, held packets): lcore 0 sends them. */
