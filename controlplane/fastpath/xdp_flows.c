@@ -11,6 +11,7 @@
 #include "log.h"
 #include "loop.h"
 #include "natclaim.h"
+#include "sweep.h"
 
 /*
  * dataplane/core reads the tables through these accessors: here, the pinned
@@ -249,32 +250,18 @@ struct pass {
 	bool pressure;
 };
 
-enum verdict { KEEP, EXPIRED, EVICTED };
-
 /*
- * What becomes of flow f (key k): not live (flowlife.h, the program's own
- * rule) it has expired; live, under pressure, half-open or closing and quiet
- * on both sides for AG_SWEEP_EVICT_QUIET_NS, it is evicted. An established
- * or UDP flow within its timeout is never touched.
+ * What becomes of flow f (key k): dataplane/core/sweep.h decides, for
+ * anygate-dp's sweep as well. Not live (the program's own rule) it has
+ * expired; live, under pressure, half-open or closing and quiet on both
+ * sides for AG_SWEEP_EVICT_QUIET_NS, it is evicted. An established or UDP
+ * flow within its timeout is never touched.
  */
-static enum verdict judge(struct ag_tables *t, const struct pass *p, const struct ag_flow_key *k,
-			  const struct ag_flow *f)
+static int judge(struct ag_tables *t, const struct pass *p, const struct ag_flow_key *k,
+		 const struct ag_flow *f)
 {
-	int state = ag_flow__state(k->proto, f->tcp);
-	struct ag_flow_key rk;
-	struct ag_nat_rev r;
-
 	t->cached = false;
-	if (!ag_flow__live(t, k, f, p->s, p->now))
-		return EXPIRED;
-	if (!p->pressure || (state != AG_FLOW_STATE_HALF_OPEN && state != AG_FLOW_STATE_CLOSING))
-		return KEEP;
-	if (!ag_flow__is_idle(p->now, f->last_seen_ns, AG_SWEEP_EVICT_QUIET_NS))
-		return KEEP;
-	if (ag_flow__own_rev(t, k, f, &rk, &r) &&
-	    !ag_flow__is_idle(p->now, r.last_seen_ns, AG_SWEEP_EVICT_QUIET_NS))
-		return KEEP;
-	return EVICTED;
+	return ag_sweep__verdict(t, k, f, p->s, p->now, p->pressure);
 }
 
 /*
@@ -290,18 +277,18 @@ static unsigned int sweep_flow_batch(struct ag_xdp_sweep *sw, const struct pass 
 	unsigned int nf = 0, nr = 0, removed = 0, i;
 	struct ag_flow_key rk;
 	struct ag_nat_rev r;
-	enum verdict v;
+	int v;
 
 	for (i = 0; i < count; i++) {
 		v = judge(&t, p, &keys[i], &vals[i]);
-		if (v == KEEP)
+		if (v == AG_SWEEP_KEEP)
 			continue;
 		/* the lookup judge made: cached */
 		if (ag_flow__own_rev(&t, &keys[i], &vals[i], &rk, &r))
 			sw->del_revs[nr++] = rk;
 		sw->del_flows[nf] = keys[i];
 		sw->del_state[nf] = (uint8_t)ag_flow__state(keys[i].proto, vals[i].tcp);
-		sw->del_evicted[nf++] = v == EVICTED;
+		sw->del_evicted[nf++] = v == AG_SWEEP_EVICTED;
 	}
 	delete_keys(sw->revs.fd, sw->del_revs, nr, sw->gone);
 	delete_keys(sw->flows.fd, sw->del_flows, nf, sw->gone);
@@ -378,8 +365,7 @@ int ag_xdp_sweep__pass(struct ag_xdp_sweep *sw, const struct ag_settings *s, boo
 	struct pass p = {
 	    .s = s,
 	    .now = now,
-	    .pressure =
-		table_full || sw->st.flows * 100 >= (uint64_t)sw->max_flows * AG_SWEEP_PRESSURE_PCT,
+	    .pressure = ag_sweep__pressure(sw->st.flows, sw->max_flows, table_full),
 	};
 	int ended;
 

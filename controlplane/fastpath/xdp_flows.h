@@ -31,15 +31,11 @@
 #define AG_SWEEP_PASS_FLOWS	   65536
 #define AG_SWEEP_PASS_REVS	   16384
 /*
- * Above this fill (percent of max_flows), or when the program refused a
- * flow for a full table since the last pass, the table is under pressure:
- * a pass works for AG_SWEEP_PRESSURE_SLICE_NS with no cap on entries, and
- * also removes half-open and closing flows before their timeout ...
+ * Under pressure (sweep.h: AG_SWEEP_PRESSURE_PCT full, or a full-table
+ * refusal since the last pass) a pass works this long with no cap on
+ * entries, and also removes quiet half-open and closing flows.
  */
-#define AG_SWEEP_PRESSURE_PCT	   90
 #define AG_SWEEP_PRESSURE_SLICE_NS 50000000ull
-/* ... once quiet this long on both sides: a handshake in progress is not cut. */
-#define AG_SWEEP_EVICT_QUIET_NS	   1000000000ull
 
 /* fn for every flow entry with its liveness, in batches. 0 or -errno. */
 int ag_xdp_flows__walk(int flows_fd, int revs_fd, const struct ag_settings *s, uint64_t now,
