@@ -139,85 +139,138 @@ uint8_t ag_view__dial(const struct ag_view *view, const struct ag_plan_group *g)
 	return g->cfg->traffic_dial;
 }
 
+/* What a listener's groups take of its new flows, visited nearest first. */
+struct visit {
+	uint32_t order[AG_MAX_GROUPS_PER_LISTENER];
+	double take[AG_MAX_GROUPS_PER_LISTENER];
+	double healthy_w[AG_MAX_GROUPS_PER_LISTENER];
+	double taken;
+	bool any_healthy;
+};
+
+/* Fill v for listener pl; zero pl's entries of share and group_share (either may be NULL). */
+static void visit_groups(const struct ag_plan *plan, const struct ag_plan_listener *pl,
+			 const struct ag_view *view, struct visit *v, double *share,
+			 double *group_share)
+{
+	double reaching = 1.0;
+	unsigned int i, b;
+
+	memset(v, 0, sizeof(*v));
+	ag_plan__group_order(plan, pl->id, view, v->order);
+	for (i = 0; i < pl->n_groups; i++) {
+		const struct ag_plan_group *pg = &plan->groups[v->order[i]];
+		double total_w = 0.0, capacity;
+
+		for (b = 0; b < pg->n_backends; b++) {
+			const struct ag_plan_backend *pb = &plan->backends[pg->first_backend + b];
+			uint8_t w = ag_view__weight(view, pb);
+
+			if (share)
+				share[pb->id] = 0.0;
+			total_w += w;
+			if (backend_up(view, pb->id))
+				v->healthy_w[i] += w;
+		}
+		if (group_share)
+			group_share[pg->id] = 0.0;
+		v->any_healthy |= v->healthy_w[i] > 0.0;
+		if (total_w <= 0.0 || v->healthy_w[i] <= 0.0)
+			continue;
+		capacity = v->healthy_w[i] / total_w * pl->cfg->overprovisioning;
+		if (capacity > 1.0)
+			capacity = 1.0;
+		v->take[i] = reaching * ag_view__dial(view, pg) / 100.0 * capacity;
+		reaching -= v->take[i];
+		v->taken += v->take[i];
+	}
+}
+
+/* Sum of the effective weights of group pg's endpoints. */
+static double group_weight(const struct ag_plan *plan, const struct ag_plan_group *pg,
+			   const struct ag_view *view)
+{
+	double total_w = 0.0;
+	unsigned int b;
+
+	for (b = 0; b < pg->n_backends; b++)
+		total_w += ag_view__weight(view, &plan->backends[pg->first_backend + b]);
+	return total_w;
+}
+
+/*
+ * The group fail_open spreads listener pl's new flows over (nothing healthy
+ * anywhere: the nearest group not drilled with weighted endpoints), or NULL
+ * when it does not apply: something takes traffic, healthy endpoints exist
+ * (every dial 0: the operator turned it off), the policy is drop, or no
+ * group has a weighted endpoint.
+ */
+static const struct ag_plan_group *fail_open_group(const struct ag_plan *plan,
+						   const struct ag_plan_listener *pl,
+						   const struct ag_view *view,
+						   const struct visit *v)
+{
+	unsigned int i;
+
+	if (v->taken > 0.0 || v->any_healthy || pl->cfg->failure_policy == AG_FAIL_DROP)
+		return NULL;
+	for (i = 0; i < pl->n_groups; i++) {
+		const struct ag_plan_group *pg = &plan->groups[v->order[i]];
+
+		if (view && view->drilled && view->drilled[pg->id])
+			continue;
+		if (group_weight(plan, pg, view) > 0.0)
+			return pg;
+	}
+	return NULL;
+}
+
+bool ag_plan__fail_open(const struct ag_plan *plan, uint32_t lid, const struct ag_view *view)
+{
+	struct visit v;
+
+	if (lid >= plan->n_listeners)
+		return false;
+	visit_groups(plan, &plan->listeners[lid], view, &v, NULL, NULL);
+	return fail_open_group(plan, &plan->listeners[lid], view, &v) != NULL;
+}
+
 int ag_plan__compile(const struct ag_plan *plan, uint32_t lid, const struct ag_view *view,
 		     double *share, double *group_share)
 {
-	uint32_t order[AG_MAX_GROUPS_PER_LISTENER];
-	double take[AG_MAX_GROUPS_PER_LISTENER] = {0};
-	double healthy_w[AG_MAX_GROUPS_PER_LISTENER] = {0};
 	const struct ag_plan_listener *pl;
-	double reaching = 1.0, taken = 0.0;
+	const struct ag_plan_group *pg;
+	struct visit v;
 	unsigned int i, b;
 
 	if (lid >= plan->n_listeners)
 		return -EINVAL;
 	pl = &plan->listeners[lid];
-	ag_plan__group_order(plan, lid, view, order);
+	visit_groups(plan, pl, view, &v, share, group_share);
 
-	for (i = 0; i < pl->n_groups; i++) {
-		const struct ag_plan_group *pg = &plan->groups[order[i]];
-		double total_w = 0.0, capacity;
+	if (v.taken <= 0.0) {
+		double total_w;
 
+		pg = fail_open_group(plan, pl, view, &v);
+		if (!pg)
+			return 0;
+		/* Every endpoint of the group by weight, whatever its health says. */
+		total_w = group_weight(plan, pg, view);
 		for (b = 0; b < pg->n_backends; b++) {
 			const struct ag_plan_backend *pb = &plan->backends[pg->first_backend + b];
 
-			uint8_t w = ag_view__weight(view, pb);
-
-			share[pb->id] = 0.0;
-			total_w += w;
-			if (backend_up(view, pb->id))
-				healthy_w[i] += w;
+			share[pb->id] = ag_view__weight(view, pb) / total_w;
 		}
 		if (group_share)
-			group_share[pg->id] = 0.0;
-		if (total_w <= 0.0 || healthy_w[i] <= 0.0)
-			continue;
-		capacity = healthy_w[i] / total_w * pl->cfg->overprovisioning;
-		if (capacity > 1.0)
-			capacity = 1.0;
-		take[i] = reaching * ag_view__dial(view, pg) / 100.0 * capacity;
-		reaching -= take[i];
-		taken += take[i];
-	}
-
-	if (taken <= 0.0) {
-		bool any_healthy = false;
-
-		for (i = 0; i < pl->n_groups; i++)
-			any_healthy |= healthy_w[i] > 0.0;
-		/* Healthy endpoints exist but every dial is 0: the operator turned it off. */
-		if (any_healthy || pl->cfg->failure_policy == AG_FAIL_DROP)
-			return 0;
-		/* fail_open: nothing healthy anywhere, spread over the nearest weighted group. */
-		for (i = 0; i < pl->n_groups; i++) {
-			const struct ag_plan_group *pg = &plan->groups[order[i]];
-			double total_w = 0.0;
-
-			if (view && view->drilled && view->drilled[pg->id])
-				continue;
-			for (b = 0; b < pg->n_backends; b++)
-				total_w +=
-				    ag_view__weight(view, &plan->backends[pg->first_backend + b]);
-			if (total_w <= 0.0)
-				continue;
-			for (b = 0; b < pg->n_backends; b++) {
-				const struct ag_plan_backend *pb =
-				    &plan->backends[pg->first_backend + b];
-
-				share[pb->id] = ag_view__weight(view, pb) / total_w;
-			}
-			if (group_share)
-				group_share[pg->id] = 1.0;
-			return 0;
-		}
+			group_share[pg->id] = 1.0;
 		return 0;
 	}
 
 	/* What no group took goes back to those that took, in proportion. */
 	for (i = 0; i < pl->n_groups; i++) {
-		const struct ag_plan_group *pg = &plan->groups[order[i]];
-		double gs = take[i] / taken;
+		double gs = v.take[i] / v.taken;
 
+		pg = &plan->groups[v.order[i]];
 		if (group_share)
 			group_share[pg->id] = gs;
 		if (gs <= 0.0)
@@ -226,7 +279,7 @@ int ag_plan__compile(const struct ag_plan *plan, uint32_t lid, const struct ag_v
 			const struct ag_plan_backend *pb = &plan->backends[pg->first_backend + b];
 
 			if (backend_up(view, pb->id))
-				share[pb->id] = gs * ag_view__weight(view, pb) / healthy_w[i];
+				share[pb->id] = gs * ag_view__weight(view, pb) / v.healthy_w[i];
 		}
 	}
 	return 0;

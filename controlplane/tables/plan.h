@@ -87,12 +87,21 @@ uint8_t ag_view__dial(const struct ag_view *view, const struct ag_plan_group *g)
  * - within a group, healthy endpoints share by weight (weight 0: nothing); a
  *   drained endpoint counts as weight 0, a drilled group as dial 0;
  * - nothing healthy anywhere: fail_open spreads over every weighted endpoint
- *   of the nearest group, drop gives every share 0.
+ *   of the nearest group not drilled, whatever its health says (the
+ *   publisher then forwards to them: ag_plan__fail_open), drop gives every
+ *   share 0.
  * group_share (may be NULL) receives each group's share, indexed by group id.
  * Returns 0 or -EINVAL for an unknown listener.
  */
 int ag_plan__compile(const struct ag_plan *plan, uint32_t lid, const struct ag_view *view,
 		     double *share, double *group_share);
+
+/*
+ * Is listener `lid` failing open under `view`: nothing healthy anywhere, the
+ * policy fail_open, and a group to spread over? Then its endpoints are
+ * published as forwarding although health says down (ag_publisher).
+ */
+bool ag_plan__fail_open(const struct ag_plan *plan, uint32_t lid, const struct ag_view *view);
 
 /* The groups of listener `lid` in visiting order (nearest first) under `view`. */
 void ag_plan__group_order(const struct ag_plan *plan, uint32_t lid, const struct ag_view *view,

@@ -202,6 +202,22 @@ out_free:
 	return err;
 }
 
+/*
+ * What the fast path does with backend pb: health DOWN (its TCP flows get a
+ * RST, its UDP flows move), DRAINING (no new flows, pinned flows continue) or
+ * UP. A listener failing open does not believe health: its endpoints keep
+ * their flows, and those of the group it spreads over take new ones.
+ */
+static uint8_t backend_state(const struct ag_view *view, const struct ag_plan_backend *pb,
+			     bool failing_open)
+{
+	if (view && view->up && !view->up[pb->id] && !failing_open)
+		return AG_BACKEND_DOWN;
+	if (view && view->drained && view->drained[pb->id])
+		return AG_BACKEND_DRAINING;
+	return AG_BACKEND_UP;
+}
+
 static int publish_backends(struct ag_publisher *p, const struct ag_plan *plan,
 			    const struct ag_view *view)
 {
@@ -220,12 +236,7 @@ static int publish_backends(struct ag_publisher *p, const struct ag_plan *plan,
 			b.addr = pb->addr;
 			b.group_id = pb->group_id;
 			b.mode = AG_MODE_NAT;
-			if (view && view->up && !view->up[i])
-				b.state = AG_BACKEND_DOWN;
-			else if (view && view->drained && view->drained[i])
-				b.state = AG_BACKEND_DRAINING; /* pinned flows continue */
-			else
-				b.state = AG_BACKEND_UP;
+			b.state = backend_state(view, pb, p->fail_open[pb->listener_id]);
 		}
 		err = p->ops->backend(p->ctx, i, &b);
 		if (err)
@@ -274,18 +285,15 @@ static void unique_keys(struct ag_maglev_backend *mb, unsigned int n)
 	qsort(mb, n, sizeof(*mb), cmp_mb_id);
 }
 
-/* Build listener `lid`'s table into p->scratch. */
+/* Build listener `lid`'s table into p->scratch from its backends' shares (ag_plan__compile). */
 static int build_table(struct ag_publisher *p, const struct ag_plan *plan, uint32_t lid,
-		       const struct ag_view *view, double *share)
+		       const double *share)
 {
 	const struct ag_plan_listener *pl = &plan->listeners[lid];
 	struct ag_maglev_backend *mb;
 	unsigned int n = 0, g, b;
 	int err;
 
-	err = ag_plan__compile(plan, lid, view, share, NULL);
-	if (err)
-		return err;
 	mb = calloc(AG_MAX_GROUPS_PER_LISTENER * AG_MAX_ENDPOINTS_PER_GROUP, sizeof(*mb));
 	if (!mb)
 		return -ENOMEM;
@@ -324,7 +332,9 @@ int ag_publisher__diff(struct ag_publisher *p, const struct ag_plan *plan, uint3
 	share = calloc(plan->n_backends ? plan->n_backends : 1, sizeof(*share));
 	if (!share)
 		return -ENOMEM;
-	err = build_table(p, plan, lid, view, share);
+	err = ag_plan__compile(plan, lid, view, share, NULL);
+	if (!err)
+		err = build_table(p, plan, lid, share);
 	free(share);
 	if (err)
 		return err;
@@ -353,48 +363,78 @@ int ag_publisher__publish_config(struct ag_publisher *p, const struct ag_plan *p
 	return publish_keys(p, plan);
 }
 
+/*
+ * Every listener's shares (each listener writes only its own backends'), and
+ * whether it fails open: a backend's state depends on its listener's.
+ */
+static int compile_all(struct ag_publisher *p, const struct ag_plan *plan,
+		       const struct ag_view *view, double *share)
+{
+	uint32_t lid;
+	int err;
+
+	memset(p->fail_open, 0, sizeof(p->fail_open));
+	for (lid = 0; lid < plan->n_listeners; lid++) {
+		err = ag_plan__compile(plan, lid, view, share, NULL);
+		if (err)
+			return err;
+		p->fail_open[lid] = ag_plan__fail_open(plan, lid, view);
+	}
+	return 0;
+}
+
+/* Write listener lid's table into its spare slot (only what differs), then switch. */
+static int switch_table(struct ag_publisher *p, const struct ag_plan *plan, uint32_t lid,
+			const double *share, uint64_t *written)
+{
+	struct ag_listener_state *st = p->ops->lstate(p->ctx, lid);
+	uint32_t live = __atomic_load_n(&st->slot, __ATOMIC_ACQUIRE);
+	uint32_t spare = (live == 2 * lid) ? 2 * lid + 1 : 2 * lid;
+	uint32_t *dst = p->ops->lookup_slot(p->ctx, spare);
+	uint32_t i;
+	int err;
+
+	err = build_table(p, plan, lid, share);
+	if (err) {
+		pr_err("listener %u: lookup table build failed: %s\n", lid, strerror(-err));
+		return err;
+	}
+	/* The spare slot holds an older table: write only what differs. */
+	for (i = 0; i < p->ring_size; i++) {
+		if (dst[i] != p->scratch[i]) {
+			__atomic_store_n(&dst[i], p->scratch[i], __ATOMIC_RELAXED);
+			(*written)++;
+		}
+	}
+	st->affinity = plan->listeners[lid].cfg->affinity;
+	/* The switch: one aligned 32-bit store publishes the whole table. */
+	__atomic_store_n(&st->slot, spare, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&st->generation, 1, __ATOMIC_RELEASE);
+	/* Activated only once its slot is its own (listener keys come last anyway). */
+	__atomic_store_n(&st->flags, AG_LF_ACTIVE, __ATOMIC_RELEASE);
+	return 0;
+}
+
 int ag_publisher__publish_tables(struct ag_publisher *p, const struct ag_plan *plan,
 				 const struct ag_view *view)
 {
 	uint64_t start = now_ns(), written = 0;
 	double *share;
-	uint32_t lid, i;
+	uint32_t lid;
 	int err;
-
-	/* Backends before tables: a new table never points at an unset backend. */
-	err = publish_backends(p, plan, view);
-	if (err)
-		return err;
 
 	share = calloc(plan->n_backends ? plan->n_backends : 1, sizeof(*share));
 	if (!share)
 		return -ENOMEM;
-	for (lid = 0; lid < plan->n_listeners; lid++) {
-		struct ag_listener_state *st = p->ops->lstate(p->ctx, lid);
-		uint32_t live = __atomic_load_n(&st->slot, __ATOMIC_ACQUIRE);
-		uint32_t spare = (live == 2 * lid) ? 2 * lid + 1 : 2 * lid;
-		uint32_t *dst = p->ops->lookup_slot(p->ctx, spare);
-
-		err = build_table(p, plan, lid, view, share);
-		if (err) {
-			pr_err("listener %u: lookup table build failed: %s\n", lid, strerror(-err));
-			goto out;
-		}
-		/* The spare slot holds an older table: write only what differs. */
-		for (i = 0; i < p->ring_size; i++) {
-			if (dst[i] != p->scratch[i]) {
-				__atomic_store_n(&dst[i], p->scratch[i], __ATOMIC_RELAXED);
-				written++;
-			}
-		}
-		st->affinity = plan->listeners[lid].cfg->affinity;
-		/* The switch: one aligned 32-bit store publishes the whole table. */
-		__atomic_store_n(&st->slot, spare, __ATOMIC_RELEASE);
-		__atomic_fetch_add(&st->generation, 1, __ATOMIC_RELEASE);
-		/* Activated only once its slot is its own (listener keys come last anyway). */
-		__atomic_store_n(&st->flags, AG_LF_ACTIVE, __ATOMIC_RELEASE);
-	}
-	for (; lid < AG_MAX_LISTENERS; lid++) {
+	err = compile_all(p, plan, view, share);
+	/* Backends before tables: a new table never points at an unset backend. */
+	if (!err)
+		err = publish_backends(p, plan, view);
+	for (lid = 0; !err && lid < plan->n_listeners; lid++)
+		err = switch_table(p, plan, lid, share, &written);
+	if (err)
+		goto out;
+	for (lid = plan->n_listeners; lid < AG_MAX_LISTENERS; lid++) {
 		struct ag_listener_state *st = p->ops->lstate(p->ctx, lid);
 
 		__atomic_store_n(&st->flags, 0, __ATOMIC_RELEASE);

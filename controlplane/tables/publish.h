@@ -46,6 +46,8 @@ struct ag_publisher {
 	unsigned int cpus;
 	/* Keys the SYN challenge cookies: random per publisher, i.e. per anygated start. */
 	uint64_t syn_auth_secret;
+	/* Per listener id, as of the last publish: failing open (ag_plan__fail_open). */
+	bool fail_open[AG_MAX_LISTENERS];
 };
 
 /* 0, or -errno (no memory, no randomness for the secret). */

@@ -262,6 +262,56 @@ static void test_nothing_healthy_policies(void)
 	free_config(cfg);
 }
 
+/* When a listener fails open, and when not: it applies only with nothing healthy anywhere. */
+static void test_fail_open_applies(void)
+{
+	static const uint8_t w[] = {1, 3};
+	struct ag_config *cfg = new_config();
+	bool up[4] = {false, false, false, false}, drilled[2] = {true, false};
+	int16_t dial[2] = {-1, -1};
+	struct ag_view view = {.up = up};
+	double share[4], gshare[2];
+	struct ag_plan *plan;
+
+	add_group(listener0(cfg), "eu-west", 100, 2, w);
+	add_group(listener0(cfg), "us-east", 100, 2, w);
+	plan = ag_plan__new(cfg);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(plan);
+	CU_ASSERT_EQUAL(cfg->accels[0].listeners[0].failure_policy, AG_FAIL_OPEN);
+	CU_ASSERT_TRUE(ag_plan__fail_open(plan, 0, &view));
+	CU_ASSERT_FALSE(ag_plan__fail_open(plan, 1, &view)); /* no such listener */
+
+	/* One endpoint healthy anywhere: the normal rules, not fail_open. */
+	up[3] = true;
+	CU_ASSERT_FALSE(ag_plan__fail_open(plan, 0, &view));
+	/* Healthy but every dial 0: the operator turned it off, not a failure. */
+	dial[1] = 0;
+	view.dial = dial;
+	CU_ASSERT_FALSE(ag_plan__fail_open(plan, 0, &view));
+	CU_ASSERT_EQUAL(ag_plan__compile(plan, 0, &view, share, gshare), 0);
+	CU_ASSERT_DOUBLE_EQUAL(share[0] + share[1] + share[2] + share[3], 0.0, EPS);
+	view.dial = NULL;
+	up[3] = false;
+
+	/* A drilled group is skipped: fail_open spreads over the next one. */
+	view.drilled = drilled;
+	CU_ASSERT_TRUE(ag_plan__fail_open(plan, 0, &view));
+	CU_ASSERT_EQUAL(ag_plan__compile(plan, 0, &view, share, gshare), 0);
+	CU_ASSERT_DOUBLE_EQUAL(share[0] + share[1], 0.0, EPS);
+	CU_ASSERT_DOUBLE_EQUAL(share[2], 0.25, EPS);
+	CU_ASSERT_DOUBLE_EQUAL(share[3], 0.75, EPS);
+	CU_ASSERT_DOUBLE_EQUAL(gshare[1], 1.0, EPS);
+	/* Every group drilled: nothing to fail open to. */
+	drilled[1] = true;
+	CU_ASSERT_FALSE(ag_plan__fail_open(plan, 0, &view));
+	view.drilled = NULL;
+
+	listener0(cfg)->failure_policy = AG_FAIL_DROP;
+	CU_ASSERT_FALSE(ag_plan__fail_open(plan, 0, &view));
+	ag_plan__free(plan);
+	free_config(cfg);
+}
+
 /* --- publisher over an in-memory sink --- */
 
 struct mem_sink {
@@ -423,6 +473,70 @@ static void test_publish_removed_listener_deactivated(void)
 	free_config(cfg);
 }
 
+/*
+ * Every endpoint down: fail_open publishes the listener's backends as
+ * forwarding (UP: pinned flows kept, the nearest group's in the table), drop
+ * publishes them DOWN with an empty table.
+ */
+static void test_publish_fail_open(void)
+{
+	static const uint8_t w[] = {1, 1};
+	struct ag_config *cfg = new_config();
+	struct mem_sink *m = calloc(1, sizeof(*m));
+	bool up[4] = {false, false, false, false};
+	struct ag_view view = {.up = up};
+	unsigned int counts[4] = {0}, i;
+	struct ag_publisher p;
+	struct ag_plan *plan;
+	uint32_t slot;
+
+	m->ring = 13;
+	cfg->edge.ring_size = 13;
+	m->lookup = calloc((size_t)AG_LOOKUP_SLOTS * m->ring, sizeof(uint32_t));
+	add_group(listener0(cfg), "eu-west", 100, 2, w);
+	add_group(listener0(cfg), "us-east", 100, 2, w);
+	plan = ag_plan__new(cfg);
+	CU_ASSERT_EQUAL_FATAL(ag_publisher__init(&p, &mem_ops, m, m->ring, 7), 0);
+	CU_ASSERT_EQUAL_FATAL(ag_publisher__publish(&p, plan, &view), 0);
+	CU_ASSERT_TRUE(p.fail_open[0]);
+	for (i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(m->backends[i].state, AG_BACKEND_UP);
+	slot = m->lstate[0].slot;
+	for (i = 0; i < m->ring; i++) {
+		uint32_t id = m->lookup[(size_t)slot * m->ring + i];
+
+		CU_ASSERT_FATAL(id < 4);
+		counts[id]++;
+	}
+	/* The nearest group (config order here) takes every new flow, 1:1. */
+	CU_ASSERT(counts[0] > 0 && counts[1] > 0);
+	CU_ASSERT_EQUAL(counts[0] + counts[1], m->ring);
+
+	/* One endpoint back: the normal rules, the others DOWN again. */
+	up[2] = true;
+	CU_ASSERT_EQUAL(ag_publisher__publish_tables(&p, plan, &view), 0);
+	CU_ASSERT_FALSE(p.fail_open[0]);
+	CU_ASSERT_EQUAL(m->backends[0].state, AG_BACKEND_DOWN);
+	CU_ASSERT_EQUAL(m->backends[2].state, AG_BACKEND_UP);
+	up[2] = false;
+
+	/* drop: DOWN, and the table has no backend. */
+	listener0(cfg)->failure_policy = AG_FAIL_DROP;
+	CU_ASSERT_EQUAL(ag_publisher__publish_tables(&p, plan, &view), 0);
+	CU_ASSERT_FALSE(p.fail_open[0]);
+	slot = m->lstate[0].slot;
+	for (i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(m->backends[i].state, AG_BACKEND_DOWN);
+	for (i = 0; i < m->ring; i++)
+		CU_ASSERT_EQUAL(m->lookup[(size_t)slot * m->ring + i], AG_BACKEND_NONE);
+
+	ag_publisher__fini(&p);
+	ag_plan__free(plan);
+	free(m->lookup);
+	free(m);
+	free_config(cfg);
+}
+
 /* The edge's rates over the fast path's CPUs: rounded up, never 0 by division. */
 static void test_per_cpu_rates(void)
 {
@@ -487,6 +601,8 @@ int main(void)
 	CU_add_test(s, "region_order pins the nearest", test_region_order_pins_nearest);
 	CU_add_test(s, "zero weight and unhealthy endpoints", test_zero_weight_and_unhealthy);
 	CU_add_test(s, "nothing healthy: fail_open and drop", test_nothing_healthy_policies);
+	CU_add_test(s, "fail_open applies only with nothing healthy", test_fail_open_applies);
+	CU_add_test(s, "publish: fail_open forwards, drop drops", test_publish_fail_open);
 	CU_add_test(s, "publish double-buffers and writes only changes",
 		    test_publish_double_buffer);
 	CU_add_test(s, "publish deactivates removed listeners",
