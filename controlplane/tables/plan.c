@@ -1,14 +1,102 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "plan.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* A 64-bit mix (splitmix64's finaliser): spreads each override before they are summed. */
+static uint64_t mix64(uint64_t x)
+{
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* A group's port overrides as one number, whatever their order in the file. */
+static uint64_t overrides_hash(const struct ag_cfg_group *gc)
+{
+	uint64_t h = 0;
+	unsigned int o;
+
+	for (o = 0; o < gc->n_overrides; o++)
+		h += mix64(((uint64_t)gc->overrides[o].listener_port << 16 |
+			    gc->overrides[o].endpoint_port) +
+			   1);
+	return h;
+}
+
+/* Each item's identity (plan.h), written into plan->keys. */
+static void name_items(struct ag_plan *plan)
+{
+	char *k = plan->keys;
+	unsigned int i;
+
+	for (i = 0; i < plan->n_listeners; i++, k += AG_PLAN_KEY_MAX) {
+		struct ag_plan_listener *pl = &plan->listeners[i];
+
+		snprintf(k, AG_PLAN_KEY_MAX, "%s/%s:%u", pl->accel->name,
+			 pl->cfg->proto == IPPROTO_TCP ? "tcp" : "udp", pl->cfg->ranges[0].first);
+		pl->key = k;
+	}
+	for (i = 0; i < plan->n_groups; i++, k += AG_PLAN_KEY_MAX) {
+		struct ag_plan_group *pg = &plan->groups[i];
+
+		snprintf(k, AG_PLAN_KEY_MAX, "%s|%s|%016llx", plan->listeners[pg->listener_id].key,
+			 pg->cfg->region, (unsigned long long)overrides_hash(pg->cfg));
+		pg->key = k;
+	}
+	for (i = 0; i < plan->n_backends; i++, k += AG_PLAN_KEY_MAX) {
+		struct ag_plan_backend *pb = &plan->backends[i];
+		char addr[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &pb->addr, addr, sizeof(addr));
+		snprintf(k, AG_PLAN_KEY_MAX, "%s|%s", plan->groups[pb->group_id].key, addr);
+		pb->key = k;
+	}
+}
+
+/* Listener l of accelerator acc, its groups and their endpoints, appended to plan. */
+static void lay_out_listener(struct ag_plan *plan, const struct ag_cfg_accelerator *acc,
+			     const struct ag_cfg_listener *lc)
+{
+	struct ag_plan_listener *pl = &plan->listeners[plan->n_listeners];
+	unsigned int g, e;
+
+	pl->id = pl->fpid = plan->n_listeners++;
+	pl->accel = acc;
+	pl->cfg = lc;
+	pl->first_group = plan->n_groups;
+	pl->n_groups = lc->n_groups;
+	for (g = 0; g < lc->n_groups; g++) {
+		const struct ag_cfg_group *gc = &lc->groups[g];
+		struct ag_plan_group *pg = &plan->groups[plan->n_groups];
+
+		pg->id = pg->fpid = plan->n_groups++;
+		pg->listener_id = pl->id;
+		pg->cfg = gc;
+		pg->first_backend = plan->n_backends;
+		pg->n_backends = gc->n_endpoints;
+		for (e = 0; e < gc->n_endpoints; e++) {
+			struct ag_plan_backend *pb = &plan->backends[plan->n_backends];
+
+			pb->id = pb->fpid = plan->n_backends++;
+			pb->addr = gc->endpoints[e].addr;
+			pb->group_id = pg->id;
+			pb->listener_id = pl->id;
+			pb->weight = gc->endpoints[e].weight;
+			pb->cfg = &gc->endpoints[e];
+		}
+	}
+}
+
 struct ag_plan *ag_plan__new(const struct ag_config *cfg)
 {
-	unsigned int n_listeners = 0, n_groups = 0, n_backends = 0;
-	unsigned int a, l, g, e;
+	unsigned int n_listeners = 0, n_groups = 0, n_backends = 0, n_items;
+	unsigned int a, l, g;
 	struct ag_plan *plan;
 
 	for (a = 0; a < cfg->n_accels; a++) {
@@ -31,51 +119,22 @@ struct ag_plan *ag_plan__new(const struct ag_config *cfg)
 	plan = calloc(1, sizeof(*plan));
 	if (!plan)
 		return NULL;
+	n_items = n_listeners + n_groups + n_backends;
 	plan->cfg = cfg;
 	plan->listeners = calloc(n_listeners ? n_listeners : 1, sizeof(*plan->listeners));
 	plan->groups = calloc(n_groups ? n_groups : 1, sizeof(*plan->groups));
 	plan->backends = calloc(n_backends ? n_backends : 1, sizeof(*plan->backends));
-	if (!plan->listeners || !plan->groups || !plan->backends) {
+	plan->keys = calloc(n_items ? n_items : 1, AG_PLAN_KEY_MAX);
+	if (!plan->listeners || !plan->groups || !plan->backends || !plan->keys) {
 		ag_plan__free(plan);
 		errno = ENOMEM;
 		return NULL;
 	}
-
-	for (a = 0; a < cfg->n_accels; a++) {
-		const struct ag_cfg_accelerator *acc = &cfg->accels[a];
-
-		for (l = 0; l < acc->n_listeners; l++) {
-			const struct ag_cfg_listener *lc = &acc->listeners[l];
-			struct ag_plan_listener *pl = &plan->listeners[plan->n_listeners];
-
-			pl->id = plan->n_listeners++;
-			pl->accel = acc;
-			pl->cfg = lc;
-			pl->first_group = plan->n_groups;
-			pl->n_groups = lc->n_groups;
-			for (g = 0; g < lc->n_groups; g++) {
-				const struct ag_cfg_group *gc = &lc->groups[g];
-				struct ag_plan_group *pg = &plan->groups[plan->n_groups];
-
-				pg->id = plan->n_groups++;
-				pg->listener_id = pl->id;
-				pg->cfg = gc;
-				pg->first_backend = plan->n_backends;
-				pg->n_backends = gc->n_endpoints;
-				for (e = 0; e < gc->n_endpoints; e++) {
-					struct ag_plan_backend *pb =
-					    &plan->backends[plan->n_backends];
-
-					pb->id = plan->n_backends++;
-					pb->addr = gc->endpoints[e].addr;
-					pb->group_id = pg->id;
-					pb->listener_id = pl->id;
-					pb->weight = gc->endpoints[e].weight;
-					pb->cfg = &gc->endpoints[e];
-				}
-			}
-		}
-	}
+	for (a = 0; a < cfg->n_accels; a++)
+		for (l = 0; l < cfg->accels[a].n_listeners; l++)
+			lay_out_listener(plan, &cfg->accels[a], &cfg->accels[a].listeners[l]);
+	name_items(plan);
+	ag_plan__index_fpids(plan);
 	return plan;
 }
 
@@ -86,7 +145,36 @@ void ag_plan__free(struct ag_plan *plan)
 	free(plan->listeners);
 	free(plan->groups);
 	free(plan->backends);
+	free(plan->keys);
 	free(plan);
+}
+
+void ag_plan__index_fpids(struct ag_plan *plan)
+{
+	unsigned int i;
+
+	memset(plan->backend_at, 0xff, sizeof(plan->backend_at));
+	memset(plan->listener_at, 0xff, sizeof(plan->listener_at));
+	for (i = 0; i < plan->n_backends; i++)
+		if (plan->backends[i].fpid < AG_MAX_BACKENDS)
+			plan->backend_at[plan->backends[i].fpid] = i;
+	for (i = 0; i < plan->n_listeners; i++)
+		if (plan->listeners[i].fpid < AG_MAX_LISTENERS)
+			plan->listener_at[plan->listeners[i].fpid] = i;
+}
+
+const struct ag_plan_backend *ag_plan__backend_by_fpid(const struct ag_plan *plan, uint32_t fpid)
+{
+	if (fpid >= AG_MAX_BACKENDS || plan->backend_at[fpid] == AG_PLAN_NO_ID)
+		return NULL;
+	return &plan->backends[plan->backend_at[fpid]];
+}
+
+const struct ag_plan_listener *ag_plan__listener_by_fpid(const struct ag_plan *plan, uint32_t fpid)
+{
+	if (fpid >= AG_MAX_LISTENERS || plan->listener_at[fpid] == AG_PLAN_NO_ID)
+		return NULL;
+	return &plan->listeners[plan->listener_at[fpid]];
 }
 
 void ag_plan__group_order(const struct ag_plan *plan, uint32_t lid, const struct ag_view *view,

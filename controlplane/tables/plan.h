@@ -14,30 +14,52 @@
 
 #include "config.h"
 
+/*
+ * Identity of a listener, group or backend across reloads (ids.h): what the
+ * config names it by. Listener "web/tcp:80" (accelerator, protocol, first
+ * port); group: its listener's, its region and a hash of its port overrides;
+ * backend: its group's and its address. Unique within a validated config.
+ */
+#define AG_PLAN_KEY_MAX 192
+
+/*
+ * Two numberings. `id` is the position in the plan: it indexes the plan's
+ * arrays and the view's. `fpid` is the id the fast path knows it by (ag_backends,
+ * lookup entries, ag_lstate, ag_port_ovr, counters, flows): given by identity
+ * (ids.h), so it survives reloads. ag_plan__new sets fpid = id.
+ */
 struct ag_plan_backend {
-	uint32_t id;   /* index into ag_backends */
+	uint32_t id;   /* index into plan->backends and the view's per-backend arrays */
+	uint32_t fpid; /* index into ag_backends */
 	uint32_t addr; /* network order */
 	uint32_t group_id;
 	uint32_t listener_id;
 	uint8_t weight; /* configured, 0-255 */
 	const struct ag_cfg_endpoint *cfg;
+	const char *key;
 };
 
 struct ag_plan_group {
-	uint32_t id; /* ag_port_ovr key, index into plan->groups */
+	uint32_t id;   /* index into plan->groups */
+	uint32_t fpid; /* ag_port_ovr key, ag_backend.group_id */
 	uint32_t listener_id;
 	uint32_t first_backend; /* backends [first_backend, first_backend + n_backends) */
 	unsigned int n_backends;
 	const struct ag_cfg_group *cfg;
+	const char *key;
 };
 
 struct ag_plan_listener {
-	uint32_t id;	      /* index into ag_lstate */
+	uint32_t id;	      /* index into plan->listeners */
+	uint32_t fpid;	      /* index into ag_lstate; lookup slots 2 fpid, 2 fpid + 1 */
 	uint32_t first_group; /* groups [first_group, first_group + n_groups), config order */
 	unsigned int n_groups;
 	const struct ag_cfg_accelerator *accel;
 	const struct ag_cfg_listener *cfg;
+	const char *key;
 };
+
+#define AG_PLAN_NO_ID UINT32_MAX
 
 struct ag_plan {
 	const struct ag_config *cfg;
@@ -47,11 +69,20 @@ struct ag_plan {
 	unsigned int n_groups;
 	struct ag_plan_backend *backends;
 	unsigned int n_backends;
+	char *keys; /* storage of every key, AG_PLAN_KEY_MAX each */
+	/* fpid -> id, AG_PLAN_NO_ID where the plan has none (ag_plan__index_fpids) */
+	uint32_t backend_at[AG_MAX_BACKENDS];
+	uint32_t listener_at[AG_MAX_LISTENERS];
 };
 
 /* Lay a validated config out into ids. Returns NULL with errno on failure. */
 struct ag_plan *ag_plan__new(const struct ag_config *cfg);
 void ag_plan__free(struct ag_plan *plan);
+/* Rebuild backend_at and listener_at after the fpids changed. */
+void ag_plan__index_fpids(struct ag_plan *plan);
+/* The plan's backend (listener) the fast path knows as fpid, or NULL. */
+const struct ag_plan_backend *ag_plan__backend_by_fpid(const struct ag_plan *plan, uint32_t fpid);
+const struct ag_plan_listener *ag_plan__listener_by_fpid(const struct ag_plan *plan, uint32_t fpid);
 
 /*
  * What the control plane knows beyond the config: health, proximity and the

@@ -36,7 +36,7 @@ int ag_publisher__init(struct ag_publisher *p, const struct ag_sink_ops *ops, vo
 	 * The first publish clears every backend entry: an adopted fast path may
 	 * hold backends of a larger config from an earlier anygated.
 	 */
-	p->n_backends_published = AG_MAX_BACKENDS;
+	p->first = true;
 	p->cpus = 1;
 	if (getrandom(&p->syn_auth_secret, sizeof(p->syn_auth_secret), 0) !=
 	    sizeof(p->syn_auth_secret))
@@ -130,28 +130,19 @@ uint32_t ag_publish__backend_key(const struct ag_plan *plan, const struct ag_pla
 	return h;
 }
 
+/* VIPs and listener keys (each key's value: its listener's fpid). */
 static int publish_keys(struct ag_publisher *p, const struct ag_plan *plan)
 {
 	const struct ag_config *cfg = plan->cfg;
 	unsigned long n_keys = ag_config__listener_keys(cfg);
-	struct ag_listener_key *keys = NULL;
-	uint32_t *ids = NULL, *vips = NULL;
-	struct ag_port_ovr_key *okeys = NULL;
-	struct ag_port_ovr *ovals = NULL;
-	unsigned int n = 0, nv = 0, no = 0, a, l, r, v, g, o;
-	unsigned int n_ovr = 0;
+	struct ag_listener_key *keys = calloc(n_keys ? n_keys : 1, sizeof(*keys));
+	uint32_t *ids = calloc(n_keys ? n_keys : 1, sizeof(uint32_t));
+	uint32_t *vips = calloc(AG_MAX_VIPS, sizeof(*vips));
+	unsigned int n = 0, nv = 0, a, l, r, v;
 	int err = -ENOMEM;
 
-	for (g = 0; g < plan->n_groups; g++)
-		n_ovr += plan->groups[g].cfg->n_overrides;
-	keys = calloc(n_keys ? n_keys : 1, sizeof(*keys));
-	ids = calloc(n_keys ? n_keys : 1, sizeof(*ids));
-	vips = calloc(AG_MAX_VIPS, sizeof(*vips));
-	okeys = calloc(n_ovr ? n_ovr : 1, sizeof(*okeys));
-	ovals = calloc(n_ovr ? n_ovr : 1, sizeof(*ovals));
-	if (!keys || !ids || !vips || !okeys || !ovals)
+	if (!keys || !ids || !vips)
 		goto out_free;
-
 	for (l = 0; l < plan->n_listeners; l++) {
 		const struct ag_plan_listener *pl = &plan->listeners[l];
 		const struct ag_cfg_listener *lc = pl->cfg;
@@ -169,7 +160,7 @@ static int publish_keys(struct ag_publisher *p, const struct ag_plan *plan)
 					keys[n].vip = pl->accel->addrs[v];
 					keys[n].port = htons((uint16_t)port);
 					keys[n].proto = lc->proto;
-					ids[n++] = pl->id;
+					ids[n++] = pl->fpid;
 				}
 			}
 		}
@@ -177,28 +168,64 @@ static int publish_keys(struct ag_publisher *p, const struct ag_plan *plan)
 	for (a = 0; a < cfg->n_accels; a++)
 		for (v = 0; v < cfg->accels[a].n_addrs && nv < AG_MAX_VIPS; v++)
 			vips[nv++] = cfg->accels[a].addrs[v];
-	for (g = 0; g < plan->n_groups; g++) {
-		const struct ag_cfg_group *gc = plan->groups[g].cfg;
-
-		for (o = 0; o < gc->n_overrides; o++) {
-			okeys[no].group_id = plan->groups[g].id;
-			okeys[no].port = htons(gc->overrides[o].listener_port);
-			ovals[no].port = htons(gc->overrides[o].endpoint_port);
-			no++;
-		}
-	}
-
 	err = p->ops->vips(p->ctx, vips, nv);
-	if (!err)
-		err = p->ops->port_overrides(p->ctx, okeys, ovals, no);
 	if (!err)
 		err = p->ops->listener_keys(p->ctx, keys, ids, n);
 out_free:
 	free(keys);
 	free(ids);
 	free(vips);
-	free(okeys);
-	free(ovals);
+	return err;
+}
+
+/* Append plan's port overrides (keyed by group fpid) to keys and vals at *n. */
+static void add_overrides(const struct ag_plan *plan, struct ag_port_ovr_key *keys,
+			  struct ag_port_ovr *vals, unsigned int *n)
+{
+	unsigned int g, o;
+
+	for (g = 0; g < plan->n_groups; g++) {
+		const struct ag_cfg_group *gc = plan->groups[g].cfg;
+
+		for (o = 0; o < gc->n_overrides; o++) {
+			keys[*n].group_id = plan->groups[g].fpid;
+			keys[*n].port = htons(gc->overrides[o].listener_port);
+			vals[*n].port = htons(gc->overrides[o].endpoint_port);
+			(*n)++;
+		}
+	}
+}
+
+static unsigned int count_overrides(const struct ag_plan *plan)
+{
+	unsigned int g, n = 0;
+
+	for (g = 0; plan && g < plan->n_groups; g++)
+		n += plan->groups[g].cfg->n_overrides;
+	return n;
+}
+
+/*
+ * The port overrides of plan and of old (NULL: none). A group's overrides
+ * are part of its identity, so a group fpid in both has the same entries in
+ * both: a reload adds the new groups' and keeps the old ones' until the next.
+ */
+static int publish_overrides(struct ag_publisher *p, const struct ag_plan *old,
+			     const struct ag_plan *plan)
+{
+	unsigned int cap = count_overrides(old) + count_overrides(plan), n = 0;
+	struct ag_port_ovr_key *keys = calloc(cap ? cap : 1, sizeof(*keys));
+	struct ag_port_ovr *vals = calloc(cap ? cap : 1, sizeof(*vals));
+	int err = -ENOMEM;
+
+	if (keys && vals) {
+		if (old)
+			add_overrides(old, keys, vals, &n);
+		add_overrides(plan, keys, vals, &n);
+		err = p->ops->port_overrides(p->ctx, keys, vals, n);
+	}
+	free(keys);
+	free(vals);
 	return err;
 }
 
@@ -218,32 +245,53 @@ static uint8_t backend_state(const struct ag_view *view, const struct ag_plan_ba
 	return AG_BACKEND_UP;
 }
 
+static int publish_backend(struct ag_publisher *p, const struct ag_plan *plan,
+			   const struct ag_plan_backend *pb, const struct ag_view *view)
+{
+	struct ag_backend b;
+
+	memset(&b, 0, sizeof(b));
+	b.addr = pb->addr;
+	b.group_id = plan->groups[pb->group_id].fpid;
+	b.mode = AG_MODE_NAT;
+	b.state = backend_state(view, pb, p->fail_open[plan->listeners[pb->listener_id].fpid]);
+	return p->ops->backend(p->ctx, pb->fpid, &b);
+}
+
+/*
+ * The plan's backends, each at its fpid. The first publish also clears every
+ * other id: an adopted fast path may hold backends of an earlier anygated.
+ * Later ones never touch an id the plan does not name (a retired id keeps its
+ * entry until ag_publisher__clear_backend).
+ */
 static int publish_backends(struct ag_publisher *p, const struct ag_plan *plan,
 			    const struct ag_view *view)
 {
-	unsigned int i, n = plan->n_backends;
-	struct ag_backend b;
+	unsigned int i;
 	int err;
 
-	/* Clear what an earlier, larger plan left; never touch ids nobody used. */
-	if (p->n_backends_published > n)
-		n = p->n_backends_published;
-	for (i = 0; i < n; i++) {
-		memset(&b, 0, sizeof(b));
-		if (i < plan->n_backends) {
-			const struct ag_plan_backend *pb = &plan->backends[i];
-
-			b.addr = pb->addr;
-			b.group_id = pb->group_id;
-			b.mode = AG_MODE_NAT;
-			b.state = backend_state(view, pb, p->fail_open[pb->listener_id]);
-		}
-		err = p->ops->backend(p->ctx, i, &b);
+	for (i = 0; i < plan->n_backends; i++) {
+		err = publish_backend(p, plan, &plan->backends[i], view);
 		if (err)
 			return err;
 	}
-	p->n_backends_published = plan->n_backends;
+	for (i = 0; p->first && i < AG_MAX_BACKENDS; i++) {
+		if (ag_plan__backend_by_fpid(plan, i))
+			continue;
+		err = ag_publisher__clear_backend(p, i);
+		if (err)
+			return err;
+	}
+	p->first = false;
 	return 0;
+}
+
+int ag_publisher__clear_backend(struct ag_publisher *p, uint32_t fpid)
+{
+	struct ag_backend b;
+
+	memset(&b, 0, sizeof(b));
+	return p->ops->backend(p->ctx, fpid, &b);
 }
 
 static int cmp_mb_key(const void *a, const void *b)
@@ -304,7 +352,7 @@ static int build_table(struct ag_publisher *p, const struct ag_plan *plan, uint3
 			const struct ag_plan_backend *pb = &plan->backends[pg->first_backend + b];
 			double w = share[pb->id] * AG_WEIGHT_SCALE;
 
-			mb[n].id = pb->id;
+			mb[n].id = pb->id; /* the plan's: collisions resolve in config order */
 			mb[n].key = ag_publish__backend_key(plan, pb);
 			mb[n].weight =
 			    share[pb->id] > 0.0 ? (w < 1.0 ? 1u : (uint32_t)lround(w)) : 0;
@@ -312,6 +360,8 @@ static int build_table(struct ag_publisher *p, const struct ag_plan *plan, uint3
 		}
 	}
 	unique_keys(mb, n);
+	for (b = 0; b < n; b++)
+		mb[b].id = plan->backends[mb[b].id].fpid;
 	err = ag_maglev__build(mb, n, p->ring_size, p->seed, p->scratch);
 	free(mb);
 	return err;
@@ -338,7 +388,7 @@ int ag_publisher__diff(struct ag_publisher *p, const struct ag_plan *plan, uint3
 	free(share);
 	if (err)
 		return err;
-	st = p->ops->lstate(p->ctx, lid);
+	st = p->ops->lstate(p->ctx, plan->listeners[lid].fpid);
 	live = p->ops->lookup_slot(p->ctx, __atomic_load_n(&st->slot, __ATOMIC_ACQUIRE));
 	for (i = 0; i < p->ring_size; i++)
 		n += live[i] != p->scratch[i];
@@ -352,15 +402,6 @@ int ag_publisher__publish_settings(struct ag_publisher *p, const struct ag_confi
 
 	ag_publish__settings_from(cfg, p->cpus, p->syn_auth_secret, &s);
 	return p->ops->settings(p->ctx, &s);
-}
-
-int ag_publisher__publish_config(struct ag_publisher *p, const struct ag_plan *plan)
-{
-	int err = ag_publisher__publish_settings(p, plan->cfg);
-
-	if (err)
-		return err;
-	return publish_keys(p, plan);
 }
 
 /*
@@ -378,7 +419,7 @@ static int compile_all(struct ag_publisher *p, const struct ag_plan *plan,
 		err = ag_plan__compile(plan, lid, view, share, NULL);
 		if (err)
 			return err;
-		p->fail_open[lid] = ag_plan__fail_open(plan, lid, view);
+		p->fail_open[plan->listeners[lid].fpid] = ag_plan__fail_open(plan, lid, view);
 	}
 	return 0;
 }
@@ -387,9 +428,10 @@ static int compile_all(struct ag_publisher *p, const struct ag_plan *plan,
 static int switch_table(struct ag_publisher *p, const struct ag_plan *plan, uint32_t lid,
 			const double *share, uint64_t *written)
 {
-	struct ag_listener_state *st = p->ops->lstate(p->ctx, lid);
+	uint32_t fpid = plan->listeners[lid].fpid;
+	struct ag_listener_state *st = p->ops->lstate(p->ctx, fpid);
 	uint32_t live = __atomic_load_n(&st->slot, __ATOMIC_ACQUIRE);
-	uint32_t spare = (live == 2 * lid) ? 2 * lid + 1 : 2 * lid;
+	uint32_t spare = (live == 2 * fpid) ? 2 * fpid + 1 : 2 * fpid;
 	uint32_t *dst = p->ops->lookup_slot(p->ctx, spare);
 	uint32_t i;
 	int err;
@@ -432,29 +474,60 @@ int ag_publisher__publish_tables(struct ag_publisher *p, const struct ag_plan *p
 		err = publish_backends(p, plan, view);
 	for (lid = 0; !err && lid < plan->n_listeners; lid++)
 		err = switch_table(p, plan, lid, share, &written);
-	if (err)
-		goto out;
-	for (lid = plan->n_listeners; lid < AG_MAX_LISTENERS; lid++) {
-		struct ag_listener_state *st = p->ops->lstate(p->ctx, lid);
-
-		__atomic_store_n(&st->flags, 0, __ATOMIC_RELEASE);
+	if (!err) {
+		p->stats.publishes++;
+		p->stats.slots_written = written;
+		p->stats.last_duration_ns = now_ns() - start;
 	}
-	p->stats.publishes++;
-	p->stats.slots_written = written;
-	p->stats.last_duration_ns = now_ns() - start;
-out:
 	free(share);
 	return err;
+}
+
+/* Listeners the plan does not name take no new flows (their keys are gone already). */
+static void deactivate_others(struct ag_publisher *p, const struct ag_plan *plan)
+{
+	uint32_t fpid;
+
+	for (fpid = 0; fpid < AG_MAX_LISTENERS; fpid++) {
+		if (ag_plan__listener_by_fpid(plan, fpid))
+			continue;
+		__atomic_store_n(&p->ops->lstate(p->ctx, fpid)->flags, 0, __ATOMIC_RELEASE);
+	}
+}
+
+int ag_publisher__publish_config(struct ag_publisher *p, const struct ag_plan *plan)
+{
+	int err = ag_publisher__publish_settings(p, plan->cfg);
+
+	if (!err)
+		err = publish_overrides(p, NULL, plan);
+	return err ? err : publish_keys(p, plan);
+}
+
+int ag_publisher__publish_reload(struct ag_publisher *p, const struct ag_plan *old,
+				 const struct ag_plan *plan, const struct ag_view *view)
+{
+	uint64_t start = now_ns();
+	int err;
+
+	/* What new backends point at (their groups' port overrides) before the backends. */
+	err = publish_overrides(p, old, plan);
+	/* Backends into their ids, then each table switched: listener keys come after. */
+	if (!err)
+		err = ag_publisher__publish_tables(p, plan, view);
+	if (!err)
+		err = ag_publisher__publish_settings(p, plan->cfg);
+	if (!err)
+		err = publish_keys(p, plan);
+	if (err)
+		return err;
+	deactivate_others(p, plan);
+	p->stats.last_duration_ns = now_ns() - start;
+	return 0;
 }
 
 int ag_publisher__publish(struct ag_publisher *p, const struct ag_plan *plan,
 			  const struct ag_view *view)
 {
-	int err;
-
-	/* Tables first: listener keys of a new listener appear only once its table is live. */
-	err = ag_publisher__publish_tables(p, plan, view);
-	if (err)
-		return err;
-	return ag_publisher__publish_config(p, plan);
+	return ag_publisher__publish_reload(p, NULL, plan, view);
 }

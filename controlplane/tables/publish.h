@@ -41,7 +41,7 @@ struct ag_publisher {
 	uint32_t seed;
 	uint32_t *scratch; /* ring_size entries */
 	struct ag_publish_stats stats;
-	unsigned int n_backends_published;
+	bool first; /* no publish yet: the first clears every backend id the plan does not name */
 	/* CPUs (anygate-dp: forwarding lcores) the new-flow budgets divide over, >= 1 */
 	unsigned int cpus;
 	/* Keys the SYN challenge cookies: random per publisher, i.e. per anygated start. */
@@ -84,24 +84,41 @@ void ag_publish__settings_from(const struct ag_config *cfg, unsigned int cpus,
 /* Only the settings (the CPUs changed): 0 or -errno. */
 int ag_publisher__publish_settings(struct ag_publisher *p, const struct ag_config *cfg);
 
-/*
- * Settings, VIPs, listener keys and port overrides: what changes only with the
- * config (a reload), not with health.
- */
+/* Settings, port overrides, VIPs and listener keys of plan alone. 0 or -errno. */
 int ag_publisher__publish_config(struct ag_publisher *p, const struct ag_plan *plan);
-/* Backend states and every listener's lookup table: what a health change moves. */
+
+/*
+ * Backend states and every listener's lookup table, at the plan's fpids: what
+ * a health change moves. Backends first (a new table never points at an
+ * unset backend), then each table written into its spare slot (only entries
+ * that differ) and switched with one store. Ids the plan does not name are
+ * not touched (but see `first`).
+ */
 int ag_publisher__publish_tables(struct ag_publisher *p, const struct ag_plan *plan,
 				 const struct ag_view *view);
 
 /*
- * Publish everything: settings, VIPs, listener keys, port overrides, backend
- * states, and every listener's lookup table (written into the spare slot, only
- * entries that differ, then switched with one store). Listeners and backends
- * beyond the plan are deactivated. Returns 0 or -errno; on error the live slots
- * are untouched for listeners not yet switched.
+ * Publish plan, which replaces old (NULL: nothing, the first publish), in the
+ * order that keeps every packet on one generation (docs/control.md):
+ *   1. port overrides of both plans (new groups have fresh fpids);
+ *   2. backends into their fpids: a kept id keeps its address and group, a
+ *      new one was free (no table points at it);
+ *   3. each listener's table, switched with one store;
+ *   4. settings, VIPs and listener keys (a new listener is reachable only
+ *      once its table is live);
+ *   5. listeners the plan does not name deactivated.
+ * Ids old had and plan has not are left as they are: the caller retires them
+ * (ids.h) and clears their entries once nothing can name them. 0 or -errno;
+ * on error the listeners not yet switched keep their live slots.
  */
+int ag_publisher__publish_reload(struct ag_publisher *p, const struct ag_plan *old,
+				 const struct ag_plan *plan, const struct ag_view *view);
+/* ag_publisher__publish_reload with no old plan. */
 int ag_publisher__publish(struct ag_publisher *p, const struct ag_plan *plan,
 			  const struct ag_view *view);
+
+/* Clear backend entry fpid (state UNUSED): a retired id nothing can name now. 0 or -errno. */
+int ag_publisher__clear_backend(struct ag_publisher *p, uint32_t fpid);
 
 /*
  * A preview: build listener `lid`'s table for (plan, view) as a publish would,

@@ -5,11 +5,13 @@
  */
 #include <CUnit/Basic.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ids.h"
 #include "maglev.h"
 #include "plan.h"
 #include "publish.h"
@@ -83,13 +85,18 @@ static struct ag_config *new_config(void)
 
 static void free_config(struct ag_config *cfg)
 {
-	struct ag_cfg_listener *l = &cfg->accels[0].listeners[0];
-	unsigned int g;
+	unsigned int g, i;
 
-	for (g = 0; g < l->n_groups; g++)
-		free(l->groups[g].endpoints);
-	free(l->groups);
-	free(l->ranges);
+	for (i = 0; i < cfg->accels[0].n_listeners; i++) {
+		struct ag_cfg_listener *l = &cfg->accels[0].listeners[i];
+
+		for (g = 0; g < l->n_groups; g++) {
+			free(l->groups[g].endpoints);
+			free(l->groups[g].overrides);
+		}
+		free(l->groups);
+		free(l->ranges);
+	}
 	free(cfg->accels[0].listeners);
 	free(cfg->accels[0].addrs);
 	free(cfg->accels);
@@ -100,6 +107,47 @@ static void free_config(struct ag_config *cfg)
 static struct ag_cfg_listener *listener0(struct ag_config *cfg)
 {
 	return &cfg->accels[0].listeners[0];
+}
+
+/* Insert a listener on TCP port `port` at position `at` of accelerator 0. */
+static struct ag_cfg_listener *insert_listener(struct ag_config *cfg, unsigned int at,
+					       uint16_t port)
+{
+	struct ag_cfg_accelerator *a = &cfg->accels[0];
+	struct ag_cfg_listener *l;
+
+	a->listeners = realloc(a->listeners, (a->n_listeners + 1) * sizeof(*a->listeners));
+	memmove(&a->listeners[at + 1], &a->listeners[at],
+		(a->n_listeners - at) * sizeof(*a->listeners));
+	a->n_listeners++;
+	l = &a->listeners[at];
+	memset(l, 0, sizeof(*l));
+	l->proto = IPPROTO_TCP;
+	l->ranges = calloc(1, sizeof(*l->ranges));
+	l->ranges[0].first = port;
+	l->ranges[0].last = port;
+	l->n_ranges = 1;
+	l->overprovisioning = 1.4;
+	return l;
+}
+
+/* Insert endpoint addr (dotted) at position `at` of group g. */
+static void insert_endpoint(struct ag_cfg_group *g, unsigned int at, const char *addr)
+{
+	g->endpoints = realloc(g->endpoints, (g->n_endpoints + 1) * sizeof(*g->endpoints));
+	memmove(&g->endpoints[at + 1], &g->endpoints[at],
+		(g->n_endpoints - at) * sizeof(*g->endpoints));
+	g->n_endpoints++;
+	memset(&g->endpoints[at], 0, sizeof(g->endpoints[at]));
+	inet_pton(AF_INET, addr, &g->endpoints[at].addr);
+	g->endpoints[at].weight = 1;
+}
+
+static void remove_endpoint(struct ag_cfg_group *g, unsigned int at)
+{
+	memmove(&g->endpoints[at], &g->endpoints[at + 1],
+		(g->n_endpoints - at - 1) * sizeof(*g->endpoints));
+	g->n_endpoints--;
 }
 
 /* --- layout --- */
@@ -322,6 +370,11 @@ struct mem_sink {
 	struct ag_settings settings;
 	unsigned int n_keys, n_vips, n_ovr;
 	uint32_t first_key_id;
+	/* Order of the writes: a sequence number of the last of each kind ... */
+	unsigned int seq, seq_ovr, seq_backend, seq_keys;
+	/* ... and listener watch's table generation when it happened. */
+	uint32_t watch, gen_at_backend, gen_at_keys;
+	uint32_t ovr_groups[16];
 };
 
 static int m_settings(void *ctx, const struct ag_settings *s)
@@ -342,19 +395,31 @@ static int m_keys(void *ctx, const struct ag_listener_key *k, const uint32_t *id
 
 	m->n_keys = n;
 	m->first_key_id = n ? ids[0] : ~0u;
+	m->seq_keys = ++m->seq;
+	m->gen_at_keys = m->lstate[m->watch].generation;
 	return 0;
 }
 
 static int m_ovr(void *ctx, const struct ag_port_ovr_key *k, const struct ag_port_ovr *v,
 		 unsigned int n)
 {
-	((struct mem_sink *)ctx)->n_ovr = n;
+	struct mem_sink *m = ctx;
+	unsigned int i;
+
+	m->n_ovr = n;
+	for (i = 0; i < n && i < 16; i++)
+		m->ovr_groups[i] = k[i].group_id;
+	m->seq_ovr = ++m->seq;
 	return 0;
 }
 
 static int m_backend(void *ctx, uint32_t id, const struct ag_backend *b)
 {
-	((struct mem_sink *)ctx)->backends[id] = *b;
+	struct mem_sink *m = ctx;
+
+	m->backends[id] = *b;
+	m->seq_backend = ++m->seq;
+	m->gen_at_backend = m->lstate[m->watch].generation;
 	return 0;
 }
 
@@ -537,6 +602,378 @@ static void test_publish_fail_open(void)
 	free_config(cfg);
 }
 
+/* --- stable ids (ids.h) --- */
+
+/* fpid of the backend at addr in the listener on `port`, or AG_PLAN_NO_ID. */
+static uint32_t backend_fpid(const struct ag_plan *plan, uint16_t port, const char *addr)
+{
+	uint32_t a;
+	unsigned int i;
+
+	inet_pton(AF_INET, addr, &a);
+	for (i = 0; i < plan->n_backends; i++) {
+		const struct ag_plan_backend *pb = &plan->backends[i];
+
+		if (pb->addr == a && plan->listeners[pb->listener_id].cfg->ranges[0].first == port)
+			return pb->fpid;
+	}
+	return AG_PLAN_NO_ID;
+}
+
+static uint32_t listener_fpid(const struct ag_plan *plan, uint16_t port)
+{
+	unsigned int i;
+
+	for (i = 0; i < plan->n_listeners; i++)
+		if (plan->listeners[i].cfg->ranges[0].first == port)
+			return plan->listeners[i].fpid;
+	return AG_PLAN_NO_ID;
+}
+
+/* Lay cfg out, number it against ids and commit it (at now): the running plan. */
+static struct ag_plan *go_live(struct ag_ids *ids, const struct ag_config *cfg, uint64_t now)
+{
+	struct ag_plan *plan = ag_plan__new(cfg);
+	char why[256];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(plan);
+	CU_ASSERT_EQUAL_FATAL(ag_ids__number(ids, plan, why, sizeof(why)), 0);
+	ag_ids__commit(ids, plan, now);
+	return plan;
+}
+
+/* Counters for ag_ids__reap: activity[kind][id], moved by the test. */
+static uint64_t activity[AG_ID__KINDS][AG_MAX_BACKENDS];
+
+static int read_activity(void *ctx, enum ag_id_kind k, uint32_t id, uint64_t *a)
+{
+	(void)ctx;
+	*a = activity[k][id];
+	return 0;
+}
+
+/* Two regions of two endpoints on web/tcp:80. */
+static struct ag_config *two_regions(void)
+{
+	static const uint8_t w[] = {1, 1};
+	struct ag_config *cfg = new_config();
+
+	add_group(listener0(cfg), "eu-west", 100, 2, w); /* 10.1.1.11, 10.1.1.12 */
+	add_group(listener0(cfg), "us-east", 100, 2, w); /* 10.2.1.11, 10.2.1.12 */
+	return cfg;
+}
+
+/* Fresh ids number in config order: what ag_plan__new gives, what anygated always gave. */
+static void test_ids_fresh_is_config_order(void)
+{
+	struct ag_config *cfg = two_regions();
+	struct ag_plan *plan;
+	struct ag_ids ids;
+	unsigned int i;
+
+	CU_ASSERT_EQUAL_FATAL(ag_ids__init(&ids), 0);
+	plan = go_live(&ids, cfg, 1);
+	for (i = 0; i < plan->n_backends; i++)
+		CU_ASSERT_EQUAL(plan->backends[i].fpid, i);
+	for (i = 0; i < plan->n_groups; i++)
+		CU_ASSERT_EQUAL(plan->groups[i].fpid, i);
+	CU_ASSERT_EQUAL(plan->listeners[0].fpid, 0);
+	CU_ASSERT_STRING_EQUAL(plan->listeners[0].key, "web/tcp:80");
+	CU_ASSERT_EQUAL(ag_ids__count(&ids, AG_ID_BACKEND, AG_ID_LIVE), 4);
+	CU_ASSERT_PTR_EQUAL(ag_plan__backend_by_fpid(plan, 2), &plan->backends[2]);
+	CU_ASSERT_PTR_NULL(ag_plan__backend_by_fpid(plan, 4));
+	ag_plan__free(plan);
+	ag_ids__fini(&ids);
+	free_config(cfg);
+}
+
+/*
+ * Inserting, removing and reordering endpoints and groups: every endpoint that
+ * stays keeps its id, a new one takes a free id, a removed one's id is held.
+ */
+static void test_ids_endpoints_keep_their_ids(void)
+{
+	struct ag_config *cfg = two_regions();
+	struct ag_cfg_listener *l = listener0(cfg);
+	struct ag_plan *plan;
+	struct ag_ids ids;
+	struct ag_cfg_group tmp;
+
+	CU_ASSERT_EQUAL_FATAL(ag_ids__init(&ids), 0);
+	ag_plan__free(go_live(&ids, cfg, 1));
+
+	/* An endpoint inserted first: the others keep 0..3, it takes 4. */
+	insert_endpoint(&l->groups[0], 0, "10.1.1.10");
+	plan = go_live(&ids, cfg, 2);
+	CU_ASSERT_EQUAL(backend_fpid(plan, 80, "10.1.1.11"), 0);
+	CU_ASSERT_EQUAL(backend_fpid(plan, 80, "10.1.1.12"), 1);
+	CU_ASSERT_EQUAL(backend_fpid(plan, 80, "10.2.1.11"), 2);
+	CU_ASSERT_EQUAL(backend_fpid(plan, 80, "10.2.1.12"), 3);
+	CU_ASSERT_EQUAL(backend_fpid(plan, 80, "10.1.1.10"), 4);
+	ag_plan__free(plan);
+
+	/* Groups swapped: nothing moves. */
+	tmp = l->groups[0];
+	l->groups[0] = l->groups[1];
+	l->groups[1] = tmp;
+	plan = go_live(&ids, cfg, 3);
+	CU_ASSERT_EQUAL(backend_fpid(plan, 80, "10.2.1.11"), 2);
+	CU_ASSERT_EQUAL(backend_fpid(plan, 80, "10.1.1.10"), 4);
+	CU_ASSERT_EQUAL(plan->groups[0].fpid, 1); /* us-east */
+	ag_plan__free(plan);
+
+	/* 10.1.1.11 removed: its id 0 is held, the next new endpoint takes 5. */
+	remove_endpoint(&l->groups[1], 1);
+	plan = go_live(&ids, cfg, 4);
+	CU_ASSERT_EQUAL(backend_fpid(plan, 80, "10.1.1.11"), AG_PLAN_NO_ID);
+	CU_ASSERT_EQUAL(ag_ids__count(&ids, AG_ID_BACKEND, AG_ID_RETIRED), 1);
+	CU_ASSERT_EQUAL(ids.e[AG_ID_BACKEND][0].state, AG_ID_RETIRED);
+	ag_plan__free(plan);
+	insert_endpoint(&l->groups[1], 0, "10.1.1.20");
+	plan = go_live(&ids, cfg, 5);
+	CU_ASSERT_EQUAL(backend_fpid(plan, 80, "10.1.1.20"), 5);
+	ag_plan__free(plan);
+
+	/* It comes back while held: it gets its own id back. */
+	insert_endpoint(&l->groups[1], 0, "10.1.1.11");
+	plan = go_live(&ids, cfg, 6);
+	CU_ASSERT_EQUAL(backend_fpid(plan, 80, "10.1.1.11"), 0);
+	CU_ASSERT_EQUAL(ag_ids__count(&ids, AG_ID_BACKEND, AG_ID_RETIRED), 0);
+	ag_plan__free(plan);
+	ag_ids__fini(&ids);
+	free_config(cfg);
+}
+
+/* A removed endpoint's id is freed only once its counters stood still for quiet_ns. */
+static void test_ids_quarantine(void)
+{
+	struct ag_config *cfg = two_regions();
+	struct ag_cfg_listener *l = listener0(cfg);
+	const uint64_t q = 1000;
+	uint32_t freed[AG_MAX_BACKENDS];
+	struct ag_plan *plan;
+	struct ag_ids ids;
+
+	memset(activity, 0, sizeof(activity));
+	CU_ASSERT_EQUAL_FATAL(ag_ids__init(&ids), 0);
+	ag_plan__free(go_live(&ids, cfg, 1));
+	remove_endpoint(&l->groups[0], 0); /* 10.1.1.11, id 0 */
+	ag_plan__free(go_live(&ids, cfg, 100));
+
+	activity[AG_ID_BACKEND][0] = 7; /* its flows still carry packets */
+	CU_ASSERT_EQUAL(ag_ids__reap(&ids, 200, q, read_activity, NULL, freed), 0);
+	CU_ASSERT_EQUAL(ag_ids__reap(&ids, 1100, q, read_activity, NULL, freed), 0);
+	activity[AG_ID_BACKEND][0] = 9;
+	CU_ASSERT_EQUAL(ag_ids__reap(&ids, 1150, q, read_activity, NULL, freed), 0);
+	/* Quiet since 1150: still held just before 2150. */
+	CU_ASSERT_EQUAL(ag_ids__reap(&ids, 2149, q, read_activity, NULL, freed), 0);
+	CU_ASSERT_EQUAL(ids.e[AG_ID_BACKEND][0].state, AG_ID_RETIRED);
+	/* A new endpoint meanwhile does not get it. */
+	insert_endpoint(&l->groups[0], 0, "10.1.1.30");
+	plan = go_live(&ids, cfg, 2149);
+	CU_ASSERT_EQUAL(backend_fpid(plan, 80, "10.1.1.30"), 4);
+	ag_plan__free(plan);
+	CU_ASSERT_EQUAL(ag_ids__reap(&ids, 2150, q, read_activity, NULL, freed), 1);
+	CU_ASSERT_EQUAL(freed[0], 0);
+	CU_ASSERT_EQUAL(ids.e[AG_ID_BACKEND][0].state, AG_ID_FREE);
+	/* Now a new endpoint takes it. */
+	insert_endpoint(&l->groups[0], 0, "10.1.1.31");
+	plan = go_live(&ids, cfg, 3000);
+	CU_ASSERT_EQUAL(backend_fpid(plan, 80, "10.1.1.31"), 0);
+	ag_plan__free(plan);
+	ag_ids__fini(&ids);
+	free_config(cfg);
+}
+
+/*
+ * Listeners: one added before web/tcp:80 does not renumber it; one removed
+ * holds its id, its groups' and its backends' until its counters stand still.
+ */
+static void test_ids_listeners(void)
+{
+	static const uint8_t w[] = {1};
+	struct ag_config *cfg = two_regions();
+	uint32_t freed[AG_MAX_BACKENDS];
+	struct ag_cfg_listener *l;
+	struct ag_plan *plan;
+	struct ag_ids ids;
+
+	memset(activity, 0, sizeof(activity));
+	CU_ASSERT_EQUAL_FATAL(ag_ids__init(&ids), 0);
+	ag_plan__free(go_live(&ids, cfg, 1));
+	l = insert_listener(cfg, 0, 443);
+	add_group(l, "eu-west", 100, 1, w);
+	plan = go_live(&ids, cfg, 2);
+	CU_ASSERT_EQUAL(listener_fpid(plan, 80), 0);
+	CU_ASSERT_EQUAL(listener_fpid(plan, 443), 1);
+	CU_ASSERT_EQUAL(backend_fpid(plan, 80, "10.1.1.11"), 0);
+	CU_ASSERT_EQUAL(backend_fpid(plan, 443, "10.1.1.11"), 4); /* same address, other listener */
+	CU_ASSERT_EQUAL(plan->groups[0].fpid, 2);
+	CU_ASSERT_PTR_EQUAL(ag_plan__listener_by_fpid(plan, 1), &plan->listeners[0]);
+	ag_plan__free(plan);
+
+	/* web/tcp:80 removed: held (listener, 2 groups, 4 backends), 443 keeps 1. */
+	free(cfg->accels[0].listeners[1].groups[0].endpoints);
+	free(cfg->accels[0].listeners[1].groups[1].endpoints);
+	free(cfg->accels[0].listeners[1].groups);
+	free(cfg->accels[0].listeners[1].ranges);
+	cfg->accels[0].n_listeners = 1;
+	plan = go_live(&ids, cfg, 10);
+	CU_ASSERT_EQUAL(listener_fpid(plan, 443), 1);
+	CU_ASSERT_EQUAL(ag_ids__count(&ids, AG_ID_LISTENER, AG_ID_RETIRED), 1);
+	CU_ASSERT_EQUAL(ag_ids__count(&ids, AG_ID_GROUP, AG_ID_RETIRED), 2);
+	CU_ASSERT_EQUAL(ag_ids__count(&ids, AG_ID_BACKEND, AG_ID_RETIRED), 4);
+	ag_plan__free(plan);
+
+	activity[AG_ID_BACKEND][3] = 1;
+	CU_ASSERT_EQUAL(ag_ids__reap(&ids, 10, 100, read_activity, NULL, freed), 0);
+	activity[AG_ID_BACKEND][3] = 2; /* one backend still busy */
+	CU_ASSERT_EQUAL(ag_ids__reap(&ids, 200, 100, read_activity, NULL, freed), 3);
+	CU_ASSERT_EQUAL(ag_ids__count(&ids, AG_ID_LISTENER, AG_ID_RETIRED), 0);
+	CU_ASSERT_EQUAL(ag_ids__count(&ids, AG_ID_GROUP, AG_ID_RETIRED), 1); /* us-east: 3 */
+	CU_ASSERT_EQUAL(ag_ids__reap(&ids, 300, 100, read_activity, NULL, freed), 1);
+	CU_ASSERT_EQUAL(freed[0], 3);
+	CU_ASSERT_EQUAL(ag_ids__count(&ids, AG_ID_GROUP, AG_ID_RETIRED), 0);
+	ag_ids__fini(&ids);
+	free_config(cfg);
+}
+
+/* A group's port overrides are part of its identity: new overrides, new ids. */
+static void test_ids_overrides_are_identity(void)
+{
+	struct ag_config *cfg = two_regions();
+	struct ag_cfg_group *g = &listener0(cfg)->groups[0];
+	struct ag_plan *plan;
+	struct ag_ids ids;
+
+	CU_ASSERT_EQUAL_FATAL(ag_ids__init(&ids), 0);
+	ag_plan__free(go_live(&ids, cfg, 1));
+	g->overrides = calloc(1, sizeof(*g->overrides));
+	g->overrides[0] = (struct ag_cfg_port_override){.listener_port = 80, .endpoint_port = 8080};
+	g->n_overrides = 1;
+	plan = go_live(&ids, cfg, 2);
+	CU_ASSERT_EQUAL(plan->groups[0].fpid, 2);
+	CU_ASSERT_EQUAL(plan->groups[1].fpid, 1);
+	CU_ASSERT_EQUAL(backend_fpid(plan, 80, "10.1.1.11"), 4);
+	CU_ASSERT_EQUAL(backend_fpid(plan, 80, "10.2.1.11"), 2);
+	ag_plan__free(plan);
+	ag_ids__fini(&ids);
+	free_config(cfg);
+}
+
+/*
+ * A reload that inserts an endpoint first, removes one and adds a listener
+ * first: kept ids keep their entries, the new ones are written before any
+ * table switches, the tables name only the new plan's ids, the removed
+ * endpoint's entry is left for its flows, and web/tcp:80 keeps its slots.
+ */
+static void test_publish_reload_by_identity(void)
+{
+	static const uint8_t w[] = {1};
+	struct ag_config *a = two_regions(), *b = two_regions();
+	struct mem_sink *m = calloc(1, sizeof(*m));
+	struct ag_backend removed, kept;
+	struct ag_plan *pa, *pb;
+	struct ag_cfg_listener *l;
+	struct ag_publisher p;
+	uint32_t gen, i, slot, fp;
+	struct ag_ids ids;
+
+	m->ring = 13;
+	a->edge.ring_size = b->edge.ring_size = 13;
+	m->lookup = calloc((size_t)AG_LOOKUP_SLOTS * m->ring, sizeof(uint32_t));
+	CU_ASSERT_EQUAL_FATAL(ag_ids__init(&ids), 0);
+	CU_ASSERT_EQUAL_FATAL(ag_publisher__init(&p, &mem_ops, m, m->ring, 7), 0);
+	pa = go_live(&ids, a, 1);
+	CU_ASSERT_EQUAL_FATAL(ag_publisher__publish(&p, pa, NULL), 0);
+	removed = m->backends[backend_fpid(pa, 80, "10.1.1.12")];
+	kept = m->backends[backend_fpid(pa, 80, "10.2.1.12")];
+
+	insert_endpoint(&listener0(b)->groups[0], 0, "10.1.1.10");
+	remove_endpoint(&listener0(b)->groups[0], 2); /* 10.1.1.12 */
+	l = insert_listener(b, 0, 443);
+	add_group(l, "eu-west", 100, 1, w);
+	l->groups[0].overrides = calloc(1, sizeof(*l->groups[0].overrides));
+	l->groups[0].overrides[0] =
+	    (struct ag_cfg_port_override){.listener_port = 443, .endpoint_port = 8443};
+	l->groups[0].n_overrides = 1;
+	pb = ag_plan__new(b);
+	CU_ASSERT_EQUAL_FATAL(ag_ids__number(&ids, pb, (char[64]){0}, 64), 0);
+	CU_ASSERT_EQUAL(listener_fpid(pb, 80), 0);
+	m->watch = 0;
+	gen = m->lstate[0].generation;
+	CU_ASSERT_EQUAL_FATAL(ag_publisher__publish_reload(&p, pa, pb, NULL), 0);
+	ag_ids__commit(&ids, pb, 2);
+
+	/* Overrides, then backends (no table switched yet), then listener keys. */
+	CU_ASSERT(m->seq_ovr < m->seq_backend && m->seq_backend < m->seq_keys);
+	CU_ASSERT_EQUAL(m->gen_at_backend, gen);
+	CU_ASSERT_EQUAL(m->gen_at_keys, gen + 1);
+	CU_ASSERT_EQUAL(m->n_ovr, 1);
+	CU_ASSERT_EQUAL(m->ovr_groups[0], pb->groups[0].fpid);
+	/* Entries: kept unchanged, new written into free ids, removed left as it was. */
+	CU_ASSERT_EQUAL(
+	    memcmp(&m->backends[backend_fpid(pb, 80, "10.2.1.12")], &kept, sizeof(kept)), 0);
+	CU_ASSERT_EQUAL(
+	    memcmp(&m->backends[backend_fpid(pa, 80, "10.1.1.12")], &removed, sizeof(removed)), 0);
+	fp = backend_fpid(pb, 80, "10.1.1.10");
+	CU_ASSERT_EQUAL(fp, 5); /* 4 went to web/tcp:443's endpoint, first in the file */
+	CU_ASSERT_EQUAL(m->backends[fp].state, AG_BACKEND_UP);
+	CU_ASSERT_EQUAL(m->backends[backend_fpid(pb, 443, "10.1.1.11")].group_id,
+			pb->groups[0].fpid);
+	/* Each listener's live table names only its own backends of the new plan. */
+	for (i = 0; i < pb->n_listeners; i++) {
+		slot = m->lstate[pb->listeners[i].fpid].slot;
+		CU_ASSERT(slot / 2 == pb->listeners[i].fpid);
+		CU_ASSERT_EQUAL(m->lstate[pb->listeners[i].fpid].flags, AG_LF_ACTIVE);
+	}
+	slot = m->lstate[0].slot;
+	for (i = 0; i < m->ring; i++) {
+		const struct ag_plan_backend *x =
+		    ag_plan__backend_by_fpid(pb, m->lookup[(size_t)slot * m->ring + i]);
+
+		CU_ASSERT_FATAL(x != NULL);
+		CU_ASSERT_EQUAL(x->listener_id, pb->listener_at[0]);
+	}
+	ag_publisher__fini(&p);
+	ag_plan__free(pa);
+	ag_plan__free(pb);
+	ag_ids__fini(&ids);
+	free(m->lookup);
+	free(m);
+	free_config(a);
+	free_config(b);
+}
+
+/* Every id of a kind held by removed items: the reload is refused with a reason. */
+static void test_ids_exhausted(void)
+{
+	static const uint8_t w[] = {1};
+	struct ag_config *cfg = new_config();
+	struct ag_plan *plan;
+	struct ag_ids ids;
+	char why[256] = "";
+	unsigned int i;
+
+	CU_ASSERT_EQUAL_FATAL(ag_ids__init(&ids), 0);
+	add_group(listener0(cfg), "eu-west", 100, 1, w);
+	for (i = 1; i < AG_MAX_LISTENERS; i++)
+		add_group(insert_listener(cfg, i, (uint16_t)(1000 + i)), "eu-west", 100, 1, w);
+	ag_plan__free(go_live(&ids, cfg, 1));
+	/* Every listener on another port: 64 new identities, 64 held. */
+	for (i = 0; i < AG_MAX_LISTENERS; i++)
+		cfg->accels[0].listeners[i].ranges[0].first += 5000;
+	plan = ag_plan__new(cfg);
+	CU_ASSERT_EQUAL(ag_ids__number(&ids, plan, why, sizeof(why)), -ENOSPC);
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(why, "no free listener id for web/tcp:5080: 64 of 64 are held"));
+	if (!strstr(why, "no free listener id for web/tcp:5080: 64 of 64 are held"))
+		printf("\n    why: %s\n", why);
+	ag_plan__free(plan);
+	ag_ids__fini(&ids);
+	free_config(cfg);
+}
+
 /* The edge's rates over the fast path's CPUs: rounded up, never 0 by division. */
 static void test_per_cpu_rates(void)
 {
@@ -607,6 +1044,17 @@ int main(void)
 		    test_publish_double_buffer);
 	CU_add_test(s, "publish deactivates removed listeners",
 		    test_publish_removed_listener_deactivated);
+	CU_add_test(s, "ids: fresh ids are config order", test_ids_fresh_is_config_order);
+	CU_add_test(s, "ids: endpoints keep their ids (insert, reorder, remove, return)",
+		    test_ids_endpoints_keep_their_ids);
+	CU_add_test(s, "ids: a removed endpoint's id is held until quiet", test_ids_quarantine);
+	CU_add_test(s, "ids: adding a listener renumbers nothing; removing holds",
+		    test_ids_listeners);
+	CU_add_test(s, "ids: port overrides are part of a group's identity",
+		    test_ids_overrides_are_identity);
+	CU_add_test(s, "ids: all held: reload refused with a reason", test_ids_exhausted);
+	CU_add_test(s, "publish: a reload keeps ids by identity, backends before tables",
+		    test_publish_reload_by_identity);
 	CU_add_test(s, "new-flow rates per CPU", test_per_cpu_rates);
 	CU_add_test(s, "settings from a config", test_settings_from);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
