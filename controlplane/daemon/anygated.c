@@ -189,17 +189,19 @@ static void log_stats(struct ag_daemon *d)
 	unsigned int i;
 
 	for (i = 0; i < d->plan->n_listeners; i++)
-		if (!ops->listener_stats(d->fp, i, &ts))
+		if (!ops->listener_stats(d->fp, d->plan->listeners[i].fpid, &ts))
 			pr_info("listener %u: %llu packets %llu bytes %llu new flows, return %llu "
 				"packets %llu bytes\n",
-				i, (unsigned long long)ts.packets, (unsigned long long)ts.bytes,
-				(unsigned long long)ts.new_flows,
+				d->plan->listeners[i].fpid, (unsigned long long)ts.packets,
+				(unsigned long long)ts.bytes, (unsigned long long)ts.new_flows,
 				(unsigned long long)ts.ret_packets,
 				(unsigned long long)ts.ret_bytes);
 	for (i = 0; i < d->plan->n_backends; i++)
-		if (!ops->backend_stats(d->fp, i, &ts) && (ts.packets || ts.ret_packets))
-			pr_info("backend %u: %llu packets %llu new flows, return %llu packets\n", i,
-				(unsigned long long)ts.packets, (unsigned long long)ts.new_flows,
+		if (!ops->backend_stats(d->fp, d->plan->backends[i].fpid, &ts) &&
+		    (ts.packets || ts.ret_packets))
+			pr_info("backend %u: %llu packets %llu new flows, return %llu packets\n",
+				d->plan->backends[i].fpid, (unsigned long long)ts.packets,
+				(unsigned long long)ts.new_flows,
 				(unsigned long long)ts.ret_packets);
 	for (i = 0; i < AG_R__MAX; i++)
 		if (!ops->reason_stats(d->fp, i, &rs) && rs.packets)

@@ -157,17 +157,19 @@ static char *errors_text(const char *heading, const struct ag_errors *errs, unsi
 /* ------------------------------------------------------------------------ */
 /* Reading the fast path: live tables, flows                                */
 
-/* Entries of listener lid's live lookup slot per backend id (counts: n_backends). */
+/* Entries of listener lid's live lookup slot per backend (counts: n_backends, plan ids). */
 static void live_counts(struct ag_daemon *d, uint32_t lid, uint32_t *counts)
 {
-	const struct ag_listener_state *st = d->pub.ops->lstate(d->pub.ctx, lid);
+	const struct ag_listener_state *st =
+	    d->pub.ops->lstate(d->pub.ctx, d->plan->listeners[lid].fpid);
 	const uint32_t *t =
 	    d->pub.ops->lookup_slot(d->pub.ctx, __atomic_load_n(&st->slot, __ATOMIC_ACQUIRE));
+	const struct ag_plan_backend *pb;
 	uint32_t i;
 
 	for (i = 0; i < d->pub.ring_size; i++)
-		if (t[i] < d->plan->n_backends)
-			counts[t[i]]++;
+		if ((pb = ag_plan__backend_by_fpid(d->plan, t[i])))
+			counts[pb->id]++;
 }
 
 /*
@@ -181,7 +183,8 @@ static uint64_t slots_moved(struct ag_daemon *d)
 	uint32_t l, i;
 
 	for (l = 0; l < d->plan->n_listeners; l++) {
-		const struct ag_listener_state *st = d->pub.ops->lstate(d->pub.ctx, l);
+		const struct ag_listener_state *st =
+		    d->pub.ops->lstate(d->pub.ctx, d->plan->listeners[l].fpid);
 		uint32_t live = __atomic_load_n(&st->slot, __ATOMIC_ACQUIRE);
 		const uint32_t *now = d->pub.ops->lookup_slot(d->pub.ctx, live);
 		const uint32_t *before = d->pub.ops->lookup_slot(d->pub.ctx, live ^ 1);
@@ -848,7 +851,7 @@ static int cmd_listeners(struct ag_ctl_req *req, json_t **data, char **err)
 		return -ENOMEM;
 	for (l = 0; l < plan->n_listeners; l++) {
 		const struct ag_plan_listener *pl = &plan->listeners[l];
-		const struct ag_listener_state *st = d->pub.ops->lstate(d->pub.ctx, l);
+		const struct ag_listener_state *st = d->pub.ops->lstate(d->pub.ctx, pl->fpid);
 		struct strbuf vips = {0}, ports = {0}, order = {0};
 		uint32_t ord[AG_MAX_GROUPS_PER_LISTENER];
 		char name[96];
@@ -883,14 +886,16 @@ static int cmd_listeners(struct ag_ctl_req *req, json_t **data, char **err)
 		}
 		json_array_append_new(
 		    arr,
-		    json_pack(
-			"{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:i}", "id", (int)l,
-			"listener", name, "accelerator", pl->accel->name, "vips", sb_str(&vips),
-			"proto", proto_name(pl->cfg->proto), "ports", sb_str(&ports), "affinity",
-			pl->cfg->affinity == AG_AFFINITY_SOURCE_IP ? "source_ip" : "none",
-			"failure_policy", pl->cfg->failure_policy == AG_FAIL_DROP ? "drop" : "open",
-			"order", sb_str(&order), "drill", drill, "generation",
-			(int)__atomic_load_n(&st->generation, __ATOMIC_ACQUIRE)));
+		    json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:b}", "id",
+			      (int)pl->fpid, "listener", name, "accelerator", pl->accel->name,
+			      "vips", sb_str(&vips), "proto", proto_name(pl->cfg->proto), "ports",
+			      sb_str(&ports), "affinity",
+			      pl->cfg->affinity == AG_AFFINITY_SOURCE_IP ? "source_ip" : "none",
+			      "failure_policy",
+			      pl->cfg->failure_policy == AG_FAIL_DROP ? "drop" : "open", "order",
+			      sb_str(&order), "drill", drill, "generation",
+			      (int)__atomic_load_n(&st->generation, __ATOMIC_ACQUIRE),
+			      "failing_open", d->fail_open[pl->fpid].on));
 		free(vips.s);
 		free(ports.s);
 		free(order.s);
@@ -929,8 +934,11 @@ static int cmd_endpoints(struct ag_ctl_req *req, json_t **data, char **err)
 		struct ag_traffic_stats ts = {0};
 		char name[96], addr[INET_ADDRSTRLEN];
 		struct strbuf ovr = {0};
-		uint64_t srtt = d->prober ? ag_prober__srtt_ns(d->prober, b) : 0;
-		const char *reason = d->prober ? ag_prober__last_reason(d->prober, b) : "";
+		uint64_t srtt = d->prober ? ag_prober__srtt_ns(d->prober, pb->fpid) : 0;
+		const char *reason = d->prober ? ag_prober__last_reason(d->prober, pb->fpid) : "";
+		/* Down, but forwarded to anyway: its listener fails open. */
+		bool fail_open =
+		    !d->vs.up[b] && d->fail_open[plan->listeners[pb->listener_id].fpid].on;
 		json_t *row;
 
 		if (req->argc && (sel.endpoint ? !ag_ovr_sel__match_backend(&sel, plan, pb)
@@ -938,7 +946,7 @@ static int cmd_endpoints(struct ag_ctl_req *req, json_t **data, char **err)
 			continue;
 		listener_label(plan, pb->listener_id, name, sizeof(name));
 		fmt_addr(pb->addr, addr);
-		d->fp->ops->backend_stats(d->fp, b, &ts);
+		d->fp->ops->backend_stats(d->fp, pb->fpid, &ts);
 		if (d->vs.weight[b] >= 0)
 			sb_add(&ovr, "weight %d", d->vs.weight[b]);
 		if (d->vs.drained[b])
@@ -947,16 +955,18 @@ static int cmd_endpoints(struct ag_ctl_req *req, json_t **data, char **err)
 			sb_add(&ovr, "%sdial %d", ovr.len ? ", " : "", d->vs.dial[pg->id]);
 		if (d->vs.drilled[pg->id])
 			sb_add(&ovr, "%sDRILL", ovr.len ? ", " : "");
-		row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:i, s:f, s:o, s:I, s:I, "
-				"s:s?}",
-				"listener", name, "region", pg->cfg->region, "address", addr,
-				"health", d->vs.up[b] ? "up" : "down", "reason", reason, "rtt_ms",
-				srtt ? json_real(ms(srtt)) : json_null(), "weight", pb->weight,
-				"effective", ag_view__weight(&d->view, pb), "share_pct",
-				round2(100.0 * counts[b] / d->pub.ring_size), "flows",
-				frc ? json_null() : json_integer(flows[b]), "packets",
-				(json_int_t)ts.packets, "bytes", (json_int_t)ts.bytes, "override",
-				ovr.len ? sb_str(&ovr) : NULL);
+		row = json_pack(
+		    "{s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:i, s:f, s:o, s:I, s:I, "
+		    "s:s?}",
+		    "listener", name, "region", pg->cfg->region, "address", addr, "health",
+		    d->vs.up[b] ? "up"
+		    : fail_open ? "down (fail_open)"
+				: "down",
+		    "reason", reason, "rtt_ms", srtt ? json_real(ms(srtt)) : json_null(), "weight",
+		    pb->weight, "effective", ag_view__weight(&d->view, pb), "share_pct",
+		    round2(100.0 * counts[b] / d->pub.ring_size), "flows",
+		    frc ? json_null() : json_integer(flows[b]), "packets", (json_int_t)ts.packets,
+		    "bytes", (json_int_t)ts.bytes, "override", ovr.len ? sb_str(&ovr) : NULL);
 		free(ovr.s);
 		if (!row || json_array_append_new(arr, row))
 			goto out;
@@ -1005,8 +1015,10 @@ static void list_flow(void *ctx, const struct ag_flow_key *k, const struct ag_fl
 	snprintf(cs, sizeof(cs), "%s:%u", c, ntohs(k->sport));
 	snprintf(vs, sizeof(vs), "%s:%u", v, ntohs(k->dport));
 	snprintf(bs, sizeof(bs), "%s:%u", b, ntohs(f->backend_port));
-	if (f->listener_id < fl->d->plan->n_listeners)
-		listener_label(fl->d->plan, f->listener_id, lname, sizeof(lname));
+	if (ag_plan__listener_by_fpid(fl->d->plan, f->listener_id))
+		listener_label(fl->d->plan,
+			       ag_plan__listener_by_fpid(fl->d->plan, f->listener_id)->id, lname,
+			       sizeof(lname));
 	row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:f}", "client", cs, "vip", vs,
 			"proto", proto_name(k->proto), "state",
 			ag_flow_state__name(ag_flow__state(k->proto, f->tcp)), "listener", lname,
@@ -1133,14 +1145,18 @@ static int cmd_stats(struct ag_ctl_req *req, json_t **data, char **err)
 		struct ag_traffic_stats ts = {0};
 		char name[96];
 
+		uint32_t fpid = d->plan->listeners[l].fpid;
+
 		listener_label(d->plan, l, name, sizeof(name));
-		d->fp->ops->listener_stats(d->fp, l, &ts);
-		json_array_append_new(ls, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "listener",
-						    name, "packets", (json_int_t)ts.packets,
-						    "bytes", (json_int_t)ts.bytes, "new_flows",
-						    (json_int_t)ts.new_flows, "ret_packets",
-						    (json_int_t)ts.ret_packets, "ret_bytes",
-						    (json_int_t)ts.ret_bytes));
+		d->fp->ops->listener_stats(d->fp, fpid, &ts);
+		json_array_append_new(
+		    ls, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I}", "listener", name,
+				  "packets", (json_int_t)ts.packets, "bytes", (json_int_t)ts.bytes,
+				  "new_flows", (json_int_t)ts.new_flows, "ret_packets",
+				  (json_int_t)ts.ret_packets, "ret_bytes", (json_int_t)ts.ret_bytes,
+				  "failing_open", d->fail_open[fpid].on, "fail_open_new_flows",
+				  (json_int_t)ag_daemon__fail_open_flows(d, fpid),
+				  "fail_open_episodes", (json_int_t)d->fail_open[fpid].episodes));
 	}
 	*data = json_object();
 	if (!*data || stats_flow_table(d, *data))
@@ -1199,6 +1215,7 @@ static int cmd_check(struct ag_ctl_req *req, json_t **data, char **err)
 	struct ag_config *cfg;
 	struct ag_plan *plan = NULL;
 	unsigned int nl = 0, nb = 0;
+	char why[256] = "";
 
 	ag_errors__init(&errs);
 	cfg = ag_config__load(path, &errs);
@@ -1210,6 +1227,8 @@ static int cmd_check(struct ag_ctl_req *req, json_t **data, char **err)
 		plan = ag_plan__new(cfg);
 		if (!plan)
 			ag_errors__add(&errs, path, 0, NULL, "laying out: %s", strerror(errno));
+		else if (ag_ids__number(&d->ids, plan, why, sizeof(why)))
+			ag_errors__add(&errs, path, 0, NULL, "a reload would be refused: %s", why);
 		else {
 			nl = plan->n_listeners;
 			nb = plan->n_backends;

@@ -20,12 +20,15 @@ int ag_daemon__init(struct ag_daemon *d, const char *config_path)
 	d->config_path = config_path;
 	d->started_ns = ag_now_ns();
 	ag_ovr_state__init(&d->ovr);
+	if (ag_ids__init(&d->ids))
+		return -ENOMEM;
 	d->cfg = ag_config__load_or_report(config_path);
 	return d->cfg ? 0 : -EINVAL;
 }
 
 int ag_daemon__prepare(struct ag_daemon *d)
 {
+	char why[256] = "";
 	int err;
 
 	d->plan = ag_plan__new(d->cfg);
@@ -33,6 +36,12 @@ int ag_daemon__prepare(struct ag_daemon *d)
 		err = errno ? errno : ENOMEM;
 		pr_err("laying out %s: %s\n", d->config_path, strerror(err));
 		return -err;
+	}
+	/* Fresh ids: config order (committed by the first publish). */
+	err = ag_ids__number(&d->ids, d->plan, why, sizeof(why));
+	if (err) {
+		pr_err("numbering %s: %s\n", d->config_path, why[0] ? why : strerror(-err));
+		return err;
 	}
 	ag_view_state__bind(&d->vs, &d->view);
 	err = ag_loop__init(&d->loop);
@@ -58,8 +67,9 @@ static void log_plan(const struct ag_daemon *d)
 		if (ag_plan__compile(plan, l, &d->view, share, gshare))
 			continue;
 		inet_ntop(AF_INET, &pl->accel->addrs[0], vip, sizeof(vip));
-		pr_info("listener %u: %s %s %s port %u%s: %u groups\n", l, pl->accel->name, vip,
-			pl->cfg->proto == IPPROTO_TCP ? "tcp" : "udp", pl->cfg->ranges[0].first,
+		pr_info("listener %u: %s %s %s port %u%s: %u groups\n", pl->fpid, pl->accel->name,
+			vip, pl->cfg->proto == IPPROTO_TCP ? "tcp" : "udp",
+			pl->cfg->ranges[0].first,
 			pl->cfg->n_ranges > 1 || pl->cfg->ranges[0].last != pl->cfg->ranges[0].first
 			    ? "+"
 			    : "",
@@ -75,7 +85,7 @@ static void log_plan(const struct ag_daemon *d)
 				char addr[INET_ADDRSTRLEN];
 
 				inet_ntop(AF_INET, &pb->addr, addr, sizeof(addr));
-				pr_info("    backend %u %-15s weight %3u share %5.1f%%\n", pb->id,
+				pr_info("    backend %u %-15s weight %3u share %5.1f%%\n", pb->fpid,
 					addr, pb->weight, 100.0 * share[pb->id]);
 			}
 		}
@@ -94,6 +104,63 @@ static void log_budgets(const struct ag_daemon *d)
 		"CPU), UDP %u/s (%u per CPU); 0 = no limit\n",
 		d->pub.cpus, e->syn_auth_rate, ag_publish__per_cpu(e->syn_auth_rate, d->pub.cpus),
 		e->udp_flow_rate, ag_publish__per_cpu(e->udp_flow_rate, d->pub.cpus));
+}
+
+/* "web/tcp:80": how logs name a listener. */
+static const char *listener_name(const struct ag_plan_listener *pl)
+{
+	return pl->key;
+}
+
+static uint64_t listener_new_flows(struct ag_daemon *d, uint32_t fpid)
+{
+	struct ag_traffic_stats ts = {0};
+
+	if (!d->fp || d->fp->ops->listener_stats(d->fp, fpid, &ts))
+		return 0;
+	return ts.new_flows;
+}
+
+uint64_t ag_daemon__fail_open_flows(struct ag_daemon *d, uint32_t fpid)
+{
+	const struct ag_fail_open *fo = &d->fail_open[fpid];
+	uint64_t now;
+
+	if (!fo->on)
+		return fo->new_flows;
+	now = listener_new_flows(d, fpid);
+	return fo->new_flows + (now > fo->base_new_flows ? now - fo->base_new_flows : 0);
+}
+
+/* After every publish: listeners that began or stopped failing open (logged, counted). */
+static void note_fail_open(struct ag_daemon *d)
+{
+	uint32_t fpid;
+
+	for (fpid = 0; fpid < AG_MAX_LISTENERS; fpid++) {
+		const struct ag_plan_listener *pl = ag_plan__listener_by_fpid(d->plan, fpid);
+		struct ag_fail_open *fo = &d->fail_open[fpid];
+		bool on = pl && d->pub.fail_open[fpid];
+
+		if (on == fo->on)
+			continue;
+		if (on) {
+			fo->on = true;
+			fo->since_ns = ag_now_ns();
+			fo->base_new_flows = listener_new_flows(d, fpid);
+			fo->episodes++;
+			pr_warn("listener %s: every endpoint is down: failure_policy fail_open "
+				"forwards its new flows anyway\n",
+				listener_name(pl));
+			continue;
+		}
+		fo->new_flows = ag_daemon__fail_open_flows(d, fpid);
+		fo->on = false;
+		if (pl)
+			pr_info("listener %s: an endpoint is up again: no longer failing open "
+				"(%llu new flows forwarded that way so far)\n",
+				listener_name(pl), (unsigned long long)fo->new_flows);
+	}
 }
 
 int ag_daemon__open_fastpath(struct ag_daemon *d)
@@ -123,6 +190,8 @@ int ag_daemon__open_fastpath(struct ag_daemon *d)
 		pr_err("publishing tables: %s\n", strerror(-err));
 		return err;
 	}
+	ag_ids__commit(&d->ids, d->plan, ag_now_ns());
+	note_fail_open(d);
 	pr_info("published %u listeners, %u backends in %.3f ms (%llu slots written)\n",
 		d->plan->n_listeners, d->plan->n_backends, d->pub.stats.last_duration_ns / 1e6,
 		(unsigned long long)d->pub.stats.slots_written);
@@ -142,6 +211,43 @@ void ag_daemon__release_fastpath(struct ag_daemon *d, bool failed)
 	d->fp->ops->release(d->fp, d->keep_fastpath || (failed && d->fp->ops->adopted(d->fp)));
 }
 
+/* How often retired ids are looked at (their quarantine lasts minutes). */
+#define AG_REAP_PERIOD_NS 1000000000ull
+
+static int id_activity(void *ctx, enum ag_id_kind k, uint32_t id, uint64_t *activity)
+{
+	struct ag_daemon *d = ctx;
+	struct ag_traffic_stats ts;
+	int err = k == AG_ID_BACKEND ? d->fp->ops->backend_stats(d->fp, id, &ts)
+				     : d->fp->ops->listener_stats(d->fp, id, &ts);
+
+	*activity = ts.packets + ts.ret_packets;
+	return err;
+}
+
+/* Free the retired ids nothing can name any more, and clear their backend entries. */
+static void reap_ids(struct ag_daemon *d)
+{
+	uint32_t freed[AG_MAX_BACKENDS];
+	uint64_t now = ag_now_ns();
+	unsigned int n, i;
+	int err;
+
+	if (now < d->next_reap_ns)
+		return;
+	d->next_reap_ns = now + AG_REAP_PERIOD_NS;
+	n = ag_ids__reap(&d->ids, now, ag_ids__quiet_ns(d->cfg), id_activity, d, freed);
+	for (i = 0; i < n; i++) {
+		err = ag_publisher__clear_backend(&d->pub, freed[i]);
+		if (err)
+			pr_err("clearing backend id %u: %s\n", freed[i], strerror(-err));
+		else
+			pr_debug("backend id %u is free: its endpoint left the config and "
+				 "its flows have ended\n",
+				 freed[i]);
+	}
+}
+
 static void upkeep(struct ag_timer *t)
 {
 	struct ag_daemon *d = t->data;
@@ -157,6 +263,7 @@ static void upkeep(struct ag_timer *t)
 		else
 			log_budgets(d);
 	}
+	reap_ids(d);
 	if (!ops->sweep)
 		return;
 	err = ops->sweep(d->fp);
@@ -184,6 +291,7 @@ void ag_daemon__stop_upkeep(struct ag_daemon *d)
 
 void ag_daemon__fini(struct ag_daemon *d)
 {
+	ag_ids__fini(&d->ids);
 	ag_publisher__fini(&d->pub);
 	if (d->fp)
 		d->fp->ops->close(d->fp);
@@ -205,6 +313,7 @@ int ag_daemon__republish(struct ag_daemon *d, const char *why)
 		pr_err("publish (%s) failed: %s\n", why, strerror(-err));
 		return err;
 	}
+	note_fail_open(d);
 	pr_debug("published (%s) in %.3f ms, %llu slots written\n", why,
 		 d->pub.stats.last_duration_ns / 1e6,
 		 (unsigned long long)d->pub.stats.slots_written);
@@ -287,6 +396,44 @@ static void generation_free(struct generation *g)
 	memset(g, 0, sizeof(*g));
 }
 
+/* The new generation g laid out: its plan numbered by identity and its view. 0 or -errno. */
+static int lay_out(struct ag_daemon *d, struct generation *g, struct ag_errors *errs)
+{
+	char why[256] = "";
+	int err;
+
+	g->plan = ag_plan__new(g->cfg);
+	if (!g->plan || ag_view_state__init(&g->vs, g->plan)) {
+		err = -(errno ? errno : ENOMEM);
+		snprintf(why, sizeof(why), "%s", strerror(-err));
+	} else {
+		err = ag_ids__number(&d->ids, g->plan, why, sizeof(why));
+	}
+	if (err) {
+		pr_err("reload refused: %s; running tables unchanged\n", why);
+		ag_errors__add(errs, d->config_path, 0, NULL, "reload refused: %s", why);
+	}
+	return err;
+}
+
+/*
+ * The plan in d is live: its ids are committed, listener ids new to the
+ * fast path start their fail-open record afresh.
+ */
+static void commit_plan(struct ag_daemon *d)
+{
+	unsigned int l;
+
+	for (l = 0; l < d->plan->n_listeners; l++) {
+		uint32_t fpid = d->plan->listeners[l].fpid;
+
+		if (d->ids.e[AG_ID_LISTENER][fpid].state == AG_ID_FREE)
+			memset(&d->fail_open[fpid], 0, sizeof(d->fail_open[fpid]));
+	}
+	ag_ids__commit(&d->ids, d->plan, ag_now_ns());
+	note_fail_open(d);
+}
+
 int ag_daemon__reload(struct ag_daemon *d, struct ag_errors *errs)
 {
 	struct generation g = {0};
@@ -297,36 +444,42 @@ int ag_daemon__reload(struct ag_daemon *d, struct ag_errors *errs)
 		d->reload_failures++;
 		return -EINVAL;
 	}
-	g.plan = ag_plan__new(g.cfg);
-	if (!g.plan || ag_view_state__init(&g.vs, g.plan)) {
-		err = -(errno ? errno : ENOMEM);
-		ag_errors__add(errs, d->config_path, 0, NULL, "reload refused: %s", strerror(-err));
+	err = lay_out(d, &g, errs);
+	if (err) {
 		generation_free(&g);
 		d->reload_failures++;
 		return err;
 	}
-	/* Swap in, publish; on failure swap the old generation back (tables untouched). */
+	/* Swap in, publish; on failure swap the old generation back and republish it. */
 	swap_generation(d, &g);
 	ag_daemon__apply_overrides(d); /* the operator's overrides hold across reloads */
 	ag_daemon__stale_overrides(d, true);
 	err = d->on_replan ? d->on_replan(d) : 0;
 	if (!err)
-		err = ag_publisher__publish(&d->pub, d->plan, &d->view);
+		err = ag_publisher__publish_reload(&d->pub, g.plan, d->plan, &d->view);
 	if (err) {
 		pr_err("reload: publish failed: %s; keeping the running config\n", strerror(-err));
 		ag_errors__add(errs, d->config_path, 0, NULL, "publish failed: %s", strerror(-err));
 		swap_generation(d, &g);
 		if (d->on_replan)
 			d->on_replan(d);
+		/* Listeners switched before the failure go back to the running tables. */
+		if (ag_publisher__publish_reload(&d->pub, g.plan, d->plan, &d->view))
+			pr_err("reload: republishing the running config failed too\n");
 		generation_free(&g);
 		d->reload_failures++;
 		return err;
 	}
+	commit_plan(d);
 	generation_free(&g);
 	d->reloads++;
-	pr_info("reload: published %u listeners, %u backends in %.3f ms (%llu slots written)\n",
+	pr_info("reload: published %u listeners, %u backends in %.3f ms (%llu slots written); "
+		"ids held by removed items: %u listeners, %u groups, %u backends\n",
 		d->plan->n_listeners, d->plan->n_backends, d->pub.stats.last_duration_ns / 1e6,
-		(unsigned long long)d->pub.stats.slots_written);
+		(unsigned long long)d->pub.stats.slots_written,
+		ag_ids__count(&d->ids, AG_ID_LISTENER, AG_ID_RETIRED),
+		ag_ids__count(&d->ids, AG_ID_GROUP, AG_ID_RETIRED),
+		ag_ids__count(&d->ids, AG_ID_BACKEND, AG_ID_RETIRED));
 	log_plan(d);
 	return 0;
 }
@@ -340,16 +493,17 @@ struct flow_tally {
 	uint64_t entries;
 };
 
-/* A live flow counts for the plan's backend it is pinned to (its id and address agree). */
+/* A live flow counts for the plan's backend it is pinned to (its fpid and address agree). */
 static void tally_flow(void *ctx, const struct ag_flow_key *k, const struct ag_flow *f, bool live,
 		       uint64_t idle_ns)
 {
 	struct flow_tally *t = ctx;
 
+	const struct ag_plan_backend *pb = ag_plan__backend_by_fpid(t->plan, f->backend_id);
+
 	t->entries++;
-	if (live && f->backend_id < t->plan->n_backends &&
-	    t->plan->backends[f->backend_id].addr == f->backend_addr.v4)
-		t->per_backend[f->backend_id]++;
+	if (live && pb && pb->addr == f->backend_addr.v4)
+		t->per_backend[pb->id]++;
 }
 
 int ag_daemon__active_flows(struct ag_daemon *d, uint64_t *per_backend, uint64_t *entries)

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "ids.h"
 #include "loop.h"
 #include "overrides.h"
 #include "plan.h"
@@ -37,10 +38,26 @@ struct ag_failover_timing {
 	uint64_t count;		/* state changes published */
 };
 
+/*
+ * A listener failing open (every endpoint down, failure_policy fail_open),
+ * per listener fpid: since when, and the new flows it forwarded that way
+ * (its new-flow counter's growth while failing open).
+ */
+struct ag_fail_open {
+	bool on;
+	uint64_t since_ns;	 /* CLOCK_MONOTONIC, while on */
+	uint64_t base_new_flows; /* the listener's new_flows when it began */
+	uint64_t new_flows;	 /* over every episode that ended */
+	uint64_t episodes;	 /* times it began */
+};
+
 struct ag_daemon {
 	const char *config_path;
 	struct ag_config *cfg;
 	struct ag_plan *plan;
+	struct ag_ids ids; /* the fast path's ids by identity (plan fpids), across reloads */
+	uint64_t next_reap_ns;
+	struct ag_fail_open fail_open[AG_MAX_LISTENERS];
 	struct ag_view_state vs;
 	struct ag_view view;	 /* points into vs */
 	struct ag_ovr_state ovr; /* the operator's overrides, applied onto every plan */
@@ -121,5 +138,11 @@ unsigned int ag_daemon__stale_overrides(const struct ag_daemon *d, bool log);
  * stays 0), or -errno.
  */
 int ag_daemon__active_flows(struct ag_daemon *d, uint64_t *per_backend, uint64_t *entries);
+
+/*
+ * New flows listener fpid forwarded while failing open, up to now (the running
+ * episode included). 0 when the counters cannot be read.
+ */
+uint64_t ag_daemon__fail_open_flows(struct ag_daemon *d, uint32_t fpid);
 
 #endif /* AG_DAEMON_H */

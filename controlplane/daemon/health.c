@@ -122,7 +122,8 @@ static bool update_order(struct ag_daemon *d)
 			uint32_t id = pg->first_backend + b;
 
 			if (d->vs.up[id])
-				vals[n++] = ag_prober__srtt_ns(d->prober, id);
+				vals[n++] =
+				    ag_prober__srtt_ns(d->prober, d->plan->backends[id].fpid);
 		}
 		d->vs.group_rtt_ns[g] = ag_proximity__median(vals, n);
 		d->vs.group_pending[g] = n && !d->vs.group_rtt_ns[g];
@@ -155,22 +156,27 @@ static long long realtime_ms(uint64_t mono_ns)
 static void probe_result(void *ctx, const struct ag_probe_report *rep)
 {
 	struct ag_daemon *d = ctx;
+	const struct ag_plan_backend *pb = ag_plan__backend_by_fpid(d->plan, rep->id);
 
-	if (rep->id >= d->plan->n_backends || !rep->verdict)
+	if (!pb || !rep->verdict)
 		return;
 	if (rep->result == AG_PROBE_OK)
-		d->vs.fail_since_ns[rep->id] = 0;
-	else if (!d->vs.fail_since_ns[rep->id])
-		d->vs.fail_since_ns[rep->id] = rep->start_ns;
+		d->vs.fail_since_ns[pb->id] = 0;
+	else if (!d->vs.fail_since_ns[pb->id])
+		d->vs.fail_since_ns[pb->id] = rep->start_ns;
 }
 
-static void state_changed(void *ctx, uint32_t id, bool up, const char *reason, uint64_t decided_ns)
+/* Probe targets are the backends' fpids: a reload keeps a kept endpoint's probe state. */
+static void state_changed(void *ctx, uint32_t fpid, bool up, const char *reason,
+			  uint64_t decided_ns)
 {
 	struct ag_daemon *d = ctx;
+	const struct ag_plan_backend *pb = ag_plan__backend_by_fpid(d->plan, fpid);
+	uint32_t id = pb ? pb->id : 0;
 	uint64_t done, first_fail;
 	char label[192];
 
-	if (id >= d->plan->n_backends || d->vs.up[id] == up)
+	if (!pb || d->vs.up[id] == up)
 		return;
 	d->vs.up[id] = up;
 	first_fail = up ? 0 : d->vs.fail_since_ns[id];
@@ -187,13 +193,13 @@ static void state_changed(void *ctx, uint32_t id, bool up, const char *reason, u
 		pr_info("backend %u (%s) down: detected %.1f ms after the first failed probe, "
 			"tables switched %.3f ms after the decision (publish %.3f ms); "
 			"first_fail_ms=%lld switched_ms=%lld\n",
-			id, label, (decided_ns - first_fail) / 1e6, (done - decided_ns) / 1e6,
+			fpid, label, (decided_ns - first_fail) / 1e6, (done - decided_ns) / 1e6,
 			d->pub.stats.last_duration_ns / 1e6, realtime_ms(first_fail),
 			realtime_ms(done));
 	else
 		pr_info("backend %u (%s) %s: tables switched %.3f ms after the deciding probe "
 			"(publish %.3f ms)\n",
-			id, label, up ? "up" : "down", (done - decided_ns) / 1e6,
+			fpid, label, up ? "up" : "down", (done - decided_ns) / 1e6,
 			d->pub.stats.last_duration_ns / 1e6);
 }
 
@@ -216,7 +222,7 @@ static int set_targets(struct ag_daemon *d)
 		const struct ag_cfg_group *g = d->plan->groups[b->group_id].cfg;
 
 		backend_label(d->plan, i, labels[i], sizeof(labels[i]));
-		t[i].id = b->id;
+		t[i].id = b->fpid;
 		t[i].addr = b->addr;
 		t[i].port = g->health.port ? g->health.port : traffic_port(d->plan, b);
 		t[i].hc = &g->health;
@@ -238,7 +244,7 @@ static int retarget(struct ag_daemon *d)
 		return err;
 	/* The new plan's view starts from what the prober knows of each id. */
 	for (i = 0; i < d->plan->n_backends; i++)
-		d->vs.up[i] = ag_prober__is_up(d->prober, i);
+		d->vs.up[i] = ag_prober__is_up(d->prober, d->plan->backends[i].fpid);
 	update_order(d);
 	return 0;
 }

@@ -93,9 +93,12 @@ static int fill_listeners(struct ag_daemon *d, struct ag_metrics_snapshot *s, do
 		ml->accelerator = pl->accel->name;
 		ml->fastpath = d->fp->ops->kind;
 		listener_label(pl, ml->listener, sizeof(ml->listener));
-		err = d->fp->ops->listener_stats(d->fp, pl->id, &ml->traffic);
+		err = d->fp->ops->listener_stats(d->fp, pl->fpid, &ml->traffic);
 		if (err)
 			return err;
+		ml->failing_open = d->fail_open[pl->fpid].on;
+		ml->fail_open_new_flows = ag_daemon__fail_open_flows(d, pl->fpid);
+		ml->fail_open_episodes = d->fail_open[pl->fpid].episodes;
 		/* Shares as the weight compiler gave them to the published tables. */
 		err = ag_plan__compile(plan, pl->id, &d->view, share, NULL);
 		if (err)
@@ -122,16 +125,16 @@ static int fill_backends(struct ag_metrics_src *g, struct ag_metrics_snapshot *s
 		listener_label(pl, mb->listener, sizeof(mb->listener));
 		mb->region = plan->groups[pb->group_id].cfg->region;
 		inet_ntop(AF_INET, &pb->addr, mb->address, sizeof(mb->address));
-		err = d->fp->ops->backend_stats(d->fp, pb->id, &mb->traffic);
+		err = d->fp->ops->backend_stats(d->fp, pb->fpid, &mb->traffic);
 		if (err)
 			return err;
 		mb->active_flows = pb->id < g->n_active ? g->active[pb->id] : 0;
 		mb->up = d->vs.up[pb->id];
-		mb->srtt_ns = d->prober ? ag_prober__srtt_ns(d->prober, pb->id) : 0;
+		mb->srtt_ns = d->prober ? ag_prober__srtt_ns(d->prober, pb->fpid) : 0;
 		mb->weight = ag_view__weight(&d->view, pb);
 		mb->share = share[pb->id];
 		for (r = 0; r < AG_PROBE__MAX && d->prober; r++)
-			mb->probes[r] = ag_prober__count(d->prober, pb->id, r);
+			mb->probes[r] = ag_prober__count(d->prober, pb->fpid, r);
 	}
 	s->n_backends = plan->n_backends;
 	return 0;

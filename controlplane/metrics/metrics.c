@@ -207,6 +207,35 @@ static void backend_kv(const struct ag_metrics_backend *b, const char **kv)
 	kv[8] = NULL;
 }
 
+/* failure_policy fail_open at work: every endpoint down, new flows forwarded anyway. */
+static void render_fail_open(struct text *t, const struct ag_metrics_snapshot *s)
+{
+	const char *kv[12];
+	unsigned int i;
+
+	family(t, "anygate_listener_failing_open", "gauge",
+	       "1 while every endpoint of the listener is down and failure_policy fail_open "
+	       "forwards its new flows to them anyway.");
+	for (i = 0; i < s->n_listeners; i++) {
+		listener_kv(&s->listeners[i], kv);
+		sample_u64(t, "anygate_listener_failing_open", kv, s->listeners[i].failing_open);
+	}
+	family(t, "anygate_listener_fail_open_new_flows_total", "counter",
+	       "New flows the listener forwarded while failing open.");
+	for (i = 0; i < s->n_listeners; i++) {
+		listener_kv(&s->listeners[i], kv);
+		sample_u64(t, "anygate_listener_fail_open_new_flows_total", kv,
+			   s->listeners[i].fail_open_new_flows);
+	}
+	family(t, "anygate_listener_fail_open_episodes_total", "counter",
+	       "Times the listener began failing open.");
+	for (i = 0; i < s->n_listeners; i++) {
+		listener_kv(&s->listeners[i], kv);
+		sample_u64(t, "anygate_listener_fail_open_episodes_total", kv,
+			   s->listeners[i].fail_open_episodes);
+	}
+}
+
 static void render_listeners(struct text *t, const struct ag_metrics_snapshot *s)
 {
 	const char *kv[12];
@@ -223,6 +252,7 @@ static void render_listeners(struct text *t, const struct ag_metrics_snapshot *s
 			    traffic_value(&s->listeners[i].traffic, traffic_families[f].field));
 		}
 	}
+	render_fail_open(t, s);
 }
 
 static void render_backends(struct text *t, const struct ag_metrics_snapshot *s)

@@ -27,6 +27,9 @@ struct ag_metrics_listener {
 	char listener[AG_METRICS_LISTENER_LEN];
 	const char *fastpath; /* "xdp" */
 	struct ag_traffic_stats traffic;
+	bool failing_open;	      /* every endpoint down, failure_policy fail_open */
+	uint64_t fail_open_new_flows; /* new flows forwarded while failing open */
+	uint64_t fail_open_episodes;  /* times it began failing open */
 };
 
 struct ag_metrics_backend {

@@ -31,6 +31,9 @@ static void fake_fill(struct ag_metrics_snapshot *s, const char *accel)
 	l->fastpath = "xdp";
 	l->traffic = (struct ag_traffic_stats){
 	    .packets = 10, .bytes = 1500, .new_flows = 2, .ret_packets = 8, .ret_bytes = 4000};
+	l->failing_open = true;
+	l->fail_open_new_flows = 2;
+	l->fail_open_episodes = 1;
 	b->accelerator = accel;
 	snprintf(b->listener, sizeof(b->listener), "tcp:80");
 	b->region = "eu-west";
@@ -92,6 +95,17 @@ static const char expected[] =
     "length).\n"
     "# TYPE anygate_listener_return_bytes_total counter\n"
     "anygate_listener_return_bytes_total" LL " 4000\n"
+    "# HELP anygate_listener_failing_open 1 while every endpoint of the listener is down and "
+    "failure_policy fail_open forwards its new flows to them anyway.\n"
+    "# TYPE anygate_listener_failing_open gauge\n"
+    "anygate_listener_failing_open" LL " 1\n"
+    "# HELP anygate_listener_fail_open_new_flows_total New flows the listener forwarded while "
+    "failing open.\n"
+    "# TYPE anygate_listener_fail_open_new_flows_total counter\n"
+    "anygate_listener_fail_open_new_flows_total" LL " 2\n"
+    "# HELP anygate_listener_fail_open_episodes_total Times the listener began failing open.\n"
+    "# TYPE anygate_listener_fail_open_episodes_total counter\n"
+    "anygate_listener_fail_open_episodes_total" LL " 1\n"
     "# HELP anygate_backend_packets_total Client-to-backend packets forwarded by the fast path.\n"
     "# TYPE anygate_backend_packets_total counter\n"
     "anygate_backend_packets_total" BL "} 10\n"
