@@ -750,8 +750,10 @@ static const struct ag_cfg_key listener_keys[] = {
 	.words = failure_words,
 	.def = AG_FAIL_OPEN,
 	FIELD(struct ag_cfg_listener, failure_policy),
-	.doc.help = "when no endpoint is healthy: spread new flows over the nearest group anyway, "
-		    "or drop them",
+	.doc.help = "when no endpoint of the listener is healthy: `fail_open` forwards anyway "
+		    "(new flows spread by weight over the nearest group not drilled, flows on "
+		    "its endpoints kept; shown as `failing_open`, counted as "
+		    "`fail_open_new_flows`), `drop` drops new flows (`drop_no_backend`)",
     },
     {
 	.name = "overprovisioning",
