@@ -208,31 +208,36 @@ static void backend_kv(const struct ag_metrics_backend *b, const char **kv)
 }
 
 /* failure_policy fail_open at work: every endpoint down, new flows forwarded anyway. */
+static const struct {
+	const char *name, *type, *help;
+} fail_open_families[] = {
+    {"anygate_listener_failing_open", "gauge",
+     "1 while every endpoint of the listener is down and failure_policy fail_open forwards "
+     "its new flows to them anyway."},
+    {"anygate_listener_fail_open_new_flows_total", "counter",
+     "New flows the listener forwarded while failing open."},
+    {"anygate_listener_fail_open_episodes_total", "counter",
+     "Times the listener began failing open."},
+};
+
+static uint64_t fail_open_value(const struct ag_metrics_listener *l, unsigned int f)
+{
+	return f == 0 ? l->failing_open : f == 1 ? l->fail_open_new_flows : l->fail_open_episodes;
+}
+
 static void render_fail_open(struct text *t, const struct ag_metrics_snapshot *s)
 {
 	const char *kv[12];
-	unsigned int i;
+	unsigned int f, i;
 
-	family(t, "anygate_listener_failing_open", "gauge",
-	       "1 while every endpoint of the listener is down and failure_policy fail_open "
-	       "forwards its new flows to them anyway.");
-	for (i = 0; i < s->n_listeners; i++) {
-		listener_kv(&s->listeners[i], kv);
-		sample_u64(t, "anygate_listener_failing_open", kv, s->listeners[i].failing_open);
-	}
-	family(t, "anygate_listener_fail_open_new_flows_total", "counter",
-	       "New flows the listener forwarded while failing open.");
-	for (i = 0; i < s->n_listeners; i++) {
-		listener_kv(&s->listeners[i], kv);
-		sample_u64(t, "anygate_listener_fail_open_new_flows_total", kv,
-			   s->listeners[i].fail_open_new_flows);
-	}
-	family(t, "anygate_listener_fail_open_episodes_total", "counter",
-	       "Times the listener began failing open.");
-	for (i = 0; i < s->n_listeners; i++) {
-		listener_kv(&s->listeners[i], kv);
-		sample_u64(t, "anygate_listener_fail_open_episodes_total", kv,
-			   s->listeners[i].fail_open_episodes);
+	for (f = 0; f < sizeof(fail_open_families) / sizeof(fail_open_families[0]); f++) {
+		family(t, fail_open_families[f].name, fail_open_families[f].type,
+		       fail_open_families[f].help);
+		for (i = 0; i < s->n_listeners; i++) {
+			listener_kv(&s->listeners[i], kv);
+			sample_u64(t, fail_open_families[f].name, kv,
+				   fail_open_value(&s->listeners[i], f));
+		}
 	}
 }
 
