@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -1353,6 +1354,38 @@ static int cmd_reload(struct ag_ctl_req *req, json_t **data, char **err)
 	return AG_CTL_OK;
 }
 
+static const char *file_kind(mode_t m)
+{
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	if (S_ISSOCK(m))
+		return "a socket";
+	return S_ISDIR(m) ? "a directory" : "not a regular file";
+}
+
+/*
+ * check FILE refuses what is not a regular file before anything opens it:
+ * open() of a FIFO blocks the loop until a writer comes, of a device may act
+ * on it. Links are followed without opening anything (realpath); the loader
+ * then opens with O_NONBLOCK and looks again (ag_cfg__read_text), so a file
+ * swapped in meanwhile cannot block either.
+ */
+static int check_regular(const char *path, char **err)
+{
+	char real[PATH_MAX];
+	struct stat st;
+
+	/* Missing or out of reach: the loader says so, and fails without blocking. */
+	if (!realpath(path, real) || lstat(real, &st) || S_ISREG(st.st_mode))
+		return 0;
+	return ag_ctl__fail(err, AG_CTL_EINVALID, "%s: %s, not a regular file: not read", path,
+			    file_kind(st.st_mode));
+}
+
 static int cmd_check(struct ag_ctl_req *req, json_t **data, char **err)
 {
 	struct ag_daemon *d = req->ctx;
@@ -1361,7 +1394,11 @@ static int cmd_check(struct ag_ctl_req *req, json_t **data, char **err)
 	struct ag_config *cfg;
 	struct ag_plan *plan = NULL;
 	unsigned int nl = 0, nb = 0;
+	int rc;
 
+	rc = check_regular(path, err);
+	if (rc)
+		return rc;
 	ag_errors__init(&errs);
 	cfg = ag_config__load(path, &errs);
 	if (!cfg && !errs.count)
