@@ -1273,6 +1273,27 @@ static int stats_flow_table(struct ag_daemon *d, json_t *o)
 	return json_object_set_new(o, "flows_removed", states) ? -ENOMEM : 0;
 }
 
+/* The control socket's own counters (docs/control.md): every refusal and close. */
+static json_t *control_stats(const struct ag_ctl *ctl)
+{
+	struct ag_ctl_stats cs;
+
+	ag_ctl__stats(ctl, &cs);
+	return json_pack(
+	    "{s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I}",
+	    "clients", (int)cs.clients, "admins", (int)cs.admins, "streams", (int)cs.streams,
+	    "accepted", (json_int_t)cs.accepted, "refused_busy", (json_int_t)cs.refused_busy,
+	    "refused_admin_slots", (json_int_t)cs.refused_admin_slots, "refused_uid",
+	    (json_int_t)cs.refused_uid, "requests", (json_int_t)cs.requests, "errors",
+	    (json_int_t)cs.errors, "denied", (json_int_t)cs.denied, "replies_too_big",
+	    (json_int_t)cs.replies_too_big, "replies_no_room", (json_int_t)cs.replies_no_room,
+	    "streams_failed", (json_int_t)cs.streams_failed, "stream_waits",
+	    (json_int_t)cs.stream_waits, "closed_idle", (json_int_t)cs.closed_idle,
+	    "closed_long_line", (json_int_t)cs.closed_long_line, "queued_bytes",
+	    (json_int_t)cs.queued, "queued_peak_bytes", (json_int_t)cs.queued_peak);
+}
+
 static int cmd_stats(struct ag_ctl_req *req, json_t **data, char **err)
 {
 	struct ag_daemon *d = req->ctx;
@@ -1310,7 +1331,8 @@ static int cmd_stats(struct ag_ctl_req *req, json_t **data, char **err)
 		goto enomem;
 	/* each call takes its reference, also when it fails */
 	if (json_object_set_new(*data, "reasons", reasons) |
-	    json_object_set_new(*data, "listeners", ls)) {
+	    json_object_set_new(*data, "listeners", ls) |
+	    json_object_set_new(*data, "control", control_stats(req->ctl))) {
 		json_decref(*data);
 		*data = NULL;
 		return -ENOMEM;

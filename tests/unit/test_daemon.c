@@ -1131,7 +1131,7 @@ static void test_settings_budgets(void)
 /* stats: the flow table's fill, and every reason of abi.h with what the fast path did. */
 static void test_stats_reasons(void)
 {
-	json_t *r, *data, *row;
+	json_t *r, *data, *row, *ctl;
 	bool seen[AG_R__MAX] = {0};
 	const char *action;
 	struct ag_shm *dp;
@@ -1150,6 +1150,14 @@ static void test_stats_reasons(void)
 	CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(data, "flow_fill_pct")), 1.0, 0.01);
 	/* anygate-dp sweeps its own tables: no sweeper counters from anygated */
 	CU_ASSERT_PTR_NULL(json_object_get(data, "flows_removed"));
+	/* The control socket's counters: this connection, accepted among others, none refused. */
+	ctl = json_object_get(data, "control");
+	CU_ASSERT(json_integer_value(json_object_get(ctl, "clients")) >= 1);
+	CU_ASSERT(json_integer_value(json_object_get(ctl, "accepted")) >= 1);
+	CU_ASSERT(json_is_integer(json_object_get(ctl, "refused_uid")));
+	CU_ASSERT(json_is_integer(json_object_get(ctl, "refused_admin_slots")));
+	CU_ASSERT(json_is_integer(json_object_get(ctl, "replies_no_room")));
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(ctl, "refused_busy")), 0);
 	json_array_foreach(json_object_get(data, "reasons"), i, row)
 	{
 		for (n = 0; n < AG_R__MAX; n++)
