@@ -926,10 +926,16 @@ static void stream_step(struct ag_ctl_client *cl)
 		return;
 	if (!stream_room(cl)) {
 		/* Woken by wake_stalled once others' replies drain. */
-		cl->stalled = true;
-		cl->ctl->n_stalled++;
-		cl->ctl->stats.stream_waits++;
+		if (!cl->stalled) {
+			cl->stalled = true;
+			cl->ctl->n_stalled++;
+			cl->ctl->stats.stream_waits++;
+		}
 		return;
+	}
+	if (cl->stalled) {
+		cl->stalled = false;
+		cl->ctl->n_stalled--;
 	}
 	s->piece = 0;
 	rc = s->next(s, &err);
