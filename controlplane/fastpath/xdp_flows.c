@@ -168,7 +168,7 @@ int ag_xdp_flows__cursor_next(struct ag_xdp_flow_cursor *c, uint64_t now, ag_flo
 {
 	const struct ag_flow_key *keys = c->batch.keys;
 	const struct ag_flow *vals = c->batch.vals;
-	__u32 count, i;
+	__u32 count = 0, i;
 	int more;
 
 	if (c->done)
