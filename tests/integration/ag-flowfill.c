@@ -61,7 +61,8 @@ int main(int argc, char **argv)
 
 	if (argc != 6 || inet_pton(AF_INET, argv[3], &a) != 1 ||
 	    parse_hostport(argv[4], &backend, &bport) || parse_hostport(argv[5], &vip, &vport)) {
-		fprintf(stderr, "usage: ag-flowfill BPFFS_DIR COUNT NAT_ADDR BACKEND:PORT VIP:PORT\n");
+		fprintf(stderr,
+			"usage: ag-flowfill BPFFS_DIR COUNT NAT_ADDR BACKEND:PORT VIP:PORT\n");
 		return 2;
 	}
 	nat = a.s_addr;
