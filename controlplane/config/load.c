@@ -7,10 +7,12 @@
  * keep running on the old one.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "keys.h"
 #include "parse.h"
@@ -33,19 +35,32 @@ char *ag_cfg__read_text(const char *path, size_t *len, int *err)
 	char *buf = NULL;
 	size_t got;
 	FILE *f;
+	int fd;
 
-	f = fopen(path, "r");
-	if (!f) {
+	/*
+	 * O_NONBLOCK: a FIFO at path would block open() until a writer comes,
+	 * and anygated reads configs on its event loop (reload, check).
+	 */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
 		*err = errno;
 		return NULL;
 	}
-	if (fstat(fileno(f), &st) < 0) {
+	if (fstat(fd, &st) < 0) {
 		*err = errno;
-		goto close_file;
+		close(fd);
+		return NULL;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		*err = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-		goto close_file;
+		close(fd);
+		return NULL;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		*err = errno;
+		close(fd);
+		return NULL;
 	}
 	if ((unsigned long long)st.st_size > CONFIG_FILE_MAX) {
 		*err = EFBIG;

@@ -5,6 +5,13 @@
  * freed only from its own event callback (or by ag_ctl__free after the loop),
  * so an event already fetched by epoll_wait never points at freed memory: the
  * idle sweep shuts an idle client's socket down and lets its callback free it.
+ *
+ * A client's requests are answered one at a time: the next line is read only
+ * once the reply before it is queued whole and sent (backpressure: a client
+ * that does not read gets nothing more done for it). A reply is a JSON line
+ * dumped whole (at most out_max bytes), or a stream whose pieces are made only
+ * while the client drains them; every queued byte counts against the total
+ * bound (out_total, the last out_admin of it for admins only).
  */
 #include "ctl.h"
 
@@ -34,19 +41,21 @@ struct ag_ctl_client {
 	struct ag_ctl *ctl;
 	struct ag_ctl_client *prev, *next;
 	char in[AG_CTL_LINE_MAX + 1]; /* one full line and its "\n" */
-	size_t in_len;
+	size_t in_off, in_len;	      /* requests not answered yet: in[in_off..in_len) */
 	char *out;
 	size_t out_off, out_len, out_cap;
 	size_t reply_mark; /* out_len where the reply being dumped started */
 	bool reply_too_big;
+	struct ag_ctl_stream *stream; /* the reply being produced piece by piece */
+	bool stalled;		      /* the stream waits for room under out_total */
 	uint64_t last_active_ns;
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
 	bool admin;
-	bool rd_closed; /* no more requests: EOF, or a line too long */
-	bool dead;	/* close now, without flushing */
-	bool expired;	/* idle: shut down by the sweep, freed by its callback */
+	bool eof;     /* no more requests: EOF, or a line too long */
+	bool dead;    /* close now, without flushing */
+	bool expired; /* idle: shut down by the sweep, freed by its callback */
 };
 
 struct ag_ctl {
@@ -63,9 +72,10 @@ struct ag_ctl {
 	const struct ag_ctl_cmd *cmds;
 	unsigned int n_cmds;
 	void *ctx;
-	unsigned int max_clients;
+	unsigned int max_clients, admin_slots, max_per_uid;
 	uint64_t idle_ns;
-	size_t out_max;
+	size_t out_max, out_total, out_admin;
+	unsigned int n_stalled; /* clients whose stream waits for room */
 	struct ag_ctl_client *clients;
 	struct ag_ctl_stats stats;
 };
@@ -519,7 +529,74 @@ static int builtin_whoami(struct ag_ctl_req *req, json_t **data, char **err)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Clients                                                                  */
+/* Clients: output queue and its bounds                                     */
+
+static void stream_free(struct ag_ctl_client *cl);
+
+static size_t client_pending(const struct ag_ctl_client *cl)
+{
+	return cl->out_len - cl->out_off;
+}
+
+/* A reply still being queued or sent: no further request is read meanwhile. */
+static bool client_busy(const struct ag_ctl_client *cl)
+{
+	return cl->stream || client_pending(cl);
+}
+
+/* The most all clients' queued bytes may reach for cl's replies. */
+static size_t total_limit(const struct ag_ctl_client *cl)
+{
+	return cl->admin ? cl->ctl->out_total : cl->ctl->out_total - cl->ctl->out_admin;
+}
+
+/* Room under the total for one more piece of cl's stream. */
+static bool stream_room(const struct ag_ctl_client *cl)
+{
+	return cl->ctl->stats.queued + AG_CTL_PIECE_MAX <= total_limit(cl);
+}
+
+static uint32_t client_events(const struct ag_ctl_client *cl)
+{
+	uint32_t ev = cl->eof || client_busy(cl) ? 0 : EPOLLIN;
+
+	if (client_pending(cl) || (cl->stream && !cl->stalled))
+		ev |= EPOLLOUT;
+	return ev;
+}
+
+/* Streams that waited for room under the total try again. */
+static void wake_stalled(struct ag_ctl *ctl)
+{
+	struct ag_ctl_client *cl;
+
+	for (cl = ctl->clients; cl && ctl->n_stalled; cl = cl->next) {
+		if (!cl->stalled || !stream_room(cl))
+			continue;
+		cl->stalled = false;
+		ctl->n_stalled--;
+		if (ag_loop__mod(ctl->loop, &cl->ev, client_events(cl)))
+			cl->dead = true;
+	}
+}
+
+static void queued_grow(struct ag_ctl_client *cl, size_t n)
+{
+	struct ag_ctl_stats *st = &cl->ctl->stats;
+
+	st->queued += n;
+	if (st->queued > st->queued_peak)
+		st->queued_peak = st->queued;
+	if (client_pending(cl) > st->queued_peak_client)
+		st->queued_peak_client = client_pending(cl);
+}
+
+static void queued_shrink(struct ag_ctl *ctl, size_t n)
+{
+	ctl->stats.queued -= n;
+	if (ctl->n_stalled && n)
+		wake_stalled(ctl);
+}
 
 static void client_free(struct ag_ctl_client *cl)
 {
@@ -534,14 +611,12 @@ static void client_free(struct ag_ctl_client *cl)
 	if (cl->next)
 		cl->next->prev = cl->prev;
 	ctl->stats.clients--;
+	ctl->stats.admins -= cl->admin;
+	stream_free(cl);
 	pr_debug("control: client pid %d uid %u closed\n", (int)cl->pid, (unsigned int)cl->uid);
+	queued_shrink(ctl, client_pending(cl));
 	free(cl->out);
 	free(cl);
-}
-
-static size_t client_pending(const struct ag_ctl_client *cl)
-{
-	return cl->out_len - cl->out_off;
 }
 
 static int out_reserve(struct ag_ctl_client *cl, size_t n)
@@ -571,7 +646,27 @@ static int out_append(struct ag_ctl_client *cl, const char *p, size_t n)
 		return -ENOMEM;
 	memcpy(cl->out + cl->out_len, p, n);
 	cl->out_len += n;
+	queued_grow(cl, n);
 	return 0;
+}
+
+/* Takes back what was queued after out_len `len` (a reply refused half-way). */
+static void out_truncate(struct ag_ctl_client *cl, size_t len)
+{
+	size_t n = cl->out_len - len;
+
+	cl->out_len = len;
+	queued_shrink(cl->ctl, n);
+}
+
+/* Moves what is left to send to the front, before a new reply starts. */
+static void out_compact(struct ag_ctl_client *cl)
+{
+	if (!cl->out_off)
+		return;
+	memmove(cl->out, cl->out + cl->out_off, client_pending(cl));
+	cl->out_len -= cl->out_off;
+	cl->out_off = 0;
 }
 
 /* Sends what the socket takes now. Returns 0 (maybe with output left) or -errno. */
@@ -590,6 +685,7 @@ static int client_flush(struct ag_ctl_client *cl)
 		}
 		cl->out_off += n;
 		cl->last_active_ns = ag_now_ns();
+		queued_shrink(cl->ctl, n);
 	}
 	cl->out_off = cl->out_len = 0;
 	if (cl->out_cap > OUT_KEEP) {
@@ -600,11 +696,14 @@ static int client_flush(struct ag_ctl_client *cl)
 	return 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Clients: replies                                                         */
+
 static int dump_cb(const char *buf, size_t size, void *data)
 {
 	struct ag_ctl_client *cl = data;
 
-	if (cl->out_len - cl->reply_mark + size > AG_CTL_REPLY_MAX) {
+	if (client_pending(cl) + size > cl->ctl->out_max) {
 		cl->reply_too_big = true;
 		return -1;
 	}
@@ -622,60 +721,80 @@ static json_t *error_reply(int code, const char *msg)
 }
 
 /*
- * Queues one reply line (stealing `reply`) and sends what the socket takes. A
- * client that leaves more than out_max unread behind an earlier reply is
- * dropped: it does not read, and the daemon will not hold its output forever.
+ * Queues `reply` (stolen) without its "\n". 0, or the status to answer
+ * instead, with why[] saying why, when it was larger than out_max, or would
+ * take all clients' queued bytes past the bound (error lines, a few hundred
+ * bytes, always go); nothing of it stays queued then.
  */
-static void client_reply(struct ag_ctl_client *cl, json_t *reply)
+static int reply_queue(struct ag_ctl_client *cl, json_t *reply, bool is_error, char *why,
+		       size_t len)
 {
-	size_t pending_before;
-	int err = 0;
+	struct ag_ctl *ctl = cl->ctl;
+	int rc;
 
-	if (cl->out_off) {
-		memmove(cl->out, cl->out + cl->out_off, client_pending(cl));
-		cl->out_len -= cl->out_off;
-		cl->out_off = 0;
-	}
-	pending_before = cl->out_len;
+	out_compact(cl);
 	cl->reply_mark = cl->out_len;
 	cl->reply_too_big = false;
-	if (!reply || json_dump_callback(reply, dump_cb, cl, JSON_COMPACT)) {
-		cl->out_len = cl->reply_mark;
-		json_decref(reply);
-		reply = error_reply(AG_CTL_EINTERNAL, cl->reply_too_big
-							  ? "reply larger than 64 MiB"
-							  : "out of memory building the reply");
-		if (!reply || json_dump_callback(reply, dump_cb, cl, JSON_COMPACT))
-			err = -ENOMEM;
-	}
+	rc = reply ? json_dump_callback(reply, dump_cb, cl, JSON_COMPACT) : -1;
 	json_decref(reply);
+	if (!rc && (is_error || ctl->stats.queued <= total_limit(cl)))
+		return 0;
+	out_truncate(cl, cl->reply_mark);
+	if (!rc) {
+		ctl->stats.replies_no_room++;
+		snprintf(why, len,
+			 "replies waiting for control clients to read them fill the daemon's "
+			 "bound (%zu bytes); try again later",
+			 total_limit(cl));
+		return AG_CTL_EBUSY;
+	}
+	if (cl->reply_too_big) {
+		ctl->stats.replies_too_big++;
+		snprintf(why, len, "reply larger than %zu bytes, the most queued for one client",
+			 ctl->out_max);
+	} else {
+		snprintf(why, len, "out of memory building the reply");
+	}
+	return AG_CTL_EINTERNAL;
+}
+
+/* "\n" after a queued reply, then what the socket takes; a failure drops the client. */
+static void reply_finish(struct ag_ctl_client *cl, int err)
+{
 	if (!err)
 		err = out_append(cl, "\n", 1);
+	if (!err)
+		err = client_flush(cl);
 	if (err) {
-		pr_warn("control: client pid %d: out of memory, dropping it\n", (int)cl->pid);
-		cl->dead = true;
-		return;
-	}
-	err = client_flush(cl);
-	if (err) {
-		pr_debug("control: client pid %d: %s\n", (int)cl->pid, strerror(-err));
-		cl->dead = true;
-		return;
-	}
-	if (pending_before && client_pending(cl) > cl->ctl->out_max) {
-		pr_info("control: client pid %d uid %u leaves %zu bytes unread: dropping it\n",
-			(int)cl->pid, (unsigned int)cl->uid, client_pending(cl));
-		cl->ctl->stats.dropped_slow++;
+		pr_debug("control: client pid %d: %s; dropping it\n", (int)cl->pid, strerror(-err));
 		cl->dead = true;
 	}
 }
 
 static void client_error(struct ag_ctl_client *cl, int code, const char *msg)
 {
+	char why[8];
+
 	cl->ctl->stats.errors++;
 	if (code == AG_CTL_EDENIED)
 		cl->ctl->stats.denied++;
-	client_reply(cl, error_reply(code, msg));
+	reply_finish(cl,
+		     reply_queue(cl, error_reply(code, msg), true, why, sizeof(why)) ? -ENOMEM : 0);
+}
+
+/* Queues one reply line (stealing `reply`), or the error that refuses it, and sends. */
+static void client_reply(struct ag_ctl_client *cl, json_t *reply)
+{
+	char why[192];
+	int code = reply_queue(cl, reply, false, why, sizeof(why));
+
+	if (code) {
+		pr_info("control: client pid %d uid %u: %s\n", (int)cl->pid, (unsigned int)cl->uid,
+			why);
+		client_error(cl, code, why);
+		return;
+	}
+	reply_finish(cl, 0);
 }
 
 static int errno_code(int err)
@@ -697,6 +816,159 @@ static int errno_code(int err)
 	}
 }
 
+/* A handler's or a stream's failure as the status the client sees. */
+static int status_of(int rc)
+{
+	int code = rc < 0 ? errno_code(rc) : rc;
+
+	return ag_ctl__code_name(code) ? code : AG_CTL_EINTERNAL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Clients: streamed replies                                                */
+
+int ag_ctl_stream__text(struct ag_ctl_stream *s, const char *text, size_t len)
+{
+	if (s->piece + len > AG_CTL_PIECE_MAX)
+		return -ENOBUFS;
+	if (out_append(s->cl, text, len))
+		return -ENOMEM;
+	s->piece += len;
+	return 0;
+}
+
+static int piece_cb(const char *buf, size_t size, void *data)
+{
+	return ag_ctl_stream__text(data, buf, size) ? -1 : 0;
+}
+
+int ag_ctl_stream__json(struct ag_ctl_stream *s, json_t *v)
+{
+	size_t mark = s->cl->out_len, piece = s->piece;
+	int rc;
+
+	if (!v)
+		return -ENOMEM;
+	rc = json_dump_callback(v, piece_cb, s, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(v);
+	if (!rc)
+		return 0;
+	/* Nothing of a value half written: the stream closes its JSON on what came before. */
+	out_truncate(s->cl, mark);
+	rc = s->piece + 1 > AG_CTL_PIECE_MAX ? -ENOBUFS : -ENOMEM;
+	s->piece = piece;
+	return rc;
+}
+
+static void stream_free(struct ag_ctl_client *cl)
+{
+	if (!cl->stream)
+		return;
+	cl->stream->free(cl->stream);
+	cl->stream = NULL;
+	cl->ctl->stats.streams--;
+	if (cl->stalled) {
+		cl->stalled = false;
+		cl->ctl->n_stalled--;
+	}
+}
+
+static void stream_start(struct ag_ctl_client *cl, struct ag_ctl_stream *s)
+{
+	s->cl = cl;
+	s->piece = 0;
+	out_compact(cl);
+	cl->stream = s;
+	cl->ctl->stats.streams++;
+	if (out_append(cl, "{\"data\":", 8)) {
+		stream_free(cl);
+		cl->dead = true;
+	}
+}
+
+/* The reply's tail after the data: "ok", and the error if the stream failed. */
+static void stream_end(struct ag_ctl_client *cl, int rc, char *err)
+{
+	char *tail;
+	json_t *e;
+	int code;
+
+	stream_free(cl);
+	if (!rc) {
+		free(err);
+		reply_finish(cl, out_append(cl, ",\"ok\":true}", 11));
+		return;
+	}
+	code = status_of(rc);
+	cl->ctl->stats.errors++;
+	cl->ctl->stats.streams_failed++;
+	pr_info("control: client pid %d: streamed reply failed: %s\n", (int)cl->pid,
+		err ? err : ag_ctl__code_name(code));
+	/* {"ok":false,"error":...,"code":...} with its "{" made the "," after "data" */
+	e = error_reply(code, err ? err : "reading the table failed");
+	tail = e ? json_dumps(e, JSON_COMPACT) : NULL;
+	json_decref(e);
+	if (tail)
+		tail[0] = ',';
+	reply_finish(cl, tail ? out_append(cl, tail, strlen(tail)) : -ENOMEM);
+	free(tail);
+	free(err);
+}
+
+/* One piece of cl's stream when it has room, or its end. */
+static void stream_step(struct ag_ctl_client *cl)
+{
+	struct ag_ctl_stream *s = cl->stream;
+	char *err = NULL;
+	int rc;
+
+	if (client_pending(cl) >= AG_CTL_STREAM_LOW)
+		return;
+	if (!stream_room(cl)) {
+		/* Woken by wake_stalled once others' replies drain. */
+		if (!cl->stalled) {
+			cl->stalled = true;
+			cl->ctl->n_stalled++;
+			cl->ctl->stats.stream_waits++;
+		}
+		return;
+	}
+	if (cl->stalled) {
+		cl->stalled = false;
+		cl->ctl->n_stalled--;
+	}
+	s->piece = 0;
+	rc = s->next(s, &err);
+	cl->last_active_ns = ag_now_ns();
+	if (rc == 1) {
+		free(err);
+		return;
+	}
+	stream_end(cl, rc, err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Clients: requests                                                        */
+
+/* "denied": cmd changes state and cl is not admin. */
+static void deny(struct ag_ctl_client *cl, const char *name)
+{
+	struct ag_ctl *ctl = cl->ctl;
+	char *err = NULL;
+
+	if (ctl->admin_gid == (gid_t)-1)
+		ag_ctl__fail(&err, AG_CTL_EDENIED, "\"%s\" changes state: only root may run it",
+			     name);
+	else
+		ag_ctl__fail(&err, AG_CTL_EDENIED,
+			     "\"%s\" changes state: only root or members of group %s may run it",
+			     name, ctl->admin_group);
+	pr_info("control: denied \"%s\" to uid %u pid %d\n", name, (unsigned int)cl->uid,
+		(int)cl->pid);
+	client_error(cl, AG_CTL_EDENIED, err ? err : "denied");
+	free(err);
+}
+
 static void run_command(struct ag_ctl_client *cl, const struct ag_ctl_cmd *cmd,
 			struct ag_ctl_words *w)
 {
@@ -713,7 +985,7 @@ static void run_command(struct ag_ctl_client *cl, const struct ag_ctl_cmd *cmd,
 	    .admin = cl->admin,
 	    .ctx = ctl->ctx,
 	};
-	json_t *data = NULL, *reply;
+	json_t *data = NULL;
 	char name[128], *err = NULL;
 
 	cmd_name(cmd, name, sizeof(name));
@@ -725,18 +997,7 @@ static void run_command(struct ag_ctl_client *cl, const struct ag_ctl_cmd *cmd,
 		return;
 	}
 	if (cmd->access == AG_CTL_ADMIN && !cl->admin) {
-		if (ctl->admin_gid == (gid_t)-1)
-			ag_ctl__fail(&err, AG_CTL_EDENIED,
-				     "\"%s\" changes state: only root may run it", name);
-		else
-			ag_ctl__fail(&err, AG_CTL_EDENIED,
-				     "\"%s\" changes state: only root or members of group %s "
-				     "may run it",
-				     name, ctl->admin_group);
-		pr_info("control: denied \"%s\" to uid %u pid %d\n", name, (unsigned int)cl->uid,
-			(int)cl->pid);
-		client_error(cl, AG_CTL_EDENIED, err ? err : "denied");
-		free(err);
+		deny(cl, name);
 		return;
 	}
 	rc = cmd->fn(&req, &data, &err);
@@ -748,16 +1009,22 @@ static void run_command(struct ag_ctl_client *cl, const struct ag_ctl_cmd *cmd,
 			words ? words : name, rc ? ": failed: " : "", rc ? (err ? err : "") : "");
 		free(words);
 	}
-	if (rc == AG_CTL_OK) {
-		reply = json_pack("{s:b, s:o}", "ok", 1, "data", data ? data : json_null());
+	if (rc == AG_CTL_OK && req.stream) {
+		json_decref(data);
 		free(err);
-		client_reply(cl, reply);
+		stream_start(cl, req.stream);
+		return;
+	}
+	if (req.stream)
+		req.stream->free(req.stream);
+	if (rc == AG_CTL_OK) {
+		free(err);
+		client_reply(cl,
+			     json_pack("{s:b, s:o}", "ok", 1, "data", data ? data : json_null()));
 		return;
 	}
 	json_decref(data);
-	code = rc < 0 ? errno_code(rc) : rc;
-	if (!ag_ctl__code_name(code))
-		code = AG_CTL_EINTERNAL;
+	code = status_of(rc);
 	if (!err) {
 		if (rc < 0)
 			ag_ctl__fail(&err, code, "%s: %s", name, strerror(-rc));
@@ -805,93 +1072,126 @@ out:
 	free(w);
 }
 
-static void client_read(struct ag_ctl_client *cl)
+/*
+ * Answers the next request buffered in cl->in: a complete line, or after EOF
+ * a last one without "\n". false when there is none.
+ */
+static bool answer_next(struct ag_ctl_client *cl)
 {
-	int budget;
+	char *line = cl->in + cl->in_off, *nl;
+	size_t avail = cl->in_len - cl->in_off;
 
-	for (budget = READ_BUDGET; budget > 0 && !cl->rd_closed && !cl->dead; budget--) {
-		size_t start = 0;
-		ssize_t n;
-		char *nl;
+	nl = memchr(line, '\n', avail);
+	if (nl) {
+		cl->in_off += nl + 1 - line;
+		handle_line(cl, line, nl - line);
+		return true;
+	}
+	if (!cl->eof || !avail)
+		return false;
+	/* Half-closed: answer a last line without "\n", then finish. */
+	cl->in_off = cl->in_len;
+	handle_line(cl, line, avail);
+	return true;
+}
 
+/* A full buffer without "\n": the stream cannot be resynchronised. */
+static void long_line(struct ag_ctl_client *cl)
+{
+	cl->ctl->stats.closed_long_line++;
+	cl->eof = true;
+	cl->in_off = cl->in_len = 0;
+	shutdown(cl->ev.fd, SHUT_RD);
+	client_error(cl, AG_CTL_EINVALID, "line too long (max 4096 bytes)");
+}
+
+/* More request bytes into cl->in: true when some came (or EOF), false for none now. */
+static bool client_recv(struct ag_ctl_client *cl)
+{
+	ssize_t n;
+
+	memmove(cl->in, cl->in + cl->in_off, cl->in_len - cl->in_off);
+	cl->in_len -= cl->in_off;
+	cl->in_off = 0;
+	if (cl->in_len == sizeof(cl->in)) {
+		long_line(cl);
+		return false;
+	}
+	do
 		n = recv(cl->ev.fd, cl->in + cl->in_len, sizeof(cl->in) - cl->in_len, MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				pr_debug("control: client pid %d: %s\n", (int)cl->pid,
-					 strerror(errno));
-				cl->dead = true;
-			}
-			return;
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			pr_debug("control: client pid %d: %s\n", (int)cl->pid, strerror(errno));
+			cl->dead = true;
 		}
-		if (n == 0) {
-			/* Half-closed: answer a last line without "\n", then finish. */
-			cl->rd_closed = true;
-			if (cl->in_len)
-				handle_line(cl, cl->in, cl->in_len);
-			cl->in_len = 0;
-			return;
-		}
-		cl->last_active_ns = ag_now_ns();
-		cl->in_len += n;
-		while (!cl->dead && (nl = memchr(cl->in + start, '\n', cl->in_len - start))) {
-			handle_line(cl, cl->in + start, nl - (cl->in + start));
-			start = nl + 1 - cl->in;
-		}
-		if (cl->dead)
-			return;
-		memmove(cl->in, cl->in + start, cl->in_len - start);
-		cl->in_len -= start;
-		if (cl->in_len == sizeof(cl->in)) {
-			/* No "\n" in a full buffer: the stream cannot be resynchronised. */
-			cl->ctl->stats.closed_long_line++;
-			client_error(cl, AG_CTL_EINVALID, "line too long (max 4096 bytes)");
-			cl->rd_closed = true;
-			cl->in_len = 0;
-			shutdown(cl->ev.fd, SHUT_RD);
-		}
+		return false;
+	}
+	if (n == 0) {
+		cl->eof = true;
+		return true;
+	}
+	cl->last_active_ns = ag_now_ns();
+	cl->in_len += n;
+	return true;
+}
+
+/* What the client's readiness allows: send, a piece of its stream, then its next requests. */
+static void client_serve(struct ag_ctl_client *cl)
+{
+	int reads = READ_BUDGET;
+
+	if (client_flush(cl)) {
+		cl->dead = true;
+		return;
+	}
+	if (cl->stream) {
+		stream_step(cl);
+		if (!cl->dead && client_flush(cl))
+			cl->dead = true;
+	}
+	while (!cl->dead && !client_busy(cl)) {
+		if (answer_next(cl))
+			continue;
+		if (cl->eof || reads-- <= 0 || !client_recv(cl))
+			break;
 	}
 }
 
 static void client_event(struct ag_ev *ev, uint32_t events)
 {
 	struct ag_ctl_client *cl = ag_container_of(ev, struct ag_ctl_client, ev);
-	uint32_t want;
 
 	if (cl->expired) {
 		client_free(cl);
 		return;
 	}
-	if (!cl->rd_closed && (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
-		client_read(cl);
-	if (!cl->dead && client_flush(cl))
+	/* Gone while its reply is under way: nobody to send it to (a waiting stream spins else). */
+	if ((events & (EPOLLHUP | EPOLLERR)) && client_busy(cl))
 		cl->dead = true;
+	if (!cl->dead)
+		client_serve(cl);
 	/* Done: told to go, or nothing more to read and everything sent. */
-	if (cl->dead || (cl->rd_closed && !client_pending(cl)) ||
-	    (cl->rd_closed && (events & EPOLLERR))) {
-		client_free(cl);
-		return;
-	}
-	want = (cl->rd_closed ? 0 : EPOLLIN) | (client_pending(cl) ? EPOLLOUT : 0);
-	if (ag_loop__mod(cl->ctl->loop, &cl->ev, want))
+	if (cl->dead || (cl->eof && !client_busy(cl)) ||
+	    ag_loop__mod(cl->ctl->loop, &cl->ev, client_events(cl)))
 		client_free(cl);
 }
 
-static void refuse_busy(struct ag_ctl *ctl, int fd)
-{
-	char msg[160];
-	int n;
+/* ------------------------------------------------------------------------ */
+/* Clients: who gets a slot                                                 */
 
-	n = snprintf(msg, sizeof(msg),
-		     "{\"ok\":false,\"error\":\"too many control clients (%u); try again "
-		     "later\",\"code\":\"busy\"}\n",
-		     ctl->max_clients);
+static void refuse(struct ag_ctl *ctl, int fd, const char *why)
+{
+	json_t *r = error_reply(AG_CTL_EBUSY, why);
+	char *line = r ? json_dumps(r, JSON_COMPACT) : NULL;
+
+	json_decref(r);
 	/* Best effort: a fresh socket's buffer takes this whole. */
-	if (send(fd, msg, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+	if (line && (send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ||
+		     send(fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0))
 		pr_debug("control: busy reply: %s\n", strerror(errno));
+	free(line);
 	close(fd);
-	ctl->stats.refused_busy++;
 }
 
 static bool peer_is_admin(const struct ag_ctl *ctl, int fd, const struct ucred *cr)
@@ -928,16 +1228,69 @@ static bool peer_is_admin(const struct ag_ctl *ctl, int fd, const struct ucred *
 	return admin;
 }
 
+static unsigned int uid_clients(const struct ag_ctl *ctl, uid_t uid)
+{
+	const struct ag_ctl_client *cl;
+	unsigned int n = 0;
+
+	for (cl = ctl->clients; cl; cl = cl->next)
+		n += cl->uid == uid;
+	return n;
+}
+
+/*
+ * Whether a peer gets a slot: false (counted, why[] set) when every slot is
+ * taken, when a read-only peer would take one kept for admins, or when its
+ * uid (other than 0) has max_per_uid connections already.
+ */
+static bool admit(struct ag_ctl *ctl, const struct ucred *cr, bool admin, char *why, size_t len)
+{
+	unsigned int readonly = ctl->stats.clients - ctl->stats.admins;
+
+	if (ctl->stats.clients >= ctl->max_clients) {
+		ctl->stats.refused_busy++;
+		snprintf(why, len, "too many control clients (%u); try again later",
+			 ctl->max_clients);
+		return false;
+	}
+	if (!admin && readonly >= ctl->max_clients - ctl->admin_slots) {
+		ctl->stats.refused_admin_slots++;
+		snprintf(why, len,
+			 "all %u control slots for read-only clients are taken (%u more are kept "
+			 "for admins); try again later",
+			 ctl->max_clients - ctl->admin_slots, ctl->admin_slots);
+		return false;
+	}
+	if (cr->uid != 0 && uid_clients(ctl, cr->uid) >= ctl->max_per_uid) {
+		ctl->stats.refused_uid++;
+		snprintf(why, len,
+			 "uid %u has %u control connections already, the most one user may have; "
+			 "close one and try again",
+			 (unsigned int)cr->uid, ctl->max_per_uid);
+		return false;
+	}
+	return true;
+}
+
 static void client_new(struct ag_ctl *ctl, int fd)
 {
 	struct ag_ctl_client *cl;
 	socklen_t len = sizeof(struct ucred);
 	struct ucred cr;
+	char why[192];
 	json_t *hello;
+	bool admin;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
 		pr_warn("control: SO_PEERCRED: %s\n", strerror(errno));
 		close(fd);
+		return;
+	}
+	admin = peer_is_admin(ctl, fd, &cr);
+	if (!admit(ctl, &cr, admin, why, sizeof(why))) {
+		pr_info("control: refused uid %u pid %d: %s\n", (unsigned int)cr.uid, (int)cr.pid,
+			why);
+		refuse(ctl, fd, why);
 		return;
 	}
 	cl = calloc(1, sizeof(*cl));
@@ -952,10 +1305,15 @@ static void client_new(struct ag_ctl *ctl, int fd)
 	cl->pid = cr.pid;
 	cl->uid = cr.uid;
 	cl->gid = cr.gid;
-	cl->admin = peer_is_admin(ctl, fd, &cr);
+	cl->admin = admin;
 	cl->last_active_ns = ag_now_ns();
-	if (ag_loop__add(ctl->loop, &cl->ev, EPOLLIN)) {
+	/* Greeted before it joins the list and the loop: a failure frees it right here. */
+	hello = json_pack("{s:s, s:i}", "anygate", ctl->version, "protocol", AG_CTL_PROTOCOL);
+	client_reply(cl, hello);
+	if (cl->dead || ag_loop__add(ctl->loop, &cl->ev, client_events(cl))) {
+		queued_shrink(ctl, client_pending(cl));
 		close(fd);
+		free(cl->out);
 		free(cl);
 		return;
 	}
@@ -964,16 +1322,10 @@ static void client_new(struct ag_ctl *ctl, int fd)
 		ctl->clients->prev = cl;
 	ctl->clients = cl;
 	ctl->stats.clients++;
+	ctl->stats.admins += admin;
 	ctl->stats.accepted++;
 	pr_debug("control: client pid %d uid %u (%s)\n", (int)cl->pid, (unsigned int)cl->uid,
 		 cl->admin ? "admin" : "read-only");
-
-	hello = json_pack("{s:s, s:i}", "anygate", ctl->version, "protocol", AG_CTL_PROTOCOL);
-	client_reply(cl, hello);
-	if (cl->dead)
-		client_free(cl);
-	else if (client_pending(cl))
-		ag_loop__mod(ctl->loop, &cl->ev, EPOLLIN | EPOLLOUT);
 }
 
 static void listen_event(struct ag_ev *ev, uint32_t events)
@@ -995,10 +1347,7 @@ static void listen_event(struct ag_ev *ev, uint32_t events)
 				ctl->accept_paused = true;
 			return;
 		}
-		if (ctl->stats.clients >= ctl->max_clients)
-			refuse_busy(ctl, fd);
-		else
-			client_new(ctl, fd);
+		client_new(ctl, fd);
 	}
 }
 
@@ -1185,8 +1534,16 @@ struct ag_ctl *ag_ctl__new(struct ag_loop *loop, const struct ag_ctl_opts *opts)
 	ctl->n_cmds = opts->n_cmds;
 	ctl->ctx = opts->ctx;
 	ctl->max_clients = opts->max_clients ? opts->max_clients : AG_CTL_MAX_CLIENTS;
+	ctl->admin_slots = opts->admin_slots ? opts->admin_slots : AG_CTL_ADMIN_SLOTS;
+	if (ctl->admin_slots >= ctl->max_clients)
+		ctl->admin_slots = ctl->max_clients - 1;
+	ctl->max_per_uid = opts->max_per_uid ? opts->max_per_uid : AG_CTL_MAX_PER_UID;
 	ctl->idle_ns = (uint64_t)(opts->idle_ms ? opts->idle_ms : AG_CTL_IDLE_MS) * 1000000ull;
 	ctl->out_max = opts->out_max ? opts->out_max : AG_CTL_OUT_MAX;
+	ctl->out_total = opts->out_total ? opts->out_total : AG_CTL_OUT_TOTAL;
+	ctl->out_admin = opts->out_admin ? opts->out_admin : AG_CTL_OUT_ADMIN;
+	if (ctl->out_admin >= ctl->out_total)
+		ctl->out_admin = ctl->out_total / 4;
 	ctl->path = strdup(opts->path ? opts->path : "");
 	ctl->version = strdup(opts->version);
 	if (!ctl->path || !ctl->version) {

@@ -7,8 +7,12 @@
  * is explicit. Peer credentials (SO_PEERCRED, SO_PEERGROUPS) decide whether a
  * client may run commands that change state.
  *
- * Nothing here blocks: sockets are non-blocking, slow readers are buffered (up
- * to a cap, then dropped), idle clients are closed by one sweeping timer.
+ * Nothing here blocks and nobody can take it all: sockets are non-blocking;
+ * connections are limited per uid, with slots kept for admins; a client's next
+ * request is read only once the reply before it is sent whole, and reply
+ * bytes queued are bounded per client and in total; replies that walk large
+ * tables are produced piece by piece as the client drains them (a stream);
+ * idle clients are closed by one sweeping timer.
  */
 #ifndef AG_CTL_H
 #define AG_CTL_H
@@ -26,9 +30,15 @@
 #define AG_CTL_MAX_WORDS      64    /* words of one request: no command needs more */
 #define AG_CTL_CMD_WORDS      4	    /* words naming a command ("region fail", "set weight") */
 #define AG_CTL_MAX_CLIENTS    256   /* connections at once; more get a "busy" error */
-#define AG_CTL_IDLE_MS	      60000 /* a client silent this long is closed */
-#define AG_CTL_OUT_MAX	      (1u << 20)  /* unsent reply bytes a client may leave queued */
-#define AG_CTL_REPLY_MAX      (64u << 20) /* one reply; larger is an "internal" error */
+#define AG_CTL_ADMIN_SLOTS    16    /* of those, kept for admins: read-only peers get 240 */
+#define AG_CTL_MAX_PER_UID    32    /* connections of one uid (uid 0: no limit) */
+#define AG_CTL_IDLE_MS	      60000 /* a client that neither sends nor reads this long is closed */
+#define AG_CTL_OUT_MAX	      (4u << 20)  /* reply bytes queued for one client: one reply at most */
+#define AG_CTL_OUT_TOTAL      (64u << 20) /* reply bytes queued for all clients together */
+#define AG_CTL_OUT_ADMIN      (16u << 20) /* of those, only admins' replies may use the last */
+#define AG_CTL_STREAM_LOW     (64u << 10) /* a stream's next piece: once less than this waits */
+#define AG_CTL_PIECE_MAX      (128u << 10) /* bytes of one piece of a stream */
+#define AG_CTL_REPLY_MAX      (64u << 20)  /* a reply line clients must take (streams stay under) */
 #define AG_CTL_DEFAULT_SOCKET "/run/anygate/anygated.sock"
 
 enum ag_ctl_access {
@@ -43,12 +53,42 @@ enum ag_ctl_status {
 	AG_CTL_EUNKNOWN,  /* "unknown": no such command */
 	AG_CTL_EDENIED,	  /* "denied": an admin command from a read-only peer */
 	AG_CTL_EINVALID,  /* "invalid": a bad value or a malformed request */
-	AG_CTL_EBUSY,	  /* "busy": try again later (too many clients, work in progress) */
+	AG_CTL_EBUSY,	  /* "busy": try again later (too many clients, no room for replies) */
 	AG_CTL_EINTERNAL, /* "internal": the daemon failed */
 	AG_CTL__NR_STATUS,
 };
 
 struct ag_ctl_cmd;
+struct ag_ctl_client;
+
+/*
+ * A reply produced piece by piece, as the client drains it: for replies that
+ * walk large tables. The server calls next() once per event-loop turn, when
+ * less than AG_CTL_STREAM_LOW of the reply waits to be sent and the bound on
+ * all clients' queued bytes leaves room for a piece, so a slow reader holds
+ * at most about AG_CTL_STREAM_LOW + AG_CTL_PIECE_MAX and other clients are
+ * served between pieces. The reply line is {"data":<pieces>,"ok":true}: "ok"
+ * comes last, once the walk is over.
+ */
+struct ag_ctl_stream {
+	/*
+	 * Appends the next piece of the reply's data (JSON text, at most
+	 * AG_CTL_PIECE_MAX bytes) with ag_ctl_stream__text/__json. Returns 1 when
+	 * more is to come, 0 when the data is complete, or fails like a handler
+	 * (a status or -errno, *err may say why) after closing what it wrote
+	 * into one JSON value: the reply then ends "ok":false with the error.
+	 */
+	int (*next)(struct ag_ctl_stream *s, char **err);
+	/* Frees s: after the last piece, or early when the client goes away. */
+	void (*free)(struct ag_ctl_stream *s);
+	struct ag_ctl_client *cl; /* set by the server */
+	size_t piece;		  /* bytes of the piece under way (server's) */
+};
+
+/* Append to the piece under way. 0, -ENOBUFS past AG_CTL_PIECE_MAX, -ENOMEM. */
+int ag_ctl_stream__text(struct ag_ctl_stream *s, const char *text, size_t len);
+/* v as compact JSON (stolen, also on failure). 0 or -errno as above. */
+int ag_ctl_stream__json(struct ag_ctl_stream *s, json_t *v);
 
 /* One request as a handler sees it. */
 struct ag_ctl_req {
@@ -61,6 +101,12 @@ struct ag_ctl_req {
 	gid_t gid;
 	bool admin;
 	void *ctx; /* ag_ctl_opts.ctx */
+	/*
+	 * A handler may answer with a stream instead of *data: it sets this and
+	 * returns AG_CTL_OK; the server owns the stream from then on (and frees
+	 * it if the handler fails after all).
+	 */
+	struct ag_ctl_stream *stream;
 };
 
 /*
@@ -92,22 +138,39 @@ struct ag_ctl_opts {
 	const struct ag_ctl_cmd *cmds; /* the daemon's commands, besides the built-ins */
 	unsigned int n_cmds;
 	void *ctx; /* handed to every handler */
-	/* Tunables, 0 = the AG_CTL_* default (tests shrink them). */
+	/*
+	 * Tunables, 0 = the AG_CTL_* default (tests shrink them). admin_slots
+	 * is at most max_clients - 1; out_admin less than out_total.
+	 */
 	unsigned int max_clients;
+	unsigned int admin_slots;
+	unsigned int max_per_uid;
 	uint32_t idle_ms;
 	size_t out_max;
+	size_t out_total;
+	size_t out_admin;
 };
 
 struct ag_ctl_stats {
-	unsigned int clients;	   /* connected now */
-	uint64_t accepted;	   /* connections served */
-	uint64_t refused_busy;	   /* refused: max_clients reached */
-	uint64_t requests;	   /* request lines answered */
-	uint64_t errors;	   /* of which answered with an error */
-	uint64_t denied;	   /* of which "denied" */
-	uint64_t dropped_slow;	   /* clients dropped for leaving AG_CTL_OUT_MAX unread */
-	uint64_t closed_idle;	   /* clients closed after idle_ms of silence */
-	uint64_t closed_long_line; /* clients closed for a line over AG_CTL_LINE_MAX */
+	unsigned int clients;	      /* connected now */
+	unsigned int admins;	      /* of which admins */
+	unsigned int streams;	      /* replies being streamed now */
+	uint64_t accepted;	      /* connections served */
+	uint64_t refused_busy;	      /* refused: max_clients reached */
+	uint64_t refused_admin_slots; /* refused: read-only, only the admins' slots were left */
+	uint64_t refused_uid;	      /* refused: its uid had max_per_uid connections */
+	uint64_t requests;	      /* request lines answered */
+	uint64_t errors;	      /* of which answered with an error */
+	uint64_t denied;	      /* of which "denied" */
+	uint64_t replies_too_big;     /* of which refused: the reply exceeded out_max */
+	uint64_t replies_no_room;     /* of which refused: all clients' queued bytes at the bound */
+	uint64_t streams_failed;      /* streams that ended with an error */
+	uint64_t stream_waits;	      /* times a stream waited for room under out_total */
+	uint64_t closed_idle;	      /* clients closed after idle_ms without progress */
+	uint64_t closed_long_line;    /* clients closed for a line over AG_CTL_LINE_MAX */
+	uint64_t queued;	      /* reply bytes queued now, all clients */
+	uint64_t queued_peak;	      /* the most queued at once, all clients */
+	uint64_t queued_peak_client;  /* the most queued at once for one client */
 };
 
 /*

@@ -15,7 +15,8 @@
 #include "ctl.h"
 #include "loop.h"
 
-/* A reply line larger than this is not from anygated (its replies stop at 64 MiB). */
+/* A reply line larger than this is not from anygated (its replies, streamed ones too, stop at 64
+ * MiB). */
 #define REPLY_LINE_MAX (AG_CTL_REPLY_MAX + 4096u)
 
 /* Waits for fd to be ready for `events` until the deadline: 0, -ETIMEDOUT or -errno. */

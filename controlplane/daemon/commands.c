@@ -14,12 +14,14 @@
  *
  * Every handler runs on the event loop. Reading tables and counters is plain
  * memory or a few syscalls; walking the flow table (endpoints, flows) is
- * O(flows), done in batches: meant for operators, not for scrapers.
+ * O(flows), so it is streamed: a slice of the table per event-loop turn, as
+ * the client reads the reply, so that probes and other clients go on.
  */
 #include "commands.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -904,90 +907,189 @@ static int cmd_listeners(struct ag_ctl_req *req, json_t **data, char **err)
 	return AG_CTL_OK;
 }
 
+/*
+ * endpoints and flows walk the flow table a slice per event-loop turn, as the
+ * client reads (ctl.h: streams). A slice of flows is at most this many rows
+ * of about 250 bytes: well within a piece (AG_CTL_PIECE_MAX).
+ */
+#define WALK_SLICE	   256
+#define ENDPOINT_ROWS_STEP 64 /* rows of endpoints per piece (about 400 bytes each) */
+
+/* The plan a walk started with is still the one in use (a reload renumbers backends). */
+static bool same_plan(const struct ag_daemon *d, const struct ag_plan *plan, uint64_t reloads)
+{
+	return d->plan == plan && d->reloads == reloads;
+}
+
+static json_t *endpoint_row(struct ag_daemon *d, unsigned int b, const uint32_t *counts,
+			    const uint64_t *flows)
+{
+	const struct ag_plan *plan = d->plan;
+	const struct ag_plan_backend *pb = &plan->backends[b];
+	const struct ag_plan_group *pg = &plan->groups[pb->group_id];
+	struct ag_traffic_stats ts = {0};
+	char name[96], addr[INET_ADDRSTRLEN];
+	struct strbuf ovr = {0};
+	uint64_t srtt = d->prober ? ag_prober__srtt_ns(d->prober, pb->fpid) : 0;
+	const char *reason = d->prober ? ag_prober__last_reason(d->prober, pb->fpid) : "";
+	/* Down, but forwarded to anyway: its listener fails open. */
+	bool fail_open = !d->vs.up[b] && d->fail_open[plan->listeners[pb->listener_id].fpid].on;
+	json_t *row;
+
+	listener_label(plan, pb->listener_id, name, sizeof(name));
+	fmt_addr(pb->addr, addr);
+	d->fp->ops->backend_stats(d->fp, pb->fpid, &ts);
+	if (d->vs.weight[b] >= 0)
+		sb_add(&ovr, "weight %d", d->vs.weight[b]);
+	if (d->vs.drained[b])
+		sb_add(&ovr, "%sdrained", ovr.len ? ", " : "");
+	if (d->vs.dial[pg->id] >= 0)
+		sb_add(&ovr, "%sdial %d", ovr.len ? ", " : "", d->vs.dial[pg->id]);
+	if (d->vs.drilled[pg->id])
+		sb_add(&ovr, "%sDRILL", ovr.len ? ", " : "");
+	row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:i, s:f, s:o, s:I, s:I, s:s?}",
+			"listener", name, "region", pg->cfg->region, "address", addr, "health",
+			d->vs.up[b] ? "up"
+			: fail_open ? "down (fail_open)"
+				    : "down",
+			"reason", reason, "rtt_ms", srtt ? json_real(ms(srtt)) : json_null(),
+			"weight", pb->weight, "effective", ag_view__weight(&d->view, pb),
+			"share_pct", round2(100.0 * counts[b] / d->pub.ring_size), "flows",
+			flows ? json_integer(flows[b]) : json_null(), "packets",
+			(json_int_t)ts.packets, "bytes", (json_int_t)ts.bytes, "override",
+			ovr.len ? sb_str(&ovr) : NULL);
+	free(ovr.s);
+	return row;
+}
+
+/* endpoints: a walk counting live flows per backend, then the rows a few at a time. */
+struct endpoints_stream {
+	struct ag_ctl_stream s;
+	struct ag_daemon *d;
+	const struct ag_fastpath_ops *ops; /* closes the cursor, also after the fast path */
+	struct ag_flow_cursor *cur;	   /* NULL once walked, or when flows cannot be walked */
+	const struct ag_plan *plan;	   /* the plan the counts are for */
+	uint64_t reloads;
+	struct ag_flow_tally tally;
+	bool walk_ok;
+	bool opened;	  /* walked: the array of rows is under way */
+	uint32_t *counts; /* live lookup-table entries per backend */
+	bool has_sel;
+	struct ag_ovr_sel sel;
+	unsigned int next_b, shown;
+};
+
+static void endpoints_free(struct ag_ctl_stream *s)
+{
+	struct endpoints_stream *es = ag_container_of(s, struct endpoints_stream, s);
+
+	es->ops->flow_cursor_close(es->cur);
+	free(es->tally.per_backend);
+	free(es->counts);
+	free(es);
+}
+
+/* The walk's next slice; at its end the table shares, and the array opens. 1 or -errno. */
+static int endpoints_walk(struct endpoints_stream *es)
+{
+	struct ag_daemon *d = es->d;
+	unsigned int l;
+	int rc =
+	    es->cur ? es->ops->flow_cursor_step(es->cur, ag_daemon__tally_flow, &es->tally) : 0;
+
+	if (rc > 0)
+		return 1;
+	if (rc < 0)
+		pr_warn("endpoints: reading the flow table: %s\n", strerror(-rc));
+	es->walk_ok = es->cur && !rc;
+	es->ops->flow_cursor_close(es->cur);
+	es->cur = NULL;
+	for (l = 0; l < d->plan->n_listeners; l++)
+		live_counts(d, l, es->counts);
+	es->opened = true;
+	return ag_ctl_stream__text(&es->s, "[", 1) ?: 1;
+}
+
+static int endpoints_next(struct ag_ctl_stream *s, char **err)
+{
+	struct endpoints_stream *es = ag_container_of(s, struct endpoints_stream, s);
+	struct ag_daemon *d = es->d;
+	const struct ag_plan *plan = d->plan;
+	unsigned int n;
+	int rc;
+
+	if (!same_plan(d, es->plan, es->reloads)) {
+		ag_ctl_stream__text(s, es->opened ? "]" : "null", es->opened ? 1 : 4);
+		return ag_ctl__fail(err, AG_CTL_EBUSY,
+				    "the configuration was reloaded during the walk; ask again");
+	}
+	if (!es->opened)
+		return endpoints_walk(es);
+	for (n = 0; es->next_b < plan->n_backends && n < ENDPOINT_ROWS_STEP; es->next_b++) {
+		const struct ag_plan_backend *pb = &plan->backends[es->next_b];
+
+		if (es->has_sel &&
+		    (es->sel.endpoint
+			 ? !ag_ovr_sel__match_backend(&es->sel, plan, pb)
+			 : !ag_ovr_sel__match_group(&es->sel, plan, &plan->groups[pb->group_id])))
+			continue;
+		if (es->shown && ag_ctl_stream__text(s, ",", 1))
+			return -ENOMEM;
+		rc = ag_ctl_stream__json(s,
+					 endpoint_row(d, es->next_b, es->counts,
+						      es->walk_ok ? es->tally.per_backend : NULL));
+		if (rc)
+			return rc;
+		es->shown++;
+		n++;
+	}
+	if (es->next_b < plan->n_backends)
+		return 1;
+	return ag_ctl_stream__text(s, "]", 1);
+}
+
 static int cmd_endpoints(struct ag_ctl_req *req, json_t **data, char **err)
 {
 	struct ag_daemon *d = req->ctx;
-	const struct ag_plan *plan = d->plan;
-	unsigned int nb = plan->n_backends ? plan->n_backends : 1;
-	uint64_t *flows = NULL;
-	uint32_t *counts = NULL;
-	struct ag_ovr_sel sel;
-	json_t *arr = NULL;
-	unsigned int l, b;
-	int rc = -ENOMEM, frc;
+	unsigned int nb = d->plan->n_backends ? d->plan->n_backends : 1;
+	struct endpoints_stream *es;
 
-	if (req->argc && parse_any_sel(req->argv[0], &sel, err))
-		return AG_CTL_EINVALID;
-	counts = calloc(nb, sizeof(*counts));
-	flows = calloc(nb, sizeof(*flows));
-	arr = json_array();
-	if (!counts || !flows || !arr)
-		goto out;
-	for (l = 0; l < plan->n_listeners; l++)
-		live_counts(d, l, counts);
-	frc = ag_daemon__active_flows(d, flows, NULL);
-	if (frc)
-		pr_warn("endpoints: reading the flow table: %s\n", strerror(-frc));
-	for (b = 0; b < plan->n_backends; b++) {
-		const struct ag_plan_backend *pb = &plan->backends[b];
-		const struct ag_plan_group *pg = &plan->groups[pb->group_id];
-		struct ag_traffic_stats ts = {0};
-		char name[96], addr[INET_ADDRSTRLEN];
-		struct strbuf ovr = {0};
-		uint64_t srtt = d->prober ? ag_prober__srtt_ns(d->prober, pb->fpid) : 0;
-		const char *reason = d->prober ? ag_prober__last_reason(d->prober, pb->fpid) : "";
-		/* Down, but forwarded to anyway: its listener fails open. */
-		bool fail_open =
-		    !d->vs.up[b] && d->fail_open[plan->listeners[pb->listener_id].fpid].on;
-		json_t *row;
-
-		if (req->argc && (sel.endpoint ? !ag_ovr_sel__match_backend(&sel, plan, pb)
-					       : !ag_ovr_sel__match_group(&sel, plan, pg)))
-			continue;
-		listener_label(plan, pb->listener_id, name, sizeof(name));
-		fmt_addr(pb->addr, addr);
-		d->fp->ops->backend_stats(d->fp, pb->fpid, &ts);
-		if (d->vs.weight[b] >= 0)
-			sb_add(&ovr, "weight %d", d->vs.weight[b]);
-		if (d->vs.drained[b])
-			sb_add(&ovr, "%sdrained", ovr.len ? ", " : "");
-		if (d->vs.dial[pg->id] >= 0)
-			sb_add(&ovr, "%sdial %d", ovr.len ? ", " : "", d->vs.dial[pg->id]);
-		if (d->vs.drilled[pg->id])
-			sb_add(&ovr, "%sDRILL", ovr.len ? ", " : "");
-		row = json_pack(
-		    "{s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:i, s:f, s:o, s:I, s:I, "
-		    "s:s?}",
-		    "listener", name, "region", pg->cfg->region, "address", addr, "health",
-		    d->vs.up[b] ? "up"
-		    : fail_open ? "down (fail_open)"
-				: "down",
-		    "reason", reason, "rtt_ms", srtt ? json_real(ms(srtt)) : json_null(), "weight",
-		    pb->weight, "effective", ag_view__weight(&d->view, pb), "share_pct",
-		    round2(100.0 * counts[b] / d->pub.ring_size), "flows",
-		    frc ? json_null() : json_integer(flows[b]), "packets", (json_int_t)ts.packets,
-		    "bytes", (json_int_t)ts.bytes, "override", ovr.len ? sb_str(&ovr) : NULL);
-		free(ovr.s);
-		if (!row || json_array_append_new(arr, row))
-			goto out;
+	es = calloc(1, sizeof(*es));
+	if (!es)
+		return -ENOMEM;
+	es->s.next = endpoints_next;
+	es->s.free = endpoints_free;
+	es->d = d;
+	es->ops = d->fp->ops;
+	es->plan = d->plan;
+	es->reloads = d->reloads;
+	es->tally.plan = d->plan;
+	es->tally.per_backend = calloc(nb, sizeof(*es->tally.per_backend));
+	es->counts = calloc(nb, sizeof(*es->counts));
+	if (!es->tally.per_backend || !es->counts) {
+		endpoints_free(&es->s);
+		return -ENOMEM;
 	}
-	*data = arr;
-	arr = NULL;
-	rc = 0;
-out:
-	free(counts);
-	free(flows);
-	json_decref(arr);
-	return rc;
+	if (req->argc && parse_any_sel(req->argv[0], &es->sel, err)) {
+		endpoints_free(&es->s);
+		return AG_CTL_EINVALID;
+	}
+	es->has_sel = req->argc > 0;
+	/* No cursor (anygate-dp keeps its flows): rows with "flows": null. */
+	es->cur = d->fp->ops->flow_cursor_open(d->fp, WALK_SLICE);
+	if (!es->cur && errno != EOPNOTSUPP)
+		pr_warn("endpoints: reading the flow table: %s\n", strerror(errno));
+	req->stream = &es->s;
+	return AG_CTL_OK;
 }
 
 struct flow_list {
 	struct ag_daemon *d;
+	struct ag_ctl_stream *out;
 	bool by_backend, by_client;
 	uint32_t backend, client;
-	unsigned long limit;
+	unsigned long limit, shown;
 	uint64_t count, expired;
-	json_t *rows;
 	int err;
 };
 
@@ -996,6 +1098,7 @@ static void list_flow(void *ctx, const struct ag_flow_key *k, const struct ag_fl
 {
 	struct flow_list *fl = ctx;
 	char c[INET_ADDRSTRLEN], v[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], cs[32], vs[32], bs[32];
+	const struct ag_plan_listener *pl;
 	char lname[96] = "-";
 	json_t *row;
 
@@ -1007,7 +1110,7 @@ static void list_flow(void *ctx, const struct ag_flow_key *k, const struct ag_fl
 		return;
 	}
 	fl->count++;
-	if (fl->err || json_array_size(fl->rows) >= fl->limit)
+	if (fl->err || fl->shown >= fl->limit)
 		return;
 	fmt_addr(k->saddr.v4, c);
 	fmt_addr(k->daddr.v4, v);
@@ -1015,24 +1118,68 @@ static void list_flow(void *ctx, const struct ag_flow_key *k, const struct ag_fl
 	snprintf(cs, sizeof(cs), "%s:%u", c, ntohs(k->sport));
 	snprintf(vs, sizeof(vs), "%s:%u", v, ntohs(k->dport));
 	snprintf(bs, sizeof(bs), "%s:%u", b, ntohs(f->backend_port));
-	if (ag_plan__listener_by_fpid(fl->d->plan, f->listener_id))
-		listener_label(fl->d->plan,
-			       ag_plan__listener_by_fpid(fl->d->plan, f->listener_id)->id, lname,
-			       sizeof(lname));
+	pl = ag_plan__listener_by_fpid(fl->d->plan, f->listener_id);
+	if (pl)
+		listener_label(fl->d->plan, pl->id, lname, sizeof(lname));
 	row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:f}", "client", cs, "vip", vs,
 			"proto", proto_name(k->proto), "state",
 			ag_flow_state__name(ag_flow__state(k->proto, f->tcp)), "listener", lname,
 			"backend", bs, "nat_port", (int)ntohs(f->nat_port), "idle_s",
 			round(idle / 1e8) / 10.0);
-	if (!row || json_array_append_new(fl->rows, row))
+	if (fl->shown && ag_ctl_stream__text(fl->out, ",", 1))
 		fl->err = -ENOMEM;
+	else
+		fl->err = ag_ctl_stream__json(fl->out, row);
+	fl->shown += !fl->err;
 }
 
-static int cmd_flows(struct ag_ctl_req *req, json_t **data, char **err)
+/* flows: the rows as the walk finds them, then the counts the whole walk made. */
+struct flows_stream {
+	struct ag_ctl_stream s;
+	const struct ag_fastpath_ops *ops; /* closes the cursor, also after the fast path */
+	struct ag_flow_cursor *cur;
+	struct flow_list fl;
+	bool started;
+};
+
+static void flows_free(struct ag_ctl_stream *s)
 {
-	struct ag_daemon *d = req->ctx;
-	struct flow_list fl = {.d = d, .limit = FLOWS_LIMIT_DEFAULT};
-	int i, rc;
+	struct flows_stream *fs = ag_container_of(s, struct flows_stream, s);
+
+	fs->ops->flow_cursor_close(fs->cur);
+	free(fs);
+}
+
+static int flows_next(struct ag_ctl_stream *s, char **err)
+{
+	struct flows_stream *fs = ag_container_of(s, struct flows_stream, s);
+	char tail[128];
+	int rc, n;
+
+	if (!fs->started) {
+		fs->started = true;
+		if (ag_ctl_stream__text(s, "{\"flows\":[", 10))
+			return -ENOMEM;
+	}
+	rc = fs->ops->flow_cursor_step(fs->cur, list_flow, &fs->fl);
+	if (rc >= 0 && fs->fl.err)
+		rc = fs->fl.err;
+	if (rc > 0)
+		return 1;
+	n = snprintf(tail, sizeof(tail),
+		     "],\"count\":%" PRIu64 ",\"expired\":%" PRIu64 ",\"shown\":%lu}", fs->fl.count,
+		     fs->fl.expired, fs->fl.shown);
+	if (ag_ctl_stream__text(s, tail, n))
+		return -ENOMEM;
+	if (rc < 0)
+		return ag_ctl__fail(err, AG_CTL_EINTERNAL, "reading the flow table: %s",
+				    strerror(-rc));
+	return 0;
+}
+
+static int parse_flows_args(struct ag_ctl_req *req, struct flow_list *fl, char **err)
+{
+	int i;
 
 	for (i = 0; i < req->argc; i += 2) {
 		const char *k = req->argv[i], *v = i + 1 < req->argc ? req->argv[i + 1] : NULL;
@@ -1044,9 +1191,9 @@ static int cmd_flows(struct ag_ctl_req *req, json_t **data, char **err)
 			char *end;
 
 			errno = 0;
-			fl.limit = strtoul(v, &end, 10);
-			if (errno || end == v || *end || v[0] == '-' || fl.limit < 1 ||
-			    fl.limit > FLOWS_LIMIT_MAX)
+			fl->limit = strtoul(v, &end, 10);
+			if (errno || end == v || *end || v[0] == '-' || fl->limit < 1 ||
+			    fl->limit > FLOWS_LIMIT_MAX)
 				return ag_ctl__fail(err, AG_CTL_EINVALID,
 						    "limit: must be 1-%d (got \"%.32s\")",
 						    FLOWS_LIMIT_MAX, v);
@@ -1056,28 +1203,44 @@ static int cmd_flows(struct ag_ctl_req *req, json_t **data, char **err)
 			return ag_ctl__fail(err, AG_CTL_EINVALID,
 					    "%s: must be an IPv4 address (got \"%.64s\")", k, v);
 		if (!strcmp(k, "backend")) {
-			fl.by_backend = true;
-			fl.backend = a.s_addr;
+			fl->by_backend = true;
+			fl->backend = a.s_addr;
 		} else {
-			fl.by_client = true;
-			fl.client = a.s_addr;
+			fl->by_client = true;
+			fl->client = a.s_addr;
 		}
 	}
-	fl.rows = json_array();
-	if (!fl.rows)
+	return 0;
+}
+
+static int cmd_flows(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	struct ag_daemon *d = req->ctx;
+	struct flows_stream *fs;
+	int rc;
+
+	fs = calloc(1, sizeof(*fs));
+	if (!fs)
 		return -ENOMEM;
-	rc = d->fp->ops->walk_flows(d->fp, list_flow, &fl);
-	if (!rc)
-		rc = fl.err;
-	if (rc) {
-		json_decref(fl.rows);
-		return ag_ctl__fail(err, AG_CTL_EINTERNAL, "reading the flow table: %s",
-				    strerror(-rc));
+	fs->s.next = flows_next;
+	fs->s.free = flows_free;
+	fs->ops = d->fp->ops;
+	fs->fl.d = d;
+	fs->fl.out = &fs->s;
+	fs->fl.limit = FLOWS_LIMIT_DEFAULT;
+	rc = parse_flows_args(req, &fs->fl, err);
+	if (!rc) {
+		fs->cur = d->fp->ops->flow_cursor_open(d->fp, WALK_SLICE);
+		if (!fs->cur)
+			rc = ag_ctl__fail(err, AG_CTL_EINTERNAL, "reading the flow table: %s",
+					  strerror(errno));
 	}
-	*data = json_pack("{s:I, s:I, s:i, s:o}", "count", (json_int_t)fl.count, "expired",
-			  (json_int_t)fl.expired, "shown", (int)json_array_size(fl.rows), "flows",
-			  fl.rows);
-	return *data ? AG_CTL_OK : -ENOMEM;
+	if (rc) {
+		flows_free(&fs->s);
+		return rc;
+	}
+	req->stream = &fs->s;
+	return AG_CTL_OK;
 }
 
 /*
@@ -1122,6 +1285,27 @@ static int stats_flow_table(struct ag_daemon *d, json_t *o)
 	return json_object_set_new(o, "flows_removed", states) ? -ENOMEM : 0;
 }
 
+/* The control socket's own counters (docs/control.md): every refusal and close. */
+static json_t *control_stats(const struct ag_ctl *ctl)
+{
+	struct ag_ctl_stats cs;
+
+	ag_ctl__stats(ctl, &cs);
+	return json_pack(
+	    "{s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I}",
+	    "clients", (int)cs.clients, "admins", (int)cs.admins, "streams", (int)cs.streams,
+	    "accepted", (json_int_t)cs.accepted, "refused_busy", (json_int_t)cs.refused_busy,
+	    "refused_admin_slots", (json_int_t)cs.refused_admin_slots, "refused_uid",
+	    (json_int_t)cs.refused_uid, "requests", (json_int_t)cs.requests, "errors",
+	    (json_int_t)cs.errors, "denied", (json_int_t)cs.denied, "replies_too_big",
+	    (json_int_t)cs.replies_too_big, "replies_no_room", (json_int_t)cs.replies_no_room,
+	    "streams_failed", (json_int_t)cs.streams_failed, "stream_waits",
+	    (json_int_t)cs.stream_waits, "closed_idle", (json_int_t)cs.closed_idle,
+	    "closed_long_line", (json_int_t)cs.closed_long_line, "queued_bytes",
+	    (json_int_t)cs.queued, "queued_peak_bytes", (json_int_t)cs.queued_peak);
+}
+
 static int cmd_stats(struct ag_ctl_req *req, json_t **data, char **err)
 {
 	struct ag_daemon *d = req->ctx;
@@ -1163,7 +1347,8 @@ static int cmd_stats(struct ag_ctl_req *req, json_t **data, char **err)
 		goto enomem;
 	/* each call takes its reference, also when it fails */
 	if (json_object_set_new(*data, "reasons", reasons) |
-	    json_object_set_new(*data, "listeners", ls)) {
+	    json_object_set_new(*data, "listeners", ls) |
+	    json_object_set_new(*data, "control", control_stats(req->ctl))) {
 		json_decref(*data);
 		*data = NULL;
 		return -ENOMEM;
@@ -1207,6 +1392,38 @@ static int cmd_reload(struct ag_ctl_req *req, json_t **data, char **err)
 	return AG_CTL_OK;
 }
 
+static const char *file_kind(mode_t m)
+{
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	if (S_ISSOCK(m))
+		return "a socket";
+	return S_ISDIR(m) ? "a directory" : "not a regular file";
+}
+
+/*
+ * check FILE refuses what is not a regular file before anything opens it:
+ * open() of a FIFO blocks the loop until a writer comes, of a device may act
+ * on it. Links are followed without opening anything (realpath); the loader
+ * then opens with O_NONBLOCK and looks again (ag_cfg__read_text), so a file
+ * swapped in meanwhile cannot block either.
+ */
+static int check_regular(const char *path, char **err)
+{
+	char real[PATH_MAX];
+	struct stat st;
+
+	/* Missing or out of reach: the loader says so, and fails without blocking. */
+	if (!realpath(path, real) || lstat(real, &st) || S_ISREG(st.st_mode))
+		return 0;
+	return ag_ctl__fail(err, AG_CTL_EINVALID, "%s: %s, not a regular file: not read", path,
+			    file_kind(st.st_mode));
+}
+
 static int cmd_check(struct ag_ctl_req *req, json_t **data, char **err)
 {
 	struct ag_daemon *d = req->ctx;
@@ -1216,7 +1433,11 @@ static int cmd_check(struct ag_ctl_req *req, json_t **data, char **err)
 	struct ag_plan *plan = NULL;
 	unsigned int nl = 0, nb = 0;
 	char why[256] = "";
+	int rc;
 
+	rc = check_regular(path, err);
+	if (rc)
+		return rc;
 	ag_errors__init(&errs);
 	cfg = ag_config__load(path, &errs);
 	if (!cfg && !errs.count)

@@ -487,18 +487,10 @@ int ag_daemon__reload(struct ag_daemon *d, struct ag_errors *errs)
 /* ------------------------------------------------------------------------ */
 /* Flows                                                                    */
 
-struct flow_tally {
-	const struct ag_plan *plan;
-	uint64_t *per_backend;
-	uint64_t entries;
-};
-
-/* A live flow counts for the plan's backend it is pinned to (its fpid and address agree). */
-static void tally_flow(void *ctx, const struct ag_flow_key *k, const struct ag_flow *f, bool live,
-		       uint64_t idle_ns)
+void ag_daemon__tally_flow(void *ctx, const struct ag_flow_key *k, const struct ag_flow *f,
+			   bool live, uint64_t idle_ns)
 {
-	struct flow_tally *t = ctx;
-
+	struct ag_flow_tally *t = ctx;
 	const struct ag_plan_backend *pb = ag_plan__backend_by_fpid(t->plan, f->backend_id);
 
 	t->entries++;
@@ -508,11 +500,11 @@ static void tally_flow(void *ctx, const struct ag_flow_key *k, const struct ag_f
 
 int ag_daemon__active_flows(struct ag_daemon *d, uint64_t *per_backend, uint64_t *entries)
 {
-	struct flow_tally t = {.plan = d->plan, .per_backend = per_backend};
+	struct ag_flow_tally t = {.plan = d->plan, .per_backend = per_backend};
 	int err;
 
 	memset(per_backend, 0, (size_t)d->plan->n_backends * sizeof(*per_backend));
-	err = d->fp->ops->walk_flows(d->fp, tally_flow, &t);
+	err = d->fp->ops->walk_flows(d->fp, ag_daemon__tally_flow, &t);
 	if (entries)
 		*entries = t.entries;
 	return err;

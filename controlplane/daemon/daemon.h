@@ -145,4 +145,18 @@ int ag_daemon__active_flows(struct ag_daemon *d, uint64_t *per_backend, uint64_t
  */
 uint64_t ag_daemon__fail_open_flows(struct ag_daemon *d, uint32_t fpid);
 
+struct ag_flow_key;
+struct ag_flow;
+
+/* The count behind ag_daemon__active_flows, for walks made a slice at a time. */
+struct ag_flow_tally {
+	const struct ag_plan *plan;
+	uint64_t *per_backend; /* plan->n_backends entries, zeroed by the caller */
+	uint64_t entries;
+};
+
+/* An ag_flow_fn: a live flow counts for the backend it is pinned to (id and address agree). */
+void ag_daemon__tally_flow(void *ctx, const struct ag_flow_key *k, const struct ag_flow *f,
+			   bool live, uint64_t idle_ns);
+
 #endif /* AG_DAEMON_H */

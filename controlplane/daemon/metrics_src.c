@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl.h"
 #include "daemon.h"
 #include "fastpath.h"
 #include "log.h"
@@ -182,6 +183,33 @@ static void fill_flow_table(struct ag_daemon *d, struct ag_metrics_snapshot *s)
 	s->last_sweep_ns = rs.last_pass_ns;
 }
 
+static void fill_control(struct ag_daemon *d, struct ag_metrics_snapshot *s)
+{
+	struct ag_metrics_control *c = &s->control;
+	struct ag_ctl_stats cs;
+
+	if (!d->ctl)
+		return;
+	ag_ctl__stats(d->ctl, &cs);
+	*c = (struct ag_metrics_control){
+	    .present = true,
+	    .clients = cs.clients,
+	    .accepted = cs.accepted,
+	    .refused_busy = cs.refused_busy,
+	    .refused_admin_slots = cs.refused_admin_slots,
+	    .refused_uid = cs.refused_uid,
+	    .denied = cs.denied,
+	    .replies_too_big = cs.replies_too_big,
+	    .replies_no_room = cs.replies_no_room,
+	    .streams_failed = cs.streams_failed,
+	    .stream_waits = cs.stream_waits,
+	    .closed_idle = cs.closed_idle,
+	    .closed_long_line = cs.closed_long_line,
+	    .queued = cs.queued,
+	    .queued_peak = cs.queued_peak,
+	};
+}
+
 int ag_metrics_src__collect(void *ctx, struct ag_metrics_snapshot *s)
 {
 	struct ag_metrics_src *g = ctx;
@@ -215,6 +243,7 @@ int ag_metrics_src__collect(void *ctx, struct ag_metrics_snapshot *s)
 	s->reload_failures = d->reload_failures;
 	s->failovers = d->last_change.count;
 	s->last_failover_ns = d->last_change.published_ns - d->last_change.decided_ns;
+	fill_control(d, s);
 	s->version = AG_VERSION;
 	s->abi = AG_ABI_VERSION;
 out:

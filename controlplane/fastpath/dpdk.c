@@ -122,6 +122,22 @@ static int dpdk_walk_flows(struct ag_fastpath *fp, ag_flow_fn fn, void *ctx)
 	return -EOPNOTSUPP;
 }
 
+static struct ag_flow_cursor *dpdk_flow_cursor_open(struct ag_fastpath *fp, unsigned int slice)
+{
+	errno = EOPNOTSUPP;
+	return NULL;
+}
+
+/* Never called: no cursor is ever opened. */
+static int dpdk_flow_cursor_step(struct ag_flow_cursor *c, ag_flow_fn fn, void *ctx)
+{
+	return -EOPNOTSUPP;
+}
+
+static void dpdk_flow_cursor_close(struct ag_flow_cursor *c)
+{
+}
+
 /* anygate-dp sweeps its own tables (counted as flows_expired among its counters). */
 static int dpdk_reclaim_stats(struct ag_fastpath *fp, struct ag_reclaim_stats *out)
 {
@@ -143,5 +159,8 @@ const struct ag_fastpath_ops ag_dpdk__ops = {
     .reason_stats = dpdk_reason_stats,
     .flow_entries = dpdk_flow_entries,
     .walk_flows = dpdk_walk_flows,
+    .flow_cursor_open = dpdk_flow_cursor_open,
+    .flow_cursor_step = dpdk_flow_cursor_step,
+    .flow_cursor_close = dpdk_flow_cursor_close,
     .reclaim_stats = dpdk_reclaim_stats,
 };

@@ -37,6 +37,8 @@ struct ag_fastpath {
  * the fast path's own idle timeouts (dataplane/core/flowlife.h), and how long
  * its client side has been idle.
  */
+struct ag_flow_cursor;
+
 typedef void (*ag_flow_fn)(void *ctx, const struct ag_flow_key *k, const struct ag_flow *f,
 			   bool live, uint64_t idle_ns);
 
@@ -103,6 +105,17 @@ struct ag_fastpath_ops {
 	 * the flows live in another process's memory (anygate-dp), or -errno.
 	 */
 	int (*walk_flows)(struct ag_fastpath *fp, ag_flow_fn fn, void *ctx);
+	/*
+	 * walk_flows a slice at a time, for the control socket (a slice per
+	 * event-loop turn): open a cursor stepping up to `slice` entries (NULL
+	 * and errno EOPNOTSUPP where walk_flows is, or ENOMEM); each step calls fn
+	 * for the next slice, judged at that moment, and returns 1 while more is
+	 * to come, 0 at the end, or -errno. A cursor may be closed after its fast
+	 * path (it is only freed) but not stepped.
+	 */
+	struct ag_flow_cursor *(*flow_cursor_open)(struct ag_fastpath *fp, unsigned int slice);
+	int (*flow_cursor_step)(struct ag_flow_cursor *c, ag_flow_fn fn, void *ctx);
+	void (*flow_cursor_close)(struct ag_flow_cursor *c);
 	/*
 	 * One pass of the flow-table sweeper, every AG_SWEEP_PERIOD_NS, a
 	 * bounded slice of work: remove every pair that is not live, orphan reverse

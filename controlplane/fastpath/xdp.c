@@ -1106,6 +1106,47 @@ static int xdp_walk_flows(struct ag_fastpath *fp, ag_flow_fn fn, void *ctx)
 				  bpf_map__fd(x->skel->maps.ag_nat_rev), &s, ag_now_ns(), fn, ctx);
 }
 
+struct ag_flow_cursor {
+	struct ag_xdp_flow_cursor c;
+};
+
+static struct ag_flow_cursor *xdp_flow_cursor_open(struct ag_fastpath *fp, unsigned int slice)
+{
+	struct ag_xdp *x = xdp_of(fp);
+	struct ag_flow_cursor *c;
+	struct ag_settings s;
+	uint32_t zero = 0;
+	int err;
+
+	/* every entry, also before the first publish (then nothing is live) */
+	if (bpf_map_lookup_elem(bpf_map__fd(x->skel->maps.ag_settings), &zero, &s))
+		return NULL;
+	c = malloc(sizeof(*c));
+	if (!c)
+		return NULL;
+	err = ag_xdp_flows__cursor_init(&c->c, bpf_map__fd(x->skel->maps.ag_flows),
+					bpf_map__fd(x->skel->maps.ag_nat_rev), &s, slice);
+	if (err) {
+		free(c);
+		errno = -err;
+		return NULL;
+	}
+	return c;
+}
+
+static int xdp_flow_cursor_step(struct ag_flow_cursor *c, ag_flow_fn fn, void *ctx)
+{
+	return ag_xdp_flows__cursor_next(&c->c, ag_now_ns(), fn, ctx);
+}
+
+static void xdp_flow_cursor_close(struct ag_flow_cursor *c)
+{
+	if (!c)
+		return;
+	ag_xdp_flows__cursor_fini(&c->c);
+	free(c);
+}
+
 /*
  * One sweep. The program's refusals for a full table since the last pass
  * put the table under pressure at once, before the sweeper's own count of
@@ -1153,6 +1194,9 @@ const struct ag_fastpath_ops ag_xdp__ops = {
     .reason_stats = xdp_reason_stats,
     .flow_entries = xdp_flow_entries,
     .walk_flows = xdp_walk_flows,
+    .flow_cursor_open = xdp_flow_cursor_open,
+    .flow_cursor_step = xdp_flow_cursor_step,
+    .flow_cursor_close = xdp_flow_cursor_close,
     .sweep = xdp_sweep,
     .reclaim_stats = xdp_reclaim_stats,
 };

@@ -63,7 +63,7 @@ static int batch_next(struct ag_batch_walk *w, __u32 *count)
 	__u64 next = 0;
 	int ret;
 
-	*count = AG_SWEEP_BATCH;
+	*count = w->cap;
 	ret = bpf_map_lookup_batch(w->fd, w->resume ? &w->cursor : NULL, &next, w->keys, w->vals,
 				   count, &opts);
 	if (ret == -ENOENT) {
@@ -80,12 +80,13 @@ static int batch_next(struct ag_batch_walk *w, __u32 *count)
 	return 1;
 }
 
-static int batch_alloc(struct ag_batch_walk *w, int fd, size_t vsize)
+static int batch_alloc(struct ag_batch_walk *w, int fd, size_t vsize, unsigned int cap)
 {
 	memset(w, 0, sizeof(*w));
 	w->fd = fd;
-	w->keys = calloc(AG_SWEEP_BATCH, sizeof(struct ag_flow_key));
-	w->vals = calloc(AG_SWEEP_BATCH, vsize);
+	w->cap = cap;
+	w->keys = calloc(cap, sizeof(struct ag_flow_key));
+	w->vals = calloc(cap, vsize);
 	return w->keys && w->vals ? 0 : -ENOMEM;
 }
 
@@ -99,77 +100,109 @@ static void batch_free(struct ag_batch_walk *w)
 
 /* --- the walk: every entry with its liveness, as the program decides it --- */
 
-struct flow_walk {
-	struct ag_tables tables;
-	const struct ag_settings *settings; /* the timeouts the program applies */
-	uint64_t now;			    /* CLOCK_MONOTONIC: bpf_ktime_get_ns's clock */
-	ag_flow_fn fn;
-	void *ctx;
-};
-
-static void visit(struct flow_walk *w, const struct ag_flow_key *k, const struct ag_flow *f)
+static void visit(struct ag_xdp_flow_cursor *c, const struct ag_flow_key *k,
+		  const struct ag_flow *f, uint64_t now, ag_flow_fn fn, void *ctx)
 {
 	bool live;
 
-	w->tables.cached = false;
-	live = ag_flow__live(&w->tables, k, f, w->settings, w->now);
-	w->fn(w->ctx, k, f, live, ag_flow__age(w->now, f->last_seen_ns));
+	c->tables->cached = false;
+	live = ag_flow__live(c->tables, k, f, &c->settings, now);
+	fn(ctx, k, f, live, ag_flow__age(now, f->last_seen_ns));
 }
 
-/* Key by key, where the kernel has no batch lookup for the map. */
-static int walk_one_by_one(struct flow_walk *w)
+/*
+ * Key by key, where the kernel has no batch lookup for the map: up to a
+ * batch's worth from the last key seen. A key removed meanwhile makes the
+ * kernel start over; the walk ends after twice the map's size at most.
+ */
+static int next_one_by_one(struct ag_xdp_flow_cursor *c, uint64_t now, ag_flow_fn fn, void *ctx)
 {
-	struct ag_flow_key key, next;
+	struct ag_flow_key next;
 	struct ag_flow val;
-	void *probe = NULL;
+	unsigned int n;
 
-	while (!bpf_map_get_next_key(w->tables.flows_fd, probe, &next)) {
-		key = next;
-		probe = &key;
+	for (n = 0; n < c->batch.cap; n++) {
+		if (c->visited >= c->bound ||
+		    bpf_map_get_next_key(c->tables->flows_fd, c->have_last ? &c->last : NULL,
+					 &next))
+			return 0;
+		c->last = next;
+		c->have_last = true;
+		c->visited++;
 		/* An entry removed between the two calls is simply gone. */
-		if (!bpf_map_lookup_elem(w->tables.flows_fd, &key, &val))
-			visit(w, &key, &val);
+		if (!bpf_map_lookup_elem(c->tables->flows_fd, &next, &val))
+			visit(c, &next, &val, now, fn, ctx);
 	}
+	return 1;
+}
+
+int ag_xdp_flows__cursor_init(struct ag_xdp_flow_cursor *c, int flows_fd, int revs_fd,
+			      const struct ag_settings *s, unsigned int batch)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+
+	memset(c, 0, sizeof(*c));
+	c->settings = *s;
+	c->tables = calloc(1, sizeof(*c->tables));
+	if (!c->tables || batch_alloc(&c->batch, flows_fd, sizeof(struct ag_flow), batch)) {
+		ag_xdp_flows__cursor_fini(c);
+		return -ENOMEM;
+	}
+	c->tables->flows_fd = flows_fd;
+	c->tables->revs_fd = revs_fd;
+	memset(&info, 0, sizeof(info));
+	c->bound =
+	    bpf_obj_get_info_by_fd(flows_fd, &info, &len) ? UINT64_MAX : 2ull * info.max_entries;
 	return 0;
+}
+
+void ag_xdp_flows__cursor_fini(struct ag_xdp_flow_cursor *c)
+{
+	batch_free(&c->batch);
+	free(c->tables);
+	c->tables = NULL;
+}
+
+int ag_xdp_flows__cursor_next(struct ag_xdp_flow_cursor *c, uint64_t now, ag_flow_fn fn, void *ctx)
+{
+	const struct ag_flow_key *keys = c->batch.keys;
+	const struct ag_flow *vals = c->batch.vals;
+	__u32 count = 0, i;
+	int more;
+
+	if (c->done)
+		return 0;
+	if (c->one_by_one)
+		more = next_one_by_one(c, now, fn, ctx);
+	else
+		more = batch_next(&c->batch, &count);
+	/* one syscall per batch where possible, not two per entry */
+	if (more < 0 && !c->started && (more == -EINVAL || more == -ENOTSUP || more == -524)) {
+		c->one_by_one = true;
+		more = next_one_by_one(c, now, fn, ctx);
+	} else if (!c->one_by_one && more >= 0) {
+		for (i = 0; i < count; i++)
+			visit(c, &keys[i], &vals[i], now, fn, ctx);
+	}
+	c->started = true;
+	c->done = more <= 0;
+	return more;
 }
 
 int ag_xdp_flows__walk(int flows_fd, int revs_fd, const struct ag_settings *s, uint64_t now,
 		       ag_flow_fn fn, void *ctx)
 {
-	struct flow_walk w = {.tables = {.flows_fd = flows_fd, .revs_fd = revs_fd},
-			      .settings = s,
-			      .now = now,
-			      .fn = fn,
-			      .ctx = ctx};
-	struct ag_batch_walk b;
-	const struct ag_flow_key *keys;
-	const struct ag_flow *vals;
-	bool first = true;
-	__u32 count, i;
-	int more, err = 0;
+	struct ag_xdp_flow_cursor c;
+	int err;
 
-	if (batch_alloc(&b, flows_fd, sizeof(struct ag_flow))) {
-		err = -ENOMEM;
-		goto out;
+	err = ag_xdp_flows__cursor_init(&c, flows_fd, revs_fd, s, AG_SWEEP_BATCH);
+	if (!err) {
+		do
+			err = ag_xdp_flows__cursor_next(&c, now, fn, ctx);
+		while (err > 0);
 	}
-	keys = b.keys;
-	vals = b.vals;
-	do {
-		more = batch_next(&b, &count);
-		if (more < 0) {
-			/* one syscall per batch where possible, not two per entry */
-			if (first && (more == -EINVAL || more == -ENOTSUP || more == -524))
-				err = walk_one_by_one(&w);
-			else
-				err = more;
-			goto out;
-		}
-		first = false;
-		for (i = 0; i < count; i++)
-			visit(&w, &keys[i], &vals[i]);
-	} while (more > 0);
-out:
-	batch_free(&b);
+	ag_xdp_flows__cursor_fini(&c);
 	return err;
 }
 
@@ -183,9 +216,9 @@ int ag_xdp_sweep__init(struct ag_xdp_sweep *sw, int flows_fd, int revs_fd, uint3
 	sw->max_flows = max_flows;
 	sw->pass_flows = AG_SWEEP_PASS_FLOWS;
 	sw->pass_revs = AG_SWEEP_PASS_REVS;
-	err = batch_alloc(&sw->flows, flows_fd, sizeof(struct ag_flow));
+	err = batch_alloc(&sw->flows, flows_fd, sizeof(struct ag_flow), AG_SWEEP_BATCH);
 	if (!err)
-		err = batch_alloc(&sw->revs, revs_fd, sizeof(struct ag_nat_rev));
+		err = batch_alloc(&sw->revs, revs_fd, sizeof(struct ag_nat_rev), AG_SWEEP_BATCH);
 	sw->del_flows = calloc(AG_SWEEP_BATCH, sizeof(*sw->del_flows));
 	sw->del_revs = calloc(AG_SWEEP_BATCH, sizeof(*sw->del_revs));
 	sw->del_state = calloc(AG_SWEEP_BATCH, sizeof(*sw->del_state));

@@ -41,13 +41,40 @@
 int ag_xdp_flows__walk(int flows_fd, int revs_fd, const struct ag_settings *s, uint64_t now,
 		       ag_flow_fn fn, void *ctx);
 
+struct ag_tables;
+
 /* A bpf_map_lookup_batch walk that can stop and go on later where it stopped. */
 struct ag_batch_walk {
 	int fd;
-	void *keys, *vals; /* AG_SWEEP_BATCH entries each */
+	unsigned int cap;  /* entries of one batch */
+	void *keys, *vals; /* cap entries each */
 	uint64_t cursor;   /* where the next batch starts (the kernel's token) */
 	bool resume;	   /* cursor is valid; else the next batch starts a walk */
 };
+
+/*
+ * The walk above a batch at a time, for callers that must yield in between
+ * (the control socket walks a slice per event-loop turn). Entries added or
+ * removed while it is under way may be seen or not; none is seen twice
+ * where the kernel has batch lookups.
+ */
+struct ag_xdp_flow_cursor {
+	struct ag_tables *tables; /* the accessors dataplane/core reads through */
+	struct ag_settings settings;
+	struct ag_batch_walk batch;
+	bool started, done;
+	bool one_by_one; /* no batch lookups: key by key from `last` */
+	bool have_last;
+	struct ag_flow_key last;
+	uint64_t visited, bound; /* key by key: gives up after bound keys */
+};
+
+/* batch: entries per step. 0 or -ENOMEM. The fds stay the caller's. */
+int ag_xdp_flows__cursor_init(struct ag_xdp_flow_cursor *c, int flows_fd, int revs_fd,
+			      const struct ag_settings *s, unsigned int batch);
+/* fn for the next batch, judged at now: 1 while more is to come, 0 at the end, -errno. */
+int ag_xdp_flows__cursor_next(struct ag_xdp_flow_cursor *c, uint64_t now, ag_flow_fn fn, void *ctx);
+void ag_xdp_flows__cursor_fini(struct ag_xdp_flow_cursor *c);
 
 struct ag_xdp_sweep {
 	struct ag_batch_walk flows, revs;

@@ -466,6 +466,70 @@ static void render_daemon(struct text *t, const struct ag_metrics_snapshot *s)
 	sample_u64(t, "anygate_build_info", info, 1);
 }
 
+/* One counter family with one series per reason: names[i] labels values[i]. */
+static void by_reason(struct text *t, const char *name, const char *help, const char *const *names,
+		      const uint64_t *values, unsigned int n)
+{
+	const char *kv[3] = {"reason", NULL, NULL};
+	unsigned int i;
+
+	family(t, name, "counter", help);
+	for (i = 0; i < n; i++) {
+		kv[1] = names[i];
+		sample_u64(t, name, kv, values[i]);
+	}
+}
+
+/* A family of one series without labels. */
+static void one_u64(struct text *t, const char *name, const char *type, const char *help,
+		    uint64_t v)
+{
+	const char *none[1] = {NULL};
+
+	family(t, name, type, help);
+	sample_u64(t, name, none, v);
+}
+
+/* The control socket (docs/control.md): no series before it is up. */
+static void render_control(struct text *t, const struct ag_metrics_snapshot *s)
+{
+	static const char *const refused[] = {"all_slots_taken", "admin_slots", "per_uid"};
+	static const char *const replies[] = {"too_big", "no_room"};
+	static const char *const closed[] = {"idle", "long_line"};
+	const struct ag_metrics_control *c = &s->control;
+	const uint64_t refused_v[] = {c->refused_busy, c->refused_admin_slots, c->refused_uid};
+	const uint64_t replies_v[] = {c->replies_too_big, c->replies_no_room};
+	const uint64_t closed_v[] = {c->closed_idle, c->closed_long_line};
+
+	if (!c->present)
+		return;
+	one_u64(t, "anygate_control_clients", "gauge", "Control socket connections now.",
+		c->clients);
+	one_u64(t, "anygate_control_connections_total", "counter",
+		"Control socket connections accepted.", c->accepted);
+	by_reason(t, "anygate_control_refused_total",
+		  "Control socket connections refused, by the limit they met.", refused, refused_v,
+		  3);
+	one_u64(t, "anygate_control_denied_total", "counter",
+		"Admin commands refused to read-only peers.", c->denied);
+	by_reason(t, "anygate_control_replies_refused_total",
+		  "Replies refused with an error instead: larger than the bound for one client, "
+		  "or no room under the bound for all.",
+		  replies, replies_v, 2);
+	one_u64(t, "anygate_control_streams_failed_total", "counter",
+		"Streamed replies (flows, endpoints) that ended with an error.", c->streams_failed);
+	one_u64(t, "anygate_control_stream_waits_total", "counter",
+		"Times a streamed reply waited for room under the bound on all queued bytes.",
+		c->stream_waits);
+	by_reason(t, "anygate_control_closed_total",
+		  "Control socket connections the daemon closed, by reason.", closed, closed_v, 2);
+	one_u64(t, "anygate_control_queued_bytes", "gauge",
+		"Reply bytes waiting for control clients to read them.", c->queued);
+	one_u64(t, "anygate_control_queued_peak_bytes", "gauge",
+		"The most reply bytes that ever waited for control clients at once.",
+		c->queued_peak);
+}
+
 char *ag_metrics__render(const struct ag_metrics_snapshot *s, size_t *len)
 {
 	struct text t = {};
@@ -475,6 +539,7 @@ char *ag_metrics__render(const struct ag_metrics_snapshot *s, size_t *len)
 	render_reasons(&t, s);
 	render_flow_table(&t, s);
 	render_daemon(&t, s);
+	render_control(&t, s);
 	if (t.oom || !t.buf) {
 		free(t.buf);
 		errno = ENOMEM;

@@ -61,6 +61,25 @@ struct ag_metrics_flow_state {
 
 #define AG_METRICS_FLOW_STATES 4
 
+/* The control socket: its clients, every refusal and close, and the reply bytes it holds. */
+struct ag_metrics_control {
+	bool present; /* false: no series (the socket is not up yet) */
+	uint64_t clients;
+	uint64_t accepted;
+	uint64_t refused_busy;	      /* every slot taken */
+	uint64_t refused_admin_slots; /* read-only peer, only the admins' slots left */
+	uint64_t refused_uid;	      /* its uid at its limit */
+	uint64_t denied;
+	uint64_t replies_too_big; /* over the bound for one client */
+	uint64_t replies_no_room; /* all clients' queued bytes at the bound */
+	uint64_t streams_failed;
+	uint64_t stream_waits;
+	uint64_t closed_idle;
+	uint64_t closed_long_line;
+	uint64_t queued;      /* reply bytes queued now */
+	uint64_t queued_peak; /* the most queued at once */
+};
+
 /* Everything one scrape shows, read at one moment. */
 struct ag_metrics_snapshot {
 	struct ag_metrics_listener *listeners; /* malloc'ed; freed by __free */
@@ -87,6 +106,7 @@ struct ag_metrics_snapshot {
 	uint64_t reload_failures;
 	uint64_t failovers;	   /* health changes published */
 	uint64_t last_failover_ns; /* decision -> table switch of the last one */
+	struct ag_metrics_control control;
 	const char *version;
 	unsigned int abi;
 };

@@ -26,6 +26,7 @@
 #include "fastpath.h"
 #include "flow.h"
 #include "loop.h"
+#include "dpdk.h"
 #include "xdp.h"
 #include "xdp_flows.h"
 
@@ -404,6 +405,86 @@ static void test_through_ops(void)
 	close_fastpath(&fx);
 }
 
+/* What a walk saw: entries by client index, live ones, the largest step. */
+struct seen {
+	uint8_t *times; /* per client index */
+	unsigned int entries, live, in_step, max_step;
+};
+
+static void see(void *ctx, const struct ag_flow_key *k, const struct ag_flow *f, bool live,
+		uint64_t idle_ns)
+{
+	struct seen *s = ctx;
+	uint32_t i = ntohl(k->saddr.v4) - 0xc0000200;
+
+	if (i < 100000)
+		s->times[i]++;
+	s->entries++;
+	s->live += live;
+	s->in_step++;
+}
+
+/*
+ * The cursor the control socket walks with: a slice per step, never more,
+ * every entry once, the same liveness as the whole walk; the DPDK fast path
+ * has none (its flows live in anygate-dp).
+ */
+static void test_cursor_slices(void)
+{
+	const unsigned int total = 10000, slice = 256;
+	struct seen walk = {0}, cur = {0};
+	const struct ag_sink_ops *sink;
+	struct ag_flow_cursor *c;
+	struct fixture fx;
+	unsigned int n, steps = 0, once = 0;
+	void *ctx;
+	int rc;
+
+	open_fastpath(&fx, 16384);
+	fx.s.udp_idle_ns = SEC_NS;
+	fx.fp->ops->sink(fx.fp, &sink, &ctx);
+	CU_ASSERT_EQUAL_FATAL(sink->settings(ctx, &fx.s), 0);
+	fx.now = ag_now_ns();
+	/* Half established TCP seen now (live), half UDP stamped at 0 (expired). */
+	for (n = 0; n < total; n++) {
+		if (n % 2)
+			put_pair(&fx, n, IPPROTO_UDP, 0, fx.now, fx.now);
+		else
+			put_pair(&fx, n, IPPROTO_TCP, TCP_EST, 0, 0);
+	}
+	walk.times = calloc(total, 1);
+	cur.times = calloc(total, 1);
+	CU_ASSERT_FATAL(walk.times && cur.times);
+	CU_ASSERT_EQUAL(fx.fp->ops->walk_flows(fx.fp, see, &walk), 0);
+	c = fx.fp->ops->flow_cursor_open(fx.fp, slice);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	do {
+		cur.in_step = 0;
+		rc = fx.fp->ops->flow_cursor_step(c, see, &cur);
+		steps++;
+		if (cur.in_step > cur.max_step)
+			cur.max_step = cur.in_step;
+	} while (rc == 1 && steps < 10 * total);
+	fx.fp->ops->flow_cursor_close(c);
+	CU_ASSERT_EQUAL(rc, 0);
+	for (n = 0; n < total; n++)
+		once += cur.times[n] == 1;
+	CU_ASSERT_EQUAL(once, total);
+	CU_ASSERT_EQUAL(cur.entries, total);
+	CU_ASSERT_EQUAL(cur.live, total / 2);
+	CU_ASSERT_EQUAL(walk.entries, total);
+	CU_ASSERT_EQUAL(walk.live, total / 2);
+	CU_ASSERT(cur.max_step <= slice);
+	CU_ASSERT(steps >= total / slice);
+	free(walk.times);
+	free(cur.times);
+	close_fastpath(&fx);
+
+	errno = 0;
+	CU_ASSERT_PTR_NULL(ag_dpdk__ops.flow_cursor_open(NULL, slice));
+	CU_ASSERT_EQUAL(errno, EOPNOTSUPP);
+}
+
 static bool pin_exists(const char *name)
 {
 	char path[PATH_MAX];
@@ -511,6 +592,7 @@ int main(void)
 	    {"pressure: half-open and closing go first", test_pressure},
 	    {"bounded passes over a large table", test_bounded_passes},
 	    {"through the fast path's operations", test_through_ops},
+	    {"a cursor walks in slices", test_cursor_slices},
 	    {"kept on exit, adopted with the flows", test_keep_and_adopt},
 	    {"pins of ABI 2 refused, --detach removes them", test_old_abi_refused},
 	};

@@ -76,6 +76,9 @@ static void skip_note(const char *what)
 
 struct tstate {
 	long value;
+	long value_reads; /* "value" requests answered (atomic: the server's thread writes) */
+	long produced;	  /* numbers "count" streams produced, all together (atomic) */
+	long pieces;	  /* pieces "count" streams produced (atomic) */
 };
 
 static int cmd_echo(struct ag_ctl_req *req, json_t **data, char **err)
@@ -93,6 +96,7 @@ static int cmd_value(struct ag_ctl_req *req, json_t **data, char **err)
 {
 	struct tstate *st = req->ctx;
 
+	__atomic_add_fetch(&st->value_reads, 1, __ATOMIC_SEQ_CST);
 	*data = json_pack("{s:I}", "value", (json_int_t)st->value);
 	return 0;
 }
@@ -146,11 +150,80 @@ static int cmd_ctl_stats(struct ag_ctl_req *req, json_t **data, char **err)
 	struct ag_ctl_stats s;
 
 	ag_ctl__stats(req->ctl, &s);
-	*data = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "clients", (json_int_t)s.clients,
-			  "dropped_slow", (json_int_t)s.dropped_slow, "closed_idle",
-			  (json_int_t)s.closed_idle, "refused_busy", (json_int_t)s.refused_busy,
-			  "closed_long_line", (json_int_t)s.closed_long_line, "denied",
-			  (json_int_t)s.denied);
+	*data = json_pack(
+	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I, s:I}",
+	    "clients", (json_int_t)s.clients, "admins", (json_int_t)s.admins, "streams",
+	    (json_int_t)s.streams, "closed_idle", (json_int_t)s.closed_idle, "refused_busy",
+	    (json_int_t)s.refused_busy, "refused_admin_slots", (json_int_t)s.refused_admin_slots,
+	    "refused_uid", (json_int_t)s.refused_uid, "closed_long_line",
+	    (json_int_t)s.closed_long_line, "denied", (json_int_t)s.denied, "replies_too_big",
+	    (json_int_t)s.replies_too_big, "replies_no_room", (json_int_t)s.replies_no_room,
+	    "streams_failed", (json_int_t)s.streams_failed, "stream_waits",
+	    (json_int_t)s.stream_waits, "queued", (json_int_t)s.queued, "queued_peak",
+	    (json_int_t)s.queued_peak, "queued_peak_client", (json_int_t)s.queued_peak_client,
+	    "requests", (json_int_t)s.requests);
+	return 0;
+}
+
+/* "count N [FAIL_AT]": the numbers 0..N-1 as an array, streamed; FAIL_AT: fails there. */
+struct count_stream {
+	struct ag_ctl_stream s;
+	struct tstate *st;
+	long next, n, fail_at;
+};
+
+#define COUNT_PIECE 4096 /* numbers of one piece: at most 8 bytes each */
+
+static int count_next(struct ag_ctl_stream *s, char **err)
+{
+	struct count_stream *c = ag_container_of(s, struct count_stream, s);
+	char buf[24];
+	int i, len;
+
+	__atomic_add_fetch(&c->st->pieces, 1, __ATOMIC_SEQ_CST);
+	for (i = 0; i < COUNT_PIECE && c->next < c->n; i++, c->next++) {
+		if (c->next == c->fail_at) {
+			ag_ctl_stream__text(s, c->next ? "]" : "[]", c->next ? 1 : 2);
+			return ag_ctl__fail(err, AG_CTL_EINTERNAL, "failed at %ld", c->next);
+		}
+		len = snprintf(buf, sizeof(buf), "%s%ld", c->next ? "," : "[", c->next);
+		if (ag_ctl_stream__text(s, buf, len))
+			return -ENOMEM;
+		__atomic_add_fetch(&c->st->produced, 1, __ATOMIC_SEQ_CST);
+	}
+	if (c->next < c->n)
+		return 1;
+	return ag_ctl_stream__text(s, c->n ? "]" : "[]", c->n ? 1 : 2);
+}
+
+static void count_free(struct ag_ctl_stream *s)
+{
+	free(ag_container_of(s, struct count_stream, s));
+}
+
+static int cmd_count(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	struct count_stream *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->st = req->ctx;
+	c->n = atol(req->argv[0]);
+	c->fail_at = req->argc > 1 ? atol(req->argv[1]) : -1;
+	c->s.next = count_next;
+	c->s.free = count_free;
+	req->stream = &c->s;
+	return 0;
+}
+
+static int cmd_progress(struct ag_ctl_req *req, json_t **data, char **err)
+{
+	struct tstate *st = req->ctx;
+
+	*data = json_pack("{s:I, s:I}", "produced",
+			  (json_int_t)__atomic_load_n(&st->produced, __ATOMIC_SEQ_CST), "pieces",
+			  (json_int_t)__atomic_load_n(&st->pieces, __ATOMIC_SEQ_CST));
 	return 0;
 }
 
@@ -177,6 +250,8 @@ static const struct ag_ctl_cmd test_cmds[] = {
     {{"fail", "code"}, "", 0, 0, AG_CTL_READ, cmd_fail_code, "fail with a bad code"},
     {{"ctl", "stats"}, "", 0, 0, AG_CTL_READ, cmd_ctl_stats, "server counters"},
     {{"rows"}, "", 0, 0, AG_CTL_READ, cmd_rows, "a table"},
+    {{"count"}, "N [FAIL_AT]", 1, 2, AG_CTL_READ, cmd_count, "0..N-1, streamed"},
+    {{"progress"}, "", 0, 0, AG_CTL_READ, cmd_progress, "what count streams produced"},
 };
 
 #define N_TEST_CMDS (sizeof(test_cmds) / sizeof(test_cmds[0]))
@@ -1193,49 +1268,390 @@ static void test_half_close(void)
 	tc_close(&t);
 }
 
+static long tstate_load(const long *v)
+{
+	return __atomic_load_n(v, __ATOMIC_SEQ_CST);
+}
+
+/* Polls the server's counter until it reaches `min` (bounded); its last value. */
+static json_int_t wait_stat(const char *path, const char *key, json_int_t min)
+{
+	json_int_t v = stat_of(path, key);
+	int i;
+
+	for (i = 0; i < 1000 && v < min; i++) {
+		usleep(10000);
+		v = stat_of(path, key);
+	}
+	return v;
+}
+
+/*
+ * Backpressure: a client that does not read gets its next request read only
+ * once the reply before it is sent; a reply larger than out_max is refused.
+ */
 static void test_slow_reader(void)
 {
 	const char *p = main_srv.path;
-	struct tconn slow, fast;
+	long reads0 = tstate_load(&main_srv.st.value_reads);
+	struct tconn slow;
 	json_t *r;
-	size_t got = 0;
-	ssize_t n;
-	char buf[65536];
-	int i;
 
-	/* A reply far larger than the socket buffer, never read. */
+	/* A reply far larger than the socket buffer and a request behind it, nothing read. */
 	CU_ASSERT_FATAL(tc_open(&slow, p));
-	CU_ASSERT(tc_sends(&slow, "big 8000000\n"));
-	/* Others are served meanwhile, big replies included (the cap is on unread backlog). */
-	CU_ASSERT_FATAL(tc_open(&fast, p));
-	json_decref(tc_json(&fast));
-	for (i = 0; i < 20; i++) {
-		CU_ASSERT(tc_sends(&fast, "ping\n"));
-		r = tc_json(&fast);
-		CHECK_STR(code_of(r), "ok");
-		json_decref(r);
-	}
-	CU_ASSERT(tc_sends(&fast, "big 3000000\n"));
-	r = tc_json(&fast);
+	CU_ASSERT(tc_sends(&slow, "big 3000000\nvalue\n"));
+	CU_ASSERT(wait_stat(p, "queued", 1000000) >= 1000000);
+	/* Others are served meanwhile, big replies included. */
+	r = ASK(p, "big", "2000000");
+	CU_ASSERT_EQUAL(json_string_length(json_object_get(r, "data")), 2000000);
+	json_decref(r);
+	/* "value" still waits in the socket: not one reply queued behind another. */
+	CU_ASSERT_EQUAL(tstate_load(&main_srv.st.value_reads), reads0);
+	json_decref(tc_json(&slow));
+	r = tc_json(&slow);
 	CU_ASSERT_EQUAL(json_string_length(json_object_get(r, "data")), 3000000);
 	json_decref(r);
-	tc_close(&fast);
-	CU_ASSERT_EQUAL(stat_of(p, "dropped_slow"), 0);
-
-	/* More on top of the unread backlog: the server drops that client. */
-	CU_ASSERT(tc_sends(&slow, "big 2000000\n"));
-	for (i = 0; i < 500 && stat_of(p, "dropped_slow") < 1; i++)
-		usleep(10000);
-	CU_ASSERT_EQUAL(stat_of(p, "dropped_slow"), 1);
-	/* It finds what the socket held, then EOF: far less than it asked for. */
-	while ((n = recv(slow.fd, buf, sizeof(buf), 0)) > 0)
-		got += n;
-	CU_ASSERT_EQUAL(n, 0);
-	CU_ASSERT(got < 8000000);
-	tc_close(&slow);
-	r = ASK(p, "ping");
+	r = tc_json(&slow);
 	CHECK_STR(code_of(r), "ok");
 	json_decref(r);
+	CU_ASSERT_EQUAL(tstate_load(&main_srv.st.value_reads), reads0 + 1);
+
+	/* Larger than the most queued for one client (4 MiB): refused, counted, goes on. */
+	CU_ASSERT(tc_sends(&slow, "big 5000000\nping\n"));
+	expect_error(tc_json(&slow), "internal", "reply larger than 4194304 bytes");
+	r = tc_json(&slow);
+	CHECK_STR(code_of(r), "ok");
+	json_decref(r);
+	tc_close(&slow);
+	CU_ASSERT(stat_of(p, "replies_too_big") >= 1);
+}
+
+/* Streamed replies: exact text, many pieces, and a failure half-way. */
+static void test_stream(void)
+{
+	const char *p = main_srv.path;
+	long pieces0 = tstate_load(&main_srv.st.pieces);
+	struct tconn t;
+	json_t *r, *d;
+	char *line;
+
+	CU_ASSERT_FATAL(tc_open(&t, p));
+	json_decref(tc_json(&t));
+	CU_ASSERT(tc_sends(&t, "count 10\ncount 0\n"));
+	line = tc_line(&t, NULL);
+	CHECK_STR(line, "{\"data\":[0,1,2,3,4,5,6,7,8,9],\"ok\":true}");
+	free(line);
+	line = tc_line(&t, NULL);
+	CHECK_STR(line, "{\"data\":[],\"ok\":true}");
+	free(line);
+
+	/* 300,000 numbers: many pieces, one line. */
+	CU_ASSERT(tc_sends(&t, "count 300000\n"));
+	r = tc_json(&t);
+	CHECK_STR(code_of(r), "ok");
+	d = json_object_get(r, "data");
+	CU_ASSERT_EQUAL(json_array_size(d), 300000);
+	CU_ASSERT_EQUAL(json_integer_value(json_array_get(d, 299999)), 299999);
+	json_decref(r);
+	CU_ASSERT(tstate_load(&main_srv.st.pieces) - pieces0 >= 300000 / 4096);
+
+	/* Failing half-way: "ok" false after the data produced so far, and the error. */
+	CU_ASSERT(tc_sends(&t, "count 10000 5000\nping\n"));
+	r = tc_json(&t);
+	CHECK_STR(code_of(r), "internal");
+	CHECK_STR(error_of(r), "failed at 5000");
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(r, "data")), 5000);
+	json_decref(r);
+	r = tc_json(&t);
+	CHECK_STR(code_of(r), "ok");
+	json_decref(r);
+	tc_close(&t);
+	CU_ASSERT(stat_of(p, "streams_failed") >= 1);
+}
+
+/*
+ * A stream to a client that does not read: made a piece at a time, only as
+ * the client drains it, so what waits for it stays under AG_CTL_STREAM_LOW +
+ * AG_CTL_PIECE_MAX, and other clients are answered while it is half done.
+ */
+static void test_stream_slow_reader(void)
+{
+	const long n = 3000000;
+	struct ag_ctl_opts o;
+	struct server s;
+	struct tconn slow;
+	json_t *r;
+	char *line;
+	size_t commas = 0, i, len;
+	long produced;
+
+	opts_default(&o, &s);
+	CU_ASSERT_EQUAL_FATAL(server_start(&s, "stream.sock", &o), 0);
+	CU_ASSERT_FATAL(tc_open(&slow, s.path));
+	CU_ASSERT(tc_sends(&slow, "count 3000000\n"));
+	for (i = 0; i < 1000 && tstate_load(&s.st.produced) < 10000; i++)
+		usleep(10000);
+	CU_ASSERT(tstate_load(&s.st.produced) >= 10000);
+	r = ASK(s.path, "rows");
+	CHECK_STR(code_of(r), "ok");
+	json_decref(r);
+	produced = tstate_load(&s.st.produced);
+	CU_ASSERT(produced > 0 && produced < n);
+	CU_ASSERT(stat_of(s.path, "streams") == 1);
+	CU_ASSERT(stat_of(s.path, "queued_peak_client") <= AG_CTL_STREAM_LOW + AG_CTL_PIECE_MAX);
+
+	/* Read at last: the whole walk, one line. */
+	json_decref(tc_json(&slow));
+	line = tc_line(&slow, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(line);
+	len = strlen(line);
+	for (i = 0; i < len; i++)
+		commas += line[i] == ',';
+	CU_ASSERT_EQUAL(strncmp(line, "{\"data\":[0,1,2,", 15), 0);
+	CU_ASSERT(len > 30 && !strcmp(line + len - 20, ",2999999],\"ok\":true}"));
+	CU_ASSERT_EQUAL(commas, (size_t)n);
+	free(line);
+	tc_close(&slow);
+	server_stop(&s);
+	CU_ASSERT(s.stats.queued_peak_client <= AG_CTL_STREAM_LOW + AG_CTL_PIECE_MAX);
+	CU_ASSERT_EQUAL(s.stats.queued, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Children of other users (raw system calls only: see child_client)        */
+
+/* Keeps only fds 0-2, a and b: the parent's sockets are not the child's. */
+static void child_close_fds(int a, int b)
+{
+	int fd;
+
+	for (fd = 3; fd < 1024; fd++)
+		if (fd != a && fd != b)
+			close(fd);
+}
+
+static int child_connect(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	strcpy(sun.sun_path, path);
+	if (fd < 0 || set_timeouts(fd) || connect(fd, (struct sockaddr *)&sun, sizeof(sun)))
+		return -1;
+	return fd;
+}
+
+/*
+ * As `uid` (group nobody): n connections, one byte each to `report`: 'a'
+ * greeted, 'u' refused for its uid, 'r' refused for the admins' slots, 'b'
+ * refused, all taken, '?' otherwise; then holds them until `hold` is closed.
+ */
+static void child_hold(const char *path, uid_t uid, int n, int report, int hold)
+{
+	const gid_t g = NOBODY;
+	char buf[512], c;
+	int i;
+
+	child_close_fds(report, hold);
+	if (setgroups(1, &g) || setgid(NOBODY) || setuid(uid))
+		_exit(2);
+	for (i = 0; i < n; i++) {
+		int fd = child_connect(path);
+		ssize_t r = fd < 0 ? -1 : recv(fd, buf, sizeof(buf) - 1, 0);
+
+		buf[r > 0 ? r : 0] = '\0';
+		c = strstr(buf, "\"protocol\"")		      ? 'a'
+		    : strstr(buf, "the most one user")	      ? 'u'
+		    : strstr(buf, "kept for admins")	      ? 'r'
+		    : strstr(buf, "too many control clients") ? 'b'
+							      : '?';
+		if (write(report, &c, 1) != 1)
+			_exit(3);
+	}
+	if (read(hold, &c, 1) < 0)
+		_exit(4);
+	_exit(0);
+}
+
+struct held {
+	pid_t pid;
+	int hold; /* closing it lets the child go */
+};
+
+/* n connections of `uid` held by a child; got[] the child's bytes (NUL-ended). */
+static bool hold_clients(struct held *h, const char *path, uid_t uid, int n, char *got)
+{
+	int rep[2], hold[2], i;
+	struct pollfd pf;
+
+	if (pipe(rep) || pipe(hold))
+		return false;
+	fflush(NULL);
+	h->pid = fork();
+	if (h->pid == 0)
+		child_hold(path, uid, n, rep[1], hold[0]);
+	close(rep[1]);
+	close(hold[0]);
+	h->hold = hold[1];
+	pf = (struct pollfd){.fd = rep[0], .events = POLLIN};
+	for (i = 0; i < n && h->pid > 0; i++)
+		if (poll(&pf, 1, 2 * IO_TIMEOUT_S * 1000) != 1 || read(rep[0], &got[i], 1) != 1)
+			break;
+	got[i] = '\0';
+	close(rep[0]);
+	return h->pid > 0 && i == n;
+}
+
+static void release_clients(struct held *h)
+{
+	close(h->hold);
+	if (h->pid > 0)
+		waitpid(h->pid, NULL, 0);
+}
+
+/*
+ * Slots: one uid past its limit is refused; read-only peers of several uids
+ * fill what is theirs and are refused the slots kept for admins; root still
+ * gets those, and past them everyone is refused.
+ */
+static void test_slots(void)
+{
+	struct held a, b, c;
+	struct ag_ctl_opts o;
+	struct tconn root[3];
+	struct server s;
+	char got[8];
+	json_t *r;
+	int i;
+
+	if (!is_root()) {
+		skip_note("per-uid limit and admin slots (needs setuid)");
+		return;
+	}
+	opts_default(&o, &s);
+	o.max_clients = 8;
+	o.admin_slots = 2;
+	o.max_per_uid = 3;
+	CU_ASSERT_EQUAL_FATAL(server_start(&s, "slots.sock", &o), 0);
+	CU_ASSERT(hold_clients(&a, s.path, NOBODY, 4, got));
+	CHECK_STR(got, "aaau");
+	CU_ASSERT(hold_clients(&b, s.path, NOBODY - 1, 3, got));
+	CHECK_STR(got, "aaa");
+	CU_ASSERT(hold_clients(&c, s.path, NOBODY - 2, 1, got));
+	CHECK_STR(got, "r");
+	for (i = 0; i < 2; i++) {
+		CU_ASSERT_FATAL(tc_open(&root[i], s.path));
+		r = tc_json(&root[i]);
+		CU_ASSERT(json_is_integer(json_object_get(r, "protocol")));
+		json_decref(r);
+	}
+	CU_ASSERT_FATAL(tc_open(&root[2], s.path));
+	expect_error(tc_json(&root[2]), "busy", "too many control clients (8)");
+	tc_close(&root[2]);
+	/* An admin in a slot of its own is served as usual. */
+	CU_ASSERT(tc_sends(&root[0], "ctl stats\n"));
+	r = tc_json(&root[0]);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(r, "data"), "admins")),
+			2);
+	json_decref(r);
+	release_clients(&a);
+	release_clients(&b);
+	release_clients(&c);
+	tc_close(&root[0]);
+	tc_close(&root[1]);
+	server_stop(&s);
+	CU_ASSERT_EQUAL(s.stats.refused_uid, 1);
+	CU_ASSERT_EQUAL(s.stats.refused_admin_slots, 1);
+	CU_ASSERT_EQUAL(s.stats.refused_busy, 1);
+}
+
+/*
+ * As nobody: "big 200000" must be refused busy (the total is full), then
+ * "count 100000" must arrive whole once there is room. Exit status 0, or
+ * where it went wrong.
+ */
+static void child_total(const char *path)
+{
+	const gid_t g = NOBODY;
+	char buf[65536], tail[32] = "";
+	size_t got = 0, lines = 0;
+	int fd;
+
+	child_close_fds(-1, -1);
+	if (setgroups(1, &g) || setgid(NOBODY) || setuid(NOBODY))
+		_exit(2);
+	fd = child_connect(path);
+	if (fd < 0 || send(fd, "big 200000\ncount 100000\n", 24, MSG_NOSIGNAL) != 24)
+		_exit(3);
+	/* greeting, the refusal, then the stream: three lines */
+	while (lines < 3) {
+		ssize_t r = recv(fd, buf, sizeof(buf), 0);
+		ssize_t i;
+
+		if (r <= 0)
+			_exit(4);
+		for (i = 0; i < r; i++) {
+			if (buf[i] == '\n') {
+				lines++;
+				if (lines == 2 && !strstr(tail, "\"code\":\"busy\""))
+					_exit(5);
+				continue;
+			}
+			memmove(tail, tail + 1, sizeof(tail) - 2);
+			tail[sizeof(tail) - 2] = buf[i];
+		}
+		got += r;
+	}
+	_exit(strstr(tail, ",99999],\"ok\":true}") && got > 500000 ? 0 : 6);
+}
+
+/*
+ * The bound on all clients' queued bytes: with an admin's unread reply taking
+ * the read-only share, a read-only whole reply is refused and a read-only
+ * stream waits (counted) until the admin reads; the admin's share still
+ * serves the admin.
+ */
+static void test_total_bound(void)
+{
+	struct ag_ctl_opts o;
+	struct server s;
+	struct tconn admin;
+	int status = -1;
+	json_t *r;
+	pid_t pid;
+
+	if (!is_root()) {
+		skip_note("bound on queued bytes of read-only clients (needs setuid)");
+		return;
+	}
+	opts_default(&o, &s);
+	o.out_total = 4u << 20;
+	o.out_admin = (4u << 20) - (300u << 10);
+	CU_ASSERT_EQUAL_FATAL(server_start(&s, "total.sock", &o), 0);
+	CU_ASSERT_FATAL(tc_open(&admin, s.path));
+	CU_ASSERT(tc_sends(&admin, "big 1000000\n"));
+	CU_ASSERT(wait_stat(s.path, "queued", 500000) >= 500000);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0)
+		child_total(s.path);
+	CU_ASSERT(wait_stat(s.path, "stream_waits", 1) >= 1);
+	CU_ASSERT(stat_of(s.path, "replies_no_room") >= 1);
+	/* Admins have their share: a big reply on a fresh connection. */
+	r = ASK(s.path, "big", "1500000");
+	CU_ASSERT_EQUAL(json_string_length(json_object_get(r, "data")), 1500000);
+	json_decref(r);
+	/* Drained: the waiting stream goes on and arrives whole (checked by the child). */
+	json_decref(tc_json(&admin));
+	r = tc_json(&admin);
+	CU_ASSERT_EQUAL(json_string_length(json_object_get(r, "data")), 1000000);
+	json_decref(r);
+	CU_ASSERT(pid > 0 && waitpid(pid, &status, 0) == pid);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	tc_close(&admin);
+	server_stop(&s);
+	CU_ASSERT(s.stats.queued_peak <= o.out_total);
+	CU_ASSERT_EQUAL(s.stats.queued, 0);
 }
 
 static void test_idle_close(void)
@@ -1894,6 +2310,10 @@ int main(void)
 	    {"garbage", test_garbage},
 	    {"half-closed clients", test_half_close},
 	    {"slow reader", test_slow_reader},
+	    {"streamed replies", test_stream},
+	    {"stream to a slow reader", test_stream_slow_reader},
+	    {"per-uid limit and admin slots", test_slots},
+	    {"bound on all queued bytes", test_total_bound},
 	    {"idle clients closed", test_idle_close},
 	    {"max clients", test_max_clients},
 	    {"socket file mode and group", test_socket_file},

@@ -21,6 +21,7 @@
 #include <CUnit/Basic.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -814,6 +815,71 @@ static void test_reload_refused(void)
 	daemon_stop();
 }
 
+/* Opens the FIFO for writing if the daemon blocks reading it (it must not): bounds the wait. */
+struct unblocker {
+	const char *path;
+	volatile bool stop;
+	bool unblocked;
+};
+
+static void *unblock_main(void *p)
+{
+	struct unblocker *u = p;
+	uint64_t deadline = ag_now_ns() + WAIT_S * 1000000000ull;
+
+	while (!u->stop && ag_now_ns() < deadline) {
+		/* Succeeds only while someone has the FIFO open for reading. */
+		int fd = open(u->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+
+		if (fd >= 0) {
+			u->unblocked = true;
+			close(fd);
+			return NULL;
+		}
+		usleep(10000);
+	}
+	return NULL;
+}
+
+/*
+ * check FILE: a FIFO, a directory, a device are refused before they are
+ * opened (a FIFO would block the loop until a writer came); a link to the
+ * config is followed.
+ */
+static void test_check_not_regular(void)
+{
+	char fifo[160], link[160];
+	struct unblocker u = {.path = fifo};
+	pthread_t th;
+	json_t *r;
+
+	START();
+	snprintf(fifo, sizeof(fifo), "%s/fifo.conf", tmpdir);
+	snprintf(link, sizeof(link), "%s/link.conf", tmpdir);
+	CU_ASSERT_FATAL(mkfifo(fifo, 0600) == 0);
+	CU_ASSERT_FATAL(symlink(conf_path, link) == 0);
+	CU_ASSERT_FATAL(pthread_create(&th, NULL, unblock_main, &u) == 0);
+	r = ask("check", fifo, NULL);
+	u.stop = true;
+	pthread_join(th, NULL);
+	CU_ASSERT_FALSE(u.unblocked);
+	CU_ASSERT_STRING_EQUAL(code_of(r), "invalid");
+	CU_ASSERT_PTR_NOT_NULL(strstr(error_of(r), "a FIFO, not a regular file"));
+	json_decref(r);
+	r = ask("check", tmpdir, NULL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(error_of(r), "a directory, not a regular file"));
+	json_decref(r);
+	r = ask("check", "/dev/null", NULL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(error_of(r), "a character device, not a regular file"));
+	json_decref(r);
+	r = ask("check", link, NULL);
+	CU_ASSERT_STRING_EQUAL(code_of(r), "ok");
+	json_decref(r);
+	unlink(fifo);
+	unlink(link);
+	daemon_stop();
+}
+
 static void test_reload_keeps_overrides(void)
 {
 	struct tables t;
@@ -1065,7 +1131,7 @@ static void test_settings_budgets(void)
 /* stats: the flow table's fill, and every reason of abi.h with what the fast path did. */
 static void test_stats_reasons(void)
 {
-	json_t *r, *data, *row;
+	json_t *r, *data, *row, *ctl;
 	bool seen[AG_R__MAX] = {0};
 	const char *action;
 	struct ag_shm *dp;
@@ -1084,6 +1150,14 @@ static void test_stats_reasons(void)
 	CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(data, "flow_fill_pct")), 1.0, 0.01);
 	/* anygate-dp sweeps its own tables: no sweeper counters from anygated */
 	CU_ASSERT_PTR_NULL(json_object_get(data, "flows_removed"));
+	/* The control socket's counters: this connection, accepted among others, none refused. */
+	ctl = json_object_get(data, "control");
+	CU_ASSERT(json_integer_value(json_object_get(ctl, "clients")) >= 1);
+	CU_ASSERT(json_integer_value(json_object_get(ctl, "accepted")) >= 1);
+	CU_ASSERT(json_is_integer(json_object_get(ctl, "refused_uid")));
+	CU_ASSERT(json_is_integer(json_object_get(ctl, "refused_admin_slots")));
+	CU_ASSERT(json_is_integer(json_object_get(ctl, "replies_no_room")));
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(ctl, "refused_busy")), 0);
 	json_array_foreach(json_object_get(data, "reasons"), i, row)
 	{
 		for (n = 0; n < AG_R__MAX; n++)
@@ -1172,6 +1246,7 @@ int main(void)
 	    {"confirm in time keeps the change", test_confirm_in_time},
 	    {"reload refused: bad file, restart-only key", test_reload_refused},
 	    {"reload keeps the overrides", test_reload_keeps_overrides},
+	    {"check refuses what is not a regular file", test_check_not_regular},
 	    {"health: a backend down and up again", test_health_down_up},
 	    {"metrics: collect from the segment", test_metrics_collect},
 	    {"settings: flow timeouts, budgets per lcore", test_settings_budgets},

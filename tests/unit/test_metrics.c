@@ -70,6 +70,21 @@ static void fake_fill(struct ag_metrics_snapshot *s, const char *accel)
 	s->reload_failures = 2;
 	s->failovers = 1;
 	s->last_failover_ns = 3000000; /* 3 ms */
+	s->control = (struct ag_metrics_control){.present = true,
+						 .clients = 3,
+						 .accepted = 40,
+						 .refused_busy = 1,
+						 .refused_admin_slots = 2,
+						 .refused_uid = 5,
+						 .denied = 6,
+						 .replies_too_big = 7,
+						 .replies_no_room = 8,
+						 .streams_failed = 9,
+						 .stream_waits = 10,
+						 .closed_idle = 11,
+						 .closed_long_line = 12,
+						 .queued = 4096,
+						 .queued_peak = 65536};
 	s->version = "0.1.0";
 	s->abi = 1;
 }
@@ -237,7 +252,47 @@ static const char expected[] =
     "# HELP anygate_build_info Always 1; labels name the anygated version and the table ABI "
     "version.\n"
     "# TYPE anygate_build_info gauge\n"
-    "anygate_build_info{version=\"0.1.0\",abi=\"1\"} 1\n";
+    "anygate_build_info{version=\"0.1.0\",abi=\"1\"} 1\n"
+    "# HELP anygate_control_clients Control socket connections now.\n"
+    "# TYPE anygate_control_clients gauge\n"
+    "anygate_control_clients 3\n"
+    "# HELP anygate_control_connections_total Control socket connections accepted.\n"
+    "# TYPE anygate_control_connections_total counter\n"
+    "anygate_control_connections_total 40\n"
+    "# HELP anygate_control_refused_total Control socket connections refused, by the limit they "
+    "met.\n"
+    "# TYPE anygate_control_refused_total counter\n"
+    "anygate_control_refused_total{reason=\"all_slots_taken\"} 1\n"
+    "anygate_control_refused_total{reason=\"admin_slots\"} 2\n"
+    "anygate_control_refused_total{reason=\"per_uid\"} 5\n"
+    "# HELP anygate_control_denied_total Admin commands refused to read-only peers.\n"
+    "# TYPE anygate_control_denied_total counter\n"
+    "anygate_control_denied_total 6\n"
+    "# HELP anygate_control_replies_refused_total Replies refused with an error instead: larger "
+    "than the bound for one client, or no room under the bound for all.\n"
+    "# TYPE anygate_control_replies_refused_total counter\n"
+    "anygate_control_replies_refused_total{reason=\"too_big\"} 7\n"
+    "anygate_control_replies_refused_total{reason=\"no_room\"} 8\n"
+    "# HELP anygate_control_streams_failed_total Streamed replies (flows, endpoints) that ended "
+    "with an error.\n"
+    "# TYPE anygate_control_streams_failed_total counter\n"
+    "anygate_control_streams_failed_total 9\n"
+    "# HELP anygate_control_stream_waits_total Times a streamed reply waited for room under the "
+    "bound on all queued bytes.\n"
+    "# TYPE anygate_control_stream_waits_total counter\n"
+    "anygate_control_stream_waits_total 10\n"
+    "# HELP anygate_control_closed_total Control socket connections the daemon closed, by "
+    "reason.\n"
+    "# TYPE anygate_control_closed_total counter\n"
+    "anygate_control_closed_total{reason=\"idle\"} 11\n"
+    "anygate_control_closed_total{reason=\"long_line\"} 12\n"
+    "# HELP anygate_control_queued_bytes Reply bytes waiting for control clients to read them.\n"
+    "# TYPE anygate_control_queued_bytes gauge\n"
+    "anygate_control_queued_bytes 4096\n"
+    "# HELP anygate_control_queued_peak_bytes The most reply bytes that ever waited for control "
+    "clients at once.\n"
+    "# TYPE anygate_control_queued_peak_bytes gauge\n"
+    "anygate_control_queued_peak_bytes 65536\n";
 
 static void test_exact_output(void)
 {
