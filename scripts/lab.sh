@@ -2,16 +2,18 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # The multi-region anygate lab in network namespaces (plan: tests/integration/lib.sh).
 #
-#   scripts/lab.sh up     [--tag T] [--backends N] [--rtt A,B,C]  build if needed, create the lab,
-#                                                  start anygated
-#   scripts/lab.sh down   [--tag T]                 stop everything, remove namespaces and mounts
-#   scripts/lab.sh status [--tag T]                 namespaces, anygated, XDP state, WAN bridges
-#   scripts/lab.sh demo   [--tag T] [--backends N] [--rtt A,B,C]  up, measured RTTs, real TCP
-#                                                  and UDP flows, a table, down
+#   scripts/lab.sh up     [--tag T] [--backends N] [--rtt A,B,C] [--fastpath xdp|dpdk]
+#                         build if needed, create the lab, start anygated (and anygate-dp)
+#   scripts/lab.sh down   [--tag T]   stop everything, remove namespaces and mounts
+#   scripts/lab.sh status [--tag T]   namespaces, anygated, fast path state, WAN bridges
+#   scripts/lab.sh demo   [--tag T] [--backends N] [--rtt A,B,C] [--fastpath xdp|dpdk]
+#                         up, measured RTTs, real TCP and UDP flows, a table, down
 #
 # tag defaults to "lab". --rtt: round-trip times edge <-> eu-west,us-east,ap-south
-# in ms (default 2,20,60, or $AG_RTT; 0 = no delay). anygated runs config/lab.conf,
-# whose /run/anygate/lab/ paths are moved under /run/anygate/<tag>/ for another tag.
+# in ms (default 2,20,60, or $AG_RTT; 0 = no delay). --fastpath: the XDP program
+# (default) or anygate-dp on the edge's veths (net_af_packet, no hugepages: see
+# tests/integration/lib-dpdk.sh). anygated runs config/lab.conf, whose
+# /run/anygate/lab/ paths are moved under /run/anygate/<tag>/ for another tag.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,24 +21,33 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/tests/integration/lib.sh"
 
 usage() {
-	sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 tag=lab
+fastpath=xdp
 while [ $# -gt 0 ]; do
 	case $1 in
 	--tag) tag=${2:?--tag needs a value}; shift 2 ;;
 	--backends) export AG_BACKENDS=${2:?--backends needs a value}; shift 2 ;;
 	--rtt) export AG_RTT=${2:?--rtt needs a value}; shift 2 ;;
+	--fastpath) fastpath=${2:?--fastpath needs a value}; shift 2 ;;
 	*) usage ;;
 	esac
 done
 case $cmd in up | down | status | demo) ;; *) usage ;; esac
+case $fastpath in xdp | dpdk) ;; *) ag_die "--fastpath $fastpath: xdp or dpdk" ;; esac
 [ "$(id -u)" -eq 0 ] || ag_die "lab.sh must run as root (network namespaces, XDP, bpffs)"
+# Always loaded: `down` and `status` find anygate-dp by its pid file, whatever
+# fast path `up` chose. A missing piece is an error here, not a test's skip.
+# shellcheck source=../tests/integration/lib-dpdk.sh
+. "$ROOT/tests/integration/lib-dpdk.sh"
+ag_skip() { ag_die "$*"; }
 ag_set_tag "$tag"
+dp_paths
 # Refuse a bad --rtt before anything is built.
 [ "$cmd" = up ] || [ "$cmd" = demo ] && lab_rtt_parse
 
@@ -59,17 +70,30 @@ lab_config() {
 do_up() {
 	local conf
 	build
+	# The WAN bridges use native XDP on their own veths, whatever the fast path.
 	ag_require_native_xdp
-	ag_log "creating the lab (${AG_BACKENDS:-2} backends per region, RTT from the edge: $(rtt_list) ms)"
+	[ "$fastpath" = dpdk ] && dp_require
+	ag_log "creating the lab (${AG_BACKENDS:-2} backends per region, RTT from the edge: $(rtt_list) ms, fast path $fastpath)"
 	if ! lab_up; then
 		lab_down
 		ag_die "lab creation failed (cleaned up)"
 	fi
 	conf=$(lab_config) || { lab_down; ag_die "cannot write the lab config"; }
+	if [ "$fastpath" = dpdk ]; then
+		# anygated publishes into the segment, anygate-dp forwards from it.
+		if ! { dp_config "$conf" && dp_handover; }; then
+			lab_down
+			ag_die "cannot hand the edge's veths to anygate-dp"
+		fi
+	fi
 	ag_log "starting anygated on $conf (log $AG_AGD_LOG)"
 	if ! agd_start "$conf"; then
 		lab_down
 		ag_die "anygated did not come up (lab removed)"
+	fi
+	if [ "$fastpath" = dpdk ]; then
+		ag_log "starting anygate-dp (log $AG_DP_LOG)"
+		dp_start "$conf" || { lab_down; ag_die "anygate-dp did not come up (lab removed)"; }
 	fi
 	ag_log "ready: from the client, e.g. ip netns exec $(ns client) curl http://$AG_VIP/"
 }
@@ -123,6 +147,14 @@ do_status() {
 		fi
 	else
 		echo "anygated: not started"
+	fi
+	if [ -f "$AG_DP_PIDFILE" ]; then
+		pid=$(cat "$AG_DP_PIDFILE")
+		if dp_alive; then
+			echo "anygate-dp: pid $pid, alive, ports e0..e3, exception taps agdp0..agdp3 (log $AG_DP_LOG)"
+		else
+			echo "anygate-dp: pid $pid, NOT running (log $AG_DP_LOG)"
+		fi
 	fi
 	if [ -e "/run/netns/$(ns edge)" ]; then
 		echo "edge interfaces (XDP state):"

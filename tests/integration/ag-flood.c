@@ -24,7 +24,6 @@
  * Safety: floods go only into namespaces a test created. ag-flood refuses to
  * run in the host's initial network namespace (that of PID 1).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -52,15 +51,14 @@
 #include "cli.h"
 #include "flood.h"
 #include "flood.skel.h" /* struct ag_flood_bpf */
+#include "rawframe.h"
 
-#define FLOOD_MAX_SECONDS    600
-#define FLOOD_MAX_RATE	     100000000L
-#define FLOOD_MAX_BATCH	     65536
-#define FLOOD_MAX_MMSG	     1024 /* frames per sendmmsg() */
-#define FLOOD_KERN_BATCH     256  /* the kernel's most frames per live-frames batch */
-#define FLOOD_TCP_MSS	     1460
-/* init_net's nsfs inode, fixed since Linux 6.18 (PROC_NET_INIT_INO) */
-#define AG_PROC_NET_INIT_INO 0xEFFFFFF9u
+#define FLOOD_MAX_SECONDS 600
+#define FLOOD_MAX_RATE	  100000000L
+#define FLOOD_MAX_BATCH	  65536
+#define FLOOD_MAX_MMSG	  1024 /* frames per sendmmsg() */
+#define FLOOD_KERN_BATCH  256  /* the kernel's most frames per live-frames batch */
+#define FLOOD_TCP_MSS	  1460
 
 enum ag_flood_engine { ENGINE_AUTO, ENGINE_LIVE, ENGINE_PACKET };
 static const char *const engine_names[] = {"auto", "live", "packet"};
@@ -102,21 +100,6 @@ static void usage(void)
 	    "                --dst ADDR --port P --mode syn|udp --src-cidr CIDR --seconds S\n"
 	    "                [--rate PPS] [--count N] [--batch N] [--engine auto|live|packet]\n");
 	exit(2);
-}
-
-static void parse_mac(const char *s, uint8_t *mac)
-{
-	unsigned int b[ETH_ALEN];
-	char tail;
-	int i;
-
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-		   &tail) != ETH_ALEN) {
-		fprintf(stderr, "ag-flood: bad MAC address '%s'\n", s);
-		exit(2);
-	}
-	for (i = 0; i < ETH_ALEN; i++)
-		mac[i] = (uint8_t)b[i];
 }
 
 /* CIDR "a.b.c.d/len" -> first address and host bits (host order). */
@@ -166,11 +149,11 @@ static void parse_opt(int c, struct ag_flood_opts *o)
 		o->dev = optarg;
 		break;
 	case 'S':
-		parse_mac(optarg, o->src_mac);
+		ag_raw__parse_mac(optarg, o->src_mac);
 		o->have_src_mac = true;
 		break;
 	case 'D':
-		parse_mac(optarg, o->dst_mac);
+		ag_raw__parse_mac(optarg, o->dst_mac);
 		o->have_dst_mac = true;
 		break;
 	case 'a':
@@ -230,45 +213,6 @@ static void parse_args(int argc, char **argv, struct ag_flood_opts *o)
 		usage();
 }
 
-/* A namespace made by `ip netns add` (bind-mounted under /run/netns)? */
-static bool ag_flood__named_netns(const struct stat *self)
-{
-	struct dirent *e;
-	struct stat st;
-	char path[PATH_MAX];
-	bool found = false;
-	DIR *d = opendir("/run/netns");
-
-	if (!d)
-		return false;
-	while (!found && (e = readdir(d))) {
-		snprintf(path, sizeof(path), "/run/netns/%s", e->d_name);
-		found = e->d_name[0] != '.' && !stat(path, &st) && st.st_dev == self->st_dev &&
-			st.st_ino == self->st_ino;
-	}
-	closedir(d);
-	return found;
-}
-
-/*
- * Floods go only into namespaces a test made. -EPERM: this is the host's
- * initial network namespace (PID 1's, or the kernel's fixed init_net inode).
- * -ENOENT: PID 1's namespace is hidden from us (a sandbox) and this one is not
- * a named `ip netns` namespace either, so it cannot be told apart.
- */
-static int ag_flood__check_netns(void)
-{
-	struct stat self, init;
-
-	if (stat("/proc/self/ns/net", &self))
-		return -errno;
-	if (self.st_ino == AG_PROC_NET_INIT_INO)
-		return -EPERM;
-	if (!stat("/proc/1/ns/net", &init))
-		return self.st_dev == init.st_dev && self.st_ino == init.st_ino ? -EPERM : 0;
-	return ag_flood__named_netns(&self) ? 0 : -ENOENT;
-}
-
 /* The interface's index and, unless given, its MAC as the frames' source. */
 static int ag_flood__resolve_dev(struct ag_flood_opts *o)
 {
@@ -294,25 +238,6 @@ static int ag_flood__resolve_dev(struct ag_flood_opts *o)
 		memcpy(o->src_mac, ifr.ifr_hwaddr.sa_data, ETH_ALEN);
 	close(fd);
 	return err;
-}
-
-/* Internet checksum over whole headers (the template only: the stamp is incremental). */
-static uint32_t csum_partial(const uint8_t *p, size_t len, uint32_t sum)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)(p[len - 1] << 8);
-	return sum;
-}
-
-static uint16_t csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
 }
 
 /* The template (flood.h): stamped fields 0, checksums to match. Returns its length. */
@@ -344,12 +269,13 @@ static int ag_flood__build_frame(const struct ag_flood_opts *o, uint8_t *f)
 		ag_flood__put16(l4 + 4, (uint16_t)l4_len);
 		memcpy(l4 + 8, "ag-flood spoofed\r\n", AG_FLOOD_UDP_DATA);
 	}
-	ag_flood__put16(ip + 10, csum_fold(csum_partial(ip, 20, 0)));
+	ag_flood__put16(ip + 10, ag_raw__csum_fold(ag_raw__csum_partial(ip, 20, 0)));
 	/* L4 over the pseudo-header: addresses (the source 0), protocol, length. */
-	ag_flood__put16(l4 + (o->proto == IPPROTO_TCP ? 16 : 6),
-			csum_fold(csum_partial(l4, (size_t)l4_len,
-					       csum_partial(ip + 12, 8, 0) + (uint32_t)o->proto +
-						   (uint32_t)l4_len)));
+	ag_flood__put16(
+	    l4 + (o->proto == IPPROTO_TCP ? 16 : 6),
+	    ag_raw__csum_fold(ag_raw__csum_partial(l4, (size_t)l4_len,
+						   ag_raw__csum_partial(ip + 12, 8, 0) +
+						       (uint32_t)o->proto + (uint32_t)l4_len)));
 	return AG_FLOOD_L3 + ip_len;
 }
 
@@ -566,15 +492,12 @@ int main(int argc, char **argv)
 	int len, err;
 
 	parse_args(argc, argv, &o);
-	err = ag_flood__check_netns();
+	err = ag_raw__check_netns();
 	if (err) {
 		fprintf(stderr,
 			"ag-flood: refusing to run %s: floods go only into namespaces a "
 			"test created (run it with ip netns exec)\n",
-			err == -EPERM	 ? "in the host's initial network namespace"
-			: err == -ENOENT ? "in a network namespace that is neither PID 1's (hidden "
-					   "from us) nor a named one under /run/netns"
-					 : "where /proc/self/ns/net cannot be read");
+			ag_raw__netns_refusal(err));
 		return 1;
 	}
 	err = ag_flood__resolve_dev(&o);

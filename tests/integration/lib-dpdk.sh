@@ -18,7 +18,9 @@
 #     AG_DP_PUBLISHER=tool uses ag-shm-publish instead (same publisher code, one
 #     shot, with --down to mark backends down by hand).
 # Env: AG_DP_PMD (af_packet | af_xdp), AG_DP_LCORES (EAL -l, default "0": the
-# main lcore forwards), AG_DP_IDLE_US (default 50: a shared 2-core machine).
+# main lcore forwards), AG_DP_IDLE_US (default 50: a shared 2-core machine),
+# AG_DP_STATIC_NEIGH=1 (static ARP entries for the client and the routers, so
+# no ARP crosses the edge's ports: for tests that count every frame).
 
 AG_DP=$AG_BUILD/dataplane/dpdk/anygate-dp
 AG_SHM_PUBLISH=$AG_BUILD/tests/integration/ag-shm-publish
@@ -60,7 +62,7 @@ dp_config() {
 	# The dpdk block goes after max_flows, inside edge = { ... }.
 	awk -v ports="$ports" -v shm="$AG_SHM_NAME" -v tag="$AG_TAG" -v lcores="$AG_DP_LCORES" '
 		{ print }
-		/^\tmax_flows = / {
+		/^[ \t]*max_flows = / {
 			print "\tdpdk = {"
 			print "\t\teal_args = [ \"--no-huge\", \"-m\", \"512\", \"-l\", \"" lcores "\","
 			print "\t\t\t\"--file-prefix\", \"agdp-" tag "\", \"--log-level\", \"*:warning\" ];"
@@ -75,6 +77,17 @@ dp_config() {
 			print "\t\texception_path = \"tap\";"
 			print "\t};"
 		}' "$f" >"$f.new" && mv "$f.new" "$f"
+}
+
+# dp_static_neighbours FILE: static ARP entries (anygate-dp never asks) for
+# the edge's neighbours: the client's c0 and each router's w0.
+dp_static_neighbours() {
+	local f=$1 n entries
+	entries="{ address = \"10.0.0.2\"; mac = \"$(lab_mac client c0)\"; }"
+	for n in 1 2 3; do
+		entries+=", { address = \"10.$n.0.2\"; mac = \"$(lab_mac "r$n" w0)\"; }"
+	done
+	sed -i "s/^\(\t*\)exception_path = \"tap\";/&\n\1neighbours = ( $entries );/" "$f"
 }
 
 # Hand e0..e3 of the edge to DPDK: no addresses, no routes of the kernel's own
@@ -202,6 +215,9 @@ ag_lab_start() {
 	lab_up || ag_fail "could not build the lab"
 	ag_config_write "$AG_RUN/test.conf" "$@"
 	dp_config "$AG_RUN/test.conf" || ag_fail "could not write the DPDK config"
+	if [ "${AG_DP_STATIC_NEIGH:-0}" = 1 ]; then
+		dp_static_neighbours "$AG_RUN/test.conf" || ag_fail "could not add static neighbours"
+	fi
 	dp_handover || ag_fail "could not hand the edge's veths to DPDK"
 	dp_publish "$AG_RUN/test.conf" || ag_fail "could not publish the tables"
 	dp_start "$AG_RUN/test.conf" || ag_fail "anygate-dp did not come up"
