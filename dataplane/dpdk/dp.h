@@ -207,7 +207,8 @@ struct ag_dp_lcore {
 struct ag_dp {
 	const struct ag_config *cfg;
 	struct ag_shm *shm;
-	struct ag_shm_hdr *hdr;
+	struct ag_shm_hdr *hdr; /* the mapping: its pub and dp parts only */
+	struct ag_shm_view seg; /* the tables, through the validated layout (abi_shm.h) */
 	struct ag_dp_port ports[AG_MAX_IFACES];
 	unsigned int n_ports;
 	struct rte_mempool *pool;

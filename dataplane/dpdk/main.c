@@ -183,7 +183,7 @@ static int setup_lcores(struct ag_dp *dp)
 
 		lc->dp = dp;
 		lc->index = i;
-		lc->lane = ag_shm__lane(dp->hdr, i);
+		lc->lane = ag_shm__lane(&dp->seg, i);
 		snprintf(name, sizeof(name), "ag_to_main_%u", i);
 		lc->to_main = rte_ring_create(name, AG_DP_RING_SIZE, (int)rte_socket_id(),
 					      RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -198,7 +198,7 @@ static int setup_lcores(struct ag_dp *dp)
 		pr_err("ring ag_from_main: %s\n", rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
-	dp->main_lane = ag_shm__lane(dp->hdr, dp->main_forwards ? 0 : dp->n_fwd);
+	dp->main_lane = ag_shm__lane(&dp->seg, dp->main_forwards ? 0 : dp->n_fwd);
 	pr_info("%u forwarding lcore%s%s\n", dp->n_fwd, dp->n_fwd == 1 ? "" : "s",
 		dp->main_forwards ? " (the main lcore: no workers given)" : "");
 	return 0;
@@ -337,8 +337,9 @@ static int attach(struct ag_dp *dp, unsigned int wait_s)
 	if (!dp->shm)
 		return -ENOENT;
 	dp->hdr = ag_shm__hdr(dp->shm);
+	dp->seg = *ag_shm__view(dp->shm);
 	pr_info("attached to %s (ring_size %u, generation %llu)\n", ag_shm__path(dp->shm),
-		dp->hdr->ident.ring_size, (unsigned long long)dp->hdr->pub.generation);
+		dp->seg.lay.ring_size, (unsigned long long)dp->hdr->pub.generation);
 	return 0;
 }
 

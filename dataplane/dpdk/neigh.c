@@ -274,9 +274,9 @@ static bool arp_ours(struct ag_dp *dp, uint16_t p, uint32_t tip)
 
 	if (tip == dp->ports[p].addr)
 		return true;
-	if (ag_shm__vip_get(dp->hdr, tip) == 1)
+	if (ag_shm__vip_get(&dp->seg, tip) == 1)
 		return true;
-	if (ag_shm__settings_get(dp->hdr, &s) == 1 && s.nat_addr_count <= AG_MAX_NAT_ADDRS)
+	if (ag_shm__settings_get(&dp->seg, &s) == 1 && s.nat_addr_count <= AG_MAX_NAT_ADDRS)
 		for (i = 0; i < s.nat_addr_count; i++)
 			if (s.nat_addrs[i] == tip)
 				return true;

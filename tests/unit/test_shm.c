@@ -176,7 +176,7 @@ static void test_attach_rules(void)
 
 		CU_ASSERT_PTR_NOT_NULL_FATAL(obs);
 		CU_ASSERT_EQUAL(ag_shm__hdr(obs)->pub.generation, 99);
-		ag_shm__lane(ag_shm__hdr(dp), 2)->lstats[1].packets = 3;
+		ag_shm__lane(ag_shm__view(dp), 2)->lstats[1].packets = 3;
 		CU_ASSERT_EQUAL(ag_shm__listener_stats(obs, 1, &ts), 0);
 		CU_ASSERT_EQUAL(ts.packets, 3);
 		ag_shm__close(obs);
@@ -272,7 +272,7 @@ static void test_version_mismatch(void)
 	ag_config__free(cfg);
 }
 
-static int lkey_id(const struct ag_shm_hdr *h, const char *vip, uint8_t proto, uint16_t port,
+static int lkey_id(const struct ag_shm_view *h, const char *vip, uint8_t proto, uint16_t port,
 		   uint32_t *id)
 {
 	struct ag_listener_key k = {.proto = proto, .port = htons(port)};
@@ -287,7 +287,7 @@ static void test_publish_and_read(void)
 	struct ag_publisher pub;
 	struct ag_settings s;
 	struct ag_plan *plan;
-	struct ag_shm_hdr *h;
+	const struct ag_shm_view *h;
 	struct ag_shm *m, *dp;
 	struct ag_port_ovr_key ok;
 	const struct ag_backend *be;
@@ -307,7 +307,7 @@ static void test_publish_and_read(void)
 	/* Read as anygate-dp does: through its own mapping. */
 	dp = ag_shm__attach(shm_name, RING);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(dp);
-	h = ag_shm__hdr(dp);
+	h = ag_shm__view(dp);
 
 	CU_ASSERT_EQUAL(ag_shm__settings_get(h, &s), 1);
 	CU_ASSERT_EQUAL(s.abi_version, AG_ABI_VERSION);
@@ -338,7 +338,7 @@ static void test_publish_and_read(void)
 	CU_ASSERT_EQUAL(lkey_id(h, "198.51.100.10", IPPROTO_UDP, 80, &id), 0);
 	CU_ASSERT_EQUAL(lkey_id(h, "198.51.100.10", IPPROTO_TCP, 8010, &id), 0);
 	CU_ASSERT_EQUAL(lkey_id(h, "198.51.100.12", IPPROTO_TCP, 80, &id), 0);
-	CU_ASSERT_EQUAL(ag_shm__table(h, h->ident.off_lkeys[h->pub.lkeys_live])->count,
+	CU_ASSERT_EQUAL(ag_shm__table(h, h->lay.off_lkeys[h->hdr->pub.lkeys_live])->count,
 			2 * 11 + 2 * 1);
 
 	/* Group of backend 0 (eu of listener 0) rewrites 8000 to 8080. */
@@ -417,6 +417,7 @@ static void test_double_buffer_seqlock(void)
 	struct ag_config *cfg = load_conf(RING);
 	struct ag_publisher pub;
 	struct ag_shm_table *t;
+	const struct ag_shm_view *v;
 	struct ag_shm_hdr *h;
 	struct ag_plan *plan;
 	struct ag_shm *m;
@@ -428,11 +429,12 @@ static void test_double_buffer_seqlock(void)
 	m = ag_shm__open(&cfg->edge);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	h = ag_shm__hdr(m);
+	v = ag_shm__view(m);
 	CU_ASSERT_EQUAL_FATAL(ag_publisher__init(&pub, ag_shm__sink_ops(), m, RING, 77), 0);
 	CU_ASSERT_EQUAL_FATAL(ag_publisher__publish_config(&pub, plan), 0);
 
 	live = h->pub.lkeys_live;
-	t = ag_shm__table(h, h->ident.off_lkeys[live]);
+	t = ag_shm__table(v, v->lay.off_lkeys[live]);
 	seq = ag_shm__read_begin(t);
 	CU_ASSERT_EQUAL(seq & 1, 0);
 	gen = h->pub.generation;
@@ -448,12 +450,12 @@ static void test_double_buffer_seqlock(void)
 	CU_ASSERT_EQUAL(ag_shm__read_retry(t, seq), 1);
 
 	/* A copy caught mid-write (odd seq) is never read: the reader gives up, bounded. */
-	t = ag_shm__table(h, h->ident.off_settings[h->pub.settings_live]);
+	t = ag_shm__table(v, v->lay.off_settings[h->pub.settings_live]);
 	t->seq++;
 	{
 		struct ag_settings s;
 
-		CU_ASSERT_EQUAL(ag_shm__settings_get(h, &s), -1);
+		CU_ASSERT_EQUAL(ag_shm__settings_get(v, &s), -1);
 	}
 	t->seq++;
 
@@ -472,7 +474,7 @@ static void test_tables_full(void)
 	struct ag_port_ovr_key *okeys;
 	struct ag_port_ovr *ovals;
 	uint32_t *ids, *vips, i, id;
-	struct ag_shm_hdr *h;
+	const struct ag_shm_view *h;
 	struct ag_shm *m;
 	unsigned int bad = 0;
 	__be16 p;
@@ -481,7 +483,7 @@ static void test_tables_full(void)
 	fresh();
 	m = ag_shm__open(&cfg->edge);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-	h = ag_shm__hdr(m);
+	h = ag_shm__view(m);
 
 	keys = calloc(AG_MAX_LISTENER_KEYS + 1, sizeof(*keys));
 	ids = calloc(AG_MAX_LISTENER_KEYS + 1, sizeof(*ids));
@@ -564,24 +566,26 @@ static void test_counters_and_fastpath(void)
 	struct ag_traffic_stats ts;
 	struct ag_reason_stats rs;
 	struct ag_shm_dp st;
+	const struct ag_shm_view *v;
 	struct ag_shm_hdr *h;
 	struct ag_shm *m;
-	uint64_t v;
+	uint64_t n;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
 	fresh();
 	m = ag_shm__open(&cfg->edge);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	h = ag_shm__hdr(m);
+	v = ag_shm__view(m);
 
-	ag_shm__lane(h, 0)->lstats[3].packets = 5;
-	ag_shm__lane(h, AG_SHM_LANES - 1)->lstats[3].packets = 7;
-	ag_shm__lane(h, 2)->lstats[3].ret_bytes = 1000;
-	ag_shm__lane(h, 1)->bstats[AG_MAX_BACKENDS - 1].new_flows = 2;
-	ag_shm__lane(h, 5)->bstats[AG_MAX_BACKENDS - 1].new_flows = 3;
-	ag_shm__lane(h, 4)->rstats[AG_R_DROP_BAD_IP].bytes = 60;
-	ag_shm__lane(h, 4)->dp[AG_DPC_TX_DROPPED] = 4;
-	ag_shm__lane(h, 9)->dp[AG_DPC_TX_DROPPED] = 6;
+	ag_shm__lane(v, 0)->lstats[3].packets = 5;
+	ag_shm__lane(v, AG_SHM_LANES - 1)->lstats[3].packets = 7;
+	ag_shm__lane(v, 2)->lstats[3].ret_bytes = 1000;
+	ag_shm__lane(v, 1)->bstats[AG_MAX_BACKENDS - 1].new_flows = 2;
+	ag_shm__lane(v, 5)->bstats[AG_MAX_BACKENDS - 1].new_flows = 3;
+	ag_shm__lane(v, 4)->rstats[AG_R_DROP_BAD_IP].bytes = 60;
+	ag_shm__lane(v, 4)->dp[AG_DPC_TX_DROPPED] = 4;
+	ag_shm__lane(v, 9)->dp[AG_DPC_TX_DROPPED] = 6;
 
 	CU_ASSERT_EQUAL(ag_shm__listener_stats(m, 3, &ts), 0);
 	CU_ASSERT_EQUAL(ts.packets, 12);
@@ -592,8 +596,8 @@ static void test_counters_and_fastpath(void)
 	CU_ASSERT_EQUAL(ag_shm__reason_stats(m, AG_R_DROP_BAD_IP, &rs), 0);
 	CU_ASSERT_EQUAL(rs.bytes, 60);
 	CU_ASSERT_EQUAL(rs.packets, 0);
-	CU_ASSERT_EQUAL(ag_shm__dp_counter(m, AG_DPC_TX_DROPPED, &v), 0);
-	CU_ASSERT_EQUAL(v, 10);
+	CU_ASSERT_EQUAL(ag_shm__dp_counter(m, AG_DPC_TX_DROPPED, &n), 0);
+	CU_ASSERT_EQUAL(n, 10);
 	CU_ASSERT_EQUAL(ag_shm__listener_stats(m, AG_MAX_LISTENERS, &ts), -EINVAL);
 	CU_ASSERT_EQUAL(ag_shm__backend_stats(m, AG_MAX_BACKENDS, &ts), -EINVAL);
 	CU_ASSERT_EQUAL(ag_shm__reason_stats(m, AG_R__MAX, &rs), -EINVAL);
