@@ -257,7 +257,12 @@ static int open_checked(struct ag_shm *m, int dfd, const char *name, int role)
 		if (err == -ELOOP)
 			pr_err("%s is a symbolic link, not the segment anygate made: remove it\n",
 			       m->path);
-		return err;
+		else if (err == -EISDIR) /* as check_owner() says when it opens (read-only) */
+			pr_err("%s is a directory, not the segment anygate made: remove it\n",
+			       m->path);
+		else if (err != -ENOENT)
+			pr_err("opening %s: %s\n", m->path, strerror(-err));
+		return err == -EISDIR ? -EPERM : err;
 	}
 	err = check_owner(m->fd, m->path, S_IFREG, "segment", 0600);
 	if (err)

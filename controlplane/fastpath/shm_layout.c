@@ -123,6 +123,7 @@ static int capacity(struct check *c, const char *name, uint32_t cap, uint32_t mi
 	     : refuse(c, #field " %u: this build's " #type " is %zu bytes", (id)->field,           \
 		      sizeof(type)))
 
+/* What the file is: an anygate segment of this layout and ABI, as big as it says. */
 static int check_identity(struct check *c, const struct ag_shm_ident *id)
 {
 	if (id->magic != AG_SHM_MAGIC)
@@ -139,6 +140,15 @@ static int check_identity(struct check *c, const struct ag_shm_ident *id)
 	if (id->total_size != c->size)
 		return refuse(c, "total_size %llu: the segment is %llu bytes (truncated?)",
 			      (unsigned long long)id->total_size, (unsigned long long)c->size);
+	return 0;
+}
+
+/*
+ * What this build reads in it: its entry sizes, lanes, capacities (after the
+ * regions: a region's bounds hold whatever these say, this is compatibility).
+ */
+static int check_build(struct check *c, const struct ag_shm_ident *id)
+{
 	if (id->ring_size < AG_RING_SIZE_MIN || id->ring_size > AG_RING_SIZE_MAX)
 		return refuse(c, "ring_size %u: outside %u-%u", id->ring_size, AG_RING_SIZE_MIN,
 			      AG_RING_SIZE_MAX);
@@ -170,7 +180,7 @@ static int check_regions(struct check *c, const struct ag_shm_ident *id)
 	    {"off_settings[0]", "off_vips[0]", "off_lkeys[0]", "off_ovr[0]"},
 	    {"off_settings[1]", "off_vips[1]", "off_lkeys[1]", "off_ovr[1]"},
 	};
-	const uint64_t head = sizeof(struct ag_shm_table);
+	const uint64_t head = id->table_size;
 	int i, err;
 
 	c->end = sizeof(struct ag_shm_hdr);
@@ -223,7 +233,7 @@ int ag_shm__layout_check(const void *hdr, size_t map_size, struct ag_shm_layout 
 			      map_size, sizeof(struct ag_shm_hdr));
 	/* The one read of the identity: everything below looks at this copy. */
 	memcpy(&id, hdr, sizeof(id));
-	err = check_identity(&c, &id) ?: check_regions(&c, &id);
+	err = check_identity(&c, &id) ?: check_regions(&c, &id) ?: check_build(&c, &id);
 	if (err)
 		return err;
 	fill(out, &id);

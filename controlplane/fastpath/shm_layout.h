@@ -13,20 +13,23 @@
 #include "abi_shm.h"
 
 /*
- * hdr: the segment's first bytes, at least sizeof(struct ag_shm_hdr) of them
- * when map_size is that big (it is read once, into a private copy); map_size:
- * the bytes the caller has mapped or will map (the file's size). On success
- * fills *out (the only thing to use afterwards) and returns 0. Otherwise
- * -EPROTO (not a segment, other layout or ABI version, a field out of bounds)
- * with why (why_len bytes, may be 0) saying which field and its value.
+ * hdr: the segment's first bytes (map_size >= sizeof(struct ag_shm_hdr), or
+ * refused before anything is read); only its sizeof(struct ag_shm_ident)
+ * bytes are read, once, into a private copy. map_size: the bytes the caller
+ * has mapped or will map (the file's size). On success fills *out (the only
+ * thing to use afterwards) and returns 0. Otherwise -EPROTO (not a segment,
+ * other layout or ABI version, a field out of bounds) with why (why_len
+ * bytes, may be 0) naming the field and its value.
  *
- * Checked: magic, versions, header size; total_size == map_size; ring_size
- * within the config's bounds and lookup_buckets its AG_LOOKUP_BUCKETS;
- * lanes == AG_SHM_LANES; every entry size == this build's sizeof; every
- * capacity a power of two no smaller than this build's (the load the writer
- * keeps <= 1/2 then holds for every table the config allows); every region
- * page-aligned, after the previous one (the header first: no overlap), and
- * ending within map_size, sizes computed without overflow.
+ * Checked, in order. The file: magic, versions, header size, total_size ==
+ * map_size. Its regions (the bounds everything later relies on): each table
+ * copy, lstate, lookup, backends, lanes page-aligned, after the previous one
+ * (the header first: no overlap) and ending within map_size, sizes (count x
+ * entry size + head) computed with overflow checks. This build's reading of
+ * it: ring_size within the config's bounds and lookup_buckets its
+ * AG_LOOKUP_BUCKETS, lanes == AG_SHM_LANES, every entry size == this build's
+ * sizeof, every capacity a power of two no smaller than this build's (so the
+ * load the writer keeps <= 1/2 holds for every table the config allows).
  */
 int ag_shm__layout_check(const void *hdr, size_t map_size, struct ag_shm_layout *out, char *why,
 			 size_t why_len);
