@@ -49,7 +49,7 @@
 #include "hash.h"
 
 #define AG_SHM_MAGIC	      0x4d534741u /* "AGSM" in memory on little endian */
-/* 2: entry sizes in the identity. */
+/* 2: entry sizes in the identity, 32 counter slots per lane (exception path). */
 #define AG_SHM_LAYOUT_VERSION 2
 /*
  * Directory of the segment files: AG_SHM_DIR/<edge.dpdk.shm_name>. The euid's
@@ -127,7 +127,12 @@ _Static_assert(sizeof(struct ag_shm_ovr) == 12, "ag_shm_ovr layout");
 	X(KERNEL_DROPPED, "kernel_dropped")	/* no tap, or tap queue full */                    \
 	X(FLOWS_EXPIRED, "flows_expired")	/* removed by the idle sweep */                    \
 	X(NO_ROUTE_DROPPED, "no_route_dropped") /* slow path: no route either */                   \
-	X(FLOWS_EVICTED, "flows_evicted") /* half-open/closing, removed early: table near full */
+	X(FLOWS_EVICTED, "flows_evicted") /* half-open/closing, removed early: table near full */  \
+	X(ARP_QUEUED, "arp_queued")	  /* handed to the main lcore (own ring) */                \
+	X(ARP_DROPPED, "arp_dropped")	  /* ARP ring to the main lcore full */                    \
+	X(ARP_UNSOLICITED, "arp_unsolicited") /* replies we did not ask for: ignored */            \
+	X(ARP_REVERIFY, "arp_reverify") /* a known neighbour's MAC contradicted: asked again */    \
+	X(SLOW_RATE_DROPPED, "slow_rate_dropped") /* exception path over its rate */
 
 enum ag_dp_counter {
 #define AG_DP_COUNTER_ENUM(name, label) AG_DPC_##name,
@@ -137,7 +142,7 @@ enum ag_dp_counter {
 };
 
 #define AG_SHM_REASON_SLOTS	32
-#define AG_SHM_DP_COUNTER_SLOTS 16
+#define AG_SHM_DP_COUNTER_SLOTS 32
 _Static_assert(AG_R__MAX <= AG_SHM_REASON_SLOTS, "reasons fit a lane");
 _Static_assert(AG_DPC__MAX <= AG_SHM_DP_COUNTER_SLOTS, "dp counters fit a lane");
 

@@ -56,12 +56,7 @@ static void to_main(struct ag_dp_lcore *lc, struct rte_mbuf *m, enum ag_dp_slow_
 {
 	m->port = in_port; /* the main lcore speaks port indexes */
 	ag_dp_slow_mark(m, kind, out_port, nh_ip);
-	if (rte_ring_sp_enqueue(lc->to_main, m)) {
-		rte_pktmbuf_free(m);
-		ag_dp__count(lc->lane, AG_DPC_SLOW_DROPPED, 1);
-		return;
-	}
-	ag_dp__count(lc->lane, AG_DPC_SLOW_QUEUED, 1);
+	ag_dp__hand_to_main(lc, m, kind);
 }
 
 /* A packet we do not forward: count its reason; drop reasons drop, the rest pass. */

@@ -191,6 +191,16 @@ static int setup_lcores(struct ag_dp *dp)
 			pr_err("ring %s: %s\n", name, rte_strerror(rte_errno));
 			return -ENOMEM;
 		}
+		snprintf(name, sizeof(name), "ag_arp_to_main_%u", i);
+		lc->arp_to_main = rte_ring_create(name, AG_DP_ARP_RING_SIZE, (int)rte_socket_id(),
+						  RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (!lc->arp_to_main) {
+			pr_err("ring %s: %s\n", name, rte_strerror(rte_errno));
+			return -ENOMEM;
+		}
+		/* Each lcore its share of the process's exception-path rate and burst. */
+		ag_dp_bucket__init(&lc->slow, AG_DP_SLOW_PPS / dp->n_fwd,
+				   AG_DP_SLOW_BURST / dp->n_fwd ?: 1);
 	}
 	dp->lcores[0].from_main = rte_ring_create(
 	    "ag_from_main", AG_DP_RING_SIZE, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -210,7 +220,7 @@ static int make_pool(struct ag_dp *dp)
 	/* Descriptors of every queue and tap, the rings, and room for held packets. */
 	unsigned int n = n_ports * (AG_DP_RX_DESC + AG_DP_TX_DESC) * dp->n_fwd +
 			 n_ports * (AG_DP_RX_DESC + AG_DP_TX_DESC) +
-			 (dp->n_fwd + 1) * AG_DP_RING_SIZE + 4096;
+			 (dp->n_fwd + 1) * AG_DP_RING_SIZE + dp->n_fwd * AG_DP_ARP_RING_SIZE + 4096;
 
 	dp->pool = rte_pktmbuf_pool_create("ag_mbufs", n, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 					   (int)rte_socket_id());
@@ -415,6 +425,7 @@ static void teardown(struct ag_dp *dp)
 	ag_dp_flows__fini(dp);
 	for (i = 0; i < dp->n_fwd; i++)
 		rte_ring_free(dp->lcores[i].to_main);
+	rte_ring_free(dp->lcores[i].arp_to_main);
 	rte_ring_free(dp->lcores[0].from_main);
 	rte_mempool_free(dp->pool);
 }
