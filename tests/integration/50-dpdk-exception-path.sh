@@ -39,11 +39,10 @@ connect_vip || ag_fail "no answer on the VIP before any flood"
 
 # arp_and_connect LABEL: five times, the client forgets the edge's MAC and connects.
 arp_and_connect() {
-	local i ok=0
-	for i in 1 2 3 4 5; do
+	local ok=0
+	for _ in 1 2 3 4 5; do
 		ip -n "$(ns client)" neigh flush dev c0
 		connect_vip && ok=$((ok + 1))
-		sleep 1
 	done
 	ag_info "$1: $ok of 5 connections (each after a fresh ARP) during the flood"
 	[ "$ok" -eq 5 ] || ag_fail "$1: only $ok of 5 connections during the flood"
@@ -51,14 +50,19 @@ arp_and_connect() {
 
 # flood_to LABEL DST PORT: 10 s of junk from the client to DST:PORT, connecting meanwhile.
 flood_to() {
-	local label=$1 dst=$2 port=$3 pid
+	local label=$1 dst=$2 port=$3 pid rx0
 	ag_flood_sink || ag_fail "could not drop the edge's answers to the spoofed sources"
 	nsx client "$AG_FLOOD" --dev c0 --dst-mac "$(lab_mac edge e0)" --dst "$dst" \
 		--port "$port" --mode udp --src-cidr "$AG_FLOOD_CIDR" --seconds 10 --rate 200000 \
 		>"$AG_RUN/flood-$label.out" 2>&1 &
 	pid=$!
-	sleep 1
+	rx0=$(stat dp_rx_packets)
+	flooding() { [ "$(stat dp_rx_packets)" -gt $((rx0 + 100000)) ]; }
+	wait_for 10 "the $label flood reaching anygate-dp" flooding ||
+		ag_fail "$label: the flood does not reach anygate-dp"
 	arp_and_connect "$label"
+	# The connections happened inside the flood: it is still running.
+	kill -0 "$pid" 2>/dev/null || ag_fail "$label: the flood ended before the connections did"
 	wait "$pid" || ag_fail "ag-flood failed: $(tr '\n' ' ' <"$AG_RUN/flood-$label.out")"
 	ag_info "$label: flood $(ag_kv "$AG_RUN/flood-$label.out" pps) pps"
 }
@@ -104,12 +108,13 @@ unsolicited_counted() { [ "$(stat dp_arp_unsolicited)" -ge $((unsol0 + 3)) ]; }
 wait_for 10 "the forged replies counted" unsolicited_counted ||
 	ag_fail "forged replies not counted: dp_arp_unsolicited $(stat dp_arp_unsolicited) (was $unsol0)"
 ok=0
-for i in $(seq 1 10); do connect_vip && ok=$((ok + 1)); done
+for _ in $(seq 1 10); do connect_vip && ok=$((ok + 1)); done
 neigh1=$("$AG_SHM_PUBLISH" "$conf" --stats 2>/dev/null | awk '$1 == "neighbours" { print $2 }')
 ag_info "after forged ARP: $ok of 10 connections; arp_unsolicited +$(($(stat dp_arp_unsolicited) - unsol0)), arp_reverify +$(($(stat dp_arp_reverify) - reverify0)), neighbours $neigh0 -> $neigh1"
 [ "$ok" -eq 10 ] || ag_fail "forged ARP redirected traffic: $ok of 10 connections reached a backend"
 [ "$(stat dp_arp_reverify)" -gt "$reverify0" ] ||
 	ag_fail "no entry was re-verified after ARP contradicting it (dp_arp_reverify)"
-[ -n "$neigh0" ] && [ "$neigh1" = "$neigh0" ] ||
+if [ -z "$neigh0" ] || [ "$neigh1" != "$neigh0" ]; then
 	ag_fail "forged ARP changed the number of neighbours ($neigh0 -> $neigh1)"
+fi
 echo "PASS: ARP answered and traffic forwarded through junk floods; forged ARP changed nothing"
