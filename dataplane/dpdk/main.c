@@ -158,6 +158,17 @@ static char **eal_argv(const struct ag_cfg_dpdk *c, int *argc)
 	return v;
 }
 
+/* A single-producer, single-consumer ring between two lcores; NULL (said why) on failure. */
+static struct rte_ring *make_ring(const char *name, unsigned int size)
+{
+	struct rte_ring *r =
+	    rte_ring_create(name, size, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+
+	if (!r)
+		pr_err("ring %s: %s\n", name, rte_strerror(rte_errno));
+	return r;
+}
+
 static int setup_lcores(struct ag_dp *dp)
 {
 	unsigned int lcore, i = 0;
@@ -185,29 +196,18 @@ static int setup_lcores(struct ag_dp *dp)
 		lc->index = i;
 		lc->lane = ag_shm__lane(&dp->seg, i);
 		snprintf(name, sizeof(name), "ag_to_main_%u", i);
-		lc->to_main = rte_ring_create(name, AG_DP_RING_SIZE, (int)rte_socket_id(),
-					      RING_F_SP_ENQ | RING_F_SC_DEQ);
-		if (!lc->to_main) {
-			pr_err("ring %s: %s\n", name, rte_strerror(rte_errno));
-			return -ENOMEM;
-		}
+		lc->to_main = make_ring(name, AG_DP_RING_SIZE);
 		snprintf(name, sizeof(name), "ag_arp_to_main_%u", i);
-		lc->arp_to_main = rte_ring_create(name, AG_DP_ARP_RING_SIZE, (int)rte_socket_id(),
-						  RING_F_SP_ENQ | RING_F_SC_DEQ);
-		if (!lc->arp_to_main) {
-			pr_err("ring %s: %s\n", name, rte_strerror(rte_errno));
+		lc->arp_to_main = make_ring(name, AG_DP_ARP_RING_SIZE);
+		if (!lc->to_main || !lc->arp_to_main)
 			return -ENOMEM;
-		}
 		/* Each lcore its share of the process's exception-path rate and burst. */
 		ag_dp_bucket__init(&lc->slow, AG_DP_SLOW_PPS / dp->n_fwd,
 				   AG_DP_SLOW_BURST / dp->n_fwd ?: 1);
 	}
-	dp->lcores[0].from_main = rte_ring_create(
-	    "ag_from_main", AG_DP_RING_SIZE, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
-	if (!dp->lcores[0].from_main) {
-		pr_err("ring ag_from_main: %s\n", rte_strerror(rte_errno));
+	dp->lcores[0].from_main = make_ring("ag_from_main", AG_DP_RING_SIZE);
+	if (!dp->lcores[0].from_main)
 		return -ENOMEM;
-	}
 	dp->main_lane = ag_shm__lane(&dp->seg, dp->main_forwards ? 0 : dp->n_fwd);
 	pr_info("%u forwarding lcore%s%s\n", dp->n_fwd, dp->n_fwd == 1 ? "" : "s",
 		dp->main_forwards ? " (the main lcore: no workers given)" : "");
