@@ -175,7 +175,8 @@ static const struct ag_cfg_key dpdk_keys[] = {
 	.flags = AG_CFG_F_RESTART,
 	.sdef = "anygate",
 	FIELD(struct ag_cfg_dpdk, shm_name),
-	.doc.help = "shared-memory segment holding the tables (`/dev/shm/<shm_name>`)",
+	.doc.help = "shared-memory segment holding the tables (`/dev/shm/anygate.d/<shm_name>`, a "
+		    "root-only directory)",
     },
     {
 	.name = "port_addresses",

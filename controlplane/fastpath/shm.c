@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -14,14 +15,14 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "shm_layout.h"
 
 /* Byte of the segment file each role locks (OFD locks: per open, not per process). */
 #define LOCK_PUBLISHER 0
 #define LOCK_FASTPATH  1
 
 struct ag_shm {
-	struct ag_shm_hdr *hdr;
-	size_t size;
+	struct ag_shm_view v; /* the mapping and its validated layout */
 	int fd;
 	char path[PATH_MAX];
 };
@@ -45,58 +46,9 @@ uint64_t ag_shm__now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-static uint64_t align_up(uint64_t v)
-{
-	return (v + AG_SHM_ALIGN - 1) / AG_SHM_ALIGN * AG_SHM_ALIGN;
-}
-
-static uint64_t table_bytes(uint32_t cap, size_t entry)
-{
-	return sizeof(struct ag_shm_table) + (uint64_t)cap * entry;
-}
-
-/* The identity (sizes and offsets) of a segment for ring_size: both sides compute it. */
-static void layout(uint32_t ring_size, struct ag_shm_ident *id)
-{
-	uint64_t off = sizeof(struct ag_shm_hdr);
-	int i;
-
-	memset(id, 0, sizeof(*id));
-	id->layout_version = AG_SHM_LAYOUT_VERSION;
-	id->abi_version = AG_ABI_VERSION;
-	id->hdr_size = sizeof(struct ag_shm_hdr);
-	id->ring_size = ring_size;
-	id->lanes = AG_SHM_LANES;
-	id->lkey_cap = AG_SHM_LKEY_CAP;
-	id->vip_cap = AG_SHM_VIP_CAP;
-	id->ovr_cap = AG_SHM_OVR_CAP;
-	id->lookup_buckets = AG_LOOKUP_BUCKETS(ring_size);
-	id->lane_size = sizeof(struct ag_shm_lane);
-	for (i = 0; i < 2; i++) {
-		id->off_settings[i] = off;
-		off = align_up(off + table_bytes(1, sizeof(struct ag_settings)));
-		id->off_vips[i] = off;
-		off = align_up(off + table_bytes(id->vip_cap, sizeof(struct ag_shm_vip)));
-		id->off_lkeys[i] = off;
-		off = align_up(off + table_bytes(id->lkey_cap, sizeof(struct ag_shm_lkey)));
-		id->off_ovr[i] = off;
-		off = align_up(off + table_bytes(id->ovr_cap, sizeof(struct ag_shm_ovr)));
-	}
-	id->off_lstate = off;
-	off = align_up(off + AG_MAX_LISTENERS * sizeof(struct ag_listener_state));
-	id->off_lookup = off;
-	off = align_up(off + (uint64_t)id->lookup_buckets * sizeof(struct ag_lookup_bucket));
-	id->off_backends = off;
-	off = align_up(off + AG_MAX_BACKENDS * sizeof(struct ag_backend));
-	id->off_lanes = off;
-	off = align_up(off + (uint64_t)id->lanes * id->lane_size);
-	id->total_size = off;
-	id->magic = AG_SHM_MAGIC;
-}
-
 static void init_table(struct ag_shm_hdr *h, uint64_t off, uint32_t cap, uint32_t entry)
 {
-	struct ag_shm_table *t = ag_shm__table(h, off);
+	struct ag_shm_table *t = (struct ag_shm_table *)((char *)h + off);
 
 	t->cap = cap;
 	t->entry_size = entry;
@@ -119,47 +71,6 @@ static void init_segment(struct ag_shm_hdr *h, const struct ag_shm_ident *id)
 	__atomic_store_n(&h->ident.magic, AG_SHM_MAGIC, __ATOMIC_RELEASE);
 }
 
-/* Compare a segment's identity with what this build computes; say what differs. */
-static int check_ident(const char *path, const struct ag_shm_ident *got, uint32_t ring_size,
-		       uint64_t file_size)
-{
-	struct ag_shm_ident want;
-
-	if (got->magic != AG_SHM_MAGIC) {
-		pr_err("%s is not an anygate segment (magic %#x): remove it or choose another "
-		       "edge.dpdk.shm_name\n",
-		       path, got->magic);
-		return -EPROTO;
-	}
-	if (got->layout_version != AG_SHM_LAYOUT_VERSION || got->abi_version != AG_ABI_VERSION) {
-		pr_err("%s was written by segment layout %u, ABI %u; this build speaks layout %u, "
-		       "ABI %u: stop anygate-dp and anygated, remove %s and start them again\n",
-		       path, got->layout_version, got->abi_version, AG_SHM_LAYOUT_VERSION,
-		       AG_ABI_VERSION, path);
-		return -EPROTO;
-	}
-	if (ring_size && got->ring_size != ring_size) {
-		pr_err(
-		    "%s holds lookup tables of ring_size %u, the config says %u: stop anygate-dp "
-		    "and remove %s to change it\n",
-		    path, got->ring_size, ring_size, path);
-		return -EINVAL;
-	}
-	layout(got->ring_size, &want);
-	if (memcmp(got, &want, sizeof(want))) {
-		pr_err("%s: sizes or offsets differ from this build's (same layout version, "
-		       "another build?): remove it and start again\n",
-		       path);
-		return -EPROTO;
-	}
-	if (file_size != got->total_size) {
-		pr_err("%s is %llu bytes, its header says %llu: truncated? remove it\n", path,
-		       (unsigned long long)file_size, (unsigned long long)got->total_size);
-		return -EPROTO;
-	}
-	return 0;
-}
-
 static int lock_role(int fd, int role)
 {
 	struct flock fl = {
@@ -172,53 +83,154 @@ static int lock_role(int fd, int role)
 	return fcntl(fd, F_OFD_SETLK, &fl) ? -errno : 0;
 }
 
-static int seg_path(char *buf, size_t len, const char *name)
+/* Where segments live: AG_SHM_DIR, or a test's directory (ag_shm__set_dir). */
+static char seg_dir[PATH_MAX] = AG_SHM_DIR;
+
+int ag_shm__set_dir(const char *dir)
 {
-	if (!name || !name[0] || strchr(name, '/'))
+	if (!dir || dir[0] != '/' || strlen(dir) >= sizeof(seg_dir))
 		return -EINVAL;
-	if (snprintf(buf, len, "%s/%s", AG_SHM_DIR, name) >= (int)len)
+	snprintf(seg_dir, sizeof(seg_dir), "%s", dir);
+	return 0;
+}
+
+const char *ag_shm__dir(void)
+{
+	return seg_dir;
+}
+
+/* A file type in words, for messages about what was found instead of a segment. */
+static const char *file_type(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		return "a regular file";
+	case S_IFDIR:
+		return "a directory";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFSOCK:
+		return "a socket";
+	case S_IFLNK:
+		return "a symbolic link";
+	case S_IFCHR:
+	case S_IFBLK:
+		return "a device";
+	default:
+		return "of an unknown type";
+	}
+}
+
+/*
+ * Is fd (path) of type `type`, owned by the euid, with no group or other
+ * access? Says what it found and what it wants when not: what = "segment"
+ * or "segment directory".
+ */
+static int check_owner(int fd, const char *path, mode_t type, const char *what, unsigned int want)
+{
+	struct stat st;
+	uid_t me = geteuid();
+
+	if (fstat(fd, &st)) {
+		int err = -errno;
+
+		pr_err("%s: %s\n", path, strerror(-err));
+		return err;
+	}
+	if ((st.st_mode & S_IFMT) != type) {
+		pr_err("%s is %s, not the %s anygate made: remove it\n", path,
+		       file_type(st.st_mode), what);
+		return -EPERM;
+	}
+	if (st.st_uid != me || (st.st_mode & 077)) {
+		pr_err("%s is owned by uid %u with mode %04o; a %s must belong to uid %u with no "
+		       "group or other access (%04o): remove it\n",
+		       path, (unsigned int)st.st_uid, (unsigned int)(st.st_mode & 07777), what,
+		       (unsigned int)me, want);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/*
+ * The segment directory, opened (O_NOFOLLOW: never a link someone planted)
+ * and checked; created 0700 first when create is set. A descriptor or -errno.
+ */
+static int open_dir(bool create)
+{
+	int fd, err;
+
+	if (create && mkdir(seg_dir, 0700) && errno != EEXIST) {
+		err = -errno;
+		pr_err("creating %s: %s\n", seg_dir, strerror(-err));
+		return err;
+	}
+	fd = open(seg_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		if (err == -ELOOP || err == -ENOTDIR)
+			pr_err("%s is not a directory (a symbolic link or a file?): remove it\n",
+			       seg_dir);
+		else if (err != -ENOENT)
+			pr_err("%s: %s\n", seg_dir, strerror(-err));
+		return err;
+	}
+	err = check_owner(fd, seg_dir, S_IFDIR, "segment directory", 0700);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static int check_name(const char *name)
+{
+	if (!name || !name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	if (strlen(seg_dir) + 1 + strlen(name) >= PATH_MAX)
 		return -ENAMETOOLONG;
 	return 0;
 }
 
 /* Create the segment under a temporary name and link it into place (never half-made). */
-static int create_segment(const char *path, uint32_t ring_size)
+static int create_segment(int dfd, const char *name, uint32_t ring_size)
 {
 	struct ag_shm_ident id;
 	char tmp[PATH_MAX];
 	void *mem;
 	int fd, err = 0;
 
-	layout(ring_size, &id);
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
+	ag_shm__layout_make(ring_size, &id);
+	if (snprintf(tmp, sizeof(tmp), ".%s.tmp.%d", name, (int)getpid()) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		err = -errno;
-		pr_err("creating %s: %s\n", tmp, strerror(errno));
+		pr_err("creating %s/%s: %s\n", seg_dir, tmp, strerror(errno));
 		return err;
 	}
-	if (ftruncate(fd, (off_t)id.total_size)) {
+	/* Whatever the umask: owner read/write, nobody else. */
+	if (fchmod(fd, 0600) || ftruncate(fd, (off_t)id.total_size)) {
 		err = -errno;
-		pr_err("sizing %s to %llu bytes: %s\n", tmp, (unsigned long long)id.total_size,
-		       strerror(errno));
+		pr_err("sizing %s/%s to %llu bytes: %s\n", seg_dir, tmp,
+		       (unsigned long long)id.total_size, strerror(errno));
 		goto out;
 	}
 	mem = mmap(NULL, id.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (mem == MAP_FAILED) {
 		err = -errno;
-		pr_err("mapping %s: %s\n", tmp, strerror(errno));
+		pr_err("mapping %s/%s: %s\n", seg_dir, tmp, strerror(errno));
 		goto out;
 	}
 	init_segment(mem, &id);
 	munmap(mem, id.total_size);
-	/* link() refuses to replace: a segment someone else just made wins. */
-	if (link(tmp, path) && errno != EEXIST) {
+	/* linkat() refuses to replace: a segment someone else just made wins. */
+	if (linkat(dfd, tmp, dfd, name, 0) && errno != EEXIST) {
 		err = -errno;
-		pr_err("linking %s to %s: %s\n", tmp, path, strerror(errno));
+		pr_err("linking %s/%s to %s: %s\n", seg_dir, tmp, name, strerror(errno));
 	}
 out:
-	unlink(tmp);
+	unlinkat(dfd, tmp, 0);
 	close(fd);
 	return err;
 }
@@ -226,68 +238,111 @@ out:
 /* Observers map read-only and take no lock. */
 #define LOCK_NONE (-1)
 
-/* Open and map an existing segment, checked; role: which lock to take. */
-static struct ag_shm *map_segment(const char *path, uint32_t ring_size, int role)
+/*
+ * Open an existing segment (O_NOFOLLOW, O_NONBLOCK: a FIFO in its place never
+ * blocks us), check who owns it, copy and validate its identity once.
+ */
+static int open_checked(struct ag_shm *m, int dfd, const char *name, int role)
 {
 	int rw = role == LOCK_NONE ? O_RDONLY : O_RDWR;
-	struct ag_shm_ident id;
-	struct ag_shm *m;
+	struct ag_shm_hdr hdr;
+	char why[256];
 	struct stat st;
+	ssize_t got;
+	int err;
+
+	m->fd = openat(dfd, name, rw | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (m->fd < 0) {
+		err = -errno;
+		if (err == -ELOOP)
+			pr_err("%s is a symbolic link, not the segment anygate made: remove it\n",
+			       m->path);
+		else if (err == -EISDIR) /* as check_owner() says when it opens (read-only) */
+			pr_err("%s is a directory, not the segment anygate made: remove it\n",
+			       m->path);
+		else if (err != -ENOENT)
+			pr_err("opening %s: %s\n", m->path, strerror(-err));
+		return err == -EISDIR ? -EPERM : err;
+	}
+	err = check_owner(m->fd, m->path, S_IFREG, "segment", 0600);
+	if (err)
+		return err;
+	if (fstat(m->fd, &st))
+		return -errno;
+	memset(&hdr, 0, sizeof(hdr));
+	got = pread(m->fd, &hdr, sizeof(hdr), 0);
+	if (got < 0) {
+		err = -errno;
+		pr_err("reading %s: %s\n", m->path, strerror(-err));
+		return err;
+	}
+	/* A short file fails the size check first. */
+	err = ag_shm__layout_check(&hdr, (size_t)st.st_size, &m->v.lay, why, sizeof(why));
+	if (err)
+		pr_err("%s: %s: stop anygate-dp and anygated, remove it and start them again\n",
+		       m->path, why);
+	return err;
+}
+
+static int lock_and_map(struct ag_shm *m, int role)
+{
+	int err = role == LOCK_NONE ? 0 : lock_role(m->fd, role);
+	void *mem;
+
+	if (err) {
+		if (err == -EAGAIN || err == -EACCES) {
+			pr_err("%s: another %s holds it\n", m->path,
+			       role == LOCK_PUBLISHER ? "anygated (publisher)" : "anygate-dp");
+			err = -EBUSY;
+		} else {
+			pr_err("%s: lock: %s\n", m->path, strerror(-err));
+		}
+		return err;
+	}
+	mem = mmap(NULL, m->v.lay.map_size, role == LOCK_NONE ? PROT_READ : PROT_READ | PROT_WRITE,
+		   MAP_SHARED, m->fd, 0);
+	if (mem == MAP_FAILED) {
+		err = -errno;
+		pr_err("mapping %s (%llu bytes): %s\n", m->path,
+		       (unsigned long long)m->v.lay.map_size, strerror(-err));
+		return err;
+	}
+	m->v.hdr = mem;
+	return 0;
+}
+
+/* Open and map an existing segment, checked; role: which lock to take. */
+static struct ag_shm *map_segment(int dfd, const char *name, uint32_t ring_size, int role)
+{
+	struct ag_shm *m;
 	int err;
 
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
-	snprintf(m->path, sizeof(m->path), "%s", path);
-	m->fd = open(path, rw | O_CLOEXEC);
-	if (m->fd < 0) {
-		err = -errno;
+	m->fd = -1;
+	err = -ENAMETOOLONG;
+	if (snprintf(m->path, sizeof(m->path), "%s/%s", seg_dir, name) >= (int)sizeof(m->path))
+		goto err_free;
+	err = open_checked(m, dfd, name, role);
+	if (err)
+		goto err_free;
+	if (ring_size && m->v.lay.ring_size != ring_size) {
+		pr_err(
+		    "%s holds lookup tables of ring_size %u, the config says %u: stop anygate-dp "
+		    "and remove %s to change it\n",
+		    m->path, m->v.lay.ring_size, ring_size, m->path);
+		err = -EINVAL;
 		goto err_free;
 	}
-	if (fstat(m->fd, &st)) {
-		err = -errno;
-		pr_err("%s: %s\n", path, strerror(errno));
-		goto err_close;
-	}
-	if ((uint64_t)st.st_size < sizeof(struct ag_shm_hdr)) {
-		pr_err("%s is %lld bytes, too small for an anygate segment: remove it\n", path,
-		       (long long)st.st_size);
-		err = -EPROTO;
-		goto err_close;
-	}
-	if (pread(m->fd, &id, sizeof(id), 0) != (ssize_t)sizeof(id)) {
-		err = errno ? -errno : -EIO;
-		pr_err("reading %s: %s\n", path, strerror(-err));
-		goto err_close;
-	}
-	err = check_ident(path, &id, ring_size, (uint64_t)st.st_size);
+	err = lock_and_map(m, role);
 	if (err)
-		goto err_close;
-	err = role == LOCK_NONE ? 0 : lock_role(m->fd, role);
-	if (err) {
-		if (err == -EAGAIN || err == -EACCES) {
-			pr_err("%s: another %s holds it\n", path,
-			       role == LOCK_PUBLISHER ? "anygated (publisher)" : "anygate-dp");
-			err = -EBUSY;
-		} else {
-			pr_err("%s: lock: %s\n", path, strerror(-err));
-		}
-		goto err_close;
-	}
-	m->size = id.total_size;
-	m->hdr = mmap(NULL, m->size, role == LOCK_NONE ? PROT_READ : PROT_READ | PROT_WRITE,
-		      MAP_SHARED, m->fd, 0);
-	if (m->hdr == MAP_FAILED) {
-		err = -errno;
-		m->hdr = NULL;
-		pr_err("mapping %s (%zu bytes): %s\n", path, m->size, strerror(errno));
-		goto err_close;
-	}
+		goto err_free;
 	return m;
 
-err_close:
-	close(m->fd);
 err_free:
+	if (m->fd >= 0)
+		close(m->fd);
 	free(m);
 	errno = -err;
 	return NULL;
@@ -295,82 +350,90 @@ err_free:
 
 struct ag_shm *ag_shm__open(const struct ag_cfg_edge *edge)
 {
-	char path[PATH_MAX];
-	struct ag_shm *m;
-	int err, tries;
+	const char *name = edge->dpdk.shm_name;
+	struct ag_shm *m = NULL;
+	int err, tries, dfd;
 
-	err = seg_path(path, sizeof(path), edge->dpdk.shm_name);
+	err = check_name(name);
 	if (err) {
-		pr_err("edge.dpdk.shm_name '%s': %s\n", edge->dpdk.shm_name ?: "", strerror(-err));
+		pr_err("edge.dpdk.shm_name '%s': %s\n", name ?: "", strerror(-err));
 		errno = -err;
 		return NULL;
 	}
-	for (tries = 0; tries < 3; tries++) {
-		m = map_segment(path, edge->ring_size, LOCK_PUBLISHER);
-		if (m)
-			break;
-		if (errno != ENOENT) {
-			if (errno != EPROTO && errno != EINVAL && errno != EBUSY)
-				pr_err("opening %s: %s\n", path, strerror(errno));
-			return NULL;
-		}
-		err = create_segment(path, edge->ring_size);
-		if (err) {
-			errno = -err;
-			return NULL;
-		}
-	}
-	if (!m) {
-		pr_err("%s keeps disappearing while it is opened\n", path);
-		errno = EAGAIN;
+	dfd = open_dir(true);
+	if (dfd < 0) {
+		errno = -dfd;
 		return NULL;
 	}
-	m->hdr->pub.publisher_pid = (uint32_t)getpid();
-	pr_info("shared-memory segment %s: %zu MiB, lookup %u x %u\n", path, m->size >> 20,
-		AG_LOOKUP_SLOTS, m->hdr->ident.ring_size);
+	for (tries = 0; tries < 3; tries++) {
+		m = map_segment(dfd, name, edge->ring_size, LOCK_PUBLISHER);
+		if (m || errno != ENOENT)
+			break;
+		err = create_segment(dfd, name, edge->ring_size);
+		if (err) {
+			errno = -err;
+			break;
+		}
+	}
+	err = errno;
+	close(dfd);
+	if (!m) {
+		if (tries == 3)
+			pr_err("%s/%s keeps disappearing while it is opened\n", seg_dir, name);
+		errno = tries == 3 ? EAGAIN : err;
+		return NULL;
+	}
+	m->v.hdr->pub.publisher_pid = (uint32_t)getpid();
+	pr_info("shared-memory segment %s: %llu MiB, lookup %u x %u\n", m->path,
+		(unsigned long long)m->v.lay.map_size >> 20, AG_LOOKUP_SLOTS, m->v.lay.ring_size);
+	return m;
+}
+
+/* Attach (role) or observe (LOCK_NONE) an existing segment. */
+static struct ag_shm *open_existing(const char *name, uint32_t ring_size, int role)
+{
+	struct ag_shm *m;
+	int err, dfd;
+
+	err = check_name(name);
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	dfd = open_dir(false);
+	if (dfd < 0) {
+		errno = -dfd;
+		return NULL;
+	}
+	m = map_segment(dfd, name, ring_size, role);
+	err = errno;
+	close(dfd);
+	errno = err;
 	return m;
 }
 
 struct ag_shm *ag_shm__attach(const char *name, uint32_t ring_size)
 {
-	char path[PATH_MAX];
-	struct ag_shm *m;
-	int err;
+	struct ag_shm *m = open_existing(name, ring_size, LOCK_FASTPATH);
 
-	err = seg_path(path, sizeof(path), name);
-	if (err) {
-		errno = -err;
-		return NULL;
-	}
-	m = map_segment(path, ring_size, LOCK_FASTPATH);
 	if (!m && errno == ENOENT)
-		pr_err("%s does not exist: start anygated (edge.fastpath = \"dpdk\") to create "
+		pr_err("%s/%s does not exist: start anygated (edge.fastpath = \"dpdk\") to create "
 		       "it\n",
-		       path);
-	else if (!m && errno != EPROTO && errno != EINVAL && errno != EBUSY)
-		pr_err("opening %s: %s\n", path, strerror(errno));
+		       seg_dir, name);
 	return m;
 }
 
 struct ag_shm *ag_shm__observe(const char *name)
 {
-	char path[PATH_MAX];
-	int err;
-
-	err = seg_path(path, sizeof(path), name);
-	if (err) {
-		errno = -err;
-		return NULL;
-	}
-	return map_segment(path, 0, LOCK_NONE);
+	return open_existing(name, 0, LOCK_NONE);
 }
 
 void ag_shm__close(struct ag_shm *m)
 {
 	if (!m)
 		return;
-	if (m->hdr)
-		munmap(m->hdr, m->size);
+	if (m->v.hdr)
+		munmap(m->v.hdr, m->v.lay.map_size);
 	/* Closing the descriptor drops its OFD lock. */
 	close(m->fd);
 	free(m);
@@ -378,17 +441,26 @@ void ag_shm__close(struct ag_shm *m)
 
 int ag_shm__unlink(const char *name)
 {
-	char path[PATH_MAX];
-	int err = seg_path(path, sizeof(path), name);
+	int err = check_name(name), dfd;
 
 	if (err)
 		return err;
-	return unlink(path) ? -errno : 0;
+	dfd = open_dir(false);
+	if (dfd < 0)
+		return dfd;
+	err = unlinkat(dfd, name, 0) ? -errno : 0;
+	close(dfd);
+	return err;
 }
 
 struct ag_shm_hdr *ag_shm__hdr(const struct ag_shm *m)
 {
-	return m->hdr;
+	return m->v.hdr;
+}
+
+const struct ag_shm_view *ag_shm__view(const struct ag_shm *m)
+{
+	return &m->v;
 }
 
 const char *ag_shm__path(const struct ag_shm *m)
@@ -422,9 +494,10 @@ static void switch_live(struct ag_shm_hdr *h, uint32_t *live, uint32_t idx)
 
 static int sink_settings(void *ctx, const struct ag_settings *s)
 {
-	struct ag_shm_hdr *h = ((struct ag_shm *)ctx)->hdr;
-	uint32_t spare = h->pub.settings_live ^ 1;
-	struct ag_shm_table *t = ag_shm__table(h, h->ident.off_settings[spare]);
+	const struct ag_shm_view *v = &((struct ag_shm *)ctx)->v;
+	struct ag_shm_hdr *h = v->hdr;
+	uint32_t spare = (h->pub.settings_live & 1) ^ 1;
+	struct ag_shm_table *t = ag_shm__table(v, v->lay.off_settings[spare]);
 
 	write_begin(t);
 	memcpy(ag_shm__entries(t), s, sizeof(*s));
@@ -437,35 +510,45 @@ static int sink_settings(void *ctx, const struct ag_settings *s)
 /*
  * Rewrite the spare copy of a table whole, then switch to it. insert puts
  * entry i of the caller's arrays (keys, and vals where the table has values)
- * into the copy.
+ * into the copy of cap entries.
  */
-typedef void (*insert_fn)(struct ag_shm_table *t, const void *keys, const void *vals,
+typedef void (*insert_fn)(struct ag_shm_table *t, uint32_t cap, const void *keys, const void *vals,
 			  unsigned int i);
 
-static int replace_table(struct ag_shm_hdr *h, const __u64 *off, uint32_t *live, const void *keys,
+/* One double-buffered table as the validated layout has it: where, how big, its entries' size. */
+struct table_ref {
+	const __u64 *off;
+	uint32_t *live;
+	uint32_t cap;
+	size_t entry_size;
+};
+
+static int replace_table(const struct ag_shm_view *v, const struct table_ref *r, const void *keys,
 			 const void *vals, unsigned int n, insert_fn insert)
 {
-	uint32_t spare = __atomic_load_n(live, __ATOMIC_RELAXED) ^ 1;
-	struct ag_shm_table *t = ag_shm__table(h, off[spare]);
+	uint32_t spare = (__atomic_load_n(r->live, __ATOMIC_RELAXED) & 1) ^ 1;
+	struct ag_shm_table *t = ag_shm__table(v, r->off[spare]);
 	unsigned int i;
 
-	if (n > t->cap / 2)
+	/* Sizes from the layout only: the head's cap and entry_size are the file's word. */
+	if (n > r->cap / 2)
 		return -E2BIG;
 	write_begin(t);
-	memset(ag_shm__entries(t), 0, (size_t)t->cap * t->entry_size);
+	memset(ag_shm__entries(t), 0, (size_t)r->cap * r->entry_size);
 	for (i = 0; i < n; i++)
-		insert(t, keys, vals, i);
+		insert(t, r->cap, keys, vals, i);
 	t->count = n;
 	write_end(t);
-	switch_live(h, live, spare);
+	switch_live(v->hdr, r->live, spare);
 	return 0;
 }
 
 /* Linear probing as the readers of abi_shm.h; a key given twice keeps the last value. */
-static void insert_vip(struct ag_shm_table *t, const void *keys, const void *vals, unsigned int n)
+static void insert_vip(struct ag_shm_table *t, uint32_t cap, const void *keys, const void *vals,
+		       unsigned int n)
 {
 	struct ag_shm_vip *e = ag_shm__entries(t);
-	uint32_t mask = t->cap - 1, i;
+	uint32_t mask = cap - 1, i;
 	__be32 vip = ((const __be32 *)keys)[n];
 
 	for (i = ag_shm__vip_hash(vip);; i++) {
@@ -479,11 +562,12 @@ static void insert_vip(struct ag_shm_table *t, const void *keys, const void *val
 	}
 }
 
-static void insert_lkey(struct ag_shm_table *t, const void *keys, const void *vals, unsigned int n)
+static void insert_lkey(struct ag_shm_table *t, uint32_t cap, const void *keys, const void *vals,
+			unsigned int n)
 {
 	struct ag_shm_lkey *e = ag_shm__entries(t);
 	const struct ag_listener_key *k = &((const struct ag_listener_key *)keys)[n];
-	uint32_t mask = t->cap - 1, i;
+	uint32_t mask = cap - 1, i;
 
 	for (i = ag_shm__lkey_hash(k);; i++) {
 		struct ag_shm_lkey *c = &e[i & mask];
@@ -496,11 +580,12 @@ static void insert_lkey(struct ag_shm_table *t, const void *keys, const void *va
 	}
 }
 
-static void insert_ovr(struct ag_shm_table *t, const void *keys, const void *vals, unsigned int n)
+static void insert_ovr(struct ag_shm_table *t, uint32_t cap, const void *keys, const void *vals,
+		       unsigned int n)
 {
 	struct ag_shm_ovr *e = ag_shm__entries(t);
 	const struct ag_port_ovr_key *k = &((const struct ag_port_ovr_key *)keys)[n];
-	uint32_t mask = t->cap - 1, i;
+	uint32_t mask = cap - 1, i;
 
 	for (i = ag_shm__ovr_hash(k);; i++) {
 		struct ag_shm_ovr *c = &e[i & mask];
@@ -515,37 +600,43 @@ static void insert_ovr(struct ag_shm_table *t, const void *keys, const void *val
 
 static int sink_vips(void *ctx, const uint32_t *vips, unsigned int n)
 {
-	struct ag_shm_hdr *h = ((struct ag_shm *)ctx)->hdr;
+	const struct ag_shm_view *v = &((struct ag_shm *)ctx)->v;
+	const struct table_ref r = {v->lay.off_vips, &v->hdr->pub.vips_live, v->lay.vip_cap,
+				    sizeof(struct ag_shm_vip)};
 	unsigned int i;
 
 	for (i = 0; i < n; i++)
 		if (!vips[i])
 			return -EINVAL; /* 0.0.0.0 marks an empty entry */
-	return replace_table(h, h->ident.off_vips, &h->pub.vips_live, vips, NULL, n, insert_vip);
+	return replace_table(v, &r, vips, NULL, n, insert_vip);
 }
 
 static int sink_listener_keys(void *ctx, const struct ag_listener_key *keys, const uint32_t *ids,
 			      unsigned int n)
 {
-	struct ag_shm_hdr *h = ((struct ag_shm *)ctx)->hdr;
+	const struct ag_shm_view *v = &((struct ag_shm *)ctx)->v;
+	const struct table_ref r = {v->lay.off_lkeys, &v->hdr->pub.lkeys_live, v->lay.lkey_cap,
+				    sizeof(struct ag_shm_lkey)};
 	unsigned int i;
 
 	for (i = 0; i < n; i++)
 		if (!keys[i].proto || keys[i].pad)
 			return -EINVAL;
-	return replace_table(h, h->ident.off_lkeys, &h->pub.lkeys_live, keys, ids, n, insert_lkey);
+	return replace_table(v, &r, keys, ids, n, insert_lkey);
 }
 
 static int sink_port_overrides(void *ctx, const struct ag_port_ovr_key *keys,
 			       const struct ag_port_ovr *vals, unsigned int n)
 {
-	struct ag_shm_hdr *h = ((struct ag_shm *)ctx)->hdr;
+	const struct ag_shm_view *v = &((struct ag_shm *)ctx)->v;
+	const struct table_ref r = {v->lay.off_ovr, &v->hdr->pub.ovr_live, v->lay.ovr_cap,
+				    sizeof(struct ag_shm_ovr)};
 	unsigned int i;
 
 	for (i = 0; i < n; i++)
 		if (!keys[i].port || keys[i].pad)
 			return -EINVAL;
-	return replace_table(h, h->ident.off_ovr, &h->pub.ovr_live, keys, vals, n, insert_ovr);
+	return replace_table(v, &r, keys, vals, n, insert_ovr);
 }
 
 /*
@@ -556,30 +647,37 @@ static int sink_port_overrides(void *ctx, const struct ag_port_ovr_key *keys,
  */
 static int sink_backend(void *ctx, uint32_t id, const struct ag_backend *b)
 {
-	struct ag_shm_hdr *h = ((struct ag_shm *)ctx)->hdr;
+	const struct ag_shm_view *v = &((struct ag_shm *)ctx)->v;
 	uint64_t *dst, w[2];
 
 	if (id >= AG_MAX_BACKENDS)
 		return -EINVAL;
 	_Static_assert(sizeof(*b) == sizeof(w), "backend is two words");
 	memcpy(w, b, sizeof(w));
-	dst = (uint64_t *)&ag_shm__backends(h)[id];
+	dst = (uint64_t *)&ag_shm__backends(v)[id];
 	__atomic_store_n(&dst[0], w[0], __ATOMIC_RELAXED);
 	__atomic_store_n(&dst[1], w[1], __ATOMIC_RELEASE);
-	__atomic_fetch_add(&h->pub.generation, 1, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&v->hdr->pub.generation, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
 static uint32_t *sink_lookup_slot(void *ctx, uint32_t slot)
 {
-	struct ag_shm_hdr *h = ((struct ag_shm *)ctx)->hdr;
+	const struct ag_shm_view *v = &((struct ag_shm *)ctx)->v;
 
-	return ag_shm__lookup(h) + (size_t)slot * h->ident.ring_size;
+	/*
+	 * The region holds AG_LOOKUP_SLOTS rings (validated: lookup_buckets). The
+	 * publisher also asks for the live slot it reads back from an adopted
+	 * segment: never a pointer past the region for a value the file gave.
+	 */
+	if (slot >= AG_LOOKUP_SLOTS)
+		slot = 0;
+	return ag_shm__lookup(v) + (size_t)slot * v->lay.ring_size;
 }
 
 static struct ag_listener_state *sink_lstate(void *ctx, uint32_t lid)
 {
-	return &ag_shm__lstate(((struct ag_shm *)ctx)->hdr)[lid];
+	return &ag_shm__lstate(&((struct ag_shm *)ctx)->v)[lid];
 }
 
 static const struct ag_sink_ops shm_sink_ops = {
@@ -601,17 +699,16 @@ const struct ag_sink_ops *ag_shm__sink_ops(void)
 
 static void sum_lanes(struct ag_shm *m, size_t off_in_lane, uint64_t *out, unsigned int n_u64)
 {
-	const struct ag_shm_hdr *h = m->hdr;
 	uint32_t lane;
 	unsigned int i;
 
 	memset(out, 0, n_u64 * sizeof(*out));
-	for (lane = 0; lane < h->ident.lanes; lane++) {
-		const uint64_t *v =
-		    (const uint64_t *)((const char *)ag_shm__lane(h, lane) + off_in_lane);
+	for (lane = 0; lane < m->v.lay.lanes; lane++) {
+		const uint64_t *c =
+		    (const uint64_t *)((const char *)ag_shm__lane(&m->v, lane) + off_in_lane);
 
 		for (i = 0; i < n_u64; i++)
-			out[i] += __atomic_load_n(&v[i], __ATOMIC_RELAXED);
+			out[i] += __atomic_load_n(&c[i], __ATOMIC_RELAXED);
 	}
 }
 
@@ -652,7 +749,7 @@ int ag_shm__dp_counter(struct ag_shm *m, enum ag_dp_counter c, uint64_t *out)
 
 int ag_shm__fastpath(struct ag_shm *m, uint64_t max_age_ns, struct ag_shm_dp *st)
 {
-	const struct ag_shm_dp *dp = &m->hdr->dp;
+	const struct ag_shm_dp *dp = &m->v.hdr->dp;
 	uint64_t now = ag_shm__now_ns();
 
 	st->pid = __atomic_load_n(&dp->pid, __ATOMIC_ACQUIRE);

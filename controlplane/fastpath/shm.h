@@ -5,9 +5,19 @@
  * through the same ag_publisher as for XDP (ag_shm__sink_ops); anygate-dp
  * attaches to it, reads the tables lock-free and counts into its lanes.
  *
- * The segment outlives both processes (a file under /dev/shm): anygated can
+ * The segment outlives both processes (a file under /dev/shm/anygate.d): anygated can
  * restart while anygate-dp keeps forwarding with the last tables. One
  * publisher and one fast path at a time (open file description locks).
+ *
+ * Who may write it: only the euid (root). Segments live in AG_SHM_DIR, a
+ * directory of the euid's with no group or other access (created 0700 when
+ * missing); a segment is created 0600 under a temporary name (O_CREAT |
+ * O_EXCL | O_NOFOLLOW) and linked into place. An existing directory or
+ * segment is used only if it is a real directory / regular file (opened
+ * O_NOFOLLOW, a FIFO never blocks), owned by the euid, with (mode & 077) ==
+ * 0; anything else is refused with a message naming the path, the owner and
+ * the mode found. The identity is then copied once and validated
+ * (shm_layout.h); only that private copy is used after.
  */
 #ifndef AG_SHM_H
 #define AG_SHM_H
@@ -22,17 +32,20 @@
 struct ag_shm;
 
 /*
- * anygated: open /dev/shm/<edge->dpdk.shm_name>, creating it (sized for
+ * anygated: open AG_SHM_DIR/<edge->dpdk.shm_name>, creating it (sized for
  * edge->ring_size) when missing. Refuses, with a message saying what to do, a
  * file that is not a segment, one of another layout, ABI version or ring
- * size, and a segment another publisher holds. NULL + errno on failure.
+ * size, and a segment another publisher holds (EPROTO, EINVAL, EBUSY), and
+ * a directory or file of another owner or with group/other access, a link,
+ * anything not a regular file (EPERM, ELOOP). NULL + errno on failure.
  */
 struct ag_shm *ag_shm__open(const struct ag_cfg_edge *edge);
 
 /*
  * anygate-dp: attach to an existing segment as its fast path (only one may).
  * ring_size 0 accepts any. NULL + errno (ENOENT: no segment yet; EPROTO:
- * other layout or ABI; EINVAL: other ring size; EBUSY: another fast path).
+ * other layout or ABI, or a field out of bounds; EINVAL: other ring size;
+ * EBUSY: another fast path; EPERM, ELOOP: owner, mode or type refused).
  */
 struct ag_shm *ag_shm__attach(const char *name, uint32_t ring_size);
 
@@ -51,7 +64,10 @@ int ag_shm__unlink(const char *name);
 /* The publisher sink: pass the struct ag_shm * as ctx to ag_publisher__init. */
 const struct ag_sink_ops *ag_shm__sink_ops(void);
 
+/* The mapping (its pub and dp parts; never trust its ident: use the view's layout). */
 struct ag_shm_hdr *ag_shm__hdr(const struct ag_shm *m);
+/* The mapping with its validated layout: what the readers of abi_shm.h take. */
+const struct ag_shm_view *ag_shm__view(const struct ag_shm *m);
 const char *ag_shm__path(const struct ag_shm *m);
 
 /* Counters summed over lanes (as ag_xdp__*_stats sum CPUs). 0 or -EINVAL. */
@@ -75,6 +91,13 @@ unsigned int ag_shm__fwd_lcores(struct ag_shm *m);
 
 /* Metric label of an anygate-dp counter ("tx_dropped"). */
 const char *ag_dp_counter__name(enum ag_dp_counter c);
+
+/*
+ * The directory segments live in: AG_SHM_DIR unless a test set another
+ * (an absolute path; the same owner and mode rules apply). 0 or -EINVAL.
+ */
+int ag_shm__set_dir(const char *dir);
+const char *ag_shm__dir(void);
 
 /* CLOCK_MONOTONIC in ns: the clock of the heartbeat. */
 uint64_t ag_shm__now_ns(void);

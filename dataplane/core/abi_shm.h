@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The DPDK fast path's tables: one shared-memory segment (a file under
- * /dev/shm) that anygated writes and anygate-dp reads. Its regions hold the
+ * The DPDK fast path's tables: one shared-memory segment (a file in the
+ * root-only directory AG_SHM_DIR) that anygated writes and anygate-dp reads. Its regions hold the
  * same abi.h structures as the BPF maps; only the containers differ:
  *
  *   settings       ag_settings, double-buffered (two copies, one live)
@@ -29,6 +29,14 @@
  *
  * Bump AG_SHM_LAYOUT_VERSION on any change of this file's layouts; both sides
  * refuse a segment of another layout or of another AG_ABI_VERSION.
+ *
+ * Trust: the segment is a file, and what a file says is checked before it is
+ * believed. Its identity (sizes, capacities, entry sizes, offsets) is copied
+ * out of the file once and validated (ag_shm__layout_check, shm_layout.h):
+ * every region inside the mapping, in order, without overlap, with overflow-
+ * safe arithmetic. Every access after that goes through the private copy
+ * (struct ag_shm_view): nothing read from the mapping later (a table head's
+ * cap, an offset) ever sizes a read or a write.
  */
 #ifndef AG_CORE_ABI_SHM_H
 #define AG_CORE_ABI_SHM_H
@@ -41,9 +49,14 @@
 #include "hash.h"
 
 #define AG_SHM_MAGIC	      0x4d534741u /* "AGSM" in memory on little endian */
-#define AG_SHM_LAYOUT_VERSION 1
-/* Directory of the segment file: /dev/shm/<edge.dpdk.shm_name>. */
-#define AG_SHM_DIR	      "/dev/shm"
+/* 2: entry sizes in the identity, 32 counter slots per lane (exception path). */
+#define AG_SHM_LAYOUT_VERSION 2
+/*
+ * Directory of the segment files: AG_SHM_DIR/<edge.dpdk.shm_name>. The euid's
+ * (root's) alone, mode 0700: /dev/shm itself is writable by everyone, so a
+ * segment directly in it could be created first by anyone.
+ */
+#define AG_SHM_DIR	      "/dev/shm/anygate.d"
 
 /* Capacities of the open-addressing tables: powers of two, load <= 1/2. */
 #define AG_SHM_LKEY_CAP (2 * AG_MAX_LISTENER_KEYS)
@@ -59,12 +72,16 @@ _Static_assert((AG_SHM_OVR_CAP & (AG_SHM_OVR_CAP - 1)) == 0, "ovr cap power of t
 /* Regions start on page boundaries. */
 #define AG_SHM_ALIGN 4096
 
-/* --- one copy of a double-buffered table: this head, then cap entries --- */
+/*
+ * --- one copy of a double-buffered table: this head, then cap entries ---
+ * cap and entry_size are written at creation for whoever inspects a segment;
+ * readers and the writer size everything from the validated identity.
+ */
 struct ag_shm_table {
 	__u32 seq;	  /* odd while the writer rewrites this copy */
 	__u32 count;	  /* entries in use */
-	__u32 cap;	  /* entries of room; power of two (settings: 1) */
-	__u32 entry_size; /* sizeof the entry type */
+	__u32 cap;	  /* entries of room; power of two (settings: 1); informative */
+	__u32 entry_size; /* sizeof the entry type; informative */
 	__u32 pad[12];
 };
 _Static_assert(sizeof(struct ag_shm_table) == 64, "ag_shm_table layout");
@@ -110,7 +127,12 @@ _Static_assert(sizeof(struct ag_shm_ovr) == 12, "ag_shm_ovr layout");
 	X(KERNEL_DROPPED, "kernel_dropped")	/* no tap, or tap queue full */                    \
 	X(FLOWS_EXPIRED, "flows_expired")	/* removed by the idle sweep */                    \
 	X(NO_ROUTE_DROPPED, "no_route_dropped") /* slow path: no route either */                   \
-	X(FLOWS_EVICTED, "flows_evicted") /* half-open/closing, removed early: table near full */
+	X(FLOWS_EVICTED, "flows_evicted") /* half-open/closing, removed early: table near full */  \
+	X(ARP_QUEUED, "arp_queued")	  /* handed to the main lcore (own ring) */                \
+	X(ARP_DROPPED, "arp_dropped")	  /* ARP ring to the main lcore full */                    \
+	X(ARP_UNSOLICITED, "arp_unsolicited") /* replies we did not ask for: ignored */            \
+	X(ARP_REVERIFY, "arp_reverify") /* a known neighbour's MAC contradicted: asked again */    \
+	X(SLOW_RATE_DROPPED, "slow_rate_dropped") /* exception path over its rate */
 
 enum ag_dp_counter {
 #define AG_DP_COUNTER_ENUM(name, label) AG_DPC_##name,
@@ -120,7 +142,7 @@ enum ag_dp_counter {
 };
 
 #define AG_SHM_REASON_SLOTS	32
-#define AG_SHM_DP_COUNTER_SLOTS 16
+#define AG_SHM_DP_COUNTER_SLOTS 32
 _Static_assert(AG_R__MAX <= AG_SHM_REASON_SLOTS, "reasons fit a lane");
 _Static_assert(AG_DPC__MAX <= AG_SHM_DP_COUNTER_SLOTS, "dp counters fit a lane");
 
@@ -163,7 +185,16 @@ struct ag_shm_ident {
 	__u64 off_lookup;      /* ag_lookup_bucket[lookup_buckets] */
 	__u64 off_backends;    /* ag_backend[AG_MAX_BACKENDS] */
 	__u64 off_lanes;       /* ag_shm_lane[lanes] */
-	__u64 pad[5];
+	/* Entry sizes, as this build's sizeof: a reader of other entries refuses the segment. */
+	__u32 settings_size; /* struct ag_settings */
+	__u32 vip_size;	     /* struct ag_shm_vip */
+	__u32 lkey_size;     /* struct ag_shm_lkey */
+	__u32 ovr_size;	     /* struct ag_shm_ovr */
+	__u32 lstate_size;   /* struct ag_listener_state */
+	__u32 bucket_size;   /* struct ag_lookup_bucket */
+	__u32 backend_size;  /* struct ag_backend */
+	__u32 table_size;    /* struct ag_shm_table (the head of a table copy) */
+	__u64 pad;
 };
 _Static_assert(sizeof(struct ag_shm_ident) == 192, "ag_shm_ident layout");
 
@@ -200,16 +231,52 @@ struct ag_shm_hdr {
 };
 _Static_assert(sizeof(struct ag_shm_hdr) == AG_SHM_ALIGN, "ag_shm_hdr layout");
 
+/*
+ * --- the validated identity: the private copy every access goes through ---
+ * Filled by ag_shm__layout_check() (controlplane/fastpath/shm_layout.h) from
+ * a copy of ag_shm_ident, only once every region below is known to lie inside
+ * map_size bytes: [off, off + head + cap * entry size) for each table copy,
+ * lstate, lookup (lookup_buckets), backends and lanes (lanes * lane_size).
+ */
+struct ag_shm_layout {
+	__u64 map_size; /* bytes mapped (the file's size) */
+	__u32 ring_size;
+	__u32 lanes;
+	__u32 lkey_cap;
+	__u32 vip_cap;
+	__u32 ovr_cap;
+	__u32 lookup_buckets;
+	__u64 lane_size;
+	__u64 off_settings[2];
+	__u64 off_vips[2];
+	__u64 off_lkeys[2];
+	__u64 off_ovr[2];
+	__u64 off_lstate;
+	__u64 off_lookup;
+	__u64 off_backends;
+	__u64 off_lanes;
+};
+
+/*
+ * A mapped segment as its users reach it: the mapping (its pub and dp parts
+ * are read and written there, live) and the private layout (its ident never
+ * read again).
+ */
+struct ag_shm_view {
+	struct ag_shm_hdr *hdr;
+	struct ag_shm_layout lay;
+};
+
 /* --- access --- */
 
-static __always_inline void *ag_shm__at(const struct ag_shm_hdr *h, __u64 off)
+static __always_inline void *ag_shm__at(const struct ag_shm_view *v, __u64 off)
 {
-	return (char *)h + off;
+	return (char *)v->hdr + off;
 }
 
-static __always_inline struct ag_shm_table *ag_shm__table(const struct ag_shm_hdr *h, __u64 off)
+static __always_inline struct ag_shm_table *ag_shm__table(const struct ag_shm_view *v, __u64 off)
 {
-	return (struct ag_shm_table *)ag_shm__at(h, off);
+	return (struct ag_shm_table *)ag_shm__at(v, off);
 }
 
 /* Entries of a table copy follow its head. */
@@ -254,14 +321,16 @@ static __always_inline __u32 ag_shm__ovr_hash(const struct ag_port_ovr_key *k)
 }
 
 /*
- * Lookups in one copy (linear probing from hash & (cap - 1), stopping at an
- * empty entry; bounded by cap even on a torn read). Return the entry or NULL.
- * Callers hold the copy's sequence (see ag_shm__*_get below).
+ * Lookups in one copy of cap entries (cap: the validated layout's, a power of
+ * two; linear probing from hash & (cap - 1), stopping at an empty entry;
+ * bounded by cap even on a torn read). Return the entry or NULL. Callers
+ * hold the copy's sequence (see ag_shm__*_get below).
  */
-static __always_inline const struct ag_shm_vip *ag_shm__vip_find(struct ag_shm_table *t, __be32 vip)
+static __always_inline const struct ag_shm_vip *ag_shm__vip_find(struct ag_shm_table *t, __u32 cap,
+								 __be32 vip)
 {
 	const struct ag_shm_vip *e = (const struct ag_shm_vip *)ag_shm__entries(t);
-	__u32 mask = AG_READ_ONCE(t->cap) - 1, i = ag_shm__vip_hash(vip), n;
+	__u32 mask = cap - 1, i = ag_shm__vip_hash(vip), n;
 
 	for (n = 0; n <= mask; n++, i++) {
 		__be32 v = AG_READ_ONCE(e[i & mask].vip);
@@ -274,11 +343,11 @@ static __always_inline const struct ag_shm_vip *ag_shm__vip_find(struct ag_shm_t
 	return 0;
 }
 
-static __always_inline const struct ag_shm_lkey *ag_shm__lkey_find(struct ag_shm_table *t,
-								   const struct ag_listener_key *k)
+static __always_inline const struct ag_shm_lkey *
+ag_shm__lkey_find(struct ag_shm_table *t, __u32 cap, const struct ag_listener_key *k)
 {
 	const struct ag_shm_lkey *e = (const struct ag_shm_lkey *)ag_shm__entries(t);
-	__u32 mask = AG_READ_ONCE(t->cap) - 1, i = ag_shm__lkey_hash(k), n;
+	__u32 mask = cap - 1, i = ag_shm__lkey_hash(k), n;
 
 	for (n = 0; n <= mask; n++, i++) {
 		const struct ag_shm_lkey *c = &e[i & mask];
@@ -293,11 +362,11 @@ static __always_inline const struct ag_shm_lkey *ag_shm__lkey_find(struct ag_shm
 	return 0;
 }
 
-static __always_inline const struct ag_shm_ovr *ag_shm__ovr_find(struct ag_shm_table *t,
+static __always_inline const struct ag_shm_ovr *ag_shm__ovr_find(struct ag_shm_table *t, __u32 cap,
 								 const struct ag_port_ovr_key *k)
 {
 	const struct ag_shm_ovr *e = (const struct ag_shm_ovr *)ag_shm__entries(t);
-	__u32 mask = AG_READ_ONCE(t->cap) - 1, i = ag_shm__ovr_hash(k), n;
+	__u32 mask = cap - 1, i = ag_shm__ovr_hash(k), n;
 
 	for (n = 0; n <= mask; n++, i++) {
 		const struct ag_shm_ovr *c = &e[i & mask];
@@ -311,11 +380,11 @@ static __always_inline const struct ag_shm_ovr *ag_shm__ovr_find(struct ag_shm_t
 	return 0;
 }
 
-/* The live copy of a double-buffered table (index loaded once). */
-static __always_inline struct ag_shm_table *ag_shm__live(const struct ag_shm_hdr *h,
+/* The live copy of a double-buffered table (index loaded once; off: the layout's pair). */
+static __always_inline struct ag_shm_table *ag_shm__live(const struct ag_shm_view *v,
 							 const __u64 *off, const __u32 *live)
 {
-	return ag_shm__table(h, off[__atomic_load_n(live, __ATOMIC_ACQUIRE) & 1]);
+	return ag_shm__table(v, off[__atomic_load_n(live, __ATOMIC_ACQUIRE) & 1]);
 }
 
 /*
@@ -323,66 +392,66 @@ static __always_inline struct ag_shm_table *ag_shm__live(const struct ag_shm_hdr
  * 0 (not there) or -1 (no consistent read within AG_SHM_READ_TRIES: a writer
  * raced twice; the caller treats it as a table it cannot use).
  */
-static __always_inline int ag_shm__vip_get(const struct ag_shm_hdr *h, __be32 vip)
+static __always_inline int ag_shm__vip_get(const struct ag_shm_view *v, __be32 vip)
 {
 	int tries;
 
 	for (tries = 0; tries < AG_SHM_READ_TRIES; tries++) {
-		struct ag_shm_table *t = ag_shm__live(h, h->ident.off_vips, &h->pub.vips_live);
+		struct ag_shm_table *t = ag_shm__live(v, v->lay.off_vips, &v->hdr->pub.vips_live);
 		__u32 seq = ag_shm__read_begin(t);
 		int found;
 
 		if (seq & 1)
 			continue;
-		found = ag_shm__vip_find(t, vip) != 0;
+		found = ag_shm__vip_find(t, v->lay.vip_cap, vip) != 0;
 		if (!ag_shm__read_retry(t, seq))
 			return found;
 	}
 	return -1;
 }
 
-static __always_inline int ag_shm__lkey_get(const struct ag_shm_hdr *h,
+static __always_inline int ag_shm__lkey_get(const struct ag_shm_view *v,
 					    const struct ag_listener_key *k, __u32 *id)
 {
 	int tries;
 
 	for (tries = 0; tries < AG_SHM_READ_TRIES; tries++) {
-		struct ag_shm_table *t = ag_shm__live(h, h->ident.off_lkeys, &h->pub.lkeys_live);
+		struct ag_shm_table *t = ag_shm__live(v, v->lay.off_lkeys, &v->hdr->pub.lkeys_live);
 		__u32 seq = ag_shm__read_begin(t);
 		const struct ag_shm_lkey *e;
-		__u32 v = 0;
+		__u32 val = 0;
 
 		if (seq & 1)
 			continue;
-		e = ag_shm__lkey_find(t, k);
+		e = ag_shm__lkey_find(t, v->lay.lkey_cap, k);
 		if (e)
-			v = AG_READ_ONCE(e->id);
+			val = AG_READ_ONCE(e->id);
 		if (!ag_shm__read_retry(t, seq)) {
-			*id = v;
+			*id = val;
 			return e != 0;
 		}
 	}
 	return -1;
 }
 
-static __always_inline int ag_shm__ovr_get(const struct ag_shm_hdr *h,
+static __always_inline int ag_shm__ovr_get(const struct ag_shm_view *v,
 					   const struct ag_port_ovr_key *k, __be16 *port)
 {
 	int tries;
 
 	for (tries = 0; tries < AG_SHM_READ_TRIES; tries++) {
-		struct ag_shm_table *t = ag_shm__live(h, h->ident.off_ovr, &h->pub.ovr_live);
+		struct ag_shm_table *t = ag_shm__live(v, v->lay.off_ovr, &v->hdr->pub.ovr_live);
 		__u32 seq = ag_shm__read_begin(t);
 		const struct ag_shm_ovr *e;
-		__be16 v = 0;
+		__be16 val = 0;
 
 		if (seq & 1)
 			continue;
-		e = ag_shm__ovr_find(t, k);
+		e = ag_shm__ovr_find(t, v->lay.ovr_cap, k);
 		if (e)
-			v = AG_READ_ONCE(e->val.port);
+			val = AG_READ_ONCE(e->val.port);
 		if (!ag_shm__read_retry(t, seq)) {
-			*port = v;
+			*port = val;
 			return e != 0;
 		}
 	}
@@ -390,13 +459,14 @@ static __always_inline int ag_shm__ovr_get(const struct ag_shm_hdr *h,
 }
 
 /* A consistent copy of the live settings: 1, or -1 (see above). */
-static __always_inline int ag_shm__settings_get(const struct ag_shm_hdr *h, struct ag_settings *out)
+static __always_inline int ag_shm__settings_get(const struct ag_shm_view *v,
+						struct ag_settings *out)
 {
 	int tries;
 
 	for (tries = 0; tries < AG_SHM_READ_TRIES; tries++) {
 		struct ag_shm_table *t =
-		    ag_shm__live(h, h->ident.off_settings, &h->pub.settings_live);
+		    ag_shm__live(v, v->lay.off_settings, &v->hdr->pub.settings_live);
 		__u32 seq = ag_shm__read_begin(t);
 
 		if (seq & 1)
@@ -408,26 +478,33 @@ static __always_inline int ag_shm__settings_get(const struct ag_shm_hdr *h, stru
 	return -1;
 }
 
-static __always_inline struct ag_listener_state *ag_shm__lstate(const struct ag_shm_hdr *h)
+/* ag_listener_state[AG_MAX_LISTENERS]. */
+static __always_inline struct ag_listener_state *ag_shm__lstate(const struct ag_shm_view *v)
 {
-	return (struct ag_listener_state *)ag_shm__at(h, h->ident.off_lstate);
+	return (struct ag_listener_state *)ag_shm__at(v, v->lay.off_lstate);
 }
 
-/* The flat lookup table (abi.h): entry i of slot s is at [s * ring_size + i]. */
-static __always_inline __u32 *ag_shm__lookup(const struct ag_shm_hdr *h)
+/*
+ * The flat lookup table (abi.h): entry i of slot s is at [s * ring_size + i],
+ * within lay.lookup_buckets buckets (callers check the bucket, as the XDP
+ * path's ARRAY lookup does).
+ */
+static __always_inline __u32 *ag_shm__lookup(const struct ag_shm_view *v)
 {
-	return (__u32 *)ag_shm__at(h, h->ident.off_lookup);
+	return (__u32 *)ag_shm__at(v, v->lay.off_lookup);
 }
 
-static __always_inline struct ag_backend *ag_shm__backends(const struct ag_shm_hdr *h)
+/* ag_backend[AG_MAX_BACKENDS]. */
+static __always_inline struct ag_backend *ag_shm__backends(const struct ag_shm_view *v)
 {
-	return (struct ag_backend *)ag_shm__at(h, h->ident.off_backends);
+	return (struct ag_backend *)ag_shm__at(v, v->lay.off_backends);
 }
 
-static __always_inline struct ag_shm_lane *ag_shm__lane(const struct ag_shm_hdr *h, __u32 lane)
+/* Lane `lane` (< lay.lanes: the caller's bound). */
+static __always_inline struct ag_shm_lane *ag_shm__lane(const struct ag_shm_view *v, __u32 lane)
 {
-	return (struct ag_shm_lane *)ag_shm__at(h, h->ident.off_lanes +
-						       (__u64)lane * h->ident.lane_size);
+	return (struct ag_shm_lane *)ag_shm__at(v,
+						v->lay.off_lanes + (__u64)lane * v->lay.lane_size);
 }
 
 #endif /* AG_CORE_ABI_SHM_H */

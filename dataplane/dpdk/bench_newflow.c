@@ -83,6 +83,7 @@ static int setup(const char *path)
 	if (!dp.shm)
 		return -1;
 	dp.hdr = ag_shm__hdr(dp.shm);
+	dp.seg = *ag_shm__view(dp.shm);
 	dp.tsc_mult = (uint64_t)((1000000000ull << 32) / rte_get_tsc_hz());
 	dp.n_fwd = rte_lcore_count() - 1;
 	dp.n_ports = 1;
@@ -99,8 +100,8 @@ static int setup(const char *path)
 		lc->dp = &dp;
 		lc->index = i++;
 		lc->lcore_id = lcore;
-		lc->lane = ag_shm__lane(dp.hdr, lc->index);
-		lc->settings_ok = ag_shm__settings_get(dp.hdr, &lc->settings) == 1;
+		lc->lane = ag_shm__lane(&dp.seg, lc->index);
+		lc->settings_ok = ag_shm__settings_get(&dp.seg, &lc->settings) == 1;
 		rte_rcu_qsbr_thread_register(dp.qsbr, lcore);
 	}
 	return 0;

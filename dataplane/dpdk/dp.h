@@ -30,6 +30,7 @@
 #include "abi.h"
 #include "abi_shm.h"
 #include "config.h"
+#include "neigh_rules.h"
 
 struct rte_hash;
 struct rte_mempool;
@@ -42,6 +43,23 @@ struct ag_dp_synauth;
 #define AG_DP_TX_DESC		 1024
 /* Queue between a forwarding lcore and the main lcore (each way). */
 #define AG_DP_RING_SIZE		 2048
+/*
+ * ARP's own queue from each forwarding lcore to the main lcore, which drains
+ * it before anything else: however much other traffic waits for the main
+ * lcore (the kernel's, junk to our addresses), ARP goes first.
+ */
+#define AG_DP_ARP_RING_SIZE	 512
+/*
+ * The rest of the exception path (packets for the kernel behind the taps) is
+ * a token bucket: at most AG_DP_SLOW_PPS packets per second for the whole
+ * process (each forwarding lcore has its share), in bursts of at most
+ * AG_DP_SLOW_BURST; the rest is dropped before it is queued, counted as
+ * slow_rate_dropped. Enough for what a kernel on an edge receives (BGP, SSH,
+ * anygated's probe replies: 1,000 endpoints at 10 probes/s are ~30k packets
+ * in 2 s bursts at worst, spread), far below what a flood would bring.
+ */
+#define AG_DP_SLOW_PPS		 20000
+#define AG_DP_SLOW_BURST	 1024
 /* Neighbours (resolved next hops and on-link hosts). */
 #define AG_DP_MAX_NEIGH		 4096
 /* Packets held per unresolved neighbour (as the kernel's unres_qlen, smaller). */
@@ -112,15 +130,7 @@ struct ag_dp_rev {
 } __rte_cache_aligned;
 _Static_assert(sizeof(struct ag_dp_rev) == 2 * RTE_CACHE_LINE_SIZE, "two cache lines");
 
-/* Neighbour states (packed into ag_dp_neigh.mac_state with the MAC). */
-enum ag_dp_neigh_state {
-	AG_DP_NEIGH_FREE = 0,
-	AG_DP_NEIGH_INCOMPLETE = 1, /* asked, no answer yet: not usable */
-	AG_DP_NEIGH_REACHABLE = 2,
-	AG_DP_NEIGH_PROBE = 3,	/* old, being re-asked: still usable */
-	AG_DP_NEIGH_FAILED = 4, /* did not answer: not usable */
-	AG_DP_NEIGH_STATIC = 5,
-};
+/* Neighbour states: enum ag_dp_neigh_state (neigh_rules.h). */
 
 /*
  * One neighbour. Forwarding lcores read ip and mac_state (one 8-byte load:
@@ -179,6 +189,34 @@ struct ag_dp_port {
 	char name[64]; /* as configured */
 };
 
+/*
+ * A token bucket as a theoretical arrival time (GCRA): a packet is admitted
+ * when next_ns is at most tolerance_ns ahead of now, and pushes it one
+ * interval further. One lcore's, no atomics.
+ */
+struct ag_dp_bucket {
+	uint64_t next_ns;
+	uint64_t interval_ns;  /* 1 s / rate */
+	uint64_t tolerance_ns; /* (burst - 1) intervals */
+};
+
+static inline void ag_dp_bucket__init(struct ag_dp_bucket *b, uint64_t per_s, uint64_t burst)
+{
+	b->next_ns = 0;
+	b->interval_ns = per_s ? 1000000000ull / per_s : 1;
+	b->tolerance_ns = (burst ? burst - 1 : 0) * b->interval_ns;
+}
+
+static inline bool ag_dp_bucket__take(struct ag_dp_bucket *b, uint64_t now)
+{
+	uint64_t next = b->next_ns > now ? b->next_ns : now;
+
+	if (next - now > b->tolerance_ns)
+		return false;
+	b->next_ns = next + b->interval_ns;
+	return true;
+}
+
 /* A forwarding lcore's transmit buffer for one port. */
 struct ag_dp_txq {
 	uint16_t n;
@@ -194,8 +232,10 @@ struct ag_dp_lcore {
 	unsigned int index; /* 0..n_fwd-1: RX/TX queue on every port, and counter lane */
 	struct ag_shm_lane *lane;
 	struct rte_ring *to_main;
-	struct rte_ring *from_main;  /* lcore 0 only: the main lcore's transmissions */
-	struct ag_settings settings; /* copy of the live settings */
+	struct rte_ring *arp_to_main; /* ARP only: drained first (AG_DP_ARP_RING_SIZE) */
+	struct ag_dp_bucket slow;     /* this lcore's share of AG_DP_SLOW_PPS */
+	struct rte_ring *from_main;   /* lcore 0 only: the main lcore's transmissions */
+	struct ag_settings settings;  /* copy of the live settings */
 	uint64_t settings_gen;
 	int settings_ok;
 	/* New-flow budgets and NAT port cursor: this lcore's, as the XDP ag_cpu per CPU. */
@@ -207,7 +247,8 @@ struct ag_dp_lcore {
 struct ag_dp {
 	const struct ag_config *cfg;
 	struct ag_shm *shm;
-	struct ag_shm_hdr *hdr;
+	struct ag_shm_hdr *hdr; /* the mapping: its pub and dp parts only */
+	struct ag_shm_view seg; /* the tables, through the validated layout (abi_shm.h) */
 	struct ag_dp_port ports[AG_MAX_IFACES];
 	unsigned int n_ports;
 	struct rte_mempool *pool;

@@ -220,7 +220,7 @@ static void *lookup(const struct rte_hash *h, const struct ag_flow_key *k)
 static inline struct ag_tables tables_of(const struct ag_dp *dp, const struct ag_settings *s)
 {
 	return (struct ag_tables){
-	    .hdr = dp->hdr, .settings = s, .flows = dp->flows, .revs = dp->revs, .syn = dp->syn};
+	    .seg = &dp->seg, .settings = s, .flows = dp->flows, .revs = dp->revs, .syn = dp->syn};
 }
 
 /* The ABI part of the value at k (it leads ours): 1 with a copy of size bytes, or 0. */
@@ -564,8 +564,9 @@ static uint64_t full_refusals(const struct ag_dp *dp)
 	unsigned int l;
 
 	for (l = 0; l < AG_SHM_LANES; l++)
-		n += __atomic_load_n(&ag_shm__lane(dp->hdr, l)->rstats[AG_R_DROP_FLOW_FULL].packets,
-				     __ATOMIC_RELAXED);
+		n +=
+		    __atomic_load_n(&ag_shm__lane(&dp->seg, l)->rstats[AG_R_DROP_FLOW_FULL].packets,
+				    __ATOMIC_RELAXED);
 	return n;
 }
 
@@ -595,7 +596,7 @@ void ag_dp_flows__sweep(struct ag_dp *dp, uint64_t now)
 		dp->sweep_flows_done = dp->sweep_revs_done = false;
 		dp->sweep_next_flow = dp->sweep_next_rev = 0;
 	}
-	if (ag_shm__settings_get(dp->hdr, &s) != 1 || !ag_settings__usable(&s))
+	if (ag_shm__settings_get(&dp->seg, &s) != 1 || !ag_settings__usable(&s))
 		return;
 	sweep_flows(dp, &s, now);
 	sweep_revs(dp, &s, now);

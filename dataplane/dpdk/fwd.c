@@ -56,12 +56,7 @@ static void to_main(struct ag_dp_lcore *lc, struct rte_mbuf *m, enum ag_dp_slow_
 {
 	m->port = in_port; /* the main lcore speaks port indexes */
 	ag_dp_slow_mark(m, kind, out_port, nh_ip);
-	if (rte_ring_sp_enqueue(lc->to_main, m)) {
-		rte_pktmbuf_free(m);
-		ag_dp__count(lc->lane, AG_DPC_SLOW_DROPPED, 1);
-		return;
-	}
-	ag_dp__count(lc->lane, AG_DPC_SLOW_QUEUED, 1);
+	ag_dp__hand_to_main(lc, m, kind);
 }
 
 /* A packet we do not forward: count its reason; drop reasons drop, the rest pass. */
@@ -220,7 +215,7 @@ static inline void settings_refresh(struct ag_dp_lcore *lc)
 
 	if (likely(gen == lc->settings_gen && lc->settings_ok))
 		return;
-	if (ag_shm__settings_get(lc->dp->hdr, &lc->settings) == 1) {
+	if (ag_shm__settings_get(&lc->dp->seg, &lc->settings) == 1) {
 		lc->settings_ok = 1;
 		lc->settings_gen = gen;
 	}
@@ -330,7 +325,7 @@ static void no_flow(struct ag_dp_lcore *lc, struct rte_mbuf *m, struct ag_pkt *p
 		new_flow(lc, m, p, k, NULL, now, in_port);
 		return;
 	}
-	r = ag_dp__not_syn(lc->dp->hdr, lc->settings_ok ? &lc->settings : NULL, p, k, flags, now);
+	r = ag_dp__not_syn(&lc->dp->seg, lc->settings_ok ? &lc->settings : NULL, p, k, flags, now);
 	if (r == AG_R_SYN_AUTH_PASSED) {
 		ag_dp_synauth__record(lc->dp->syn, &k->saddr, now);
 		ag_dp__reason(lc->lane, r, m->pkt_len);
@@ -345,7 +340,7 @@ static inline const struct ag_backend *backend_of(const struct ag_dp *dp,
 						  const struct ag_dp_flow *fv)
 {
 	return likely(fv->f.backend_id < AG_MAX_BACKENDS)
-		   ? &ag_shm__backends(dp->hdr)[fv->f.backend_id]
+		   ? &ag_shm__backends(&dp->seg)[fv->f.backend_id]
 		   : NULL;
 }
 
@@ -477,7 +472,7 @@ static void process_burst(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, uint16
 		if (unlikely(r != AG_PARSE_OK)) {
 			/* We cannot reassemble; the kernel does not own the VIP either. */
 			if (r == AG_R_PASS_FRAGMENT &&
-			    ag_shm__vip_get(dp->hdr, pp[i].ip->daddr) == 1)
+			    ag_shm__vip_get(&dp->seg, pp[i].ip->daddr) == 1)
 				r = AG_R_DROP_FRAGMENT;
 			verdict(lc, m, r, in_port);
 			continue;

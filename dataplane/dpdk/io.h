@@ -33,6 +33,13 @@ static inline void ag_dp_slow_mark(struct rte_mbuf *m, enum ag_dp_slow_kind kind
 	m->hash.fdir.hi = nh_ip;
 }
 
+/*
+ * A forwarding lcore hands marked m to the main lcore: ARP into its own ring
+ * (arp_queued / arp_dropped), packets for the kernel through the lcore's
+ * token bucket first (slow_rate_dropped, dp.h AG_DP_SLOW_PPS), the rest into
+ * the common ring (slow_queued / slow_dropped).
+ */
+void ag_dp__hand_to_main(struct ag_dp_lcore *lc, struct rte_mbuf *m, enum ag_dp_slow_kind kind);
 /* Exception path: hand m (arrived on port index p) to the kernel through p's tap. */
 void ag_dp__to_kernel(struct ag_dp *dp, struct rte_mbuf *m, uint16_t p);
 /* Hand a finished frame to lcore 0 for transmission on port index `port`. */

@@ -158,6 +158,17 @@ static char **eal_argv(const struct ag_cfg_dpdk *c, int *argc)
 	return v;
 }
 
+/* A single-producer, single-consumer ring between two lcores; NULL (said why) on failure. */
+static struct rte_ring *make_ring(const char *name, unsigned int size)
+{
+	struct rte_ring *r =
+	    rte_ring_create(name, size, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+
+	if (!r)
+		pr_err("ring %s: %s\n", name, rte_strerror(rte_errno));
+	return r;
+}
+
 static int setup_lcores(struct ag_dp *dp)
 {
 	unsigned int lcore, i = 0;
@@ -183,22 +194,21 @@ static int setup_lcores(struct ag_dp *dp)
 
 		lc->dp = dp;
 		lc->index = i;
-		lc->lane = ag_shm__lane(dp->hdr, i);
+		lc->lane = ag_shm__lane(&dp->seg, i);
 		snprintf(name, sizeof(name), "ag_to_main_%u", i);
-		lc->to_main = rte_ring_create(name, AG_DP_RING_SIZE, (int)rte_socket_id(),
-					      RING_F_SP_ENQ | RING_F_SC_DEQ);
-		if (!lc->to_main) {
-			pr_err("ring %s: %s\n", name, rte_strerror(rte_errno));
+		lc->to_main = make_ring(name, AG_DP_RING_SIZE);
+		snprintf(name, sizeof(name), "ag_arp_to_main_%u", i);
+		lc->arp_to_main = make_ring(name, AG_DP_ARP_RING_SIZE);
+		if (!lc->to_main || !lc->arp_to_main)
 			return -ENOMEM;
-		}
+		/* Each lcore its share of the process's exception-path rate and burst. */
+		ag_dp_bucket__init(&lc->slow, AG_DP_SLOW_PPS / dp->n_fwd,
+				   AG_DP_SLOW_BURST / dp->n_fwd ?: 1);
 	}
-	dp->lcores[0].from_main = rte_ring_create(
-	    "ag_from_main", AG_DP_RING_SIZE, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
-	if (!dp->lcores[0].from_main) {
-		pr_err("ring ag_from_main: %s\n", rte_strerror(rte_errno));
+	dp->lcores[0].from_main = make_ring("ag_from_main", AG_DP_RING_SIZE);
+	if (!dp->lcores[0].from_main)
 		return -ENOMEM;
-	}
-	dp->main_lane = ag_shm__lane(dp->hdr, dp->main_forwards ? 0 : dp->n_fwd);
+	dp->main_lane = ag_shm__lane(&dp->seg, dp->main_forwards ? 0 : dp->n_fwd);
 	pr_info("%u forwarding lcore%s%s\n", dp->n_fwd, dp->n_fwd == 1 ? "" : "s",
 		dp->main_forwards ? " (the main lcore: no workers given)" : "");
 	return 0;
@@ -210,7 +220,7 @@ static int make_pool(struct ag_dp *dp)
 	/* Descriptors of every queue and tap, the rings, and room for held packets. */
 	unsigned int n = n_ports * (AG_DP_RX_DESC + AG_DP_TX_DESC) * dp->n_fwd +
 			 n_ports * (AG_DP_RX_DESC + AG_DP_TX_DESC) +
-			 (dp->n_fwd + 1) * AG_DP_RING_SIZE + 4096;
+			 (dp->n_fwd + 1) * AG_DP_RING_SIZE + dp->n_fwd * AG_DP_ARP_RING_SIZE + 4096;
 
 	dp->pool = rte_pktmbuf_pool_create("ag_mbufs", n, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 					   (int)rte_socket_id());
@@ -337,8 +347,9 @@ static int attach(struct ag_dp *dp, unsigned int wait_s)
 	if (!dp->shm)
 		return -ENOENT;
 	dp->hdr = ag_shm__hdr(dp->shm);
+	dp->seg = *ag_shm__view(dp->shm);
 	pr_info("attached to %s (ring_size %u, generation %llu)\n", ag_shm__path(dp->shm),
-		dp->hdr->ident.ring_size, (unsigned long long)dp->hdr->pub.generation);
+		dp->seg.lay.ring_size, (unsigned long long)dp->hdr->pub.generation);
 	return 0;
 }
 
@@ -414,6 +425,7 @@ static void teardown(struct ag_dp *dp)
 	ag_dp_flows__fini(dp);
 	for (i = 0; i < dp->n_fwd; i++)
 		rte_ring_free(dp->lcores[i].to_main);
+	rte_ring_free(dp->lcores[i].arp_to_main);
 	rte_ring_free(dp->lcores[0].from_main);
 	rte_mempool_free(dp->pool);
 }

@@ -274,9 +274,9 @@ static bool arp_ours(struct ag_dp *dp, uint16_t p, uint32_t tip)
 
 	if (tip == dp->ports[p].addr)
 		return true;
-	if (ag_shm__vip_get(dp->hdr, tip) == 1)
+	if (ag_shm__vip_get(&dp->seg, tip) == 1)
 		return true;
-	if (ag_shm__settings_get(dp->hdr, &s) == 1 && s.nat_addr_count <= AG_MAX_NAT_ADDRS)
+	if (ag_shm__settings_get(&dp->seg, &s) == 1 && s.nat_addr_count <= AG_MAX_NAT_ADDRS)
 		for (i = 0; i < s.nat_addr_count; i++)
 			if (s.nat_addrs[i] == tip)
 				return true;
@@ -284,52 +284,135 @@ static bool arp_ours(struct ag_dp *dp, uint16_t p, uint32_t tip)
 }
 
 /*
+ * The kernel's own ARP requests out of the taps, the last few: the edge asked,
+ * so their answers are not unsolicited (the kernel keeps its own table; ours
+ * learns only from our requests, neigh_rules.h).
+ */
+#define KERNEL_ASKED_SLOTS 16
+static struct {
+	uint32_t ip;
+	uint64_t ns;
+} kernel_asked[KERNEL_ASKED_SLOTS];
+static unsigned int kernel_asked_next;
+
+/* An ARP packet of the usual shape (Ethernet, IPv4), or NULL. */
+static struct rte_arp_hdr *arp_of(const struct rte_mbuf *m)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_arp_hdr *arp = (struct rte_arp_hdr *)(eth + 1);
+
+	if (rte_pktmbuf_data_len(m) < sizeof(*eth) + sizeof(*arp) ||
+	    eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP) ||
+	    arp->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
+	    arp->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) ||
+	    arp->arp_hlen != RTE_ETHER_ADDR_LEN || arp->arp_plen != 4)
+		return NULL;
+	return arp;
+}
+
+void ag_dp_arp__from_kernel(struct ag_dp *dp, const struct rte_mbuf *m, uint64_t now)
+{
+	const struct rte_arp_hdr *arp = arp_of(m);
+
+	if (!arp || arp->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST))
+		return;
+	kernel_asked[kernel_asked_next].ip = arp->arp_data.arp_tip;
+	kernel_asked[kernel_asked_next].ns = now;
+	kernel_asked_next = (kernel_asked_next + 1) % KERNEL_ASKED_SLOTS;
+}
+
+static bool asked_by_kernel(uint32_t ip, uint64_t now)
+{
+	unsigned int i;
+
+	for (i = 0; i < KERNEL_ASKED_SLOTS; i++)
+		if (kernel_asked[i].ip == ip &&
+		    now - kernel_asked[i].ns < AG_DP_NEIGH_PROBES * AG_DP_NEIGH_PROBE_NS)
+			return true;
+	return false;
+}
+
+/* One unicast probe of n, to the MAC it has (only that MAC can confirm it in PROBE). */
+static void probe_unicast(struct ag_dp *dp, struct ag_dp_neigh *n, uint64_t now)
+{
+	uint64_t v = __atomic_load_n(&n->mac_state, __ATOMIC_RELAXED);
+	struct rte_ether_addr cur;
+
+	memcpy(cur.addr_bytes, &v, RTE_ETHER_ADDR_LEN);
+	n->asked_ns = now;
+	send_arp(dp, n->port, RTE_ARP_OP_REQUEST, n->ip, &cur);
+}
+
+/* An entry in use, too old or contradicted: PROBE it (still usable meanwhile). */
+static void reverify(struct ag_dp *dp, struct ag_dp_neigh *n, uint64_t now)
+{
+	set_state(n, AG_DP_NEIGH_PROBE, NULL);
+	n->probes = 1;
+	probe_unicast(dp, n, now);
+}
+
+/* What ARP packet arp (on port p) does to its sender's entry: neigh_rules.h. */
+static void learn(struct ag_dp *dp, uint16_t p, const struct rte_arp_hdr *arp, bool reply,
+		  uint64_t now)
+{
+	uint32_t sip = arp->arp_data.arp_sip, idx = sip ? ag_dp_neigh__find(dp, sip) : AG_DP_NONE;
+	const struct rte_ether_addr *sha = &arp->arp_data.arp_sha;
+	struct ag_dp_arp_seen a = {.reply = reply,
+				   .to_us = arp->arp_data.arp_tip == dp->ports[p].addr};
+	struct ag_dp_neigh *n = NULL;
+	unsigned int act;
+
+	if (idx != AG_DP_NONE && rte_is_valid_assigned_ether_addr(sha)) {
+		uint64_t v = __atomic_load_n(&dp->neigh[idx].mac_state, __ATOMIC_RELAXED);
+
+		n = &dp->neigh[idx];
+		a.known = true;
+		a.state = ag_dp_neigh__state(v);
+		a.asked = n->asked_ns != 0;
+		a.on_port = n->port == p;
+		a.same_mac = !memcmp(&v, sha->addr_bytes, RTE_ETHER_ADDR_LEN);
+	}
+	act = ag_dp_arp__rule(&a);
+	if ((act & AG_DP_ARP_UNSOLICITED) && !asked_by_kernel(sip, now))
+		ag_dp__count(dp->main_lane, AG_DPC_ARP_UNSOLICITED, 1);
+	if (act & (AG_DP_ARP_TAKE | AG_DP_ARP_CONFIRM)) {
+		set_state(n, AG_DP_NEIGH_REACHABLE, act & AG_DP_ARP_TAKE ? sha : NULL);
+		n->confirmed_ns = now;
+		n->probes = 0;
+		n->asked_ns = 0; /* answered: nothing outstanding */
+		flush_held(dp, n);
+	}
+	if (act & AG_DP_ARP_REVERIFY) {
+		ag_dp__count(dp->main_lane, AG_DPC_ARP_REVERIFY, 1);
+		reverify(dp, n, now);
+	}
+}
+
+/*
  * An ARP packet that arrived on port index m->port (untagged; tagged ARP goes
- * to the kernel with the rest). Learn the sender, answer requests for our
- * addresses, hand everything else to the kernel.
+ * to the kernel with the rest). Apply the neighbour rules (neigh_rules.h),
+ * answer requests for our addresses, hand everything else to the kernel.
  */
 void ag_dp_arp__input(struct ag_dp *dp, struct rte_mbuf *m, uint64_t now)
 {
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	struct rte_arp_hdr *arp = (struct rte_arp_hdr *)(eth + 1);
+	struct rte_arp_hdr *arp = arp_of(m);
 	uint16_t p = m->port;
-	struct ag_dp_neigh *n = NULL;
-	uint32_t sip, tip, idx;
+	uint32_t sip, tip;
 	uint16_t op;
 
 	ag_dp__count(dp->main_lane, AG_DPC_ARP_IN, 1);
-	if (rte_pktmbuf_data_len(m) < sizeof(*eth) + sizeof(*arp) ||
-	    arp->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
-	    arp->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) ||
-	    arp->arp_hlen != RTE_ETHER_ADDR_LEN || arp->arp_plen != 4) {
+	if (!arp) {
 		ag_dp__to_kernel(dp, m, p);
 		return;
 	}
 	op = rte_be_to_cpu_16(arp->arp_opcode);
 	sip = arp->arp_data.arp_sip;
 	tip = arp->arp_data.arp_tip;
+	if (op == RTE_ARP_OP_REQUEST || op == RTE_ARP_OP_REPLY)
+		learn(dp, p, arp, op == RTE_ARP_OP_REPLY, now);
 
-	/* Learn: refresh a known sender on this port's subnet, resolve a pending one. */
-	if (sip && (sip & dp->ports[p].mask) == (dp->ports[p].addr & dp->ports[p].mask) &&
-	    !rte_is_multicast_ether_addr(&arp->arp_data.arp_sha)) {
-		idx = ag_dp_neigh__find(dp, sip);
-		/* A request to us creates the entry, as in the kernel: we will answer it. */
-		if (idx == AG_DP_NONE && op == RTE_ARP_OP_REQUEST && arp_ours(dp, p, tip))
-			idx =
-			    neigh_create(dp, sip, p, AG_DP_NEIGH_REACHABLE, &arp->arp_data.arp_sha);
-		if (idx != AG_DP_NONE) {
-			n = &dp->neigh[idx];
-			if (ag_dp_neigh__state(n->mac_state) != AG_DP_NEIGH_STATIC) {
-				n->port = p;
-				set_state(n, AG_DP_NEIGH_REACHABLE, &arp->arp_data.arp_sha);
-				n->confirmed_ns = now;
-				n->probes = 0;
-				flush_held(dp, n);
-			}
-		}
-	}
-
-	if (op == RTE_ARP_OP_REQUEST && arp_ours(dp, p, tip)) {
+	if (op == RTE_ARP_OP_REQUEST && sip != tip && arp_ours(dp, p, tip)) {
 		/* Answer in place: the requester gets our port's MAC for tip. */
 		const struct rte_ether_addr *mac = &dp->ports[p].mac;
 
@@ -346,6 +429,38 @@ void ag_dp_arp__input(struct ag_dp *dp, struct rte_mbuf *m, uint64_t now)
 	}
 	/* Everything else is the kernel's to see too (its own neighbours, its requests). */
 	ag_dp__to_kernel(dp, m, p);
+}
+
+/* A PROBE: unicast to the MAC it has; silent after AG_DP_NEIGH_PROBES, ask everyone. */
+static void probe_tick(struct ag_dp *dp, struct ag_dp_neigh *n, uint64_t now)
+{
+	if (now - n->asked_ns < AG_DP_NEIGH_PROBE_NS)
+		return;
+	if (n->probes >= AG_DP_NEIGH_PROBES) {
+		/* Gone, or moved: resolve afresh by broadcast (not usable meanwhile). */
+		set_state(n, AG_DP_NEIGH_INCOMPLETE, NULL);
+		n->probes = 1;
+		n->asked_ns = now;
+		send_arp(dp, n->port, RTE_ARP_OP_REQUEST, n->ip, NULL);
+		return;
+	}
+	n->probes++;
+	probe_unicast(dp, n, now);
+}
+
+/* INCOMPLETE: broadcast again; silent after AG_DP_NEIGH_PROBES, failed. */
+static void incomplete_tick(struct ag_dp *dp, struct ag_dp_neigh *n, uint64_t now)
+{
+	if (now - n->asked_ns < AG_DP_NEIGH_PROBE_NS)
+		return;
+	if (n->probes >= AG_DP_NEIGH_PROBES) {
+		set_state(n, AG_DP_NEIGH_FAILED, NULL);
+		drop_held(dp, n);
+		return;
+	}
+	n->probes++;
+	n->asked_ns = now;
+	send_arp(dp, n->port, RTE_ARP_OP_REQUEST, n->ip, NULL);
 }
 
 void ag_dp_neigh__tick(struct ag_dp *dp, uint64_t now)
@@ -375,29 +490,18 @@ void ag_dp_neigh__tick(struct ag_dp *dp, uint64_t now)
 			if (now - n->confirmed_ns < AG_DP_NEIGH_REACHABLE_NS)
 				break;
 			if (now - n->last_used_ns < AG_DP_NEIGH_REACHABLE_NS) {
-				/* Old but in use: keep using it while asking again. */
-				set_state(n, AG_DP_NEIGH_PROBE, NULL);
-				n->probes = 1;
-				n->asked_ns = now;
-				send_arp(dp, n->port, RTE_ARP_OP_REQUEST, ip, NULL);
+				/* Old but in use: keep using it while its MAC confirms it. */
+				reverify(dp, n, now);
 			} else if (now - n->last_used_ns >= AG_DP_NEIGH_GC_NS) {
 				rte_hash_del_key(dp->neigh_hash, &ip);
 			}
 			break;
 		case AG_DP_NEIGH_PROBE:
+			resolved++;
+			probe_tick(dp, n, now);
+			break;
 		case AG_DP_NEIGH_INCOMPLETE:
-			if (st == AG_DP_NEIGH_PROBE)
-				resolved++;
-			if (now - n->asked_ns < AG_DP_NEIGH_PROBE_NS)
-				break;
-			if (n->probes >= AG_DP_NEIGH_PROBES) {
-				set_state(n, AG_DP_NEIGH_FAILED, NULL);
-				drop_held(dp, n);
-				break;
-			}
-			n->probes++;
-			n->asked_ns = now;
-			send_arp(dp, n->port, RTE_ARP_OP_REQUEST, ip, NULL);
+			incomplete_tick(dp, n, now);
 			break;
 		case AG_DP_NEIGH_FAILED:
 			if (now - n->asked_ns >= AG_DP_NEIGH_GC_NS)

@@ -17,7 +17,9 @@ uint32_t ag_dp_neigh__find(const struct ag_dp *dp, uint32_t ip);
 /* Main lcore: hold m for next hop ip on port index `port` and resolve it. */
 void ag_dp_neigh__hold(struct ag_dp *dp, struct rte_mbuf *m, uint16_t port, uint32_t ip,
 		       uint64_t now);
-/* Main lcore: an ARP packet that arrived on port index m->port. */
+/* Main lcore: a frame the kernel sends out of a tap; notes its ARP requests. */
+void ag_dp_arp__from_kernel(struct ag_dp *dp, const struct rte_mbuf *m, uint64_t now);
+/* Main lcore: an ARP packet that arrived on port index m->port (neigh_rules.h). */
 void ag_dp_arp__input(struct ag_dp *dp, struct rte_mbuf *m, uint64_t now);
 /* Main lcore: age, re-probe and forget neighbours. */
 void ag_dp_neigh__tick(struct ag_dp *dp, uint64_t now);

@@ -28,7 +28,7 @@
 struct rte_hash;
 
 struct ag_tables {
-	const struct ag_shm_hdr *hdr;	    /* the control plane's tables */
+	const struct ag_shm_view *seg;	    /* the control plane's tables (validated layout) */
 	const struct ag_settings *settings; /* a consistent copy of the live ones, or NULL */
 	const struct rte_hash *flows;	    /* flows.c: flow key -> struct ag_dp_flow */
 	const struct rte_hash *revs;	    /* flows.c: reverse key -> struct ag_dp_rev */
@@ -38,7 +38,7 @@ struct ag_tables {
 static __always_inline int ag_tables__listener(struct ag_tables *t,
 					       const struct ag_listener_key *lk, __u32 *lid)
 {
-	return ag_shm__lkey_get(t->hdr, lk, lid);
+	return ag_shm__lkey_get(t->seg, lk, lid);
 }
 
 static __always_inline int ag_tables__lstate(struct ag_tables *t, __u32 lid,
@@ -48,7 +48,7 @@ static __always_inline int ag_tables__lstate(struct ag_tables *t, __u32 lid,
 
 	if (lid >= AG_MAX_LISTENERS)
 		return 0;
-	ls = &ag_shm__lstate(t->hdr)[lid];
+	ls = &ag_shm__lstate(t->seg)[lid];
 	out->flags = __atomic_load_n(&ls->flags, __ATOMIC_ACQUIRE);
 	/* The publisher switches slot with one store; read it exactly once. */
 	out->slot = __atomic_load_n(&ls->slot, __ATOMIC_ACQUIRE);
@@ -64,9 +64,9 @@ static __always_inline const struct ag_settings *ag_tables__settings(struct ag_t
 static __always_inline int ag_tables__lookup(struct ag_tables *t, __u32 idx, __u32 *bid)
 {
 	/* The bucket must exist (as the ARRAY map lookup in XDP). */
-	if (ag_lookup__bucket(idx) >= t->hdr->ident.lookup_buckets)
+	if (ag_lookup__bucket(idx) >= t->seg->lay.lookup_buckets)
 		return 0;
-	*bid = AG_READ_ONCE(ag_shm__lookup(t->hdr)[idx]);
+	*bid = AG_READ_ONCE(ag_shm__lookup(t->seg)[idx]);
 	return 1;
 }
 
@@ -77,7 +77,7 @@ static __always_inline int ag_tables__backend(struct ag_tables *t, __u32 bid,
 
 	if (bid >= AG_MAX_BACKENDS)
 		return 0;
-	be = &ag_shm__backends(t->hdr)[bid];
+	be = &ag_shm__backends(t->seg)[bid];
 	out->state = __atomic_load_n(&be->state, __ATOMIC_ACQUIRE);
 	out->mode = AG_READ_ONCE(be->mode);
 	out->addr = AG_READ_ONCE(be->addr);
@@ -88,7 +88,7 @@ static __always_inline int ag_tables__backend(struct ag_tables *t, __u32 bid,
 static __always_inline int ag_tables__port_ovr(struct ag_tables *t, const struct ag_port_ovr_key *k,
 					       __be16 *port)
 {
-	return ag_shm__ovr_get(t->hdr, k, port);
+	return ag_shm__ovr_get(t->seg, k, port);
 }
 
 static __always_inline int ag_tables__syn_verified(struct ag_tables *t, const union ag_addr *a,
@@ -98,26 +98,26 @@ static __always_inline int ag_tables__syn_verified(struct ag_tables *t, const un
 }
 
 /*
- * ag_choose() on segment h under settings s (a consistent copy of the live
+ * ag_choose() on segment v under settings s (a consistent copy of the live
  * settings, or NULL when none could be read), for the cross-check test.
  */
-static __always_inline int ag_dp__choose(const struct ag_shm_hdr *h, const struct ag_settings *s,
+static __always_inline int ag_dp__choose(const struct ag_shm_view *v, const struct ag_settings *s,
 					 const struct ag_flow_key *k, __u8 ttl, struct ag_choice *c)
 {
-	struct ag_tables t = {.hdr = h, .settings = s, .flows = 0, .revs = 0, .syn = 0};
+	struct ag_tables t = {.seg = v, .settings = s, .flows = 0, .revs = 0, .syn = 0};
 
 	return ag_choose(&t, k, ttl, c);
 }
 
 /*
- * ag_tcp__not_syn() on segment h under settings s: what anygate-dp does with
+ * ag_tcp__not_syn() on segment v under settings s: what anygate-dp does with
  * TCP segment p of flow k (flags) that is not a SYN and has no flow.
  */
-static __always_inline int ag_dp__not_syn(const struct ag_shm_hdr *h, const struct ag_settings *s,
+static __always_inline int ag_dp__not_syn(const struct ag_shm_view *v, const struct ag_settings *s,
 					  const struct ag_pkt *p, const struct ag_flow_key *k,
 					  __u8 flags, __u64 now)
 {
-	struct ag_tables t = {.hdr = h, .settings = s, .flows = 0, .revs = 0, .syn = 0};
+	struct ag_tables t = {.seg = v, .settings = s, .flows = 0, .revs = 0, .syn = 0};
 
 	return ag_tcp__not_syn(&t, p, k, flags, now);
 }

@@ -21,11 +21,32 @@
 #include "shm.h"
 #include "slow.h"
 
+/*
+ * ARP first, whatever else waits: every lcore's ARP ring to the end (at most
+ * AG_DP_ARP_RING_SIZE each). Returns how many packets it handled.
+ */
+static unsigned int drain_arp(struct ag_dp *dp, uint64_t now)
+{
+	struct rte_mbuf *ms[AG_DP_BURST];
+	unsigned int l, i, n, moved = 0;
+
+	for (l = 0; l < dp->n_fwd; l++) {
+		do {
+			n = rte_ring_sc_dequeue_burst(dp->lcores[l].arp_to_main, (void **)ms,
+						      AG_DP_BURST, NULL);
+			for (i = 0; i < n; i++)
+				ag_dp_arp__input(dp, ms[i], now);
+			moved += n;
+		} while (n == AG_DP_BURST);
+	}
+	return moved;
+}
+
 /* Returns how many packets it moved. */
 static unsigned int drain(struct ag_dp *dp, uint64_t now)
 {
 	struct rte_mbuf *ms[AG_DP_BURST];
-	unsigned int l, i, n, p, moved = 0;
+	unsigned int l, i, n, p, moved = drain_arp(dp, now);
 
 	for (l = 0; l < dp->n_fwd; l++) {
 		n = rte_ring_sc_dequeue_burst(dp->lcores[l].to_main, (void **)ms, AG_DP_BURST,
@@ -56,8 +77,11 @@ static unsigned int drain(struct ag_dp *dp, uint64_t now)
 			continue;
 		n = rte_eth_rx_burst(dp->ports[p].tap, 0, ms, AG_DP_BURST);
 		ag_dp__count(dp->main_lane, AG_DPC_FROM_KERNEL, n);
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
+			/* The kernel's own ARP requests: their answers are solicited too. */
+			ag_dp_arp__from_kernel(dp, ms[i], now);
 			ag_dp__send_from_main(dp, ms[i], (uint16_t)p);
+		}
 		moved += n;
 	}
 	return moved;

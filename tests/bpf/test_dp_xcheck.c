@@ -231,7 +231,7 @@ static void xdp_run(const uint8_t *in, int in_len, struct xdp_result *x)
  * segment that is not a SYN goes to ag_tcp__not_syn() (fwd.c's no_flow()),
  * anything else to ag_choose() (flows.c's ag_dp_flows__create()).
  */
-static int dp_first(const struct ag_shm_hdr *h, const struct ag_settings *s, const uint8_t *in,
+static int dp_first(const struct ag_shm_view *h, const struct ag_settings *s, const uint8_t *in,
 		    int in_len, struct ag_flow_key *k, struct ag_choice *c, uint64_t now)
 {
 	uint8_t buf[AG_PKT_MAX];
@@ -282,7 +282,7 @@ static void test_same_choice(void)
 	    {IPPROTO_TCP, 8002}, {IPPROTO_UDP, 5001}, {IPPROTO_TCP, 8003}, {IPPROTO_TCP, 8004},
 	    {IPPROTO_UDP, 80},	 {IPPROTO_TCP, 9},
 	};
-	const struct ag_shm_hdr *h = ag_shm__hdr(shm);
+	const struct ag_shm_view *h = ag_shm__view(shm);
 	unsigned int i, mismatches = 0, forwarded = 0, refused = 0;
 	unsigned int per_reason[AG_R__MAX + 1] = {0};
 	static struct xdp_result x;
@@ -376,7 +376,7 @@ static int auth_segment(unsigned int j, uint8_t flags, uint32_t seq, uint8_t *ou
 
 /* The DPDK side: its tables as fwd.c and flows.c read them, this test's lcore state. */
 struct dp_side {
-	const struct ag_shm_hdr *h;
+	const struct ag_shm_view *h;
 	struct ag_settings s;
 	struct ag_dp_synauth *syn;
 	struct ag_cpu_state cpu;
@@ -407,7 +407,7 @@ static int auth_both(struct dp_side *d, unsigned int j, uint8_t flags, uint32_t 
  */
 static int auth_syn(struct dp_side *d, unsigned int j, uint32_t seq, uint32_t *ack)
 {
-	struct ag_tables t = {.hdr = d->h, .settings = &d->s, .syn = d->syn};
+	struct ag_tables t = {.seg = d->h, .settings = &d->s, .syn = d->syn};
 	static struct xdp_result x;
 	uint64_t now = now_ns();
 	struct ag_flow_key k;
@@ -482,7 +482,7 @@ static void auth_source(struct dp_side *d, unsigned int j, struct auth_tally *n)
 
 static void test_syn_auth(void)
 {
-	struct dp_side d = {.h = ag_shm__hdr(shm)};
+	struct dp_side d = {.h = ag_shm__view(shm)};
 	struct auth_tally n = {0};
 	uint32_t ack;
 	cpu_set_t one;
@@ -520,7 +520,7 @@ static void test_syn_auth(void)
 /* Both sides' backend spread for one listener: the same counts, backend by backend. */
 static void test_same_spread(void)
 {
-	const struct ag_shm_hdr *h = ag_shm__hdr(shm);
+	const struct ag_shm_view *h = ag_shm__view(shm);
 	unsigned int counts[8] = {0}, i;
 	struct ag_settings s;
 

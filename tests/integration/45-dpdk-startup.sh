@@ -46,7 +46,7 @@ expect_refused no-segment "does not exist: start anygated"
 
 # 2. A segment of another ABI version (as a newer anygated would leave it).
 dp_publish "$conf" || ag_fail "publish failed"
-seg=/dev/shm/$AG_SHM_NAME
+seg=/dev/shm/anygate.d/$AG_SHM_NAME
 cp "$seg" "$AG_RUN/segment.good"
 # ident.abi_version is the third 32-bit word of the header.
 printf '\x63\x00\x00\x00' | dd of="$seg" bs=1 seek=8 conv=notrunc status=none

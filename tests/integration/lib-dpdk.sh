@@ -194,7 +194,7 @@ lab_down() {
 			cp "$AG_DP_LOG" "$AG_SAVE_DIR/$(basename "$0" .sh).anygate-dp.log" 2>/dev/null
 		fi
 	fi
-	rm -f "/dev/shm/$AG_SHM_NAME"
+	rm -f "/dev/shm/anygate.d/$AG_SHM_NAME"
 	lab_down_xdp
 }
 

@@ -2,7 +2,7 @@
 /*
  * anygated as a whole, without a mock: a real daemon (daemon.c started by
  * lifecycle.c, as anygated starts it) with edge.fastpath = "dpdk", so its
- * publisher writes into a real shared-memory segment (/dev/shm/<unique>),
+ * publisher writes into a real shared-memory segment (/dev/shm/anygate.d/<unique>),
  * its parts run from a real event loop, operators reach it through a real
  * control socket in a private temporary directory, and its health probes
  * connect to real TCP listeners.
@@ -420,14 +420,14 @@ struct tables {
 static bool read_tables(struct tables *t)
 {
 	struct ag_shm *obs = ag_shm__observe(shm_name);
-	const struct ag_shm_hdr *h;
+	const struct ag_shm_view *h;
 	uint32_t slot, i;
 
 	memset(t, 0, sizeof(*t));
 	if (!obs)
 		return false;
-	h = ag_shm__hdr(obs);
-	t->generation = __atomic_load_n(&h->pub.generation, __ATOMIC_ACQUIRE);
+	h = ag_shm__view(obs);
+	t->generation = __atomic_load_n(&h->hdr->pub.generation, __ATOMIC_ACQUIRE);
 	slot = __atomic_load_n(&ag_shm__lstate(h)[0].slot, __ATOMIC_ACQUIRE);
 	memcpy(t->lookup, ag_shm__lookup(h) + (size_t)slot * RING, sizeof(t->lookup));
 	for (i = 0; i < RING; i++)
@@ -952,12 +952,13 @@ static void test_health_down_up(void)
 
 static void fake_fastpath_counts(struct ag_shm *dp, enum ag_reason reason)
 {
+	const struct ag_shm_view *v = ag_shm__view(dp);
 	struct ag_shm_hdr *h = ag_shm__hdr(dp);
 
-	ag_shm__lane(h, 0)->lstats[0].packets = 5;
-	ag_shm__lane(h, 3)->lstats[0].packets = 2;
-	ag_shm__lane(h, 1)->bstats[EU_12].new_flows = 9;
-	ag_shm__lane(h, 2)->rstats[reason].packets = 4;
+	ag_shm__lane(v, 0)->lstats[0].packets = 5;
+	ag_shm__lane(v, 3)->lstats[0].packets = 2;
+	ag_shm__lane(v, 1)->bstats[EU_12].new_flows = 9;
+	ag_shm__lane(v, 2)->rstats[reason].packets = 4;
 	h->dp.flows = 42;
 	h->dp.pid = (uint32_t)getpid();
 	__atomic_store_n(&h->dp.heartbeat_ns, ag_shm__now_ns(), __ATOMIC_RELEASE);
@@ -1069,7 +1070,7 @@ static struct ag_settings now_settings(void)
 	struct ag_settings st = {0};
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(obs);
-	CU_ASSERT_EQUAL(ag_shm__settings_get(ag_shm__hdr(obs), &st), 1);
+	CU_ASSERT_EQUAL(ag_shm__settings_get(ag_shm__view(obs), &st), 1);
 	ag_shm__close(obs);
 	return st;
 }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,13 +26,14 @@
 #include "plan.h"
 #include "publish.h"
 #include "shm.h"
+#include "shm_layout.h"
 
 #define RING 251
 
 static char tmpdir[64];
 static char conf_path[128];
 static char shm_name[64];
-static char shm_path[160];
+static char shm_path[256];
 
 static const char conf_fmt[] =
     "edge = {\n"
@@ -176,7 +178,7 @@ static void test_attach_rules(void)
 
 		CU_ASSERT_PTR_NOT_NULL_FATAL(obs);
 		CU_ASSERT_EQUAL(ag_shm__hdr(obs)->pub.generation, 99);
-		ag_shm__lane(ag_shm__hdr(dp), 2)->lstats[1].packets = 3;
+		ag_shm__lane(ag_shm__view(dp), 2)->lstats[1].packets = 3;
 		CU_ASSERT_EQUAL(ag_shm__listener_stats(obs, 1, &ts), 0);
 		CU_ASSERT_EQUAL(ts.packets, 3);
 		ag_shm__close(obs);
@@ -272,7 +274,7 @@ static void test_version_mismatch(void)
 	ag_config__free(cfg);
 }
 
-static int lkey_id(const struct ag_shm_hdr *h, const char *vip, uint8_t proto, uint16_t port,
+static int lkey_id(const struct ag_shm_view *h, const char *vip, uint8_t proto, uint16_t port,
 		   uint32_t *id)
 {
 	struct ag_listener_key k = {.proto = proto, .port = htons(port)};
@@ -287,7 +289,7 @@ static void test_publish_and_read(void)
 	struct ag_publisher pub;
 	struct ag_settings s;
 	struct ag_plan *plan;
-	struct ag_shm_hdr *h;
+	const struct ag_shm_view *h;
 	struct ag_shm *m, *dp;
 	struct ag_port_ovr_key ok;
 	const struct ag_backend *be;
@@ -307,7 +309,7 @@ static void test_publish_and_read(void)
 	/* Read as anygate-dp does: through its own mapping. */
 	dp = ag_shm__attach(shm_name, RING);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(dp);
-	h = ag_shm__hdr(dp);
+	h = ag_shm__view(dp);
 
 	CU_ASSERT_EQUAL(ag_shm__settings_get(h, &s), 1);
 	CU_ASSERT_EQUAL(s.abi_version, AG_ABI_VERSION);
@@ -338,7 +340,7 @@ static void test_publish_and_read(void)
 	CU_ASSERT_EQUAL(lkey_id(h, "198.51.100.10", IPPROTO_UDP, 80, &id), 0);
 	CU_ASSERT_EQUAL(lkey_id(h, "198.51.100.10", IPPROTO_TCP, 8010, &id), 0);
 	CU_ASSERT_EQUAL(lkey_id(h, "198.51.100.12", IPPROTO_TCP, 80, &id), 0);
-	CU_ASSERT_EQUAL(ag_shm__table(h, h->ident.off_lkeys[h->pub.lkeys_live])->count,
+	CU_ASSERT_EQUAL(ag_shm__table(h, h->lay.off_lkeys[h->hdr->pub.lkeys_live])->count,
 			2 * 11 + 2 * 1);
 
 	/* Group of backend 0 (eu of listener 0) rewrites 8000 to 8080. */
@@ -417,6 +419,7 @@ static void test_double_buffer_seqlock(void)
 	struct ag_config *cfg = load_conf(RING);
 	struct ag_publisher pub;
 	struct ag_shm_table *t;
+	const struct ag_shm_view *v;
 	struct ag_shm_hdr *h;
 	struct ag_plan *plan;
 	struct ag_shm *m;
@@ -428,11 +431,12 @@ static void test_double_buffer_seqlock(void)
 	m = ag_shm__open(&cfg->edge);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	h = ag_shm__hdr(m);
+	v = ag_shm__view(m);
 	CU_ASSERT_EQUAL_FATAL(ag_publisher__init(&pub, ag_shm__sink_ops(), m, RING, 77), 0);
 	CU_ASSERT_EQUAL_FATAL(ag_publisher__publish_config(&pub, plan), 0);
 
 	live = h->pub.lkeys_live;
-	t = ag_shm__table(h, h->ident.off_lkeys[live]);
+	t = ag_shm__table(v, v->lay.off_lkeys[live]);
 	seq = ag_shm__read_begin(t);
 	CU_ASSERT_EQUAL(seq & 1, 0);
 	gen = h->pub.generation;
@@ -448,12 +452,12 @@ static void test_double_buffer_seqlock(void)
 	CU_ASSERT_EQUAL(ag_shm__read_retry(t, seq), 1);
 
 	/* A copy caught mid-write (odd seq) is never read: the reader gives up, bounded. */
-	t = ag_shm__table(h, h->ident.off_settings[h->pub.settings_live]);
+	t = ag_shm__table(v, v->lay.off_settings[h->pub.settings_live]);
 	t->seq++;
 	{
 		struct ag_settings s;
 
-		CU_ASSERT_EQUAL(ag_shm__settings_get(h, &s), -1);
+		CU_ASSERT_EQUAL(ag_shm__settings_get(v, &s), -1);
 	}
 	t->seq++;
 
@@ -472,7 +476,7 @@ static void test_tables_full(void)
 	struct ag_port_ovr_key *okeys;
 	struct ag_port_ovr *ovals;
 	uint32_t *ids, *vips, i, id;
-	struct ag_shm_hdr *h;
+	const struct ag_shm_view *h;
 	struct ag_shm *m;
 	unsigned int bad = 0;
 	__be16 p;
@@ -481,7 +485,7 @@ static void test_tables_full(void)
 	fresh();
 	m = ag_shm__open(&cfg->edge);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-	h = ag_shm__hdr(m);
+	h = ag_shm__view(m);
 
 	keys = calloc(AG_MAX_LISTENER_KEYS + 1, sizeof(*keys));
 	ids = calloc(AG_MAX_LISTENER_KEYS + 1, sizeof(*ids));
@@ -564,24 +568,26 @@ static void test_counters_and_fastpath(void)
 	struct ag_traffic_stats ts;
 	struct ag_reason_stats rs;
 	struct ag_shm_dp st;
+	const struct ag_shm_view *v;
 	struct ag_shm_hdr *h;
 	struct ag_shm *m;
-	uint64_t v;
+	uint64_t n;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
 	fresh();
 	m = ag_shm__open(&cfg->edge);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	h = ag_shm__hdr(m);
+	v = ag_shm__view(m);
 
-	ag_shm__lane(h, 0)->lstats[3].packets = 5;
-	ag_shm__lane(h, AG_SHM_LANES - 1)->lstats[3].packets = 7;
-	ag_shm__lane(h, 2)->lstats[3].ret_bytes = 1000;
-	ag_shm__lane(h, 1)->bstats[AG_MAX_BACKENDS - 1].new_flows = 2;
-	ag_shm__lane(h, 5)->bstats[AG_MAX_BACKENDS - 1].new_flows = 3;
-	ag_shm__lane(h, 4)->rstats[AG_R_DROP_BAD_IP].bytes = 60;
-	ag_shm__lane(h, 4)->dp[AG_DPC_TX_DROPPED] = 4;
-	ag_shm__lane(h, 9)->dp[AG_DPC_TX_DROPPED] = 6;
+	ag_shm__lane(v, 0)->lstats[3].packets = 5;
+	ag_shm__lane(v, AG_SHM_LANES - 1)->lstats[3].packets = 7;
+	ag_shm__lane(v, 2)->lstats[3].ret_bytes = 1000;
+	ag_shm__lane(v, 1)->bstats[AG_MAX_BACKENDS - 1].new_flows = 2;
+	ag_shm__lane(v, 5)->bstats[AG_MAX_BACKENDS - 1].new_flows = 3;
+	ag_shm__lane(v, 4)->rstats[AG_R_DROP_BAD_IP].bytes = 60;
+	ag_shm__lane(v, 4)->dp[AG_DPC_TX_DROPPED] = 4;
+	ag_shm__lane(v, 9)->dp[AG_DPC_TX_DROPPED] = 6;
 
 	CU_ASSERT_EQUAL(ag_shm__listener_stats(m, 3, &ts), 0);
 	CU_ASSERT_EQUAL(ts.packets, 12);
@@ -592,8 +598,8 @@ static void test_counters_and_fastpath(void)
 	CU_ASSERT_EQUAL(ag_shm__reason_stats(m, AG_R_DROP_BAD_IP, &rs), 0);
 	CU_ASSERT_EQUAL(rs.bytes, 60);
 	CU_ASSERT_EQUAL(rs.packets, 0);
-	CU_ASSERT_EQUAL(ag_shm__dp_counter(m, AG_DPC_TX_DROPPED, &v), 0);
-	CU_ASSERT_EQUAL(v, 10);
+	CU_ASSERT_EQUAL(ag_shm__dp_counter(m, AG_DPC_TX_DROPPED, &n), 0);
+	CU_ASSERT_EQUAL(n, 10);
 	CU_ASSERT_EQUAL(ag_shm__listener_stats(m, AG_MAX_LISTENERS, &ts), -EINVAL);
 	CU_ASSERT_EQUAL(ag_shm__backend_stats(m, AG_MAX_BACKENDS, &ts), -EINVAL);
 	CU_ASSERT_EQUAL(ag_shm__reason_stats(m, AG_R__MAX, &rs), -EINVAL);
@@ -615,6 +621,427 @@ static void test_counters_and_fastpath(void)
 	ag_config__free(cfg);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Crafted headers and files that are not ours: each refused, nothing used */
+
+/* Run fn with stderr going to a file; the messages it logged, in buf. */
+static void capture(void (*fn)(void *), void *arg, char *buf, size_t len)
+{
+	char path[160];
+	int fd, saved;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/stderr", tmpdir);
+	fflush(stderr);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	saved = dup(2);
+	CU_ASSERT_FATAL(fd >= 0 && saved >= 0);
+	dup2(fd, 2);
+	fn(arg);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fd, buf, len - 1, 0);
+	buf[n > 0 ? n : 0] = 0;
+	close(fd);
+	unlink(path);
+}
+
+/* The first page of the segment file, as it is now. */
+static void read_page(void *buf)
+{
+	int fd = open(shm_path, O_RDONLY);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(pread(fd, buf, AG_SHM_ALIGN, 0), AG_SHM_ALIGN);
+	close(fd);
+}
+
+struct refusal {
+	struct ag_config *cfg;
+	int open_err, attach_err, observe_err;
+};
+
+static void try_all(void *arg)
+{
+	struct refusal *r = arg;
+	struct ag_shm *m;
+
+	m = ag_shm__open(&r->cfg->edge);
+	r->open_err = m ? 0 : errno;
+	ag_shm__close(m);
+	m = ag_shm__attach(shm_name, 0);
+	r->attach_err = m ? 0 : errno;
+	ag_shm__close(m);
+	m = ag_shm__observe(shm_name);
+	r->observe_err = m ? 0 : errno;
+	ag_shm__close(m);
+}
+
+/*
+ * Publisher, fast path and observer all refuse the segment as it is now, with
+ * error err and a message containing each of want[] (NULL-terminated); the
+ * file's header is left as it was (nothing adopted: not even the
+ * publisher's pid is written).
+ */
+static void expect_refused(struct ag_config *cfg, int err, const char *const *want)
+{
+	struct refusal r = {.cfg = cfg};
+	static char before[AG_SHM_ALIGN], after[AG_SHM_ALIGN];
+	char msgs[4096];
+	struct stat st;
+	/* Compare the header before and after, where there is a file to read (not a FIFO). */
+	bool have_file = lstat(shm_path, &st) == 0 && S_ISREG(st.st_mode);
+
+	if (have_file)
+		read_page(before);
+	capture(try_all, &r, msgs, sizeof(msgs));
+	CU_ASSERT_EQUAL(r.open_err, err);
+	CU_ASSERT_EQUAL(r.attach_err, err);
+	CU_ASSERT_EQUAL(r.observe_err, err);
+	if (r.open_err != err || r.attach_err != err || r.observe_err != err)
+		fprintf(stderr, "want %d, got open %d attach %d observe %d:\n%s\n", err, r.open_err,
+			r.attach_err, r.observe_err, msgs);
+	for (; *want; want++) {
+		CU_ASSERT_PTR_NOT_NULL(strstr(msgs, *want));
+		if (!strstr(msgs, *want))
+			fprintf(stderr, "expected '%s' in:\n%s\n", *want, msgs);
+	}
+	if (have_file) {
+		read_page(after);
+		CU_ASSERT_EQUAL(memcmp(before, after, sizeof(before)), 0);
+	}
+}
+
+/* One crafted identity: the field poked, its new value, the words the refusal must say. */
+struct crafted {
+	const char *what;
+	size_t off;
+	size_t len; /* 4 or 8 */
+	uint64_t (*value)(const struct ag_shm_ident *good);
+	const char *want[3];
+};
+
+static uint64_t past_end(const struct ag_shm_ident *g)
+{
+	return g->total_size;
+}
+static uint64_t huge_offset(const struct ag_shm_ident *g)
+{
+	return 0xfffffffffffff000ull;
+}
+static uint64_t huge_lane(const struct ag_shm_ident *g)
+{
+	return 1ull << 62;
+}
+static uint64_t huge_cap(const struct ag_shm_ident *g)
+{
+	return 0x80000000u;
+}
+static uint64_t overlap(const struct ag_shm_ident *g)
+{
+	return g->off_vips[0];
+}
+static uint64_t misaligned(const struct ag_shm_ident *g)
+{
+	return g->off_backends + 8;
+}
+static uint64_t one_page_more(const struct ag_shm_ident *g)
+{
+	return g->total_size + AG_SHM_ALIGN;
+}
+static uint64_t wrong_lkey_size(const struct ag_shm_ident *g)
+{
+	return g->lkey_size - 1;
+}
+static uint64_t small_cap(const struct ag_shm_ident *g)
+{
+	return g->ovr_cap / 2;
+}
+static uint64_t odd_cap(const struct ag_shm_ident *g)
+{
+	return g->vip_cap - 1;
+}
+static uint64_t zero(const struct ag_shm_ident *g)
+{
+	return 0;
+}
+static uint64_t more_buckets(const struct ag_shm_ident *g)
+{
+	return g->lookup_buckets + 1;
+}
+
+#define FIELD(f) offsetof(struct ag_shm_ident, f), sizeof(((struct ag_shm_ident *)0)->f)
+static const struct crafted crafted[] = {
+    {"offset past the end", FIELD(off_vips[1]), past_end, {"off_vips[1]", "past the segment"}},
+    {"offset + size overflow", FIELD(off_lanes), huge_offset, {"off_lanes", "past the segment"}},
+    {"count x entry size overflow", FIELD(lane_size), huge_lane, {"off_lanes", "overflow"}},
+    {"capacity past the end", FIELD(vip_cap), huge_cap, {"off_vips[0]", "past the segment"}},
+    {"overlapping regions", FIELD(off_lkeys[0]), overlap, {"off_lkeys[0]", "overlaps"}},
+    {"misaligned region", FIELD(off_backends), misaligned, {"off_backends", "boundary"}},
+    {"size other than the file's", FIELD(total_size), one_page_more, {"total_size", "truncated"}},
+    {"wrong entry size", FIELD(lkey_size), wrong_lkey_size, {"lkey_size 11", "12 bytes"}},
+    {"capacity below this build's", FIELD(ovr_cap), small_cap, {"ovr_cap", "at least"}},
+    {"capacity not a power of two", FIELD(vip_cap), odd_cap, {"vip_cap", "power of two"}},
+    {"ring size 0", FIELD(ring_size), zero, {"ring_size 0"}},
+    {"lookup buckets past the ring", FIELD(lookup_buckets), more_buckets, {"lookup_buckets"}},
+    {"header size", FIELD(hdr_size), zero, {"hdr_size 0"}},
+};
+
+static void poke_value(size_t off, size_t len, uint64_t v)
+{
+	uint32_t v32 = (uint32_t)v;
+
+	if (len == 4)
+		poke(off, &v32, 4);
+	else
+		poke(off, &v, 8);
+}
+
+/*
+ * Each field of the identity crafted on its own: ag_shm__layout_check()
+ * refuses it naming the field, and so do publisher, fast path and observer
+ * (the same check), leaving the file as it was. The good identity passes.
+ */
+static void test_crafted_headers(void)
+{
+	struct ag_config *cfg = load_conf(RING);
+	struct ag_shm_layout lay;
+	struct ag_shm_ident good, id;
+	struct ag_shm *m;
+	char why[256];
+	size_t i;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	fresh();
+	m = ag_shm__open(&cfg->edge);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	good = ag_shm__hdr(m)->ident;
+	ag_shm__close(m);
+	CU_ASSERT_EQUAL(ag_shm__layout_check(&good, good.total_size, &lay, why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL(lay.map_size, good.total_size);
+	CU_ASSERT_EQUAL(lay.off_lanes, good.off_lanes);
+	CU_ASSERT_EQUAL(lay.vip_cap, AG_SHM_VIP_CAP);
+	/* A mapping shorter than the header: refused before a byte is read. */
+	CU_ASSERT_EQUAL(ag_shm__layout_check(NULL, 100, &lay, why, sizeof(why)), -EPROTO);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "too small"));
+
+	for (i = 0; i < sizeof(crafted) / sizeof(crafted[0]); i++) {
+		const struct crafted *c = &crafted[i];
+		uint64_t v = c->value(&good);
+		const char *want[4] = {c->want[0], c->want[1], c->want[2], NULL};
+
+		id = good;
+		memcpy((char *)&id + c->off, &v, c->len); /* little endian: the low bytes */
+		memset(why, 0, sizeof(why));
+		CU_ASSERT_EQUAL(ag_shm__layout_check(&id, good.total_size, &lay, why, sizeof(why)),
+				-EPROTO);
+		if (!strstr(why, c->want[0]))
+			fprintf(stderr, "%s: '%s' does not name %s\n", c->what, why, c->want[0]);
+		CU_ASSERT_PTR_NOT_NULL(strstr(why, c->want[0]));
+		poke_value(c->off, c->len, v);
+		expect_refused(cfg, EPROTO, want);
+		poke(0, &good, sizeof(good));
+	}
+	/* Back to the good identity: adopted again. */
+	m = ag_shm__open(&cfg->edge);
+	CU_ASSERT_PTR_NOT_NULL(m);
+	ag_shm__close(m);
+	fresh();
+	ag_config__free(cfg);
+}
+
+/*
+ * The two ASan findings on ad55e81, as regressions: a table head whose cap
+ * and entry_size say 2^31 x 2^20 drove the publisher's memset (64 GiB) and
+ * the fast path's probe (a wild read). Heads are the file's word: only the
+ * validated layout sizes anything, so publishing and reading stay inside.
+ */
+static void test_crafted_table_heads(void)
+{
+	struct ag_config *cfg = load_conf(RING);
+	const struct ag_sink_ops *ops = ag_shm__sink_ops();
+	const struct ag_shm_view *v;
+	struct ag_shm *m, *dp;
+	uint32_t vips[2], i;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	fresh();
+	m = ag_shm__open(&cfg->edge);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	v = ag_shm__view(m);
+	for (i = 0; i < 2; i++) {
+		struct ag_shm_table *t = ag_shm__table(v, v->lay.off_vips[i]);
+
+		t->cap = 0x80000000u;
+		t->entry_size = 1u << 20;
+	}
+	vips[0] = htonl(0xc6336401);
+	vips[1] = htonl(0xc6336402);
+	CU_ASSERT_EQUAL(ops->vips(m, vips, 2), 0);
+	CU_ASSERT_EQUAL(ops->vips(m, vips, 1), 0);
+	dp = ag_shm__attach(shm_name, RING);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dp);
+	CU_ASSERT_EQUAL(ag_shm__vip_get(ag_shm__view(dp), vips[0]), 1);
+	CU_ASSERT_EQUAL(ag_shm__vip_get(ag_shm__view(dp), vips[1]), 0);
+	CU_ASSERT_EQUAL(ag_shm__vip_get(ag_shm__view(dp), htonl(0x0a000001)), 0);
+	ag_shm__close(dp);
+	ag_shm__close(m);
+	fresh();
+	ag_config__free(cfg);
+}
+
+/* A directory of our own for the ownership tests (they change its mode and owner). */
+static char own_dir[160];
+
+static void use_own_dir(void)
+{
+	snprintf(own_dir, sizeof(own_dir), "%s/segments", tmpdir);
+	CU_ASSERT_EQUAL_FATAL(ag_shm__set_dir(own_dir), 0);
+	snprintf(shm_path, sizeof(shm_path), "%s/%s", own_dir, shm_name);
+}
+
+static void back_to_default_dir(void)
+{
+	ag_shm__unlink(shm_name);
+	rmdir(own_dir);
+	CU_ASSERT_EQUAL(ag_shm__set_dir(AG_SHM_DIR), 0);
+	snprintf(shm_path, sizeof(shm_path), "%s/%s", AG_SHM_DIR, shm_name);
+}
+
+/*
+ * The directory and the segment as anygate makes them: a missing directory
+ * is created 0700, a segment 0600 whatever the umask, both the euid's.
+ */
+static void test_created_private(void)
+{
+	struct ag_config *cfg = load_conf(RING);
+	struct ag_shm *m;
+	struct stat st;
+	mode_t old;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	use_own_dir();
+	CU_ASSERT_NOT_EQUAL(access(own_dir, F_OK), 0);
+	/* Attach and observe never create. */
+	CU_ASSERT_PTR_NULL(ag_shm__attach(shm_name, 0));
+	CU_ASSERT_EQUAL(errno, ENOENT);
+	CU_ASSERT_NOT_EQUAL(access(own_dir, F_OK), 0);
+	old = umask(0);
+	m = ag_shm__open(&cfg->edge);
+	umask(old);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_STRING_EQUAL(ag_shm__path(m), shm_path);
+	CU_ASSERT_EQUAL(stat(own_dir, &st), 0);
+	CU_ASSERT(S_ISDIR(st.st_mode));
+	CU_ASSERT_EQUAL(st.st_mode & 07777, 0700);
+	CU_ASSERT_EQUAL(st.st_uid, geteuid());
+	CU_ASSERT_EQUAL(stat(shm_path, &st), 0);
+	CU_ASSERT(S_ISREG(st.st_mode));
+	CU_ASSERT_EQUAL(st.st_mode & 07777, 0600);
+	CU_ASSERT_EQUAL(st.st_uid, geteuid());
+	CU_ASSERT_EQUAL(st.st_nlink, 1); /* the temporary name is gone */
+	ag_shm__close(m);
+	back_to_default_dir();
+	ag_config__free(cfg);
+}
+
+/* A segment that is not ours, or not a segment file: refused, nothing adopted. */
+static void test_segment_ownership(void)
+{
+	struct ag_config *cfg = load_conf(RING);
+	const char *other_uid[] = {"owned by uid 65534 with mode 0600", "must belong to uid 0",
+				   shm_path, NULL};
+	const char *group_read[] = {"owned by uid 0 with mode 0640", shm_path, NULL};
+	const char *other_read[] = {"with mode 0604", "no group or other access", NULL};
+	const char *symlink_msg[] = {"is a symbolic link", shm_path, NULL};
+	const char *fifo_msg[] = {"is a FIFO", shm_path, NULL};
+	const char *dir_msg[] = {"is a directory", shm_path, NULL};
+	char real[300];
+	struct ag_shm *m;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	use_own_dir();
+	m = ag_shm__open(&cfg->edge);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	ag_shm__close(m);
+
+	CU_ASSERT_EQUAL(chown(shm_path, 65534, 65534), 0);
+	expect_refused(cfg, EPERM, other_uid);
+	CU_ASSERT_EQUAL(chown(shm_path, 0, 0), 0);
+	CU_ASSERT_EQUAL(chmod(shm_path, 0640), 0);
+	expect_refused(cfg, EPERM, group_read);
+	CU_ASSERT_EQUAL(chmod(shm_path, 0604), 0);
+	expect_refused(cfg, EPERM, other_read);
+	CU_ASSERT_EQUAL(chmod(shm_path, 0600), 0);
+	m = ag_shm__attach(shm_name, 0);
+	CU_ASSERT_PTR_NOT_NULL(m);
+	ag_shm__close(m);
+
+	/* A link to a good segment: refused all the same (O_NOFOLLOW), the target untouched. */
+	snprintf(real, sizeof(real), "%s.real", shm_path);
+	CU_ASSERT_EQUAL(rename(shm_path, real), 0);
+	CU_ASSERT_EQUAL(symlink(real, shm_path), 0);
+	expect_refused(cfg, ELOOP, symlink_msg);
+	unlink(shm_path);
+	unlink(real);
+
+	/* A FIFO: no open blocks on it (the observer opens read-only). */
+	CU_ASSERT_EQUAL(mkfifo(shm_path, 0600), 0);
+	expect_refused(cfg, EPERM, fifo_msg);
+	unlink(shm_path);
+	CU_ASSERT_EQUAL(mkdir(shm_path, 0700), 0);
+	expect_refused(cfg, EPERM, dir_msg);
+	rmdir(shm_path);
+	back_to_default_dir();
+	ag_config__free(cfg);
+}
+
+/* The directory: another owner, group/other access, a link in its place: refused. */
+static void test_directory_ownership(void)
+{
+	struct ag_config *cfg = load_conf(RING);
+	const char *mode_msg[] = {"with mode 0755", "segment directory must belong to uid 0",
+				  own_dir, NULL};
+	const char *owner_msg[] = {"owned by uid 65534", own_dir, NULL};
+	const char *link_msg[] = {"is not a directory", own_dir, NULL};
+	char real[300];
+	struct ag_shm *m;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	use_own_dir();
+	m = ag_shm__open(&cfg->edge);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	ag_shm__close(m);
+
+	CU_ASSERT_EQUAL(chmod(own_dir, 0755), 0);
+	expect_refused(cfg, EPERM, mode_msg);
+	/* Not "fixed" behind the operator's back either. */
+	{
+		struct stat st;
+
+		CU_ASSERT_EQUAL(stat(own_dir, &st), 0);
+		CU_ASSERT_EQUAL(st.st_mode & 07777, 0755);
+	}
+	CU_ASSERT_EQUAL(chmod(own_dir, 0700), 0);
+	CU_ASSERT_EQUAL(chown(own_dir, 65534, 65534), 0);
+	expect_refused(cfg, EPERM, owner_msg);
+	CU_ASSERT_EQUAL(chown(own_dir, 0, 0), 0);
+
+	/* A link to a good directory in its place. */
+	snprintf(real, sizeof(real), "%s.real", own_dir);
+	CU_ASSERT_EQUAL(rename(own_dir, real), 0);
+	CU_ASSERT_EQUAL(symlink(real, own_dir), 0);
+	expect_refused(cfg, ENOTDIR, link_msg);
+	unlink(own_dir);
+	CU_ASSERT_EQUAL(rename(real, own_dir), 0);
+	m = ag_shm__attach(shm_name, 0);
+	CU_ASSERT_PTR_NOT_NULL(m);
+	ag_shm__close(m);
+	back_to_default_dir();
+	ag_config__free(cfg);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -630,6 +1057,11 @@ int main(void)
 	CU_add_test(s, "double buffer and sequence lock", test_double_buffer_seqlock);
 	CU_add_test(s, "tables at their limits", test_tables_full);
 	CU_add_test(s, "counters and fast path status", test_counters_and_fastpath);
+	CU_add_test(s, "crafted headers refused, field by field", test_crafted_headers);
+	CU_add_test(s, "crafted table heads size nothing", test_crafted_table_heads);
+	CU_add_test(s, "directory and segment created private", test_created_private);
+	CU_add_test(s, "segments not ours refused", test_segment_ownership);
+	CU_add_test(s, "directories not ours refused", test_directory_ownership);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	failed = CU_get_number_of_tests_failed() + CU_get_number_of_failures();
