@@ -25,15 +25,7 @@
 #include <unistd.h>
 
 #include "config.h"
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_config: %s:%d: check failed: %s\n", __FILE__,        \
-				__LINE__, #cond);                                                  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz.h"
 
 #define INC_NAME "inc.conf"
 
@@ -152,8 +144,6 @@ static void load_and_check(void)
 	}
 	ag_errors__free(&errs);
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -17,15 +17,7 @@
 #include <string.h>
 
 #include "ctl.h"
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_ctl: %s:%d: check failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz.h"
 
 /* RFC 3629 section 4: the length of the well-formed sequence at s, 0 when there is none. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
@@ -156,8 +148,6 @@ static void check_round_trip(const struct ag_ctl_words *w)
 	free(line);
 	free(w2);
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -21,19 +21,11 @@
 #include <string.h>
 
 #include "http.h"
+#include "fuzz.h"
 
 #define F_HEAD	 0x01
 #define F_EOF	 0x02
 #define MAX_CUTS 15
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_http: %s:%d: check failed: %s\n", __FILE__,          \
-				__LINE__, #cond);                                                  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 struct outcome {
 	enum ag_http_state st;
@@ -101,8 +93,6 @@ static void check_same(const struct outcome *a, const struct outcome *b)
 	CHECK(a->r.n_interim == b->r.n_interim);
 	CHECK(a->r.body_len == b->r.body_len);
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

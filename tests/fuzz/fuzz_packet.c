@@ -33,6 +33,7 @@
 #include "nat.h"
 #include "flow.h"
 #include "rst.h"
+#include "fuzz.h"
 
 #define F_FIX_CSUM    0x01
 #define F_UDP_NO_CSUM 0x02
@@ -40,15 +41,6 @@
 
 /* Frames start 2 bytes into their block, as NET_IP_ALIGN does: the IPv4 header is aligned. */
 #define FRAME_OFF 2
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_packet: %s:%d: check failed: %s\n", __FILE__,        \
-				__LINE__, #cond);                                                  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 static uint16_t rd16(const uint8_t *b)
 {
@@ -210,25 +202,37 @@ static void check_parse(const struct ag_pkt *p, int reason, const uint8_t *f, co
 	CHECK(rd16((const uint8_t *)&p->dport) == rd16(f + r->l4 + 2));
 }
 
+/* A frame being rewritten: the sums' residues before, and its bytes before each step. */
+struct rewrite {
+	uint8_t *f, *before;
+	size_t n;
+	const struct ref *r;
+	uint16_t ip_res, l4_res;
+	int fixed;    /* both checksums were made valid first */
+	int udp_none; /* a UDP checksum of 0: "none" */
+};
+
 /*
  * Checksums after a rewrite: each sum keeps its residue (an incremental update
  * carries a wrong checksum along, it does not repair or spoil it), and a valid
  * one equals the recomputation to the bit. A UDP checksum of zero stays zero.
  */
-static void check_csums(uint8_t *f, const struct ref *r, uint16_t ip_res, uint16_t l4_res,
-			int fixed, int udp_none)
+static void check_csums(const struct rewrite *w)
 {
-	CHECK(ip_residue(f, r) == ip_res);
-	if (fixed)
+	const struct ref *r = w->r;
+	uint8_t *f = w->f;
+
+	CHECK(ip_residue(f, r) == w->ip_res);
+	if (w->fixed)
 		CHECK(rd16(f + r->l3 + 10) == ip_full(f, r));
-	if (udp_none) {
+	if (w->udp_none) {
 		CHECK(rd16(f + r->csum_off) == 0);
 		return;
 	}
 	if (r->proto == IPPROTO_UDP)
 		CHECK(rd16(f + r->csum_off) != 0);
-	CHECK(l4_residue(f, r) == l4_res);
-	if (fixed)
+	CHECK(l4_residue(f, r) == w->l4_res);
+	if (w->fixed)
 		CHECK(rd16(f + r->csum_off) == l4_full(f, r));
 }
 
@@ -278,58 +282,78 @@ static void fix_csums(uint8_t *f, const struct ref *r, uint8_t flags)
 		wr16(f + r->csum_off, l4_full(f, r));
 }
 
+/* A tuple of the input header (12 bytes: address, port, address, port) into a flow or entry. */
+static void tuple_to(const uint8_t *t, __be32 *saddr, __be16 *sport, __be32 *daddr, __be16 *dport)
+{
+	memcpy(saddr, t, 4);
+	memcpy(sport, t + 4, 2);
+	memcpy(daddr, t + 6, 4);
+	memcpy(dport, t + 10, 2);
+}
+
+/*
+ * One NAT rewrite to tuple (forward: a flow from its source to its
+ * destination; else a reverse entry from VIP to client), then its checks: the
+ * new tuple, the checksums, nothing else changed, the same layout.
+ */
+static void nat_step(const struct rewrite *w, struct ag_pkt *p, const uint8_t *tuple, int forward)
+{
+	const struct ref *r = w->r;
+	struct ag_nat_rev rev;
+	struct ag_flow fl;
+
+	memset(&fl, 0, sizeof(fl));
+	memset(&rev, 0, sizeof(rev));
+	memcpy(w->before, w->f, w->n);
+	if (forward) {
+		tuple_to(tuple, &fl.nat_addr.v4, &fl.nat_port, &fl.backend_addr.v4,
+			 &fl.backend_port);
+		CHECK(ag_nat__forward(p, &fl) == 0);
+	} else {
+		tuple_to(tuple, &rev.vip.v4, &rev.vip_port, &rev.client_addr.v4, &rev.client_port);
+		CHECK(ag_nat__reverse(p, &rev) == 0);
+	}
+	CHECK(!memcmp(&p->sport, tuple + 4, 2) && !memcmp(&p->dport, tuple + 10, 2));
+	CHECK(!memcmp(w->f + r->l3 + 12, tuple, 4) && !memcmp(w->f + r->l4, tuple + 4, 2));
+	CHECK(!memcmp(w->f + r->l3 + 16, tuple + 6, 4) && !memcmp(w->f + r->l4 + 2, tuple + 10, 2));
+	check_csums(w);
+	check_rest_unchanged(w->before, w->f, w->n, r, 0);
+	check_reparse(w->f, w->n, r);
+}
+
 /*
  * The fast paths' rewrites in their order: forward NAT, TTL decrement,
  * reverse NAT (on the same bytes: a reply is a packet like any other here).
  */
 static void run_rewrites(uint8_t *f, size_t n, const struct ref *r, const uint8_t *hdr, int fixed)
 {
-	int udp_none = r->proto == IPPROTO_UDP && rd16(f + r->csum_off) == 0;
-	uint16_t ip_res = ip_residue(f, r), l4_res = l4_residue(f, r);
-	struct ag_nat_rev rev;
-	struct ag_flow fl;
+	struct rewrite w = {
+	    .f = f,
+	    .n = n,
+	    .r = r,
+	    .ip_res = ip_residue(f, r),
+	    .l4_res = l4_residue(f, r),
+	    .fixed = fixed,
+	    .udp_none = r->proto == IPPROTO_UDP && rd16(f + r->csum_off) == 0,
+	};
 	struct ag_pkt p;
-	uint8_t *before;
 
-	before = malloc(n);
-	CHECK(before);
+	w.before = malloc(n);
+	CHECK(w.before);
 	CHECK(ag_parse(&p, f, f + n) == AG_PARSE_OK);
 
-	memset(&fl, 0, sizeof(fl));
-	memcpy(&fl.nat_addr.v4, hdr + 5, 4);
-	memcpy(&fl.nat_port, hdr + 9, 2);
-	memcpy(&fl.backend_addr.v4, hdr + 11, 4);
-	memcpy(&fl.backend_port, hdr + 15, 2);
-	memcpy(before, f, n);
-	CHECK(ag_nat__forward(&p, &fl) == 0);
-	CHECK(!memcmp(f + r->l3 + 12, hdr + 5, 4) && !memcmp(f + r->l4, hdr + 9, 2));
-	CHECK(!memcmp(f + r->l3 + 16, hdr + 11, 4) && !memcmp(f + r->l4 + 2, hdr + 15, 2));
-	CHECK(p.sport == fl.nat_port && p.dport == fl.backend_port);
-	check_csums(f, r, ip_res, l4_res, fixed, udp_none);
-	check_rest_unchanged(before, f, n, r, 0);
-	check_reparse(f, n, r);
+	nat_step(&w, &p, hdr + 5, 1);
 
 	if (p.ip->ttl > 1) {
-		memcpy(before, f, n);
+		memcpy(w.before, f, n);
 		ag_ipv4__dec_ttl(p.ip);
-		CHECK(f[r->l3 + 8] == before[r->l3 + 8] - 1);
-		check_csums(f, r, ip_res, l4_res, fixed, udp_none);
-		check_rest_unchanged(before, f, n, r, 1);
+		CHECK(f[r->l3 + 8] == w.before[r->l3 + 8] - 1);
+		check_csums(&w);
+		check_rest_unchanged(w.before, f, n, r, 1);
 	}
 
-	memset(&rev, 0, sizeof(rev));
-	memcpy(&rev.vip.v4, hdr + 17, 4);
-	memcpy(&rev.vip_port, hdr + 21, 2);
-	memcpy(&rev.client_addr.v4, hdr + 23, 4);
-	memcpy(&rev.client_port, hdr + 27, 2);
-	memcpy(before, f, n);
-	CHECK(ag_nat__reverse(&p, &rev) == 0);
-	CHECK(!memcmp(f + r->l3 + 12, hdr + 17, 4) && !memcmp(f + r->l4, hdr + 21, 2));
-	CHECK(!memcmp(f + r->l3 + 16, hdr + 23, 4) && !memcmp(f + r->l4 + 2, hdr + 27, 2));
-	check_csums(f, r, ip_res, l4_res, fixed, udp_none);
-	check_rest_unchanged(before, f, n, r, 0);
-	check_reparse(f, n, r);
-	free(before);
+	nat_step(&w, &p, hdr + 17, 0);
+	free(w.before);
 }
 
 /*
@@ -392,8 +416,6 @@ static void run_answers(const uint8_t *orig, size_t n, const struct ref *r, cons
 	check_answer(f, n, r, orig, len, AG_TCPF_SYN | AG_TCPF_ACK);
 	free(blk);
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
