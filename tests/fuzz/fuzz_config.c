@@ -3,11 +3,11 @@
  * libFuzzer target: the config loader (ag_config__load, controlplane/config).
  * The input is a config file, optionally followed by a NUL byte and the text
  * of a second file, inc.conf, beside it. Both are written to a private
- * directory (mkdtemp, removed at exit) and the first is loaded as anygated
- * loads it. The loader must not crash or leak (ASan's leak check runs after
- * each input), must return a config exactly when it reports no problem, and
- * every problem must read "file:line: key: problem" (or "file: ..." for the
- * whole file), one line of printable text naming one of the two files.
+ * directory (mkdtemp, removed after the input: libFuzzer ends without running
+ * atexit handlers) and the first is loaded as anygated loads it. The loader must not crash or leak
+ * (ASan's leak check runs after each input), must return a config exactly when it reports no
+ * problem, and every problem must read "file:line: key: problem" (or "file: ..." for the whole
+ * file), one line of printable text naming one of the two files.
  *
  * @include may name inc.conf and nothing else: anything else would read this
  * machine's files and make a run depend on them. Such inputs are skipped
@@ -53,9 +53,8 @@ const char *__lsan_default_suppressions(void)
 	return "leak:strbuf_append\nleak:libconfig_yylex\n";
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+/* A fresh private directory for one input's files: nothing of another input is left. */
+static void make_dir(void)
 {
 	const char *tmp = getenv("TMPDIR");
 
@@ -63,8 +62,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	CHECK(mkdtemp(dir));
 	snprintf(main_path, sizeof(main_path), "%s/main.conf", dir);
 	snprintf(inc_path, sizeof(inc_path), "%s/%s", dir, INC_NAME);
-	atexit(remove_dir);
-	return 0;
 }
 
 /*
@@ -160,12 +157,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(text);
 		return -1;
 	}
+	make_dir();
 	write_file(main_path, text, main_len);
 	if (nul)
 		write_file(inc_path, text + main_len + 1, size - main_len - 1);
-	else
-		unlink(inc_path);
 	free(text);
 	load_and_check();
+	remove_dir();
 	return 0;
 }
