@@ -8,6 +8,7 @@ set -euo pipefail
 PKGS=(
 	# build
 	build-essential pkg-config meson ninja-build clang llvm
+	libclang-rt-dev # libFuzzer (tests/fuzz), a Recommends of clang that --no-install-recommends skips
 	libbpf-dev bpftool libxdp-dev xdp-tools libconfig-dev libjemalloc-dev
 	libcunit1-dev libmicrohttpd-dev libjansson-dev dpdk dpdk-dev libdpdk-dev
 	# lab, tests and benchmarks

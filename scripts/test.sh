@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # Build anygate and run its test suites.
 #
-#   scripts/test.sh [style] [unit] [bpf] [integration]     (default: all four)
+#   scripts/test.sh [style] [unit] [bpf] [fuzz] [integration]     (default: all five)
 #
 # style: scripts/check.sh --self-test (each planted fault the gate must report is a test;
 # the gate itself runs from .ci/run);
 # unit: every CUnit executable in build/tests/unit/ (counts from its Run Summary);
 # bpf: every executable in build/tests/bpf/ (needs root; exit 77 = skipped);
+# fuzz: each libFuzzer target of tests/fuzz for a few seconds from its committed corpus
+# (one test each; without clang's libFuzzer: the corpus replayed, the fuzzing skipped);
 # integration: tests/integration/run.sh (each test in its own lab).
 # Prints one line per suite and, last, "N passed, N failed, N skipped" over all
 # suites; exits non-zero when anything failed. Logs: build/test-logs/.
@@ -19,9 +21,13 @@ BUILD=$ROOT/build
 # What `meson test` would set: tests that read files of the source tree find it here.
 export AG_SRCDIR=$ROOT
 LOGS=$BUILD/test-logs
-ALL_SUITES=(style unit bpf integration)
+ALL_SUITES=(style unit bpf fuzz integration)
 # Per executable; generous for ASan on a loaded 2-core machine.
 EXE_TIMEOUT=${AG_TEST_TIMEOUT:-300}
+# Seconds of fuzzing per target (the corpus runs first, whatever its size), and a cap on
+# executions so a fast machine does no more than a slow one needs to.
+FUZZ_SECONDS=${AG_FUZZ_SECONDS:-5}
+FUZZ_RUNS=${AG_FUZZ_RUNS:-2000000}
 
 total_pass=0 total_fail=0 total_skip=0
 
@@ -159,6 +165,46 @@ run_dir_suite() {
 	suite_line "$suite"
 }
 
+# One test per corpus in tests/fuzz/corpus/: its libFuzzer target for FUZZ_SECONDS (new
+# inputs go to a scratch dir, never to the committed corpus; a crash is kept in the logs),
+# or, when clang could not build it, its replay over the corpus and the fuzzing skipped.
+run_fuzz() {
+	local dir=$BUILD/tests/fuzz corpus name exe log rc why
+	s_pass=0 s_fail=0 s_skip=0
+	echo "== fuzz"
+	why=$(cat "$dir/fuzz-status.txt" 2>/dev/null || echo "build/tests/fuzz not configured")
+	for corpus in tests/fuzz/corpus/*/; do
+		name=$(basename "$corpus")
+		exe=$dir/fuzz-$name
+		log=$LOGS/fuzz-$name.log
+		if [ "$why" = ok ] && [ -x "$exe" ]; then
+			rm -rf "$LOGS/fuzz-$name.scratch"
+			mkdir -p "$LOGS/fuzz-$name.scratch"
+			timeout -k 10 $((FUZZ_SECONDS + 120)) "$exe" -max_total_time="$FUZZ_SECONDS" \
+				-runs="$FUZZ_RUNS" -timeout=25 -print_final_stats=1 \
+				-artifact_prefix="$LOGS/fuzz-$name-" "$LOGS/fuzz-$name.scratch" "$corpus" \
+				>"$log" 2>&1 </dev/null
+		elif [ -x "$exe-replay" ]; then
+			echo "  $name: fuzzing skipped: $why"
+			s_skip=$((s_skip + 1))
+			"$exe-replay" "$corpus" >"$log" 2>&1 </dev/null
+		else
+			echo "  $name: no fuzz-$name or fuzz-$name-replay in $dir" >"$log"
+			false
+		fi
+		rc=$?
+		if [ $rc -eq 0 ]; then
+			s_pass=$((s_pass + 1))
+			echo "  $name: passed ($(sed -n 's/^stat::number_of_executed_units: */runs: /p;s/^replay: //p' "$log"))"
+		else
+			s_fail=$((s_fail + 1))
+			echo "  $name: FAILED (exit $rc); last lines of $log:"
+			tail -n 25 "$log" | sed 's/^/    | /'
+		fi
+	done
+	suite_line fuzz
+}
+
 run_integration() {
 	local log=$LOGS/integration.log last
 	s_pass=0 s_fail=0 s_skip=0
@@ -191,6 +237,7 @@ for s in "${suites[@]}"; do
 			run_dir_suite bpf "$BUILD/tests/bpf"
 		fi
 		;;
+	fuzz) run_fuzz ;;
 	integration) run_integration ;;
 	esac
 done
