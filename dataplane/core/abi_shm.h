@@ -41,7 +41,7 @@
 #include "hash.h"
 
 #define AG_SHM_MAGIC	      0x4d534741u /* "AGSM" in memory on little endian */
-#define AG_SHM_LAYOUT_VERSION 1
+#define AG_SHM_LAYOUT_VERSION 2
 /* Directory of the segment file: /dev/shm/<edge.dpdk.shm_name>. */
 #define AG_SHM_DIR	      "/dev/shm"
 
@@ -119,7 +119,7 @@ enum ag_dp_counter {
 	    AG_DPC__MAX
 };
 
-#define AG_SHM_REASON_SLOTS	32
+#define AG_SHM_REASON_SLOTS	64
 #define AG_SHM_DP_COUNTER_SLOTS 16
 _Static_assert(AG_R__MAX <= AG_SHM_REASON_SLOTS, "reasons fit a lane");
 _Static_assert(AG_DPC__MAX <= AG_SHM_DP_COUNTER_SLOTS, "dp counters fit a lane");
