@@ -77,7 +77,9 @@ _Static_assert(sizeof(struct ag_settings) == 152, "ag_settings layout");
  * one per port). Roles say which way a packet may arrive on it (the forward
  * path on client, the reverse path on backend); mac is its own unicast
  * address (an IPv4 frame to any other unicast address is not ours). roles 0:
- * not registered (no role; its frames are not checked at L2).
+ * not registered (no role; its frames are not checked at L2). Entry 0 is
+ * never written (no interface has ifindex 0): the program reads it for an
+ * ifindex past the table.
  */
 #define AG_ROLE_CLIENT	0x1 /* clients reach VIPs through it */
 #define AG_ROLE_BACKEND 0x2 /* backends' replies to NAT addresses arrive on it */

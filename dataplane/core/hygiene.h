@@ -7,21 +7,26 @@
  * pass AG_HYG_OK. docs/hygiene.md says what is refused, why, and in which
  * order. The order in a fast path:
  *
- *   ag_parse__l2()      Ethernet, tags: a tagged frame is never forwarded
- *   ag_hyg__l2()        IPv4 frames only: destination MAC ours, else refused
- *   ag_parse__ip()      IPv4, TCP/UDP headers
- *   ag_hyg__ours()      every TCP/UDP packet to a VIP or a NAT address:
- *                       role of the interface, IPv4 header checksum,
- *                       options, port 0, TCP flags
- *   ag_hyg__new_flow()  the first packet of a client flow: its source is
- *                       neither a martian nor one of our addresses
+ *   ag_hyg__ingress()     every frame: ag_parse__l2() (tags: a tagged frame
+ *                         is never forwarded), ag_hyg__l2() (IPv4 frames:
+ *                         destination MAC ours), ag_parse__ip(); what
+ *                         parsing stops at is the kernel's unless it is to
+ *                         a VIP
+ *   ag_hyg__ours()        every TCP/UDP packet to a VIP or a NAT address,
+ *                         before its flow or reverse entry is used: role of
+ *                         the interface, IPv4 header checksum, options,
+ *                         port 0, TCP flags
+ *   ag_hyg__no_flow()     a client's packet of no flow: the kernel's unless
+ *                         to a VIP, then ag_hyg__ours() and
+ *                         ag_hyg__new_flow() (its source is neither a
+ *                         martian nor one of our addresses)
  *
  * Packets to addresses that are not ours are the kernel's: they get none of
  * the IPv4 checks (the kernel makes its own). The TTL is checked where a
  * packet is forwarded (choose.h, the fast paths' forward and reply).
  *
- * ag_hyg__new_flow() reads the VIPs through an accessor the including code
- * defines for its own struct ag_tables, besides choose.h's settings one:
+ * The VIPs are read through an accessor the including code defines for its
+ * own struct ag_tables, besides choose.h's settings one:
  *
  *   ag_tables__is_vip(t, addr)   1 when addr is a VIP, else 0
  */
@@ -80,29 +85,52 @@ static __always_inline int ag_hyg__l2(const struct ag_pkt *p, const struct ag_if
 	return ((d4 ^ m4) | (__u32)(d2 ^ m2)) ? AG_R_DROP_L2_OTHER_HOST : AG_HYG_OK;
 }
 
+/* Sum of the first 20 bytes of an IPv4 header as five 32-bit words, for ag_hyg__sum_ok(). */
+static __always_inline __u64 ag_hyg__sum20(const __u8 *h)
+{
+	__u64 sum = 0;
+	__u32 w, i;
+
+	AG_UNROLL
+	for (i = 0; i < AG_IP_MIN_HDR_LEN / 4; i++) {
+		__builtin_memcpy(&w, h + 4 * i, 4);
+		sum += w;
+	}
+	return sum;
+}
+
+/*
+ * A header's 32-bit words summed into 64 bits (one's complement addition does
+ * not care about the word size or byte order, only that every word is loaded
+ * the same way), checksum included: right when it folds to 0xffff (RFC 1071).
+ */
+static __always_inline int ag_hyg__sum_ok(__u64 sum)
+{
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	return ag_csum_fold((__u32)sum) == 0xffff;
+}
+
 /*
  * The IPv4 header checksum of p (ag_parse__ip() accepted it: the whole
- * header, options included, is inside the frame) is right: the header,
- * checksum included, sums to 0xffff (RFC 1071). Options are summed word by
- * word, each word bounds-checked (the verifier does not know ihl).
+ * header, options included, is inside the frame) is right. Option words are
+ * bounds-checked one by one (the verifier does not know ihl).
  */
 static __always_inline int ag_hyg__csum_ok(const struct ag_pkt *p)
 {
-	const __u16 *w = (const __u16 *)p->ip;
-	__u32 words = (__u32)(*(const __u8 *)p->ip & 0xf) * 2, sum, i;
+	const __u8 *h = (const __u8 *)p->ip;
+	__u32 words = (__u32)(*h & 0xf), w, i;
+	__u64 sum = ag_hyg__sum20(h);
 
-	sum = ag_csum_words(w, AG_IP_MIN_HDR_LEN / 2, 0);
-	if (ag_unlikely(words > AG_IP_MIN_HDR_LEN / 2)) {
-		for (i = AG_IP_MIN_HDR_LEN / 2; i < AG_IP_MIN_HDR_LEN / 2 + AG_IP_OPTS_MAX / 2;
-		     i++) {
-			if (i >= words)
-				break;
-			if ((const void *)(w + i + 1) > p->data_end)
-				return 0;
-			sum += w[i];
-		}
+	for (i = AG_IP_MIN_HDR_LEN / 4; i < (AG_IP_MIN_HDR_LEN + AG_IP_OPTS_MAX) / 4; i++) {
+		if (i >= words)
+			break;
+		if ((const void *)(h + 4 * i + 4) > p->data_end)
+			return 0;
+		__builtin_memcpy(&w, h + 4 * i, 4);
+		sum += w;
 	}
-	return ag_csum_fold(sum) == 0xffff;
+	return ag_hyg__sum_ok(sum);
 }
 
 /*
@@ -153,6 +181,17 @@ static __always_inline int ag_hyg__options(const struct ag_pkt *p)
 }
 
 /*
+ * The IPv4 header of p when it has options (rare): checksum and options
+ * walk, out of line so that the common path stays a few instructions long.
+ */
+static __attribute__((noinline)) int ag_hyg__ip_options(const struct ag_pkt *p)
+{
+	if (!ag_hyg__csum_ok(p))
+		return AG_R_DROP_IP_CSUM;
+	return ag_hyg__options(p);
+}
+
+/*
  * A martian source (RFC 1812 5.3.7, RFC 6890): this network (0/8), loopback
  * (127/8), link-local (169.254/16), multicast (224/4), reserved (240/4, and
  * so 255.255.255.255). Nothing legitimate arrives from one.
@@ -179,10 +218,11 @@ static __always_inline int ag_hyg__ours(const struct ag_pkt *p, const struct ag_
 
 	if (ag_unlikely(!(ifc->roles & need)))
 		return AG_R_DROP_WRONG_ROLE;
-	if (ag_unlikely(!ag_hyg__csum_ok(p)))
-		return AG_R_DROP_IP_CSUM;
-	if (ag_unlikely((*(const __u8 *)p->ip & 0xf) > 5)) {
-		r = ag_hyg__options(p);
+	if (ag_likely((*(const __u8 *)p->ip & 0xf) == 5)) {
+		if (ag_unlikely(!ag_hyg__sum_ok(ag_hyg__sum20((const __u8 *)p->ip))))
+			return AG_R_DROP_IP_CSUM;
+	} else {
+		r = ag_hyg__ip_options(p);
 		if (r != AG_HYG_OK)
 			return r;
 	}
@@ -254,9 +294,10 @@ static __always_inline int ag_hyg__ingress(struct ag_tables *t, struct ag_pkt *p
  * on ifc: the kernel's when it is not to a VIP (AG_R_PASS_NO_LISTENER), else
  * checked as every packet to a VIP and as the first of a flow. AG_HYG_OK:
  * on to the choice (choose.h) or the rule for a segment of no flow (admit.h).
+ * Out of line: an established flow's packet never comes here.
  */
-static __always_inline int ag_hyg__no_flow(struct ag_tables *t, const struct ag_pkt *p,
-					   const struct ag_iface *ifc)
+static __attribute__((noinline)) int ag_hyg__no_flow(struct ag_tables *t, const struct ag_pkt *p,
+						     const struct ag_iface *ifc)
 {
 	int r;
 

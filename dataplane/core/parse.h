@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Packet parsing shared by the XDP and DPDK fast paths: Ethernet, up to two
- * 802.1Q/802.1ad tags, IPv4, TCP, UDP. Every header access is preceded by a
+ * 802.1Q/802.1ad tags (walked to tell a tagged frame, which is never
+ * forwarded), IPv4, TCP, UDP. Every header access is preceded by a
  * bounds check against data_end that the BPF verifier can follow, so the
  * same code is safe on an XDP buffer and on the first segment of an mbuf.
  */
