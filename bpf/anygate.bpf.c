@@ -886,9 +886,10 @@ int anygate_xdp(struct xdp_md *ctx)
 
 	/*
 	 * To a NAT address: a backend's reply, never a client's flow (a NAT
-	 * address is not a VIP); one of no flow of ours is the host's. Else a
-	 * client's packet, never a reply: each packet costs one table lookup,
-	 * not two. Either is checked (hygiene.h) before it touches its entry.
+	 * address is not a VIP); one of no flow of ours is the host's
+	 * (ag_hyg__nat_miss). Else a client's packet, never a reply: each
+	 * packet costs one table lookup, not two. Either is checked
+	 * (hygiene.h) before it touches its entry.
 	 */
 	s = ag_settings_get();
 	if (s && ag_settings__is_nat_addr(s, p.ip->daddr)) {
@@ -898,7 +899,7 @@ int anygate_xdp(struct xdp_md *ctx)
 		rp = bpf_map_lookup_elem(&ag_nat_rev, &k);
 		if (rp)
 			return ag_reply(ctx, &p, &k, rp);
-		return ag_verdict(AG_R_PASS_NO_LISTENER, bytes);
+		return ag_verdict(ag_hyg__nat_miss(&p), bytes);
 	}
 	fp = bpf_map_lookup_elem(&ag_flows, &k);
 	r = fp ? ag_hyg__ours(&p, ifc, AG_ROLE_CLIENT) : ag_hyg__no_flow(AG_MAPS, &p, ifc);

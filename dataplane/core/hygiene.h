@@ -14,12 +14,14 @@
  *                         a VIP
  *   ag_hyg__ours()        every TCP/UDP packet to a VIP or a NAT address,
  *                         before its flow or reverse entry is used: role of
- *                         the interface, IPv4 header checksum, options,
- *                         port 0, TCP flags
+ *                         the interface, IPv4 header checksum, options, TCP
+ *                         flags
  *   ag_hyg__no_flow()     a client's packet of no flow: the kernel's unless
- *                         to a VIP, then ag_hyg__ours() and
+ *                         to a VIP, then ag_hyg__ours(), port 0 and
  *                         ag_hyg__new_flow() (its source is neither a
  *                         martian nor one of our addresses)
+ *   ag_hyg__nat_miss()    a packet to a NAT address of no reverse entry:
+ *                         port 0, else the host's
  *
  * Packets to addresses that are not ours are the kernel's: they get none of
  * the IPv4 checks (the kernel makes its own). The TTL is checked where a
@@ -71,31 +73,25 @@ _Static_assert(AG_HYG_OK == AG_PARSE_OK, "one \"go on\" value through parse and 
 static __always_inline int ag_hyg__l2(const struct ag_pkt *p, const struct ag_iface *ifc)
 {
 	const __u8 *d = p->eth->h_dest;
-	__u32 d4, m4;
-	__u16 d2, m2;
 
+	/* Ours (the common case, one compare): a registered MAC is unicast. */
+	if (ag_likely(!((ag_load32(d) ^ ag_load32(ifc->mac)) |
+			(__u32)(ag_load16(d + 4) ^ ag_load16(ifc->mac + 4)))))
+		return AG_HYG_OK;
 	if (d[0] & 0x01)
 		return AG_R_PASS_L2_MULTICAST;
-	if (!ifc->roles)
-		return AG_HYG_OK;
-	__builtin_memcpy(&d4, d, 4);
-	__builtin_memcpy(&d2, d + 4, 2);
-	__builtin_memcpy(&m4, ifc->mac, 4);
-	__builtin_memcpy(&m2, ifc->mac + 4, 2);
-	return ((d4 ^ m4) | (__u32)(d2 ^ m2)) ? AG_R_DROP_L2_OTHER_HOST : AG_HYG_OK;
+	return ifc->roles ? AG_R_DROP_L2_OTHER_HOST : AG_HYG_OK;
 }
 
 /* Sum of the first 20 bytes of an IPv4 header as five 32-bit words, for ag_hyg__sum_ok(). */
 static __always_inline __u64 ag_hyg__sum20(const __u8 *h)
 {
 	__u64 sum = 0;
-	__u32 w, i;
+	__u32 i;
 
 	AG_UNROLL
-	for (i = 0; i < AG_IP_MIN_HDR_LEN / 4; i++) {
-		__builtin_memcpy(&w, h + 4 * i, 4);
-		sum += w;
-	}
+	for (i = 0; i < AG_IP_MIN_HDR_LEN / 4; i++)
+		sum += ag_load32(h + 4 * i);
 	return sum;
 }
 
@@ -119,7 +115,7 @@ static __always_inline int ag_hyg__sum_ok(__u64 sum)
 static __always_inline int ag_hyg__csum_ok(const struct ag_pkt *p)
 {
 	const __u8 *h = (const __u8 *)p->ip;
-	__u32 words = (__u32)(*h & 0xf), w, i;
+	__u32 words = (__u32)(*h & 0xf), i;
 	__u64 sum = ag_hyg__sum20(h);
 
 	for (i = AG_IP_MIN_HDR_LEN / 4; i < (AG_IP_MIN_HDR_LEN + AG_IP_OPTS_MAX) / 4; i++) {
@@ -127,8 +123,7 @@ static __always_inline int ag_hyg__csum_ok(const struct ag_pkt *p)
 			break;
 		if ((const void *)(h + 4 * i + 4) > p->data_end)
 			return 0;
-		__builtin_memcpy(&w, h + 4 * i, 4);
-		sum += w;
+		sum += ag_load32(h + 4 * i);
 	}
 	return ag_hyg__sum_ok(sum);
 }
@@ -206,10 +201,11 @@ static __always_inline int ag_hyg__martian(__be32 saddr)
 /*
  * A TCP or UDP packet p (ag_parse() said AG_PARSE_OK) to one of our
  * addresses, arriving on ifc, which must have role need (AG_ROLE_CLIENT to a
- * VIP, AG_ROLE_BACKEND to a NAT address): checked before any table is
- * written, on every packet (the established path too: a few ns). Then the
- * IPv4 header checksum, options (only when there are any), ports, and the
- * TCP flag set.
+ * VIP, AG_ROLE_BACKEND to a NAT address): checked before its flow or reverse
+ * entry is used, on every packet (the established path too: a few ns). Then
+ * the IPv4 header checksum, options (only when there are any) and the TCP
+ * flag set. Port 0 is checked only where no entry matched (ag_hyg__port0()):
+ * no flow or reverse entry is ever created with a port 0 in its key.
  */
 static __always_inline int ag_hyg__ours(const struct ag_pkt *p, const struct ag_iface *ifc,
 					__u8 need)
@@ -226,11 +222,25 @@ static __always_inline int ag_hyg__ours(const struct ag_pkt *p, const struct ag_
 		if (r != AG_HYG_OK)
 			return r;
 	}
-	if (ag_unlikely(!p->sport || !p->dport))
-		return AG_R_DROP_PORT_ZERO;
 	if (p->proto == IPPROTO_TCP && ag_unlikely(!ag_tcp__flags_valid(ag_tcp__flags(p))))
 		return AG_R_DROP_TCP_FLAGS;
 	return AG_HYG_OK;
+}
+
+/* TCP or UDP port 0 on either side (RFC 6335: reserved, no stack sends it). */
+static __always_inline int ag_hyg__port0(const struct ag_pkt *p)
+{
+	return !p->sport || !p->dport;
+}
+
+/*
+ * A packet to a NAT address (ag_hyg__ours() passed) that no reverse entry
+ * takes: the host's (the NAT address is its own too), unless from or to
+ * port 0.
+ */
+static __always_inline int ag_hyg__nat_miss(const struct ag_pkt *p)
+{
+	return ag_hyg__port0(p) ? AG_R_DROP_PORT_ZERO : AG_R_PASS_NO_LISTENER;
 }
 
 /*
@@ -304,7 +314,11 @@ static __attribute__((noinline)) int ag_hyg__no_flow(struct ag_tables *t, const 
 	if (!ag_tables__is_vip(t, p->ip->daddr))
 		return AG_R_PASS_NO_LISTENER;
 	r = ag_hyg__ours(p, ifc, AG_ROLE_CLIENT);
-	return r != AG_HYG_OK ? r : ag_hyg__new_flow(t, p);
+	if (r != AG_HYG_OK)
+		return r;
+	if (ag_hyg__port0(p))
+		return AG_R_DROP_PORT_ZERO;
+	return ag_hyg__new_flow(t, p);
 }
 
 /*

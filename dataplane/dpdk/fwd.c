@@ -461,7 +461,7 @@ static void process_group(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, struct
 		else if (likely(hit))
 			reply(lc, m, p, k, g->data[i], flags, now, in_port);
 		else
-			verdict(lc, m, AG_R_PASS_NO_LISTENER, in_port);
+			verdict(lc, m, ag_hyg__nat_miss(p), in_port);
 	}
 }
 

@@ -2269,18 +2269,32 @@ static void test_hyg_ours(void)
 	CU_ASSERT_EQUAL(ag_hyg__ours(&p, &own_iface, AG_ROLE_BACKEND), AG_R_DROP_WRONG_ROLE);
 	frame_free(&f);
 
-	spec_default(&s, IPPROTO_UDP);
-	s.sport = 0;
-	frame_build(&f, &s);
-	CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
-	CU_ASSERT_EQUAL(ag_hyg__ours(&p, &own_iface, AG_ROLE_CLIENT), AG_R_DROP_PORT_ZERO);
-	frame_free(&f);
-	spec_default(&s, IPPROTO_TCP);
-	s.dport = 0;
-	frame_build(&f, &s);
-	CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
-	CU_ASSERT_EQUAL(ag_hyg__ours(&p, &own_iface, AG_ROLE_CLIENT), AG_R_DROP_PORT_ZERO);
-	frame_free(&f);
+	/* Port 0: where no entry matched (no flow or reverse entry ever has one). */
+	{
+		struct ag_tables t = {NULL, 0};
+
+		spec_default(&s, IPPROTO_UDP);
+		s.sport = 0;
+		t.vip = ag_htonl(s.daddr);
+		frame_build(&f, &s);
+		CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+		CU_ASSERT_EQUAL(ag_hyg__ours(&p, &own_iface, AG_ROLE_CLIENT), AG_HYG_OK);
+		CU_ASSERT_EQUAL(ag_hyg__no_flow(&t, &p, &own_iface), AG_R_DROP_PORT_ZERO);
+		CU_ASSERT_EQUAL(ag_hyg__nat_miss(&p), AG_R_DROP_PORT_ZERO);
+		frame_free(&f);
+		spec_default(&s, IPPROTO_TCP);
+		s.dport = 0;
+		frame_build(&f, &s);
+		CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+		CU_ASSERT_EQUAL(ag_hyg__no_flow(&t, &p, &own_iface), AG_R_DROP_PORT_ZERO);
+		CU_ASSERT_EQUAL(ag_hyg__nat_miss(&p), AG_R_DROP_PORT_ZERO);
+		frame_free(&f);
+		spec_default(&s, IPPROTO_TCP);
+		frame_build(&f, &s);
+		CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+		CU_ASSERT_EQUAL(ag_hyg__nat_miss(&p), AG_R_PASS_NO_LISTENER);
+		frame_free(&f);
+	}
 }
 
 /* The first packet of a flow: its source, and what is the kernel's. */
