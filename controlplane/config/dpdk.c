@@ -22,6 +22,19 @@ static int port_of(const struct ag_cfg_dpdk *dpdk, uint32_t addr)
 	return -1;
 }
 
+/* A per-port array has one entry per port, in the order of edge.dpdk.ports. */
+static void check_per_port(struct ag_cfg_scope *sc, config_setting_t *m, const char *key,
+			   unsigned int len)
+{
+	const struct ag_cfg_dpdk *dpdk = sc->base;
+
+	if (len != dpdk->n_ports)
+		ag_cfg__err(sc->ctx, m, key,
+			    "must have one entry per port, in the order of "
+			    "edge.dpdk.ports (%u ports, got %u)",
+			    dpdk->n_ports, len);
+}
+
 static void parse_port_addr(struct ag_cfg_ctx *ctx, config_setting_t *e, const char *ekey,
 			    struct ag_cfg_dpdk *dpdk)
 {
@@ -70,11 +83,7 @@ int ag_cfg__parse_port_addrs(struct ag_cfg_scope *sc, const struct ag_cfg_key *k
 			parse_port_addr(sc->ctx, config_setting_get_elem(m, i), ekey, dpdk);
 		}
 	}
-	if (len != dpdk->n_ports)
-		ag_cfg__err(sc->ctx, m, key,
-			    "must have one entry per port, in the order of "
-			    "edge.dpdk.ports (%u ports, got %u)",
-			    dpdk->n_ports, len);
+	check_per_port(sc, m, key, len);
 	return AG_CFG_VALUE;
 }
 
@@ -107,11 +116,7 @@ int ag_cfg__parse_port_roles(struct ag_cfg_scope *sc, const struct ag_cfg_key *k
 			dpdk->port_roles[i] = (enum ag_iface_role)j;
 	}
 	dpdk->n_port_roles = dpdk->port_roles ? len : 0;
-	if (len != dpdk->n_ports)
-		ag_cfg__err(sc->ctx, m, key,
-			    "must have one entry per port, in the order of "
-			    "edge.dpdk.ports (%u ports, got %u)",
-			    dpdk->n_ports, len);
+	check_per_port(sc, m, key, len);
 	return AG_CFG_VALUE;
 }
 

@@ -5,16 +5,17 @@
 #include <bpf/libbpf.h>
 #include <dirent.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <limits.h>
 #include <net/if_arp.h>
 #include <linux/if_link.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netpacket/packet.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -547,24 +548,31 @@ static int create_link(struct ag_xdp_link *l, int prog_fd)
 	return 0;
 }
 
-/* The MAC of Ethernet interface name (SIOCGIFHWADDR). 0 or -errno. */
+/*
+ * The MAC of Ethernet interface name, from its AF_PACKET address
+ * (getifaddrs: netlink underneath). 0, -ENODEV (gone), -EPROTOTYPE (not
+ * Ethernet) or -errno.
+ */
 static int iface_mac(const char *name, uint8_t mac[6])
 {
-	struct ifreq ifr;
-	int fd, err = 0;
+	struct ifaddrs *all, *a;
+	int err = -ENODEV;
 
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	if (getifaddrs(&all))
 		return -errno;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	if (ioctl(fd, SIOCGIFHWADDR, &ifr))
-		err = -errno;
-	else if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER)
+	for (a = all; a; a = a->ifa_next) {
+		const struct sockaddr_ll *ll = (const struct sockaddr_ll *)(void *)a->ifa_addr;
+
+		if (!ll || ll->sll_family != AF_PACKET || strcmp(a->ifa_name, name))
+			continue;
 		err = -EPROTOTYPE;
-	else
-		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-	close(fd);
+		if (ll->sll_hatype == ARPHRD_ETHER && ll->sll_halen == 6) {
+			memcpy(mac, ll->sll_addr, 6);
+			err = 0;
+		}
+		break;
+	}
+	freeifaddrs(all);
 	return err;
 }
 
