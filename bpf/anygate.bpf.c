@@ -29,6 +29,7 @@
 #include "choose.h"
 #include "admit.h"
 #include "rst.h"
+#include "hygiene.h"
 
 /* <sys/socket.h> and <errno.h> are not available to BPF programs. */
 #define AG_AF_INET 2
@@ -88,6 +89,14 @@ struct {
 	__type(value, __u32);
 } ag_vips SEC(".maps");
 
+/* What anygated registered of each attached interface: MAC and roles (abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, AG_MAX_IFINDEX);
+	__type(key, __u32);
+	__type(value, struct ag_iface);
+} ag_ifaces SEC(".maps");
+
 /* Preallocated, never LRU: a live flow is never evicted to make room (abi.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -130,6 +139,7 @@ struct {
  * of the ABI; nothing survives from one packet to the next.
  */
 struct ag_scratch {
+	struct ag_flow flow; /* the flow the packet creates or moves (anygate_xdp) */
 	struct ag_flow_key ork;
 	struct ag_flow old;
 	struct ag_nat_rev rv;
@@ -272,7 +282,6 @@ static __always_inline int ag_xmit(struct xdp_md *ctx, struct ag_pkt *p, __u64 b
 
 	if (!refresh && nh->ifindex && p->tot_len <= nh->max_len) {
 		ag_ipv4__dec_ttl(ip);
-		/* VLAN tags of the input stay where they are; only the MACs change. */
 		__builtin_memcpy(eth->h_dest, nh->dmac, ETH_ALEN);
 		__builtin_memcpy(eth->h_source, nh->smac, ETH_ALEN);
 		return bpf_redirect(nh->ifindex, 0);
@@ -411,6 +420,11 @@ static __always_inline int ag_tables__flow(struct ag_tables *t, const struct ag_
 	return AG_MAP_COPY(&ag_flows, k, out);
 }
 
+static __always_inline int ag_tables__is_vip(struct ag_tables *t, __be32 addr)
+{
+	return bpf_map_lookup_elem(&ag_vips, &addr) != 0;
+}
+
 static __always_inline int ag_tables__syn_verified(struct ag_tables *t, const union ag_addr *a,
 						   __u64 *when)
 {
@@ -469,7 +483,7 @@ static __always_inline int ag_forward(struct xdp_md *ctx, struct ag_pkt *p, cons
 				      struct ag_flow *fp, __u64 bytes, int new_flow, int refresh)
 {
 	if (p->ip->ttl <= 1)
-		return ag_verdict(AG_R_PASS_TTL, bytes);
+		return ag_verdict(AG_R_DROP_TTL, bytes);
 	if (ag_nat__forward(p, f))
 		return ag_verdict(AG_R_DROP_TRUNC_L4, bytes);
 	ag_count_fwd(&ag_lstats, f->listener_id, bytes, new_flow);
@@ -506,15 +520,14 @@ static __noinline int ag_reply(struct xdp_md *ctx, struct ag_pkt *p, const struc
 	int refresh = 0;
 	__u8 flags;
 
+	/* Flags were checked with the rest of the packet (ag_hyg__ours). */
 	if (p->proto == IPPROTO_TCP) {
 		flags = ag_tcp__flags(p);
-		if (!ag_tcp__flags_valid(flags))
-			return ag_verdict(AG_R_DROP_TCP_FLAGS, bytes);
 		if (flags & (AG_TCPF_SYN | AG_TCPF_FIN | AG_TCPF_RST))
 			ag_reply_state(rk, &r, flags);
 	}
 	if (p->ip->ttl <= 1)
-		return ag_verdict(AG_R_PASS_TTL, bytes);
+		return ag_verdict(AG_R_DROP_TTL, bytes);
 	/*
 	 * Cheap clock to decide, precise one to stamp (as for forward flows),
 	 * finer than the forward side: how recent the replies are tells an
@@ -765,13 +778,13 @@ static __noinline int ag_new_flow(struct xdp_md *ctx, struct ag_pkt *p, const st
 #define AG_HIT_GO_MOVE 17 /* UDP flow on a DOWN backend: move it (*f the flow) */
 
 /*
- * A packet of known flow fp (key k): check its flags, refresh and expire the
+ * A packet of known flow fp (key k): refresh and expire the
  * flow at most once a second, move its TCP state, and forward it unless its
  * backend is down. Read in place, not copied (80 bytes a packet): only a
- * move replaces an entry, and it leaves *f, the copy, for the caller.
+ * move replaces an entry, which the caller does from *fp.
  */
 static __noinline int ag_hit(struct xdp_md *ctx, struct ag_pkt *p, const struct ag_flow_key *k,
-			     struct ag_flow *fp, struct ag_flow *f)
+			     struct ag_flow *fp)
 {
 	__u64 bytes = (__u64)(p->data_end - p->data), now;
 	struct ag_settings *s;
@@ -780,11 +793,9 @@ static __noinline int ag_hit(struct xdp_md *ctx, struct ag_pkt *p, const struct 
 	int r, refresh = 0;
 	__u32 bid, add;
 
-	if (p->proto == IPPROTO_TCP) {
+	/* Flags were checked with the rest of the packet (ag_hyg__ours). */
+	if (p->proto == IPPROTO_TCP)
 		flags = ag_tcp__flags(p);
-		if (!ag_tcp__flags_valid(flags))
-			return ag_verdict(AG_R_DROP_TCP_FLAGS, bytes);
-	}
 	/*
 	 * Fresh within the refresh granularity (<= the minimum idle time):
 	 * nothing to check or write. The coarse clock is the same
@@ -820,10 +831,8 @@ static __noinline int ag_hit(struct xdp_md *ctx, struct ag_pkt *p, const struct 
 		r = ag_flow__on_backend(AG_MAPS, k, fp, be, ag_settings_get(), bpf_ktime_get_ns());
 		if (r == AG_HIT_RESET)
 			return ag_reset(ctx, p, k, fp, bytes);
-		if (r == AG_HIT_RESTEER) {
-			*f = *fp;
+		if (r == AG_HIT_RESTEER)
 			return AG_HIT_GO_MOVE;
-		}
 		ag_count_reason(AG_R_KEPT_BACKEND_REPLYING, bytes);
 	}
 	return ag_forward(ctx, p, fp, fp, bytes, 0, refresh);
@@ -837,60 +846,86 @@ static __noinline int ag_forward_new(struct xdp_md *ctx, struct ag_pkt *p, const
 	return ag_forward(ctx, p, f, 0, (__u64)(p->data_end - p->data), created, 0);
 }
 
+/*
+ * The interface a packet arrived on, as anygated registered it. Entry 0 is
+ * never written (no interface has ifindex 0): one past the table is looked
+ * up as that unregistered interface. NULL only if the map were gone.
+ */
+static __always_inline const struct ag_iface *ag_iface_of(struct xdp_md *ctx)
+{
+	__u32 ifindex = ctx->ingress_ifindex;
+
+	if (ifindex >= AG_MAX_IFINDEX)
+		ifindex = 0;
+	return bpf_map_lookup_elem(&ag_ifaces, &ifindex);
+}
+
 SEC("xdp")
 int anygate_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 bytes = (__u64)(data_end - data);
+	const struct ag_iface *ifc;
 	struct ag_settings *s;
 	struct ag_flow_key k;
+	struct ag_scratch *sc;
 	struct ag_nat_rev *rp;
-	struct ag_flow f, *fp;
+	struct ag_flow *fp;
 	struct ag_pkt p;
+	__u32 zero = 0;
 	int r, resteer = 0;
 
-	r = ag_parse(&p, data, data_end);
-	if (r != AG_PARSE_OK) {
-		if (r == AG_R_PASS_FRAGMENT) {
-			__be32 dst = p.ip->daddr;
-
-			/* We cannot reassemble; the kernel does not own the VIP either. */
-			if (bpf_map_lookup_elem(&ag_vips, &dst))
-				r = AG_R_DROP_FRAGMENT;
-		}
+	ifc = ag_iface_of(ctx);
+	if (!ifc)
+		return ag_verdict(AG_R_DROP_BAD_STATE, bytes);
+	r = ag_hyg__ingress(AG_MAPS, &p, ifc, data, data_end);
+	if (r != AG_PARSE_OK)
 		return ag_verdict(r, bytes);
-	}
 	ag_flow_key__from_pkt(&k, &p);
 
 	/*
 	 * To a NAT address: a backend's reply, never a client's flow (a NAT
-	 * address is not a VIP). Else a client's packet, never a reply: each
-	 * packet costs one table lookup, not two.
+	 * address is not a VIP); one of no flow of ours is the host's
+	 * (ag_hyg__nat_miss). Else a client's packet, never a reply: each
+	 * packet costs one table lookup, not two. Either is checked
+	 * (hygiene.h) before it touches its entry.
 	 */
 	s = ag_settings_get();
 	if (s && ag_settings__is_nat_addr(s, p.ip->daddr)) {
+		r = ag_hyg__ours(&p, ifc, AG_ROLE_BACKEND);
+		if (r != AG_HYG_OK)
+			return ag_verdict(r, bytes);
 		rp = bpf_map_lookup_elem(&ag_nat_rev, &k);
 		if (rp)
 			return ag_reply(ctx, &p, &k, rp);
-	} else {
-		fp = bpf_map_lookup_elem(&ag_flows, &k);
-		if (fp) {
-			r = ag_hit(ctx, &p, &k, fp, &f);
-			if (r != AG_HIT_GO_NEW && r != AG_HIT_GO_MOVE)
-				return r;
-			resteer = r == AG_HIT_GO_MOVE;
-		}
+		return ag_verdict(ag_hyg__nat_miss(&p), bytes);
+	}
+	fp = bpf_map_lookup_elem(&ag_flows, &k);
+	r = fp ? ag_hyg__ours(&p, ifc, AG_ROLE_CLIENT) : ag_hyg__no_flow(AG_MAPS, &p, ifc);
+	if (r != AG_HYG_OK)
+		return ag_verdict(r, bytes);
+	if (fp) {
+		r = ag_hit(ctx, &p, &k, fp);
+		if (r != AG_HIT_GO_NEW && r != AG_HIT_GO_MOVE)
+			return r;
+		resteer = r == AG_HIT_GO_MOVE;
 	}
 	/* Only a SYN opens a TCP flow. */
 	if (!resteer && p.proto == IPPROTO_TCP && !ag_tcp__is_syn(ag_tcp__flags(&p)))
 		return ag_not_syn(&p, &k);
-	r = ag_new_flow(ctx, &p, &k, &f, resteer);
+	/* The flow being built lives in per-CPU scratch: the stack has no 80 bytes for it. */
+	sc = bpf_map_lookup_elem(&ag_scratch, &zero);
+	if (!sc)
+		return ag_verdict(AG_R_DROP_BAD_STATE, bytes);
+	if (resteer)
+		sc->flow = *fp;
+	r = ag_new_flow(ctx, &p, &k, &sc->flow, resteer);
 	if (r < AG_R__MAX)
 		return ag_verdict(r, bytes);
 	if (r == AG_FLOW_CHALLENGE)
 		return ag_challenge(ctx, &p, &k);
 	if (r == AG_FLOW_RESTEERED)
 		ag_count_reason(AG_R_UDP_RESTEER, bytes);
-	return ag_forward_new(ctx, &p, &f, r == AG_FLOW_CREATED);
+	return ag_forward_new(ctx, &p, &sc->flow, r == AG_FLOW_CREATED);
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h> /* gid_t */
 
+#include "abi.h" /* AG_ROLE_* */
 #include "consts.h"
 
 /* Collected problems: each message is complete ("file:line: key: problem"). */
@@ -46,6 +47,26 @@ struct ag_cfg_iface {
 	enum ag_iface_role role;
 	int line;
 };
+
+/* What a fast path is told of a configured role: AG_ROLE_* bits (abi.h). */
+static inline uint8_t ag_cfg__role_bits(enum ag_iface_role role)
+{
+	if (role == AG_IFACE_CLIENT)
+		return AG_ROLE_CLIENT;
+	if (role == AG_IFACE_BACKEND)
+		return AG_ROLE_BACKEND;
+	return AG_ROLE_CLIENT | AG_ROLE_BACKEND;
+}
+
+/* The config word of AG_ROLE_* bits, for logs. */
+static inline const char *ag_cfg__roles_name(uint8_t bits)
+{
+	if (bits == AG_ROLE_CLIENT)
+		return "client";
+	if (bits == AG_ROLE_BACKEND)
+		return "backend";
+	return bits ? "both" : "none";
+}
 
 enum ag_hc_proto {
 	AG_HC_TCP = 0,	/* connect() succeeds */
@@ -164,6 +185,9 @@ struct ag_cfg_dpdk {
 	struct ag_cfg_neigh *neighbours; /* static ARP entries, up to AG_MAX_STATIC_NEIGH */
 	unsigned int n_neighbours;
 	enum ag_exception_path exception_path;
+	/* port_roles[i]: which way traffic may arrive on port i; NULL: every port both */
+	enum ag_iface_role *port_roles;
+	unsigned int n_port_roles;
 	int line;
 };
 

@@ -22,6 +22,19 @@ static int port_of(const struct ag_cfg_dpdk *dpdk, uint32_t addr)
 	return -1;
 }
 
+/* A per-port array has one entry per port, in the order of edge.dpdk.ports. */
+static void check_per_port(struct ag_cfg_scope *sc, config_setting_t *m, const char *key,
+			   unsigned int len)
+{
+	const struct ag_cfg_dpdk *dpdk = sc->base;
+
+	if (len != dpdk->n_ports)
+		ag_cfg__err(sc->ctx, m, key,
+			    "must have one entry per port, in the order of "
+			    "edge.dpdk.ports (%u ports, got %u)",
+			    dpdk->n_ports, len);
+}
+
 static void parse_port_addr(struct ag_cfg_ctx *ctx, config_setting_t *e, const char *ekey,
 			    struct ag_cfg_dpdk *dpdk)
 {
@@ -70,11 +83,40 @@ int ag_cfg__parse_port_addrs(struct ag_cfg_scope *sc, const struct ag_cfg_key *k
 			parse_port_addr(sc->ctx, config_setting_get_elem(m, i), ekey, dpdk);
 		}
 	}
-	if (len != dpdk->n_ports)
-		ag_cfg__err(sc->ctx, m, key,
-			    "must have one entry per port, in the order of "
-			    "edge.dpdk.ports (%u ports, got %u)",
-			    dpdk->n_ports, len);
+	check_per_port(sc, m, key, len);
+	return AG_CFG_VALUE;
+}
+
+/* edge.dpdk.port_roles: one of role words (keys.c) per port, as edge.interfaces[].role. */
+int ag_cfg__parse_port_roles(struct ag_cfg_scope *sc, const struct ag_cfg_key *k,
+			     config_setting_t *m, const char *key)
+{
+	struct ag_cfg_dpdk *dpdk = sc->base;
+	unsigned int i, j, len;
+	char ekey[KEY_MAX];
+	const char *v;
+
+	if (!ag_cfg__want_seq(sc->ctx, m, key))
+		return AG_CFG_INVALID;
+	len = config_setting_length(m);
+	if (ag_cfg__check_count(sc->ctx, k, m, key))
+		dpdk->port_roles = ag_cfg__calloc(sc->ctx, m, key, len, sizeof(*dpdk->port_roles));
+	for (i = 0; dpdk->port_roles && i < len; i++) {
+		ag_cfg__key_elem(ekey, key, i);
+		if (ag_cfg__string(sc->ctx, config_setting_get_elem(m, i), ekey, &v) !=
+		    AG_CFG_VALUE)
+			continue;
+		for (j = 0; k->words[j] && strcmp(k->words[j], v); j++)
+			;
+		if (!k->words[j])
+			ag_cfg__err(sc->ctx, config_setting_get_elem(m, i), ekey,
+				    "must be \"client\", \"backend\" or \"both\" (got %s)",
+				    ag_cfg__quote(v).s);
+		else
+			dpdk->port_roles[i] = (enum ag_iface_role)j;
+	}
+	dpdk->n_port_roles = dpdk->port_roles ? len : 0;
+	check_per_port(sc, m, key, len);
 	return AG_CFG_VALUE;
 }
 

@@ -188,6 +188,19 @@ static const struct ag_cfg_key dpdk_keys[] = {
 		    "its ARP requests from it, and a next hop is on the port whose subnet holds it",
     },
     {
+	.name = "port_roles",
+	.type = AG_CFG_STRINGS,
+	ENTRIES(1, AG_MAX_IFACES),
+	.words = role_words,
+	.parse = ag_cfg__parse_port_roles,
+	.doc.def = "every port `\"both\"`",
+	.doc.rule = "one per port, in the order of `ports`; `\"client\"`, `\"backend\"` or "
+		    "`\"both\"`",
+	.doc.help = "as `edge.interfaces[].role`: the forward path is taken only from `client` "
+		    "(or `both`) ports, the reverse path only from `backend` (or `both`) ports "
+		    "(docs/hygiene.md)",
+    },
+    {
 	.name = "routes",
 	.type = AG_CFG_LIST,
 	ENTRIES(0, AG_MAX_ROUTES),

@@ -143,6 +143,7 @@ void ag_config__free(struct ag_config *cfg)
 	free_strv(cfg->edge.dpdk.ports, cfg->edge.dpdk.n_ports);
 	free(cfg->edge.dpdk.shm_name);
 	free(cfg->edge.dpdk.port_addrs);
+	free(cfg->edge.dpdk.port_roles);
 	free(cfg->edge.dpdk.routes);
 	free(cfg->edge.dpdk.neighbours);
 	free(cfg->path);

@@ -224,6 +224,8 @@ int ag_cfg__parse_tcp_short(struct ag_cfg_scope *sc, const struct ag_cfg_key *k,
 
 int ag_cfg__parse_port_addrs(struct ag_cfg_scope *sc, const struct ag_cfg_key *k,
 			     config_setting_t *m, const char *key);
+int ag_cfg__parse_port_roles(struct ag_cfg_scope *sc, const struct ag_cfg_key *k,
+			     config_setting_t *m, const char *key);
 int ag_cfg__parse_routes(struct ag_cfg_scope *sc, const struct ag_cfg_key *k, config_setting_t *m,
 			 const char *key);
 int ag_cfg__parse_route_to(struct ag_cfg_scope *sc, const struct ag_cfg_key *k, config_setting_t *m,

@@ -5,15 +5,19 @@
 #include <bpf/libbpf.h>
 #include <dirent.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <limits.h>
+#include <net/if_arp.h>
 #include <linux/if_link.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netpacket/packet.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -544,10 +548,83 @@ static int create_link(struct ag_xdp_link *l, int prog_fd)
 	return 0;
 }
 
-/* Interface name's link into x->links[x->n_links]: adopted if pinned, else new. */
-static int attach_one(struct ag_xdp *x, const char *name, int prog_fd)
+/*
+ * The MAC of Ethernet interface name, from its AF_PACKET address
+ * (getifaddrs: netlink underneath). 0, -ENODEV (gone), -EPROTOTYPE (not
+ * Ethernet) or -errno.
+ */
+static int iface_mac(const char *name, uint8_t mac[6])
+{
+	struct ifaddrs *all, *a;
+	int err = -ENODEV;
+
+	if (getifaddrs(&all))
+		return -errno;
+	for (a = all; a; a = a->ifa_next) {
+		const struct sockaddr_ll *ll = (const struct sockaddr_ll *)(void *)a->ifa_addr;
+
+		if (!ll || ll->sll_family != AF_PACKET || strcmp(a->ifa_name, name))
+			continue;
+		err = -EPROTOTYPE;
+		if (ll->sll_hatype == ARPHRD_ETHER && ll->sll_halen == 6) {
+			memcpy(mac, ll->sll_addr, 6);
+			err = 0;
+		}
+		break;
+	}
+	freeifaddrs(all);
+	return err;
+}
+
+/*
+ * Tell the program interface ci (ifindex) before it runs there: its MAC
+ * (frames to any other unicast address are not ours) and its role (which
+ * way traffic may arrive on it). Rewritten on every start: the config may
+ * have changed a role, the host the MAC. 0 or -errno.
+ */
+static int register_iface(struct ag_xdp *x, const struct ag_cfg_iface *ci, int ifindex)
+{
+	struct ag_iface v;
+	__u32 key = (__u32)ifindex;
+	int err;
+
+	if (ifindex >= AG_MAX_IFINDEX) {
+		pr_err("interface %s has ifindex %d: anygate's interface table (ag_ifaces) is "
+		       "indexed by ifindex and holds ifindexes below %d (AG_MAX_IFINDEX); "
+		       "interfaces created and deleted many times get large ones (recreate it, "
+		       "or move it to a fresh namespace)\n",
+		       ci->name, ifindex, AG_MAX_IFINDEX);
+		return -ERANGE;
+	}
+	memset(&v, 0, sizeof(v));
+	err = iface_mac(ci->name, v.mac);
+	if (err) {
+		pr_err("interface %s: reading its MAC address: %s%s\n", ci->name, strerror(-err),
+		       err == -EPROTOTYPE ? " (not an Ethernet interface: XDP forwarding needs one)"
+					  : "");
+		return err;
+	}
+	v.roles = ag_cfg__role_bits(ci->role);
+	if (bpf_map_update_elem(bpf_map__fd(x->skel->maps.ag_ifaces), &key, &v, BPF_ANY)) {
+		err = -errno;
+		pr_err("interface %s: registering it in %s: %s\n", ci->name, AG_MAP_IFACES,
+		       strerror(errno));
+		return err;
+	}
+	pr_info("interface %s (ifindex %d): MAC %02x:%02x:%02x:%02x:%02x:%02x, role %s\n", ci->name,
+		ifindex, v.mac[0], v.mac[1], v.mac[2], v.mac[3], v.mac[4], v.mac[5],
+		ag_cfg__roles_name(v.roles));
+	return 0;
+}
+
+/*
+ * Interface ci's link into x->links[x->n_links]: registered in ag_ifaces
+ * first, then adopted if pinned, else new.
+ */
+static int attach_one(struct ag_xdp *x, const struct ag_cfg_iface *ci, int prog_fd)
 {
 	struct ag_xdp_link *l = &x->links[x->n_links];
+	const char *name = ci->name;
 	int err;
 
 	memset(l, 0, sizeof(*l));
@@ -557,6 +634,9 @@ static int attach_one(struct ag_xdp *x, const char *name, int prog_fd)
 		pr_err("interface %s: %s\n", name, strerror(errno));
 		return err;
 	}
+	err = register_iface(x, ci, l->ifindex);
+	if (err)
+		return err;
 	err = link_pin_path(x->dir, name, l->pin, sizeof(l->pin));
 	if (err)
 		return err;
@@ -612,7 +692,7 @@ static int xdp_attach(struct ag_fastpath *fp, const struct ag_cfg_edge *edge)
 
 	drop_unconfigured_links(x, edge);
 	for (i = 0; i < edge->n_ifaces; i++) {
-		err = attach_one(x, edge->ifaces[i].name, prog_fd);
+		err = attach_one(x, &edge->ifaces[i], prog_fd);
 		if (err) {
 			undo_new_links(x, first);
 			return err;

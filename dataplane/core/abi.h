@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include "consts.h"
 
-#define AG_ABI_VERSION 3
+#define AG_ABI_VERSION 4
 
 /* --- map names (BPF object names, and pin file names under bpffs_dir) --- */
 #define AG_MAP_SETTINGS	 "ag_settings"
@@ -33,6 +33,7 @@
 #define AG_MAP_NEXTHOPS	 "ag_nexthops"
 #define AG_MAP_CPU	 "ag_cpu"
 #define AG_MAP_SYN_AUTH	 "ag_syn_auth"
+#define AG_MAP_IFACES	 "ag_ifaces"
 
 /* --- ag_settings: ARRAY, one entry, written by anygated before traffic --- */
 struct ag_settings {
@@ -68,7 +69,27 @@ struct ag_settings {
 };
 _Static_assert(sizeof(struct ag_settings) == 152, "ag_settings layout");
 
-/* --- ag_vips: HASH __be32 vip -> __u32 flags; marks VIPs (fragments to them drop) --- */
+/* --- ag_vips: HASH __be32 vip -> __u32 flags; marks VIPs (what no listener takes drops) --- */
+
+/*
+ * --- ag_ifaces: ARRAY [AG_MAX_IFINDEX] keyed by ifindex, written by anygated
+ * for each interface before it attaches the program there (anygate-dp keeps
+ * one per port). Roles say which way a packet may arrive on it (the forward
+ * path on client, the reverse path on backend); mac is its own unicast
+ * address (an IPv4 frame to any other unicast address is not ours). roles 0:
+ * not registered (no role; its frames are not checked at L2). Entry 0 is
+ * never written (no interface has ifindex 0): the program reads it for an
+ * ifindex past the table.
+ */
+#define AG_ROLE_CLIENT	0x1 /* clients reach VIPs through it */
+#define AG_ROLE_BACKEND 0x2 /* backends' replies to NAT addresses arrive on it */
+
+struct ag_iface {
+	__u8 mac[6];
+	__u8 roles; /* AG_ROLE_* */
+	__u8 pad;
+};
+_Static_assert(sizeof(struct ag_iface) == 8, "ag_iface layout");
 
 /* --- ag_listeners: HASH, one key per (vip, proto, port); port ranges expanded --- */
 struct ag_listener_key {
@@ -324,9 +345,12 @@ _Static_assert(sizeof(struct ag_traffic_stats) == 64, "ag_traffic_stats layout")
 	X(PASS_NOT_L4, "pass_not_tcp_udp")	/* ICMP and other protocols */                     \
 	X(PASS_NO_LISTENER, "pass_no_listener") /* not a VIP / port we serve */                    \
 	X(PASS_FRAGMENT, "pass_fragment")	/* fragment not for a VIP */                       \
-	X(PASS_TTL, "pass_ttl_expired")		/* kernel sends time exceeded */                   \
 	X(PASS_NO_NEIGH, "pass_no_neigh")	/* kernel resolves the next hop */                 \
-	X(PASS_NO_ROUTE, "pass_no_route")	/* fib lookup failed otherwise */
+	X(PASS_NO_ROUTE, "pass_no_route")	/* fib lookup failed otherwise */                  \
+	/* XDP: broadcast or multicast IPv4 frame, the kernel's link-local business */             \
+	X(PASS_L2_MULTICAST, "pass_l2_multicast")                                                  \
+	/* XDP: 802.1Q/802.1ad tagged frame, for the kernel's VLAN device (or its drop) */         \
+	X(PASS_VLAN_TAGGED, "pass_vlan_tagged")
 
 #define AG_REASONS_DROP(X)                                                                         \
 	X(DROP_TRUNC_ETH, "drop_truncated_eth")                                                    \
@@ -342,7 +366,21 @@ _Static_assert(sizeof(struct ag_traffic_stats) == 64, "ag_traffic_stats layout")
 	X(DROP_TCP_FLAGS, "drop_tcp_bad_flags")	  /* SYN+FIN, no flags, FIN without ACK, ... */    \
 	X(DROP_TCP_NO_FLOW, "drop_tcp_no_flow")	  /* not a SYN, and no flow it belongs to */       \
 	X(DROP_FLOW_FULL, "drop_flow_table_full") /* no room, and no live flow is evicted */       \
-	X(DROP_UDP_BUDGET, "drop_udp_budget")	  /* new UDP flows past udp_cpu_rate */
+	X(DROP_UDP_BUDGET, "drop_udp_budget")	  /* new UDP flows past udp_cpu_rate */            \
+	/* Ingress hygiene (hygiene.h, docs/hygiene.md) */                                         \
+	X(DROP_L2_OTHER_HOST, "drop_l2_other_host") /* unicast to another MAC */                   \
+	X(DROP_L2_MULTICAST, "drop_l2_multicast")   /* anygate-dp: broadcast, multicast IPv4 */    \
+	X(DROP_VLAN_TAGGED, "drop_vlan_tagged")	    /* anygate-dp: a tagged frame */               \
+	X(DROP_IP_CSUM, "drop_ipv4_checksum")	    /* IPv4 header checksum wrong */               \
+	X(DROP_MARTIAN, "drop_martian_source")	    /* 0/8, 127/8, 169.254/16, 224/4, 240/4 */     \
+	X(DROP_SOURCE_OURS, "drop_source_is_ours")  /* a VIP or NAT address as client source */    \
+	X(DROP_IP_OPTIONS, "drop_ipv4_options")	    /* malformed IPv4 options */                   \
+	X(DROP_SOURCE_ROUTE, "drop_source_route")   /* LSRR or SSRR option */                      \
+	X(DROP_PORT_ZERO, "drop_port_zero")	    /* TCP/UDP port 0 on either side */            \
+	X(DROP_TTL, "drop_ttl_expired")		    /* TTL <= 1 on a packet we would forward */    \
+	X(DROP_WRONG_ROLE, "drop_wrong_interface_role") /* forward/reverse on the wrong side */    \
+	X(DROP_VIP_NO_LISTENER, "drop_vip_no_listener") /* to a VIP, port no listener takes */     \
+	X(DROP_VIP_NOT_L4, "drop_vip_not_tcp_udp")	/* to a VIP, neither TCP nor UDP */
 
 #define AG_REASONS_ACT(X)                                                                          \
 	/* TCP flow on a DOWN backend: the client gets a RST (XDP_TX), flow deleted */             \

@@ -49,7 +49,10 @@
 #include "hash.h"
 
 #define AG_SHM_MAGIC	      0x4d534741u /* "AGSM" in memory on little endian */
-/* 2: entry sizes in the identity, 32 counter slots per lane (exception path). */
+/*
+ * 2: entry sizes in the identity, 32 counter slots per lane (exception path),
+ * 64 reason slots (ingress hygiene).
+ */
 #define AG_SHM_LAYOUT_VERSION 2
 /*
  * Directory of the segment files: AG_SHM_DIR/<edge.dpdk.shm_name>. The euid's
@@ -141,7 +144,7 @@ enum ag_dp_counter {
 	    AG_DPC__MAX
 };
 
-#define AG_SHM_REASON_SLOTS	32
+#define AG_SHM_REASON_SLOTS	64
 #define AG_SHM_DP_COUNTER_SLOTS 32
 _Static_assert(AG_R__MAX <= AG_SHM_REASON_SLOTS, "reasons fit a lane");
 _Static_assert(AG_DPC__MAX <= AG_SHM_DP_COUNTER_SLOTS, "dp counters fit a lane");

@@ -57,14 +57,13 @@ static __always_inline int ag_admit(struct ag_tables *t, const struct ag_flow_ke
 }
 
 /*
- * A TCP segment p of flow k with flags that is not a SYN (ag_tcp__is_syn)
- * and belongs to no flow: nothing is created for it. Not to a listener:
- * AG_R_PASS_NO_LISTENER (the kernel's, as any such packet). Invalid flags:
- * AG_R_DROP_TCP_FLAGS. A bare RST whose sequence number is the cookie of a
- * challenge we sent k's source within the last window (SYN authentication
- * on): AG_R_SYN_AUTH_PASSED, the caller records k's source as verified at
- * now and drops the RST. Anything else: AG_R_DROP_TCP_NO_FLOW (answering it
- * with a RST would reflect every spoofed segment).
+ * A TCP segment p of flow k to a VIP with flags that is not a SYN
+ * (ag_tcp__is_syn) and belongs to no flow: nothing is created for it. Not to
+ * a listener: AG_R_DROP_VIP_NO_LISTENER. Invalid flags: AG_R_DROP_TCP_FLAGS. A bare RST whose
+ * sequence number is the cookie of a challenge we sent k's source within the last window (SYN
+ * authentication on): AG_R_SYN_AUTH_PASSED, the caller records k's source as verified at now and
+ * drops the RST. Anything else: AG_R_DROP_TCP_NO_FLOW (answering it with a RST would reflect every
+ * spoofed segment).
  */
 static __always_inline int ag_tcp__not_syn(struct ag_tables *t, const struct ag_pkt *p,
 					   const struct ag_flow_key *k, __u8 flags, __u64 now)
@@ -78,7 +77,7 @@ static __always_inline int ag_tcp__not_syn(struct ag_tables *t, const struct ag_
 	ag_listener_key__of(&lk, k);
 	r = ag_tables__listener(t, &lk, &lid);
 	if (r == 0)
-		return AG_R_PASS_NO_LISTENER;
+		return AG_R_DROP_VIP_NO_LISTENER;
 	if (r < 0)
 		return AG_R_DROP_BAD_STATE;
 	if (!ag_tcp__flags_valid(flags))

@@ -92,9 +92,11 @@ static __always_inline int ag_choose__entry(struct ag_tables *t, const struct ag
 }
 
 /*
- * Choose for flow k, whose packet has IPv4 TTL ttl. Returns AG_CHOICE_OK with
- * *c filled in, else the AG_R_* reason the packet is not forwarded. Nothing
- * is written to any table: pinning the choice is the caller's.
+ * Choose for flow k to a VIP, whose packet has IPv4 TTL ttl. Returns
+ * AG_CHOICE_OK with *c filled in, else the AG_R_* reason the packet is not
+ * forwarded (no listener on its port: AG_R_DROP_VIP_NO_LISTENER; the caller
+ * hands packets to addresses that are not VIPs to the kernel before asking).
+ * Nothing is written to any table: pinning the choice is the caller's.
  */
 static __always_inline int ag_choose(struct ag_tables *t, const struct ag_flow_key *k, __u8 ttl,
 				     struct ag_choice *c)
@@ -109,12 +111,12 @@ static __always_inline int ag_choose(struct ag_tables *t, const struct ag_flow_k
 	ag_listener_key__of(&lk, k);
 	r = ag_tables__listener(t, &lk, &c->lid);
 	if (r == 0)
-		return AG_R_PASS_NO_LISTENER;
+		return AG_R_DROP_VIP_NO_LISTENER;
 	if (r < 0 || !ag_tables__lstate(t, c->lid, &ls) || !(ls.flags & AG_LF_ACTIVE))
 		return AG_R_DROP_BAD_STATE;
-	/* Before any state is created: the kernel answers with time exceeded. */
+	/* Before any state is created (time exceeded is not sent: issue 11). */
 	if (ttl <= 1)
-		return AG_R_PASS_TTL;
+		return AG_R_DROP_TTL;
 	c->s = ag_tables__settings(t);
 	if (!c->s || !ag_settings__usable(c->s))
 		return AG_R_DROP_BAD_STATE;

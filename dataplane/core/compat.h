@@ -31,6 +31,35 @@
 #define AG_READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
 
 /*
+ * A 16- or 32-bit load from an address that may not be aligned, as one
+ * instruction on both targets. clang's BPF backend turns a memcpy from a
+ * pointer it cannot prove aligned into byte loads and shifts, while the JIT
+ * on x86 loads an unaligned word as it is (no strict alignment): the typed
+ * load. In user space the memcpy is one load already, and a misaligned typed
+ * load is undefined (UBSan says so).
+ */
+#if defined(__bpf__)
+#define ag_load32(p) (*(const __u32 *)(const void *)(p))
+#define ag_load16(p) (*(const __u16 *)(const void *)(p))
+#else
+static __always_inline __u32 ag_load32(const void *p)
+{
+	__u32 v;
+
+	__builtin_memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static __always_inline __u16 ag_load16(const void *p)
+{
+	__u16 v;
+
+	__builtin_memcpy(&v, p, sizeof(v));
+	return v;
+}
+#endif
+
+/*
  * Byte order. __builtin_bswap* fold constants, so ag_htons(80) costs nothing,
  * and map to the BPF `be16/be32` instructions.
  */

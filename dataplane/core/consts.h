@@ -99,7 +99,13 @@
 #define AG_SYN_COOKIE_SHIFT	32
 
 /* Interfaces the fast path attaches to. */
-#define AG_MAX_IFACES 32
+#define AG_MAX_IFACES  32
+/*
+ * ag_ifaces is an ARRAY indexed by ifindex (the cheapest lookup per packet:
+ * the verifier inlines it): interfaces with an ifindex at or past this are
+ * refused at attach. 65536 entries of 8 bytes: 512 KiB.
+ */
+#define AG_MAX_IFINDEX 65536
 
 /*
  * Counter lanes of the DPDK segment: one per anygate-dp forwarding lcore plus

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Packet parsing shared by the XDP and DPDK fast paths: Ethernet, up to two
- * 802.1Q/802.1ad tags, IPv4, TCP, UDP. Every header access is preceded by a
+ * 802.1Q/802.1ad tags (walked to tell a tagged frame, which is never
+ * forwarded), IPv4, TCP, UDP. Every header access is preceded by a
  * bounds check against data_end that the BPF verifier can follow, so the
  * same code is safe on an XDP buffer and on the first segment of an mbuf.
  */
@@ -46,34 +47,30 @@ struct ag_pkt {
 	void *data;
 	void *data_end;
 	struct ethhdr *eth; /* AG_PARSE_OK and every result after DROP_TRUNC_ETH */
-	struct iphdr *ip;   /* AG_PARSE_OK, PASS_FRAGMENT, PASS_NOT_L4 */
-	void *l4;	    /* AG_PARSE_OK: struct tcphdr or struct udphdr */
-	__u16 tot_len;	    /* IPv4 total length, host order */
-	__be16 sport;	    /* AG_PARSE_OK */
+	/* AG_PARSE_OK, PASS_FRAGMENT, PASS_NOT_L4; after ag_parse__l2() alone: where IPv4 starts */
+	struct iphdr *ip;
+	void *l4;      /* AG_PARSE_OK: struct tcphdr or struct udphdr */
+	__u16 tot_len; /* IPv4 total length, host order */
+	__be16 sport;  /* AG_PARSE_OK */
 	__be16 dport;
 	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP (from PASS_FRAGMENT on) */
-	__u8 vlans; /* tags seen (kept on output) */
+	__u8 vlans; /* tags seen (AG_PARSE_OK: always 0, tagged frames are not forwarded) */
 };
 
 /*
- * Parse [data, data_end). Returns AG_PARSE_OK for an unfragmented IPv4 TCP or
- * UDP packet, else the reason it is not forwarded:
- *   AG_R_PASS_NOT_IPV4   not IPv4 after at most two tags (ARP, IPv6, ...)
- *   AG_R_PASS_NOT_L4     IPv4 but neither TCP nor UDP
- *   AG_R_PASS_FRAGMENT   TCP/UDP fragment (MF set or offset != 0); the caller
- *                        turns it into AG_R_DROP_FRAGMENT when ip->daddr is a VIP
- *   AG_R_DROP_TRUNC_ETH, AG_R_DROP_TRUNC_VLAN, AG_R_DROP_TRUNC_IP,
- *   AG_R_DROP_BAD_IP (version, ihl, total length), AG_R_DROP_TRUNC_L4
- *                        (header cut short, TCP doff or UDP length inconsistent)
- * Trailing bytes after tot_len (Ethernet padding) are allowed.
+ * First half of ag_parse(): Ethernet and its tags. AG_PARSE_OK for an
+ * untagged IPv4 frame (p->eth set, p->ip where its header starts), else:
+ *   AG_R_DROP_TRUNC_ETH, AG_R_DROP_TRUNC_VLAN (a tag cut short)
+ *   AG_R_PASS_VLAN_TAGGED  one or two 802.1Q/802.1ad tags, whatever they carry:
+ *                          the frame belongs to a VLAN device anygate is not
+ *                          configured for (anygate-dp drops it)
+ *   AG_R_PASS_NOT_IPV4     not IPv4 (ARP, IPv6, ...)
+ * The fast paths check the L2 destination (hygiene.h) between the halves.
  */
-static __always_inline int ag_parse(struct ag_pkt *p, void *data, void *data_end)
+static __always_inline int ag_parse__l2(struct ag_pkt *p, void *data, void *data_end)
 {
 	struct ethhdr *eth = data;
-	struct iphdr *ip;
-	__u32 ihl_len, tot_len, l4_len;
 	__be16 h_proto;
-	__u8 vihl;
 	void *cur;
 	int i;
 
@@ -106,10 +103,28 @@ static __always_inline int ag_parse(struct ag_pkt *p, void *data, void *data_end
 		cur = vh + 1;
 		p->vlans++;
 	}
+	if (p->vlans)
+		return AG_R_PASS_VLAN_TAGGED;
 	if (h_proto != ag_htons(ETH_P_IP))
 		return AG_R_PASS_NOT_IPV4;
+	p->ip = cur; /* not checked yet: ag_parse__ip() */
+	return AG_PARSE_OK;
+}
 
-	ip = cur;
+/*
+ * Second half of ag_parse(): IPv4 at p->ip, then TCP or UDP (results below;
+ * p->ip stays set only for those that promise it). Options are
+ * bounds-checked here, walked by hygiene.h.
+ */
+static __always_inline int ag_parse__ip(struct ag_pkt *p)
+{
+	struct iphdr *ip = p->ip;
+	void *data_end = p->data_end;
+	__u32 ihl_len, tot_len, l4_len;
+	__u8 vihl;
+	void *cur;
+
+	p->ip = 0;
 	if ((void *)(ip + 1) > data_end)
 		return AG_R_DROP_TRUNC_IP;
 	/* First byte read directly: bitfield order would depend on the target's headers. */
@@ -122,7 +137,7 @@ static __always_inline int ag_parse(struct ag_pkt *p, void *data, void *data_end
 		return AG_R_DROP_BAD_IP;
 	if ((void *)ip + tot_len > data_end)
 		return AG_R_DROP_TRUNC_IP;
-	/* Options are skipped, not interpreted; they must be inside the frame. */
+	/* Options must be inside the frame (hygiene.h walks them). */
 	if ((void *)ip + ihl_len > data_end)
 		return AG_R_DROP_TRUNC_IP;
 	p->ip = ip;
@@ -162,6 +177,25 @@ static __always_inline int ag_parse(struct ag_pkt *p, void *data, void *data_end
 	}
 	p->l4 = cur;
 	return AG_PARSE_OK;
+}
+
+/*
+ * Parse [data, data_end). Returns AG_PARSE_OK for an untagged, unfragmented
+ * IPv4 TCP or UDP packet, else the reason it is not forwarded: those of
+ * ag_parse__l2(), then
+ *   AG_R_PASS_NOT_L4     IPv4 but neither TCP nor UDP
+ *   AG_R_PASS_FRAGMENT   TCP/UDP fragment (MF set or offset != 0); the caller
+ *                        turns it into AG_R_DROP_FRAGMENT when ip->daddr is a VIP
+ *   AG_R_DROP_TRUNC_IP, AG_R_DROP_BAD_IP (version, ihl, total length),
+ *   AG_R_DROP_TRUNC_L4   (header cut short, TCP doff or UDP length inconsistent)
+ * Trailing bytes after tot_len (Ethernet padding) are allowed. Nothing here
+ * depends on the receiving interface or the tables: hygiene.h does.
+ */
+static __always_inline int ag_parse(struct ag_pkt *p, void *data, void *data_end)
+{
+	int r = ag_parse__l2(p, data, data_end);
+
+	return r == AG_PARSE_OK ? ag_parse__ip(p) : r;
 }
 
 /* Reasons of the DROP_* group make the fast path drop the packet (abi.h: PASS_*, DROP_*, ACT). */

@@ -184,7 +184,8 @@ struct ag_dp_port {
 	uint16_t id;  /* DPDK port id */
 	uint16_t tap; /* DPDK port id of its exception tap, AG_DP_NO_PORT: none */
 	struct rte_ether_addr mac;
-	uint32_t addr; /* port address, network order */
+	struct ag_iface iface; /* its MAC and roles, as hygiene.h checks them */
+	uint32_t addr;	       /* port address, network order */
 	uint32_t mask;
 	char name[64]; /* as configured */
 };

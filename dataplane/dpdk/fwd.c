@@ -159,7 +159,7 @@ static inline void forward(struct ag_dp_lcore *lc, struct rte_mbuf *m, struct ag
 			   struct ag_dp_flow *fv, bool created, uint16_t in_port)
 {
 	if (unlikely(p->ip->ttl <= 1)) {
-		verdict(lc, m, AG_R_PASS_TTL, in_port);
+		verdict(lc, m, AG_R_DROP_TTL, in_port);
 		return;
 	}
 	if (unlikely(ag_nat__forward(p, &fv->f))) {
@@ -182,16 +182,11 @@ static inline void reply(struct ag_dp_lcore *lc, struct rte_mbuf *m, struct ag_p
 {
 	struct ag_nat_rev r = rv->r;
 
-	if (p->proto == IPPROTO_TCP) {
-		if (unlikely(!ag_tcp__flags_valid(flags))) {
-			verdict(lc, m, AG_R_DROP_TCP_FLAGS, in_port);
-			return;
-		}
-		if (unlikely(flags & (AG_TCPF_SYN | AG_TCPF_FIN | AG_TCPF_RST)))
-			ag_dp_flows__reply_state(lc->dp, rk, &r, flags);
-	}
+	/* Flags were checked with the rest of the packet (ag_hyg__ours). */
+	if (p->proto == IPPROTO_TCP && unlikely(flags & (AG_TCPF_SYN | AG_TCPF_FIN | AG_TCPF_RST)))
+		ag_dp_flows__reply_state(lc->dp, rk, &r, flags);
 	if (unlikely(p->ip->ttl <= 1)) {
-		verdict(lc, m, AG_R_PASS_TTL, in_port);
+		verdict(lc, m, AG_R_DROP_TTL, in_port);
 		return;
 	}
 	/* The first reply always stamps: until then last_seen is the flow's creation. */
@@ -345,10 +340,10 @@ static inline const struct ag_backend *backend_of(const struct ag_dp *dp,
 }
 
 /*
- * A packet of flow fv (key k), in the XDP program's order: TCP flags valid;
- * the flow still live (checked when last_seen is due for a refresh, else it
- * is fresh by definition); a SYN on a closed flow starts a new one; the
- * client's flags move the state; then the backend's health decides.
+ * A packet of flow fv (key k), in the XDP program's order (its flags were
+ * checked with the rest of the packet, ag_hyg__ours): the flow still live (checked when last_seen
+ * is due for a refresh, else it is fresh by definition); a SYN on a closed flow starts a new one;
+ * the client's flags move the state; then the backend's health decides.
  */
 static void on_flow(struct ag_dp_lcore *lc, struct rte_mbuf *m, struct ag_pkt *p,
 		    const struct ag_flow_key *k, struct ag_dp_flow *fv, uint8_t flags, uint64_t now,
@@ -359,10 +354,6 @@ static void on_flow(struct ag_dp_lcore *lc, struct rte_mbuf *m, struct ag_pkt *p
 	const struct ag_backend *b;
 	uint32_t bits;
 
-	if (p->proto == IPPROTO_TCP && unlikely(!ag_tcp__flags_valid(flags))) {
-		verdict(lc, m, AG_R_DROP_TCP_FLAGS, in_port);
-		return;
-	}
 	if (unlikely(ag_flow__needs_refresh(now, fv->f.last_seen_ns))) {
 		if (!s || !ag_dp_flows__live(dp, k, &fv->f, s, now))
 			goto over;
@@ -411,8 +402,30 @@ struct ag_dp_group {
 };
 
 /*
+ * A client's packet (group 0): checked as every packet to a VIP when it has
+ * a flow, else also as the first packet of one (hygiene.h), then handled.
+ */
+static void from_client(struct ag_dp_lcore *lc, struct rte_mbuf *m, struct ag_pkt *p,
+			const struct ag_flow_key *k, struct ag_dp_flow *fv, uint8_t flags,
+			uint64_t now, uint16_t in_port)
+{
+	const struct ag_iface *ifc = &lc->dp->ports[in_port].iface;
+	int r = fv ? ag_hyg__ours(p, ifc, AG_ROLE_CLIENT)
+		   : ag_dp__no_flow(&lc->dp->seg, lc->settings_ok ? &lc->settings : NULL, p, ifc);
+
+	if (unlikely(r != AG_HYG_OK))
+		verdict(lc, m, r, in_port);
+	else if (fv)
+		on_flow(lc, m, p, k, fv, flags, now, in_port);
+	else
+		no_flow(lc, m, p, k, flags, now, in_port);
+}
+
+/*
  * One group's keys looked up in bulk, each found value's two cache lines
- * fetched (dp.h), then each packet handled: rev, a group of replies.
+ * fetched (dp.h), then each packet handled: rev, a group of replies (their
+ * packets were checked before the lookup); one of no reverse entry is the
+ * host's (the NAT address is its own too).
  */
 static void process_group(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, struct ag_pkt *pp,
 			  struct ag_dp_group *g, bool rev, uint16_t in_port, uint64_t now)
@@ -436,30 +449,34 @@ static void process_group(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, struct
 		const struct ag_flow_key *k = g->kp[i];
 		uint8_t flags = p->proto == IPPROTO_TCP ? ag_tcp__flags(p) : 0;
 
-		if (unlikely(!(hits & (1ull << i))))
-			no_flow(lc, m, p, k, flags, now, in_port);
-		else if (rev)
+		bool hit = hits & (1ull << i);
+
+		if (!rev)
+			from_client(lc, m, p, k, hit ? g->data[i] : NULL, flags, now, in_port);
+		else if (likely(hit))
 			reply(lc, m, p, k, g->data[i], flags, now, in_port);
 		else
-			on_flow(lc, m, p, k, g->data[i], flags, now, in_port);
+			verdict(lc, m, ag_hyg__nat_miss(p), in_port);
 	}
 }
 
 /*
- * Parse a burst, then look each packet up in the one table it can be in (as
- * the XDP program): a packet to a NAT address is a backend's reply, any
- * other a client's. Clients' packets go first, then replies: the order
- * within a flow is kept.
+ * Parse and check a burst (hygiene.h), then look each packet up in the one
+ * table it can be in (as the XDP program): a packet to a NAT address is a
+ * backend's reply, checked now, any other a client's, checked once its flow
+ * is known. Clients' packets go first, then replies: the order within a flow
+ * is kept.
  */
 static void process_burst(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, uint16_t n,
 			  uint16_t in_port, uint64_t now)
 {
 	struct ag_dp *dp = lc->dp;
+	const struct ag_iface *ifc = &dp->ports[in_port].iface;
 	struct ag_flow_key keys[AG_DP_BURST];
 	struct ag_pkt pp[AG_DP_BURST];
 	struct ag_dp_group g[2];
 	uint16_t i;
-	bool rev;
+	bool rev = false;
 
 	g[0].n = g[1].n = 0;
 	for (i = 0; i < n; i++)
@@ -467,18 +484,19 @@ static void process_burst(struct ag_dp_lcore *lc, struct rte_mbuf **pkts, uint16
 	for (i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
-		int r = ag_parse(&pp[i], d, d + m->data_len);
+		int r = ag_dp__ingress(&dp->seg, &pp[i], ifc, d, d + m->data_len);
 
+		if (likely(r == AG_PARSE_OK)) {
+			rev = lc->settings_ok &&
+			      ag_settings__is_nat_addr(&lc->settings, pp[i].ip->daddr);
+			if (rev)
+				r = ag_hyg__ours(&pp[i], ifc, AG_ROLE_BACKEND);
+		}
 		if (unlikely(r != AG_PARSE_OK)) {
-			/* We cannot reassemble; the kernel does not own the VIP either. */
-			if (r == AG_R_PASS_FRAGMENT &&
-			    ag_shm__vip_get(&dp->seg, pp[i].ip->daddr) == 1)
-				r = AG_R_DROP_FRAGMENT;
 			verdict(lc, m, r, in_port);
 			continue;
 		}
 		flow_key(&keys[i], &pp[i]);
-		rev = lc->settings_ok && ag_settings__is_nat_addr(&lc->settings, pp[i].ip->daddr);
 		g[rev].idx[g[rev].n] = i;
 		g[rev].kp[g[rev].n++] = &keys[i];
 	}

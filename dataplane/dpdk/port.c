@@ -135,9 +135,15 @@ int ag_dp_ports__setup(struct ag_dp *dp)
 			return err;
 		dp->n_ports = i + 1;
 		rte_eth_macaddr_get(pid, &pt->mac);
-		pr_info("port %u: %s (%s), MAC " RTE_ETHER_ADDR_PRT_FMT ", %u queue pair%s\n", i,
-			name, c->ports[i], RTE_ETHER_ADDR_BYTES(&pt->mac), dp->n_fwd,
-			dp->n_fwd == 1 ? "" : "s");
+		/* What hygiene.h checks: frames to this MAC only, traffic of its role only. */
+		memset(&pt->iface, 0, sizeof(pt->iface));
+		memcpy(pt->iface.mac, pt->mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+		pt->iface.roles = i < c->n_port_roles ? ag_cfg__role_bits(c->port_roles[i])
+						      : AG_ROLE_CLIENT | AG_ROLE_BACKEND;
+		pr_info("port %u: %s (%s), MAC " RTE_ETHER_ADDR_PRT_FMT
+			", role %s, %u queue pair%s\n",
+			i, name, c->ports[i], RTE_ETHER_ADDR_BYTES(&pt->mac),
+			ag_cfg__roles_name(pt->iface.roles), dp->n_fwd, dp->n_fwd == 1 ? "" : "s");
 	}
 	return 0;
 }

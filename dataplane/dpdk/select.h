@@ -23,6 +23,7 @@
 #include "compat.h"
 #include "choose.h"
 #include "admit.h"
+#include "hygiene.h"
 #include "synauth.h"
 
 struct rte_hash;
@@ -91,6 +92,11 @@ static __always_inline int ag_tables__port_ovr(struct ag_tables *t, const struct
 	return ag_shm__ovr_get(t->seg, k, port);
 }
 
+static __always_inline int ag_tables__is_vip(struct ag_tables *t, __be32 addr)
+{
+	return ag_shm__vip_get(t->seg, addr) == 1;
+}
+
 static __always_inline int ag_tables__syn_verified(struct ag_tables *t, const union ag_addr *a,
 						   __u64 *when)
 {
@@ -107,6 +113,28 @@ static __always_inline int ag_dp__choose(const struct ag_shm_view *v, const stru
 	struct ag_tables t = {.seg = v, .settings = s, .flows = 0, .revs = 0, .syn = 0};
 
 	return ag_choose(&t, k, ttl, c);
+}
+
+/*
+ * ag_hyg__ingress() on segment v: frame [data, data_end) arriving on port
+ * ifc, parsed and checked. What the XDP program hands to the kernel's VLAN
+ * devices or link-local multicast, anygate-dp drops (ag_hyg__no_kernel).
+ */
+static __always_inline int ag_dp__ingress(const struct ag_shm_view *v, struct ag_pkt *p,
+					  const struct ag_iface *ifc, void *data, void *data_end)
+{
+	struct ag_tables t = {.seg = v, .settings = 0, .flows = 0, .revs = 0, .syn = 0};
+
+	return ag_hyg__no_kernel(ag_hyg__ingress(&t, p, ifc, data, data_end));
+}
+
+/* ag_hyg__no_flow() on segment v under settings s: a client's packet p of no flow. */
+static __always_inline int ag_dp__no_flow(const struct ag_shm_view *v, const struct ag_settings *s,
+					  const struct ag_pkt *p, const struct ag_iface *ifc)
+{
+	struct ag_tables t = {.seg = v, .settings = s, .flows = 0, .revs = 0, .syn = 0};
+
+	return ag_hyg__no_flow(&t, p, ifc);
 }
 
 /*

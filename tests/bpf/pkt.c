@@ -87,7 +87,7 @@ int ag_pkt__build(const struct ag_pkt_spec *s, uint8_t *buf)
 	put32(ip + 16, s->daddr);
 	if (s->optlen)
 		memcpy(ip + 20, s->opts, s->optlen);
-	put16(ip + 10, ag_pkt__csum(ip, 20 + s->optlen, 0));
+	put16(ip + 10, ag_pkt__csum(ip, 20 + s->optlen, 0) ^ (s->ip_csum_bogus ? 0x0101 : 0));
 
 	if (s->proto == 6) {
 		put16(l4, s->sport);

@@ -52,6 +52,7 @@ struct ag_pkt_spec {
 	int tcp_optlen;
 	bool udp_csum_zero; /* UDP: transmit checksum 0 (none) */
 	bool l4_csum_bogus; /* store a wrong L4 checksum on purpose */
+	bool ip_csum_bogus; /* store a wrong IPv4 header checksum on purpose */
 
 	const uint8_t *payload;
 	int paylen;

@@ -162,6 +162,27 @@ int ag_xdp_env__set_backend_state(const struct ag_xdp_env *env, uint32_t id, uin
 	return update(env->skel->maps.ag_backends, &id, &b, "ag_backends");
 }
 
+int ag_xdp_env__set_iface(const struct ag_xdp_env *env, int ifindex, const uint8_t *mac,
+			  uint8_t roles)
+{
+	struct ag_iface v;
+	__u32 key = (__u32)ifindex;
+
+	memset(&v, 0, sizeof(v));
+	if (mac)
+		memcpy(v.mac, mac, 6);
+	v.roles = roles;
+	return update(env->skel->maps.ag_ifaces, &key, &v, "ag_ifaces");
+}
+
+int ag_xdp_env__set_ifaces(const struct ag_xdp_env *env)
+{
+	int err = ag_xdp_env__set_iface(env, env->tn.ifindex_c, env->tn.mac_c, AG_ROLE_CLIENT);
+
+	return err ? err
+		   : ag_xdp_env__set_iface(env, env->tn.ifindex_b, env->tn.mac_b, AG_ROLE_BACKEND);
+}
+
 static int fill_maps(struct ag_xdp_env *env)
 {
 	struct anygate_bpf *skel = env->skel;
@@ -188,6 +209,11 @@ static int fill_maps(struct ag_xdp_env *env)
 	s->nat_port_min = AG_TE_NAT_PORT_MIN;
 	s->nat_port_max = AG_TE_NAT_PORT_MAX;
 	err = ag_xdp_env__write_settings(env);
+	if (err)
+		return err;
+
+	/* As anygated registers the interfaces it attaches to: agc0 client, agb0 backend. */
+	err = ag_xdp_env__set_ifaces(env);
 	if (err)
 		return err;
 

@@ -117,6 +117,16 @@ int ag_xdp_env__set_backend_state(const struct ag_xdp_env *env, uint32_t id, uin
 void ag_xdp_env__set_table_entry(const struct ag_xdp_env *env, uint32_t listener, uint32_t i,
 				 uint32_t bid);
 
+/*
+ * Register interface ifindex in ag_ifaces with mac (NULL: zero) and roles
+ * (AG_ROLE_*; 0 unregisters it), as anygated does at attach. 0 or -errno.
+ */
+int ag_xdp_env__set_iface(const struct ag_xdp_env *env, int ifindex, const uint8_t *mac,
+			  uint8_t roles);
+
+/* The registration anygated would make: agc0 client, agb0 backend. 0 or -errno. */
+int ag_xdp_env__set_ifaces(const struct ag_xdp_env *env);
+
 /* 0 when test_run works for this program here; -errno otherwise. */
 int ag_xdp_env__probe(const struct ag_xdp_env *env);
 

@@ -69,6 +69,7 @@ dp_config() {
 			print "\t\tports = [ " ports " ];"
 			print "\t\tshm_name = \"" shm "\";"
 			print "\t\tport_addresses = [ \"10.0.0.1/24\", \"10.1.0.1/24\", \"10.2.0.1/24\", \"10.3.0.1/24\" ];"
+			print "\t\tport_roles = [ \"client\", \"backend\", \"backend\", \"backend\" ];"
 			print "\t\troutes = ("
 			print "\t\t\t{ to = \"10.1.0.0/16\"; via = \"10.1.0.2\"; },"
 			print "\t\t\t{ to = \"10.2.0.0/16\"; via = \"10.2.0.2\"; },"

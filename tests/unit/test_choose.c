@@ -292,8 +292,8 @@ static void test_choose_refusals(void)
 	struct ag_choice c;
 
 	setup();
-	CU_ASSERT_EQUAL(choose(&other_port, 64, &c), AG_R_PASS_NO_LISTENER);
-	CU_ASSERT_EQUAL(choose(&other_proto, 1, &c), AG_R_PASS_NO_LISTENER);
+	CU_ASSERT_EQUAL(choose(&other_port, 64, &c), AG_R_DROP_VIP_NO_LISTENER);
+	CU_ASSERT_EQUAL(choose(&other_proto, 1, &c), AG_R_DROP_VIP_NO_LISTENER);
 	tb.lkeys_torn = 1;
 	CU_ASSERT_EQUAL(choose(&k, 1, &c), AG_R_DROP_BAD_STATE);
 	setup();
@@ -305,10 +305,10 @@ static void test_choose_refusals(void)
 	CU_ASSERT_EQUAL(choose(&k, 1, &c), AG_R_DROP_BAD_STATE); /* inactive before TTL */
 
 	setup();
-	CU_ASSERT_EQUAL(choose(&k, 1, &c), AG_R_PASS_TTL);
-	CU_ASSERT_EQUAL(choose(&k, 0, &c), AG_R_PASS_TTL);
+	CU_ASSERT_EQUAL(choose(&k, 1, &c), AG_R_DROP_TTL);
+	CU_ASSERT_EQUAL(choose(&k, 0, &c), AG_R_DROP_TTL);
 	tb.no_settings = 1;
-	CU_ASSERT_EQUAL(choose(&k, 1, &c), AG_R_PASS_TTL); /* TTL before settings */
+	CU_ASSERT_EQUAL(choose(&k, 1, &c), AG_R_DROP_TTL); /* TTL before settings */
 	CU_ASSERT_EQUAL(choose(&k, 64, &c), AG_R_DROP_BAD_STATE);
 	setup();
 	tb.settings.abi_version = AG_ABI_VERSION + 1;
@@ -348,7 +348,7 @@ static void test_choose_refusals(void)
 	setup();
 	tb.ovr_torn = 1;
 	CU_ASSERT_EQUAL(choose(&k, 64, &c), AG_R_DROP_BAD_STATE);
-	CU_ASSERT_EQUAL(choose(&k, 1, &c), AG_R_PASS_TTL);
+	CU_ASSERT_EQUAL(choose(&k, 1, &c), AG_R_DROP_TTL);
 }
 
 /* The publisher switches a listener to its other slot: new flows follow at once. */

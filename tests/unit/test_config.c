@@ -475,13 +475,20 @@ static void test_edge_dpdk_net(void)
 	    "(got \"02:00:00:00:0:01\")");
 	BAD(DPDK_WITH("    exception_path = \"kni\";\n") ACCEL_OK,
 	    "t.conf:7: edge.dpdk.exception_path: must be \"tap\" or \"none\" (got \"kni\")");
+	BAD(DPDK_WITH("    port_roles = [ \"client\" ];\n") ACCEL_OK,
+	    "t.conf:7: edge.dpdk.port_roles: must have one entry per port, in the order of "
+	    "edge.dpdk.ports (2 ports, got 1)");
+	BAD(DPDK_WITH("    port_roles = [ \"client\", \"uplink\" ];\n") ACCEL_OK,
+	    "t.conf:7: edge.dpdk.port_roles[1]: must be \"client\", \"backend\" or \"both\" "
+	    "(got \"uplink\")");
 
 	cfg =
 	    load_good_text(DPDK_WITH("    routes = ( { to = \"default\"; via = \"10.0.0.254\"; },\n"
 				     "      { to = \"10.9.0.0/16\"; via = \"10.1.2.3\"; } );\n"
 				     "    neighbours = ( { address = \"10.1.2.3\"; "
 				     "mac = \"02:aB:00:00:00:07\"; } );\n"
-				     "    exception_path = \"none\";\n") ACCEL_OK);
+				     "    exception_path = \"none\";\n"
+				     "    port_roles = [ \"client\", \"backend\" ];\n") ACCEL_OK);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
 	d = &cfg->edge.dpdk;
 	CU_ASSERT_EQUAL_FATAL(d->n_port_addrs, 2);
@@ -497,6 +504,11 @@ static void test_edge_dpdk_net(void)
 	CU_ASSERT_EQUAL(d->neighbours[0].mac[1], 0xab);
 	CU_ASSERT_EQUAL(d->neighbours[0].mac[5], 7);
 	CU_ASSERT_EQUAL(d->exception_path, AG_EXCEPTION_NONE);
+	CU_ASSERT_EQUAL_FATAL(d->n_port_roles, 2);
+	CU_ASSERT_EQUAL(d->port_roles[0], AG_IFACE_CLIENT);
+	CU_ASSERT_EQUAL(d->port_roles[1], AG_IFACE_BACKEND);
+	CU_ASSERT_EQUAL(ag_cfg__role_bits(d->port_roles[1]), AG_ROLE_BACKEND);
+	CU_ASSERT_EQUAL(ag_cfg__role_bits(AG_IFACE_BOTH), AG_ROLE_CLIENT | AG_ROLE_BACKEND);
 	ag_config__free(cfg);
 
 	/* Defaults: no addresses, no routes, the tap exception path. */
@@ -505,6 +517,7 @@ static void test_edge_dpdk_net(void)
 	CU_ASSERT_EQUAL(cfg->edge.dpdk.n_port_addrs, 0);
 	CU_ASSERT_EQUAL(cfg->edge.dpdk.n_routes, 0);
 	CU_ASSERT_EQUAL(cfg->edge.dpdk.exception_path, AG_EXCEPTION_TAP);
+	CU_ASSERT_EQUAL(cfg->edge.dpdk.n_port_roles, 0); /* every port both */
 	ag_config__free(cfg);
 }
 

@@ -28,6 +28,7 @@
 #include "nat.h"
 #include "flow.h"
 #include "rst.h"
+#include "hygiene.h"
 
 #include "cu_main.h"
 
@@ -285,15 +286,21 @@ static void test_parse_good(void)
 	spec_default(&s, IPPROTO_UDP);
 	check_good(&s);
 
-	/* 802.1Q, and 802.1ad outer + 802.1Q inner */
+	/* 802.1Q, and 802.1ad outer + 802.1Q inner: never forwarded (issue 10), tags counted */
 	spec_default(&s, IPPROTO_TCP);
 	s.vlans = 1;
 	s.tpid[0] = 0x8100;
-	check_good(&s);
+	frame_build(&f, &s);
+	CU_ASSERT_EQUAL(parse_frame(&f, &p), AG_R_PASS_VLAN_TAGGED);
+	CU_ASSERT_EQUAL(p.vlans, 1);
+	frame_free(&f);
 	s.vlans = 2;
 	s.tpid[0] = 0x88a8;
 	s.tpid[1] = 0x8100;
-	check_good(&s);
+	frame_build(&f, &s);
+	CU_ASSERT_EQUAL(parse_frame(&f, &p), AG_R_PASS_VLAN_TAGGED);
+	CU_ASSERT_EQUAL(p.vlans, 2);
+	frame_free(&f);
 
 	/* IP options skipped by ihl; TCP options by doff */
 	spec_default(&s, IPPROTO_UDP);
@@ -356,9 +363,12 @@ static const struct bad_case bad_cases[] = {
     {"empty frame", IPPROTO_TCP, 0, 0, MUT_TRUNCATE, 0, 0, AG_R_DROP_TRUNC_ETH},
     {"802.1Q tag cut", IPPROTO_TCP, 1, 0, MUT_TRUNCATE, 16, 0, AG_R_DROP_TRUNC_VLAN},
     {"inner tag cut", IPPROTO_TCP, 2, 0, MUT_TRUNCATE, 20, 0, AG_R_DROP_TRUNC_VLAN},
-    {"three tags", IPPROTO_TCP, 3, 0, MUT_NONE, 0, 0, AG_R_PASS_NOT_IPV4},
+    {"three tags", IPPROTO_TCP, 3, 0, MUT_NONE, 0, 0, AG_R_PASS_VLAN_TAGGED},
+    {"802.1Q tagged TCP", IPPROTO_TCP, 1, 0, MUT_NONE, 0, 0, AG_R_PASS_VLAN_TAGGED},
+    {"QinQ tagged UDP", IPPROTO_UDP, 2, 0, MUT_NONE, 0, 0, AG_R_PASS_VLAN_TAGGED},
     {"ARP", IPPROTO_TCP, 0, 0, MUT_ETHERTYPE, 0x0806, 0, AG_R_PASS_NOT_IPV4},
-    {"IPv6 ethertype", IPPROTO_TCP, 1, 0, MUT_ETHERTYPE, 0x86dd, 0, AG_R_PASS_NOT_IPV4},
+    {"IPv6 ethertype", IPPROTO_TCP, 0, 0, MUT_ETHERTYPE, 0x86dd, 0, AG_R_PASS_NOT_IPV4},
+    {"IPv6 in a tag", IPPROTO_TCP, 1, 0, MUT_ETHERTYPE, 0x86dd, 0, AG_R_PASS_VLAN_TAGGED},
     {"IPv4 header cut", IPPROTO_TCP, 0, 0, MUT_TRUNCATE, 14 + 19, 0, AG_R_DROP_TRUNC_IP},
     {"version 6", IPPROTO_TCP, 0, 0, MUT_BYTE, 0x65, 0, AG_R_DROP_BAD_IP},
     {"ihl 4", IPPROTO_TCP, 0, 0, MUT_BYTE, 0x44, 0, AG_R_DROP_BAD_IP},
@@ -370,7 +380,7 @@ static const struct bad_case bad_cases[] = {
     {"ICMP", IPPROTO_ICMP, 0, 0, MUT_NONE, 0, 0, AG_R_PASS_NOT_L4},
     {"ICMP fragment", IPPROTO_ICMP, 0, 0x2000, MUT_NONE, 0, 0, AG_R_PASS_NOT_L4},
     {"TCP first fragment (MF)", IPPROTO_TCP, 0, 0x2000, MUT_NONE, 0, 0, AG_R_PASS_FRAGMENT},
-    {"UDP later fragment", IPPROTO_UDP, 1, 0x00b9, MUT_NONE, 0, 0, AG_R_PASS_FRAGMENT},
+    {"UDP later fragment", IPPROTO_UDP, 0, 0x00b9, MUT_NONE, 0, 0, AG_R_PASS_FRAGMENT},
     {"TCP header cut", IPPROTO_TCP, 0, 0, MUT_TOT_LEN, 20 + 19, 0, AG_R_DROP_TRUNC_L4},
     {"TCP doff 4", IPPROTO_TCP, 0, 0, MUT_L4_BYTE, 0x40, 12, AG_R_DROP_TRUNC_L4},
     {"TCP doff past packet", IPPROTO_TCP, 0, 0, MUT_L4_BYTE, 0xf0, 12, AG_R_DROP_TRUNC_L4},
@@ -465,6 +475,12 @@ static void test_parse_every_length(void)
 			frame_build(&f, &s);
 			frame_truncate(&f, len);
 			r = parse_frame(&f, &p);
+			/* A whole tag makes the frame a tagged one, however short the rest. */
+			if (s.vlans && len >= 14 + 4 * (size_t)s.vlans) {
+				CU_ASSERT_EQUAL(r, AG_R_PASS_VLAN_TAGGED);
+				frame_free(&f);
+				continue;
+			}
 			CU_ASSERT_EQUAL(r == AG_PARSE_OK, len == full);
 			CU_ASSERT(r == AG_PARSE_OK || ag_reason__is_drop(r));
 			frame_free(&f);
@@ -584,7 +600,6 @@ static void test_nat_forward_reverse(void)
 		struct spec s;
 
 		spec_default(&s, proto);
-		s.vlans = n % 3;
 		s.tpid[0] = 0x88a8;
 		s.tpid[1] = 0x8100;
 		s.ihl = (uint8_t)(5 + n % 4);
@@ -1385,7 +1400,6 @@ static size_t rst_expect(uint8_t *w, const struct frame *f, const struct spec *s
 static void random_tcp_spec(struct spec *s, unsigned int n)
 {
 	spec_default(s, IPPROTO_TCP);
-	s->vlans = n % 3;
 	s->tpid[0] = 0x88a8;
 	s->tpid[1] = 0x8100;
 	s->ihl = (uint8_t)(5 + rng_next() % 11);
@@ -1476,7 +1490,7 @@ static void test_reason_groups(void)
 	CU_ASSERT_EQUAL(AG_R__MAX, AG_R_NAT_TAKEOVER + 1);
 	for (r = 0; r < AG_R__MAX; r++)
 		CU_ASSERT_EQUAL(ag_reason__is_drop(r),
-				r >= AG_R_DROP_TRUNC_ETH && r <= AG_R_DROP_UDP_BUDGET);
+				r >= AG_R_DROP_TRUNC_ETH && r <= AG_R_DROP_VIP_NOT_L4);
 	CU_ASSERT(!ag_reason__is_drop(AG_R__MAX));
 	/* issue 9's refusals drop; its answers and take-overs are acts, not drops */
 	CU_ASSERT(ag_reason__is_drop(AG_R_DROP_TCP_FLAGS) &&
@@ -2023,6 +2037,352 @@ static void test_syn_challenge(void)
 		check_syn_challenge(n, rng_next());
 }
 
+/* ---------- ingress hygiene (hygiene.h) ---------- */
+
+/* The tables ag_hyg__new_flow() and ag_hyg__ingress() read: settings and one VIP. */
+struct ag_tables {
+	const struct ag_settings *s;
+	__be32 vip;
+};
+
+static __always_inline int ag_tables__is_vip(struct ag_tables *t, __be32 addr)
+{
+	return addr == t->vip;
+}
+
+static __always_inline const struct ag_settings *ag_tables__settings(struct ag_tables *t)
+{
+	return t->s;
+}
+
+/* The interface frame_build()'s frames are sent to: dst MAC 02:02:02:02:02:01. */
+static const struct ag_iface own_iface = {{2, 2, 2, 2, 2, 1}, AG_ROLE_CLIENT, 0};
+
+/* A TCP frame with ihl 5 + len(opts)/4 whose option bytes are opts (checksums right). */
+static void frame_with_opts(struct frame *f, const uint8_t *opts, size_t n)
+{
+	struct spec s;
+
+	spec_default(&s, IPPROTO_TCP);
+	s.ihl = (uint8_t)(5 + (n + 3) / 4);
+	frame_build(f, &s);
+	memset(f->b + f->l3 + 20, 0, (size_t)(s.ihl - 5) * 4);
+	memcpy(f->b + f->l3 + 20, opts, n);
+	fix_checksums(f->b, f->l3, &s);
+}
+
+static void test_hyg_csum(void)
+{
+	unsigned int n, bit;
+
+	rng_seed(0xc5c5);
+	for (n = 0; n < 300; n++) {
+		struct ag_pkt p;
+		struct frame f;
+		struct spec s;
+
+		spec_default(&s, n & 1 ? IPPROTO_TCP : IPPROTO_UDP);
+		s.ihl = (uint8_t)(5 + n % 11);
+		s.saddr = rng_next();
+		s.ttl = (uint8_t)rng_next();
+		frame_build(&f, &s);
+		CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+		CU_ASSERT(ag_hyg__csum_ok(&p));
+		/* Any one bit flipped in the header, options included, is caught. */
+		bit = rng_next() % ((unsigned int)s.ihl * 32);
+		f.b[f.l3 + bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		if (parse_frame(&f, &p) == AG_PARSE_OK)
+			CU_ASSERT(!ag_hyg__csum_ok(&p));
+		frame_free(&f);
+	}
+}
+
+/* Option lists and what the walk says of them (RFC 7126 policy, docs/hygiene.md). */
+static const struct {
+	const char *what;
+	uint8_t opts[40];
+	size_t n; /* bytes of opts; the header has ceil(n / 4) words of them, zero padded */
+	int want;
+} opt_cases[] = {
+    {"NOPs", {1, 1, 1, 1}, 4, AG_HYG_OK},
+    {"40 NOPs (ihl 15)",
+     {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+      1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+     40,
+     AG_HYG_OK},
+    {"EOL, then junk", {0, 131, 0, 7}, 4, AG_HYG_OK},
+    {"router alert", {148, 4, 0, 0}, 4, AG_HYG_OK},
+    {"timestamp", {68, 8, 5, 0, 0, 0, 0, 0}, 8, AG_HYG_OK},
+    {"record route, 3 slots", {7, 15, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 16, AG_HYG_OK},
+    {"unknown type, length 2", {0x99, 2, 1, 1}, 4, AG_HYG_OK},
+    {"option ending at the header's end", {1, 1, 148, 6, 0, 0, 0, 0}, 8, AG_HYG_OK},
+    {"LSRR", {131, 7, 4, 10, 0, 0, 1, 0}, 8, AG_R_DROP_SOURCE_ROUTE},
+    {"SSRR", {137, 7, 4, 10, 0, 0, 1, 0}, 8, AG_R_DROP_SOURCE_ROUTE},
+    {"LSRR after a router alert", {148, 4, 0, 0, 131, 3, 4, 0}, 8, AG_R_DROP_SOURCE_ROUTE},
+    {"LSRR after NOPs, malformed", {1, 1, 1, 131, 0, 0, 0, 0}, 8, AG_R_DROP_IP_OPTIONS},
+    {"length 0", {148, 0, 0, 0}, 4, AG_R_DROP_IP_OPTIONS},
+    {"length 1", {148, 1, 0, 0}, 4, AG_R_DROP_IP_OPTIONS},
+    {"EOL where the length is", {7, 0, 1, 1}, 4, AG_R_DROP_IP_OPTIONS},
+    {"length past the header", {148, 5, 0, 0}, 4, AG_R_DROP_IP_OPTIONS},
+    {"length past the header, later", {1, 1, 68, 40, 0, 0, 0, 0}, 8, AG_R_DROP_IP_OPTIONS},
+    {"type in the last byte, no length", {1, 1, 1, 148}, 4, AG_R_DROP_IP_OPTIONS},
+};
+
+static void test_hyg_options(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(opt_cases) / sizeof(opt_cases[0]); i++) {
+		struct ag_pkt p;
+		struct frame f;
+		int r;
+
+		frame_with_opts(&f, opt_cases[i].opts, opt_cases[i].n);
+		CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+		r = ag_hyg__options(&p);
+		if (r != opt_cases[i].want)
+			fprintf(stderr, "\n  options '%s': got %d, want %d\n", opt_cases[i].what, r,
+				opt_cases[i].want);
+		CU_ASSERT_EQUAL(r, opt_cases[i].want);
+		/* Through the whole check of a packet to a VIP: the same answer. */
+		CU_ASSERT_EQUAL(ag_hyg__ours(&p, &own_iface, AG_ROLE_CLIENT), opt_cases[i].want);
+		frame_free(&f);
+	}
+}
+
+/* Random option bytes: the walk ends, reads nothing past the header (ASan), is consistent. */
+static void test_hyg_options_random(void)
+{
+	unsigned int n, k, counts[3] = {0, 0, 0};
+
+	rng_seed(0x0b70);
+	for (n = 0; n < 20000; n++) {
+		uint8_t opts[40];
+		size_t len = 4 * (1 + rng_next() % 10);
+		struct ag_pkt p;
+		struct frame f;
+		int r;
+
+		for (k = 0; k < len; k++) {
+			uint32_t v = rng_next();
+
+			/* Mostly plausible bytes: NOP, small lengths (EOL), source routes. */
+			switch (v % 8) {
+			case 0:
+			case 1:
+				opts[k] = 1;
+				break;
+			case 2:
+			case 3:
+				opts[k] = (uint8_t)((v >> 8) % 12);
+				break;
+			case 4:
+				opts[k] = (v >> 8) & 1 ? 131 : 137;
+				break;
+			default:
+				opts[k] = (uint8_t)(v >> 8);
+			}
+		}
+		frame_with_opts(&f, opts, len);
+		frame_truncate(&f, f.len); /* exactly the frame: ASan sees an overread */
+		CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+		r = ag_hyg__options(&p);
+		CU_ASSERT(r == AG_HYG_OK || r == AG_R_DROP_IP_OPTIONS ||
+			  r == AG_R_DROP_SOURCE_ROUTE);
+		counts[r == AG_HYG_OK ? 0 : r == AG_R_DROP_IP_OPTIONS ? 1 : 2]++;
+		frame_free(&f);
+	}
+	/* The sample reached every answer. */
+	printf("\n  options walked: %u forwarded, %u malformed, %u source routes\n", counts[0],
+	       counts[1], counts[2]);
+	CU_ASSERT(counts[0] > 100 && counts[1] > 100 && counts[2] > 100);
+}
+
+static void test_hyg_martians(void)
+{
+	static const struct {
+		uint32_t a;
+		int martian;
+	} cases[] = {
+	    {0x00000000, 1}, {0x00ffffff, 1}, {0x01000000, 0}, {0x7f000001, 1}, {0x7fffffff, 1},
+	    {0x80000000, 0}, {0xa9fe0001, 1}, {0xa9feffff, 1}, {0xa9ff0000, 0}, {0xa9fd0000, 0},
+	    {0xdfffffff, 0}, {0xe0000001, 1}, {0xefffffff, 1}, {0xf0000000, 1}, {0xffffffff, 1},
+	    {0x0a000002, 0}, {0xc633640a, 0}, {0xc0000201, 0}, {0x64400001, 0}, {0xac100001, 0},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		CU_ASSERT_EQUAL(ag_hyg__martian(ag_htonl(cases[i].a)), cases[i].martian);
+}
+
+static void test_hyg_l2(void)
+{
+	struct ag_iface none, ifc = own_iface;
+	struct ag_pkt p;
+	struct frame f;
+	struct spec s;
+
+	memset(&none, 0, sizeof(none));
+	spec_default(&s, IPPROTO_TCP);
+	frame_build(&f, &s);
+	CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+	CU_ASSERT_EQUAL(ag_hyg__l2(&p, &ifc), AG_HYG_OK);
+	ifc.mac[5] ^= 0x10;
+	CU_ASSERT_EQUAL(ag_hyg__l2(&p, &ifc), AG_R_DROP_L2_OTHER_HOST);
+	ifc = own_iface;
+	ifc.mac[0] ^= 0x04;
+	CU_ASSERT_EQUAL(ag_hyg__l2(&p, &ifc), AG_R_DROP_L2_OTHER_HOST);
+	CU_ASSERT_EQUAL(ag_hyg__l2(&p, &none), AG_HYG_OK); /* not registered: not checked */
+	memset(f.b, 0xff, 6);
+	CU_ASSERT_EQUAL(ag_hyg__l2(&p, &own_iface), AG_R_PASS_L2_MULTICAST);
+	f.b[0] = 0x01, f.b[1] = 0x00, f.b[2] = 0x5e, f.b[3] = 0x00, f.b[4] = 0x00, f.b[5] = 0x05;
+	CU_ASSERT_EQUAL(ag_hyg__l2(&p, &own_iface), AG_R_PASS_L2_MULTICAST);
+	CU_ASSERT_EQUAL(ag_hyg__l2(&p, &none), AG_R_PASS_L2_MULTICAST);
+	CU_ASSERT_EQUAL(ag_hyg__no_kernel(AG_R_PASS_L2_MULTICAST), AG_R_DROP_L2_MULTICAST);
+	CU_ASSERT_EQUAL(ag_hyg__no_kernel(AG_R_PASS_VLAN_TAGGED), AG_R_DROP_VLAN_TAGGED);
+	CU_ASSERT_EQUAL(ag_hyg__no_kernel(AG_R_PASS_NOT_IPV4), AG_R_PASS_NOT_IPV4);
+	frame_free(&f);
+}
+
+/* The checks of a packet to our addresses, one refusal at a time, in their order. */
+static void test_hyg_ours(void)
+{
+	struct ag_iface both = own_iface;
+	struct ag_pkt p;
+	struct frame f;
+	struct spec s;
+
+	both.roles = AG_ROLE_CLIENT | AG_ROLE_BACKEND;
+	spec_default(&s, IPPROTO_TCP);
+	frame_build(&f, &s);
+	CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+	CU_ASSERT_EQUAL(ag_hyg__ours(&p, &own_iface, AG_ROLE_CLIENT), AG_HYG_OK);
+	CU_ASSERT_EQUAL(ag_hyg__ours(&p, &own_iface, AG_ROLE_BACKEND), AG_R_DROP_WRONG_ROLE);
+	CU_ASSERT_EQUAL(ag_hyg__ours(&p, &both, AG_ROLE_BACKEND), AG_HYG_OK);
+	CU_ASSERT_EQUAL(ag_hyg__ours(&p, &both, AG_ROLE_CLIENT), AG_HYG_OK);
+	/* Bad TCP flags (the L4 checksum is not ours to check); then a bad IPv4 checksum
+	 * besides: that one is found first. */
+	f.b[f.l4 + 13] = AG_TCPF_SYN | AG_TCPF_FIN;
+	CU_ASSERT_EQUAL(ag_hyg__ours(&p, &own_iface, AG_ROLE_CLIENT), AG_R_DROP_TCP_FLAGS);
+	f.b[f.l3 + 8]--; /* TTL, checksum not updated */
+	CU_ASSERT_EQUAL(ag_hyg__ours(&p, &own_iface, AG_ROLE_CLIENT), AG_R_DROP_IP_CSUM);
+	CU_ASSERT_EQUAL(ag_hyg__ours(&p, &own_iface, AG_ROLE_BACKEND), AG_R_DROP_WRONG_ROLE);
+	frame_free(&f);
+
+	/* Port 0: where no entry matched (no flow or reverse entry ever has one). */
+	{
+		struct ag_tables t = {NULL, 0};
+
+		spec_default(&s, IPPROTO_UDP);
+		s.sport = 0;
+		t.vip = ag_htonl(s.daddr);
+		frame_build(&f, &s);
+		CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+		CU_ASSERT_EQUAL(ag_hyg__ours(&p, &own_iface, AG_ROLE_CLIENT), AG_HYG_OK);
+		CU_ASSERT_EQUAL(ag_hyg__no_flow(&t, &p, &own_iface), AG_R_DROP_PORT_ZERO);
+		CU_ASSERT_EQUAL(ag_hyg__nat_miss(&p), AG_R_DROP_PORT_ZERO);
+		frame_free(&f);
+		spec_default(&s, IPPROTO_TCP);
+		s.dport = 0;
+		frame_build(&f, &s);
+		CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+		CU_ASSERT_EQUAL(ag_hyg__no_flow(&t, &p, &own_iface), AG_R_DROP_PORT_ZERO);
+		CU_ASSERT_EQUAL(ag_hyg__nat_miss(&p), AG_R_DROP_PORT_ZERO);
+		frame_free(&f);
+		spec_default(&s, IPPROTO_TCP);
+		frame_build(&f, &s);
+		CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+		CU_ASSERT_EQUAL(ag_hyg__nat_miss(&p), AG_R_PASS_NO_LISTENER);
+		frame_free(&f);
+	}
+}
+
+/* The first packet of a flow: its source, and what is the kernel's. */
+static void test_hyg_new_flow(void)
+{
+	struct ag_settings st;
+	struct ag_tables t = {&st, 0};
+	struct ag_pkt p;
+	struct frame f;
+	struct spec s;
+
+	memset(&st, 0, sizeof(st));
+	st.nat_addr_count = 2;
+	st.nat_addrs[1] = ag_htonl(0x0aff0002);
+	spec_default(&s, IPPROTO_TCP);
+	t.vip = ag_htonl(s.daddr);
+	frame_build(&f, &s);
+	CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+	CU_ASSERT_EQUAL(ag_hyg__new_flow(&t, &p), AG_HYG_OK);
+	CU_ASSERT_EQUAL(ag_hyg__no_flow(&t, &p, &own_iface), AG_HYG_OK);
+	t.s = NULL; /* no settings: no NAT address to compare */
+	CU_ASSERT_EQUAL(ag_hyg__new_flow(&t, &p), AG_HYG_OK);
+	t.s = &st;
+	frame_free(&f);
+
+	s.saddr = 0x7f000001;
+	frame_build(&f, &s);
+	CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+	CU_ASSERT_EQUAL(ag_hyg__new_flow(&t, &p), AG_R_DROP_MARTIAN);
+	CU_ASSERT_EQUAL(ag_hyg__no_flow(&t, &p, &own_iface), AG_R_DROP_MARTIAN);
+	frame_free(&f);
+	s.saddr = s.daddr; /* the VIP as source */
+	frame_build(&f, &s);
+	CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+	CU_ASSERT_EQUAL(ag_hyg__new_flow(&t, &p), AG_R_DROP_SOURCE_OURS);
+	frame_free(&f);
+	s.saddr = 0x0aff0002; /* the second NAT address as source */
+	frame_build(&f, &s);
+	CU_ASSERT_EQUAL_FATAL(parse_frame(&f, &p), AG_PARSE_OK);
+	CU_ASSERT_EQUAL(ag_hyg__new_flow(&t, &p), AG_R_DROP_SOURCE_OURS);
+	/* On a backend-only interface: refused before the source is looked at. */
+	{
+		struct ag_iface b = own_iface;
+
+		b.roles = AG_ROLE_BACKEND;
+		CU_ASSERT_EQUAL(ag_hyg__no_flow(&t, &p, &b), AG_R_DROP_WRONG_ROLE);
+	}
+	/* Not to a VIP: the kernel's, whatever its source. */
+	t.vip = 0;
+	CU_ASSERT_EQUAL(ag_hyg__no_flow(&t, &p, &own_iface), AG_R_PASS_NO_LISTENER);
+	frame_free(&f);
+}
+
+/* What parsing stops at is the kernel's, except to a VIP. */
+static void test_hyg_ingress(void)
+{
+	struct ag_tables t = {NULL, 0};
+	struct ag_pkt p;
+	struct frame f;
+	struct spec s;
+
+	spec_default(&s, IPPROTO_ICMP);
+	frame_build(&f, &s);
+	CU_ASSERT_EQUAL(ag_hyg__ingress(&t, &p, &own_iface, f.b, f.b + f.len), AG_R_PASS_NOT_L4);
+	t.vip = ag_htonl(s.daddr);
+	CU_ASSERT_EQUAL(ag_hyg__ingress(&t, &p, &own_iface, f.b, f.b + f.len),
+			AG_R_DROP_VIP_NOT_L4);
+	f.b[3] ^= 1; /* to another host: refused before anything else */
+	CU_ASSERT_EQUAL(ag_hyg__ingress(&t, &p, &own_iface, f.b, f.b + f.len),
+			AG_R_DROP_L2_OTHER_HOST);
+	frame_free(&f);
+	spec_default(&s, IPPROTO_UDP);
+	s.frag_off = 0x2000;
+	frame_build(&f, &s);
+	CU_ASSERT_EQUAL(ag_hyg__ingress(&t, &p, &own_iface, f.b, f.b + f.len), AG_R_DROP_FRAGMENT);
+	t.vip = 0;
+	CU_ASSERT_EQUAL(ag_hyg__ingress(&t, &p, &own_iface, f.b, f.b + f.len), AG_R_PASS_FRAGMENT);
+	frame_free(&f);
+	spec_default(&s, IPPROTO_TCP);
+	s.vlans = 1;
+	s.tpid[0] = 0x8100;
+	frame_build(&f, &s);
+	f.b[0] = 0x08; /* another host's MAC: the tag decides first */
+	CU_ASSERT_EQUAL(ag_hyg__ingress(&t, &p, &own_iface, f.b, f.b + f.len),
+			AG_R_PASS_VLAN_TAGGED);
+	frame_free(&f);
+}
+
 int main(void)
 {
 	static const struct ag_cu_test tests[] = {
@@ -2062,6 +2422,14 @@ int main(void)
 	    {"tcp rst: RFC 9293 reset, every byte", test_tcp_rst},
 	    {"reasons: pass, drop, act groups", test_reason_groups},
 	    {"flow: backend down", test_backend_down},
+	    {"hygiene: IPv4 header checksum", test_hyg_csum},
+	    {"hygiene: IPv4 options, edge cases", test_hyg_options},
+	    {"hygiene: IPv4 options, random bytes", test_hyg_options_random},
+	    {"hygiene: martian sources", test_hyg_martians},
+	    {"hygiene: L2 destination", test_hyg_l2},
+	    {"hygiene: packets to our addresses", test_hyg_ours},
+	    {"hygiene: first packet of a flow", test_hyg_new_flow},
+	    {"hygiene: what parsing stops at", test_hyg_ingress},
 	};
 
 	return AG_CU_MAIN("core", NULL, NULL, tests);

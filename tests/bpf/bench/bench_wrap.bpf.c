@@ -35,6 +35,29 @@ __u64 tail_fail;  /* tail calls that fell through */
 __u64 floor_runs; /* bench_macswap runs */
 __u64 tx_runs;	  /* bench_tx runs */
 
+/*
+ * The IPv4 header checksum of the template in pkt with source address a
+ * (host order), summed in full: the header is at saddr_off - 12.
+ */
+static __always_inline __be16 ip_check(__u32 a)
+{
+	__u32 off = (saddr_off - 12) & 0x7f, sum = 0, i;
+
+	for (i = 0; i < 20; i += 2) {
+		if (i == 10) /* the checksum itself */
+			continue;
+		if (i == 12)
+			sum += a >> 16;
+		else if (i == 14)
+			sum += a & 0xffff;
+		else
+			sum += (__u32)pkt[(off + i) & 0xff] << 8 | pkt[(off + i + 1) & 0xff];
+	}
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return __builtin_bswap16((__u16)~sum);
+}
+
 SEC("xdp")
 int bench_wrap(struct xdp_md *ctx)
 {
@@ -46,12 +69,19 @@ int bench_wrap(struct xdp_md *ctx)
 	if (bpf_xdp_store_bytes(ctx, 0, pkt, len))
 		return XDP_ABORTED;
 	if (vary_flow) {
-		/* 2^16 ports per address, so flows stay distinct across runs. */
-		__be32 saddr = __builtin_bswap32(vary_base + (__u32)(n >> 16));
-		__be16 sport = __builtin_bswap16((__u16)n);
+		/*
+		 * 2^15 ports per address, so flows stay distinct across runs; never
+		 * port 0, and the IPv4 header checksum kept right: the program
+		 * drops both (ingress hygiene).
+		 */
+		__u32 a = vary_base + (__u32)(n >> 15);
+		__be32 saddr = __builtin_bswap32(a);
+		__be16 sport = __builtin_bswap16((__u16)(0x8000 | (n & 0x7fff)));
+		__be16 check = ip_check(a);
 
 		if (bpf_xdp_store_bytes(ctx, saddr_off & 0xff, &saddr, sizeof(saddr)) ||
-		    bpf_xdp_store_bytes(ctx, sport_off & 0xff, &sport, sizeof(sport)))
+		    bpf_xdp_store_bytes(ctx, sport_off & 0xff, &sport, sizeof(sport)) ||
+		    bpf_xdp_store_bytes(ctx, (saddr_off - 2) & 0xff, &check, sizeof(check)))
 			return XDP_ABORTED;
 	}
 	bpf_tail_call(ctx, &bench_target, 0);
