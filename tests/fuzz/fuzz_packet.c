@@ -34,6 +34,23 @@
 #include "flow.h"
 #include "rst.h"
 #include "fuzz.h"
+#include "hygiene.h"
+
+/* hygiene.h's table reads: no settings, and the frame's destination is the VIP. */
+struct ag_tables {
+	const struct ag_settings *s;
+	__be32 vip;
+};
+
+static __always_inline int ag_tables__is_vip(struct ag_tables *t, __be32 addr)
+{
+	return addr == t->vip;
+}
+
+static __always_inline const struct ag_settings *ag_tables__settings(struct ag_tables *t)
+{
+	return t->s;
+}
 
 #define F_FIX_CSUM    0x01
 #define F_UDP_NO_CSUM 0x02
@@ -87,6 +104,8 @@ static int ref_parse(const uint8_t *f, size_t n, struct ref *r)
 		off += 4;
 		r->vlans++;
 	}
+	if (r->vlans) /* a VLAN device's frame, not ours (hygiene.h) */
+		return r->reason = AG_R_PASS_VLAN_TAGGED;
 	if (type != 0x0800)
 		return r->reason = AG_R_PASS_NOT_IPV4;
 	if (n < off + 20)
@@ -178,6 +197,26 @@ static uint16_t l4_full(uint8_t *f, const struct ref *r)
 }
 
 /* ---------- checks ---------- */
+
+/*
+ * Ingress hygiene (hygiene.h) on a header ag_parse() accepted, as a client's
+ * first packet to a VIP: its reads are held to [data, data_end) as
+ * ag_parse()'s are, its checksum verdict is the one the header's sum gives,
+ * and nothing with a bad checksum is let through.
+ */
+static void check_hygiene(const struct ag_pkt *p, const uint8_t *f, const struct ref *r)
+{
+	struct ag_tables t = {.s = NULL, .vip = p->ip->daddr};
+	const struct ag_iface ifc = {{0}, AG_ROLE_CLIENT | AG_ROLE_BACKEND, 0};
+	int csum_ok = ag_hyg__csum_ok(p), v;
+
+	CHECK(csum_ok == (ip_residue(f, r) == 0xffff));
+	if ((f[r->l3] & 0xf) > 5)
+		(void)ag_hyg__ip_options(p);
+	v = ag_hyg__no_flow(&t, p, &ifc);
+	CHECK(v == AG_HYG_OK || ag_reason__is_drop(v));
+	CHECK(v != AG_HYG_OK || csum_ok);
+}
 
 /* ag_parse() agrees with the reference on the reason and on everything it promises. */
 static void check_parse(const struct ag_pkt *p, int reason, const uint8_t *f, const struct ref *r)
@@ -436,12 +475,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	reason = ag_parse(&p, f, f + n);
 	ref_parse(f, n, &r);
 	check_parse(&p, reason, f, &r);
-	/*
-	 * Ingress hygiene (dataplane/core/hygiene.h) goes here, one call on p,
-	 * so that its reads are held to [data, data_end) as ag_parse()'s are.
-	 */
 	if (reason != AG_PARSE_OK)
 		goto out;
+	/*
+	 * Ingress hygiene (hygiene.h) on the header ag_parse() accepted: its
+	 * reads are held to [data, data_end) as ag_parse()'s are, and its
+	 * checksum verdict is the one the header's sum gives.
+	 */
+	check_hygiene(&p, f, &r);
 
 	fix_csums(f, &r, data[0]);
 	orig = malloc(n);
