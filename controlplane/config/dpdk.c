@@ -92,7 +92,7 @@ int ag_cfg__parse_port_roles(struct ag_cfg_scope *sc, const struct ag_cfg_key *k
 			     config_setting_t *m, const char *key)
 {
 	struct ag_cfg_dpdk *dpdk = sc->base;
-	unsigned int i, j, len;
+	unsigned int i, j, len, errors = sc->ctx->errs->count;
 	char ekey[KEY_MAX];
 	const char *v;
 
@@ -117,6 +117,9 @@ int ag_cfg__parse_port_roles(struct ag_cfg_scope *sc, const struct ag_cfg_key *k
 	}
 	dpdk->n_port_roles = dpdk->port_roles ? len : 0;
 	check_per_port(sc, m, key, len);
+	if (dpdk->n_port_roles && sc->ctx->errs->count == errors)
+		ag_cfg__check_roles(sc->ctx, m, key, "port", dpdk->port_roles,
+				    sizeof(*dpdk->port_roles), dpdk->n_port_roles);
 	return AG_CFG_VALUE;
 }
 

@@ -45,24 +45,29 @@ int ag_cfg__parse_ifname(struct ag_cfg_scope *sc, const struct ag_cfg_key *k, co
  * XDP sees a packet only on the interface it arrived on: clients' packets on a
  * client-facing one, backends' replies (reverse NAT) on a backend-facing one.
  */
-static void check_roles(struct ag_cfg_ctx *ctx, const config_setting_t *s, const char *key,
-			const struct ag_cfg_edge *edge)
+void ag_cfg__check_roles(struct ag_cfg_ctx *ctx, const config_setting_t *s, const char *key,
+			 const char *what, const enum ag_iface_role *roles, size_t stride,
+			 unsigned int n)
 {
 	bool client = false, backend = false;
+	enum ag_iface_role r;
 	unsigned int i;
 
-	for (i = 0; i < edge->n_ifaces; i++) {
-		client |= edge->ifaces[i].role != AG_IFACE_BACKEND;
-		backend |= edge->ifaces[i].role != AG_IFACE_CLIENT;
+	for (i = 0; i < n; i++) {
+		r = *(const enum ag_iface_role *)((const char *)roles + i * stride);
+		client |= r != AG_IFACE_BACKEND;
+		backend |= r != AG_IFACE_CLIENT;
 	}
 	if (!client)
 		ag_cfg__err(ctx, s, key,
-			    "no interface has role \"client\" or \"both\": clients could not reach "
-			    "the VIPs");
+			    "no %s has role \"client\" or \"both\": clients could not reach the "
+			    "VIPs",
+			    what);
 	if (!backend)
 		ag_cfg__err(ctx, s, key,
-			    "no interface has role \"backend\" or \"both\": backend replies would "
-			    "not be translated back");
+			    "no %s has role \"backend\" or \"both\": backend replies would not be "
+			    "translated back",
+			    what);
 }
 
 /* A valid interface is kept unless another has its name. */
@@ -97,11 +102,16 @@ int ag_cfg__parse_ifaces(struct ag_cfg_scope *sc, const struct ag_cfg_key *k, co
 		ag_cfg__err(sc->ctx, m, key,
 			    "must list at least one interface when fastpath = \"xdp\"");
 	else if (edge->n_ifaces == (unsigned int)config_setting_length(m))
-		check_roles(sc->ctx, m, key, edge);
+		ag_cfg__check_roles(sc->ctx, m, key, "interface", &edge->ifaces[0].role,
+				    sizeof(edge->ifaces[0]), edge->n_ifaces);
 	return AG_CFG_VALUE;
 }
 
-/* A reload keeps the interfaces XDP is attached to: the same names in the same order. */
+/*
+ * A reload keeps the interfaces XDP is attached to: the same names in the
+ * same order, with the same roles (anygated writes them into ag_ifaces when it
+ * attaches, so another role takes a restart).
+ */
 bool ag_cfg__same_ifaces(const void *old_edge, const void *new_edge)
 {
 	const struct ag_cfg_edge *old = old_edge, *new = new_edge;
@@ -110,7 +120,8 @@ bool ag_cfg__same_ifaces(const void *old_edge, const void *new_edge)
 	if (old->n_ifaces != new->n_ifaces)
 		return false;
 	for (i = 0; i < old->n_ifaces; i++)
-		if (strcmp(old->ifaces[i].name, new->ifaces[i].name))
+		if (strcmp(old->ifaces[i].name, new->ifaces[i].name) ||
+		    old->ifaces[i].role != new->ifaces[i].role)
 			return false;
 	return true;
 }

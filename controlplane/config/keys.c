@@ -195,7 +195,7 @@ static const struct ag_cfg_key dpdk_keys[] = {
 	.parse = ag_cfg__parse_port_roles,
 	.doc.def = "every port `\"both\"`",
 	.doc.rule = "one per port, in the order of `ports`; `\"client\"`, `\"backend\"` or "
-		    "`\"both\"`",
+		    "`\"both\"`; at least one takes clients and one backends",
 	.doc.help = "as `edge.interfaces[].role`: the forward path is taken only from `client` "
 		    "(or `both`) ports, the reverse path only from `backend` (or `both`) ports "
 		    "(docs/hygiene.md)",

@@ -212,6 +212,14 @@ int ag_cfg__parse_accels(struct ag_cfg_scope *sc, const struct ag_cfg_key *k, co
 void ag_cfg__edge_finish(struct ag_cfg_scope *sc);
 int ag_cfg__parse_ifaces(struct ag_cfg_scope *sc, const struct ag_cfg_key *k, config_setting_t *m,
 			 const char *key);
+/*
+ * Roles of n interfaces or ports (what: "interface", "port"; the role of
+ * element i at roles + i * stride bytes): at least one must take clients'
+ * packets and one backends' replies, or an error on s.
+ */
+void ag_cfg__check_roles(struct ag_cfg_ctx *ctx, const config_setting_t *s, const char *key,
+			 const char *what, const enum ag_iface_role *roles, size_t stride,
+			 unsigned int n);
 bool ag_cfg__same_ifaces(const void *old_edge, const void *new_edge);
 int ag_cfg__parse_ifname(struct ag_cfg_scope *sc, const struct ag_cfg_key *k, config_setting_t *m,
 			 const char *key);

@@ -478,6 +478,9 @@ static void test_edge_dpdk_net(void)
 	BAD(DPDK_WITH("    port_roles = [ \"client\" ];\n") ACCEL_OK,
 	    "t.conf:7: edge.dpdk.port_roles: must have one entry per port, in the order of "
 	    "edge.dpdk.ports (2 ports, got 1)");
+	BAD(DPDK_WITH("    port_roles = [ \"client\", \"client\" ];\n") ACCEL_OK,
+	    "t.conf:7: edge.dpdk.port_roles: no port has role \"backend\" or \"both\": backend "
+	    "replies would not be translated back");
 	BAD(DPDK_WITH("    port_roles = [ \"client\", \"uplink\" ];\n") ACCEL_OK,
 	    "t.conf:7: edge.dpdk.port_roles[1]: must be \"client\", \"backend\" or \"both\" "
 	    "(got \"uplink\")");

@@ -307,8 +307,11 @@ static void test_restart_only(void)
 	       RESTART("edge.fastpath"), RESTART("edge.interfaces"), RESTART("edge.ring_size"),
 	       RESTART("edge.max_flows"), RESTART("edge.admin_group"), RESTART("edge.metrics"),
 	       RESTART("edge.dpdk.shm_name"));
+	/* an interface's role is written into ag_ifaces when XDP attaches */
+	RELOAD("{ name = \"e0\"; role = \"client\"; }, { name = \"e1\"; role = \"backend\"; }", "",
+	       RESTART("edge.interfaces"));
 	/* what a reload may change */
-	RELOAD_OK("{ name = \"e0\"; role = \"client\"; }, { name = \"e1\"; role = \"backend\"; }",
+	RELOAD_OK(IFACES,
 		  "hash_seed = 7; tcp_idle_s = 60; udp_idle_s = 5; nat_ports = \"2000-3000\";"
 		  " state_file = \"/run/s.json\"; dpdk = { eal_args = [ \"--no-huge\" ]; };");
 	/* the flow-state keys are published with the settings: a reload applies them */
