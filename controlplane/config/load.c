@@ -167,6 +167,8 @@ static bool read_syntax(struct ag_cfg_ctx *ctx, config_t *c, const char *text, s
 		inc = dir[0] ? dir : "/";
 		config_set_include_dir(c, inc);
 	}
+	if (!ag_cfg__check_includes(ctx, text, len, inc))
+		return false;
 	if (!config_read_string(c, text)) {
 		const char *file = config_error_file(c), *what = config_error_text(c);
 		/* libconfig's words do not say how to write a mixed port list */

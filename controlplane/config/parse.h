@@ -60,6 +60,14 @@ const char *ag_cfg__read_problem(int err);
 void ag_cfg__scan_text(struct ag_cfg_ctx *ctx, const char *file, const char *p, const char *end);
 void ag_cfg__scan_includes(struct ag_cfg_ctx *ctx, const config_t *c, const char *dir);
 
+/*
+ * include.c: every @include of text (and of the files it includes), relative
+ * to dir, that exists must be a regular file, checked before libconfig opens
+ * it with a blocking fopen(); errors "file:line: @include: NAME: a FIFO, not a
+ * regular file: not read". False when one was refused.
+ */
+bool ag_cfg__check_includes(struct ag_cfg_ctx *ctx, const char *text, size_t len, const char *dir);
+
 /* errors.c: append one message (see ag_errors__add). */
 void ag_errors__vadd(struct ag_errors *errs, const char *file, int line, const char *key,
 		     const char *fmt, va_list ap);

@@ -103,7 +103,13 @@ static int suite_init(void)
 static int suite_clean(void)
 {
 	/* the fixtures this suite writes, then the directory itself */
-	static const char *const files[] = {"t.conf", "sub/main.conf", "sub/part.conf", NULL};
+	static const char *const files[] = {"t.conf",
+					    "sub/main.conf",
+					    "sub/part.conf",
+					    "sub/top.conf",
+					    "sub/top2.conf",
+					    "sub/mid.conf",
+					    NULL};
 	const char *const *f;
 
 	for (f = files; *f; f++)
@@ -1154,6 +1160,53 @@ static void test_include(void)
 	ag_errors__free(&errs);
 }
 
+/* Line of the next text after EDGE_OK: its lines, plus one. */
+static int line_after(const char *text)
+{
+	int n = 1;
+
+	for (; *text; text++)
+		n += *text == '\n';
+	return n;
+}
+
+/*
+ * An @include naming a FIFO or a directory, at the top or one file down, is
+ * refused before libconfig's blocking fopen() could hang on it (the alarm
+ * ends the test run instead of letting it hang).
+ */
+static void test_include_not_regular(void)
+{
+	char want[160];
+	struct ag_errors errs;
+
+	CU_ASSERT_EQUAL_FATAL(mkfifo("sub/fifo", 0600), 0);
+	CU_ASSERT_EQUAL_FATAL(mkdir("sub/adir", 0700), 0);
+	write_file("sub/top.conf", EDGE_OK "@include \"fifo\"\n");
+	write_file("sub/mid.conf", "  @include \"adir\"\n");
+	write_file("sub/top2.conf", EDGE_OK "@include \"mid.conf\"\n");
+
+	alarm(60);
+	ag_errors__init(&errs);
+	CU_ASSERT_PTR_NULL(ag_config__load("sub/top.conf", &errs));
+	CU_ASSERT_EQUAL_FATAL(errs.count, 1);
+	snprintf(want, sizeof(want),
+		 "sub/top.conf:%d: @include: fifo: a FIFO, not a regular file: not read",
+		 line_after(EDGE_OK));
+	CU_ASSERT_STRING_EQUAL(errs.msgs[0], want);
+	ag_errors__free(&errs);
+
+	ag_errors__init(&errs);
+	CU_ASSERT_PTR_NULL(ag_config__load("sub/top2.conf", &errs));
+	CU_ASSERT_EQUAL_FATAL(errs.count, 1);
+	CU_ASSERT_STRING_EQUAL(
+	    errs.msgs[0], "mid.conf:1: @include: adir: a directory, not a regular file: not read");
+	ag_errors__free(&errs);
+	alarm(0);
+	unlink("sub/fifo");
+	rmdir("sub/adir");
+}
+
 static void test_shared_validators(void)
 {
 	CU_ASSERT_PTR_NULL(ag_config__check_weight(0));
@@ -1572,6 +1625,7 @@ int main(void)
 	    {"errors appended, untouched on success", test_errors_appended},
 	    {"unreadable files", test_unreadable},
 	    {"@include", test_include},
+	    {"@include of a FIFO or directory", test_include_not_regular},
 	    {"shared validators", test_shared_validators},
 	    {"defaults", test_defaults},
 	    {"every value", test_full_values},
