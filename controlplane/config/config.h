@@ -247,6 +247,12 @@ void ag_config__free(struct ag_config *cfg);
 struct ag_config *ag_config__load_or_report(const char *path);
 
 /*
+ * What a file of mode m is, when not a regular file, for "PATH: a FIFO, not a
+ * regular file: not read": the loader's and `check FILE`'s refusals.
+ */
+const char *ag_config__file_kind(mode_t m);
+
+/*
  * The keys a reload cannot change (marked "restart only" in docs/config.md:
  * edge.ring_size, edge.interfaces, ...): 0 when new keeps every one of them as
  * old has it, else -EINVAL with "file:line: key: changes only with a restart

@@ -48,19 +48,6 @@ static bool include_name(const char *p, const char *end, char *name, size_t size
 	return p < end && *p == '"' && n > 0;
 }
 
-static const char *kind(mode_t m)
-{
-	if (S_ISFIFO(m))
-		return "a FIFO";
-	if (S_ISDIR(m))
-		return "a directory";
-	if (S_ISSOCK(m))
-		return "a socket";
-	if (S_ISCHR(m) || S_ISBLK(m))
-		return "a device";
-	return "not a regular file";
-}
-
 static bool check_text(struct ag_cfg_ctx *ctx, const char *file, const char *text, size_t len,
 		       const char *dir, unsigned int depth);
 
@@ -82,7 +69,8 @@ static bool check_one(struct ag_cfg_ctx *ctx, const char *file, int line, const 
 		return true;
 	if (!S_ISREG(st.st_mode)) {
 		ag_errors__add(ctx->errs, file, line, "@include",
-			       "%s: %s, not a regular file: not read", name, kind(st.st_mode));
+			       "%s: %s, not a regular file: not read", name,
+			       ag_config__file_kind(st.st_mode));
 		ctx->n_errs++;
 		return false;
 	}

@@ -29,6 +29,19 @@ const char *ag_cfg__read_problem(int err)
 	return strerror(err);
 }
 
+const char *ag_config__file_kind(mode_t m)
+{
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	if (S_ISSOCK(m))
+		return "a socket";
+	return S_ISDIR(m) ? "a directory" : "not a regular file";
+}
+
 char *ag_cfg__read_text(const char *path, size_t *len, int *err)
 {
 	struct stat st;

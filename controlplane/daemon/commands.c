@@ -1392,19 +1392,6 @@ static int cmd_reload(struct ag_ctl_req *req, json_t **data, char **err)
 	return AG_CTL_OK;
 }
 
-static const char *file_kind(mode_t m)
-{
-	if (S_ISFIFO(m))
-		return "a FIFO";
-	if (S_ISCHR(m))
-		return "a character device";
-	if (S_ISBLK(m))
-		return "a block device";
-	if (S_ISSOCK(m))
-		return "a socket";
-	return S_ISDIR(m) ? "a directory" : "not a regular file";
-}
-
 /*
  * check FILE refuses what is not a regular file before anything opens it:
  * open() of a FIFO blocks the loop until a writer comes, of a device may act
@@ -1421,7 +1408,7 @@ static int check_regular(const char *path, char **err)
 	if (!realpath(path, real) || lstat(real, &st) || S_ISREG(st.st_mode))
 		return 0;
 	return ag_ctl__fail(err, AG_CTL_EINVALID, "%s: %s, not a regular file: not read", path,
-			    file_kind(st.st_mode));
+			    ag_config__file_kind(st.st_mode));
 }
 
 static int cmd_check(struct ag_ctl_req *req, json_t **data, char **err)
